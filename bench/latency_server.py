@@ -1,0 +1,50 @@
+"""pegkeeper's runtime for the reaction-latency benchmark: the embedded demo without users, which
+prints `<correlation_id> <unix_ns>` when an order reaches a final state at the venue."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+import uvloop
+
+from pegkeeper.bootstrap import build_runtime, run_services
+from pegkeeper.config import load_settings
+from pegkeeper.domain.events import TOPIC_ORDER, OrderUpdated, decode_event
+from pegkeeper.logging_setup import configure_logging
+
+
+async def report_orders(runtime_bus: object) -> None:
+    subscription = runtime_bus.subscribe(TOPIC_ORDER)  # type: ignore[attr-defined]
+    async for _, payload in subscription:
+        event = decode_event(payload)
+        if isinstance(event, OrderUpdated) and event.state in ("filled", "accepted"):
+            sys.stdout.write(f"{event.correlation_id} {time.time_ns()}\n")
+            sys.stdout.flush()
+
+
+async def main(port: int, data_dir: str, database_url: str) -> None:
+    configure_logging("warning", json_format=True)
+    settings = load_settings(
+        data_dir=data_dir,
+        http={"port": port},
+        demo={"enabled": False},
+        store={"database_url": database_url},
+    )
+    runtime = await build_runtime(settings)
+    reporter = asyncio.create_task(report_orders(runtime.bus))
+    try:
+        await run_services(runtime, ["hedger", "liability", "web"])
+    finally:
+        reporter.cancel()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    uvloop.run(main(args.port, args.data_dir, args.database_url))

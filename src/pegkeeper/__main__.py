@@ -1,0 +1,3 @@
+from pegkeeper.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""In-process bus: one asyncio queue per subscription, fnmatch-style topic patterns.
+
+A slow subscriber loses its oldest messages rather than stalling publishers: the bus carries
+prices and notifications, never money state, which lives in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from fnmatch import fnmatchcase
+
+
+class MemorySubscription:
+    def __init__(self, bus: MemoryBus, pattern: str, maxsize: int) -> None:
+        self._bus = bus
+        self.pattern = pattern
+        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, topic: str, payload: bytes) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait((topic, payload))
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        while True:
+            yield await self.queue.get()
+
+    async def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class MemoryBus:
+    def __init__(self, queue_size: int = 10_000) -> None:
+        self._queue_size = queue_size
+        self._subscriptions: list[MemorySubscription] = []
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        for subscription in self._subscriptions:
+            if fnmatchcase(topic, subscription.pattern):
+                subscription.offer(topic, payload)
+
+    def subscribe(self, pattern: str) -> MemorySubscription:
+        subscription = MemorySubscription(self, pattern, self._queue_size)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: MemorySubscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)

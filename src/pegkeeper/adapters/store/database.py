@@ -1,0 +1,167 @@
+"""Opening the store: the async engine, the schema migrations, the repositories.
+
+`open_store("sqlite+aiosqlite:///data/pegkeeper.db")` is the embedded default;
+`open_store("postgresql+asyncpg://user@host/db")` runs the same code on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
+from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
+from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
+from pegkeeper.ports import Clock, HedgeRepository, LiabilityRepository
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Any constant does, as long as every process migrating the database uses the same one.
+_PG_MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(7365267531)")
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout = 10000",  # first, so that the WAL switch below waits for locks too
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA foreign_keys = ON",
+)
+
+
+class SqlStore:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        liability: SqlLiabilityRepository,
+        hedge: SqlHedgeRepository,
+    ) -> None:
+        self.engine = engine
+        self.liability: LiabilityRepository = liability
+        self.hedge: HedgeRepository = hedge
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_store(
+    database_url: str, *, migrate: bool = True, clock: Clock | None = None
+) -> SqlStore:
+    """Connect, bring the schema to the newest revision (unless `migrate` is False) and
+    return the store. `clock` stamps rows whose callers pass no time (fills)."""
+    engine = create_engine(database_url)
+    try:
+        if migrate:
+            await run_migrations(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    is_sqlite = engine.dialect.name == "sqlite"
+    tx = Transactions(
+        engine,
+        serialize_writes=is_sqlite,
+        serialize_reads=is_sqlite and isinstance(engine.pool, StaticPool),
+    )
+    now_ms: NowMs = clock.now_ms if clock is not None else _wall_clock_ms
+    return SqlStore(engine, SqlLiabilityRepository(tx), SqlHedgeRepository(tx, now_ms))
+
+
+def normalize_url(database_url: str) -> URL:
+    """The URL with pegkeeper's async driver for its backend (`sqlite://` -> aiosqlite)."""
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend not in _DRIVERS:
+        raise ValueError(
+            f"unsupported database {url.render_as_string(hide_password=True)!r}: "
+            "use sqlite+aiosqlite:///path/file.db or postgresql+asyncpg://user@host/db"
+        )
+    return url.set(drivername=_DRIVERS[backend])
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    url = normalize_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url)
+    database = url.database or ""
+    in_memory = database in ("", ":memory:")
+    if not in_memory and not url.query.get("uri"):
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _enable_wal(path)
+    kwargs: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
+    engine = create_async_engine(url, **kwargs)
+    _install_sqlite_hooks(engine)
+    return engine
+
+
+async def run_migrations(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade to `revision` in one transaction; a schema already there is left as it is."""
+    async with migration_transaction(engine) as conn:
+        await conn.run_sync(_upgrade, revision)
+
+
+@contextlib.asynccontextmanager
+async def migration_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that first takes the database's migration lock.
+
+    Processes (and tasks: Alembic keeps its context in module globals) that migrate the same
+    database then take turns, and each finds the schema as the previous one left it. The
+    lock is SQLite's write lock or a PostgreSQL advisory lock, held until the commit.
+    """
+    async with engine.execution_options(**{IMMEDIATE_OPTION: True}).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(_PG_MIGRATION_LOCK)
+        yield conn
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for pegkeeper's migrations, on `connection` if given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    # pysqlite's own transaction handling defers BEGIN to the first write, which makes a
+    # read-then-write transaction fail with SQLITE_BUSY under WAL instead of waiting. The
+    # driver is put in autocommit mode and SQLAlchemy emits BEGIN itself.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in _SQLITE_PRAGMAS:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _enable_wal(path: Path) -> None:
+    """Switch the file to WAL once, before any concurrent use: the switch needs an exclusive
+    lock, and racing it against other connections' transactions can deadlock in SQLite, which
+    then answers "database is locked" without waiting. The mode persists in the file."""
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection:
+        connection.execute("PRAGMA journal_mode = WAL")
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,163 @@
+"""The schema. Every row that moves money is inserted once and never updated or deleted.
+
+Times are integer milliseconds since the epoch, cents are integers, and every other amount is
+an `ExactDecimal`. `migrations/versions` must create exactly this schema.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from pegkeeper.adapters.store.types import ExactDecimal, RowId
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = 128  # event ids, decision ids, fill ids, correlation ids
+NAME = 64  # instrument ids, sources, states, currencies
+
+liability_events = Table(
+    "liability_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(ID), nullable=False, unique=True),
+    Column("delta_cents", BigInteger, nullable=False),
+    Column("balance_after_cents", BigInteger, nullable=False),
+    Column("memo", Text, nullable=False),
+    Column("source", String(NAME), nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    CheckConstraint("seq >= 1", name="seq_positive"),
+    CheckConstraint("balance_after_cents >= 0", name="balance_not_negative"),
+)
+
+hedge_decisions = Table(
+    "hedge_decisions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("decision_id", String(ID), nullable=False, unique=True),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("trigger", String(NAME), nullable=False),
+    Column("policy", String(NAME), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("action", String(NAME), nullable=False),
+    Column("size_contracts", ExactDecimal, nullable=False),
+    Column("instrument_id", String(NAME), nullable=False),
+    Column("liability_cents", BigInteger, nullable=False),
+    Column("exposure_cents", BigInteger, nullable=False),
+    Column("position_contracts", ExactDecimal, nullable=False),
+    Column("hedge_ratio", ExactDecimal, nullable=True),
+    Column("btc_price_usd", ExactDecimal, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("client_order_id", String(32), nullable=False, unique=True),
+    Column("instrument_id", String(NAME), nullable=False),
+    Column("kind", String(NAME), nullable=False),
+    Column("side", String(NAME), nullable=True),
+    Column("size_contracts", ExactDecimal, nullable=False),
+    Column("decision_id", String(ID), nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column(
+        "client_order_id",
+        String(32),
+        ForeignKey("orders.client_order_id"),
+        nullable=False,
+    ),
+    Column("state", String(NAME), nullable=False),
+    Column("venue_order_id", String(ID), nullable=False),
+    Column("filled_contracts", ExactDecimal, nullable=False),
+    Column("avg_price_usd", ExactDecimal, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    # The latest event of an order is the max id under its client id.
+    Index(None, "client_order_id", "id"),
+)
+
+# Not money: an index of the orders whose latest state is not final, so that finding them stays
+# O(open orders) however long the history. A row is deleted in the transaction that appends the
+# order's final state.
+open_orders = Table(
+    "open_orders",
+    metadata,
+    Column(
+        "client_order_id",
+        String(32),
+        ForeignKey("orders.client_order_id"),
+        primary_key=True,
+    ),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("fill_id", String(ID), nullable=False, unique=True),
+    # No foreign key: a venue may report fills of orders pegkeeper did not place (manual
+    # trades, liquidations), and those belong in the audit trail too.
+    Column("client_order_id", String(ID), nullable=False, index=True),
+    Column("size_contracts", ExactDecimal, nullable=False),
+    Column("price_usd", ExactDecimal, nullable=False),
+    Column("fee", ExactDecimal, nullable=False),
+    Column("fee_currency", String(NAME), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+position_snapshots = Table(
+    "position_snapshots",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("instrument_id", String(NAME), nullable=False),
+    Column("size_contracts", ExactDecimal, nullable=False),
+    Column("avg_price_usd", ExactDecimal, nullable=True),
+    Column("mark_price_usd", ExactDecimal, nullable=False),
+    Column("exposure_cents", BigInteger, nullable=False),
+    Column("liquidation_price_usd", ExactDecimal, nullable=True),
+    Column("collateral", ExactDecimal, nullable=False),
+    Column("collateral_available", ExactDecimal, nullable=False),
+    Column("funding_balance", ExactDecimal, nullable=False),
+    Column("leverage", ExactDecimal, nullable=True),
+)
+
+ALL_TABLES = (
+    liability_events,
+    hedge_decisions,
+    orders,
+    order_events,
+    open_orders,
+    fills,
+    position_snapshots,
+)

@@ -1,0 +1,93 @@
+"""The HTTP API: liability events in, dealer state out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from pegkeeper import __version__
+from pegkeeper.api.http import serialize
+from pegkeeper.domain.errors import ConflictError, InvalidInput
+from pegkeeper.services.dealer_view import DealerView
+from pegkeeper.services.liability import LiabilityService
+
+
+class MalformedRequest(InvalidInput):
+    """The body could not be read as the JSON object the endpoint takes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    liability: LiabilityService
+    dealer: DealerView
+    readiness: Callable[[], Awaitable[dict[str, str]]]  # service -> "ready" or the reason not
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(title="pegkeeper", version=__version__)
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(_: Request, error: InvalidInput) -> JSONResponse:
+        status = 400 if isinstance(error, MalformedRequest) else 422
+        return JSONResponse({"error": str(error)}, status_code=status)
+
+    @app.exception_handler(ConflictError)
+    async def conflict(_: Request, error: ConflictError) -> JSONResponse:
+        return JSONResponse({"error": str(error)}, status_code=409)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        services = await context.readiness()
+        ready = all(state == "ready" for state in services.values())
+        body = {"status": "ready" if ready else "not ready", "services": services}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.post("/api/v1/liability/events")
+    async def post_liability_event(request: Request) -> JSONResponse:
+        body = await _json_object(request)
+        result = await context.liability.post(
+            body.get("id"), body.get("delta_cents"), body.get("memo", ""), source="api"
+        )
+        status = 201 if result.created else 200
+        return JSONResponse(serialize.liability_event(result.event), status_code=status)
+
+    @app.get("/api/v1/liability")
+    async def get_liability(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        events = await context.liability.recent(limit)
+        return {
+            "liability_cents": await context.liability.balance_cents(),
+            "events": [serialize.liability_event(e) for e in events],
+        }
+
+    @app.get("/api/v1/dealer")
+    async def get_dealer() -> dict[str, Any]:
+        return serialize.dealer(await context.dealer.status())
+
+    @app.get("/api/v1/orders")
+    async def get_orders(limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+        views = await context.dealer.orders(limit)
+        return {"orders": [serialize.order(v) for v in views]}
+
+    return app
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise MalformedRequest(f"request body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise MalformedRequest(
+            'request body must be a JSON object like {"id": "...", "delta_cents": 100}'
+        )
+    return body

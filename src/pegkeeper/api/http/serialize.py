@@ -1,0 +1,100 @@
+"""JSON shapes of the HTTP API. Decimals travel as strings so that no digit is lost."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pegkeeper.domain.liability import LiabilityEvent
+from pegkeeper.domain.orders import Fill
+from pegkeeper.domain.records import DecisionRecord
+from pegkeeper.services.dealer_view import DealerStatus, OrderView
+
+
+def dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def liability_event(event: LiabilityEvent) -> dict[str, Any]:
+    return {
+        "id": event.event_id,
+        "seq": event.seq,
+        "delta_cents": event.delta_cents,
+        "liability_cents": event.balance_after_cents,
+        "memo": event.memo,
+        "source": event.source,
+        "correlation_id": event.correlation_id,
+        "created_at_ms": event.created_at_ms,
+    }
+
+
+def decision(record: DecisionRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "decision_id": record.decision_id,
+        "correlation_id": record.correlation_id,
+        "created_at_ms": record.created_at_ms,
+        "trigger": record.trigger,
+        "policy": record.policy,
+        "rule": record.rule,
+        "action": record.action,
+        "size_contracts": dec(record.size_contracts),
+        "instrument_id": record.instrument_id,
+        "liability_cents": record.liability_cents,
+        "exposure_cents": record.exposure_cents,
+        "position_contracts": dec(record.position_contracts),
+        "hedge_ratio": dec(record.hedge_ratio),
+        "btc_price_usd": dec(record.btc_price_usd),
+    }
+
+
+def dealer(status: DealerStatus) -> dict[str, Any]:
+    position = status.position
+    return {
+        "liability_cents": status.liability_cents,
+        "exposure_cents": status.exposure_cents,
+        "hedge_ratio": dec(status.hedge_ratio),
+        "position_contracts": dec(position.size_contracts) if position else "0",
+        "instrument_id": position.instrument_id if position else None,
+        "btc_price_usd": dec(position.mark_price_usd) if position else None,
+        "collateral_btc": dec(position.collateral) if position else None,
+        "funding_btc": dec(position.funding_balance) if position else None,
+        "leverage": dec(position.leverage) if position else None,
+        "liquidation_price_usd": dec(position.liquidation_price_usd) if position else None,
+        "as_of_ms": position.created_at_ms if position else None,
+        "last_decision": decision(status.last_decision),
+    }
+
+
+def fill(item: Fill) -> dict[str, Any]:
+    return {
+        "fill_id": item.fill_id,
+        "size_contracts": dec(item.size_contracts),
+        "price_usd": dec(item.price_usd),
+        "fee": dec(item.fee),
+        "fee_currency": item.fee_currency,
+        "ts_ms": item.ts_ms,
+    }
+
+
+def order(view: OrderView) -> dict[str, Any]:
+    record = view.order
+    intent = record.intent
+    return {
+        "client_order_id": intent.client_order_id,
+        "venue_order_id": record.venue_order_id or None,
+        "instrument_id": intent.instrument_id,
+        "kind": intent.kind.value,
+        "side": intent.side.value if intent.side else None,
+        "size_contracts": dec(intent.size_contracts),
+        "state": record.state.value,
+        "filled_contracts": dec(record.filled_contracts),
+        "avg_price_usd": dec(record.avg_price_usd),
+        "message": record.message,
+        "correlation_id": intent.correlation_id,
+        "created_at_ms": intent.created_at_ms,
+        "updated_at_ms": record.updated_at_ms,
+        "decision": decision(view.decision),
+        "fills": [fill(f) for f in view.fills],
+    }

@@ -1,0 +1,208 @@
+"""The one place that builds adapters and hands them to services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.clock import ScaledClock
+from pegkeeper.adapters.store.database import SqlStore, open_store
+from pegkeeper.adapters.venues.sim import SimVenue
+from pegkeeper.api.http.app import ApiContext, create_app
+from pegkeeper.config import Settings
+from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
+from pegkeeper.domain.instruments import BTC_USD_SWAP
+from pegkeeper.logging_setup import configure_logging
+from pegkeeper.ports import Clock
+from pegkeeper.services.dealer_view import DealerView
+from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
+from pegkeeper.services.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.liability import LiabilityService
+from pegkeeper.sim.engine import SimEngine
+from pegkeeper.sim.player import PricePlayer
+from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
+
+log = structlog.get_logger("pegkeeper")
+
+SERVICES = ("hedger", "liability", "web")
+
+
+class UnknownService(ValueError):
+    pass
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    bus: MemoryBus
+    store: SqlStore
+    venue: SimVenue
+    player: PricePlayer
+    liability: LiabilityService
+    hedger: HedgerService
+    dealer: DealerView
+    demo: DemoFlow | None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def select_services(names: list[str], settings: Settings) -> list[str]:
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        raise UnknownService(
+            f"unknown service(s) {', '.join(unknown)}; known services: {', '.join(SERVICES)}"
+        )
+    if names:
+        return list(dict.fromkeys(names))
+    return [n for n in SERVICES if n != "hedger" or settings.hedger.enabled]
+
+
+async def migrate_database(settings: Settings) -> None:
+    store = await open_store(settings.database_url, migrate=True)
+    await store.close()
+
+
+def _price_ticks(settings: Settings) -> list[PriceTick]:
+    path = Path(settings.sim.price_path) if settings.sim.price_path else bundled_demo_path()
+    return load_price_path(path)
+
+
+def _sim_venue(settings: Settings, ticks: list[PriceTick], clock: Clock) -> SimVenue:
+    sim = settings.sim
+    engine = SimEngine(
+        instruments=[BTC_USD_SWAP],
+        taker_fee_rate=sim.taker_fee_rate,
+        funding_rate=sim.funding_rate,
+        leverage=Decimal(sim.leverage),
+    )
+    engine.set_price(ticks[0].ts_ms, ticks[0].price_usd)
+    engine.credit_trading(sim.trading_btc)
+    engine.credit_funding(sim.funding_btc)
+    return SimVenue(engine, clock)
+
+
+def _policy(settings: Settings) -> StablesatsHedgePolicy:
+    p = settings.hedger.stablesats
+    return StablesatsHedgePolicy(StablesatsHedgeParams(**p.model_dump()))
+
+
+def _hedger_settings(settings: Settings) -> HedgerSettings:
+    h = settings.hedger
+    return HedgerSettings(
+        instrument_id=h.instrument_id,
+        check_interval_seconds=h.check_interval_seconds,
+        order_lookup_window_seconds=h.order_lookup_window_seconds,
+        snapshot_interval_seconds=h.snapshot_interval_seconds,
+    )
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    ticks = _price_ticks(settings)
+    clock = ScaledClock(start_ms=ticks[0].ts_ms, speed=settings.sim.speed)
+    bus = MemoryBus()
+    store = await open_store(settings.database_url, migrate=True, clock=clock)
+    venue = _sim_venue(settings, ticks, clock)
+    liability = LiabilityService(
+        store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
+    )
+    hedger = HedgerService(store, venue, bus, clock, _policy(settings), _hedger_settings(settings))
+    demo = None
+    if settings.demo.enabled:
+        d = settings.demo
+        demo = DemoFlow(
+            liability,
+            clock,
+            DemoFlowSettings(
+                d.seed, d.mean_interval_seconds, d.median_trade_cents, d.max_liability_cents
+            ),
+        )
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        bus=bus,
+        store=store,
+        venue=venue,
+        player=PricePlayer(venue.engine, ticks, clock, loop=True),
+        liability=liability,
+        hedger=hedger,
+        dealer=DealerView(store),
+        demo=demo,
+    )
+
+
+def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[dict[str, str]]]:
+    async def check() -> dict[str, str]:
+        states = {name: "ready" for name in services}
+        if "hedger" in services and not runtime.hedger.ready.is_set():
+            states["hedger"] = "starting: reconciling with the venue"
+        return states
+
+    return check
+
+
+def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
+    context = ApiContext(
+        liability=runtime.liability, dealer=runtime.dealer, readiness=_readiness(runtime, services)
+    )
+    http = runtime.settings.http
+    config = uvicorn.Config(
+        create_app(context), host=http.host, port=http.port, log_level="warning", access_log=False
+    )
+    return uvicorn.Server(config)
+
+
+async def run_services(runtime: Runtime, services: list[str]) -> None:
+    jobs: dict[str, Awaitable[None]] = {"sim-prices": runtime.player.run()}
+    if "hedger" in services:
+        jobs["hedger"] = runtime.hedger.run()
+    if "liability" in services and runtime.demo is not None:
+        jobs["demo-flow"] = runtime.demo.run()
+    if "web" in services:
+        server = _web_server(runtime, services)
+        jobs["web"] = server.serve()
+        http = runtime.settings.http
+        log.info(
+            "dashboard",
+            url=f"http://{http.host}:{http.port}/",
+            api=f"http://{http.host}:{http.port}/api/v1/dealer",
+        )
+    try:
+        async with asyncio.TaskGroup() as group:
+            for name, job in jobs.items():
+                group.create_task(_logged(name, job), name=name)
+    finally:
+        await runtime.store.close()
+
+
+async def _logged(name: str, job: Awaitable[None]) -> None:
+    log.info("service started", service=name)
+    await job
+
+
+def run_forever(settings: Settings, names: list[str]) -> None:
+    configure_logging(settings.log.level, settings.log.json_format)
+    services = select_services(names, settings)
+
+    async def main() -> None:
+        runtime = await build_runtime(settings)
+        await run_services(runtime, services)
+
+    runner = _event_loop_runner()
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(main())
+
+
+def _event_loop_runner() -> Callable[[Awaitable[None]], None]:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with ccxt on every supported platform
+        return lambda coro: asyncio.run(coro)  # type: ignore[arg-type]
+    return lambda coro: uvloop.run(coro)  # type: ignore[arg-type]

@@ -1,0 +1,157 @@
+"""The `pegkeeper` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pegkeeper.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="pegkeeper: keeps synthetic assets pegged.", no_args_is_help=True)
+liability_app = typer.Typer(help="The dealer's liability (synthetic USD owed to users).")
+app.add_typer(liability_app, name="liability")
+console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (default: $PEGKEEPER_CONFIG)"),
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="a running pegkeeper's HTTP address (default: from config)"),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _base_url(url: str | None, config: Path | None) -> str:
+    if url:
+        return url.rstrip("/")
+    http = _settings(config).http
+    return f"http://{http.host}:{http.port}"
+
+
+@app.command()
+def run(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="services to run (default: every enabled one)")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run pegkeeper's services in one process (with no config: the embedded demo)."""
+    from pegkeeper.bootstrap import UnknownService, run_forever
+
+    settings = _settings(config)
+    try:
+        run_forever(settings, services or [])
+    except UnknownService as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+@app.command()
+def migrate(config: ConfigOption = None) -> None:
+    """Create or upgrade the database schema."""
+    from pegkeeper.bootstrap import migrate_database
+
+    settings = _settings(config)
+    asyncio.run(migrate_database(settings))
+    console.print(f"database at head: {settings.database_url}")
+
+
+@liability_app.command("add")
+def liability_add(
+    cents: Annotated[int, typer.Option("--cents", help="signed change in USD cents")],
+    event_id: Annotated[
+        str | None, typer.Option("--id", help="idempotency key (default: a new random one)")
+    ] = None,
+    memo: Annotated[str, typer.Option("--memo")] = "",
+    url: UrlOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Post a liability change to a running pegkeeper."""
+    body = {"id": event_id or f"cli-{uuid.uuid4().hex}", "delta_cents": cents, "memo": memo}
+    response = _request("POST", _base_url(url, config) + "/api/v1/liability/events", json=body)
+    data = response.json()
+    if response.status_code >= 400:
+        console.print(f"[red]refused ({response.status_code}): {data.get('error', data)}[/red]")
+        raise typer.Exit(1)
+    note = "recorded" if response.status_code == 201 else "already recorded (same id)"
+    typer.echo(
+        f"{note}: {data['id']} {data['delta_cents']:+d} cents, "
+        f"liability {data['liability_cents']} cents"
+    )
+
+
+@app.command()
+def status(
+    url: UrlOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw JSON")] = False,
+) -> None:
+    """The dealer's numbers from a running pegkeeper."""
+    response = _request("GET", _base_url(url, config) + "/api/v1/dealer")
+    data = response.json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    Console().print(_status_table(data))
+
+
+def _status_table(data: dict[str, Any]) -> Table:
+    table = Table(title="pegkeeper dealer", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("liability", _usd(data["liability_cents"])),
+        ("exposure", _usd(data["exposure_cents"])),
+        ("hedge ratio", data["hedge_ratio"] or "-"),
+        ("position (contracts)", data["position_contracts"]),
+        ("BTC price (USD)", data["btc_price_usd"] or "-"),
+        ("collateral (BTC)", data["collateral_btc"] or "-"),
+        ("leverage", data["leverage"] or "-"),
+        ("liquidation price (USD)", data["liquidation_price_usd"] or "-"),
+    ]
+    decision = data.get("last_decision")
+    if decision:
+        rows.append(
+            (
+                "last decision",
+                f"{decision['action']} {decision['size_contracts']} ({decision['rule']})",
+            )
+        )
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def _usd(cents: int) -> str:
+    return f"{cents / 100:,.2f} USD"
+
+
+def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return httpx.request(method, url, timeout=10, **kwargs)
+    except httpx.HTTPError as error:
+        console.print(f"[red]cannot reach pegkeeper at {url}: {error}[/red]")
+        raise typer.Exit(1) from None
+
+
+def main() -> None:
+    app()

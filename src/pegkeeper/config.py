@@ -1,0 +1,182 @@
+"""Typed settings: a TOML file plus environment overrides, validated at start.
+
+Environment variables override the file: `PEGKEEPER_HTTP__PORT=8001` sets `[http] port`.
+No file at all gives the embedded demo: SQLite, in-memory bus, the simulated exchange.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "PEGKEEPER_"
+CONFIG_ENV = "PEGKEEPER_CONFIG"
+
+
+class ConfigError(Exception):
+    """Names the bad key and says what was expected."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    database_url: str = ""  # empty: a SQLite file under data_dir
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+
+class LiabilitySettings(_Section):
+    max_abs_delta_cents: int = Field(100_000_000, gt=0)  # one change of at most 1 000 000 USD
+
+
+class StablesatsPolicySettings(_Section):
+    minimum_liability_threshold_cents: int = Field(5_000, ge=0)
+    low_bound_ratio_shorting: Decimal = Decimal("0.95")
+    low_safebound_ratio_shorting: Decimal = Decimal("0.98")
+    high_safebound_ratio_shorting: Decimal = Decimal("1.00")
+    high_bound_ratio_shorting: Decimal = Decimal("1.03")
+
+    @model_validator(mode="after")
+    def _check_brackets(self) -> StablesatsPolicySettings:
+        ordered = [
+            self.low_bound_ratio_shorting,
+            self.low_safebound_ratio_shorting,
+            self.high_safebound_ratio_shorting,
+            self.high_bound_ratio_shorting,
+        ]
+        if ordered != sorted(ordered) or ordered[0] <= 0:
+            raise ValueError(
+                "expected 0 < low_bound_ratio_shorting <= low_safebound_ratio_shorting <= "
+                "high_safebound_ratio_shorting <= high_bound_ratio_shorting, "
+                f"got {[str(x) for x in ordered]}"
+            )
+        return self
+
+
+class HedgerSettingsModel(_Section):
+    enabled: bool = True
+    policy: Literal["stablesats"] = "stablesats"
+    instrument_id: str = "BTC-USD-SWAP"
+    check_interval_seconds: float = Field(10.0, gt=0)
+    order_lookup_window_seconds: float = Field(10.0, gt=0)
+    snapshot_interval_seconds: float = Field(60.0, gt=0)
+    stablesats: StablesatsPolicySettings = StablesatsPolicySettings()
+
+
+class VenueSettings(_Section):
+    kind: Literal["sim"] = "sim"
+
+
+class SimSettings(_Section):
+    price_path: str = ""  # empty: the bundled day of real 1-minute BTC prices (2020-03-12)
+    speed: float = Field(60.0, gt=0)  # simulated seconds per real second
+    trading_btc: Decimal = Field(Decimal("2"), ge=0)
+    funding_btc: Decimal = Field(Decimal("1"), ge=0)
+    taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, lt=1)
+    funding_rate: Decimal = Decimal("0.0001")
+    leverage: int = Field(4, ge=1, le=100)
+
+
+class DemoSettings(_Section):
+    enabled: bool = True  # a flow of users buying and selling synthetic USD (sim venue only)
+    seed: int = 7
+    mean_interval_seconds: float = Field(30.0, gt=0)  # simulated time between user trades
+    median_trade_cents: int = Field(50_000, gt=0)
+    max_liability_cents: int = Field(2_000_000, gt=0)
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json_format: bool = Field(True, alias="json")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+    toml_path: ClassVar[Path | None] = None
+
+    data_dir: Path = Path("data")
+    store: StoreSettings = StoreSettings()
+    http: HttpSettings = HttpSettings()
+    liability: LiabilitySettings = LiabilitySettings()
+    hedger: HedgerSettingsModel = HedgerSettingsModel()
+    venue: VenueSettings = VenueSettings()
+    sim: SimSettings = SimSettings()
+    demo: DemoSettings = DemoSettings()
+    log: LogSettings = LogSettings()
+
+    @property
+    def database_url(self) -> str:
+        if self.store.database_url:
+            return self.store.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'pegkeeper.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_path))
+        return tuple(sources)
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from `path` (or $PEGKEEPER_CONFIG), then the environment, then `overrides`."""
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV) or None
+    toml_path = Path(chosen) if chosen else None
+    if toml_path is not None:
+        _check_toml(toml_path)
+    Settings.toml_path = toml_path
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, toml_path)) from None
+    finally:
+        Settings.toml_path = None
+
+
+def _check_toml(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _describe(error: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    lines = [f"invalid configuration{where}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (see examples/pegkeeper.toml for every key)")
+            continue
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {key}: {message}{shown}")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Errors that carry meaning for the rules above them.
+
+The split between `OrderRejected` and `VenueUncertain` is what keeps an order from being sent
+twice: a rejection means nothing happened; an uncertain outcome must be looked up before any
+new request is made.
+"""
+
+from __future__ import annotations
+
+
+class InvalidInput(ValueError):
+    """Bad input from a user or a caller: names what was wrong and what is expected."""
+
+
+class ConflictError(Exception):
+    """The request is well formed but conflicts with the current state; nothing was changed."""
+
+
+class VenueError(Exception):
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(f"{message} (code {code})" if code else message)
+        self.code = code
+
+
+class OrderRejected(VenueError):
+    """The venue refused the request definitively; it had no effect."""
+
+
+class VenueUnavailable(VenueError):
+    """The venue did not process the request (rate limit, busy, refused connection)."""
+
+
+class VenueUncertain(VenueError):
+    """The request may or may not have taken effect (timeout, 5xx, dropped connection)."""
+
+
+class NotFound(VenueError):
+    """The venue does not know the thing looked up (an order by client id, say)."""

@@ -1,0 +1,83 @@
+"""Instruments and their contract math.
+
+An inverse contract (OKX BTC-USD-SWAP) has a face value in USD and is margined in BTC; a linear
+contract (BTC-USDT-SWAP) has a face value in BTC and is margined in USDT; a dated future has an
+expiry and no funding. Exposure is always expressed in USD cents, signed: a short is negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from pegkeeper.domain.units import CENTS_PER_USD, round_half_even_int
+
+
+class ContractType(StrEnum):
+    INVERSE = "inverse"
+    LINEAR = "linear"
+
+
+class InstrumentKind(StrEnum):
+    SWAP = "swap"
+    FUTURE = "future"
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    instrument_id: str
+    kind: InstrumentKind
+    contract_type: ContractType
+    contract_value: Decimal  # USD per contract when inverse, BTC per contract when linear
+    settle_currency: str  # BTC for inverse, USDT for linear
+    lot_size_contracts: Decimal = Decimal(1)
+    min_size_contracts: Decimal = Decimal(1)
+    expiry_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.contract_value <= 0:
+            raise ValueError(f"{self.instrument_id}: contract_value must be positive")
+        if (self.kind is InstrumentKind.FUTURE) != (self.expiry_ms is not None):
+            raise ValueError(f"{self.instrument_id}: a future needs an expiry, a swap has none")
+
+    @property
+    def has_funding(self) -> bool:
+        return self.kind is InstrumentKind.SWAP
+
+    def notional_usd(self, size_contracts: Decimal, price_usd: Decimal) -> Decimal:
+        """Unsigned USD value of a position of `size_contracts` at `price_usd`."""
+        if self.contract_type is ContractType.INVERSE:
+            return abs(size_contracts) * self.contract_value
+        return abs(size_contracts) * self.contract_value * price_usd
+
+    def exposure_cents(self, size_contracts: Decimal, price_usd: Decimal) -> int:
+        """Signed USD exposure in cents (a short is negative), to the nearest cent."""
+        notional_cents = self.notional_usd(size_contracts, price_usd) * CENTS_PER_USD
+        signed = notional_cents if size_contracts >= 0 else -notional_cents
+        return round_half_even_int(signed)
+
+    def contract_value_cents(self, price_usd: Decimal) -> Decimal:
+        """USD cents one contract is worth at `price_usd`."""
+        if self.contract_type is ContractType.INVERSE:
+            return self.contract_value * CENTS_PER_USD
+        return self.contract_value * price_usd * CENTS_PER_USD
+
+
+BTC_USD_SWAP = Instrument(
+    instrument_id="BTC-USD-SWAP",
+    kind=InstrumentKind.SWAP,
+    contract_type=ContractType.INVERSE,
+    contract_value=Decimal(100),
+    settle_currency="BTC",
+)
+
+BTC_USDT_SWAP = Instrument(
+    instrument_id="BTC-USDT-SWAP",
+    kind=InstrumentKind.SWAP,
+    contract_type=ContractType.LINEAR,
+    contract_value=Decimal("0.01"),
+    settle_currency="USDT",
+    lot_size_contracts=Decimal("0.01"),
+    min_size_contracts=Decimal("0.01"),
+)

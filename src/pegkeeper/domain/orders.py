@@ -1,0 +1,94 @@
+"""Orders, their states and fills.
+
+An order's intent (`OrderIntent`) is fixed when pegkeeper chooses it; its life is a sequence of
+state changes, each recorded, never edited.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from pegkeeper.domain.errors import InvalidInput
+
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+
+
+def validate_client_id(client_id: str) -> str:
+    """OKX accepts client ids of 1 to 32 alphanumerics; pegkeeper keeps to that everywhere."""
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise InvalidInput(f"client id {client_id!r} must be 1 to 32 letters or digits")
+    return client_id
+
+
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderKind(StrEnum):
+    MARKET = "market"
+    CLOSE_POSITION = "close_position"
+
+
+class OrderState(StrEnum):
+    CREATED = "created"  # stored, not yet known to have been sent
+    ACCEPTED = "accepted"  # the venue acknowledged it
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"  # the venue refused it; it had no effect
+    UNKNOWN = "unknown"  # the request's outcome is uncertain: look it up before anything else
+    LOST = "lost"  # not found at the venue after the lookup window
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.LOST}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    client_order_id: str
+    instrument_id: str
+    kind: OrderKind
+    side: OrderSide | None  # None for close-position, whose side the venue derives
+    size_contracts: Decimal  # 0 for close-position
+    decision_id: str
+    correlation_id: str
+    created_at_ms: int
+
+    def __post_init__(self) -> None:
+        validate_client_id(self.client_order_id)
+        if self.kind is OrderKind.MARKET and (self.side is None or self.size_contracts <= 0):
+            raise InvalidInput("a market order needs a side and a positive size")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    fill_id: str
+    client_order_id: str
+    size_contracts: Decimal  # unsigned
+    price_usd: Decimal
+    fee: Decimal  # in the settlement currency; positive = paid by pegkeeper
+    fee_currency: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """The venue's view of one order."""
+
+    client_order_id: str
+    venue_order_id: str
+    state: OrderState
+    filled_contracts: Decimal = Decimal(0)
+    avg_price_usd: Decimal | None = None
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
+    message: str = ""

@@ -1,0 +1,76 @@
+"""Units of money and the explicit roundings between them.
+
+Money is Decimal or an integer of the smallest unit (sats, cents). Every function that drops
+precision says in its name which way it rounds, so a reader can check whom it favours.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+
+SATS_PER_BTC = 100_000_000
+CENTS_PER_USD = 100
+ONE_SAT_BTC = Decimal("0.00000001")
+ONE_CENT_USD = Decimal("0.01")
+
+
+def floor_int(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def ceil_int(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def round_half_even_int(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def round_half_up_int(value: Decimal) -> int:
+    """Nearest integer, halves away from zero for positives (as 'round' in the hedge spec)."""
+    return int(value.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def round_btc(amount_btc: Decimal) -> Decimal:
+    """Nearest whole sat (half-even)."""
+    return amount_btc.quantize(ONE_SAT_BTC, rounding=ROUND_HALF_EVEN)
+
+
+def floor_btc(amount_btc: Decimal) -> Decimal:
+    """Whole sats, rounded down."""
+    return amount_btc.quantize(ONE_SAT_BTC, rounding=ROUND_FLOOR)
+
+
+def ceil_btc(amount_btc: Decimal) -> Decimal:
+    """Whole sats, rounded up."""
+    return amount_btc.quantize(ONE_SAT_BTC, rounding=ROUND_CEILING)
+
+
+def btc_to_sats(amount_btc: Decimal) -> int:
+    """Exact conversion; refuses amounts finer than one sat rather than rounding silently."""
+    sats = amount_btc * SATS_PER_BTC
+    if sats != sats.to_integral_value():
+        raise ValueError(f"{amount_btc} BTC is not a whole number of sats; round it first")
+    return int(sats)
+
+
+def sats_to_btc(amount_sats: int) -> Decimal:
+    return Decimal(amount_sats) / SATS_PER_BTC
+
+
+def cents_to_usd(amount_cents: int) -> Decimal:
+    return Decimal(amount_cents) / CENTS_PER_USD
+
+
+def usd_to_cents_round_half_even(amount_usd: Decimal) -> int:
+    return round_half_even_int(amount_usd * CENTS_PER_USD)
+
+
+def to_decimal(value: str | int | Decimal) -> Decimal:
+    """Parse a wire number (OKX sends every number as a string); floats are refused."""
+    if isinstance(value, float):
+        raise TypeError("floats are not accepted for money; pass a string or Decimal")
+    result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result

@@ -1,0 +1,137 @@
+"""The Protocols services depend on. Adapters implement them; bootstrap wires them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from pegkeeper.domain.instruments import Instrument
+from pegkeeper.domain.liability import LiabilityChange, LiabilityEvent
+from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderState
+from pegkeeper.domain.records import DecisionRecord, OrderRecord, PositionSnapshot
+from pegkeeper.domain.venue import VenueBalances, VenuePosition
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of this clock's time (a simulated clock may run faster)."""
+        ...
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def publish(self, topic: str, payload: bytes) -> None: ...
+
+    def subscribe(self, pattern: str) -> Subscription:
+        """Messages on topics matching `pattern` ("liability", "bbo.*") from now on."""
+        ...
+
+
+class Venue(Protocol):
+    """A derivatives venue. Every order carries pegkeeper's client order id.
+
+    `place_market_order` and `close_position` raise OrderRejected when the venue refused (no
+    effect), VenueUnavailable when it did not process the request, and VenueUncertain when the
+    outcome is unknown: the caller must then look the client id up with `order` before acting.
+    """
+
+    name: str
+
+    async def instrument(self, instrument_id: str) -> Instrument: ...
+
+    async def position(self, instrument_id: str) -> VenuePosition: ...
+
+    async def balances(self, currency: str) -> VenueBalances: ...
+
+    async def place_market_order(self, intent: OrderIntent) -> OrderReport: ...
+
+    async def close_position(self, intent: OrderIntent) -> OrderReport: ...
+
+    async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        """The venue's view of an order; raises NotFound when the venue does not know it."""
+        ...
+
+    def position_changes(self, instrument_id: str) -> AsyncIterator[VenuePosition]:
+        """Yields the position whenever the venue reports it changed (fills, liquidation)."""
+        ...
+
+
+class LiabilityRepository(Protocol):
+    async def append(
+        self, change: LiabilityChange, correlation_id: str, now_ms: int
+    ) -> tuple[LiabilityEvent, bool]:
+        """Append atomically; returns (event, created). The same id again returns the stored
+        event with created=False; the same id with other content raises ConflictError; a change
+        that would take the balance below 0 raises ConflictError and writes nothing."""
+        ...
+
+    async def balance_cents(self) -> int: ...
+
+    async def get(self, event_id: str) -> LiabilityEvent | None: ...
+
+    async def recent(self, limit: int) -> list[LiabilityEvent]: ...
+
+
+class HedgeRepository(Protocol):
+    async def record_decision(
+        self, decision: DecisionRecord, order: OrderIntent | None = None
+    ) -> None:
+        """Store the decision and, when given, the order it makes (with its `created` state)
+        in one committed transaction: the order row exists before the order is sent."""
+        ...
+
+    async def last_decision(self) -> DecisionRecord | None: ...
+
+    async def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
+
+    async def create_order(self, intent: OrderIntent) -> None:
+        """Store the order and its `created` state in one committed transaction."""
+        ...
+
+    async def record_order_state(
+        self,
+        client_order_id: str,
+        state: OrderState,
+        now_ms: int,
+        *,
+        venue_order_id: str = "",
+        filled_contracts: Decimal = Decimal(0),
+        avg_price_usd: Decimal | None = None,
+        message: str = "",
+        fills: Sequence[Fill] = (),
+    ) -> None:
+        """Append the order's new state, and its fills not seen before, in one transaction."""
+        ...
+
+    async def record_fills(self, fills: list[Fill], correlation_id: str) -> int:
+        """Store fills not seen before (idempotent on fill id); returns how many were new."""
+        ...
+
+    async def get_order(self, client_order_id: str) -> OrderRecord | None: ...
+
+    async def open_orders(self) -> list[OrderRecord]:
+        """Orders whose latest state is not terminal, oldest first."""
+        ...
+
+    async def recent_orders(self, limit: int) -> list[OrderRecord]: ...
+
+    async def fills_for(self, client_order_id: str) -> list[Fill]: ...
+
+    async def record_position(self, snapshot: PositionSnapshot) -> None: ...
+
+    async def last_position(self) -> PositionSnapshot | None: ...
+
+
+class Store(Protocol):
+    liability: LiabilityRepository
+    hedge: HedgeRepository
+
+    async def close(self) -> None: ...

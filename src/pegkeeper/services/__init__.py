@@ -1,0 +1,1 @@
+"""Long-running async units that join domain rules to ports."""

@@ -1,0 +1,386 @@
+"""The hedger: keeps the venue's short equal to the liability, as the policy says.
+
+Order of operations that keeps an order from being sent twice:
+1. any order not in a final state is looked up at the venue by its client id first; while one
+   is in flight or its fate is unknown, nothing new is sent;
+2. the decision is recorded with its inputs;
+3. the order row (with its client order id) is committed, and only then sent;
+4. an uncertain outcome (timeout, 5xx) is recorded as `unknown` and resolved by step 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError, VenueUnavailable
+from pegkeeper.domain.events import (
+    TOPIC_DECISION,
+    TOPIC_LIABILITY,
+    TOPIC_ORDER,
+    HedgeDecided,
+    LiabilityChanged,
+    OrderUpdated,
+    decode_event,
+    encode_event,
+)
+from pegkeeper.domain.hedge_policy import ActionKind, HedgeDecision, HedgeInputs, HedgePolicy
+from pegkeeper.domain.instruments import Instrument
+from pegkeeper.domain.orders import (
+    Fill,
+    OrderIntent,
+    OrderKind,
+    OrderReport,
+    OrderSide,
+    OrderState,
+)
+from pegkeeper.domain.records import DecisionRecord, OrderRecord
+from pegkeeper.domain.venue import VenuePosition
+from pegkeeper.ports import Bus, Clock, Store, Venue
+from pegkeeper.services.ids import new_client_order_id, new_correlation_id
+from pegkeeper.services.snapshots import take_snapshot
+
+log = structlog.get_logger("pegkeeper.hedger")
+
+CLOSED_ALREADY_CODE = "51023"  # OKX: position does not exist
+
+
+@dataclass(frozen=True, slots=True)
+class HedgerSettings:
+    instrument_id: str = "BTC-USD-SWAP"
+    check_interval_seconds: float = 10.0
+    order_lookup_window_seconds: float = 10.0
+    recheck_open_order_seconds: float = 0.5
+    snapshot_interval_seconds: float = 60.0
+
+
+@dataclass(slots=True)
+class _Trigger:
+    reason: str
+    correlation_id: str
+
+
+class HedgerService:
+    def __init__(
+        self,
+        store: Store,
+        venue: Venue,
+        bus: Bus,
+        clock: Clock,
+        policy: HedgePolicy,
+        settings: HedgerSettings,
+    ) -> None:
+        self._store = store
+        self._venue = venue
+        self._bus = bus
+        self._clock = clock
+        self._policy = policy
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._pending: _Trigger | None = None
+        self._instrument: Instrument | None = None
+        self._last_recorded: tuple[str, int, int] | None = None
+        self._last_snapshot_ms = 0
+        self._acted_on_seq = 0
+        self._background: set[asyncio.Task[None]] = set()
+        self.paused = False
+        self.ready = asyncio.Event()
+        self.cycles = 0
+
+    def trigger(self, reason: str, correlation_id: str | None = None) -> None:
+        """Ask for a cycle; triggers that arrive during a cycle are folded into the next one."""
+        if self._pending is None or reason == "liability":
+            self._pending = _Trigger(reason, correlation_id or new_correlation_id())
+        self._wake.set()
+
+    async def run(self) -> None:
+        self._instrument = await self._venue.instrument(self._settings.instrument_id)
+        listeners = [
+            asyncio.create_task(self._listen_liability(), name="hedger-liability"),
+            asyncio.create_task(self._listen_positions(), name="hedger-positions"),
+            asyncio.create_task(self._periodic(), name="hedger-periodic"),
+        ]
+        try:
+            self.trigger("startup")
+            self.ready.set()
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                trigger, self._pending = self._pending, None
+                if trigger is not None:
+                    await self._cycle_safely(trigger)
+        finally:
+            for task in listeners:
+                task.cancel()
+            for task in listeners:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _cycle_safely(self, trigger: _Trigger) -> None:
+        try:
+            await self.cycle(trigger.reason, trigger.correlation_id)
+        except Exception:
+            log.exception("hedge cycle failed", trigger=trigger.reason)
+            self._schedule_recheck()
+
+    async def cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
+        """One pass: settle orders in flight, decide, record, and act. Returns the decision."""
+        self.cycles += 1
+        if await self._orders_in_flight():
+            self._schedule_recheck()
+            return None
+        instrument = await self._get_instrument()
+        liability_cents, correlation_id = await self._liability(correlation_id)
+        position = await self._venue.position(instrument.instrument_id)
+        decision = self._decide(instrument, liability_cents, position)
+        record = self._record_of(decision, reason, correlation_id, instrument, position)
+        await self._maybe_snapshot(instrument, position, correlation_id, force=False)
+        if self.paused:
+            return record
+        if decision.action.is_hold:
+            if self._worth_recording(record):
+                await self._store.hedge.record_decision(record)
+                await self._publish_decision(record)
+            return record
+        await self._act(record)
+        position = await self._venue.position(instrument.instrument_id)
+        await self._maybe_snapshot(instrument, position, correlation_id, force=True)
+        return record
+
+    async def _act(self, record: DecisionRecord) -> None:
+        intent = self._intent_for(record)
+        self._last_recorded = None
+        await self._store.hedge.record_decision(record, intent)  # committed before it is sent
+        await self._publish_decision(record)
+        await self._publish_order(intent, OrderState.CREATED)
+        await self._send(intent)
+
+    async def _liability(self, correlation_id: str) -> tuple[int, str]:
+        """The current liability, and the correlation id to act under: a liability event not
+        yet acted on lends its own, whatever woke the hedger, so the order traces back to it."""
+        latest = await self._store.liability.recent(1)
+        if not latest:
+            return 0, correlation_id
+        event = latest[0]
+        if event.seq != self._acted_on_seq:
+            self._acted_on_seq = event.seq
+            correlation_id = event.correlation_id
+        return event.balance_after_cents, correlation_id
+
+    async def _get_instrument(self) -> Instrument:
+        if self._instrument is None:
+            self._instrument = await self._venue.instrument(self._settings.instrument_id)
+        return self._instrument
+
+    def _decide(
+        self, instrument: Instrument, liability_cents: int, position: VenuePosition
+    ) -> HedgeDecision:
+        exposure_cents = instrument.exposure_cents(position.size_contracts, position.mark_price_usd)
+        inputs = HedgeInputs(
+            liability_cents=liability_cents,
+            exposure_cents=exposure_cents,
+            contract_value_cents=instrument.contract_value_cents(position.mark_price_usd),
+        )
+        return self._policy.decide(inputs)
+
+    def _record_of(
+        self,
+        decision: HedgeDecision,
+        reason: str,
+        correlation_id: str,
+        instrument: Instrument,
+        position: VenuePosition,
+    ) -> DecisionRecord:
+        return DecisionRecord(
+            decision_id=new_correlation_id(),
+            correlation_id=correlation_id,
+            created_at_ms=self._clock.now_ms(),
+            trigger=reason,
+            policy=decision.policy,
+            rule=decision.rule,
+            action=decision.action.kind.value,
+            size_contracts=decision.action.size_contracts,
+            instrument_id=instrument.instrument_id,
+            liability_cents=decision.inputs.liability_cents,
+            exposure_cents=decision.inputs.exposure_cents,
+            position_contracts=position.size_contracts,
+            hedge_ratio=_ratio(decision.inputs.hedge_ratio),
+            btc_price_usd=position.mark_price_usd,
+        )
+
+    def _worth_recording(self, record: DecisionRecord) -> bool:
+        """Every action and every change of inputs is recorded; a periodic check that finds
+        nothing new to do is not, so the audit trail stays readable."""
+        key = (record.action, record.liability_cents, record.exposure_cents)
+        periodic_hold = record.action == ActionKind.HOLD.value and record.trigger == "periodic"
+        if periodic_hold and key == self._last_recorded:
+            return False
+        self._last_recorded = key
+        return True
+
+    async def _send(self, intent: OrderIntent) -> None:
+        try:
+            if intent.kind is OrderKind.CLOSE_POSITION:
+                report = await self._venue.close_position(intent)
+            else:
+                report = await self._venue.place_market_order(intent)
+        except OrderRejected as error:
+            state = OrderState.FILLED if error.code == CLOSED_ALREADY_CODE else OrderState.REJECTED
+            await self._set_state(intent, state, message=str(error))
+            return
+        except VenueUnavailable as error:
+            await self._set_state(intent, OrderState.REJECTED, message=f"not processed: {error}")
+            return
+        except Exception as error:  # timeout, 5xx, dropped connection, anything unforeseen
+            log.warning(
+                "order outcome unknown", client_order_id=intent.client_order_id, error=str(error)
+            )
+            await self._set_state(intent, OrderState.UNKNOWN, message=f"uncertain: {error}")
+            self._schedule_recheck()
+            return
+        await self._apply_report(intent, report)
+
+    def _intent_for(self, record: DecisionRecord) -> OrderIntent:
+        close = record.action == ActionKind.CLOSE.value
+        return OrderIntent(
+            client_order_id=new_client_order_id(),
+            instrument_id=record.instrument_id,
+            kind=OrderKind.CLOSE_POSITION if close else OrderKind.MARKET,
+            side=None if close else OrderSide(record.action),
+            size_contracts=Decimal(0) if close else record.size_contracts,
+            decision_id=record.decision_id,
+            correlation_id=record.correlation_id,
+            created_at_ms=record.created_at_ms,
+        )
+
+    async def _orders_in_flight(self) -> bool:
+        """Resolve every order not yet final; True while any is still in flight or unknown."""
+        in_flight = False
+        for order in await self._store.hedge.open_orders():
+            if not await self._resolve(order):
+                in_flight = True
+        return in_flight
+
+    async def _resolve(self, order: OrderRecord) -> bool:
+        """Look an order up at the venue and record what it says; True once it is final."""
+        intent = order.intent
+        try:
+            report = await self._venue.order(intent.instrument_id, intent.client_order_id)
+        except NotFound:
+            age_s = (self._clock.now_ms() - intent.created_at_ms) / 1000
+            if age_s < self._settings.order_lookup_window_seconds:
+                return False
+            await self._set_state(intent, OrderState.LOST, message="not found at the venue")
+            return True
+        except (VenueError, OSError, TimeoutError) as error:
+            log.warning(
+                "order lookup failed", client_order_id=intent.client_order_id, error=str(error)
+            )
+            return False
+        if report.state != order.state or report.filled_contracts != order.filled_contracts:
+            await self._apply_report(intent, report)
+        return report.state.is_terminal
+
+    async def _apply_report(self, intent: OrderIntent, report: OrderReport) -> None:
+        await self._set_state(
+            intent,
+            report.state,
+            venue_order_id=report.venue_order_id,
+            filled_contracts=report.filled_contracts,
+            avg_price_usd=report.avg_price_usd,
+            message=report.message,
+            fills=report.fills,
+        )
+
+    async def _set_state(
+        self,
+        intent: OrderIntent,
+        state: OrderState,
+        *,
+        venue_order_id: str = "",
+        filled_contracts: Decimal = Decimal(0),
+        avg_price_usd: Decimal | None = None,
+        message: str = "",
+        fills: Sequence[Fill] = (),
+    ) -> None:
+        await self._store.hedge.record_order_state(
+            intent.client_order_id,
+            state,
+            self._clock.now_ms(),
+            venue_order_id=venue_order_id,
+            filled_contracts=filled_contracts,
+            avg_price_usd=avg_price_usd,
+            message=message,
+            fills=fills,
+        )
+        await self._publish_order(intent, state)
+
+    async def _maybe_snapshot(
+        self, instrument: Instrument, position: VenuePosition, correlation_id: str, *, force: bool
+    ) -> None:
+        now_ms = self._clock.now_ms()
+        due = now_ms - self._last_snapshot_ms >= self._settings.snapshot_interval_seconds * 1000
+        if not (force or due):
+            return
+        balances = await self._venue.balances(instrument.settle_currency)
+        snapshot = take_snapshot(instrument, position, balances, now_ms, correlation_id)
+        await self._store.hedge.record_position(snapshot)
+        self._last_snapshot_ms = now_ms
+
+    def _schedule_recheck(self) -> None:
+        async def later() -> None:
+            await self._clock.sleep(self._settings.recheck_open_order_seconds)
+            self.trigger("recheck")
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _listen_liability(self) -> None:
+        subscription = self._bus.subscribe(TOPIC_LIABILITY)
+        try:
+            async for _, payload in subscription:
+                event = decode_event(payload)
+                if isinstance(event, LiabilityChanged):
+                    self.trigger("liability", event.correlation_id)
+        finally:
+            await subscription.close()
+
+    async def _listen_positions(self) -> None:
+        async for _ in self._venue.position_changes(self._settings.instrument_id):
+            self.trigger("position")
+
+    async def _periodic(self) -> None:
+        while True:
+            await self._clock.sleep(self._settings.check_interval_seconds)
+            self.trigger("periodic")
+
+    async def _publish_decision(self, record: DecisionRecord) -> None:
+        event = HedgeDecided(
+            decision_id=record.decision_id,
+            correlation_id=record.correlation_id,
+            action=record.action,
+            size_contracts=str(record.size_contracts),
+            rule=record.rule,
+            ts_ms=record.created_at_ms,
+        )
+        await self._bus.publish(TOPIC_DECISION, encode_event(event))
+
+    async def _publish_order(self, intent: OrderIntent, state: OrderState) -> None:
+        event = OrderUpdated(
+            client_order_id=intent.client_order_id,
+            correlation_id=intent.correlation_id,
+            state=state.value,
+            ts_ms=self._clock.now_ms(),
+        )
+        await self._bus.publish(TOPIC_ORDER, encode_event(event))
+
+
+def _ratio(value: Decimal | None) -> Decimal | None:
+    """Recorded to 6 decimals: enough to replay the decision (brackets have 2 decimals)."""
+    return None if value is None else value.quantize(Decimal("0.000001"))

@@ -1,0 +1,61 @@
+"""The liability ledger service: validates a change, appends it, tells the hedger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pegkeeper.domain.events import TOPIC_LIABILITY, LiabilityChanged, encode_event
+from pegkeeper.domain.liability import LiabilityEvent, validate_change
+from pegkeeper.ports import Bus, Clock, LiabilityRepository
+from pegkeeper.services.ids import new_correlation_id
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    event: LiabilityEvent
+    created: bool  # False when the id had been posted before (an idempotent repeat)
+
+
+class LiabilityService:
+    def __init__(
+        self,
+        repository: LiabilityRepository,
+        bus: Bus,
+        clock: Clock,
+        *,
+        max_abs_delta_cents: int,
+    ) -> None:
+        self._repository = repository
+        self._bus = bus
+        self._clock = clock
+        self._max_abs_delta_cents = max_abs_delta_cents
+
+    async def post(
+        self, event_id: object, delta_cents: object, memo: object = "", source: str = "api"
+    ) -> PostResult:
+        """Raises InvalidInput for bad input and ConflictError when the ledger refuses it;
+        in both cases nothing is written."""
+        change = validate_change(event_id, delta_cents, memo, source, self._max_abs_delta_cents)
+        event, created = await self._repository.append(
+            change, new_correlation_id(), self._clock.now_ms()
+        )
+        if created:
+            await self._bus.publish(TOPIC_LIABILITY, encode_event(_changed(event)))
+        return PostResult(event=event, created=created)
+
+    async def balance_cents(self) -> int:
+        return await self._repository.balance_cents()
+
+    async def recent(self, limit: int = 50) -> list[LiabilityEvent]:
+        return await self._repository.recent(limit)
+
+
+def _changed(event: LiabilityEvent) -> LiabilityChanged:
+    return LiabilityChanged(
+        seq=event.seq,
+        event_id=event.event_id,
+        delta_cents=event.delta_cents,
+        balance_after_cents=event.balance_after_cents,
+        correlation_id=event.correlation_id,
+        ts_ms=event.created_at_ms,
+    )

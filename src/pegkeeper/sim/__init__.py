@@ -1,0 +1,1 @@
+"""The simulated exchange: engine, price paths, wire servers, backtester."""

@@ -1,0 +1,82 @@
+"""Plays a price path into the simulated exchange at the pace of a clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from itertools import pairwise
+
+from pegkeeper.ports import Clock
+from pegkeeper.sim.engine import SimEngine
+from pegkeeper.sim.price_path import PriceTick
+
+OnTick = Callable[[PriceTick], Awaitable[None]]
+
+
+class PricePlayer:
+    """Sets each tick's price in the engine when the clock reaches the tick's time.
+
+    Ticks play at their own timestamps (`start_ms` shifts the whole path to start then). With
+    `loop`, the path starts over when it ends, shifted forward by its length (last minus first
+    tick plus one tick step), so time never goes back. `on_tick` receives each tick as played.
+    """
+
+    def __init__(
+        self,
+        engine: SimEngine,
+        ticks: Sequence[PriceTick],
+        clock: Clock,
+        on_tick: OnTick | None = None,
+        loop: bool = True,
+        *,
+        instrument_id: str | None = None,
+        start_ms: int | None = None,
+    ) -> None:
+        if not ticks:
+            raise ValueError("the price path has no ticks")
+        if any(a.ts_ms >= b.ts_ms for a, b in pairwise(ticks)):
+            raise ValueError("tick times must be strictly increasing")
+        if loop and len(ticks) < 2:
+            raise ValueError("a looping price path needs at least two ticks")
+        self._engine = engine
+        self._ticks = ticks
+        self._clock = clock
+        self._on_tick = on_tick
+        self._loop = loop
+        self._instrument_id = instrument_id
+        self._start_offset_ms = 0 if start_ms is None else start_ms - ticks[0].ts_ms
+        self.ticks_played = 0
+
+    @property
+    def period_ms(self) -> int:
+        """How far each repetition of the path is shifted forward."""
+        ticks = self._ticks
+        if len(ticks) < 2:
+            return 0
+        return ticks[-1].ts_ms - ticks[0].ts_ms + (ticks[1].ts_ms - ticks[0].ts_ms)
+
+    async def run(self) -> None:
+        offset_ms = self._start_offset_ms
+        while True:
+            for tick in self._ticks:
+                await self._play(PriceTick(tick.ts_ms + offset_ms, tick.price_usd))
+            if not self._loop:
+                return
+            offset_ms += self.period_ms
+
+    async def _play(self, tick: PriceTick) -> None:
+        await self._wait_until(tick.ts_ms)
+        self._engine.set_price(tick.ts_ms, tick.price_usd, self._instrument_id)
+        self.ticks_played += 1
+        if self._on_tick is not None:
+            await self._on_tick(tick)
+
+    async def _wait_until(self, due_ms: int) -> None:
+        delay_ms = due_ms - self._clock.now_ms()
+        if delay_ms <= 0:
+            # Catching up: still let the other tasks run between ticks.
+            await asyncio.sleep(0)
+            return
+        while delay_ms > 0:
+            await self._clock.sleep(delay_ms / 1000)
+            delay_ms = due_ms - self._clock.now_ms()

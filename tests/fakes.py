@@ -1,0 +1,213 @@
+"""Fakes behind the ports, for unit tests of services (adapters are tested against real peers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from decimal import Decimal
+
+from pegkeeper.domain.errors import ConflictError, NotFound, VenueError
+from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
+from pegkeeper.domain.liability import LiabilityChange, LiabilityEvent, apply_change
+from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
+from pegkeeper.domain.records import DecisionRecord, OrderRecord, PositionSnapshot
+from pegkeeper.domain.venue import VenueBalances, VenuePosition
+
+
+class FakeLiabilityRepository:
+    def __init__(self) -> None:
+        self.events: list[LiabilityEvent] = []
+
+    async def append(
+        self, change: LiabilityChange, correlation_id: str, now_ms: int
+    ) -> tuple[LiabilityEvent, bool]:
+        existing = await self.get(change.event_id)
+        if existing is not None:
+            if existing.delta_cents != change.delta_cents:
+                raise ConflictError(f"id {change.event_id} was posted with another amount")
+            return existing, False
+        after = apply_change(await self.balance_cents(), change)
+        event = LiabilityEvent(
+            seq=len(self.events) + 1,
+            event_id=change.event_id,
+            delta_cents=change.delta_cents,
+            balance_after_cents=after,
+            memo=change.memo,
+            source=change.source,
+            correlation_id=correlation_id,
+            created_at_ms=now_ms,
+        )
+        self.events.append(event)
+        return event, True
+
+    async def balance_cents(self) -> int:
+        return self.events[-1].balance_after_cents if self.events else 0
+
+    async def get(self, event_id: str) -> LiabilityEvent | None:
+        return next((e for e in self.events if e.event_id == event_id), None)
+
+    async def recent(self, limit: int) -> list[LiabilityEvent]:
+        return list(reversed(self.events))[:limit]
+
+
+class FakeHedgeRepository:
+    def __init__(self) -> None:
+        self.decisions: list[DecisionRecord] = []
+        self.orders: dict[str, OrderRecord] = {}
+        self.states: list[tuple[str, OrderState]] = []
+        self.fills: dict[str, tuple[Fill, str]] = {}
+        self.snapshots: list[PositionSnapshot] = []
+
+    async def record_decision(
+        self, decision: DecisionRecord, order: OrderIntent | None = None
+    ) -> None:
+        self.decisions.append(decision)
+        if order is not None:
+            await self.create_order(order)
+
+    async def last_decision(self) -> DecisionRecord | None:
+        return self.decisions[-1] if self.decisions else None
+
+    async def get_decision(self, decision_id: str) -> DecisionRecord | None:
+        return next((d for d in self.decisions if d.decision_id == decision_id), None)
+
+    async def create_order(self, intent: OrderIntent) -> None:
+        if intent.client_order_id in self.orders:
+            raise ConflictError(f"order {intent.client_order_id} exists")
+        self.orders[intent.client_order_id] = OrderRecord(
+            intent, OrderState.CREATED, intent.created_at_ms, "", Decimal(0), None, ""
+        )
+        self.states.append((intent.client_order_id, OrderState.CREATED))
+
+    async def record_order_state(
+        self,
+        client_order_id: str,
+        state: OrderState,
+        now_ms: int,
+        *,
+        venue_order_id: str = "",
+        filled_contracts: Decimal = Decimal(0),
+        avg_price_usd: Decimal | None = None,
+        message: str = "",
+        fills: Sequence[Fill] = (),
+    ) -> None:
+        record = self.orders[client_order_id]
+        await self.record_fills(list(fills), record.intent.correlation_id)
+        self.orders[client_order_id] = replace(
+            record,
+            state=state,
+            updated_at_ms=now_ms,
+            venue_order_id=venue_order_id,
+            filled_contracts=filled_contracts,
+            avg_price_usd=avg_price_usd,
+            message=message,
+        )
+        self.states.append((client_order_id, state))
+
+    async def record_fills(self, fills: list[Fill], correlation_id: str) -> int:
+        new = [f for f in fills if f.fill_id not in self.fills]
+        for f in new:
+            self.fills[f.fill_id] = (f, correlation_id)
+        return len(new)
+
+    async def get_order(self, client_order_id: str) -> OrderRecord | None:
+        return self.orders.get(client_order_id)
+
+    async def open_orders(self) -> list[OrderRecord]:
+        return [o for o in self.orders.values() if not o.state.is_terminal]
+
+    async def recent_orders(self, limit: int) -> list[OrderRecord]:
+        return list(reversed(self.orders.values()))[:limit]
+
+    async def fills_for(self, client_order_id: str) -> list[Fill]:
+        return [f for f, _ in self.fills.values() if f.client_order_id == client_order_id]
+
+    async def record_position(self, snapshot: PositionSnapshot) -> None:
+        self.snapshots.append(snapshot)
+
+    async def last_position(self) -> PositionSnapshot | None:
+        return self.snapshots[-1] if self.snapshots else None
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.liability = FakeLiabilityRepository()
+        self.hedge = FakeHedgeRepository()
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeVenue:
+    """An inverse swap that fills market orders at `price_usd`, with switchable faults."""
+
+    name = "fake"
+
+    def __init__(self, price_usd: Decimal = Decimal(10_000)) -> None:
+        self.price_usd = price_usd
+        self.size_contracts = Decimal(0)
+        self.orders: dict[str, OrderReport] = {}
+        self.sent: list[OrderIntent] = []
+        self.fail_next: VenueError | None = None
+        self.accept_then_fail_next: VenueError | None = None
+        self.changes: asyncio.Queue[VenuePosition] = asyncio.Queue()
+
+    async def instrument(self, instrument_id: str) -> Instrument:
+        return BTC_USD_SWAP
+
+    async def position(self, instrument_id: str) -> VenuePosition:
+        return VenuePosition(instrument_id, self.size_contracts, self.price_usd, self.price_usd)
+
+    async def balances(self, currency: str) -> VenueBalances:
+        return VenueBalances("BTC", Decimal(1), Decimal(1), Decimal(0))
+
+    async def place_market_order(self, intent: OrderIntent) -> OrderReport:
+        self.sent.append(intent)
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        signed = intent.size_contracts if intent.side is OrderSide.BUY else -intent.size_contracts
+        report = self._fill(intent.client_order_id, signed)
+        if self.accept_then_fail_next is not None:
+            error, self.accept_then_fail_next = self.accept_then_fail_next, None
+            raise error
+        return report
+
+    async def close_position(self, intent: OrderIntent) -> OrderReport:
+        self.sent.append(intent)
+        return self._fill(intent.client_order_id, -self.size_contracts)
+
+    def _fill(self, client_order_id: str, signed_contracts: Decimal) -> OrderReport:
+        self.size_contracts += signed_contracts
+        fill = Fill(
+            f"f{len(self.orders)}",
+            client_order_id,
+            abs(signed_contracts),
+            self.price_usd,
+            Decimal("0.00000005"),
+            "BTC",
+            0,
+        )
+        report = OrderReport(
+            client_order_id,
+            f"v{len(self.orders)}",
+            OrderState.FILLED,
+            abs(signed_contracts),
+            self.price_usd,
+            (fill,),
+        )
+        self.orders[client_order_id] = report
+        self.changes.put_nowait(
+            VenuePosition("BTC-USD-SWAP", self.size_contracts, self.price_usd, self.price_usd)
+        )
+        return report
+
+    async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        if client_order_id not in self.orders:
+            raise NotFound(f"order {client_order_id} does not exist", code="51603")
+        return self.orders[client_order_id]
+
+    async def position_changes(self, instrument_id: str) -> AsyncIterator[VenuePosition]:
+        while True:
+            yield await self.changes.get()

@@ -1,0 +1,119 @@
+"""The HTTP API in process, with fakes behind the ports: validation, idempotency, shapes."""
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.api.http.app import ApiContext, create_app
+from pegkeeper.domain.records import PositionSnapshot
+from pegkeeper.services.dealer_view import DealerView
+from pegkeeper.services.liability import LiabilityService
+from tests.fakes import FakeStore
+
+URL = "/api/v1/liability/events"
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+async def client(store: FakeStore):
+    liability = LiabilityService(
+        store.liability, MemoryBus(), ManualClock(1000), max_abs_delta_cents=1_000_000
+    )
+
+    async def ready() -> dict[str, str]:
+        return {"hedger": "ready"}
+
+    app = create_app(ApiContext(liability=liability, dealer=DealerView(store), readiness=ready))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c
+
+
+async def test_post_is_idempotent_on_the_id(client: httpx.AsyncClient, store: FakeStore) -> None:
+    first = await client.post(URL, json={"id": "t1", "delta_cents": 12345, "memo": "buy"})
+    assert first.status_code == 201
+    assert first.json()["liability_cents"] == 12345 and first.json()["seq"] == 1
+    again = await client.post(URL, json={"id": "t1", "delta_cents": 12345, "memo": "buy"})
+    assert again.status_code == 200 and again.json()["seq"] == 1
+    assert len(store.liability.events) == 1
+    other = await client.post(URL, json={"id": "t1", "delta_cents": 999})
+    assert other.status_code == 409 and "t1" in other.json()["error"]
+    assert await store.liability.balance_cents() == 12345
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (b'{"delta_cents": 5}', 422, "id must be"),
+        (b'{"id": "", "delta_cents": 5}', 422, "id must be"),
+        (b'{"id": "x", "delta_cents": 1.5}', 422, "integer number of cents"),
+        (b'{"id": "x", "delta_cents": "100"}', 422, "integer number of cents"),
+        (b'{"id": "x", "delta_cents": true}', 422, "integer number of cents"),
+        (b'{"id": "x"}', 422, "integer number of cents"),
+        (b'{"id": "x", "delta_cents": 0}', 422, "must not be 0"),
+        (b'{"id": "x", "delta_cents": 1000001}', 422, "beyond the configured maximum"),
+        (b'{"id": "x", "delta_cents": 99999999999999999999999}', 422, "integer number of cents"),
+        (b'{"id": "x y", "delta_cents": 5}', 422, "id must be"),
+        (b'{"id": "x", "delta_cents": 5, "memo": 7}', 422, "memo must be"),
+    ],
+)
+async def test_bad_input_is_refused_and_nothing_is_written(
+    client: httpx.AsyncClient, store: FakeStore, body: bytes, status: int, says: str
+) -> None:
+    response = await client.post(URL, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert says in response.json()["error"]
+    assert store.liability.events == []
+
+
+async def test_a_liability_cannot_go_negative(client: httpx.AsyncClient, store: FakeStore) -> None:
+    await client.post(URL, json={"id": "a", "delta_cents": 1000})
+    response = await client.post(URL, json={"id": "b", "delta_cents": -1001})
+    assert response.status_code == 409
+    assert "negative" in response.json()["error"]
+    assert await store.liability.balance_cents() == 1000 and len(store.liability.events) == 1
+
+
+async def test_dealer_shape_before_and_after_a_snapshot(
+    client: httpx.AsyncClient, store: FakeStore
+) -> None:
+    empty = (await client.get("/api/v1/dealer")).json()
+    assert empty["liability_cents"] == 0 and empty["hedge_ratio"] is None
+    assert empty["last_decision"] is None
+    await client.post(URL, json={"id": "a", "delta_cents": 1_000_000})
+    await store.hedge.record_position(
+        PositionSnapshot(
+            created_at_ms=5,
+            correlation_id="c",
+            instrument_id="BTC-USD-SWAP",
+            size_contracts=Decimal(-98),
+            avg_price_usd=Decimal("7900.5"),
+            mark_price_usd=Decimal("7938.39"),
+            exposure_cents=-980_000,
+            liquidation_price_usd=Decimal("12345.6"),
+            collateral=Decimal("1.5"),
+            collateral_available=Decimal("1.2"),
+            funding_balance=Decimal("1"),
+            leverage=Decimal("0.8230"),
+        )
+    )
+    body = (await client.get("/api/v1/dealer")).json()
+    assert body["liability_cents"] == 1_000_000 and body["exposure_cents"] == -980_000
+    assert body["hedge_ratio"] == "0.9800"  # -(-980 000) / 1 000 000
+    assert body["position_contracts"] == "-98" and body["btc_price_usd"] == "7938.39"
+    assert body["collateral_btc"] == "1.5" and body["leverage"] == "0.8230"
+    assert body["liquidation_price_usd"] == "12345.6"
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["services"] == {"hedger": "ready"}
