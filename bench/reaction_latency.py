@@ -109,11 +109,11 @@ def _measure(url: str, accepted: queue.Queue[tuple[str, int]], label: str) -> di
     return {
         "store": label,
         "events": EVENTS,
-        "p50_ms_after_return": round(statistics.median(after_return_ms), 2),
-        "p99_ms_after_return": round(_percentile(after_return_ms, 99), 2),
-        "max_ms_after_return": round(max(after_return_ms), 2),
-        "p50_ms_after_send": round(statistics.median(after_send_ms), 2),
-        "p99_ms_after_send": round(_percentile(after_send_ms, 99), 2),
+        "p50 ms": round(statistics.median(after_return_ms), 2),
+        "p99 ms": round(_percentile(after_return_ms, 99), 2),
+        "max ms": round(max(after_return_ms), 2),
+        "p50 ms from send": round(statistics.median(after_send_ms), 2),
+        "p99 ms from send": round(_percentile(after_send_ms, 99), 2),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -168,18 +169,26 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if "web" in services:
         server = _web_server(runtime, services)
         jobs["web"] = server.serve()
-        http = runtime.settings.http
-        log.info(
-            "dashboard",
-            url=f"http://{http.host}:{http.port}/",
-            api=f"http://{http.host}:{http.port}/api/v1/dealer",
-        )
+        _announce(runtime.settings)
     try:
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
                 group.create_task(_logged(name, job), name=name)
     finally:
         await runtime.store.close()
+
+
+def _announce(settings: Settings) -> None:
+    base = f"http://{settings.http.host}:{settings.http.port}"
+    demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
+    log.info("http", url=base, dealer=f"{base}/api/v1/dealer", orders=f"{base}/api/v1/orders")
+    sys.stderr.write(
+        f"pegkeeper is running{demo}\n"
+        f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)\n"
+        f"  orders:  {base}/api/v1/orders\n"
+        "  post a liability change: pegkeeper liability add --cents 500000\n"
+        "  stop with Ctrl-C\n"
+    )
 
 
 async def _logged(name: str, job: Awaitable[None]) -> None:

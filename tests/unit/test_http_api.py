@@ -31,7 +31,9 @@ async def client(store: FakeStore):
         return {"hedger": "ready"}
 
     app = create_app(ApiContext(liability=liability, dealer=DealerView(store), readiness=ready))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    ) as c:
         yield c
 
 
@@ -117,3 +119,20 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json()["status"] == "ok"
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["services"] == {"hedger": "ready"}
+
+
+async def test_a_store_failure_is_503_and_the_retry_is_recorded_once(
+    client: httpx.AsyncClient, store: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = store.liability.append
+
+    async def busy(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(store.liability, "append", busy)
+    failed = await client.post(URL, json={"id": "r1", "delta_cents": 500})
+    assert failed.status_code == 503 and "retry with the same id" in failed.json()["error"]
+    monkeypatch.setattr(store.liability, "append", original)
+    assert (await client.post(URL, json={"id": "r1", "delta_cents": 500})).status_code == 201
+    assert (await client.post(URL, json={"id": "r1", "delta_cents": 500})).status_code == 200
+    assert await store.liability.balance_cents() == 500

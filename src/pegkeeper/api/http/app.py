@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -15,6 +16,8 @@ from pegkeeper.api.http import serialize
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.services.dealer_view import DealerView
 from pegkeeper.services.liability import LiabilityService
+
+log = structlog.get_logger("pegkeeper.http")
 
 
 class MalformedRequest(InvalidInput):
@@ -39,6 +42,16 @@ def create_app(context: ApiContext) -> FastAPI:
     @app.exception_handler(ConflictError)
     async def conflict(_: Request, error: ConflictError) -> JSONResponse:
         return JSONResponse({"error": str(error)}, status_code=409)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        # Each write is one transaction, so a request that failed here left nothing half done;
+        # retrying with the same id is safe because posting is idempotent.
+        log.error("request failed", error_type=type(error).__name__, error=str(error))
+        return JSONResponse(
+            {"error": f"temporarily unavailable ({type(error).__name__}); retry with the same id"},
+            status_code=503,
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
