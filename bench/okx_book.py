@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from tests.shared_data import shared_data
 
 from pegkeeper.domain.orderbook import BookResult, OkxBook
 
@@ -30,10 +31,7 @@ MIN_ROUND_SECONDS = 0.25
 
 
 def shared_data_dir() -> Path:
-    override = os.environ.get("PEGKEEPER_SHARED_DATA")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return shared_data()
 
 
 def load_books_messages(path: Path | None = None) -> list[bytes]:

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import zlib
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +16,7 @@ from pegkeeper.domain.orderbook import (
     checksum_string,
     signed_crc32,
 )
-
-
-def shared_data() -> Path:
-    override = os.environ.get("PEGKEEPER_SHARED_DATA")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
+from tests.shared_data import shared_data
 
 OKX = shared_data() / "okx"
 

@@ -2,12 +2,10 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import statistics
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -23,14 +21,7 @@ from pegkeeper.domain.pegstats import (
     peg_stats,
 )
 from pegkeeper.domain.pricing import PricingModel, TopOfBook, aggregate_stablecoin
-
-
-def shared_data() -> Path:
-    override = os.environ.get("PEGKEEPER_SHARED_DATA")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
+from tests.shared_data import shared_data
 
 DEPEG_CSV = shared_data() / "stablecoins" / "binanceus-1m-2023-03.csv"
 
