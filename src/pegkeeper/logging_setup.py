@@ -11,6 +11,7 @@ import structlog
 def configure_logging(level: str = "info", json_format: bool = True) -> None:
     numeric = logging.getLevelNamesMapping()[level.upper()]
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json_format else structlog.dev.ConsoleRenderer()
     )
