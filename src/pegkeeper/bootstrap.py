@@ -15,6 +15,7 @@ import uvicorn
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ScaledClock
+from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.api.http.app import ApiContext, create_app
@@ -27,6 +28,7 @@ from pegkeeper.services.dealer_view import DealerView
 from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.replay import ReplayReport, replay_okx_books
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.player import PricePlayer
 from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
@@ -194,6 +196,14 @@ def _announce(settings: Settings) -> None:
 async def _logged(name: str, job: Awaitable[None]) -> None:
     log.info("service started", service=name)
     await job
+
+
+def replay_capture(exchange: str, paths: list[Path]) -> ReplayReport:
+    """Replay recorded WebSocket traffic through the book code the live feed runs."""
+    if exchange != "okx":
+        raise ValueError(f"replay supports the exchange 'okx', got {exchange!r}")
+    raw = (message.raw for path in paths for message in read_capture(path))
+    return replay_okx_books(raw)
 
 
 def run_forever(settings: Settings, names: list[str]) -> None:

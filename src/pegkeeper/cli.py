@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pegkeeper.config import ConfigError, Settings, load_settings
+from pegkeeper.services.replay import ReplayReport
 
 app = typer.Typer(help="pegkeeper: keeps synthetic assets pegged.", no_args_is_help=True)
 liability_app = typer.Typer(help="The dealer's liability (synthetic USD owed to users).")
@@ -73,6 +74,79 @@ def migrate(config: ConfigOption = None) -> None:
     settings = _settings(config)
     asyncio.run(migrate_database(settings))
     console.print(f"database at head: {settings.database_url}")
+
+
+@app.command()
+def replay(
+    capture: Annotated[
+        list[Path], typer.Option("--capture", help="capture file (repeat for several, in order)")
+    ],
+    exchange: Annotated[str, typer.Option("--exchange", help="whose wire format")] = "okx",
+    inst_id: Annotated[
+        str | None, typer.Option("--inst-id", help="which book's top to show (default: last)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+) -> None:
+    """Replay recorded WebSocket messages through the order book and its checksum checks."""
+    from pegkeeper.adapters.feeds.capture import CaptureError
+    from pegkeeper.bootstrap import replay_capture
+
+    missing = [str(p) for p in capture if not p.is_file()]
+    if missing:
+        console.print(f"[red]capture file not found: {', '.join(missing)}[/red]")
+        raise typer.Exit(2)
+    try:
+        report = replay_capture(exchange, capture)
+    except (CaptureError, ValueError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    summary = _replay_summary(report, inst_id)
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    Console().print(_replay_table(summary))
+
+
+def _replay_summary(report: ReplayReport, inst_id: str | None) -> dict[str, Any]:
+    top = report.top(inst_id)
+    tally = report.tally
+    return {
+        "messages": tally.messages,
+        "book_messages": tally.book_messages,
+        "checksum_ok": tally.checksum_ok,
+        "checksum_failed": tally.checksum_failed,
+        "sequence_ok": tally.sequence_ok,
+        "sequence_gaps": tally.sequence_gaps,
+        "malformed": tally.malformed,
+        "inst_id": top.inst_id if top else None,
+        "best_bid": str(top.best_bid) if top and top.best_bid is not None else None,
+        "best_ask": str(top.best_ask) if top and top.best_ask is not None else None,
+        "messages_per_second": round(report.messages_per_second, 1),
+        "books": {
+            t.inst_id: {
+                "best_bid": None if t.best_bid is None else str(t.best_bid),
+                "best_ask": None if t.best_ask is None else str(t.best_ask),
+                "valid": t.valid,
+            }
+            for t in report.tops
+        },
+    }
+
+
+def _replay_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"replay: {summary['messages']} messages")
+    table.add_column("book")
+    table.add_column("best bid", justify="right")
+    table.add_column("best ask", justify="right")
+    table.add_column("valid")
+    for inst, top in summary["books"].items():
+        table.add_row(inst, top["best_bid"] or "-", top["best_ask"] or "-", str(top["valid"]))
+    table.caption = (
+        f"checksums ok {summary['checksum_ok']}, failed {summary['checksum_failed']}; "
+        f"sequence ok {summary['sequence_ok']}, gaps {summary['sequence_gaps']}; "
+        f"malformed {summary['malformed']}; {summary['messages_per_second']:,.0f} messages/s"
+    )
+    return table
 
 
 @liability_app.command("add")

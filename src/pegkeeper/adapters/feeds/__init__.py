@@ -1,0 +1,1 @@
+"""Market data feeds: exchange WebSockets and recorded captures."""
