@@ -11,7 +11,7 @@ from pegkeeper.domain.errors import ConflictError, NotFound, VenueError
 from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
 from pegkeeper.domain.liability import LiabilityChange, LiabilityEvent, apply_change
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
-from pegkeeper.domain.records import DecisionRecord, OrderRecord, PositionSnapshot
+from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 
 
@@ -130,10 +130,28 @@ class FakeHedgeRepository:
         return self.snapshots[-1] if self.snapshots else None
 
 
+class FakePegRepository:
+    def __init__(self) -> None:
+        self.rows: list[PegStatsRow] = []
+
+    async def record(self, rows: Sequence[PegStatsRow]) -> None:
+        self.rows.extend(rows)
+
+    async def history(
+        self, symbol: str, since_ms: int, until_ms: int, max_points: int
+    ) -> list[PegStatsRow]:
+        rows = [r for r in self.rows if r.symbol == symbol and since_ms <= r.ts_ms <= until_ms]
+        return rows[-max_points:]
+
+    async def downsample(self, older_than_ms: int) -> int:
+        return 0
+
+
 class FakeStore:
     def __init__(self) -> None:
         self.liability = FakeLiabilityRepository()
         self.hedge = FakeHedgeRepository()
+        self.pegs = FakePegRepository()
 
     async def close(self) -> None:
         return None

@@ -19,23 +19,27 @@ from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.api.http.app import ApiContext, create_app
+from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.config import Settings
 from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
 from pegkeeper.domain.instruments import BTC_USD_SWAP
+from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
 from pegkeeper.services.dealer_view import DealerView
 from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
 from pegkeeper.services.replay import ReplayReport, replay_okx_books
 from pegkeeper.sim.engine import SimEngine
+from pegkeeper.sim.peg_replay import MarketReplay, bundled_depeg_path, load_market_minutes
 from pegkeeper.sim.player import PricePlayer
 from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
 
 log = structlog.get_logger("pegkeeper")
 
-SERVICES = ("hedger", "liability", "web")
+SERVICES = ("hedger", "liability", "peg-monitor", "web")
 
 
 class UnknownService(ValueError):
@@ -54,6 +58,8 @@ class Runtime:
     hedger: HedgerService
     dealer: DealerView
     demo: DemoFlow | None
+    pegs: PegMonitor
+    market_replay: MarketReplay | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -65,7 +71,9 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
         )
     if names:
         return list(dict.fromkeys(names))
-    return [n for n in SERVICES if n != "hedger" or settings.hedger.enabled]
+    disabled = {"hedger": not settings.hedger.enabled}
+    disabled["peg-monitor"] = not settings.peg_monitor.enabled
+    return [n for n in SERVICES if not disabled.get(n, False)]
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -127,7 +135,10 @@ async def build_runtime(settings: Settings) -> Runtime:
                 d.seed, d.mean_interval_seconds, d.median_trade_cents, d.max_liability_cents
             ),
         )
+    pegs = PegMonitor(bus, clock, store.pegs, _peg_settings(settings))
     return Runtime(
+        pegs=pegs,
+        market_replay=_market_replay(settings, bus, clock),
         settings=settings,
         clock=clock,
         bus=bus,
@@ -141,6 +152,26 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+def _peg_settings(settings: Settings) -> PegMonitorSettings:
+    p = settings.peg_monitor
+    return PegMonitorSettings(
+        symbols=tuple(p.symbols),
+        model=PricingModel(p.model),
+        robust=RobustConfig(CrossExchange(p.cross_exchange), p.max_deviation),
+        window_ticks=p.window_ticks,
+        source_stale_after_ms=int(p.source_stale_after_seconds * 1000),
+        record_interval_ms=int(p.record_interval_seconds * 1000),
+        raw_retention_ms=int(p.raw_retention_hours * 3_600_000),
+    )
+
+
+def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketReplay | None:
+    if not (settings.demo.enabled and settings.demo.peg_replay):
+        return None
+    interval_seconds = settings.sim.speed / settings.demo.peg_replay_minutes_per_second
+    return MarketReplay(bus, clock, load_market_minutes(bundled_depeg_path()), interval_seconds)
+
+
 def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[dict[str, str]]]:
     async def check() -> dict[str, str]:
         states = {name: "ready" for name in services}
@@ -152,8 +183,14 @@ def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[
 
 
 def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
+    pegs = None
+    if "peg-monitor" in services:
+        pegs = pegs_router(runtime.pegs, runtime.store.pegs, runtime.clock)
     context = ApiContext(
-        liability=runtime.liability, dealer=runtime.dealer, readiness=_readiness(runtime, services)
+        liability=runtime.liability,
+        dealer=runtime.dealer,
+        readiness=_readiness(runtime, services),
+        pegs=pegs,
     )
     http = runtime.settings.http
     config = uvicorn.Config(
@@ -168,6 +205,10 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         jobs["hedger"] = runtime.hedger.run()
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
+    if "peg-monitor" in services:
+        jobs["peg-monitor"] = runtime.pegs.run()
+        if runtime.market_replay is not None:
+            jobs["market-replay"] = runtime.market_replay.run()
     if "web" in services:
         server = _web_server(runtime, services)
         jobs["web"] = server.serve()

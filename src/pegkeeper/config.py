@@ -79,6 +79,18 @@ class HedgerSettingsModel(_Section):
     stablesats: StablesatsPolicySettings = StablesatsPolicySettings()
 
 
+class PegMonitorSettingsModel(_Section):
+    enabled: bool = True
+    symbols: list[str] = Field(default_factory=lambda: ["USDC", "USDT"], min_length=1)
+    model: Literal["robust", "stablecoin-stats"] = "robust"
+    cross_exchange: Literal["median", "liquidity-weighted"] = "median"  # robust model only
+    max_deviation: Decimal = Field(Decimal("0.02"), ge=0)  # outliers beyond this, relative
+    window_ticks: int = Field(1_000, ge=1)  # the reference's window of the last N prices
+    source_stale_after_seconds: float = Field(30.0, gt=0)
+    record_interval_seconds: float = Field(1.0, ge=0)
+    raw_retention_hours: float = Field(48.0, gt=0)  # then downsampled to 1-minute rows
+
+
 class VenueSettings(_Section):
     kind: Literal["sim"] = "sim"
 
@@ -99,6 +111,8 @@ class DemoSettings(_Section):
     mean_interval_seconds: float = Field(30.0, gt=0)  # simulated time between user trades
     median_trade_cents: int = Field(50_000, gt=0)
     max_liability_cents: int = Field(2_000_000, gt=0)
+    peg_replay: bool = True  # replay the March 2023 USDC depeg into the peg monitor
+    peg_replay_minutes_per_second: float = Field(20.0, gt=0)  # recorded minutes per real second
 
 
 class LogSettings(_Section):
@@ -117,6 +131,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     liability: LiabilitySettings = LiabilitySettings()
     hedger: HedgerSettingsModel = HedgerSettingsModel()
+    peg_monitor: PegMonitorSettingsModel = PegMonitorSettingsModel()
     venue: VenueSettings = VenueSettings()
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()

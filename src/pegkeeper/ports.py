@@ -9,7 +9,7 @@ from typing import Protocol
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.liability import LiabilityChange, LiabilityEvent
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderState
-from pegkeeper.domain.records import DecisionRecord, OrderRecord, PositionSnapshot
+from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 
 
@@ -130,8 +130,24 @@ class HedgeRepository(Protocol):
     async def last_position(self) -> PositionSnapshot | None: ...
 
 
+class PegRepository(Protocol):
+    async def record(self, rows: Sequence[PegStatsRow]) -> None: ...
+
+    async def history(
+        self, symbol: str, since_ms: int, until_ms: int, max_points: int
+    ) -> list[PegStatsRow]:
+        """Rows in [since_ms, until_ms], oldest first, thinned evenly to at most max_points."""
+        ...
+
+    async def downsample(self, older_than_ms: int) -> int:
+        """Replace the raw rows of whole minutes before `older_than_ms` by one row per minute
+        (the last of each); returns how many minute rows were written."""
+        ...
+
+
 class Store(Protocol):
     liability: LiabilityRepository
     hedge: HedgeRepository
+    pegs: PegRepository
 
     async def close(self) -> None: ...

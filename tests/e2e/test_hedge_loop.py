@@ -89,6 +89,11 @@ def test_the_demo_users_move_the_liability_and_the_hedge_follows(tmp_path: Path)
                 assert time.monotonic() < deadline, "the hedger placed fewer than 3 orders"
                 time.sleep(0.2)
             wait_for(client, in_brackets)
+            # the demo also replays the March 2023 USDC depeg into the peg monitor
+            pegs = {p["symbol"]: p for p in client.get("/api/v1/pegs").json()["pegs"]}
+            assert pegs["USDC"]["price"] is not None and 0 <= pegs["USDC"]["score"] <= 10
+            markets = {s["market"] for s in client.get("/api/v1/prices").json()["sources"]}
+            assert markets == {"BTC/USD", "BTC/USDC", "BTC/USDT"}
     finally:
         stop(running)
 

@@ -36,7 +36,28 @@ class PositionChanged(msgspec.Struct, frozen=True, tag="position"):
     ts_ms: int
 
 
-Event = LiabilityChanged | HedgeDecided | OrderUpdated | PositionChanged
+class BboUpdated(msgspec.Struct, frozen=True, tag="bbo"):
+    """Best bid and offer of one market on one exchange; prices and sizes as decimal strings."""
+
+    exchange: str
+    base: str
+    quote: str
+    bid: str | None
+    ask: str | None
+    ts_ms: int  # the exchange's time
+    receive_ms: int  # when pegkeeper received it
+    bid_size: str | None = None
+    ask_size: str | None = None
+
+
+class PegUpdated(msgspec.Struct, frozen=True, tag="peg"):
+    symbol: str
+    ts_ms: int
+    price: float
+    score: float
+
+
+Event = LiabilityChanged | HedgeDecided | OrderUpdated | PositionChanged | BboUpdated | PegUpdated
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)
@@ -55,3 +76,8 @@ TOPIC_LIABILITY = "liability"
 TOPIC_DECISION = "hedge.decision"
 TOPIC_ORDER = "hedge.order"
 TOPIC_POSITION = "venue.position"
+TOPIC_PEG = "pegstats"
+
+
+def bbo_topic(exchange: str, base: str, quote: str) -> str:
+    return f"bbo.{exchange}.{base}-{quote}"

@@ -51,3 +51,21 @@ class PositionSnapshot:
     collateral_available: Decimal
     funding_balance: Decimal
     leverage: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PegStatsRow:
+    """A stablecoin's aggregated price and its stability statistics at one time."""
+
+    symbol: str
+    ts_ms: int
+    price: float
+    direct: float | None
+    bridged: float | None
+    rmse: float
+    stdev: float
+    drawdown: float
+    rmse_score: float
+    stdev_score: float
+    drawdown_score: float
+    score: float

@@ -22,8 +22,9 @@ from sqlalchemy.pool import StaticPool
 
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
+from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
-from pegkeeper.ports import Clock, HedgeRepository, LiabilityRepository
+from pegkeeper.ports import Clock, HedgeRepository, LiabilityRepository, PegRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -43,10 +44,12 @@ class SqlStore:
         engine: AsyncEngine,
         liability: SqlLiabilityRepository,
         hedge: SqlHedgeRepository,
+        pegs: SqlPegRepository,
     ) -> None:
         self.engine = engine
         self.liability: LiabilityRepository = liability
         self.hedge: HedgeRepository = hedge
+        self.pegs: PegRepository = pegs
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -71,7 +74,9 @@ async def open_store(
         serialize_reads=is_sqlite and isinstance(engine.pool, StaticPool),
     )
     now_ms: NowMs = clock.now_ms if clock is not None else _wall_clock_ms
-    return SqlStore(engine, SqlLiabilityRepository(tx), SqlHedgeRepository(tx, now_ms))
+    return SqlStore(
+        engine, SqlLiabilityRepository(tx), SqlHedgeRepository(tx, now_ms), SqlPegRepository(tx)
+    )
 
 
 def normalize_url(database_url: str) -> URL:

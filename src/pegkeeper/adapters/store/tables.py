@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     MetaData,
@@ -152,6 +153,32 @@ position_snapshots = Table(
     Column("leverage", ExactDecimal, nullable=True),
 )
 
+
+def _peg_stats_table(name: str) -> Table:
+    """Statistics, not money: floats. One row per computed price (raw) or per minute."""
+    return Table(
+        name,
+        metadata,
+        Column("id", RowId, primary_key=True, autoincrement=True),
+        Column("symbol", String(NAME), nullable=False),
+        Column("ts_ms", BigInteger, nullable=False),
+        Column("price", Float, nullable=False),
+        Column("direct", Float, nullable=True),
+        Column("bridged", Float, nullable=True),
+        Column("rmse", Float, nullable=False),
+        Column("stdev", Float, nullable=False),
+        Column("drawdown", Float, nullable=False),
+        Column("rmse_score", Float, nullable=False),
+        Column("stdev_score", Float, nullable=False),
+        Column("drawdown_score", Float, nullable=False),
+        Column("score", Float, nullable=False),
+        Index(None, "symbol", "ts_ms"),
+    )
+
+
+peg_stats = _peg_stats_table("peg_stats")
+peg_stats_1m = _peg_stats_table("peg_stats_1m")
+
 ALL_TABLES = (
     liability_events,
     hedge_decisions,
@@ -160,4 +187,6 @@ ALL_TABLES = (
     open_orders,
     fills,
     position_snapshots,
+    peg_stats,
+    peg_stats_1m,
 )

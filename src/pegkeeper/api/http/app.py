@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import structlog
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from pegkeeper import __version__
@@ -29,6 +29,7 @@ class ApiContext:
     liability: LiabilityService
     dealer: DealerView
     readiness: Callable[[], Awaitable[dict[str, str]]]  # service -> "ready" or the reason not
+    pegs: APIRouter | None = None  # prices and pegs, when the peg monitor runs
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -90,6 +91,8 @@ def create_app(context: ApiContext) -> FastAPI:
         views = await context.dealer.orders(limit)
         return {"orders": [serialize.order(v) for v in views]}
 
+    if context.pegs is not None:
+        app.include_router(context.pegs)
     return app
 
 
