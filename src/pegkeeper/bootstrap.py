@@ -248,8 +248,8 @@ def replay_capture(exchange: str, paths: list[Path]) -> ReplayReport:
 
 
 def run_forever(settings: Settings, names: list[str]) -> None:
-    configure_logging(settings.log.level, settings.log.json_format)
     services = select_services(names, settings)
+    configure_logging(settings.log.level, settings.log.json_format)
 
     async def main() -> None:
         runtime = await build_runtime(settings)
