@@ -14,8 +14,9 @@ import structlog
 import uvicorn
 
 from pegkeeper.adapters.bus.memory import MemoryBus
-from pegkeeper.adapters.clock import ScaledClock
+from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
+from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSettings
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.api.http.app import ApiContext, create_app
@@ -30,6 +31,7 @@ from pegkeeper.services.dealer_view import DealerView
 from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.market_data import OkxBookService, OkxBookSettings
 from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
 from pegkeeper.services.replay import ReplayReport, replay_okx_books
 from pegkeeper.sim.engine import SimEngine
@@ -39,7 +41,7 @@ from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_pa
 
 log = structlog.get_logger("pegkeeper")
 
-SERVICES = ("hedger", "liability", "peg-monitor", "web")
+SERVICES = ("hedger", "liability", "market-data", "peg-monitor", "web")
 
 
 class UnknownService(ValueError):
@@ -59,6 +61,7 @@ class Runtime:
     dealer: DealerView
     demo: DemoFlow | None
     pegs: PegMonitor
+    market_clock: Clock
     market_replay: MarketReplay | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -73,6 +76,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
         return list(dict.fromkeys(names))
     disabled = {"hedger": not settings.hedger.enabled}
     disabled["peg-monitor"] = not settings.peg_monitor.enabled
+    disabled["market-data"] = not settings.market_data.okx.enabled
     return [n for n in SERVICES if not disabled.get(n, False)]
 
 
@@ -135,10 +139,13 @@ async def build_runtime(settings: Settings) -> Runtime:
                 d.seed, d.mean_interval_seconds, d.median_trade_cents, d.max_liability_cents
             ),
         )
-    pegs = PegMonitor(bus, clock, store.pegs, _peg_settings(settings))
+    # Live feeds stamp real time; the demo's recorded markets run on the simulated clock.
+    market_clock: Clock = RealClock() if settings.market_data.okx.enabled else clock
+    pegs = PegMonitor(bus, market_clock, store.pegs, _peg_settings(settings))
     return Runtime(
         pegs=pegs,
-        market_replay=_market_replay(settings, bus, clock),
+        market_clock=market_clock,
+        market_replay=_market_replay(settings, bus, market_clock),
         settings=settings,
         clock=clock,
         bus=bus,
@@ -172,6 +179,25 @@ def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketRe
     return MarketReplay(bus, clock, load_market_minutes(bundled_depeg_path()), interval_seconds)
 
 
+def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock) -> OkxBookService:
+    okx = settings.market_data.okx
+    inst_ids = tuple(okx.inst_ids)
+    feed = OkxPublicWebSocket(clock, OkxWebSocketSettings(url=okx.url, inst_ids=inst_ids))
+    return OkxBookService(
+        feed,
+        bus,
+        clock,
+        OkxBookSettings(
+            inst_ids=inst_ids,
+            publish_interval_ms=okx.publish_interval_ms,
+            depth_levels=okx.depth_levels,
+            resubscribe_after_seconds=okx.resubscribe_after_seconds,
+            stale_after_seconds=okx.stale_after_seconds,
+            max_clock_skew_ms=okx.max_clock_skew_ms,
+        ),
+    )
+
+
 def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[dict[str, str]]]:
     async def check() -> dict[str, str]:
         states = {name: "ready" for name in services}
@@ -185,7 +211,7 @@ def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[
 def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
     pegs = None
     if "peg-monitor" in services:
-        pegs = pegs_router(runtime.pegs, runtime.store.pegs, runtime.clock)
+        pegs = pegs_router(runtime.pegs, runtime.store.pegs, runtime.market_clock)
     context = ApiContext(
         liability=runtime.liability,
         dealer=runtime.dealer,
@@ -205,6 +231,8 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         jobs["hedger"] = runtime.hedger.run()
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
+    if "market-data" in services:
+        jobs["okx-books"] = _okx_books(runtime.settings, runtime.bus, runtime.market_clock).run()
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:

@@ -91,6 +91,21 @@ class PegMonitorSettingsModel(_Section):
     raw_retention_hours: float = Field(48.0, gt=0)  # then downsampled to 1-minute rows
 
 
+class OkxFeedSettings(_Section):
+    enabled: bool = False  # the demo runs without network; enable for the live OKX books
+    url: str = "wss://ws.okx.com:8443/ws/v5/public"
+    inst_ids: list[str] = Field(default_factory=lambda: ["BTC-USD-SWAP"], min_length=1)
+    publish_interval_ms: int = Field(500, ge=0)  # at most one book per instrument this often
+    depth_levels: int = Field(50, ge=1)  # levels of each side published for depth walkers
+    resubscribe_after_seconds: float = Field(10.0, gt=0)  # silence -> resubscribe
+    stale_after_seconds: float = Field(30.0, gt=0)  # silence -> stale, out of every aggregate
+    max_clock_skew_ms: int = Field(5_000, gt=0)  # exchange time this far from receipt: untrusted
+
+
+class MarketDataSettings(_Section):
+    okx: OkxFeedSettings = OkxFeedSettings()
+
+
 class VenueSettings(_Section):
     kind: Literal["sim"] = "sim"
 
@@ -132,6 +147,7 @@ class Settings(BaseSettings):
     liability: LiabilitySettings = LiabilitySettings()
     hedger: HedgerSettingsModel = HedgerSettingsModel()
     peg_monitor: PegMonitorSettingsModel = PegMonitorSettingsModel()
+    market_data: MarketDataSettings = MarketDataSettings()
     venue: VenueSettings = VenueSettings()
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()

@@ -35,6 +35,14 @@ class Bus(Protocol):
         ...
 
 
+class RawMessageFeed(Protocol):
+    """Raw exchange frames with their local receive time, and a way to ask for a snapshot."""
+
+    def messages(self) -> AsyncIterator[tuple[int, bytes]]: ...
+
+    async def resubscribe(self, inst_id: str) -> None: ...
+
+
 class Venue(Protocol):
     """A derivatives venue. Every order carries pegkeeper's client order id.
 

@@ -120,3 +120,42 @@ def test_a_restart_keeps_the_ledger(tmp_path: Path) -> None:
             assert client.get("/api/v1/dealer").json()["liability_cents"] == 700_000
     finally:
         stop(second)
+
+
+def test_the_live_okx_book_feed_reaches_the_prices(tmp_path: Path) -> None:
+    """`[market_data.okx]` pointed at a local server that speaks OKX's public WebSocket."""
+    import asyncio
+    import threading
+
+    from tests.okx_ws_server import OkxWsServer, stablesats_messages
+
+    loop = asyncio.new_event_loop()
+    server = OkxWsServer(stablesats_messages())
+    url = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    # the recorded messages carry 2022 timestamps: allow that skew for this test
+    extra = (
+        "[demo]\nenabled = false\n"
+        f'[market_data.okx]\nenabled = true\nurl = "{url}"\nmax_clock_skew_ms = 999999999999\n'
+    )
+    running = start(tmp_path, extra)
+    try:
+        with running.client() as client:
+            deadline = time.monotonic() + 20
+            while True:
+                sources = client.get("/api/v1/prices").json()["sources"]
+                okx = [s for s in sources if s["exchange"] == "okx"]
+                if okx:
+                    break
+                assert time.monotonic() < deadline, "no OKX book reached the prices"
+                time.sleep(0.1)
+        # best levels after the snapshot and updates 1-3 (see tests/integration/test_replay.py)
+        (source,) = okx
+        assert source["market"] == "BTC/USD-SWAP"
+        assert (source["bid"], source["ask"]) == ("20276", "20276.1")
+    finally:
+        stop(running)
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
