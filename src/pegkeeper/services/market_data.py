@@ -62,7 +62,11 @@ class _Top:
 @dataclass(slots=True)
 class _Instrument:
     backoff_seconds: float
-    top: _Top | None = None
+    top: _Top | None = None  # the last checked state, copied from `book` only when needed
+    book: OkxBook | None = None
+    checked_ts_ms: int = 0
+    checked_receive_ms: int = 0
+    top_outdated: bool = False  # `book` has checked updates that `top` does not have yet
     snapshot: BookSnapshot | None = None  # `top` as Decimal, built on demand
     valid_ms: int | None = None  # clock time of the last checked update
     published_ms: int | None = None
@@ -154,12 +158,14 @@ class OkxBookService:
         """The last checked book, or None while there is none, it is stale or the source's
         clock is off."""
         state = self._states.get(inst_id)
-        if state is None or state.top is None or state.skew_ms is not None:
+        if state is None or state.skew_ms is not None:
             return None
         if self._age_ms(state, self._clock.now_ms()) > self._stale_after_ms:
             return None
+        top = self._current_top(state)
+        if top is None:
+            return None
         if state.snapshot is None:
-            top = state.top
             state.snapshot = BookSnapshot.from_levels(
                 SOURCE, inst_id, top.ts_ms, top.receive_ms, top.bids, top.asks
             )
@@ -221,16 +227,28 @@ class OkxBookService:
         if self._note_skew(inst_id, state, book.ts_ms - receive_ms):
             state.unpublished = False
             return
-        depth = self._settings.depth_levels
-        state.top = _Top(
-            book.ts_ms,
-            receive_ms,
-            tuple(book.raw_levels(Side.BID, depth)),
-            tuple(book.raw_levels(Side.ASK, depth)),
-        )
+        # Copying the top levels costs more than the merge; done when published or read.
+        state.book = book
+        state.checked_ts_ms = book.ts_ms
+        state.checked_receive_ms = receive_ms
+        state.top_outdated = True
         state.snapshot = None
         state.unpublished = True
         await self._publish_if_due(inst_id, state, now_ms)
+
+    def _current_top(self, state: _Instrument) -> _Top | None:
+        """The last checked state. A book that failed a check since then keeps the last copy."""
+        book = state.book
+        if state.top_outdated and book is not None and book.valid:
+            depth = self._settings.depth_levels
+            state.top = _Top(
+                state.checked_ts_ms,
+                state.checked_receive_ms,
+                tuple(book.raw_levels(Side.BID, depth)),
+                tuple(book.raw_levels(Side.ASK, depth)),
+            )
+            state.top_outdated = False
+        return state.top
 
     async def _on_failed(self, inst_id: str, result: BookResult) -> None:
         state = self._state(inst_id)
@@ -292,18 +310,22 @@ class OkxBookService:
             log.warning("okx book clock skew, not published", inst_id=inst_id, skew_ms=skew_ms)
         state.skew_ms = skew_ms
         state.top = None
+        state.top_outdated = False
         state.snapshot = None
         return True
 
     async def _publish_if_due(self, inst_id: str, state: _Instrument, now_ms: int) -> None:
-        if not state.unpublished or state.top is None or state.stale:
+        if not state.unpublished or state.stale:
             return
         last_ms = state.published_ms
         if last_ms is not None and now_ms - last_ms < self._settings.publish_interval_ms:
             return
+        top = self._current_top(state)
+        if top is None:
+            return
         state.unpublished = False
         state.published_ms = now_ms
-        await self._publish(inst_id, state.top)
+        await self._publish(inst_id, top)
 
     async def _publish(self, inst_id: str, top: _Top) -> None:
         bid_px, bid_sz = top.bids[0] if top.bids else (None, None)
