@@ -16,6 +16,7 @@ import uvicorn
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
+from pegkeeper.adapters.feeds.ccxt_ws import CcxtTickerFeed, offline_markets
 from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSettings
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.adapters.venues.sim import SimVenue
@@ -33,6 +34,7 @@ from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
 from pegkeeper.services.market_data import OkxBookService, OkxBookSettings
 from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
+from pegkeeper.services.quotes_feed import QuoteFeedService, QuoteFeedSettings
 from pegkeeper.services.replay import ReplayReport, replay_okx_books
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.peg_replay import MarketReplay, bundled_depeg_path, load_market_minutes
@@ -41,7 +43,7 @@ from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_pa
 
 log = structlog.get_logger("pegkeeper")
 
-SERVICES = ("hedger", "liability", "market-data", "peg-monitor", "web")
+SERVICES = ("hedger", "liability", "market-data", "quote-feeds", "peg-monitor", "web")
 
 
 class UnknownService(ValueError):
@@ -77,6 +79,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
     disabled = {"hedger": not settings.hedger.enabled}
     disabled["peg-monitor"] = not settings.peg_monitor.enabled
     disabled["market-data"] = not settings.market_data.okx.enabled
+    disabled["quote-feeds"] = not settings.market_data.quotes.enabled
     return [n for n in SERVICES if not disabled.get(n, False)]
 
 
@@ -140,7 +143,8 @@ async def build_runtime(settings: Settings) -> Runtime:
             ),
         )
     # Live feeds stamp real time; the demo's recorded markets run on the simulated clock.
-    market_clock: Clock = RealClock() if settings.market_data.okx.enabled else clock
+    live = settings.market_data.okx.enabled or settings.market_data.quotes.enabled
+    market_clock: Clock = RealClock() if live else clock
     pegs = PegMonitor(bus, market_clock, store.pegs, _peg_settings(settings))
     return Runtime(
         pegs=pegs,
@@ -198,6 +202,32 @@ def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock) -> OkxBookServi
     )
 
 
+def _quote_feeds(settings: Settings, bus: MemoryBus, clock: Clock) -> QuoteFeedService:
+    quotes = settings.market_data.quotes
+    feeds = [
+        CcxtTickerFeed(
+            name,
+            source.symbols,
+            clock,
+            ws_url_override=source.ws_url or None,
+            rest_url_override=source.rest_url or None,
+            markets=offline_markets(name, source.symbols) if source.offline_markets else None,
+            method=source.method or None,
+        )
+        for name, source in quotes.sources().items()
+    ]
+    return QuoteFeedService(
+        feeds,
+        bus,
+        clock,
+        QuoteFeedSettings(
+            resubscribe_after_seconds=quotes.resubscribe_after_seconds,
+            stale_after_seconds=quotes.stale_after_seconds,
+            max_clock_skew_ms=quotes.max_clock_skew_ms,
+        ),
+    )
+
+
 def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[dict[str, str]]]:
     async def check() -> dict[str, str]:
         states = {name: "ready" for name in services}
@@ -233,6 +263,10 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         jobs["demo-flow"] = runtime.demo.run()
     if "market-data" in services:
         jobs["okx-books"] = _okx_books(runtime.settings, runtime.bus, runtime.market_clock).run()
+    if "quote-feeds" in services:
+        jobs["quote-feeds"] = _quote_feeds(
+            runtime.settings, runtime.bus, runtime.market_clock
+        ).run()
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:

@@ -102,8 +102,46 @@ class OkxFeedSettings(_Section):
     max_clock_skew_ms: int = Field(5_000, gt=0)  # exchange time this far from receipt: untrusted
 
 
+class QuoteSourceSettings(_Section):
+    enabled: bool = True
+    symbols: list[str] = Field(default_factory=list)  # ccxt unified symbols, e.g. "BTC/USDT"
+    method: Literal["", "bids_asks", "ticker", "order_book"] = ""  # empty: the exchange's default
+    ws_url: str = ""  # empty: the exchange's own
+    rest_url: str = ""  # empty: the exchange's own (Bitstamp's book snapshots)
+    offline_markets: bool = False  # skip ccxt's REST market load (for local servers)
+
+
+def _source(*symbols: str) -> QuoteSourceSettings:
+    return QuoteSourceSettings(symbols=list(symbols))
+
+
+class QuoteFeedsSettings(_Section):
+    """Best bid/offer of every market in specs/market-data.md, through ccxt's WebSockets."""
+
+    enabled: bool = False  # needs the network
+    resubscribe_after_seconds: float = Field(10.0, gt=0)
+    stale_after_seconds: float = Field(30.0, gt=0)
+    max_clock_skew_ms: int = Field(5_000, gt=0)
+    okx: QuoteSourceSettings = _source("BTC/USDT", "BTC/USDC", "USDC/USDT")
+    binance: QuoteSourceSettings = _source("BTC/USDT", "BTC/USDC", "USDC/USDT", "FDUSD/USDT")
+    coinbase: QuoteSourceSettings = _source("BTC/USD", "BTC/USDT", "USDT/USD", "DAI/USD")
+    kraken: QuoteSourceSettings = _source("BTC/USD", "USDT/USD", "USDC/USD", "DAI/USD")
+    bitstamp: QuoteSourceSettings = _source("BTC/USD", "USDT/USD", "USDC/USD")
+
+    def sources(self) -> dict[str, QuoteSourceSettings]:
+        named = {
+            "okx": self.okx,
+            "binance": self.binance,
+            "coinbase": self.coinbase,
+            "kraken": self.kraken,
+            "bitstamp": self.bitstamp,
+        }
+        return {name: source for name, source in named.items() if source.enabled}
+
+
 class MarketDataSettings(_Section):
     okx: OkxFeedSettings = OkxFeedSettings()
+    quotes: QuoteFeedsSettings = QuoteFeedsSettings()
 
 
 class VenueSettings(_Section):
