@@ -16,6 +16,7 @@ import uvicorn
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
+from pegkeeper.adapters.feeds.capture_server import CaptureReplayServer
 from pegkeeper.adapters.feeds.ccxt_ws import CcxtTickerFeed, offline_markets
 from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSettings
 from pegkeeper.adapters.store.database import SqlStore, open_store
@@ -183,10 +184,22 @@ def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketRe
     return MarketReplay(bus, clock, load_market_minutes(bundled_depeg_path()), interval_seconds)
 
 
-def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock) -> OkxBookService:
+async def _run_okx_books(settings: Settings, bus: MemoryBus, clock: Clock) -> None:
+    """The OKX books feed; with a capture file, from a local server that replays it."""
+    capture = settings.market_data.okx.capture
+    replay = CaptureReplayServer(Path(capture)) if capture else None
+    try:
+        url = await replay.start() if replay else settings.market_data.okx.url
+        await _okx_books(settings, bus, clock, url).run()
+    finally:
+        if replay is not None:
+            await replay.stop()
+
+
+def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock, url: str) -> OkxBookService:
     okx = settings.market_data.okx
     inst_ids = tuple(okx.inst_ids)
-    feed = OkxPublicWebSocket(clock, OkxWebSocketSettings(url=okx.url, inst_ids=inst_ids))
+    feed = OkxPublicWebSocket(clock, OkxWebSocketSettings(url=url, inst_ids=inst_ids))
     return OkxBookService(
         feed,
         bus,
@@ -202,16 +215,37 @@ def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock) -> OkxBookServi
     )
 
 
-def _quote_feeds(settings: Settings, bus: MemoryBus, clock: Clock) -> QuoteFeedService:
+async def _run_quote_feeds(settings: Settings, bus: MemoryBus, clock: Clock) -> None:
+    """The ccxt quote feeds; a source with a capture file replays it from a local server."""
+    replays: list[CaptureReplayServer] = []
+    try:
+        urls = {}
+        for name, source in settings.market_data.quotes.sources().items():
+            if source.capture:
+                replay = CaptureReplayServer(Path(source.capture))
+                replays.append(replay)
+                urls[name] = await replay.start()
+        await _quote_feeds(settings, bus, clock, urls).run()
+    finally:
+        for replay in replays:
+            await replay.stop()
+
+
+def _quote_feeds(
+    settings: Settings, bus: MemoryBus, clock: Clock, capture_urls: dict[str, str] | None = None
+) -> QuoteFeedService:
     quotes = settings.market_data.quotes
+    replayed = capture_urls or {}
     feeds = [
         CcxtTickerFeed(
             name,
             source.symbols,
             clock,
-            ws_url_override=source.ws_url or None,
+            ws_url_override=replayed.get(name) or source.ws_url or None,
             rest_url_override=source.rest_url or None,
-            markets=offline_markets(name, source.symbols) if source.offline_markets else None,
+            markets=offline_markets(name, source.symbols)
+            if source.offline_markets or name in replayed
+            else None,
             method=source.method or None,
         )
         for name, source in quotes.sources().items()
@@ -262,7 +296,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
     if "market-data" in services:
-        jobs["okx-books"] = _okx_books(runtime.settings, runtime.bus, runtime.market_clock).run()
+        jobs["okx-books"] = _run_okx_books(runtime.settings, runtime.bus, runtime.market_clock)
     if "quote-feeds" in services:
         jobs["quote-feeds"] = _quote_feeds(
             runtime.settings, runtime.bus, runtime.market_clock

@@ -100,6 +100,7 @@ class OkxFeedSettings(_Section):
     resubscribe_after_seconds: float = Field(10.0, gt=0)  # silence -> resubscribe
     stale_after_seconds: float = Field(30.0, gt=0)  # silence -> stale, out of every aggregate
     max_clock_skew_ms: int = Field(5_000, gt=0)  # exchange time this far from receipt: untrusted
+    capture: str = ""  # a capture file of OKX public messages: replayed instead of the network
 
 
 class QuoteSourceSettings(_Section):
@@ -109,6 +110,7 @@ class QuoteSourceSettings(_Section):
     ws_url: str = ""  # empty: the exchange's own
     rest_url: str = ""  # empty: the exchange's own (Bitstamp's book snapshots)
     offline_markets: bool = False  # skip ccxt's REST market load (for local servers)
+    capture: str = ""  # a capture file of this exchange's raw messages: replayed, no network
 
 
 def _source(*symbols: str) -> QuoteSourceSettings:
