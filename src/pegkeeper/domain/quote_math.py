@@ -77,9 +77,7 @@ def _levels(levels: Sequence[tuple[Decimal, Decimal]]) -> tuple[Level, ...]:
     for price_usd, size_contracts in levels:
         if price_usd <= 0 or size_contracts < 0:
             raise InvalidInput(f"a book level needs a positive price, got {price_usd}")
-        out.append(
-            Level(price_usd * CENTS_PER_USD / SATS_PER_BTC, size_contracts * CONTRACT_CENTS)
-        )
+        out.append(Level(price_usd * CENTS_PER_USD / SATS_PER_BTC, size_contracts * CONTRACT_CENTS))
     return tuple(out)
 
 
