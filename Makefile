@@ -3,16 +3,24 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+GRPC := src/pegkeeper/api/grpc
+PROTOS := $(wildcard $(GRPC)/protos/services/*/v1/*.proto)
+GENERATED := $(GRPC)/generated/.stamp
 
 .PHONY: install run test lint bench fmt clean
 
-install: $(STAMP)
+install: $(STAMP) $(GENERATED)
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
+
+# The gRPC modules (and their typing stubs) from the .proto files; git-ignored.
+$(GENERATED): $(STAMP) $(PROTOS)
+	$(BIN)/python -m pegkeeper.api.grpc.codegen --stubs
+	@touch $(GENERATED)
 
 run: install
 	$(BIN)/pegkeeper run
@@ -36,4 +44,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage $(GRPC)/generated

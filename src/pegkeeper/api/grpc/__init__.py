@@ -1,0 +1,1 @@
+"""gRPC entry points: the price and quote services of specs/price-service.md."""
