@@ -9,8 +9,9 @@ from decimal import Decimal
 
 from pegkeeper.domain.errors import ConflictError, NotFound, VenueError
 from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
-from pegkeeper.domain.liability import LiabilityChange, LiabilityEvent, apply_change
+from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, apply_change
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
+from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 
@@ -49,6 +50,45 @@ class FakeLiabilityRepository:
 
     async def recent(self, limit: int) -> list[LiabilityEvent]:
         return list(reversed(self.events))[:limit]
+
+
+class FakeQuoteRepository:
+    """Quotes in memory; the ledger entry of an accept is appended to `ledger` first, so a
+    refused entry leaves the quote as it was."""
+
+    def __init__(self, ledger: FakeLiabilityRepository) -> None:
+        self.ledger = ledger
+        self.quotes: dict[str, Quote] = {}
+        self.history: list[tuple[str, str, int]] = []  # (quote_id, kind, created_at_ms)
+
+    async def create(self, quote: Quote, entry: LedgerEntry | None = None) -> LiabilityEvent | None:
+        event = None
+        if entry is not None:
+            event, _ = await self.ledger.append(entry.change, entry.correlation_id, entry.now_ms)
+        self.quotes[quote.quote_id] = quote
+        self.history.append((quote.quote_id, "created", quote.created_at_ms))
+        if entry is not None:
+            self.history.append((quote.quote_id, "accepted", quote.created_at_ms))
+        return event
+
+    async def accept(
+        self, quote_id: str, now_ms: int, entry: LedgerEntry
+    ) -> tuple[Quote, LiabilityEvent, bool]:
+        quote = self.quotes.get(quote_id)
+        if quote is None:
+            raise QuoteNotFound(f"no quote with id {quote_id}")
+        quote.check_acceptable(now_ms)
+        event, created = await self.ledger.append(entry.change, entry.correlation_id, entry.now_ms)
+        accepted = replace(quote, state=QuoteState.ACCEPTED, accepted_at_ms=now_ms)
+        self.quotes[quote_id] = accepted
+        self.history.append((quote_id, "accepted", now_ms))
+        return accepted, event, created
+
+    async def get(self, quote_id: str) -> Quote | None:
+        return self.quotes.get(quote_id)
+
+    async def events(self, quote_id: str) -> list[tuple[str, int]]:
+        return [(kind, ms) for qid, kind, ms in self.history if qid == quote_id]
 
 
 class FakeHedgeRepository:
@@ -152,6 +192,7 @@ class FakeStore:
         self.liability = FakeLiabilityRepository()
         self.hedge = FakeHedgeRepository()
         self.pegs = FakePegRepository()
+        self.quotes = FakeQuoteRepository(self.liability)
 
     async def close(self) -> None:
         return None

@@ -7,8 +7,10 @@ from decimal import Decimal
 from typing import Protocol
 
 from pegkeeper.domain.instruments import Instrument
-from pegkeeper.domain.liability import LiabilityChange, LiabilityEvent
+from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent
+from pegkeeper.domain.market_events import BookSnapshot
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderState
+from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 
@@ -64,6 +66,18 @@ class BestBidAsk(Protocol):
     def exchange_ms(self) -> int | None: ...
     @property
     def receive_ms(self) -> int: ...
+
+
+class BookProvider(Protocol):
+    """Order books for the price server: the live OKX feed, or a recorded book."""
+
+    def latest(self, inst_id: str) -> BookSnapshot | None:
+        """The current checked book, or None while there is none or it is not to be trusted."""
+        ...
+
+    def health(self) -> dict[str, str]:
+        """Per instrument: "ok", or why there is no book to quote from."""
+        ...
 
 
 class QuoteFeed(Protocol):
@@ -126,6 +140,31 @@ class LiabilityRepository(Protocol):
     async def get(self, event_id: str) -> LiabilityEvent | None: ...
 
     async def recent(self, limit: int) -> list[LiabilityEvent]: ...
+
+
+class QuoteRepository(Protocol):
+    async def create(self, quote: Quote, entry: LedgerEntry | None = None) -> LiabilityEvent | None:
+        """Store the quote with its `created` event in one transaction. With `entry` the quote
+        (in state accepted) is accepted in that same transaction: its `accepted` event and the
+        ledger entry are appended too, and the ledger event is returned. A ledger refusal
+        (ConflictError) writes nothing."""
+        ...
+
+    async def accept(
+        self, quote_id: str, now_ms: int, entry: LedgerEntry
+    ) -> tuple[Quote, LiabilityEvent, bool]:
+        """In one transaction: mark the quote accepted, append its `accepted` event and the
+        ledger entry; returns (quote, ledger event, whether the event is new). Raises
+        QuoteNotFound, QuoteNotAcceptable (expired at now_ms, or accepted before) or the
+        ledger's ConflictError; then nothing is written. Of two concurrent accepts of one
+        quote exactly one succeeds."""
+        ...
+
+    async def get(self, quote_id: str) -> Quote | None: ...
+
+    async def events(self, quote_id: str) -> list[tuple[str, int]]:
+        """The quote's events as (kind, created_at_ms), oldest first."""
+        ...
 
 
 class HedgeRepository(Protocol):
@@ -195,6 +234,7 @@ class PegRepository(Protocol):
 
 class Store(Protocol):
     liability: LiabilityRepository
+    quotes: QuoteRepository
     hedge: HedgeRepository
     pegs: PegRepository
 

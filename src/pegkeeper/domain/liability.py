@@ -34,6 +34,15 @@ class LiabilityEvent:
     created_at_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """A validated change with what the ledger stamps on it, ready to append."""
+
+    change: LiabilityChange
+    correlation_id: str
+    now_ms: int
+
+
 def validate_change(
     event_id: object, delta_cents: object, memo: object, source: str, max_abs_delta_cents: int
 ) -> LiabilityChange:

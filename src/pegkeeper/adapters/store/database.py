@@ -23,8 +23,15 @@ from sqlalchemy.pool import StaticPool
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
+from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
-from pegkeeper.ports import Clock, HedgeRepository, LiabilityRepository, PegRepository
+from pegkeeper.ports import (
+    Clock,
+    HedgeRepository,
+    LiabilityRepository,
+    PegRepository,
+    QuoteRepository,
+)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -45,11 +52,13 @@ class SqlStore:
         liability: SqlLiabilityRepository,
         hedge: SqlHedgeRepository,
         pegs: SqlPegRepository,
+        quotes: SqlQuoteRepository,
     ) -> None:
         self.engine = engine
         self.liability: LiabilityRepository = liability
         self.hedge: HedgeRepository = hedge
         self.pegs: PegRepository = pegs
+        self.quotes: QuoteRepository = quotes
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -74,8 +83,13 @@ async def open_store(
         serialize_reads=is_sqlite and isinstance(engine.pool, StaticPool),
     )
     now_ms: NowMs = clock.now_ms if clock is not None else _wall_clock_ms
+    liability = SqlLiabilityRepository(tx)
     return SqlStore(
-        engine, SqlLiabilityRepository(tx), SqlHedgeRepository(tx, now_ms), SqlPegRepository(tx)
+        engine,
+        liability,
+        SqlHedgeRepository(tx, now_ms),
+        SqlPegRepository(tx),
+        SqlQuoteRepository(tx, liability),
     )
 
 

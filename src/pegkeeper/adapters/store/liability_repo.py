@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.adapters.store.tables import liability_events as t
 from pegkeeper.domain.errors import ConflictError
-from pegkeeper.domain.liability import LiabilityChange, LiabilityEvent, apply_change
+from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, apply_change
 
 _MAX_ATTEMPTS = 50
+T = TypeVar("T")
+# Work done in one ledger transaction: (connection, seq that collided last time or None).
+LedgerWork = Callable[[AsyncConnection, int | None], Awaitable[T]]
 
 # One round trip: the row with this event id (if any) and the last row of the ledger.
 _PROBE = select(t).where(
@@ -47,47 +51,60 @@ class SqlLiabilityRepository:
     async def append(
         self, change: LiabilityChange, correlation_id: str, now_ms: int
     ) -> tuple[LiabilityEvent, bool]:
+        entry = LedgerEntry(change, correlation_id, now_ms)
+        return await self.write_with_ledger(
+            lambda conn, failed_seq: self.append_in(conn, entry, failed_seq)
+        )
+
+    async def write_with_ledger(self, work: LedgerWork[T]) -> T:
+        """Run `work` in a write transaction that may append to the ledger with `append_in`.
+
+        Another writer may take the next seq first; then the whole transaction is rolled back
+        and `work` runs again, so it must do nothing outside the transaction it is given.
+        """
         async with self._append_lock:
             failed_seq: int | None = None
             for _ in range(_MAX_ATTEMPTS):
                 try:
-                    return await self._append_once(change, correlation_id, now_ms, failed_seq)
+                    async with self._tx.write() as conn:
+                        return await work(conn, failed_seq)
                 except _SeqTaken as taken:
                     failed_seq = taken.seq
                     await asyncio.sleep(random.uniform(0, 0.002))
         raise RuntimeError(
-            f"liability event {change.event_id!r} not appended after {_MAX_ATTEMPTS} attempts "
-            "against concurrent writers; nothing was written, the request can be retried"
+            f"ledger write not done after {_MAX_ATTEMPTS} attempts against concurrent writers; "
+            "nothing was written, the request can be retried"
         )
 
-    async def _append_once(
-        self, change: LiabilityChange, correlation_id: str, now_ms: int, failed_seq: int | None
+    async def append_in(
+        self, conn: AsyncConnection, entry: LedgerEntry, failed_seq: int | None
     ) -> tuple[LiabilityEvent, bool]:
-        async with self._tx.write() as conn:
-            existing, last = _split_probe(
-                (await conn.execute(_PROBE, {"event_id": change.event_id})).all(), change.event_id
-            )
-            if existing is not None:
-                return _same_change_or_conflict(existing, change), False
-            seq = last.seq + 1 if last is not None else 1
-            balance = apply_change(last.balance_after_cents if last is not None else 0, change)
-            event = LiabilityEvent(
-                seq=seq,
-                event_id=change.event_id,
-                delta_cents=change.delta_cents,
-                balance_after_cents=balance,
-                memo=change.memo,
-                source=change.source,
-                correlation_id=correlation_id,
-                created_at_ms=now_ms,
-            )
-            try:
-                await conn.execute(_INSERT, _event_params(event))
-            except IntegrityError:
-                if seq == failed_seq:
-                    raise  # the ledger did not move since the last collision: not a race
-                raise _SeqTaken(seq) from None
-            return event, True
+        """Append within `conn`'s transaction (one opened by `write_with_ledger`)."""
+        change = entry.change
+        existing, last = _split_probe(
+            (await conn.execute(_PROBE, {"event_id": change.event_id})).all(), change.event_id
+        )
+        if existing is not None:
+            return _same_change_or_conflict(existing, change), False
+        seq = last.seq + 1 if last is not None else 1
+        balance = apply_change(last.balance_after_cents if last is not None else 0, change)
+        event = LiabilityEvent(
+            seq=seq,
+            event_id=change.event_id,
+            delta_cents=change.delta_cents,
+            balance_after_cents=balance,
+            memo=change.memo,
+            source=change.source,
+            correlation_id=entry.correlation_id,
+            created_at_ms=entry.now_ms,
+        )
+        try:
+            await conn.execute(_INSERT, _event_params(event))
+        except IntegrityError:
+            if seq == failed_seq:
+                raise  # the ledger did not move since the last collision: not a race
+            raise _SeqTaken(seq) from None
+        return event, True
 
     async def balance_cents(self) -> int:
         async with self._tx.read() as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from pegkeeper.adapters.store.types import ExactDecimal, RowId
@@ -154,6 +156,41 @@ position_snapshots = Table(
 )
 
 
+# A quote's amounts never change. Its state moves once, open -> accepted, by a conditional update
+# in the transaction that appends the `accepted` event and the liability event; quote_events is
+# the history, at most one event of each kind per quote.
+quotes = Table(
+    "quotes",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("quote_id", String(36), nullable=False, unique=True),
+    Column("direction", String(NAME), nullable=False),
+    Column("immediate_execution", Boolean, nullable=False),
+    Column("amount_sats", BigInteger, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("fee_rate", ExactDecimal, nullable=False),
+    Column("fee_cents", ExactDecimal, nullable=False),
+    Column("book_source", String(NAME), nullable=False),
+    Column("book_ts_ms", BigInteger, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("state", String(NAME), nullable=False),
+    Column("accepted_at_ms", BigInteger, nullable=True),
+    CheckConstraint("amount_sats > 0", name="amount_sats_positive"),
+    CheckConstraint("amount_cents > 0", name="amount_cents_positive"),
+)
+
+quote_events = Table(
+    "quote_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("quote_id", String(36), ForeignKey("quotes.quote_id"), nullable=False),
+    Column("kind", String(NAME), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("quote_id", "kind"),
+)
+
+
 def _peg_stats_table(name: str) -> Table:
     """Statistics, not money: floats. One row per computed price (raw) or per minute."""
     return Table(
@@ -189,4 +226,6 @@ ALL_TABLES = (
     position_snapshots,
     peg_stats,
     peg_stats_1m,
+    quotes,
+    quote_events,
 )
