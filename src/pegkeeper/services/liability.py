@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pegkeeper.domain.events import TOPIC_LIABILITY, LiabilityChanged, encode_event
-from pegkeeper.domain.liability import LiabilityEvent, validate_change
+from pegkeeper.domain.liability import LedgerEntry, LiabilityEvent, validate_change
 from pegkeeper.ports import Bus, Clock, LiabilityRepository
 from pegkeeper.services.ids import new_correlation_id
 
@@ -35,13 +35,25 @@ class LiabilityService:
     ) -> PostResult:
         """Raises InvalidInput for bad input and ConflictError when the ledger refuses it;
         in both cases nothing is written."""
-        change = validate_change(event_id, delta_cents, memo, source, self._max_abs_delta_cents)
+        entry = self.entry(event_id, delta_cents, memo, source)
         event, created = await self._repository.append(
-            change, new_correlation_id(), self._clock.now_ms()
+            entry.change, entry.correlation_id, entry.now_ms
         )
         if created:
-            await self._bus.publish(TOPIC_LIABILITY, encode_event(_changed(event)))
+            await self.announce(event)
         return PostResult(event=event, created=created)
+
+    def entry(
+        self, event_id: object, delta_cents: object, memo: object, source: str
+    ) -> LedgerEntry:
+        """A validated change, stamped, for a caller that appends it in its own transaction
+        (an accepted quote); raises InvalidInput."""
+        change = validate_change(event_id, delta_cents, memo, source, self._max_abs_delta_cents)
+        return LedgerEntry(change, new_correlation_id(), self._clock.now_ms())
+
+    async def announce(self, event: LiabilityEvent) -> None:
+        """Tell the hedger about an event appended (created) in the ledger."""
+        await self._bus.publish(TOPIC_LIABILITY, encode_event(_changed(event)))
 
     async def balance_cents(self) -> int:
         return await self._repository.balance_cents()
