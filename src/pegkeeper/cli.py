@@ -6,13 +6,14 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from pegkeeper.cli_quotes import register as register_quote_commands
 from pegkeeper.config import ConfigError, Settings, load_settings
 from pegkeeper.services.replay import ReplayReport
 
@@ -54,12 +55,12 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Run pegkeeper's services in one process (with no config: the embedded demo)."""
-    from pegkeeper.bootstrap import UnknownService, run_forever
+    from pegkeeper.bootstrap import BookSourceError, ServerStartError, UnknownService, run_forever
 
     settings = _settings(config)
     try:
         run_forever(settings, services or [])
-    except UnknownService as error:
+    except (UnknownService, BookSourceError, ServerStartError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
@@ -225,6 +226,14 @@ def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
     except httpx.HTTPError as error:
         console.print(f"[red]cannot reach pegkeeper at {url}: {error}[/red]")
         raise typer.Exit(1) from None
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[red]{message}[/red]", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+register_quote_commands(app, _settings, _fail)
 
 
 def main() -> None:

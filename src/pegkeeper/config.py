@@ -142,8 +142,32 @@ class QuoteFeedsSettings(_Section):
 
 
 class MarketDataSettings(_Section):
+    # A recorded OKX `books` snapshot message (JSON) that the price server quotes from instead
+    # of the live feed; it never goes stale. Empty: the live OKX feed when [market_data.okx] is
+    # enabled, else the bundled BTC-USD-SWAP snapshot from stablesats' test fixtures.
+    okx_book_file: str = ""
     okx: OkxFeedSettings = OkxFeedSettings()
     quotes: QuoteFeedsSettings = QuoteFeedsSettings()
+
+
+class PriceFeeSettings(_Section):
+    """immediate rate = base + immediate; delayed rate (Future rpcs, quotes without immediate
+    execution) = base + delayed."""
+
+    base_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, lt=Decimal("0.5"))
+    immediate_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, lt=Decimal("0.5"))
+    delayed_fee_rate: Decimal = Field(Decimal("0.0007"), ge=0, lt=Decimal("0.5"))
+
+
+class PriceServerSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    price_port: int = Field(3325, ge=0, le=65535)  # services.price.v1.PriceService
+    quote_port: int = Field(3326, ge=0, le=65535)  # services.quotes.v1.QuoteService
+    inst_id: str = "BTC-USD-SWAP"
+    stale_after_seconds: float = Field(30.0, gt=0)  # by the exchange's timestamp of the book
+    quote_expiration_seconds: float = Field(120.0, gt=0)
+    fees: PriceFeeSettings = PriceFeeSettings()
 
 
 class VenueSettings(_Section):
@@ -188,6 +212,7 @@ class Settings(BaseSettings):
     hedger: HedgerSettingsModel = HedgerSettingsModel()
     peg_monitor: PegMonitorSettingsModel = PegMonitorSettingsModel()
     market_data: MarketDataSettings = MarketDataSettings()
+    price_server: PriceServerSettings = PriceServerSettings()
     venue: VenueSettings = VenueSettings()
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()

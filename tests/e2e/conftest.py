@@ -27,13 +27,19 @@ class Running:
     process: subprocess.Popen[bytes]
     config: Path
     log: Path
+    price_address: str = ""  # host:port of the gRPC price service
+    quote_address: str = ""  # host:port of the gRPC quote service
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A client command pointed at this instance's HTTP address."""
+        return self.cli_only(*args, "--url", self.url)
+
+    def cli_only(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pegkeeper", *args, "--url", self.url],
+            [sys.executable, "-m", "pegkeeper", *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -45,14 +51,27 @@ def start(tmp_path: Path, extra: str = "", services: tuple[str, ...] = ()) -> Ru
     config = tmp_path / "pegkeeper.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n[http]\nport = {port}\n{extra}')
     log = tmp_path / "pegkeeper.log"
-    env = {**os.environ, "PEGKEEPER_CONFIG": str(config)}
+    price_port, quote_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PEGKEEPER_CONFIG": str(config),
+        "PEGKEEPER_PRICE_SERVER__PRICE_PORT": str(price_port),
+        "PEGKEEPER_PRICE_SERVER__QUOTE_PORT": str(quote_port),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "pegkeeper", "run", *services],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,
     )
-    running = Running(f"http://127.0.0.1:{port}", process, config, log)
+    running = Running(
+        f"http://127.0.0.1:{port}",
+        process,
+        config,
+        log,
+        f"127.0.0.1:{price_port}",
+        f"127.0.0.1:{quote_port}",
+    )
     wait_ready(running)
     return running
 

@@ -40,7 +40,7 @@ async def test_binance_book_tickers_replayed_from_a_capture(tmp_path: Path) -> N
     )
     bus = MemoryBus()
     subscription = bus.subscribe("bbo.*")
-    task = asyncio.create_task(bootstrap._run_quote_feeds(settings, bus, RealClock()))
+    task = asyncio.create_task(bootstrap.run_quote_feeds(settings, bus, RealClock()))
     seen: list[BboUpdated] = []
     try:
         async with asyncio.timeout(15):
@@ -78,7 +78,7 @@ async def test_the_okx_books_feed_replayed_from_the_stablesats_capture(tmp_path:
     )
     bus = MemoryBus()
     subscription = bus.subscribe("bbo.okx.*")
-    task = asyncio.create_task(bootstrap._run_okx_books(settings, bus, RealClock()))
+    task = asyncio.create_task(bootstrap.run_okx_books(settings, bus, RealClock()))
     bid, ask = naive_tops(messages)["BTC-USD-SWAP"]
     try:
         async with asyncio.timeout(15):

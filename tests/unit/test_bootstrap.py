@@ -1,6 +1,9 @@
 """Wiring: what `pegkeeper run` builds from the configuration, before anything connects."""
 
+import json
 from pathlib import Path
+
+import pytest
 
 from pegkeeper import bootstrap
 from pegkeeper.adapters.bus.memory import MemoryBus
@@ -13,7 +16,7 @@ async def test_quote_feeds_follow_the_configured_sources(tmp_path: Path) -> None
         data_dir=tmp_path,
         market_data={"quotes": {"enabled": True, "kraken": {"enabled": False}}},
     )
-    service = bootstrap._quote_feeds(settings, MemoryBus(), ManualClock(0))
+    service = bootstrap.quote_feeds(settings, MemoryBus(), ManualClock(0))
     health = service.health()
     assert {key.split(".")[0] for key in health} == {"binance", "bitstamp", "coinbase", "okx"}
     # the spec's markets, e.g. Binance: BTC/USDT, BTC/USDC, USDC/USDT, FDUSD/USDT
@@ -30,4 +33,30 @@ async def test_quote_feeds_follow_the_configured_sources(tmp_path: Path) -> None
 def test_live_feeds_are_off_in_the_demo(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     chosen = bootstrap.select_services([], settings)
-    assert chosen == ["hedger", "liability", "peg-monitor", "web"]
+    assert chosen == ["hedger", "liability", "peg-monitor", "price-server", "web"]
+
+
+def test_the_bundled_book_is_the_stablesats_fixture() -> None:
+    from pegkeeper.bootstrap.pricing import bundled_book_path
+    from tests.shared_data import shared_data
+
+    fixture = shared_data() / "okx" / "stablesats-books-snapshot.json"
+    assert json.loads(bundled_book_path().read_text()) == json.loads(fixture.read_text())
+
+
+def test_the_price_server_s_book_source(tmp_path: Path) -> None:
+    from pegkeeper.bootstrap.pricing import BookSourceError, book_source
+    from tests.grpc_support import write_book
+
+    demo = book_source(load_settings(data_dir=tmp_path))
+    assert demo.description == "bundled book file okx-btc-usd-swap-books-snapshot.json"
+    assert demo.live is None
+    live = book_source(load_settings(data_dir=tmp_path, market_data={"okx": {"enabled": True}}))
+    assert live.live is not None and live.books.health() == {
+        "BTC-USD-SWAP": "the OKX books feed is not running"
+    }
+    usdt = write_book(tmp_path / "usdt.json", [("1", "1")], [("2", "1")], inst_id="BTC-USDT")
+    with pytest.raises(BookSourceError, match="holds BTC-USDT, but the price server quotes"):
+        book_source(load_settings(data_dir=tmp_path, market_data={"okx_book_file": str(usdt)}))
+    with pytest.raises(BookSourceError, match=r"cannot read .*\(market_data.okx_book_file\)"):
+        book_source(load_settings(data_dir=tmp_path, market_data={"okx_book_file": "nope.json"}))

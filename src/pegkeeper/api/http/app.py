@@ -30,6 +30,7 @@ class ApiContext:
     dealer: DealerView
     readiness: Callable[[], Awaitable[dict[str, str]]]  # service -> "ready" or the reason not
     pegs: APIRouter | None = None  # prices and pegs, when the peg monitor runs
+    quote: APIRouter | None = None  # the price service's numbers, GET /api/v1/quote
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -93,6 +94,8 @@ def create_app(context: ApiContext) -> FastAPI:
 
     if context.pegs is not None:
         app.include_router(context.pegs)
+    if context.quote is not None:
+        app.include_router(context.quote)
     return app
 
 

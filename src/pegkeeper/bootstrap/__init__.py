@@ -16,13 +16,20 @@ import uvicorn
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
-from pegkeeper.adapters.feeds.capture_server import CaptureReplayServer
-from pegkeeper.adapters.feeds.ccxt_ws import CcxtTickerFeed, offline_markets
-from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSettings
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.adapters.venues.sim import SimVenue
+from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.pegs import pegs_router
+from pegkeeper.api.http.quote import quote_router
+from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
+from pegkeeper.bootstrap.pricing import (
+    BookSourceError,
+    Pricing,
+    book_source,
+    build_pricing,
+    price_servers,
+)
 from pegkeeper.config import Settings
 from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
 from pegkeeper.domain.instruments import BTC_USD_SWAP
@@ -33,9 +40,7 @@ from pegkeeper.services.dealer_view import DealerView
 from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.market_data import OkxBookService, OkxBookSettings
 from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
-from pegkeeper.services.quotes_feed import QuoteFeedService, QuoteFeedSettings
 from pegkeeper.services.replay import ReplayReport, replay_okx_books
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.peg_replay import MarketReplay, bundled_depeg_path, load_market_minutes
@@ -44,7 +49,31 @@ from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_pa
 
 log = structlog.get_logger("pegkeeper")
 
-SERVICES = ("hedger", "liability", "market-data", "quote-feeds", "peg-monitor", "web")
+SERVICES = (
+    "hedger",
+    "liability",
+    "market-data",
+    "quote-feeds",
+    "peg-monitor",
+    "price-server",
+    "web",
+)
+__all__ = [
+    "SERVICES",
+    "BookSourceError",
+    "Runtime",
+    "ServerStartError",
+    "UnknownService",
+    "build_runtime",
+    "migrate_database",
+    "quote_feeds",
+    "replay_capture",
+    "run_forever",
+    "run_okx_books",
+    "run_quote_feeds",
+    "run_services",
+    "select_services",
+]
 
 
 class UnknownService(ValueError):
@@ -66,6 +95,7 @@ class Runtime:
     pegs: PegMonitor
     market_clock: Clock
     market_replay: MarketReplay | None
+    pricing: Pricing
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -81,6 +111,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
     disabled["peg-monitor"] = not settings.peg_monitor.enabled
     disabled["market-data"] = not settings.market_data.okx.enabled
     disabled["quote-feeds"] = not settings.market_data.quotes.enabled
+    disabled["price-server"] = not settings.price_server.enabled
     return [n for n in SERVICES if not disabled.get(n, False)]
 
 
@@ -124,7 +155,9 @@ def _hedger_settings(settings: Settings) -> HedgerSettings:
 
 
 async def build_runtime(settings: Settings) -> Runtime:
+    """Raises BookSourceError when the price server's book file cannot be used."""
     ticks = _price_ticks(settings)
+    books = book_source(settings)
     clock = ScaledClock(start_ms=ticks[0].ts_ms, speed=settings.sim.speed)
     bus = MemoryBus()
     store = await open_store(settings.database_url, migrate=True, clock=clock)
@@ -161,6 +194,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         hedger=hedger,
         dealer=DealerView(store),
         demo=demo,
+        pricing=build_pricing(settings, books, store.quotes, liability),
     )
 
 
@@ -184,84 +218,6 @@ def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketRe
     return MarketReplay(bus, clock, load_market_minutes(bundled_depeg_path()), interval_seconds)
 
 
-async def _run_okx_books(settings: Settings, bus: MemoryBus, clock: Clock) -> None:
-    """The OKX books feed; with a capture file, from a local server that replays it."""
-    capture = settings.market_data.okx.capture
-    replay = CaptureReplayServer(Path(capture)) if capture else None
-    try:
-        url = await replay.start() if replay else settings.market_data.okx.url
-        await _okx_books(settings, bus, clock, url).run()
-    finally:
-        if replay is not None:
-            await replay.stop()
-
-
-def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock, url: str) -> OkxBookService:
-    okx = settings.market_data.okx
-    inst_ids = tuple(okx.inst_ids)
-    feed = OkxPublicWebSocket(clock, OkxWebSocketSettings(url=url, inst_ids=inst_ids))
-    return OkxBookService(
-        feed,
-        bus,
-        clock,
-        OkxBookSettings(
-            inst_ids=inst_ids,
-            publish_interval_ms=okx.publish_interval_ms,
-            depth_levels=okx.depth_levels,
-            resubscribe_after_seconds=okx.resubscribe_after_seconds,
-            stale_after_seconds=okx.stale_after_seconds,
-            max_clock_skew_ms=okx.max_clock_skew_ms,
-        ),
-    )
-
-
-async def _run_quote_feeds(settings: Settings, bus: MemoryBus, clock: Clock) -> None:
-    """The ccxt quote feeds; a source with a capture file replays it from a local server."""
-    replays: list[CaptureReplayServer] = []
-    try:
-        urls = {}
-        for name, source in settings.market_data.quotes.sources().items():
-            if source.capture:
-                replay = CaptureReplayServer(Path(source.capture))
-                replays.append(replay)
-                urls[name] = await replay.start()
-        await _quote_feeds(settings, bus, clock, urls).run()
-    finally:
-        for replay in replays:
-            await replay.stop()
-
-
-def _quote_feeds(
-    settings: Settings, bus: MemoryBus, clock: Clock, capture_urls: dict[str, str] | None = None
-) -> QuoteFeedService:
-    quotes = settings.market_data.quotes
-    replayed = capture_urls or {}
-    feeds = [
-        CcxtTickerFeed(
-            name,
-            source.symbols,
-            clock,
-            ws_url_override=replayed.get(name) or source.ws_url or None,
-            rest_url_override=source.rest_url or None,
-            markets=offline_markets(name, source.symbols)
-            if source.offline_markets or name in replayed
-            else None,
-            method=source.method or None,
-        )
-        for name, source in quotes.sources().items()
-    ]
-    return QuoteFeedService(
-        feeds,
-        bus,
-        clock,
-        QuoteFeedSettings(
-            resubscribe_after_seconds=quotes.resubscribe_after_seconds,
-            stale_after_seconds=quotes.stale_after_seconds,
-            max_clock_skew_ms=quotes.max_clock_skew_ms,
-        ),
-    )
-
-
 def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[dict[str, str]]]:
     async def check() -> dict[str, str]:
         states = {name: "ready" for name in services}
@@ -281,6 +237,7 @@ def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
         dealer=runtime.dealer,
         readiness=_readiness(runtime, services),
         pegs=pegs,
+        quote=quote_router(runtime.pricing.pricer),
     )
     http = runtime.settings.http
     config = uvicorn.Config(
@@ -295,12 +252,16 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         jobs["hedger"] = runtime.hedger.run()
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
-    if "market-data" in services:
-        jobs["okx-books"] = _run_okx_books(runtime.settings, runtime.bus, runtime.market_clock)
+    live_books = runtime.pricing.live_books
+    if "market-data" in services or ("price-server" in services and live_books is not None):
+        # the price server follows the live feed, so it runs the feed too
+        jobs["okx-books"] = run_okx_books(
+            runtime.settings, runtime.bus, runtime.market_clock, live_books
+        )
     if "quote-feeds" in services:
-        jobs["quote-feeds"] = _quote_feeds(
-            runtime.settings, runtime.bus, runtime.market_clock
-        ).run()
+        jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
+    if "price-server" in services:
+        jobs["price-server"] = price_servers(runtime.settings, runtime.pricing).run()
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:
@@ -308,7 +269,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if "web" in services:
         server = _web_server(runtime, services)
         jobs["web"] = server.serve()
-        _announce(runtime.settings)
+        _announce(runtime.settings, services)
     try:
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
@@ -317,17 +278,27 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         await runtime.store.close()
 
 
-def _announce(settings: Settings) -> None:
+def _announce(settings: Settings, services: list[str]) -> None:
     base = f"http://{settings.http.host}:{settings.http.port}"
     demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
     log.info("http", url=base, dealer=f"{base}/api/v1/dealer", orders=f"{base}/api/v1/orders")
-    sys.stderr.write(
-        f"pegkeeper is running{demo}\n"
-        f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)\n"
-        f"  orders:  {base}/api/v1/orders\n"
-        "  post a liability change: pegkeeper liability add --cents 500000\n"
-        "  stop with Ctrl-C\n"
-    )
+    lines = [
+        f"pegkeeper is running{demo}",
+        f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
+        f"  orders:  {base}/api/v1/orders",
+        f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
+    ]
+    if "price-server" in services:
+        p = settings.price_server
+        lines.append(
+            f"  gRPC:    price {p.host}:{p.price_port}, quotes {p.host}:{p.quote_port} "
+            "(or: pegkeeper price --buy --sats 100000)"
+        )
+    lines += [
+        "  post a liability change: pegkeeper liability add --cents 500000",
+        "  stop with Ctrl-C",
+    ]
+    sys.stderr.write("\n".join(lines) + "\n")
 
 
 async def _logged(name: str, job: Awaitable[None]) -> None:
@@ -353,7 +324,22 @@ def run_forever(settings: Settings, names: list[str]) -> None:
 
     runner = _event_loop_runner()
     with contextlib.suppress(KeyboardInterrupt):
-        runner(main())
+        try:
+            runner(main())
+        except BaseExceptionGroup as group:
+            raise _startup_error(group) or group from None
+
+
+def _startup_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """A service that could not start (a port taken), unwrapped from the task group."""
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            found = _startup_error(error)
+            if found is not None:
+                return found
+        elif isinstance(error, ServerStartError):
+            return error
+    return None
 
 
 def _event_loop_runner() -> Callable[[Awaitable[None]], None]:

@@ -1,0 +1,114 @@
+"""Wiring of the price server: where its book comes from, the pricer, quotes, gRPC servers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from pegkeeper.adapters.clock import RealClock
+from pegkeeper.adapters.feeds.book_file import FileBookProvider
+from pegkeeper.api.grpc.server import GrpcServerSettings, PriceServers
+from pegkeeper.bootstrap.feeds import LiveBooks
+from pegkeeper.config import Settings
+from pegkeeper.domain.quote_math import FeeRates
+from pegkeeper.ports import BookProvider, Clock, QuoteRepository
+from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.pricer import Pricer, PricerSettings
+from pegkeeper.services.quotes import QuoteService
+
+BUNDLED_BOOK = "okx-btc-usd-swap-books-snapshot.json"
+
+
+class BookSourceError(ValueError):
+    """The configured book cannot be used; names the file and the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookSource:
+    books: BookProvider
+    description: str  # for messages: "book file X", "OKX live books feed"
+    live: LiveBooks | None  # set when the price server follows the live OKX feed
+
+
+@dataclass
+class Pricing:
+    pricer: Pricer
+    quotes: QuoteService
+    live_books: LiveBooks | None
+
+
+def bundled_book_path() -> Path:
+    """A real OKX BTC-USD-SWAP books snapshot (2022-10-26), from stablesats' test fixtures."""
+    resource = files("pegkeeper.sim").joinpath("data", BUNDLED_BOOK)
+    if not isinstance(resource, Path):
+        raise RuntimeError(f"{BUNDLED_BOOK} is not a file on disk; install pegkeeper unzipped")
+    return resource
+
+
+def build_pricing(
+    settings: Settings,
+    source: BookSource,
+    quotes_repository: QuoteRepository,
+    liability: LiabilityService,
+) -> Pricing:
+    live = source.live
+    p = settings.price_server
+    clock: Clock = RealClock()  # quotes expire and books age in wall-clock time
+    pricer = Pricer(
+        source.books,
+        clock,
+        PricerSettings(
+            inst_id=p.inst_id,
+            stale_after_ms=int(p.stale_after_seconds * 1000) if live is not None else None,
+            fees=FeeRates(**p.fees.model_dump()),
+        ),
+        source.description,
+    )
+    quotes = QuoteService(
+        pricer,
+        quotes_repository,
+        liability,
+        clock,
+        expiration_ms=int(p.quote_expiration_seconds * 1000),
+    )
+    return Pricing(pricer, quotes, live)
+
+
+def book_source(settings: Settings) -> BookSource:
+    """An explicit book file first; else the live feed when enabled; else the bundled book.
+    Raises BookSourceError when the file cannot be used."""
+    market_data = settings.market_data
+    if market_data.okx_book_file:
+        path = Path(market_data.okx_book_file)
+        books = _file_books(path, settings, "market_data.okx_book_file")
+        return BookSource(books, f"book file {path}", None)
+    if market_data.okx.enabled:
+        live = LiveBooks(market_data.okx.inst_ids)
+        return BookSource(live, "OKX live books feed", live)
+    path = bundled_book_path()
+    books = _file_books(path, settings, "the bundled book")
+    return BookSource(books, f"bundled book file {path.name}", None)
+
+
+def _file_books(path: Path, settings: Settings, origin: str) -> FileBookProvider:
+    try:
+        provider = FileBookProvider(path)
+    except ValueError as error:
+        raise BookSourceError(f"{error} ({origin})") from None
+    wanted = settings.price_server.inst_id
+    if provider.snapshot.inst_id != wanted:
+        raise BookSourceError(
+            f"the book file {path} holds {provider.snapshot.inst_id}, but the price server "
+            f"quotes {wanted} (price_server.inst_id)"
+        )
+    return provider
+
+
+def price_servers(settings: Settings, pricing: Pricing) -> PriceServers:
+    p = settings.price_server
+    return PriceServers(
+        pricing.pricer,
+        pricing.quotes,
+        GrpcServerSettings(host=p.host, price_port=p.price_port, quote_port=p.quote_port),
+    )
