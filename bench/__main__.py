@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
-from bench import okx_book, reaction_latency
+from bench import grpc_quotes, okx_book, reaction_latency
+
+BENCHMARKS = ("book", "reaction", "grpc")
 
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -20,9 +23,22 @@ def _table(title: str, rows: list[dict[str, object]]) -> Table:
 
 
 def main() -> None:
+    """`python -m bench [book] [reaction] [grpc]`: the named benchmarks, or all of them."""
+    chosen = sys.argv[1:] or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     console = Console()
     console.print(f"machine: {os.cpu_count()} cores")
-    okx_book.main()
+    if "book" in chosen:
+        okx_book.main()
+    if "reaction" in chosen:
+        reaction(console)
+    if "grpc" in chosen:
+        grpc(console)
+
+
+def reaction(console: Console) -> None:
     rows = [reaction_latency.run()]
     postgres = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
     if postgres != "off":
@@ -34,6 +50,20 @@ def main() -> None:
     console.print(
         _table("reaction latency: liability POST -> hedge order filled (target p99 < 50 ms)", rows)
     )
+
+
+def grpc(console: Console) -> None:
+    results = grpc_quotes.measure()
+    console.print(
+        _table(
+            f"gRPC price quotes, {grpc_quotes.INFLIGHT} in flight (median of "
+            f"{grpc_quotes.ROUNDS} rounds; rounds in calls/s); client in its own process",
+            grpc_quotes.rows(results),
+        )
+    )
+    for line, met in grpc_quotes.verdicts(results):
+        console.print(f"  {'met' if met else 'NOT MET'}: {line}")
+    console.print(f"  {grpc_quotes.stored_quotes_line(results)}")
 
 
 if __name__ == "__main__":
