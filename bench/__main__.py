@@ -28,7 +28,7 @@ def main() -> None:
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
-    console = Console()
+    console = Console(width=max(120, Console().width))  # the tables are wider than 80 columns
     console.print(f"machine: {os.cpu_count()} cores")
     if "book" in chosen:
         okx_book.main()

@@ -20,6 +20,7 @@ from pegkeeper.api.grpc.pb import quotes_pb2 as pb
 from pegkeeper.domain.events import LiabilityChanged, decode_event
 from pegkeeper.domain.quote_math import Direction
 from pegkeeper.domain.quotes import QuoteState
+from tests.fakes import FakeQuoteRepository, FakeStore
 from tests.grpc_support import START_MS, Stack, file_books, serving
 
 EXPIRES_AT = (START_MS + 120_000) // 1000
@@ -222,3 +223,19 @@ async def test_bad_amounts_are_invalid_argument(
             getattr(stack.quote, rpc)(request_), grpc.StatusCode.INVALID_ARGUMENT
         )
     assert says in details
+
+
+class BrokenQuotes(FakeQuoteRepository):
+    async def get(self, quote_id: str) -> None:
+        raise RuntimeError("the database went away")
+
+
+async def test_a_store_failure_is_unavailable_and_can_be_retried(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.quotes = BrokenQuotes(store.liability)
+    async with serving(file_books(tmp_path), store=store) as stack:
+        accept = stack.quote.AcceptQuote(
+            pb.AcceptQuoteRequest(quote_id="12345678-1234-1234-1234-123456789abc")
+        )
+        details = await refused(accept, grpc.StatusCode.UNAVAILABLE)
+    assert details == "temporarily unavailable (RuntimeError); the call can be retried"

@@ -63,7 +63,7 @@ async def abort_for(error: Exception, context: Context) -> NoReturn:
     """End the call with the status that says what went wrong; never INTERNAL."""
     code, message = status_of(error)
     if code is grpc.StatusCode.UNAVAILABLE and not isinstance(error, BookUnavailable):
-        log.error("grpc call failed", error_type=type(error).__name__, error=str(error))
+        log.error("grpc call failed", error_type=type(error).__name__, exc_info=error)
     await context.abort(code, message)
 
 
