@@ -125,7 +125,7 @@ async def test_migrations_create_every_table_and_running_them_again_changes_noth
 
     async with store.engine.connect() as conn:
         versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert [v for (v,) in versions] == ["0003"]
+        assert [v for (v,) in versions] == ["0004"]
     assert await store.liability.balance_cents() == 500
     assert [e.event_id for e in await store.liability.recent(10)] == ["e1"]
 
@@ -351,16 +351,21 @@ async def test_open_and_recent_orders_are_ordered(store: SqlStore) -> None:
         side=None,
         size_contracts=Decimal(0),
     )
-    for order in (intent("o1", 1_000), intent("o2", 2_000), close):
+    maker = intent(
+        "o4", created_at_ms=4_000, kind=OrderKind.POST_ONLY, limit_price_usd=Decimal("7010.1")
+    )
+    for order in (intent("o1", 1_000), intent("o2", 2_000), close, maker):
         await store.hedge.create_order(order)
     await store.hedge.record_order_state("o2", OrderState.REJECTED, 2_500, message="no margin")
     await store.hedge.record_order_state("o1", OrderState.ACCEPTED, 2_600, venue_order_id="v1")
 
-    assert [r.intent.client_order_id for r in await store.hedge.open_orders()] == ["o1", "o3"]
-    recent = await store.hedge.recent_orders(2)
-    assert [r.intent.client_order_id for r in recent] == ["o3", "o2"]
-    assert recent[0].intent == close
-    assert recent[1].state is OrderState.REJECTED
+    open_ids = [r.intent.client_order_id for r in await store.hedge.open_orders()]
+    assert open_ids == ["o1", "o3", "o4"]
+    recent = await store.hedge.recent_orders(3)
+    assert [r.intent.client_order_id for r in recent] == ["o4", "o3", "o2"]
+    assert recent[0].intent == maker  # the limit price comes back exactly
+    assert recent[1].intent == close
+    assert recent[2].state is OrderState.REJECTED
     assert await store.hedge.recent_orders(0) == []
 
 

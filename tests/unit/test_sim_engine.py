@@ -87,7 +87,7 @@ def test_reducing_a_short_realises_pnl_and_keeps_the_average() -> None:
     # Realised: 4 * 100 * (1/6000.5 - 1/6999.5) = 400 * 999 / (6000.5 * 6999.5)
     # = 399600 / 42000499.75 = 0.0095141725.. -> 0.00951417 (nearest sat).
     # Fee: 400 / 6000.5 * 0.0005 = 0.0000333305.. -> 0.00003334 (up).
-    assert engine.totals().realised_pnl_btc == D("0.00951417")
+    assert engine.totals().realised_pnl == D("0.00951417")
     assert engine.trading_cash_btc == D(1) - D("0.00007144") + D("0.00951417") - D("0.00003334")
     position = engine.position(SWAP)
     assert (position.size_contracts, position.avg_price_usd) == (-6, D("6999.5"))
@@ -99,7 +99,7 @@ def test_a_flip_closes_the_old_side_and_opens_at_the_fill_price() -> None:
     engine.set_price(T0 + 3_000, D("6000"))
     buy(engine, "b1", 10, now_ms=T0 + 4_000)  # 10 at 6000.5: closes 6, opens 4 long
     # Realised on the 6 closed: 600 * 999 / (6000.5 * 6999.5) = 0.0142712587.. -> 0.01427126.
-    assert engine.totals().realised_pnl_btc == D("0.01427126")
+    assert engine.totals().realised_pnl == D("0.01427126")
     position = engine.position(SWAP)
     assert (position.size_contracts, position.avg_price_usd) == (4, D("6000.5"))
 
@@ -248,7 +248,7 @@ def test_funding_settles_every_boundary_crossed_in_one_update() -> None:
     sell(engine, "s1", 10)
     engine.set_price(T0 + 3 * H8 + 5_000, D("7000"))  # crosses 08:00, 16:00 and 00:00
     assert [p.ts_ms for p in engine.funding_payments] == [T0 + H8, T0 + 2 * H8, T0 + 3 * H8]
-    assert engine.totals().funding_received_btc == 3 * D("0.00001429")
+    assert engine.totals().funding_received == 3 * D("0.00001429")
 
 
 def test_the_first_price_settles_no_funding() -> None:
@@ -413,15 +413,15 @@ def test_btc_is_conserved(steps: list[tuple[str, object, object]]) -> None:
     assert engine.liquidation_count == 0
     totals = engine.totals()
     funding_btc = sum((p.amount_btc for p in engine.funding_payments), D(0))
-    assert totals.fees_paid_btc == fees_btc
-    assert totals.funding_received_btc == funding_btc
+    assert totals.fees_paid == fees_btc
+    assert totals.funding_received == funding_btc
     # Bookkeeping, exact: the trading cash is explained by its movements.
     assert engine.trading_cash_btc == (
-        totals.net_inflow_to_trading_btc
-        + totals.realised_pnl_btc
-        - totals.fees_paid_btc
-        + totals.funding_received_btc
-        + totals.liquidation_shortfall_btc
+        totals.net_inflow_to_trading
+        + totals.realised_pnl
+        - totals.fees_paid
+        + totals.funding_received
+        + totals.liquidation_shortfall
     )
     # Independent of the engine's average prices: an inverse contract traded at p is worth
     # 100/p BTC, and a position's P&L, realised or not, is what its buys were worth less what

@@ -8,6 +8,7 @@ expiry and no funding. Exposure is always expressed in USD cents, signed: a shor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -34,6 +35,7 @@ class Instrument:
     lot_size_contracts: Decimal = Decimal(1)
     min_size_contracts: Decimal = Decimal(1)
     expiry_ms: int | None = None
+    tick_size_usd: Decimal = Decimal("0.1")
 
     def __post_init__(self) -> None:
         if self.contract_value <= 0:
@@ -81,3 +83,38 @@ BTC_USDT_SWAP = Instrument(
     lot_size_contracts=Decimal("0.01"),
     min_size_contracts=Decimal("0.01"),
 )
+
+
+def quarterly_expiries_ms(now_ms: int, count: int = 2) -> list[int]:
+    """The next `count` quarterly expiries after `now_ms`: the last Friday of March, June,
+    September and December at 08:00 UTC, as OKX's quarterly futures."""
+    now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    found: list[int] = []
+    year, month = now.year, 3 * ((now.month - 1) // 3) + 3
+    while len(found) < count:
+        expiry = _last_friday_0800(year, month)
+        if expiry > now:
+            found.append(int(expiry.timestamp() * 1000))
+        year, month = (year + 1, 3) if month == 12 else (year, month + 3)
+    return found
+
+
+def _last_friday_0800(year: int, month: int) -> datetime:
+    first_of_next = datetime(year + month // 12, month % 12 + 1, 1, 8, tzinfo=UTC)
+    last_day = first_of_next - timedelta(days=1)
+    friday = 4
+    return last_day - timedelta(days=(last_day.weekday() - friday) % 7)
+
+
+def btc_usd_future(expiry_ms: int) -> Instrument:
+    """OKX's inverse BTC-USD future expiring at `expiry_ms`: BTC-USD-YYMMDD, 100 USD a
+    contract, margined in BTC."""
+    day = datetime.fromtimestamp(expiry_ms / 1000, tz=UTC).strftime("%y%m%d")
+    return Instrument(
+        instrument_id=f"BTC-USD-{day}",
+        kind=InstrumentKind.FUTURE,
+        contract_type=ContractType.INVERSE,
+        contract_value=Decimal(100),
+        settle_currency="BTC",
+        expiry_ms=expiry_ms,
+    )

@@ -1,4 +1,5 @@
-"""Margin, leverage and liquidation of inverse contracts (BTC-margined, USD face value)."""
+"""Margin, leverage and liquidation of inverse contracts (BTC-margined, USD face value) and of
+linear ones (a face value in BTC, margined in USDT)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,37 @@ def inverse_liquidation_price_usd(
     return (
         face * (1 + maintenance_margin_rate) * avg_price_usd / (avg_price_usd * balance_btc + face)
     )
+
+
+def linear_unrealised_pnl_quote(
+    size_contracts: Decimal,
+    face_value_btc: Decimal,
+    avg_price_usd: Decimal,
+    mark_price_usd: Decimal,
+) -> Decimal:
+    """In the quote (settlement) currency; a short gains when the mark falls."""
+    return size_contracts * face_value_btc * (mark_price_usd - avg_price_usd)
+
+
+def linear_liquidation_price_usd(
+    size_contracts: Decimal,
+    face_value_btc: Decimal,
+    avg_price_usd: Decimal,
+    balance_quote: Decimal,
+    maintenance_margin_rate: Decimal,
+) -> Decimal | None:
+    """Price at which equity falls to the maintenance margin; None when it never does.
+
+    With s = size * face (signed BTC): B + s*(P - OPx) = MMR*|s|*P gives
+    LiqPx = (s*OPx - B) / (s - MMR*|s|).
+    """
+    if size_contracts == 0:
+        return None
+    signed_btc = size_contracts * face_value_btc
+    price = (signed_btc * avg_price_usd - balance_quote) / (
+        signed_btc - maintenance_margin_rate * abs(signed_btc)
+    )
+    return price if price > 0 else None
 
 
 def leverage(notional_btc: Decimal, equity_btc: Decimal) -> Decimal | None:

@@ -31,6 +31,12 @@ class OrderSide(StrEnum):
 class OrderKind(StrEnum):
     MARKET = "market"
     CLOSE_POSITION = "close_position"
+    LIMIT = "limit"
+    POST_ONLY = "post_only"  # a limit order that is canceled rather than take liquidity
+
+    @property
+    def has_limit_price(self) -> bool:
+        return self in (OrderKind.LIMIT, OrderKind.POST_ONLY)
 
 
 class OrderState(StrEnum):
@@ -63,11 +69,21 @@ class OrderIntent:
     decision_id: str
     correlation_id: str
     created_at_ms: int
+    limit_price_usd: Decimal | None = None  # limit and post-only orders only
 
     def __post_init__(self) -> None:
         validate_client_id(self.client_order_id)
-        if self.kind is OrderKind.MARKET and (self.side is None or self.size_contracts <= 0):
-            raise InvalidInput("a market order needs a side and a positive size")
+        if self.kind is OrderKind.CLOSE_POSITION:
+            return
+        if self.side is None or self.size_contracts <= 0:
+            raise InvalidInput(f"a {self.kind} order needs a side and a positive size")
+        has_price = self.limit_price_usd is not None and self.limit_price_usd > 0
+        if self.kind.has_limit_price != has_price:
+            raise InvalidInput(
+                f"a {self.kind} order needs a positive limit price"
+                if self.kind.has_limit_price
+                else f"a {self.kind} order takes no limit price"
+            )
 
 
 @dataclass(frozen=True, slots=True)

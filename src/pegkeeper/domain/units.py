@@ -46,6 +46,24 @@ def ceil_btc(amount_btc: Decimal) -> Decimal:
     return amount_btc.quantize(ONE_SAT_BTC, rounding=ROUND_CEILING)
 
 
+# Amounts of any currency that a venue books to 8 decimals: a sat for BTC, the finest USDT unit
+# OKX settles. The same roundings as the BTC ones above, named for what they do to any currency.
+ONE_E8 = ONE_SAT_BTC
+
+
+def round_1e8(amount: Decimal) -> Decimal:
+    """Nearest 1e-8 (half-even)."""
+    return amount.quantize(ONE_E8, rounding=ROUND_HALF_EVEN)
+
+
+def floor_1e8(amount: Decimal) -> Decimal:
+    return amount.quantize(ONE_E8, rounding=ROUND_FLOOR)
+
+
+def ceil_1e8(amount: Decimal) -> Decimal:
+    return amount.quantize(ONE_E8, rounding=ROUND_CEILING)
+
+
 def btc_to_sats(amount_btc: Decimal) -> int:
     """Exact conversion; refuses amounts finer than one sat rather than rounding silently."""
     sats = amount_btc * SATS_PER_BTC

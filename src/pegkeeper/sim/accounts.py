@@ -1,51 +1,83 @@
-"""The BTC accounts of the simulated exchange: trading (margin) and funding.
+"""The accounts of the simulated exchange: per currency, trading (margin) and funding.
 
 Every movement of trading cash goes through one method here, so the running totals always
-explain the balance exactly (see `EngineTotals`).
+explain each currency's balance exactly (see `EngineTotals`). Amounts are whole 1e-8 units.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pegkeeper.domain.errors import InvalidInput, OrderRejected
 from pegkeeper.domain.orders import CLIENT_ID_PATTERN
-from pegkeeper.domain.units import round_btc
+from pegkeeper.domain.units import round_1e8
 from pegkeeper.sim.events import AccountType, EngineTotals, TransferResult
 
 ZERO = Decimal(0)
+CURRENCIES = ("BTC", "USDT")
+
+
+@dataclass(slots=True)
+class Ledger:
+    """One currency: trading cash, funding balance and the running totals of trading cash."""
+
+    trading_cash: Decimal = ZERO
+    funding: Decimal = ZERO
+    net_inflow: Decimal = ZERO
+    realised_pnl: Decimal = ZERO
+    fees_paid: Decimal = ZERO
+    funding_received: Decimal = ZERO
+    shortfall: Decimal = ZERO
 
 
 class Accounts:
-    def __init__(self, on_trading_cash_change: Callable[[], None]) -> None:
+    def __init__(self, on_trading_cash_change: Callable[[str], None]) -> None:
         self._on_trading_cash_change = on_trading_cash_change
-        self.trading_cash_btc = ZERO
-        self.funding_btc = ZERO
-        self._net_inflow_btc = ZERO
-        self._realised_pnl_btc = ZERO
-        self._fees_paid_btc = ZERO
-        self._funding_received_btc = ZERO
-        self._shortfall_btc = ZERO
+        self._ledgers = {currency: Ledger() for currency in CURRENCIES}
         self._transfers: dict[str, TransferResult] = {}
 
-    def credit_funding(self, amount_btc: Decimal) -> None:
-        _check_amount_btc(amount_btc)
-        self.funding_btc += amount_btc
+    def ledger(self, currency: str) -> Ledger:
+        ledger = self._ledgers.get(currency)
+        if ledger is None:
+            raise InvalidInput(f"currency {currency!r} is not kept; expected one of {CURRENCIES}")
+        return ledger
 
-    def credit_trading(self, amount_btc: Decimal) -> None:
-        _check_amount_btc(amount_btc)
-        self._net_inflow_btc += amount_btc
-        self._change_trading_cash(amount_btc)
+    @property
+    def trading_cash_btc(self) -> Decimal:
+        return self._ledgers["BTC"].trading_cash
+
+    @property
+    def funding_btc(self) -> Decimal:
+        return self._ledgers["BTC"].funding
+
+    def credit_funding(self, amount: Decimal, currency: str = "BTC") -> None:
+        _check_amount(amount)
+        self.ledger(currency).funding += amount
+
+    def debit_funding(self, amount: Decimal, currency: str) -> None:
+        """Money leaving the exchange (a withdrawal); refused with 58350 when short."""
+        _check_amount(amount)
+        ledger = self.ledger(currency)
+        if amount > ledger.funding:
+            raise OrderRejected("insufficient balance in the funding account", code="58350")
+        ledger.funding -= amount
+
+    def credit_trading(self, amount: Decimal, currency: str = "BTC") -> None:
+        _check_amount(amount)
+        self.ledger(currency).net_inflow += amount
+        self._change_trading_cash(currency, amount)
 
     def transfer(
         self,
         client_id: str,
-        amount_btc: Decimal,
+        amount: Decimal,
         from_account: AccountType | str,
         to_account: AccountType | str,
         now_ms: int,
-        trading_available_btc: Callable[[], Decimal],
+        trading_available: Callable[[str], Decimal],
+        currency: str = "BTC",
     ) -> TransferResult:
         if not CLIENT_ID_PATTERN.match(client_id):
             raise OrderRejected(
@@ -57,58 +89,69 @@ class Accounts:
         source, target = AccountType(from_account), AccountType(to_account)
         if source is target:
             raise OrderRejected(f"cannot transfer from {source} to itself", code="51000")
-        _check_amount_btc(amount_btc)
+        _check_amount(amount)
+        ledger = self.ledger(currency)
         if source is AccountType.FUNDING:
-            if amount_btc > self.funding_btc:
+            if amount > ledger.funding:
                 raise OrderRejected("insufficient balance in the funding account", code="58350")
-            self.funding_btc -= amount_btc
-            self._net_inflow_btc += amount_btc
-            self._change_trading_cash(amount_btc)
+            ledger.funding -= amount
+            ledger.net_inflow += amount
+            self._change_trading_cash(currency, amount)
         else:
-            if amount_btc > trading_available_btc():
+            if amount > trading_available(currency):
                 raise OrderRejected("insufficient balance in the trading account", code="58350")
-            self.funding_btc += amount_btc
-            self._net_inflow_btc -= amount_btc
-            self._change_trading_cash(-amount_btc)
+            ledger.funding += amount
+            ledger.net_inflow -= amount
+            self._change_trading_cash(currency, -amount)
         transfer_id = f"T{len(self._transfers) + 1}"
-        result = TransferResult(client_id, transfer_id, amount_btc, source, target, now_ms)
+        result = TransferResult(
+            client_id, transfer_id, amount, source, target, now_ms, currency=currency
+        )
         self._transfers[client_id] = result
         return result
 
-    def pay_fees(self, fees_btc: Decimal) -> None:
-        self._fees_paid_btc += fees_btc
-        self._change_trading_cash(-fees_btc)
+    def transfer_by_client_id(self, client_id: str) -> TransferResult | None:
+        return self._transfers.get(client_id)
 
-    def realise(self, pnl_btc: Decimal) -> None:
-        self._realised_pnl_btc += pnl_btc
-        self._change_trading_cash(pnl_btc)
+    def pay_fees(self, fees: Decimal, currency: str = "BTC") -> None:
+        self.ledger(currency).fees_paid += fees
+        self._change_trading_cash(currency, -fees)
 
-    def receive_funding(self, amount_btc: Decimal) -> None:
-        self._funding_received_btc += amount_btc
-        self._change_trading_cash(amount_btc)
+    def realise(self, pnl: Decimal, currency: str = "BTC") -> None:
+        self.ledger(currency).realised_pnl += pnl
+        self._change_trading_cash(currency, pnl)
 
-    def settle_liquidation(self, pnl_btc: Decimal) -> Decimal:
+    def receive_funding(self, amount: Decimal, currency: str = "BTC") -> None:
+        self.ledger(currency).funding_received += amount
+        self._change_trading_cash(currency, amount)
+
+    def settle_liquidation(self, pnl: Decimal, currency: str = "BTC") -> Decimal:
         """Realise the liquidation's P&L; a loss beyond the cash is absorbed by the venue."""
-        shortfall_btc = max(ZERO, -(self.trading_cash_btc + pnl_btc))
-        self._realised_pnl_btc += pnl_btc
-        self._shortfall_btc += shortfall_btc
-        self._change_trading_cash(pnl_btc + shortfall_btc)
-        return shortfall_btc
+        ledger = self.ledger(currency)
+        shortfall = max(ZERO, -(ledger.trading_cash + pnl))
+        ledger.realised_pnl += pnl
+        ledger.shortfall += shortfall
+        self._change_trading_cash(currency, pnl + shortfall)
+        return shortfall
 
-    def totals(self) -> EngineTotals:
+    def totals(self, currency: str = "BTC") -> EngineTotals:
+        ledger = self.ledger(currency)
         return EngineTotals(
-            net_inflow_to_trading_btc=self._net_inflow_btc,
-            realised_pnl_btc=self._realised_pnl_btc,
-            fees_paid_btc=self._fees_paid_btc,
-            funding_received_btc=self._funding_received_btc,
-            liquidation_shortfall_btc=self._shortfall_btc,
+            currency=currency,
+            net_inflow_to_trading=ledger.net_inflow,
+            realised_pnl=ledger.realised_pnl,
+            fees_paid=ledger.fees_paid,
+            funding_received=ledger.funding_received,
+            liquidation_shortfall=ledger.shortfall,
         )
 
-    def _change_trading_cash(self, delta_btc: Decimal) -> None:
-        self.trading_cash_btc += delta_btc
-        self._on_trading_cash_change()
+    def _change_trading_cash(self, currency: str, delta: Decimal) -> None:
+        self.ledger(currency).trading_cash += delta
+        self._on_trading_cash_change(currency)
 
 
-def _check_amount_btc(amount_btc: Decimal) -> None:
-    if not amount_btc.is_finite() or amount_btc <= 0 or amount_btc != round_btc(amount_btc):
-        raise InvalidInput(f"amount must be a positive whole number of sats, got {amount_btc} BTC")
+def _check_amount(amount: Decimal) -> None:
+    if not amount.is_finite() or amount <= 0 or amount != round_1e8(amount):
+        raise InvalidInput(
+            f"amount must be a positive whole number of 1e-8 units (sats), got {amount}"
+        )

@@ -75,6 +75,31 @@ class SyntheticBook:
             )
         return taken
 
+    def walk_to(
+        self, taker_side: OrderSide, size_contracts: Decimal, limit_price_usd: Decimal
+    ) -> list[BookLevel]:
+        """The levels a limit order takes at once: those at or better than its price, up to its
+        size (buys take asks up to the limit, sells bids down to it); may be fewer than asked."""
+        remaining = size_contracts
+        taken: list[BookLevel] = []
+        for level in self._levels(taker_side):
+            better_or_equal = (
+                level.price_usd <= limit_price_usd
+                if taker_side is OrderSide.BUY
+                else level.price_usd >= limit_price_usd
+            )
+            if remaining <= 0 or not better_or_equal:
+                break
+            size = min(remaining, level.size_contracts)
+            taken.append(BookLevel(level.price_usd, size))
+            remaining -= size
+        return taken
+
+    def best_price_usd(self, taker_side: OrderSide) -> Decimal | None:
+        """The best price a taker on `taker_side` meets: the best ask for a buy."""
+        levels = self._levels(taker_side)
+        return levels[0].price_usd if levels else None
+
     def _levels(self, taker_side: OrderSide) -> list[BookLevel]:
         shape = self.shape
         if taker_side is OrderSide.BUY:

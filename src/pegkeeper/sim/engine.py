@@ -1,12 +1,15 @@
-"""The simulated exchange: an inverse perpetual venue (OKX BTC-USD-SWAP style).
+"""The simulated exchange: inverse and linear perpetual swaps and dated inverse futures, in
+OKX's style (BTC-USD-SWAP, BTC-USDT-SWAP, BTC-USD-YYMMDD).
 
 Pure and deterministic: time and prices are pushed in (`set_price`), nothing is read from a
-clock. Money is Decimal BTC, and every amount that moves between balances is a whole number of
-sats (fees rounded up, P&L and funding half-even), so the books balance exactly.
+clock. Money is Decimal, and every amount that moves between balances is a whole number of
+1e-8 units (fees rounded up, P&L and funding half-even), so the books balance exactly.
 
-One BTC trading account margins every instrument (cross margin); the liquidation price of a
-position uses the whole trading cash balance, which is exact while one instrument is traded.
-Funding is settled on price updates; dated futures get no funding (expiry is not simulated).
+Each settlement currency has one trading account that margins every instrument settled in it
+(cross margin, single-currency margin as OKX's account level 2); the liquidation price of a
+position uses that currency's whole trading cash, which is exact while one instrument per
+currency is traded. Funding is settled on price updates; a dated future gets none and is
+settled at its expiry at the price in force then.
 """
 
 from __future__ import annotations
@@ -15,29 +18,26 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from pegkeeper.domain.errors import InvalidInput, NotFound, OrderRejected
-from pegkeeper.domain.instruments import BTC_USD_SWAP, ContractType, Instrument
-from pegkeeper.domain.orders import (
-    CLIENT_ID_PATTERN,
-    Fill,
-    OrderReport,
-    OrderSide,
-    OrderState,
-)
-from pegkeeper.domain.units import ceil_btc, floor_btc, round_btc
+from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
+from pegkeeper.domain.orders import OrderReport, OrderSide
+from pegkeeper.domain.units import floor_1e8, round_1e8
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
-from pegkeeper.sim.accounts import Accounts
-from pegkeeper.sim.book import BookShape, InsufficientDepth, SyntheticBook
+from pegkeeper.sim.accounts import CURRENCIES, Accounts
+from pegkeeper.sim.book import BookShape, SyntheticBook
+from pegkeeper.sim.desk import DeskHooks, FeeRates, OrderDesk, OrderListener
 from pegkeeper.sim.events import (
     AccountType,
     ChangeReason,
+    Delivery,
     EngineTotals,
     FundingPayment,
     Liquidation,
     PositionChanged,
     TransferResult,
 )
-from pegkeeper.sim.inverse import harmonic_average_price_usd
 from pegkeeper.sim.market import Market
+from pegkeeper.sim.orders import OrderType, SimOrder
+from pegkeeper.sim.wallet import Deposit, Wallet, Withdrawal
 
 ZERO = Decimal(0)
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000  # boundaries at 00:00, 08:00, 16:00 UTC
@@ -54,33 +54,49 @@ class SimEngine:
         *,
         funding_rate: Decimal = Decimal("0.0001"),
         taker_fee_rate: Decimal = Decimal("0.0005"),
+        maker_fee_rate: Decimal = Decimal("0.0002"),
         maintenance_margin_rate: Decimal = Decimal("0.004"),
         leverage: int | Decimal = 4,
         half_spread_usd: Decimal = Decimal("0.5"),
         level_step_usd: Decimal = Decimal("0.5"),
         levels: int = 20,
         level_size_contracts: Decimal = Decimal(500),
+        deposit_confirmation_ms: int = 600_000,
+        withdrawal_ms: int = 600_000,
     ) -> None:
         leverage = _checked_leverage(leverage)
         self._markets: dict[str, Market] = {}
         for instrument in instruments:
-            if instrument.contract_type is not ContractType.INVERSE:
-                raise ValueError(
-                    f"{instrument.instrument_id}: only inverse contracts are simulated"
-                )
+            if instrument.settle_currency not in CURRENCIES:
+                raise ValueError(f"{instrument.instrument_id}: settled in an unknown currency")
             self._markets[instrument.instrument_id] = Market(instrument, funding_rate, leverage)
         if not self._markets:
             raise ValueError("the engine needs at least one instrument")
         self._default_id = next(iter(self._markets))
-        self._taker_fee_rate = taker_fee_rate
         self._maintenance_margin_rate = maintenance_margin_rate
         self._book_shape = BookShape(half_spread_usd, level_step_usd, levels, level_size_contracts)
         self._accounts = Accounts(on_trading_cash_change=self._refresh_liquidation_prices)
-        self._orders: dict[str, tuple[str, OrderReport]] = {}
+        self._wallet = Wallet(
+            self._accounts.credit_funding,
+            self._accounts.debit_funding,
+            deposit_confirmation_ms=deposit_confirmation_ms,
+            withdrawal_ms=withdrawal_ms,
+        )
+        hooks = DeskHooks(
+            market_for_order=self._tradable_market,
+            book_of=self._book_of,
+            check_margin=self._check_initial_margin,
+            position_changed=self._notify,
+            next_id=self._next_id,
+        )
+        self._desk = OrderDesk(self._accounts, FeeRates(taker_fee_rate, maker_fee_rate), hooks)
         self._funding_payments: list[FundingPayment] = []
         self._liquidations: list[Liquidation] = []
+        self._deliveries: list[Delivery] = []
         self._listeners: list[Listener] = []
         self._sequence = 0
+        self.position_mode = "net_mode"  # OKX's posMode; "long_short_mode" is not simulated
+        self.account_level = 2  # OKX's acctLv: 2 = single-currency margin
 
     # -- instruments, prices, settings ---------------------------------------------------------
 
@@ -88,14 +104,22 @@ class SimEngine:
     def instrument_ids(self) -> tuple[str, ...]:
         return tuple(self._markets)
 
+    @property
+    def live_instrument_ids(self) -> tuple[str, ...]:
+        """Every instrument but the dated futures already delivered."""
+        return tuple(i for i, m in self._markets.items() if m.delivered_ms is None)
+
     def instrument(self, instrument_id: str | None = None) -> Instrument:
         return self._market(instrument_id).instrument
 
     def set_price(self, now_ms: int, price_usd: Decimal, instrument_id: str | None = None) -> None:
-        """A new mark price: settles funding boundaries crossed, then checks liquidation."""
+        """A new mark price: settles funding boundaries crossed (or the expiry of a future),
+        fills resting orders it crosses, then checks liquidation."""
         market = self._market(instrument_id)
         if price_usd <= 0:
             raise ValueError(f"price must be positive, got {price_usd}")
+        if market.delivered_ms is not None:
+            raise ValueError(f"{market.instrument_id} expired at {market.delivered_ms}")
         previous_ms = market.price_ms
         if previous_ms is None:
             if market.instrument.has_funding:
@@ -105,20 +129,41 @@ class SimEngine:
         next_funding_ms = market.next_funding_ms
         if next_funding_ms is not None and next_funding_ms <= now_ms:
             self._settle_funding(market, now_ms, price_usd)
+        expiry_ms = market.instrument.expiry_ms
+        if expiry_ms is not None and expiry_ms <= now_ms:
+            in_force = market.mark_price_usd
+            at_expiry = price_usd if expiry_ms == now_ms or in_force is None else in_force
+            self._deliver(market, now_ms, at_expiry)
+            return
         market.mark_price_usd = price_usd
         market.price_ms = now_ms
         market.book = None
+        self._desk.match_resting(market, now_ms)
         if market.crosses_liquidation(price_usd):
             self._liquidate(market, now_ms, price_usd)
+        self._wallet.advance(now_ms)
+
+    def set_prices(self, now_ms: int, price_usd: Decimal) -> None:
+        """The same price for every live instrument (no basis between swaps and futures)."""
+        for instrument_id in self.live_instrument_ids:
+            self.set_price(now_ms, price_usd, instrument_id)
+
+    def advance(self, now_ms: int) -> None:
+        """Time passes without a price: deposits and withdrawals move on."""
+        self._wallet.advance(now_ms)
 
     def mark_price_usd(self, instrument_id: str | None = None) -> Decimal | None:
         return self._market(instrument_id).mark_price_usd
 
+    def price_ms(self, instrument_id: str | None = None) -> int | None:
+        """When the current price was set."""
+        return self._market(instrument_id).price_ms
+
+    def next_funding_ms(self, instrument_id: str | None = None) -> int | None:
+        return self._market(instrument_id).next_funding_ms
+
     def book(self, instrument_id: str | None = None) -> SyntheticBook:
-        market = self._market(instrument_id)
-        if market.book is None:
-            market.book = SyntheticBook(market.mark(), self._book_shape)
-        return market.book
+        return self._book_of(self._market(instrument_id))
 
     def funding_rate(self, instrument_id: str | None = None) -> Decimal:
         return self._market(instrument_id).funding_rate
@@ -133,48 +178,73 @@ class SimEngine:
         self._market(instrument_id).leverage = _checked_leverage(leverage)
 
     def add_listener(self, listener: Listener) -> None:
-        """Called synchronously after every fill and liquidation."""
+        """Called synchronously after every fill, liquidation and delivery."""
         self._listeners.append(listener)
+
+    def add_order_listener(self, listener: OrderListener) -> None:
+        """Called synchronously after every change of an order's state or fills."""
+        self._desk.add_listener(listener)
 
     # -- accounts ------------------------------------------------------------------------------
 
-    def credit_funding(self, amount_btc: Decimal) -> None:
-        """Set-up money from outside (a deposit that has arrived)."""
-        self._accounts.credit_funding(amount_btc)
+    def credit_funding(self, amount: Decimal, currency: str = SETTLE_CURRENCY) -> None:
+        """Set-up money from outside, straight into the funding account."""
+        self._accounts.credit_funding(amount, currency)
 
-    def credit_trading(self, amount_btc: Decimal) -> None:
+    def credit_trading(self, amount: Decimal, currency: str = SETTLE_CURRENCY) -> None:
         """Set-up money straight into the trading account."""
-        self._accounts.credit_trading(amount_btc)
+        self._accounts.credit_trading(amount, currency)
 
     def transfer(
         self,
         client_id: str,
-        amount_btc: Decimal,
+        amount: Decimal,
         from_account: AccountType | str,
         to_account: AccountType | str,
         now_ms: int,
+        currency: str = SETTLE_CURRENCY,
     ) -> TransferResult:
-        """Move BTC between the funding and trading accounts; idempotent on `client_id`.
+        """Move money between the funding and trading accounts; idempotent on `client_id`.
 
         Refused with code 58350 when the source lacks the amount; from trading, what is
         available is equity less the initial margin of the positions.
         """
         return self._accounts.transfer(
-            client_id, amount_btc, from_account, to_account, now_ms, self._trading_available_btc
+            client_id, amount, from_account, to_account, now_ms, self._available, currency
         )
+
+    def transfer_by_client_id(self, client_id: str) -> TransferResult:
+        found = self._accounts.transfer_by_client_id(client_id)
+        if found is None:
+            raise NotFound(f"transfer {client_id!r} does not exist", code="58129")
+        return found
 
     def balances(self, currency: str = SETTLE_CURRENCY) -> VenueBalances:
-        if currency != SETTLE_CURRENCY:
+        if currency not in CURRENCIES:
             return VenueBalances(currency, ZERO, ZERO, ZERO)
         return VenueBalances(
-            currency=SETTLE_CURRENCY,
-            trading_equity=self._trading_equity_btc(),
-            trading_available=floor_btc(self._trading_available_btc()),
-            funding_balance=self._accounts.funding_btc,
+            currency=currency,
+            trading_equity=self._equity(currency),
+            trading_available=floor_1e8(self._available(currency)),
+            funding_balance=self._accounts.ledger(currency).funding,
         )
 
-    def totals(self) -> EngineTotals:
-        return self._accounts.totals()
+    def trading_cash(self, currency: str = SETTLE_CURRENCY) -> Decimal:
+        return self._accounts.ledger(currency).trading_cash
+
+    def initial_margin(self, currency: str = SETTLE_CURRENCY) -> Decimal:
+        """Initial margin of every position settled in `currency`, at the marks."""
+        return sum((m.initial_margin() for m in self._markets_in(currency)), ZERO)
+
+    def maintenance_margin(self, currency: str = SETTLE_CURRENCY) -> Decimal:
+        rate = self._maintenance_margin_rate
+        return sum(
+            (m.value(m.size_contracts, m.mark()) * rate for m in self._open_markets(currency)),
+            ZERO,
+        )
+
+    def totals(self, currency: str = SETTLE_CURRENCY) -> EngineTotals:
+        return self._accounts.totals(currency)
 
     @property
     def trading_cash_btc(self) -> Decimal:
@@ -192,7 +262,65 @@ class SimEngine:
     def liquidation_count(self) -> int:
         return len(self._liquidations)
 
+    @property
+    def deliveries(self) -> tuple[Delivery, ...]:
+        return tuple(self._deliveries)
+
+    # -- onchain -------------------------------------------------------------------------------
+
+    def deposit_address(self, currency: str = SETTLE_CURRENCY) -> str:
+        return self._wallet.address(currency)
+
+    def receive_deposit(self, amount: Decimal, currency: str, now_ms: int) -> Deposit:
+        """A deposit to the exchange's address is seen onchain; credited as it confirms."""
+        return self._wallet.receive(amount, currency, now_ms)
+
+    def deposits(self, currency: str | None = None) -> list[Deposit]:
+        return self._wallet.deposits(currency)
+
+    def withdraw(
+        self,
+        client_id: str,
+        currency: str,
+        amount: Decimal,
+        to_address: str,
+        now_ms: int,
+        fee: Decimal | None = None,
+    ) -> Withdrawal:
+        return self._wallet.withdraw(client_id, currency, amount, fee, to_address, now_ms)
+
+    def withdrawals(self, currency: str | None = None) -> list[Withdrawal]:
+        return self._wallet.withdrawals(currency)
+
+    def withdrawal(self, client_id: str) -> Withdrawal:
+        return self._wallet.withdrawal(client_id)
+
     # -- orders and positions ------------------------------------------------------------------
+
+    def place_order(
+        self,
+        client_order_id: str,
+        instrument_id: str,
+        side: OrderSide,
+        size_contracts: Decimal,
+        now_ms: int,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price_usd: Decimal | None = None,
+        max_fill_contracts: Decimal | None = None,
+    ) -> SimOrder:
+        """Refused with OrderRejected (no effect); `max_fill_contracts` leaves a market order
+        partly filled."""
+        return self._desk.place(
+            client_order_id,
+            instrument_id,
+            side,
+            size_contracts,
+            now_ms,
+            order_type=order_type,
+            limit_price_usd=limit_price_usd,
+            max_fill_contracts=max_fill_contracts,
+        )
 
     def place_market_order(
         self,
@@ -202,34 +330,50 @@ class SimEngine:
         size_contracts: Decimal,
         now_ms: int,
     ) -> OrderReport:
-        market = self._order_market(client_order_id, instrument_id)
-        side, size_contracts = OrderSide(side), Decimal(size_contracts)
-        lot = market.instrument.lot_size_contracts
-        if (
-            not size_contracts.is_finite()
-            or size_contracts < market.instrument.min_size_contracts
-            or size_contracts % lot != 0
-        ):
-            raise OrderRejected(
-                f"size {size_contracts} must be a positive multiple of {lot} contracts",
-                code="51000",
-            )
-        signed = size_contracts if side is OrderSide.BUY else -size_contracts
-        self._check_initial_margin(market, signed)
-        return self._execute(client_order_id, market, side, size_contracts, now_ms)
+        return self.place_order(
+            client_order_id, instrument_id, side, size_contracts, now_ms
+        ).report()
 
-    def close_position(self, client_order_id: str, instrument_id: str, now_ms: int) -> OrderReport:
-        market = self._order_market(client_order_id, instrument_id)
-        if market.size_contracts == 0:
-            raise OrderRejected(f"position does not exist for {instrument_id}", code="51023")
-        side = OrderSide.SELL if market.size_contracts > 0 else OrderSide.BUY
-        return self._execute(client_order_id, market, side, abs(market.size_contracts), now_ms)
+    def close_position(
+        self,
+        client_order_id: str,
+        instrument_id: str,
+        now_ms: int,
+        max_fill_contracts: Decimal | None = None,
+    ) -> OrderReport:
+        return self.close_position_order(
+            client_order_id, instrument_id, now_ms, max_fill_contracts
+        ).report()
+
+    def close_position_order(
+        self,
+        client_order_id: str,
+        instrument_id: str,
+        now_ms: int,
+        max_fill_contracts: Decimal | None = None,
+    ) -> SimOrder:
+        return self._desk.close(client_order_id, instrument_id, now_ms, max_fill_contracts)
+
+    def cancel_order(
+        self, client_order_id: str, instrument_id: str | None, now_ms: int
+    ) -> SimOrder:
+        return self._desk.cancel(client_order_id, instrument_id, now_ms)
+
+    def fill_remaining(self, client_order_id: str, now_ms: int) -> SimOrder:
+        order = self._desk.get(client_order_id)
+        return self._desk.fill_remaining(client_order_id, self._market(order.instrument_id), now_ms)
 
     def order(self, client_order_id: str, instrument_id: str | None = None) -> OrderReport:
-        stored = self._orders.get(client_order_id)
-        if stored is None or (instrument_id is not None and stored[0] != instrument_id):
-            raise NotFound(f"order {client_order_id!r} does not exist", code="51603")
-        return stored[1]
+        return self._desk.get(client_order_id, instrument_id).report()
+
+    def order_details(self, client_order_id: str, instrument_id: str | None = None) -> SimOrder:
+        return self._desk.get(client_order_id, instrument_id)
+
+    def orders(self, instrument_id: str | None = None) -> list[SimOrder]:
+        return self._desk.orders(instrument_id)
+
+    def open_orders(self, instrument_id: str | None = None) -> list[SimOrder]:
+        return self._desk.open_orders(instrument_id)
 
     def position(self, instrument_id: str | None = None) -> VenuePosition:
         market = self._market(instrument_id)
@@ -239,7 +383,7 @@ class SimEngine:
             avg_price_usd=market.avg_price_usd,
             mark_price_usd=market.mark(),
             liquidation_price_usd=market.liquidation_price_usd,
-            unrealised_pnl=market.unrealised_pnl_btc(),
+            unrealised_pnl=market.unrealised_pnl(),
         )
 
     # -- internals -----------------------------------------------------------------------------
@@ -250,18 +394,24 @@ class SimEngine:
             raise NotFound(f"instrument {instrument_id!r} does not exist", code="51001")
         return market
 
-    def _order_market(self, client_order_id: str, instrument_id: str) -> Market:
-        if not CLIENT_ID_PATTERN.match(client_order_id):
-            raise OrderRejected(
-                f"clOrdId {client_order_id!r} must be 1 to 32 letters or digits", code="51000"
-            )
-        if client_order_id in self._orders:
-            raise OrderRejected(f"duplicated clOrdId {client_order_id!r}", code="51016")
+    def _tradable_market(self, instrument_id: str) -> Market:
         market = self._markets.get(instrument_id)
         if market is None:
             raise OrderRejected(f"instrument {instrument_id!r} does not exist", code="51001")
-        market.mark()  # VenueUnavailable before the first price
+        if market.delivered_ms is not None:
+            raise OrderRejected(f"{instrument_id} has expired", code="51027")
         return market
+
+    def _book_of(self, market: Market) -> SyntheticBook:
+        if market.book is None:
+            market.book = SyntheticBook(market.mark(), self._book_shape)
+        return market.book
+
+    def _markets_in(self, currency: str) -> list[Market]:
+        return [m for m in self._markets.values() if m.settle_currency == currency]
+
+    def _open_markets(self, currency: str) -> list[Market]:
+        return [m for m in self._markets_in(currency) if m.size_contracts != 0]
 
     def _check_initial_margin(self, market: Market, signed_contracts: Decimal) -> None:
         old_size = market.size_contracts
@@ -269,65 +419,27 @@ class SimEngine:
         reduces = abs(new_size) <= abs(old_size) and new_size * old_size >= 0
         if reduces:
             return
-        required_btc = market.initial_margin_btc(new_size)
-        if required_btc > self._trading_equity_btc():
+        currency = market.settle_currency
+        others = sum(
+            (m.initial_margin() for m in self._open_markets(currency) if m is not market), ZERO
+        )
+        required = others + market.initial_margin(new_size)
+        if required > self._equity(currency):
             raise OrderRejected(
-                f"insufficient balance: initial margin {required_btc} BTC exceeds equity",
+                f"insufficient balance: initial margin {required} {currency} exceeds equity",
                 code="51008",
             )
-
-    def _execute(
-        self,
-        client_order_id: str,
-        market: Market,
-        side: OrderSide,
-        size_contracts: Decimal,
-        now_ms: int,
-    ) -> OrderReport:
-        try:
-            taken = self.book(market.instrument_id).walk(side, size_contracts)
-        except InsufficientDepth as exc:
-            raise OrderRejected(str(exc), code="51202") from exc
-        face = market.instrument.contract_value
-        fills = tuple(
-            Fill(
-                fill_id=self._next_id(),
-                client_order_id=client_order_id,
-                size_contracts=level.size_contracts,
-                price_usd=level.price_usd,
-                fee=ceil_btc(level.size_contracts * face / level.price_usd * self._taker_fee_rate),
-                fee_currency=SETTLE_CURRENCY,
-                ts_ms=now_ms,
-            )
-            for level in taken
-        )
-        avg_price = harmonic_average_price_usd(taken)
-        fees_btc = sum((fill.fee for fill in fills), ZERO)
-        self._accounts.pay_fees(fees_btc)
-        signed = size_contracts if side is OrderSide.BUY else -size_contracts
-        self._accounts.realise(round_btc(market.apply_fill(signed, avg_price)))
-        report = OrderReport(
-            client_order_id=client_order_id,
-            venue_order_id=self._next_id(),
-            state=OrderState.FILLED,
-            filled_contracts=size_contracts,
-            avg_price_usd=avg_price,
-            fills=fills,
-        )
-        self._orders[client_order_id] = (market.instrument_id, report)
-        self._notify(market, ChangeReason.FILL, now_ms)
-        return report
 
     def _settle_funding(self, market: Market, now_ms: int, new_price_usd: Decimal) -> None:
         """Every boundary in (last price time, now]; each at the price in force at that time."""
         boundary_ms = market.next_funding_ms
         assert boundary_ms is not None
-        face = market.instrument.contract_value
         while boundary_ms <= now_ms:
             mark = new_price_usd if boundary_ms == now_ms else market.mark()
             size = market.size_contracts
             # Positive rate: longs pay shorts.
-            amount_btc = round_btc(-size * face / mark * market.funding_rate)
+            signed_value = market.value(size, mark) * (1 if size > 0 else -1)
+            amount = round_1e8(-signed_value * market.funding_rate)
             if size != 0:
                 self._funding_payments.append(
                     FundingPayment(
@@ -336,21 +448,39 @@ class SimEngine:
                         market.funding_rate,
                         size,
                         mark,
-                        amount_btc,
+                        amount,
+                        market.settle_currency,
                     )
                 )
-                self._accounts.receive_funding(amount_btc)
+                self._accounts.receive_funding(amount, market.settle_currency)
             boundary_ms += FUNDING_INTERVAL_MS
         market.next_funding_ms = boundary_ms
+
+    def _deliver(self, market: Market, now_ms: int, price_usd: Decimal) -> None:
+        """Settles a dated future at its expiry: open orders canceled, the position closed at
+        the price in force then, without fee."""
+        expiry_ms = market.instrument.expiry_ms
+        assert expiry_ms is not None
+        self._desk.cancel_all(market.instrument_id, "the contract expired", now_ms)
+        size = market.size_contracts
+        realised = round_1e8(market.apply_fill(-size, price_usd)) if size != 0 else ZERO
+        self._accounts.realise(realised, market.settle_currency)
+        market.mark_price_usd, market.price_ms, market.book = price_usd, now_ms, None
+        market.delivered_ms = expiry_ms
+        self._deliveries.append(
+            Delivery(expiry_ms, market.instrument_id, size, price_usd, realised)
+        )
+        self._notify(market, ChangeReason.DELIVERY, now_ms)
 
     def _liquidate(self, market: Market, now_ms: int, mark_price_usd: Decimal) -> None:
         """Closes the whole position at the liquidation price; equity left stays as cash."""
         size, liquidation_price_usd = market.size_contracts, market.liquidation_price_usd
         assert liquidation_price_usd is not None
-        realised_btc = round_btc(market.unrealised_pnl_btc(liquidation_price_usd))
+        realised = round_1e8(market.unrealised_pnl(liquidation_price_usd))
         market.size_contracts = ZERO
         market.avg_price_usd = None
-        shortfall_btc = self._accounts.settle_liquidation(realised_btc)
+        self._desk.cancel_all(market.instrument_id, "liquidation", now_ms)
+        shortfall = self._accounts.settle_liquidation(realised, market.settle_currency)
         self._liquidations.append(
             Liquidation(
                 now_ms,
@@ -358,24 +488,23 @@ class SimEngine:
                 size,
                 liquidation_price_usd,
                 mark_price_usd,
-                realised_btc,
-                shortfall_btc,
+                realised,
+                shortfall,
             )
         )
         self._notify(market, ChangeReason.LIQUIDATION, now_ms)
 
-    def _refresh_liquidation_prices(self) -> None:
-        cash_btc = self._accounts.trading_cash_btc
-        for market in self._markets.values():
-            market.refresh_liquidation_price(cash_btc, self._maintenance_margin_rate)
+    def _refresh_liquidation_prices(self, currency: str) -> None:
+        cash = self._accounts.ledger(currency).trading_cash
+        for market in self._markets_in(currency):
+            market.refresh_liquidation_price(cash, self._maintenance_margin_rate)
 
-    def _trading_equity_btc(self) -> Decimal:
-        upnl_btc = sum((m.unrealised_pnl_btc() for m in self._markets.values()), ZERO)
-        return self._accounts.trading_cash_btc + upnl_btc
+    def _equity(self, currency: str) -> Decimal:
+        upnl = sum((m.unrealised_pnl() for m in self._markets_in(currency)), ZERO)
+        return self._accounts.ledger(currency).trading_cash + upnl
 
-    def _trading_available_btc(self) -> Decimal:
-        initial_margin_btc = sum((m.initial_margin_btc() for m in self._markets.values()), ZERO)
-        return max(ZERO, self._trading_equity_btc() - initial_margin_btc)
+    def _available(self, currency: str) -> Decimal:
+        return max(ZERO, self._equity(currency) - self.initial_margin(currency))
 
     def _notify(self, market: Market, reason: ChangeReason, now_ms: int) -> None:
         event = PositionChanged(market.instrument_id, reason, now_ms)

@@ -83,6 +83,7 @@ _ORDER_WITH_STATE = (
         orders.c.decision_id,
         orders.c.correlation_id,
         orders.c.created_at_ms,
+        orders.c.limit_price_usd,
         order_events.c.state,
         order_events.c.created_at_ms.label("updated_at_ms"),
         order_events.c.venue_order_id,
@@ -308,6 +309,7 @@ def _order_record(row: Row[Any]) -> OrderRecord:
         decision_id=row.decision_id,
         correlation_id=row.correlation_id,
         created_at_ms=row.created_at_ms,
+        limit_price_usd=row.limit_price_usd,
     )
     return OrderRecord(
         intent=intent,

@@ -83,6 +83,7 @@ orders = Table(
     Column("decision_id", String(ID), nullable=False),
     Column("correlation_id", String(ID), nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
+    Column("limit_price_usd", ExactDecimal, nullable=True),  # limit and post-only orders
 )
 
 order_events = Table(
