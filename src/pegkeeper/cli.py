@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pegkeeper.cli_quotes import register as register_quote_commands
+from pegkeeper.cli_sim import register as register_sim_commands
 from pegkeeper.config import ConfigError, Settings, load_settings
 from pegkeeper.services.replay import ReplayReport
 
@@ -234,6 +235,7 @@ def _fail(message: str) -> NoReturn:
 
 
 register_quote_commands(app, _settings, _fail)
+register_sim_commands(app, _settings, _fail)
 
 
 def main() -> None:

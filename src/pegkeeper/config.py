@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -170,8 +170,38 @@ class PriceServerSettings(_Section):
     fees: PriceFeeSettings = PriceFeeSettings()
 
 
+SECRET_KEYS = ("api_key", "secret_key", "passphrase")
+
+
 class VenueSettings(_Section):
-    kind: Literal["sim"] = "sim"
+    """The exchange the hedger trades on. Credentials come from the environment only
+    (PEGKEEPER_VENUE__API_KEY, __SECRET_KEY, __PASSPHRASE); a file that sets them is refused."""
+
+    # okx: OKX through ccxt (without keys: the OKX simulator, in-process, so the demo runs
+    # the real adapter); ccxt: another derivatives exchange through ccxt; sim: the engine
+    # in-process, no wire at all.
+    kind: Literal["okx", "ccxt", "sim"] = "okx"
+    exchange: Literal["okx", "binancecoinm", "bybit"] = "okx"  # kind = "ccxt" only
+    rest_url: str = ""  # empty: the exchange's own
+    ws_url: str = ""  # empty: the exchange's own (OKX: the base before /public, /private)
+    demo_trading: bool = False  # OKX's demo environment (x-simulated-trading: 1)
+    api_key: SecretStr = SecretStr("")
+    secret_key: SecretStr = SecretStr("")
+    passphrase: SecretStr = SecretStr("")
+    leverage: int = Field(4, ge=1, le=100)  # the account check at start expects this
+    account_level: int = Field(2, ge=1, le=4)  # OKX acctLv: 2 = single-currency margin
+    request_timeout_seconds: float = Field(10.0, gt=0)
+    retry_attempts: int = Field(3, ge=1)  # reads only; an order is never sent twice
+    retry_backoff_seconds: float = Field(0.2, gt=0)  # doubled each attempt, with jitter
+    burst_requests: int = Field(20, ge=1)  # pegkeeper's own budget on top of ccxt's limiter
+    burst_refill_per_second: float = Field(10.0, gt=0)
+    rate_limit_pause_seconds: float = Field(2.0, ge=0)  # after a 429 / 50011, no request
+    max_price_age_seconds: float = Field(60.0, gt=0)  # an older mark price is not traded on
+    ws_silence_seconds: float = Field(30.0, gt=0)  # a private WebSocket silent this long
+    # is closed and reopened, and positions and orders re-read over REST
+
+    def has_credentials(self) -> bool:
+        return all(getattr(self, name).get_secret_value() for name in SECRET_KEYS)
 
 
 class SimSettings(_Section):
@@ -179,9 +209,12 @@ class SimSettings(_Section):
     speed: float = Field(60.0, gt=0)  # simulated seconds per real second
     trading_btc: Decimal = Field(Decimal("2"), ge=0)
     funding_btc: Decimal = Field(Decimal("1"), ge=0)
+    trading_usdt: Decimal = Field(Decimal("20000"), ge=0)
     taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, lt=1)
+    maker_fee_rate: Decimal = Field(Decimal("0.0002"), ge=-1, lt=1)
     funding_rate: Decimal = Decimal("0.0001")
     leverage: int = Field(4, ge=1, le=100)
+    faults: list[str] = Field(default_factory=list)  # the in-process OKX simulator's, NAME=VALUE
 
 
 class DemoSettings(_Section):
@@ -258,9 +291,18 @@ def _check_toml(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        tomllib.loads(path.read_text(encoding="utf-8"))
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    venue = table.get("venue")
+    written = [k for k in SECRET_KEYS if isinstance(venue, dict) and venue.get(k)]
+    if written:
+        names = ", ".join(f"venue.{k}" for k in written)
+        env = ", ".join(f"{ENV_PREFIX}VENUE__{k.upper()}" for k in written)
+        raise ConfigError(
+            f"config file {path} sets {names}: credentials are never read from a file; "
+            f"remove them and set {env} in the environment"
+        )
 
 
 def _describe(error: ValidationError, path: Path | None) -> str:
@@ -272,7 +314,8 @@ def _describe(error: ValidationError, path: Path | None) -> str:
             lines.append(f"  {key}: unknown key (see examples/pegkeeper.toml for every key)")
             continue
         got = item.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        secret = key.startswith("venue.") and key.removeprefix("venue.") in SECRET_KEYS
+        shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}{shown}")
     return "\n".join(lines)

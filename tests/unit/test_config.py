@@ -50,7 +50,8 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_no_config_is_the_embedded_demo(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
-    assert settings.venue.kind == "sim" and settings.demo.enabled
+    assert settings.venue.kind == "okx" and not settings.venue.has_credentials()
+    assert settings.demo.enabled
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'pegkeeper.db'}"
 
 
@@ -80,3 +81,20 @@ def test_errors_name_the_key_and_what_was_expected(tmp_path: Path, text: str, me
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_credentials_are_refused_in_a_file_and_taken_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[venue]\nkind = "okx"\nsecret_key = "s3cr3t-in-a-file"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    assert "PEGKEEPER_VENUE__SECRET_KEY" in str(refused.value)
+    assert "s3cr3t-in-a-file" not in str(refused.value)
+    path.write_text('[venue]\nkind = "okx"\n')
+    for name, value in [("API_KEY", "k"), ("SECRET_KEY", "s3cr3t"), ("PASSPHRASE", "p")]:
+        monkeypatch.setenv(f"PEGKEEPER_VENUE__{name}", value)
+    venue = load_settings(path).venue
+    assert venue.has_credentials() and venue.secret_key.get_secret_value() == "s3cr3t"
+    assert "s3cr3t" not in repr(venue) and "s3cr3t" not in str(venue.model_dump())

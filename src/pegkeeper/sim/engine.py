@@ -165,6 +165,10 @@ class SimEngine:
     def book(self, instrument_id: str | None = None) -> SyntheticBook:
         return self._book_of(self._market(instrument_id))
 
+    @property
+    def book_shape(self) -> BookShape:
+        return self._book_shape
+
     def funding_rate(self, instrument_id: str | None = None) -> Decimal:
         return self._market(instrument_id).funding_rate
 
@@ -242,6 +246,14 @@ class SimEngine:
             (m.value(m.size_contracts, m.mark()) * rate for m in self._open_markets(currency)),
             ZERO,
         )
+
+    def position_margins(self, instrument_id: str | None = None) -> tuple[Decimal, Decimal]:
+        """(initial, maintenance) margin of one position, in its settlement currency."""
+        market = self._market(instrument_id)
+        if market.size_contracts == 0:
+            return ZERO, ZERO
+        value = market.value(market.size_contracts, market.mark())
+        return value / market.leverage, value * self._maintenance_margin_rate
 
     def totals(self, currency: str = SETTLE_CURRENCY) -> EngineTotals:
         return self._accounts.totals(currency)

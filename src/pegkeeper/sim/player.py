@@ -19,6 +19,8 @@ class PricePlayer:
     Ticks play at their own timestamps (`start_ms` shifts the whole path to start then). With
     `loop`, the path starts over when it ends, shifted forward by its length (last minus first
     tick plus one tick step), so time never goes back. `on_tick` receives each tick as played.
+    With `every_instrument`, each tick prices every live instrument of the engine (swaps and
+    futures alike); otherwise `instrument_id`, the engine's first by default.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class PricePlayer:
         *,
         instrument_id: str | None = None,
         start_ms: int | None = None,
+        every_instrument: bool = False,
     ) -> None:
         if not ticks:
             raise ValueError("the price path has no ticks")
@@ -44,6 +47,7 @@ class PricePlayer:
         self._on_tick = on_tick
         self._loop = loop
         self._instrument_id = instrument_id
+        self._every_instrument = every_instrument
         self._start_offset_ms = 0 if start_ms is None else start_ms - ticks[0].ts_ms
         self.ticks_played = 0
 
@@ -66,7 +70,10 @@ class PricePlayer:
 
     async def _play(self, tick: PriceTick) -> None:
         await self._wait_until(tick.ts_ms)
-        self._engine.set_price(tick.ts_ms, tick.price_usd, self._instrument_id)
+        if self._every_instrument:
+            self._engine.set_prices(tick.ts_ms, tick.price_usd)
+        else:
+            self._engine.set_price(tick.ts_ms, tick.price_usd, self._instrument_id)
         self.ticks_played += 1
         if self._on_tick is not None:
             await self._on_tick(tick)

@@ -1,0 +1,126 @@
+"""The simulator's own controls under /sim/v1 (not OKX's API): switch faults, drop the
+WebSockets, read what it received, move the price, send a deposit from outside.
+
+| method and path | body | answer |
+|---|---|---|
+| GET /sim/v1/faults | | every fault and its setting, and the active ones |
+| POST /sim/v1/faults | {"http_429": "2:orders", "ws_silent": "on"} | the same, after the change |
+| DELETE /sim/v1/faults | | every fault off |
+| POST /sim/v1/ws/drop | | closes every WebSocket now |
+| GET /sim/v1/requests | | order placements and transfers received, per client id |
+| POST /sim/v1/price | {"price": "7000.5"} | every instrument at that price now |
+| POST /sim/v1/deposits | {"ccy": "BTC", "amt": "0.5"} | a deposit seen onchain |
+| GET /sim/v1/state | | positions, balances, open orders, sockets |
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from pegkeeper.domain.errors import VenueError
+from pegkeeper.sim.okx_server.envelope import text
+from pegkeeper.sim.okx_server.render_account import deposit_json
+
+if TYPE_CHECKING:
+    from pegkeeper.sim.okx_server.app import OkxSimServer
+
+PREFIX = "/sim/v1"
+
+
+def admin_routes(app: web.Application, server: OkxSimServer) -> None:
+    ctx = server.ctx
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return _json({"faults": ctx.faults.describe(), "active": ctx.faults.active()})
+
+    async def set_faults(request: web.Request) -> web.Response:
+        body = await _body(request)
+        try:
+            ctx.faults.set_many({str(k): str(v) for k, v in body.items()})
+        except ValueError as error:
+            return _json({"error": str(error)}, status=400)
+        return await get_faults(request)
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        ctx.faults.clear()
+        return await get_faults(request)
+
+    async def drop(request: web.Request) -> web.Response:
+        return _json({"dropped": await server.hub.drop_all()})
+
+    async def requests(request: web.Request) -> web.Response:
+        return _json({"orders": dict(ctx.order_requests), "transfers": dict(ctx.transfer_requests)})
+
+    async def set_price(request: web.Request) -> web.Response:
+        price = _decimal((await _body(request)).get("price"))
+        if price is None or price <= 0:
+            return _json({"error": 'expected {"price": "<positive number>"}'}, status=400)
+        ctx.engine.set_prices(ctx.now_ms(), price)
+        server.prices_changed()
+        return await state(request)
+
+    async def deposit(request: web.Request) -> web.Response:
+        body = await _body(request)
+        amount = _decimal(body.get("amt"))
+        if amount is None:
+            return _json({"error": 'expected {"ccy": "BTC", "amt": "0.5"}'}, status=400)
+        try:
+            done = ctx.engine.receive_deposit(amount, str(body.get("ccy", "BTC")), ctx.now_ms())
+        except (VenueError, ValueError) as error:
+            return _json({"error": str(error)}, status=400)
+        return _json(deposit_json(done))
+
+    async def state(request: web.Request) -> web.Response:
+        engine = ctx.engine
+        positions = {
+            i: text(engine.position(i).size_contracts)
+            for i in engine.live_instrument_ids
+            if engine.mark_price_usd(i) is not None
+        }
+        balances = {
+            c: {"trading_equity": text(b.trading_equity), "funding": text(b.funding_balance)}
+            for c in ("BTC", "USDT")
+            if (b := engine.balances(c))
+        }
+        return _json(
+            {
+                "positions": positions,
+                "balances": balances,
+                "open_orders": [o.client_order_id for o in engine.open_orders()],
+                "websockets": server.hub.open_connections,
+                "faults": ctx.faults.active(),
+            }
+        )
+
+    app.router.add_get(PREFIX + "/faults", get_faults)
+    app.router.add_post(PREFIX + "/faults", set_faults)
+    app.router.add_delete(PREFIX + "/faults", clear_faults)
+    app.router.add_post(PREFIX + "/ws/drop", drop)
+    app.router.add_get(PREFIX + "/requests", requests)
+    app.router.add_post(PREFIX + "/price", set_price)
+    app.router.add_post(PREFIX + "/deposits", deposit)
+    app.router.add_get(PREFIX + "/state", state)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.text() or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _decimal(value: object) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _json(value: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(value), status=status, content_type="application/json")
