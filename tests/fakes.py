@@ -13,7 +13,7 @@ from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEv
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
-from pegkeeper.domain.venue import VenueBalances, VenuePosition
+from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
 
 
 class FakeLiabilityRepository:
@@ -210,7 +210,7 @@ class FakeVenue:
         self.sent: list[OrderIntent] = []
         self.fail_next: VenueError | None = None
         self.accept_then_fail_next: VenueError | None = None
-        self.changes: asyncio.Queue[VenuePosition] = asyncio.Queue()
+        self.changes: asyncio.Queue[VenuePosition | VenueResync] = asyncio.Queue()
 
     async def instrument(self, instrument_id: str) -> Instrument:
         return BTC_USD_SWAP
@@ -267,6 +267,17 @@ class FakeVenue:
             raise NotFound(f"order {client_order_id} does not exist", code="51603")
         return self.orders[client_order_id]
 
-    async def position_changes(self, instrument_id: str) -> AsyncIterator[VenuePosition]:
+    async def open_orders(self, instrument_id: str) -> list[OrderReport]:
+        return [o for o in self.orders.values() if not o.state.is_terminal]
+
+    async def cancel_order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        report = await self.order(instrument_id, client_order_id)
+        canceled = replace(report, state=OrderState.CANCELED)
+        self.orders[client_order_id] = canceled
+        return canceled
+
+    async def position_changes(
+        self, instrument_id: str
+    ) -> AsyncIterator[VenuePosition | VenueResync]:
         while True:
             yield await self.changes.get()

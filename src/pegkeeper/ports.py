@@ -12,7 +12,7 @@ from pegkeeper.domain.market_events import BookSnapshot
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderState
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
-from pegkeeper.domain.venue import VenueBalances, VenuePosition
+from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
 
 
 class Clock(Protocol):
@@ -121,8 +121,17 @@ class Venue(Protocol):
         """The venue's view of an order; raises NotFound when the venue does not know it."""
         ...
 
-    def position_changes(self, instrument_id: str) -> AsyncIterator[VenuePosition]:
-        """Yields the position whenever the venue reports it changed (fills, liquidation)."""
+    async def open_orders(self, instrument_id: str) -> list[OrderReport]:
+        """Every order live at the venue on this instrument, pegkeeper's or not."""
+        ...
+
+    async def cancel_order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        """Raises NotFound for an unknown order, OrderRejected when it is already final."""
+        ...
+
+    def position_changes(self, instrument_id: str) -> AsyncIterator[VenuePosition | VenueResync]:
+        """Yields the position whenever the venue reports it changed (fills, liquidation), and
+        a VenueResync after the stream was interrupted (then read everything again)."""
         ...
 
 

@@ -36,3 +36,7 @@ class VenueUncertain(VenueError):
 
 class NotFound(VenueError):
     """The venue does not know the thing looked up (an order by client id, say)."""
+
+
+class VenueMisconfigured(Exception):
+    """The venue account is not set up as pegkeeper needs; the message says what to change."""

@@ -1,11 +1,15 @@
 """The hedger: keeps the venue's short equal to the liability, as the policy says.
 
 Order of operations that keeps an order from being sent twice:
-1. any order not in a final state is looked up at the venue by its client id first; while one
-   is in flight or its fate is unknown, nothing new is sent;
-2. the decision is recorded with its inputs;
-3. the order row (with its client order id) is committed, and only then sent;
-4. an uncertain outcome (timeout, 5xx) is recorded as `unknown` and resolved by step 1.
+1. at start and after the venue's stream was interrupted (a reconnection), orders live at the
+   venue are compared with the store: one of pegkeeper's that the store holds final is
+   canceled and its real end recorded;
+2. any order not in a final state is looked up at the venue by its client id first; while one
+   is in flight or its fate is unknown, nothing new is sent; one the venue does not know after
+   the lookup window is `lost`, and the hedge is recomputed from the venue's position;
+3. the decision is recorded with its inputs;
+4. the order row (with its client order id) is committed, and only then sent;
+5. an uncertain outcome (timeout, 5xx) is recorded as `unknown` and resolved by step 2.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from pegkeeper.domain.orders import (
     OrderState,
 )
 from pegkeeper.domain.records import DecisionRecord, OrderRecord
-from pegkeeper.domain.venue import VenuePosition
+from pegkeeper.domain.venue import VenuePosition, VenueResync
 from pegkeeper.ports import Bus, Clock, Store, Venue
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 from pegkeeper.services.snapshots import take_snapshot
@@ -88,12 +92,16 @@ class HedgerService:
         self._last_snapshot_ms = 0
         self._acted_on_seq = 0
         self._background: set[asyncio.Task[None]] = set()
+        self._needs_reconcile = True
+        self._failures = 0
         self.paused = False
         self.ready = asyncio.Event()
         self.cycles = 0
 
     def trigger(self, reason: str, correlation_id: str | None = None) -> None:
         """Ask for a cycle; triggers that arrive during a cycle are folded into the next one."""
+        if reason in ("startup", "reconnect"):
+            self._needs_reconcile = True
         if self._pending is None or reason == "liability":
             self._pending = _Trigger(reason, correlation_id or new_correlation_id())
         self._wake.set()
@@ -124,13 +132,23 @@ class HedgerService:
     async def _cycle_safely(self, trigger: _Trigger) -> None:
         try:
             await self.cycle(trigger.reason, trigger.correlation_id)
+        except VenueError as error:
+            self._failures += 1
+            log.warning("hedge cycle waits for the venue", trigger=trigger.reason, error=str(error))
+            self._schedule_recheck()
         except Exception:
+            self._failures += 1
             log.exception("hedge cycle failed", trigger=trigger.reason)
             self._schedule_recheck()
+        else:
+            self._failures = 0
 
     async def cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
         """One pass: settle orders in flight, decide, record, and act. Returns the decision."""
         self.cycles += 1
+        if self._needs_reconcile or reason in ("startup", "reconnect"):
+            await self._reconcile_venue_orders()
+            self._needs_reconcile = False
         if await self._orders_in_flight():
             self._schedule_recheck()
             return None
@@ -235,6 +253,8 @@ class HedgerService:
             return
         except VenueUnavailable as error:
             await self._set_state(intent, OrderState.REJECTED, message=f"not processed: {error}")
+            self._failures += 1  # a rate limit: decide again after a backoff
+            self._schedule_recheck()
             return
         except Exception as error:  # timeout, 5xx, dropped connection, anything unforeseen
             log.warning(
@@ -244,6 +264,8 @@ class HedgerService:
             self._schedule_recheck()
             return
         await self._apply_report(intent, report)
+        if not report.state.is_terminal:
+            self._schedule_recheck()
 
     def _intent_for(self, record: DecisionRecord) -> OrderIntent:
         close = record.action == ActionKind.CLOSE.value
@@ -257,6 +279,27 @@ class HedgerService:
             correlation_id=record.correlation_id,
             created_at_ms=record.created_at_ms,
         )
+
+    async def _reconcile_venue_orders(self) -> None:
+        """Orders live at the venue that the store holds final are pegkeeper's strays (an order
+        found after it was declared lost): canceled, and their real end recorded. Orders
+        pegkeeper never made are left alone and reported."""
+        instrument_id = self._settings.instrument_id
+        live = await self._venue.open_orders(instrument_id)
+        open_here = {o.intent.client_order_id for o in await self._store.hedge.open_orders()}
+        for report in live:
+            if report.client_order_id in open_here:
+                continue
+            record = await self._store.hedge.get_order(report.client_order_id)
+            if record is None:
+                log.warning("an order at the venue that pegkeeper did not place", order=report)
+                continue
+            log.warning("a final order is live at the venue; canceling", order=report)
+            try:
+                final = await self._venue.cancel_order(instrument_id, report.client_order_id)
+            except NotFound:
+                continue
+            await self._apply_report(record.intent, final)
 
     async def _orders_in_flight(self) -> bool:
         """Resolve every order not yet final; True while any is still in flight or unknown."""
@@ -333,8 +376,15 @@ class HedgerService:
         self._last_snapshot_ms = now_ms
 
     def _schedule_recheck(self) -> None:
+        """Soon; after failures in a row, later each time, up to the periodic check."""
+        settings = self._settings
+        delay = settings.recheck_open_order_seconds * 2 ** min(self._failures, 16)
+        delay = min(
+            delay, max(settings.check_interval_seconds, settings.recheck_open_order_seconds)
+        )
+
         async def later() -> None:
-            await self._clock.sleep(self._settings.recheck_open_order_seconds)
+            await self._clock.sleep(delay)
             self.trigger("recheck")
 
         task = asyncio.get_running_loop().create_task(later())
@@ -352,8 +402,8 @@ class HedgerService:
             await subscription.close()
 
     async def _listen_positions(self) -> None:
-        async for _ in self._venue.position_changes(self._settings.instrument_id):
-            self.trigger("position")
+        async for change in self._venue.position_changes(self._settings.instrument_id):
+            self.trigger("reconnect" if isinstance(change, VenueResync) else "position")
 
     async def _periodic(self) -> None:
         while True:

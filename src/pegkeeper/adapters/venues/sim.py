@@ -82,6 +82,14 @@ class SimVenue:
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
         return self.engine.order(client_order_id, instrument_id)
 
+    async def open_orders(self, instrument_id: str) -> list[OrderReport]:
+        return [order.report() for order in self.engine.open_orders(instrument_id)]
+
+    async def cancel_order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        return self.engine.cancel_order(
+            client_order_id, instrument_id, self._clock.now_ms()
+        ).report()
+
     def position_changes(self, instrument_id: str) -> PositionStream:
         self.engine.instrument(instrument_id)  # NotFound for an unknown instrument
         stream = PositionStream(instrument_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pegkeeper.domain.orders import OrderState
+from pegkeeper.domain.orders import Fill, OrderState
 from pegkeeper.sim.accounts import CURRENCIES
 from pegkeeper.sim.events import TransferResult
 from pegkeeper.sim.okx_server.context import SimContext
 from pegkeeper.sim.okx_server.envelope import Json, text
 from pegkeeper.sim.okx_server.render_market import inst_type
-from pegkeeper.sim.orders import SimOrder
+from pegkeeper.sim.orders import OrderType, SimOrder
 from pegkeeper.sim.wallet import Deposit, Withdrawal
 
 ZERO = Decimal(0)
@@ -277,6 +277,37 @@ def order_json(ctx: SimContext, order: SimOrder) -> Json:
         "tpTriggerPxType": "",
         "tradeId": last.fill_id if last else "",
         "uTime": str(order.updated_ms),
+    }
+
+
+def fill_json(ctx: SimContext, order: SimOrder, fill: Fill) -> Json:
+    instrument = ctx.engine.instrument(order.instrument_id)
+    maker = order.order_type is not OrderType.MARKET and fill.price_usd == order.limit_price_usd
+    return {
+        "billId": fill.fill_id,
+        "clOrdId": order.client_order_id,
+        "execType": "M" if maker else "T",
+        "fee": text(-fill.fee),
+        "feeCcy": fill.fee_currency,
+        "feeRate": "",
+        "fillIdxPx": text(fill.price_usd),
+        "fillMarkPx": text(fill.price_usd),
+        "fillMarkVol": "",
+        "fillPnl": "0",
+        "fillPx": text(fill.price_usd),
+        "fillPxUsd": "",
+        "fillPxVol": "",
+        "fillSz": text(fill.size_contracts),
+        "fillTime": str(fill.ts_ms),
+        "instId": order.instrument_id,
+        "instType": inst_type(instrument),
+        "ordId": order.venue_order_id,
+        "posSide": "net",
+        "side": order.side.value,
+        "subType": "1" if order.side.value == "buy" else "2",
+        "tag": "",
+        "tradeId": fill.fill_id,
+        "ts": str(fill.ts_ms),
     }
 
 

@@ -15,7 +15,7 @@ from pegkeeper.domain.orders import OrderSide
 from pegkeeper.sim.okx_server.context import SimContext
 from pegkeeper.sim.okx_server.envelope import Json, OkxError, positive_decimal, required
 from pegkeeper.sim.okx_server.faults import Scope
-from pegkeeper.sim.okx_server.render_account import order_json
+from pegkeeper.sim.okx_server.render_account import fill_json, order_json
 from pegkeeper.sim.okx_server.routing import Params, Reply, Route
 from pegkeeper.sim.orders import OrderType
 
@@ -84,6 +84,18 @@ async def orders_pending(ctx: SimContext, params: Params) -> Reply:
     if wanted_type:
         found = [o for o in found if o["instType"] == wanted_type]
     return Reply(list(reversed(found)))
+
+
+async def fills(ctx: SimContext, params: Params) -> Reply:
+    inst_id = params.get("instId") or None
+    order_id = params.get("ordId")
+    found = [
+        fill_json(ctx, order, fill)
+        for order in ctx.engine.orders(inst_id)
+        if not order_id or order.venue_order_id == order_id
+        for fill in order.fills
+    ]
+    return Reply(sorted(found, key=lambda f: int(f["tradeId"]), reverse=True))
 
 
 def _place_one(ctx: SimContext, item: Any) -> Json:
@@ -228,4 +240,5 @@ ROUTES = (
     Route("POST", "trade/cancel-order", cancel_order),
     Route("GET", "trade/order", get_order),
     Route("GET", "trade/orders-pending", orders_pending),
+    Route("GET", "trade/fills", fills),
 )

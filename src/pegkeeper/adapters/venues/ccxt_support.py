@@ -1,0 +1,256 @@
+"""What every venue on ccxt needs: ccxt's errors in pegkeeper's terms, pegkeeper's own request
+budget on top of ccxt's limiter, retries of idempotent calls, and ccxt's logs kept quiet.
+
+The translation is what keeps an order from being sent twice. An order request ends in one of:
+- OrderRejected: the exchange answered and refused it (insufficient margin, a bad size): no
+  effect, nothing to look up;
+- VenueUnavailable: it was certainly not processed (a rate limit answer, a refused signature,
+  a connection that never opened): safe to decide again;
+- VenueUncertain: anything else (a timeout, a 5xx, a dropped connection, an answer that could
+  not be read): the order may exist, and must be looked up by its client id before acting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import ccxt.async_support as ccxt_async
+import structlog
+
+from pegkeeper.domain.errors import (
+    NotFound,
+    OrderRejected,
+    VenueError,
+    VenueUnavailable,
+    VenueUncertain,
+)
+
+log = structlog.get_logger("pegkeeper.venues")
+
+T = TypeVar("T")
+
+# Exchange codes that mean "the thing looked up does not exist" (OKX orders and transfers).
+NOT_FOUND_CODES = frozenset({"51603", "58129", "51400"})
+# An order with this client id exists already: the earlier attempt went through.
+DUPLICATE_CODES = frozenset({"51016", "51011"})
+_REFUSED_BEFORE_PROCESSING = (
+    ccxt_async.RateLimitExceeded,
+    ccxt_async.DDoSProtection,
+    ccxt_async.AuthenticationError,
+    ccxt_async.InvalidNonce,
+)
+_NEVER_CONNECTED = (aiohttp.ClientConnectorError, ConnectionRefusedError, socket.gaierror)
+_JSON_IN_MESSAGE = re.compile(r"\{.*\}", re.DOTALL)
+# ccxt's message for an HTTP error: "<exchange> <METHOD> <url> <status> <reason> <body>"
+_HTTP_STATUS = re.compile(r"^\S+ (?:GET|POST|PUT|DELETE) \S+ (\d{3}) ")
+
+
+def quiet_ccxt_logs() -> None:
+    """ccxt logs request headers (the passphrase among them) at debug level: never let them
+    through, whatever level the root logger is at."""
+    logging.getLogger("ccxt").setLevel(logging.WARNING)
+
+
+def exchange_code(error: BaseException) -> str:
+    """The exchange's own error code carried in a ccxt error's message, or ''."""
+    body = _body_of(error)
+    if body is None:
+        return ""
+    for item in body.get("data") or []:
+        if isinstance(item, dict) and item.get("sCode") not in (None, "", "0"):
+            return str(item["sCode"])
+    for key in ("code", "retCode"):
+        value = body.get(key)
+        if value not in (None, "", "0", 0):
+            return str(value)
+    return ""
+
+
+def describe(error: BaseException) -> str:
+    """A short message: the exchange's own words when it gave any; never request headers."""
+    body = _body_of(error)
+    if body is not None:
+        for item in body.get("data") or []:
+            if isinstance(item, dict) and item.get("sMsg"):
+                return f"{type(error).__name__}: {item['sMsg']}"
+        for key in ("msg", "retMsg"):
+            if body.get(key):
+                return f"{type(error).__name__}: {body[key]}"
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text[:300]}"
+
+
+def placement_error(error: BaseException) -> VenueError:
+    """For a request that may change state (an order, a transfer, a withdrawal)."""
+    code = exchange_code(error)
+    message = describe(error)
+    if isinstance(error, VenueError):
+        return error
+    if isinstance(error, _REFUSED_BEFORE_PROCESSING) or http_status(error) == 429:
+        return VenueUnavailable(f"not processed: {message}", code=code or "429")
+    if code in DUPLICATE_CODES or isinstance(error, ccxt_async.DuplicateOrderId):
+        return VenueUncertain(f"the client id exists at the venue already: {message}", code=code)
+    if _never_connected(error):
+        return VenueUnavailable(f"could not connect, nothing sent: {message}", code=code)
+    if _is_refusal(error, code):
+        return OrderRejected(message, code=code)
+    return VenueUncertain(f"outcome unknown: {message}", code=code)
+
+
+def read_error(error: BaseException) -> VenueError:
+    """For a request that changes nothing (reads, lookups)."""
+    code = exchange_code(error)
+    message = describe(error)
+    if isinstance(error, VenueError):
+        return error
+    if code in NOT_FOUND_CODES or isinstance(error, ccxt_async.OrderNotFound):
+        return NotFound(message, code=code)
+    if isinstance(error, _REFUSED_BEFORE_PROCESSING) or http_status(error) == 429:
+        return VenueUnavailable(f"not processed: {message}", code=code)
+    if _is_refusal(error, code):
+        return OrderRejected(message, code=code)
+    return VenueUnavailable(message, code=code)
+
+
+def is_rate_limit(error: BaseException) -> bool:
+    if isinstance(error, ccxt_async.RateLimitExceeded | ccxt_async.DDoSProtection):
+        return True
+    return http_status(error) == 429 or exchange_code(error) == "50011"
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status in a ccxt error's message (ccxt maps OKX's bare 429 to
+    ExchangeNotAvailable, so the class alone does not tell)."""
+    found = _HTTP_STATUS.match(str(error))
+    return int(found.group(1)) if found else None
+
+
+class RequestBudget:
+    """A token bucket: bursts up to `capacity` requests, `refill_per_second` after; every
+    request waits while a rate limit answer's pause lasts. Real time, as rate limits are."""
+
+    def __init__(
+        self,
+        capacity: int,
+        refill_per_second: float,
+        pause_seconds: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._capacity = float(capacity)
+        self._refill = refill_per_second
+        self._pause_seconds = pause_seconds
+        self._rng = rng or random.Random()
+        self._tokens = float(capacity)
+        self._stamp: float | None = None
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.waited_seconds = 0.0
+        self.pauses = 0
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            while True:
+                now = loop.time()
+                self._top_up(now)
+                wait = max(self._paused_until - now, 0.0)
+                if wait == 0 and self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                if wait == 0:
+                    wait = (1 - self._tokens) / self._refill
+                self.waited_seconds += wait
+                await asyncio.sleep(wait)
+
+    def pause(self) -> None:
+        """After a rate limit answer: nothing goes out for about `pause_seconds` (jittered)."""
+        loop = asyncio.get_running_loop()
+        pause = self._pause_seconds * (0.5 + self._rng.random())
+        self._paused_until = max(self._paused_until, loop.time() + pause)
+        self.pauses += 1
+
+    def _top_up(self, now: float) -> None:
+        if self._stamp is not None:
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._refill)
+        self._stamp = now
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    attempts: int,
+    base_seconds: float,
+    rng: random.Random,
+    what: str,
+) -> T:
+    """Runs an idempotent `call`; VenueUnavailable is retried up to `attempts` times in all,
+    waiting a random time up to base * 2^n (full jitter) between them."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except VenueUnavailable as error:
+            if attempt == attempts - 1:
+                raise
+            delay = rng.uniform(0, base_seconds * 2**attempt)
+            log.info("venue read retried", what=what, error=str(error), retry_in_seconds=delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def drop_sockets(client: Any, cause: str) -> list[Any]:
+    """Forget every WebSocket of a ccxt.pro client (the next watch dials again); returns the
+    old sockets, to be closed by the caller."""
+    clients: dict[str, Any] = getattr(client, "clients", None) or {}
+    error = ccxt_async.NetworkError(f"reconnecting: {cause}")
+    dropped = []
+    for url, ws_client in list(clients.items()):
+        del clients[url]
+        ws_client.error = error  # ccxt's close callback then leaves the next client alone
+        ws_client.reject(error)
+        dropped.append(ws_client)
+    return dropped
+
+
+async def close_sockets(sockets: list[Any], timeout_seconds: float = 2.0) -> None:
+    for ws_client in sockets:
+        try:
+            await asyncio.wait_for(ws_client.close(), timeout_seconds)
+        except Exception:  # a socket that will not close cleanly is abandoned
+            continue
+
+
+def _body_of(error: BaseException) -> dict[str, Any] | None:
+    found = _JSON_IN_MESSAGE.search(str(error))
+    if found is None:
+        return None
+    try:
+        body = json.loads(found.group(0))
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _never_connected(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, _NEVER_CONNECTED):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _is_refusal(error: BaseException, code: str) -> bool:
+    """The exchange answered and said no: a business error, not a transport one. A bare
+    ExchangeError without an exchange code is ccxt's wrapper of a transport error."""
+    if isinstance(error, ccxt_async.NetworkError | ccxt_async.OperationFailed):
+        return False
+    if not isinstance(error, ccxt_async.ExchangeError):
+        return False
+    return type(error) is not ccxt_async.ExchangeError or bool(code)

@@ -1,0 +1,429 @@
+"""OKX through ccxt's async client: the `Venue` port and the funding calls beyond it.
+
+Requests go through ccxt's implicit OKX API (the /api/v5 endpoints themselves, signed and
+rate-limited by ccxt, errors mapped by ccxt), so every parameter is OKX's own and every number
+comes back as the string OKX sent. Pointed at OKX or at `pegkeeper sim-exchange`: only the
+URLs differ.
+
+Safety rules kept here:
+- orders carry pegkeeper's client id; a request that may have gone through raises
+  VenueUncertain and is never repeated (the caller looks the id up); reads are retried with
+  backoff and jitter;
+- a position is read with the mark price, and refused (VenueUnavailable) when the mark price
+  is older than `max_price_age_seconds`, or when OKX lists no position while the account's
+  margin says there is one: a position read as zero must not double the hedge;
+- at start the account must be in net position mode, at the configured account level and
+  leverage; otherwise `start` refuses with a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ccxt.pro
+import structlog
+
+from pegkeeper.adapters.venues import okx_parse as parse
+from pegkeeper.adapters.venues.ccxt_support import (
+    NOT_FOUND_CODES,
+    RequestBudget,
+    is_rate_limit,
+    placement_error,
+    quiet_ccxt_logs,
+    read_error,
+    with_retries,
+)
+from pegkeeper.adapters.venues.okx_positions import PositionWatch
+from pegkeeper.domain.errors import (
+    NotFound,
+    OrderRejected,
+    VenueMisconfigured,
+    VenueUnavailable,
+    VenueUncertain,
+)
+from pegkeeper.domain.instruments import Instrument
+from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderReport
+from pegkeeper.domain.venue import (
+    AccountConfig,
+    DepositRecord,
+    FundingRate,
+    TransferReport,
+    VenueBalances,
+    VenuePosition,
+    VenueResync,
+    WithdrawalReport,
+)
+from pegkeeper.ports import Clock
+
+log = structlog.get_logger("pegkeeper.venues.okx")
+
+Json = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class OkxCredentials:
+    api_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    passphrase: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OkxVenueSettings:
+    rest_url: str = ""  # empty: OKX's own
+    ws_url: str = ""  # the base before /public and /private; empty: OKX's own
+    demo_trading: bool = False
+    instrument_ids: tuple[str, ...] = ("BTC-USD-SWAP",)  # checked at start
+    leverage: int = 4
+    account_level: int = 2
+    request_timeout_seconds: float = 10.0
+    retry_attempts: int = 3
+    retry_backoff_seconds: float = 0.2
+    burst_requests: int = 20
+    burst_refill_per_second: float = 10.0
+    rate_limit_pause_seconds: float = 2.0
+    max_price_age_seconds: float = 60.0
+    ws_silence_seconds: float = 30.0
+    ccxt_rate_limit_ms: int | None = None  # None: ccxt's pace for OKX
+
+
+class OkxVenue:
+    name = "okx"
+
+    def __init__(
+        self,
+        settings: OkxVenueSettings,
+        credentials: OkxCredentials,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        quiet_ccxt_logs()
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._client = _make_client(settings, credentials)
+        self._budget = RequestBudget(
+            settings.burst_requests,
+            settings.burst_refill_per_second,
+            settings.rate_limit_pause_seconds,
+            self._rng,
+        )
+        self._instruments: dict[str, Instrument] = {}
+        self.watches: list[PositionWatch] = []
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    async def start(self) -> AccountConfig:
+        """Loads OKX's instruments and checks the account; raises VenueMisconfigured with what
+        to change, or VenueUnavailable when OKX cannot be reached."""
+        try:
+            await self._client.load_markets()
+        except Exception as error:
+            raise read_error(error) from None
+        for inst_id in self._settings.instrument_ids:
+            await self.instrument(inst_id)
+        return await self.check_account()
+
+    async def check_account(self) -> AccountConfig:
+        config = parse.account_config((await self._read("private_get_account_config", {}))[0])
+        problems = []
+        if config.position_mode != "net_mode":
+            problems.append(
+                f"the position mode is {config.position_mode}: switch it to one-way (net_mode) "
+                "in OKX's trading settings (POST /api/v5/account/set-position-mode)"
+            )
+        wanted_level = self._settings.account_level
+        if config.account_level != wanted_level:
+            problems.append(
+                f"the account level (acctLv) is {config.account_level}: set it to "
+                f"{wanted_level} (single-currency margin) in OKX's account mode settings"
+            )
+        for inst_id in self._settings.instrument_ids:
+            problems += await self._leverage_problems(inst_id)
+        if problems:
+            raise VenueMisconfigured(
+                "pegkeeper will not trade on this OKX account: " + "; ".join(problems)
+            )
+        return config
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # -- the Venue port ------------------------------------------------------------------------
+
+    async def instrument(self, instrument_id: str) -> Instrument:
+        found = self._instruments.get(instrument_id)
+        if found is None:
+            if self._client.markets is None:
+                await self._client.load_markets()
+            market = self._client.markets_by_id.get(instrument_id)
+            if not market:
+                raise NotFound(f"OKX has no instrument {instrument_id}", code="51001")
+            found = parse.instrument(market[0]["info"])
+            self._instruments[instrument_id] = found
+        return found
+
+    async def position(self, instrument_id: str) -> VenuePosition:
+        instrument = await self.instrument(instrument_id)
+        rows, mark_price_usd = await asyncio.gather(
+            self._read("private_get_account_positions", {}),
+            self._mark_price(instrument_id),
+        )
+        row = next((r for r in rows if r.get("instId") == instrument_id), None)
+        if not rows:
+            detail = await self._balance_detail(instrument.settle_currency)
+            if parse.margin_in_use(detail):
+                raise VenueUnavailable(
+                    "OKX listed no position while the account's margin shows one "
+                    f"({instrument.settle_currency} imr {detail.get('imr') if detail else ''}): "
+                    "not trusted"
+                )
+        return parse.position(instrument_id, row, mark_price_usd)
+
+    async def balances(self, currency: str) -> VenueBalances:
+        detail, funding = await asyncio.gather(
+            self._balance_detail(currency),
+            self._read("private_get_asset_balances", {"ccy": currency}),
+        )
+        funding_row = next((r for r in funding if r.get("ccy") == currency), None)
+        return parse.balances(currency, detail, funding_row)
+
+    async def place_market_order(self, intent: OrderIntent) -> OrderReport:
+        if intent.kind is not OrderKind.MARKET or intent.side is None:
+            raise OrderRejected(f"not a market order: {intent.kind}", code="51000")
+        return await self._place(intent, {"ordType": "market"})
+
+    async def place_limit_order(self, intent: OrderIntent) -> OrderReport:
+        """A limit or post-only order at `intent.limit_price_usd`."""
+        if not intent.kind.has_limit_price or intent.limit_price_usd is None:
+            raise OrderRejected(f"not a limit order: {intent.kind}", code="51000")
+        extra = {"ordType": intent.kind.value, "px": _text(intent.limit_price_usd)}
+        return await self._place(intent, extra)
+
+    async def close_position(self, intent: OrderIntent) -> OrderReport:
+        body = {
+            "instId": intent.instrument_id,
+            "mgnMode": "cross",
+            "posSide": "net",
+            "clOrdId": intent.client_order_id,
+        }
+        await self._write("private_post_trade_close_position", body)
+        return await self._report_after_placing(intent)
+
+    async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        params = {"instId": instrument_id, "clOrdId": client_order_id}
+        (row,) = await self._read("private_get_trade_order", params)
+        fills: list[Any] = []
+        if parse.decimal(row.get("accFillSz") or "0", "accFillSz") > 0:
+            rows = await self._read(
+                "private_get_trade_fills", {"instId": instrument_id, "ordId": row["ordId"]}
+            )
+            fills = [parse.fill(r) for r in rows if r.get("ordId") == row["ordId"]]
+        return parse.order(row, fills)
+
+    async def open_orders(self, instrument_id: str) -> list[OrderReport]:
+        rows = await self._read("private_get_trade_orders_pending", {"instId": instrument_id})
+        return [parse.order(row, []) for row in rows]
+
+    async def cancel_order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        body = {"instId": instrument_id, "clOrdId": client_order_id}
+        try:
+            await self._write("private_post_trade_cancel_order", body)
+        except OrderRejected as error:
+            if error.code in NOT_FOUND_CODES:
+                raise NotFound(str(error), code=error.code) from None
+            raise
+        return await self.order(instrument_id, client_order_id)
+
+    async def position_changes(
+        self, instrument_id: str
+    ) -> AsyncIterator[VenuePosition | VenueResync]:
+        await self.instrument(instrument_id)
+        symbol = self._client.markets_by_id[instrument_id][0]["symbol"]
+        watch = PositionWatch(
+            self._client, symbol, instrument_id, self._settings.ws_silence_seconds, self._rng
+        )
+        self.watches.append(watch)
+        async for change in watch.changes():
+            yield change
+
+    # -- funding: transfers, deposits, withdrawals, funding rate -------------------------------
+
+    async def transfer(
+        self, client_id: str, currency: str, amount: Decimal, from_account: str, to_account: str
+    ) -> TransferReport:
+        """Between funding and trading. VenueUncertain: look `client_id` up before anything."""
+        body = {
+            "ccy": currency,
+            "amt": _text(amount),
+            "from": parse.ACCOUNT_IDS[from_account],
+            "to": parse.ACCOUNT_IDS[to_account],
+            "type": "0",
+            "clientId": client_id,
+        }
+        (row,) = await self._write("private_post_asset_transfer", body)
+        try:
+            return await self.transfer_state(client_id)
+        except (VenueUnavailable, NotFound):
+            return parse.transfer(row, state="pending")
+
+    async def transfer_state(self, client_id: str) -> TransferReport:
+        (row,) = await self._read("private_get_asset_transfer_state", {"clientId": client_id})
+        return parse.transfer(row)
+
+    async def deposit_address(self, currency: str) -> str:
+        rows = await self._read("private_get_asset_deposit_address", {"ccy": currency})
+        chosen = next((r for r in rows if r.get("selected")), rows[0] if rows else None)
+        if chosen is None:
+            raise NotFound(f"OKX gave no {currency} deposit address")
+        return str(chosen["addr"])
+
+    async def deposits(self, currency: str) -> list[DepositRecord]:
+        rows = await self._read("private_get_asset_deposit_history", {"ccy": currency})
+        return [parse.deposit(row) for row in rows]
+
+    async def withdraw(
+        self,
+        client_id: str,
+        currency: str,
+        amount: Decimal,
+        to_address: str,
+        chain: str,
+        fee: Decimal | None = None,
+    ) -> WithdrawalReport:
+        """Onchain (dest 4). VenueUncertain: look `client_id` up before anything else."""
+        body = {
+            "ccy": currency,
+            "amt": _text(amount),
+            "dest": "4",
+            "toAddr": to_address,
+            "chain": chain,
+            "clientId": client_id,
+        }
+        if fee is not None:
+            body["fee"] = _text(fee)
+        await self._write("private_post_asset_withdrawal", body)
+        return await self.withdrawal(client_id)
+
+    async def withdrawal(self, client_id: str) -> WithdrawalReport:
+        rows = await self._read("private_get_asset_withdrawal_history", {"clientId": client_id})
+        found = [r for r in rows if r.get("clientId") == client_id]
+        if not found:
+            raise NotFound(f"OKX knows no withdrawal {client_id!r}", code="58129")
+        return parse.withdrawal(found[0])
+
+    async def funding_rate(self, instrument_id: str) -> FundingRate:
+        (row,) = await self._read("public_get_public_funding_rate", {"instId": instrument_id})
+        return parse.funding_rate(row)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _place(self, intent: OrderIntent, extra: dict[str, str]) -> OrderReport:
+        assert intent.side is not None
+        body = {
+            "instId": intent.instrument_id,
+            "tdMode": "cross",
+            "side": intent.side.value,
+            "posSide": "net",
+            "sz": _text(intent.size_contracts),
+            "clOrdId": intent.client_order_id,
+        } | extra
+        await self._write("private_post_trade_order", body)
+        return await self._report_after_placing(intent)
+
+    async def _report_after_placing(self, intent: OrderIntent) -> OrderReport:
+        """OKX acknowledged the order: what became of it (a market order is filled at once)."""
+        try:
+            return await self.order(intent.instrument_id, intent.client_order_id)
+        except (VenueUnavailable, NotFound) as error:
+            log.info(
+                "order placed, state not read yet", order=intent.client_order_id, error=str(error)
+            )
+            return OrderReport(intent.client_order_id, "", parse.ORDER_STATES["live"])
+
+    async def _mark_price(self, instrument_id: str) -> Decimal:
+        instrument = await self.instrument(instrument_id)
+        inst_type = "SWAP" if instrument.has_funding else "FUTURES"
+        params = {"instType": inst_type, "instId": instrument_id}
+        (row,) = await self._read("public_get_public_mark_price", params)
+        age_s = (self._clock.now_ms() - int(row["ts"])) / 1000
+        if age_s > self._settings.max_price_age_seconds:
+            raise VenueUnavailable(
+                f"the mark price of {instrument_id} is {age_s:.0f} s old "
+                f"(more than {self._settings.max_price_age_seconds:g} s): not traded on"
+            )
+        return parse.decimal(row["markPx"], "markPx")
+
+    async def _balance_detail(self, currency: str) -> Json | None:
+        (account,) = await self._read("private_get_account_balance", {"ccy": currency})
+        details = account.get("details") or []
+        return next((d for d in details if d.get("ccy") == currency), None)
+
+    async def _leverage_problems(self, inst_id: str) -> list[str]:
+        params = {"instId": inst_id, "mgnMode": "cross"}
+        rows = await self._read("private_get_account_leverage_info", params)
+        wanted = Decimal(self._settings.leverage)
+        levers = {parse.decimal(r["lever"], "lever") for r in rows}
+        if levers == {wanted}:
+            return []
+        shown = ", ".join(sorted(str(v) for v in levers)) or "unknown"
+        return [
+            f"the cross leverage of {inst_id} is {shown}: set it to {wanted} "
+            f"(POST /api/v5/account/set-leverage instId={inst_id} lever={wanted} mgnMode=cross)"
+        ]
+
+    async def _read(self, method: str, params: dict[str, str]) -> list[Json]:
+        async def once() -> list[Json]:
+            return await self._call(method, params, read=True)
+
+        settings = self._settings
+        return await with_retries(
+            once, settings.retry_attempts, settings.retry_backoff_seconds, self._rng, method
+        )
+
+    async def _write(self, method: str, body: dict[str, str]) -> list[Json]:
+        return await self._call(method, body, read=False)
+
+    async def _call(self, method: str, params: dict[str, str], *, read: bool) -> list[Json]:
+        await self._budget.acquire()
+        try:
+            response = await getattr(self._client, method)(params)
+        except Exception as error:
+            if is_rate_limit(error):
+                self._budget.pause()
+            raise (read_error(error) if read else placement_error(error)) from None
+        data = response.get("data") if isinstance(response, dict) else None
+        if not isinstance(data, list):
+            message = f"OKX answered {method} without a data list"
+            raise VenueUnavailable(message) if read else VenueUncertain(message)
+        return data
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value != 0 else "0"
+
+
+def _make_client(settings: OkxVenueSettings, credentials: OkxCredentials) -> Any:
+    config: dict[str, Any] = {
+        "apiKey": credentials.api_key,
+        "secret": credentials.secret_key,
+        "password": credentials.passphrase,
+        "timeout": int(settings.request_timeout_seconds * 1000),
+        "enableRateLimit": True,
+        "options": {"fetchMarkets": {"types": ["swap", "future"]}},
+    }
+    if settings.ccxt_rate_limit_ms is not None:
+        config["rateLimit"] = settings.ccxt_rate_limit_ms
+    client = ccxt.pro.okx(config)
+    if settings.demo_trading:
+        client.set_sandbox_mode(True)
+    api = client.urls["api"]
+    if settings.rest_url:
+        api["rest"] = settings.rest_url.rstrip("/")
+    if settings.ws_url:
+        api["ws"] = settings.ws_url.rstrip("/")
+    return client

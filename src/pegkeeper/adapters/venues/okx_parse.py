@@ -1,0 +1,181 @@
+"""OKX v5 JSON into pegkeeper's types. Every number arrives as a string and stays a Decimal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pegkeeper.domain.errors import VenueUnavailable
+from pegkeeper.domain.instruments import ContractType, Instrument, InstrumentKind
+from pegkeeper.domain.orders import Fill, OrderReport, OrderState
+from pegkeeper.domain.venue import (
+    AccountConfig,
+    DepositRecord,
+    FundingRate,
+    TransferReport,
+    VenueBalances,
+    VenuePosition,
+    WithdrawalReport,
+)
+
+Json = Mapping[str, Any]
+ZERO = Decimal(0)
+ORDER_STATES = {
+    "live": OrderState.ACCEPTED,
+    "partially_filled": OrderState.PARTIALLY_FILLED,
+    "filled": OrderState.FILLED,
+    "canceled": OrderState.CANCELED,
+    "mmp_canceled": OrderState.CANCELED,
+}
+ACCOUNTS = {"6": "funding", "18": "trading"}
+ACCOUNT_IDS = {"funding": "6", "trading": "18"}
+
+
+def decimal(value: Any, field: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise VenueUnavailable(f"OKX sent {field}={value!r}, not a number") from None
+    if not number.is_finite():
+        raise VenueUnavailable(f"OKX sent {field}={value!r}, not a finite number")
+    return number
+
+
+def decimal_or_none(value: Any, field: str) -> Decimal | None:
+    return None if value in (None, "") else decimal(value, field)
+
+
+def instrument(info: Json) -> Instrument:
+    kind = InstrumentKind.SWAP if info["instType"] == "SWAP" else InstrumentKind.FUTURE
+    expiry = info.get("expTime") or None
+    return Instrument(
+        instrument_id=info["instId"],
+        kind=kind,
+        contract_type=ContractType(info["ctType"]),
+        contract_value=decimal(info["ctVal"], "ctVal"),
+        settle_currency=info["settleCcy"],
+        lot_size_contracts=decimal(info["lotSz"], "lotSz"),
+        min_size_contracts=decimal(info["minSz"], "minSz"),
+        expiry_ms=int(expiry) if kind is InstrumentKind.FUTURE and expiry else None,
+        tick_size_usd=decimal(info["tickSz"], "tickSz"),
+    )
+
+
+def position(inst_id: str, row: Json | None, mark_price_usd: Decimal) -> VenuePosition:
+    """`row` is None when OKX lists no position for the instrument: flat."""
+    if row is None:
+        return VenuePosition(inst_id, ZERO, None, mark_price_usd)
+    return VenuePosition(
+        instrument_id=inst_id,
+        size_contracts=decimal(row.get("pos") or "0", "pos"),
+        avg_price_usd=decimal_or_none(row.get("avgPx"), "avgPx"),
+        mark_price_usd=mark_price_usd,
+        liquidation_price_usd=decimal_or_none(row.get("liqPx"), "liqPx"),
+        unrealised_pnl=decimal(row.get("upl") or "0", "upl"),
+    )
+
+
+def balances(currency: str, detail: Json | None, funding: Json | None) -> VenueBalances:
+    return VenueBalances(
+        currency=currency,
+        trading_equity=decimal(detail.get("eq") or "0", "eq") if detail else ZERO,
+        trading_available=decimal(detail.get("availEq") or "0", "availEq") if detail else ZERO,
+        funding_balance=decimal(funding.get("bal") or "0", "bal") if funding else ZERO,
+    )
+
+
+def margin_in_use(detail: Json | None) -> bool:
+    """Whether a currency's balance shows positions: initial margin or unrealised P&L."""
+    if not detail:
+        return False
+    imr = decimal_or_none(detail.get("imr"), "imr") or ZERO
+    upl = decimal_or_none(detail.get("upl"), "upl") or ZERO
+    return imr > 0 or upl != 0
+
+
+def fill(row: Json) -> Fill:
+    return Fill(
+        fill_id=str(row["tradeId"]),
+        client_order_id=str(row.get("clOrdId", "")),
+        size_contracts=decimal(row["fillSz"], "fillSz"),
+        price_usd=decimal(row["fillPx"], "fillPx"),
+        fee=-decimal(row.get("fee") or "0", "fee"),  # OKX: negative is charged
+        fee_currency=str(row.get("feeCcy", "")),
+        ts_ms=int(row.get("ts") or row.get("fillTime") or 0),
+    )
+
+
+def order(row: Json, fills: list[Fill]) -> OrderReport:
+    state = ORDER_STATES.get(str(row.get("state")))
+    if state is None:
+        raise VenueUnavailable(f"OKX order state {row.get('state')!r} is not known")
+    filled = decimal(row.get("accFillSz") or "0", "accFillSz")
+    average = decimal_or_none(row.get("avgPx"), "avgPx") if filled > 0 else None
+    return OrderReport(
+        client_order_id=str(row.get("clOrdId", "")),
+        venue_order_id=str(row.get("ordId", "")),
+        state=state,
+        filled_contracts=filled,
+        avg_price_usd=average,
+        fills=tuple(fills),
+        message=str(row.get("cancelSourceReason") or ""),
+    )
+
+
+def account_config(row: Json) -> AccountConfig:
+    return AccountConfig(
+        position_mode=str(row.get("posMode", "")),
+        account_level=int(row.get("acctLv") or 0),
+        uid=str(row.get("uid", "")),
+    )
+
+
+def funding_rate(row: Json) -> FundingRate:
+    next_time = row.get("nextFundingTime")
+    return FundingRate(
+        instrument_id=str(row["instId"]),
+        rate=decimal(row["fundingRate"], "fundingRate"),
+        funding_time_ms=int(row["fundingTime"]),
+        next_funding_time_ms=int(next_time) if next_time else None,
+    )
+
+
+def transfer(row: Json, state: str = "success") -> TransferReport:
+    return TransferReport(
+        client_id=str(row.get("clientId", "")),
+        transfer_id=str(row.get("transId", "")),
+        currency=str(row["ccy"]),
+        amount=decimal(row["amt"], "amt"),
+        from_account=ACCOUNTS.get(str(row.get("from")), str(row.get("from"))),
+        to_account=ACCOUNTS.get(str(row.get("to")), str(row.get("to"))),
+        state=str(row.get("state") or state),
+    )
+
+
+def deposit(row: Json) -> DepositRecord:
+    return DepositRecord(
+        deposit_id=str(row.get("depId", "")),
+        currency=str(row["ccy"]),
+        chain=str(row.get("chain", "")),
+        amount=decimal(row["amt"], "amt"),
+        address=str(row.get("to", "")),
+        tx_id=str(row.get("txId", "")),
+        state=str(row.get("state", "")),
+        ts_ms=int(row.get("ts") or 0),
+    )
+
+
+def withdrawal(row: Json) -> WithdrawalReport:
+    return WithdrawalReport(
+        client_id=str(row.get("clientId", "")),
+        withdrawal_id=str(row.get("wdId", "")),
+        currency=str(row["ccy"]),
+        chain=str(row.get("chain", "")),
+        amount=decimal(row["amt"], "amt"),
+        fee=decimal(row.get("fee") or "0", "fee"),
+        to_address=str(row.get("to", "")),
+        state=str(row.get("state", "0")),
+        tx_id=str(row.get("txId", "")),
+        ts_ms=int(row.get("ts") or 0),
+    )

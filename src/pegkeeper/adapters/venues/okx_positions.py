@@ -1,0 +1,118 @@
+"""Positions pushed on OKX's private WebSocket, through ccxt.pro, with a watchdog.
+
+OKX pushes the positions channel on every change and at a regular interval, so a socket that
+stays open but brings nothing for `silence_seconds` is broken: it is dropped and dialled again,
+and the consumer is told (VenueResync) that it must read positions and orders over REST,
+since pushes may have been missed. A socket that fails is retried after a backoff, likewise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from pegkeeper.adapters.feeds.okx_ws import backoff_seconds
+from pegkeeper.adapters.venues.ccxt_support import close_sockets, describe, drop_sockets
+from pegkeeper.adapters.venues.okx_parse import decimal, decimal_or_none
+from pegkeeper.domain.venue import VenuePosition, VenueResync
+
+log = structlog.get_logger("pegkeeper.venues.okx")
+
+Watch = Callable[[], Awaitable[list[dict[str, Any]]]]
+
+
+class PositionWatch:
+    def __init__(
+        self,
+        client: Any,
+        symbol: str,
+        inst_id: str,
+        silence_seconds: float,
+        rng: random.Random | None = None,
+        backoff_base_seconds: float = 0.5,
+        backoff_cap_seconds: float = 30.0,
+    ) -> None:
+        self._client = client
+        self._symbol = symbol
+        self._inst_id = inst_id
+        self._silence_seconds = silence_seconds
+        self._rng = rng or random.Random()
+        self._backoff = (backoff_base_seconds, backoff_cap_seconds)
+        self._retiring: set[asyncio.Task[None]] = set()
+        self.reconnects = 0
+        self.pushes = 0
+
+    async def changes(self) -> AsyncIterator[VenuePosition | VenueResync]:
+        """The position when its size changes; VenueResync after every reconnection."""
+        last_size: Decimal | None = None
+        failures = 0
+        while True:
+            try:
+                rows = await asyncio.wait_for(
+                    self._client.watch_positions([self._symbol]), self._silence_seconds
+                )
+            except TimeoutError:
+                reason = f"the private WebSocket was silent for {self._silence_seconds:g} s"
+                yield await self._resync(reason)
+                last_size = None
+                continue
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                failures += 1  # ccxt cancels its futures when a socket closes under them
+                yield await self._resync_after_failure("socket closed", failures)
+                last_size = None
+                continue
+            except Exception as error:  # ccxt's network and parse errors alike
+                failures += 1
+                yield await self._resync_after_failure(describe(error), failures)
+                last_size = None
+                continue
+            failures = 0
+            self.pushes += 1
+            for position in self._ours(rows):
+                if position.size_contracts != last_size:
+                    last_size = position.size_contracts
+                    yield position
+
+    def _ours(self, rows: list[dict[str, Any]]) -> list[VenuePosition]:
+        found = []
+        for row in rows:
+            info = row.get("info") or {}
+            if info.get("instId") != self._inst_id:
+                continue
+            mark = decimal_or_none(info.get("markPx"), "markPx")
+            if mark is None:
+                continue
+            found.append(
+                VenuePosition(
+                    instrument_id=self._inst_id,
+                    size_contracts=decimal(info.get("pos") or "0", "pos"),
+                    avg_price_usd=decimal_or_none(info.get("avgPx"), "avgPx"),
+                    mark_price_usd=mark,
+                    liquidation_price_usd=decimal_or_none(info.get("liqPx"), "liqPx"),
+                    unrealised_pnl=decimal(info.get("upl") or "0", "upl"),
+                )
+            )
+        return found[:1]
+
+    async def _resync_after_failure(self, cause: str, failures: int) -> VenueResync:
+        delay = backoff_seconds(failures - 1, *self._backoff, self._rng)
+        log.warning("okx private websocket failed", cause=cause, retry_in_seconds=delay)
+        await asyncio.sleep(delay)
+        return await self._resync(f"the private WebSocket failed ({cause})")
+
+    async def _resync(self, reason: str) -> VenueResync:
+        self.reconnects += 1
+        log.warning("okx private websocket reconnects", reason=reason)
+        sockets = drop_sockets(self._client, reason)
+        task = asyncio.create_task(close_sockets(sockets))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return VenueResync(reason)
