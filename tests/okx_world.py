@@ -16,6 +16,7 @@ from typing import Any
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore, open_store
+from pegkeeper.adapters.venues.ccxt_venue import PROFILES, CcxtVenue, CcxtVenueSettings
 from pegkeeper.adapters.venues.okx import OkxCredentials, OkxVenue, OkxVenueSettings
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.orders import OrderSide, OrderState
@@ -60,10 +61,43 @@ async def okx_venue(
         await venue.close()
 
 
+@asynccontextmanager
+async def ccxt_venue(
+    sim: RunningSim, settings: OkxVenueSettings = FAST_VENUE
+) -> AsyncIterator[CcxtVenue]:
+    """The generic ccxt venue with the okx profile, pointed at the simulator."""
+    creds = sim.credentials
+    generic = CcxtVenueSettings(
+        rest_url=sim.rest_url,
+        ws_url=sim.ws_url,
+        request_timeout_seconds=settings.request_timeout_seconds,
+        retry_backoff_seconds=settings.retry_backoff_seconds,
+        rate_limit_pause_seconds=settings.rate_limit_pause_seconds,
+        max_price_age_seconds=settings.max_price_age_seconds,
+        ws_silence_seconds=settings.ws_silence_seconds,
+        ccxt_rate_limit_ms=settings.ccxt_rate_limit_ms,
+    )
+    secrets = {
+        "api_key": creds.api_key,
+        "secret_key": creds.secret_key,
+        "passphrase": creds.passphrase,
+    }
+    venue = CcxtVenue(PROFILES["okx"], generic, secrets, RealClock())
+    try:
+        await venue.start()
+        yield venue
+    finally:
+        await venue.close()
+
+
+def _venue(sim: RunningSim, settings: OkxVenueSettings, generic: bool) -> Any:
+    return ccxt_venue(sim, settings) if generic else okx_venue(sim, settings)
+
+
 @dataclass
 class World:
     sim: RunningSim
-    venue: OkxVenue
+    venue: Any  # OkxVenue, or CcxtVenue pointed at the simulator
     store: SqlStore
     hedger: HedgerService
     liability: LiabilityService
@@ -130,9 +164,17 @@ async def hedging_world(
     hedger_settings: HedgerSettings = FAST_HEDGER,
     database_url: str | None = None,
     before_start: Callable[[World], Awaitable[None]] | None = None,
+    generic: bool = False,
 ) -> AsyncIterator[World]:
+    """With `generic`, the hedger trades through the generic ccxt venue (unified API) on the
+    simulator, on the instrument ccxt calls BTC/USD:BTC."""
     url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'store' / 'pegkeeper.db'}"
-    async with running_sim(**(sim_options or {})) as sim, okx_venue(sim, venue_settings) as venue:
+    if generic:
+        hedger_settings = replace(hedger_settings, instrument_id="BTC/USD:BTC")
+    async with (
+        running_sim(**(sim_options or {})) as sim,
+        _venue(sim, venue_settings, generic) as venue,
+    ):
         store = await open_store(url)
         bus, clock = MemoryBus(), RealClock()
         hedger = HedgerService(store, venue, bus, clock, StablesatsHedgePolicy(), hedger_settings)

@@ -40,3 +40,7 @@ class NotFound(VenueError):
 
 class VenueMisconfigured(Exception):
     """The venue account is not set up as pegkeeper needs; the message says what to change."""
+
+
+class PositionAlreadyClosed(OrderRejected):
+    """A close-position found nothing to close (OKX 51023): the goal is already reached."""

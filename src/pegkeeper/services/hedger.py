@@ -22,7 +22,13 @@ from decimal import Decimal
 
 import structlog
 
-from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError, VenueUnavailable
+from pegkeeper.domain.errors import (
+    NotFound,
+    OrderRejected,
+    PositionAlreadyClosed,
+    VenueError,
+    VenueUnavailable,
+)
 from pegkeeper.domain.events import (
     TOPIC_DECISION,
     TOPIC_LIABILITY,
@@ -248,7 +254,8 @@ class HedgerService:
             else:
                 report = await self._venue.place_market_order(intent)
         except OrderRejected as error:
-            state = OrderState.FILLED if error.code == CLOSED_ALREADY_CODE else OrderState.REJECTED
+            closed = isinstance(error, PositionAlreadyClosed) or error.code == CLOSED_ALREADY_CODE
+            state = OrderState.FILLED if closed else OrderState.REJECTED
             await self._set_state(intent, state, message=str(error))
             return
         except VenueUnavailable as error:

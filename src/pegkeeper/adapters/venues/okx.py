@@ -38,10 +38,11 @@ from pegkeeper.adapters.venues.ccxt_support import (
     read_error,
     with_retries,
 )
-from pegkeeper.adapters.venues.okx_positions import PositionWatch
+from pegkeeper.adapters.venues.position_watch import PositionWatch, okx_position
 from pegkeeper.domain.errors import (
     NotFound,
     OrderRejected,
+    PositionAlreadyClosed,
     VenueMisconfigured,
     VenueUnavailable,
     VenueUncertain,
@@ -211,7 +212,12 @@ class OkxVenue:
             "posSide": "net",
             "clOrdId": intent.client_order_id,
         }
-        await self._write("private_post_trade_close_position", body)
+        try:
+            await self._write("private_post_trade_close_position", body)
+        except OrderRejected as error:
+            if error.code == "51023":
+                raise PositionAlreadyClosed(str(error), code=error.code) from None
+            raise
         return await self._report_after_placing(intent)
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
@@ -245,7 +251,11 @@ class OkxVenue:
         await self.instrument(instrument_id)
         symbol = self._client.markets_by_id[instrument_id][0]["symbol"]
         watch = PositionWatch(
-            self._client, symbol, instrument_id, self._settings.ws_silence_seconds, self._rng
+            self._client,
+            symbol,
+            okx_position(instrument_id),
+            self._settings.ws_silence_seconds,
+            self._rng,
         )
         self.watches.append(watch)
         async for change in watch.changes():

@@ -1,4 +1,4 @@
-"""Positions pushed on OKX's private WebSocket, through ccxt.pro, with a watchdog.
+"""Positions pushed on a private WebSocket (OKX's, or any ccxt.pro exchange's), with a watchdog.
 
 OKX pushes the positions channel on every change and at a regular interval, so a socket that
 stays open but brings nothing for `silence_seconds` is broken: it is dropped and dialled again,
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,27 @@ from pegkeeper.domain.venue import VenuePosition, VenueResync
 
 log = structlog.get_logger("pegkeeper.venues.okx")
 
-Watch = Callable[[], Awaitable[list[dict[str, Any]]]]
+RowToPosition = Callable[[dict[str, Any]], VenuePosition | None]
+
+
+def okx_position(inst_id: str) -> RowToPosition:
+    """Reads OKX's own fields (the `info` of a ccxt position): exact decimal strings."""
+
+    def parse(row: dict[str, Any]) -> VenuePosition | None:
+        info = row.get("info") or {}
+        mark = decimal_or_none(info.get("markPx"), "markPx")
+        if info.get("instId") != inst_id or mark is None:
+            return None
+        return VenuePosition(
+            instrument_id=inst_id,
+            size_contracts=decimal(info.get("pos") or "0", "pos"),
+            avg_price_usd=decimal_or_none(info.get("avgPx"), "avgPx"),
+            mark_price_usd=mark,
+            liquidation_price_usd=decimal_or_none(info.get("liqPx"), "liqPx"),
+            unrealised_pnl=decimal(info.get("upl") or "0", "upl"),
+        )
+
+    return parse
 
 
 class PositionWatch:
@@ -31,7 +51,7 @@ class PositionWatch:
         self,
         client: Any,
         symbol: str,
-        inst_id: str,
+        to_position: RowToPosition,
         silence_seconds: float,
         rng: random.Random | None = None,
         backoff_base_seconds: float = 0.5,
@@ -39,7 +59,7 @@ class PositionWatch:
     ) -> None:
         self._client = client
         self._symbol = symbol
-        self._inst_id = inst_id
+        self._to_position = to_position
         self._silence_seconds = silence_seconds
         self._rng = rng or random.Random()
         self._backoff = (backoff_base_seconds, backoff_cap_seconds)
@@ -82,25 +102,8 @@ class PositionWatch:
                     yield position
 
     def _ours(self, rows: list[dict[str, Any]]) -> list[VenuePosition]:
-        found = []
-        for row in rows:
-            info = row.get("info") or {}
-            if info.get("instId") != self._inst_id:
-                continue
-            mark = decimal_or_none(info.get("markPx"), "markPx")
-            if mark is None:
-                continue
-            found.append(
-                VenuePosition(
-                    instrument_id=self._inst_id,
-                    size_contracts=decimal(info.get("pos") or "0", "pos"),
-                    avg_price_usd=decimal_or_none(info.get("avgPx"), "avgPx"),
-                    mark_price_usd=mark,
-                    liquidation_price_usd=decimal_or_none(info.get("liqPx"), "liqPx"),
-                    unrealised_pnl=decimal(info.get("upl") or "0", "upl"),
-                )
-            )
-        return found[:1]
+        found = [self._to_position(row) for row in rows]
+        return [position for position in found if position is not None][:1]
 
     async def _resync_after_failure(self, cause: str, failures: int) -> VenueResync:
         delay = backoff_seconds(failures - 1, *self._backoff, self._rng)
