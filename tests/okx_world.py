@@ -189,5 +189,5 @@ async def hedging_world(
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await asyncio.wait_for(task, 10)  # a hedger that will not stop fails the test
             await store.close()

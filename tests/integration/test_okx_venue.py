@@ -245,6 +245,8 @@ async def test_the_position_stream_reconnects_a_silent_socket(sim: RunningSim) -
         await sim.exchange.server.hub.drop_all()
         dropped = await asyncio.wait_for(anext(changes), 5)
         assert isinstance(dropped, VenueResync)
+        redialled = await asyncio.wait_for(anext(changes), 5)
+        assert not isinstance(redialled, VenueResync) and redialled.size_contracts == -4
         assert sim.exchange.server.hub.connections_opened >= 3
         await changes.aclose()
 

@@ -15,7 +15,6 @@ Order of operations that keeps an order from being sent twice:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -131,9 +130,8 @@ class HedgerService:
         finally:
             for task in listeners:
                 task.cancel()
-            for task in listeners:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # a listener stuck in an adapter must not keep the hedger from stopping
+            await asyncio.wait(listeners, timeout=5)
 
     async def _cycle_safely(self, trigger: _Trigger) -> None:
         try:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt.pro
+import structlog
 
 from pegkeeper.adapters.venues.ccxt_support import (
     RequestBudget,
@@ -36,6 +37,8 @@ from pegkeeper.domain.instruments import ContractType, Instrument, InstrumentKin
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
 from pegkeeper.ports import Clock
+
+log = structlog.get_logger("pegkeeper.venues.ccxt")
 
 ZERO = Decimal(0)
 STATES = {
@@ -125,7 +128,12 @@ class CcxtVenue:
         await self._read("load_markets")
 
     async def close(self) -> None:
-        await self.client.close()
+        """Closes the HTTP session and the WebSockets; a socket that will not close in 5 s is
+        abandoned rather than waited for."""
+        try:
+            await asyncio.wait_for(self.client.close(), 5)
+        except (TimeoutError, OSError) as error:
+            log.warning("venue did not close cleanly", venue=self.name, error=str(error))
 
     async def instrument(self, instrument_id: str) -> Instrument:
         if self.client.markets is None:

@@ -152,7 +152,12 @@ class OkxVenue:
         return config
 
     async def close(self) -> None:
-        await self._client.close()
+        """Closes the HTTP session and the WebSockets; a socket that will not close in 5 s is
+        abandoned rather than waited for."""
+        try:
+            await asyncio.wait_for(self._client.close(), 5)
+        except (TimeoutError, OSError) as error:
+            log.warning("venue did not close cleanly", venue=self.name, error=str(error))
 
     # -- the Venue port ------------------------------------------------------------------------
 

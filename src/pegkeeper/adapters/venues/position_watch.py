@@ -73,9 +73,10 @@ class PositionWatch:
         failures = 0
         while True:
             try:
-                rows = await asyncio.wait_for(
-                    self._client.watch_positions([self._symbol]), self._silence_seconds
-                )
+                # asyncio.timeout, not wait_for: wait_for can swallow a cancellation that
+                # arrives as the watch completes, and the consumer would never stop
+                async with asyncio.timeout(self._silence_seconds):
+                    rows = await self._client.watch_positions([self._symbol])
             except TimeoutError:
                 reason = f"the private WebSocket was silent for {self._silence_seconds:g} s"
                 yield await self._resync(reason)
