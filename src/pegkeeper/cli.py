@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pegkeeper.cli_quotes import register as register_quote_commands
@@ -33,11 +34,16 @@ UrlOption = Annotated[
 ]
 
 
+def _error(message: str) -> None:
+    """In red; the text itself is never read as markup (messages name [sections])."""
+    console.print(f"[red]{escape(message)}[/red]", soft_wrap=True)
+
+
 def _settings(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as error:
-        console.print(f"[red]{error}[/red]")
+        _error(str(error))
         raise typer.Exit(2) from None
 
 
@@ -56,13 +62,19 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Run pegkeeper's services in one process (with no config: the embedded demo)."""
-    from pegkeeper.bootstrap import BookSourceError, ServerStartError, UnknownService, run_forever
+    from pegkeeper.bootstrap import (
+        BookSourceError,
+        ServerStartError,
+        UnknownService,
+        VenueMisconfigured,
+        run_forever,
+    )
 
     settings = _settings(config)
     try:
         run_forever(settings, services or [])
-    except (UnknownService, BookSourceError, ServerStartError) as error:
-        console.print(f"[red]{error}[/red]")
+    except (UnknownService, BookSourceError, ServerStartError, VenueMisconfigured) as error:
+        _error(str(error))
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print("stopped")
@@ -95,12 +107,12 @@ def replay(
 
     missing = [str(p) for p in capture if not p.is_file()]
     if missing:
-        console.print(f"[red]capture file not found: {', '.join(missing)}[/red]")
+        _error(f"capture file not found: {', '.join(missing)}")
         raise typer.Exit(2)
     try:
         report = replay_capture(exchange, capture)
     except (CaptureError, ValueError) as error:
-        console.print(f"[red]{error}[/red]")
+        _error(str(error))
         raise typer.Exit(2) from None
     summary = _replay_summary(report, inst_id)
     if as_json:
@@ -166,7 +178,7 @@ def liability_add(
     response = _request("POST", _base_url(url, config) + "/api/v1/liability/events", json=body)
     data = response.json()
     if response.status_code >= 400:
-        console.print(f"[red]refused ({response.status_code}): {data.get('error', data)}[/red]")
+        _error(f"refused ({response.status_code}): {data.get('error', data)}")
         raise typer.Exit(1)
     note = "recorded" if response.status_code == 201 else "already recorded (same id)"
     typer.echo(
@@ -225,12 +237,12 @@ def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
         return httpx.request(method, url, timeout=10, **kwargs)
     except httpx.HTTPError as error:
-        console.print(f"[red]cannot reach pegkeeper at {url}: {error}[/red]")
+        _error(f"cannot reach pegkeeper at {url}: {error}")
         raise typer.Exit(1) from None
 
 
 def _fail(message: str) -> NoReturn:
-    console.print(f"[red]{message}[/red]", soft_wrap=True)
+    _error(message)
     raise typer.Exit(1)
 
 

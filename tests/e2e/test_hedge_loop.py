@@ -29,6 +29,10 @@ def in_brackets(body: dict[str, Any]) -> bool:
 
 
 def test_a_liability_change_is_hedged_and_recorded(quiet_instance: Running) -> None:
+    # without OKX keys the demo runs the OKX adapter against the simulator, in-process
+    assert "venue:   the OKX simulator in-process at http://127.0.0.1:" in (
+        quiet_instance.log.read_text()
+    )
     with quiet_instance.client() as client:
         posted = client.post(
             "/api/v1/liability/events", json={"id": "u1", "delta_cents": 1_000_000}

@@ -60,3 +60,58 @@ def test_the_price_server_s_book_source(tmp_path: Path) -> None:
         book_source(load_settings(data_dir=tmp_path, market_data={"okx_book_file": str(usdt)}))
     with pytest.raises(BookSourceError, match=r"cannot read .*\(market_data.okx_book_file\)"):
         book_source(load_settings(data_dir=tmp_path, market_data={"okx_book_file": "nope.json"}))
+
+
+async def test_the_venue_follows_the_configuration(tmp_path: Path) -> None:
+    from pegkeeper.adapters.venues.okx import OkxVenue
+    from pegkeeper.adapters.venues.sim import SimVenue
+    from pegkeeper.bootstrap.venue import build_venue, price_ticks
+
+    settings = load_settings(data_dir=tmp_path, venue={"kind": "sim"})
+    engine = await build_venue(settings, price_ticks(settings))
+    assert isinstance(engine.venue, SimVenue) and engine.simulated and not engine.network
+    demo = load_settings(data_dir=tmp_path)
+    simulator = await build_venue(demo, price_ticks(demo))
+    try:
+        assert isinstance(simulator.venue, OkxVenue) and simulator.simulated
+        assert "OKX simulator in-process" in simulator.description
+    finally:
+        for close in simulator.closers:
+            await close()
+
+
+@pytest.mark.parametrize(
+    ("venue", "demo", "message"),
+    [
+        ({"kind": "okx", "rest_url": "http://127.0.0.1:1"}, False, "no credentials are set"),
+        ({"kind": "ccxt", "exchange": "bybit"}, False, "needs credentials"),
+        ({"kind": "ccxt", "exchange": "okx"}, True, r"set \[demo\] enabled = false"),
+    ],
+)
+async def test_a_venue_that_cannot_be_used_is_refused_with_what_to_change(
+    tmp_path: Path, venue: dict[str, object], demo: bool, message: str
+) -> None:
+    from pegkeeper.bootstrap.venue import build_venue, price_ticks
+    from pegkeeper.domain.errors import VenueMisconfigured
+
+    settings = load_settings(data_dir=tmp_path, venue=venue, demo={"enabled": demo})
+    with pytest.raises(VenueMisconfigured, match=message):
+        await build_venue(settings, price_ticks(settings))
+
+
+async def test_real_keys_with_the_demo_on_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pegkeeper.bootstrap.venue import build_venue, price_ticks
+    from pegkeeper.domain.errors import VenueMisconfigured
+
+    for name in ("API_KEY", "SECRET_KEY", "PASSPHRASE"):
+        monkeypatch.setenv(f"PEGKEEPER_VENUE__{name}", "x")
+    settings = load_settings(data_dir=tmp_path)
+    with pytest.raises(VenueMisconfigured, match="simulated users"):
+        await build_venue(settings, price_ticks(settings))
+    quiet = load_settings(data_dir=tmp_path, demo={"enabled": False})
+    real = await build_venue(quiet, price_ticks(quiet))
+    assert real.description == "OKX at www.okx.com" and not real.simulated
+    for close in real.closers:
+        await close()

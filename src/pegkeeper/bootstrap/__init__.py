@@ -7,7 +7,6 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import structlog
@@ -17,7 +16,6 @@ from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.store.database import SqlStore, open_store
-from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.pegs import pegs_router
@@ -30,9 +28,10 @@ from pegkeeper.bootstrap.pricing import (
     build_pricing,
     price_servers,
 )
+from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
 from pegkeeper.config import Settings
+from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
-from pegkeeper.domain.instruments import BTC_USD_SWAP
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
@@ -42,10 +41,7 @@ from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
 from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
 from pegkeeper.services.replay import ReplayReport, replay_okx_books
-from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.peg_replay import MarketReplay, bundled_depeg_path, load_market_minutes
-from pegkeeper.sim.player import PricePlayer
-from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
 
 log = structlog.get_logger("pegkeeper")
 
@@ -64,6 +60,7 @@ __all__ = [
     "Runtime",
     "ServerStartError",
     "UnknownService",
+    "VenueMisconfigured",
     "build_runtime",
     "migrate_database",
     "quote_feeds",
@@ -86,8 +83,7 @@ class Runtime:
     clock: Clock
     bus: MemoryBus
     store: SqlStore
-    venue: SimVenue
-    player: PricePlayer
+    venue: VenueSetup
     liability: LiabilityService
     hedger: HedgerService
     dealer: DealerView
@@ -120,52 +116,41 @@ async def migrate_database(settings: Settings) -> None:
     await store.close()
 
 
-def _price_ticks(settings: Settings) -> list[PriceTick]:
-    path = Path(settings.sim.price_path) if settings.sim.price_path else bundled_demo_path()
-    return load_price_path(path)
-
-
-def _sim_venue(settings: Settings, ticks: list[PriceTick], clock: Clock) -> SimVenue:
-    sim = settings.sim
-    engine = SimEngine(
-        instruments=[BTC_USD_SWAP],
-        taker_fee_rate=sim.taker_fee_rate,
-        funding_rate=sim.funding_rate,
-        leverage=Decimal(sim.leverage),
-    )
-    engine.set_price(ticks[0].ts_ms, ticks[0].price_usd)
-    engine.credit_trading(sim.trading_btc)
-    engine.credit_funding(sim.funding_btc)
-    return SimVenue(engine, clock)
-
-
 def _policy(settings: Settings) -> StablesatsHedgePolicy:
     p = settings.hedger.stablesats
     return StablesatsHedgePolicy(StablesatsHedgeParams(**p.model_dump()))
 
 
-def _hedger_settings(settings: Settings) -> HedgerSettings:
+def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
     h = settings.hedger
+    window_seconds = h.order_lookup_window_seconds
+    if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
+        # The window is the time a request may take to reach the venue: real time, so on a
+        # simulated clock that runs faster it is that many times longer.
+        window_seconds *= venue.clock.speed
     return HedgerSettings(
         instrument_id=h.instrument_id,
         check_interval_seconds=h.check_interval_seconds,
-        order_lookup_window_seconds=h.order_lookup_window_seconds,
+        order_lookup_window_seconds=window_seconds,
         snapshot_interval_seconds=h.snapshot_interval_seconds,
     )
 
 
 async def build_runtime(settings: Settings) -> Runtime:
-    """Raises BookSourceError when the price server's book file cannot be used."""
-    ticks = _price_ticks(settings)
+    """Raises BookSourceError when the price server's book file cannot be used, and
+    VenueMisconfigured when the venue's configuration cannot be used."""
+    ticks = price_ticks(settings)
     books = book_source(settings)
-    clock = ScaledClock(start_ms=ticks[0].ts_ms, speed=settings.sim.speed)
+    venue = await build_venue(settings, ticks)
+    clock = venue.clock
     bus = MemoryBus()
     store = await open_store(settings.database_url, migrate=True, clock=clock)
-    venue = _sim_venue(settings, ticks, clock)
     liability = LiabilityService(
         store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
     )
-    hedger = HedgerService(store, venue, bus, clock, _policy(settings), _hedger_settings(settings))
+    hedger = HedgerService(
+        store, venue.venue, bus, clock, _policy(settings), _hedger_settings(settings, venue)
+    )
     demo = None
     if settings.demo.enabled:
         d = settings.demo
@@ -189,7 +174,6 @@ async def build_runtime(settings: Settings) -> Runtime:
         bus=bus,
         store=store,
         venue=venue,
-        player=PricePlayer(venue.engine, ticks, clock, loop=True),
         liability=liability,
         hedger=hedger,
         dealer=DealerView(store),
@@ -246,10 +230,20 @@ def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
+async def _hedge(runtime: Runtime) -> None:
+    """The venue's checks first (OKX: account mode, level, leverage), then the hedger."""
+    if runtime.venue.start is not None:
+        await runtime.venue.start()
+    log.info("venue ready", venue=runtime.venue.description)
+    await runtime.hedger.run()
+
+
 async def run_services(runtime: Runtime, services: list[str]) -> None:
-    jobs: dict[str, Awaitable[None]] = {"sim-prices": runtime.player.run()}
+    jobs: dict[str, Awaitable[object]] = {}
+    if runtime.venue.prices is not None:
+        jobs["sim-prices"] = runtime.venue.prices()
     if "hedger" in services:
-        jobs["hedger"] = runtime.hedger.run()
+        jobs["hedger"] = _hedge(runtime)
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
     live_books = runtime.pricing.live_books
@@ -269,21 +263,24 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if "web" in services:
         server = _web_server(runtime, services)
         jobs["web"] = server.serve()
-        _announce(runtime.settings, services)
+        _announce(runtime.settings, services, runtime.venue.description)
     try:
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
                 group.create_task(_logged(name, job), name=name)
     finally:
+        for close in runtime.venue.closers:
+            await close()
         await runtime.store.close()
 
 
-def _announce(settings: Settings, services: list[str]) -> None:
+def _announce(settings: Settings, services: list[str], venue_description: str) -> None:
     base = f"http://{settings.http.host}:{settings.http.port}"
     demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
     log.info("http", url=base, dealer=f"{base}/api/v1/dealer", orders=f"{base}/api/v1/orders")
     lines = [
         f"pegkeeper is running{demo}",
+        f"  venue:   {venue_description}",
         f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
         f"  orders:  {base}/api/v1/orders",
         f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
@@ -301,7 +298,7 @@ def _announce(settings: Settings, services: list[str]) -> None:
     sys.stderr.write("\n".join(lines) + "\n")
 
 
-async def _logged(name: str, job: Awaitable[None]) -> None:
+async def _logged(name: str, job: Awaitable[object]) -> None:
     log.info("service started", service=name)
     await job
 
@@ -337,7 +334,7 @@ def _startup_error(group: BaseExceptionGroup[BaseException]) -> BaseException | 
             found = _startup_error(error)
             if found is not None:
                 return found
-        elif isinstance(error, ServerStartError):
+        elif isinstance(error, ServerStartError | VenueMisconfigured):
             return error
     return None
 

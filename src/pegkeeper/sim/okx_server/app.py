@@ -66,7 +66,9 @@ class OkxSimServer:
         app.router.add_get("/ws/v5/private", self._private_ws)
         app.router.add_get("/ws/v5/business", self._public_ws)
         admin_routes(app, self)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, shutdown_timeout=0.5, handle_signals=False, access_log=None
+        )
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
