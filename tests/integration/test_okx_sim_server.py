@@ -101,7 +101,7 @@ async def test_balances_transfers_deposits_withdrawals(sim: RunningSim, okx: Any
     _, missing = await _raw(sim, "GET", "/api/v5/asset/transfer-state?clientId=nope")
     assert missing["code"] == "58129"
     address = await okx.fetch_deposit_address("BTC")
-    assert address["address"] == sim.engine.deposit_address("BTC")
+    assert address["address"] == sim.engine.wallet.address("BTC")
     async with aiohttp.ClientSession() as http:
         await http.post(sim.rest_url + "/sim/v1/deposits", json={"ccy": "BTC", "amt": "0.1"})
     (deposit,) = await okx.fetch_deposits("BTC")

@@ -118,7 +118,7 @@ async def test_transfers_deposits_withdrawals_and_funding(sim: RunningSim) -> No
             await venue.transfer("tr2", "BTC", Decimal(5), "funding", "trading")
         assert short.value.code == "58350"
         address = await venue.deposit_address("BTC")
-        sim.engine.receive_deposit(Decimal("0.2"), "BTC", sim.exchange.clock.now_ms())
+        sim.engine.wallet.receive(Decimal("0.2"), "BTC", sim.exchange.clock.now_ms())
         (deposit,) = await venue.deposits("BTC")
         assert deposit.address == address and not deposit.is_credited
         sent = await venue.withdraw("wd1", "BTC", Decimal("0.1"), "bc1qcold", "BTC-Bitcoin")

@@ -231,13 +231,13 @@ def test_a_partly_filled_market_order_completes_or_is_canceled_later() -> None:
 def test_a_deposit_is_credited_as_it_confirms() -> None:
     engine = SimEngine(deposit_confirmation_ms=60_000)
     engine.set_price(T0, D(7000))
-    deposit = engine.receive_deposit(D("0.5"), "BTC", T0)
-    assert deposit.address == engine.deposit_address("BTC") and deposit.state == "0"
+    deposit = engine.wallet.receive(D("0.5"), "BTC", T0)
+    assert deposit.address == engine.wallet.address("BTC") and deposit.state == "0"
     engine.set_price(T0 + 30_000, D(7000))
-    assert engine.deposits("BTC")[0].state == "1"
+    assert engine.wallet.deposits("BTC")[0].state == "1"
     assert engine.balances().funding_balance == D("0.5")
     engine.advance(T0 + 60_000)
-    assert [d.state for d in engine.deposits()] == ["2"]
+    assert [d.state for d in engine.wallet.deposits()] == ["2"]
     assert engine.balances().funding_balance == D("0.5")  # credited once
 
 
@@ -245,18 +245,18 @@ def test_a_withdrawal_leaves_the_funding_account_with_its_fee() -> None:
     engine = SimEngine(withdrawal_ms=60_000)
     engine.credit_funding(D(1))
     address = "bc1qexampleaddress"
-    wd = engine.withdraw("w1", "BTC", D("0.4"), address, T0, fee=D("0.0002"))
-    assert engine.withdraw("w1", "BTC", D("0.4"), address, T0) == wd  # idempotent
+    wd = engine.wallet.withdraw("w1", "BTC", D("0.4"), address, T0, fee=D("0.0002"))
+    assert engine.wallet.withdraw("w1", "BTC", D("0.4"), address, T0) == wd  # idempotent
     assert engine.balances().funding_balance == D("0.5998")
     engine.advance(T0 + 30_000)
-    assert engine.withdrawal("w1").state == "1" and engine.withdrawal("w1").tx_id
+    assert engine.wallet.withdrawal("w1").state == "1" and engine.wallet.withdrawal("w1").tx_id
     engine.advance(T0 + 60_000)
-    assert [w.state for w in engine.withdrawals("BTC")] == ["2"]
+    assert [w.state for w in engine.wallet.withdrawals("BTC")] == ["2"]
     for client_id, amount, fee, code in [("w2", "0.6", None, "58350"), ("w3", "0.1", "0", "58208")]:
         with pytest.raises(OrderRejected) as refused:
-            engine.withdraw(
+            engine.wallet.withdraw(
                 client_id, "BTC", D(amount), address, T0, None if fee is None else D(fee)
             )
         assert refused.value.code == code
     with pytest.raises(NotFound):
-        engine.withdrawal("w9")
+        engine.wallet.withdrawal("w9")

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pegkeeper.domain.errors import InvalidInput, NotFound, OrderRejected
 from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
 from pegkeeper.domain.orders import OrderReport, OrderSide
-from pegkeeper.domain.units import floor_1e8, round_1e8
+from pegkeeper.domain.units import floor_1e8
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 from pegkeeper.sim.accounts import CURRENCIES, Accounts
 from pegkeeper.sim.book import BookShape, SyntheticBook
@@ -35,12 +35,13 @@ from pegkeeper.sim.events import (
     PositionChanged,
     TransferResult,
 )
+from pegkeeper.sim.margins import Margins
 from pegkeeper.sim.market import Market
 from pegkeeper.sim.orders import OrderType, SimOrder
-from pegkeeper.sim.wallet import Deposit, Wallet, Withdrawal
+from pegkeeper.sim.settlement import FUNDING_INTERVAL_MS, deliver, liquidate, settle_funding
+from pegkeeper.sim.wallet import Wallet
 
 ZERO = Decimal(0)
-FUNDING_INTERVAL_MS = 8 * 3600 * 1000  # boundaries at 00:00, 08:00, 16:00 UTC
 MAX_LEVERAGE = 100
 SETTLE_CURRENCY = "BTC"
 
@@ -73,9 +74,9 @@ class SimEngine:
         if not self._markets:
             raise ValueError("the engine needs at least one instrument")
         self._default_id = next(iter(self._markets))
-        self._maintenance_margin_rate = maintenance_margin_rate
         self._book_shape = BookShape(half_spread_usd, level_step_usd, levels, level_size_contracts)
         self._accounts = Accounts(on_trading_cash_change=self._refresh_liquidation_prices)
+        self._margins = Margins(self._markets, self._accounts, maintenance_margin_rate)
         self._wallet = Wallet(
             self._accounts.credit_funding,
             self._accounts.debit_funding,
@@ -85,7 +86,7 @@ class SimEngine:
         hooks = DeskHooks(
             market_for_order=self._tradable_market,
             book_of=self._book_of,
-            check_margin=self._check_initial_margin,
+            check_margin=self._margins.check_initial,
             position_changed=self._notify,
             next_id=self._next_id,
         )
@@ -214,7 +215,7 @@ class SimEngine:
         available is equity less the initial margin of the positions.
         """
         return self._accounts.transfer(
-            client_id, amount, from_account, to_account, now_ms, self._available, currency
+            client_id, amount, from_account, to_account, now_ms, self._margins.available, currency
         )
 
     def transfer_by_client_id(self, client_id: str) -> TransferResult:
@@ -228,8 +229,8 @@ class SimEngine:
             return VenueBalances(currency, ZERO, ZERO, ZERO)
         return VenueBalances(
             currency=currency,
-            trading_equity=self._equity(currency),
-            trading_available=floor_1e8(self._available(currency)),
+            trading_equity=self._margins.equity(currency),
+            trading_available=floor_1e8(self._margins.available(currency)),
             funding_balance=self._accounts.ledger(currency).funding,
         )
 
@@ -238,22 +239,14 @@ class SimEngine:
 
     def initial_margin(self, currency: str = SETTLE_CURRENCY) -> Decimal:
         """Initial margin of every position settled in `currency`, at the marks."""
-        return sum((m.initial_margin() for m in self._markets_in(currency)), ZERO)
+        return self._margins.initial(currency)
 
     def maintenance_margin(self, currency: str = SETTLE_CURRENCY) -> Decimal:
-        rate = self._maintenance_margin_rate
-        return sum(
-            (m.value(m.size_contracts, m.mark()) * rate for m in self._open_markets(currency)),
-            ZERO,
-        )
+        return self._margins.maintenance(currency)
 
     def position_margins(self, instrument_id: str | None = None) -> tuple[Decimal, Decimal]:
         """(initial, maintenance) margin of one position, in its settlement currency."""
-        market = self._market(instrument_id)
-        if market.size_contracts == 0:
-            return ZERO, ZERO
-        value = market.value(market.size_contracts, market.mark())
-        return value / market.leverage, value * self._maintenance_margin_rate
+        return self._margins.of_position(self._market(instrument_id))
 
     def totals(self, currency: str = SETTLE_CURRENCY) -> EngineTotals:
         return self._accounts.totals(currency)
@@ -280,32 +273,10 @@ class SimEngine:
 
     # -- onchain -------------------------------------------------------------------------------
 
-    def deposit_address(self, currency: str = SETTLE_CURRENCY) -> str:
-        return self._wallet.address(currency)
-
-    def receive_deposit(self, amount: Decimal, currency: str, now_ms: int) -> Deposit:
-        """A deposit to the exchange's address is seen onchain; credited as it confirms."""
-        return self._wallet.receive(amount, currency, now_ms)
-
-    def deposits(self, currency: str | None = None) -> list[Deposit]:
-        return self._wallet.deposits(currency)
-
-    def withdraw(
-        self,
-        client_id: str,
-        currency: str,
-        amount: Decimal,
-        to_address: str,
-        now_ms: int,
-        fee: Decimal | None = None,
-    ) -> Withdrawal:
-        return self._wallet.withdraw(client_id, currency, amount, fee, to_address, now_ms)
-
-    def withdrawals(self, currency: str | None = None) -> list[Withdrawal]:
-        return self._wallet.withdrawals(currency)
-
-    def withdrawal(self, client_id: str) -> Withdrawal:
-        return self._wallet.withdrawal(client_id)
+    @property
+    def wallet(self) -> Wallet:
+        """Deposit addresses, deposits seen onchain, withdrawals, of the funding accounts."""
+        return self._wallet
 
     # -- orders and positions ------------------------------------------------------------------
 
@@ -419,104 +390,27 @@ class SimEngine:
             market.book = SyntheticBook(market.mark(), self._book_shape)
         return market.book
 
-    def _markets_in(self, currency: str) -> list[Market]:
-        return [m for m in self._markets.values() if m.settle_currency == currency]
-
-    def _open_markets(self, currency: str) -> list[Market]:
-        return [m for m in self._markets_in(currency) if m.size_contracts != 0]
-
-    def _check_initial_margin(self, market: Market, signed_contracts: Decimal) -> None:
-        old_size = market.size_contracts
-        new_size = old_size + signed_contracts
-        reduces = abs(new_size) <= abs(old_size) and new_size * old_size >= 0
-        if reduces:
-            return
-        currency = market.settle_currency
-        others = sum(
-            (m.initial_margin() for m in self._open_markets(currency) if m is not market), ZERO
-        )
-        required = others + market.initial_margin(new_size)
-        if required > self._equity(currency):
-            raise OrderRejected(
-                f"insufficient balance: initial margin {required} {currency} exceeds equity",
-                code="51008",
-            )
-
     def _settle_funding(self, market: Market, now_ms: int, new_price_usd: Decimal) -> None:
-        """Every boundary in (last price time, now]; each at the price in force at that time."""
-        boundary_ms = market.next_funding_ms
-        assert boundary_ms is not None
-        while boundary_ms <= now_ms:
-            mark = new_price_usd if boundary_ms == now_ms else market.mark()
-            size = market.size_contracts
-            # Positive rate: longs pay shorts.
-            signed_value = market.value(size, mark) * (1 if size > 0 else -1)
-            amount = round_1e8(-signed_value * market.funding_rate)
-            if size != 0:
-                self._funding_payments.append(
-                    FundingPayment(
-                        boundary_ms,
-                        market.instrument_id,
-                        market.funding_rate,
-                        size,
-                        mark,
-                        amount,
-                        market.settle_currency,
-                    )
-                )
-                self._accounts.receive_funding(amount, market.settle_currency)
-            boundary_ms += FUNDING_INTERVAL_MS
-        market.next_funding_ms = boundary_ms
+        for payment in settle_funding(market, now_ms, new_price_usd):
+            self._accounts.receive_funding(payment.amount_btc, payment.currency)
+            self._funding_payments.append(payment)
 
     def _deliver(self, market: Market, now_ms: int, price_usd: Decimal) -> None:
-        """Settles a dated future at its expiry: open orders canceled, the position closed at
-        the price in force then, without fee."""
-        expiry_ms = market.instrument.expiry_ms
-        assert expiry_ms is not None
         self._desk.cancel_all(market.instrument_id, "the contract expired", now_ms)
-        size = market.size_contracts
-        realised = round_1e8(market.apply_fill(-size, price_usd)) if size != 0 else ZERO
-        self._accounts.realise(realised, market.settle_currency)
-        market.mark_price_usd, market.price_ms, market.book = price_usd, now_ms, None
-        market.delivered_ms = expiry_ms
-        self._deliveries.append(
-            Delivery(expiry_ms, market.instrument_id, size, price_usd, realised)
-        )
+        delivery = deliver(market, now_ms, price_usd)
+        self._accounts.realise(delivery.realised_pnl, market.settle_currency)
+        self._deliveries.append(delivery)
         self._notify(market, ChangeReason.DELIVERY, now_ms)
 
     def _liquidate(self, market: Market, now_ms: int, mark_price_usd: Decimal) -> None:
-        """Closes the whole position at the liquidation price; equity left stays as cash."""
-        size, liquidation_price_usd = market.size_contracts, market.liquidation_price_usd
-        assert liquidation_price_usd is not None
-        realised = round_1e8(market.unrealised_pnl(liquidation_price_usd))
-        market.size_contracts = ZERO
-        market.avg_price_usd = None
         self._desk.cancel_all(market.instrument_id, "liquidation", now_ms)
+        realised, close = liquidate(market)
         shortfall = self._accounts.settle_liquidation(realised, market.settle_currency)
-        self._liquidations.append(
-            Liquidation(
-                now_ms,
-                market.instrument_id,
-                size,
-                liquidation_price_usd,
-                mark_price_usd,
-                realised,
-                shortfall,
-            )
-        )
+        self._liquidations.append(close(now_ms, mark_price_usd, shortfall))
         self._notify(market, ChangeReason.LIQUIDATION, now_ms)
 
     def _refresh_liquidation_prices(self, currency: str) -> None:
-        cash = self._accounts.ledger(currency).trading_cash
-        for market in self._markets_in(currency):
-            market.refresh_liquidation_price(cash, self._maintenance_margin_rate)
-
-    def _equity(self, currency: str) -> Decimal:
-        upnl = sum((m.unrealised_pnl() for m in self._markets_in(currency)), ZERO)
-        return self._accounts.ledger(currency).trading_cash + upnl
-
-    def _available(self, currency: str) -> Decimal:
-        return max(ZERO, self._equity(currency) - self.initial_margin(currency))
+        self._margins.refresh_liquidation_prices(currency)
 
     def _notify(self, market: Market, reason: ChangeReason, now_ms: int) -> None:
         event = PositionChanged(market.instrument_id, reason, now_ms)

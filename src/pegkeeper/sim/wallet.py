@@ -90,9 +90,9 @@ class Wallet:
         client_id: str,
         currency: str,
         amount: Decimal,
-        fee: Decimal | None,
         to_address: str,
         now_ms: int,
+        fee: Decimal | None = None,
     ) -> Withdrawal:
         """Idempotent on `client_id`. Refused with 58350 when the funding account is short."""
         if not CLIENT_ID_PATTERN.match(client_id):

@@ -69,7 +69,7 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
         if amount is None:
             return _json({"error": 'expected {"ccy": "BTC", "amt": "0.5"}'}, status=400)
         try:
-            done = ctx.engine.receive_deposit(amount, str(body.get("ccy", "BTC")), ctx.now_ms())
+            done = ctx.engine.wallet.receive(amount, str(body.get("ccy", "BTC")), ctx.now_ms())
         except (VenueError, ValueError) as error:
             return _json({"error": str(error)}, status=400)
         return _json(deposit_json(done))

@@ -81,7 +81,7 @@ async def deposit_address(ctx: SimContext, params: Params) -> Reply:
     return Reply(
         [
             {
-                "addr": ctx.engine.deposit_address(currency),
+                "addr": ctx.engine.wallet.address(currency),
                 "ccy": currency,
                 "chain": deposit_ccy_chain,
                 "ctAddr": "",
@@ -96,7 +96,7 @@ async def deposit_address(ctx: SimContext, params: Params) -> Reply:
 async def deposit_history(ctx: SimContext, params: Params) -> Reply:
     ctx.engine.advance(ctx.now_ms())
     currency = params.get("ccy") or None
-    found = [deposit_json(d) for d in ctx.engine.deposits(currency)]
+    found = [deposit_json(d) for d in ctx.engine.wallet.deposits(currency)]
     for key in ("depId", "txId", "state"):
         wanted = params.get(key)
         if wanted:
@@ -113,7 +113,7 @@ async def withdraw(ctx: SimContext, body: Params) -> Reply:
     fee = decimal_param(body, "fee", optional=True)
     client_id = str(body.get("clientId") or f"sim{ctx.now_ms()}")
     try:
-        done = ctx.engine.withdraw(client_id, currency, amount, address, ctx.now_ms(), fee)
+        done = ctx.engine.wallet.withdraw(client_id, currency, amount, address, ctx.now_ms(), fee)
     except VenueError as error:
         raise OkxError(error.code or "51000", str(error)) from None
     data = {
@@ -129,7 +129,7 @@ async def withdraw(ctx: SimContext, body: Params) -> Reply:
 async def withdrawal_history(ctx: SimContext, params: Params) -> Reply:
     ctx.engine.advance(ctx.now_ms())
     currency = params.get("ccy") or None
-    found = [withdrawal_json(w) for w in ctx.engine.withdrawals(currency)]
+    found = [withdrawal_json(w) for w in ctx.engine.wallet.withdrawals(currency)]
     for key in ("wdId", "clientId", "txId", "state"):
         wanted = params.get(key)
         if wanted:
