@@ -260,3 +260,21 @@ def test_a_withdrawal_leaves_the_funding_account_with_its_fee() -> None:
         assert refused.value.code == code
     with pytest.raises(NotFound):
         engine.wallet.withdrawal("w9")
+
+
+def test_a_linear_position_averages_arithmetically_and_flips_at_the_fill_price() -> None:
+    engine = linear_engine()
+    engine.place_order("a1", LINEAR, OrderSide.BUY, D("1"), T0 + 2_000)  # at 7000.5
+    engine.set_price(T0 + 3_000, D(8000), LINEAR)
+    engine.place_order("a2", LINEAR, OrderSide.BUY, D("3"), T0 + 4_000)  # at 8000.5
+    # (1 * 7000.5 + 3 * 8000.5) / 4
+    assert engine.position(LINEAR).avg_price_usd == D("7750.5")
+    engine.place_order("a3", LINEAR, OrderSide.SELL, D("1"), T0 + 5_000)  # at 7999.5
+    # closes 1 of 4 at 7999.5: 0.01 BTC * (7999.5 - 7750.5) = 2.49 USDT; the average stays
+    assert engine.totals("USDT").realised_pnl == D("2.49")
+    assert engine.position(LINEAR).avg_price_usd == D("7750.5")
+    engine.place_order("a4", LINEAR, OrderSide.SELL, D("5"), T0 + 6_000)  # flips to -2
+    position = engine.position(LINEAR)
+    assert position.size_contracts == -2 and position.avg_price_usd == D("7999.5")
+    engine.place_order("a5", LINEAR, OrderSide.BUY, D("2"), T0 + 7_000)
+    assert engine.position(LINEAR).avg_price_usd is None
