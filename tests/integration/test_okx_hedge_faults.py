@@ -55,7 +55,7 @@ async def test_a_timeout_after_the_order_was_accepted_is_looked_up_not_resent(
         world.sim.faults.set_many({"timeout_after_accept": "1", "hang_seconds": "3"})
         await hedged(world)
         (order,) = await world.check_books()
-        assert order.state is OrderState.FILLED  # unknown first, then found filled
+        assert order.state is OrderState.FILLED  # found by its client id, not sent again
         history = await world.store.hedge.recent_orders(5)
         assert len(history) == 1
 

@@ -165,24 +165,27 @@ async def test_placement_failures_become_rejected_unavailable_or_uncertain(sim: 
             ("http_429", VenueUnavailable),
             ("code_50011", VenueUnavailable),
             ("http_5xx", VenueUncertain),  # a 5xx on placement may have been processed
-            ("http_5xx_after_accept", VenueUncertain),
         ]:
             sim.faults.set(fault, "1:orders")
             with pytest.raises(expected):
                 await venue.place_market_order(
                     market(f"f{fault.replace('_', '')}", OrderSide.SELL, 1)
                 )
-        sim.faults.set_many({"timeout_after_accept": "1", "hang_seconds": "3"})
-        with pytest.raises(VenueUncertain):
-            await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
-        assert (await venue.order(SWAP, "ftimeout")).state is OrderState.FILLED
         with pytest.raises(NotFound) as missing:
             await venue.order(SWAP, "fhttp5xx")  # refused before processing: unknown there
         assert missing.value.code == "51603"
-        with pytest.raises(VenueUncertain):  # the same client id again: it exists already
-            await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
-        (await venue.position(SWAP))
-        assert sim.position_contracts() == -2  # after-accept 5xx, timeout: both executed
+        # outcome unknown, but processed: the adapter looks the client id up at once
+        sim.faults.set("http_5xx_after_accept", "1:orders")
+        found = await venue.place_market_order(market("fafter", OrderSide.SELL, 1))
+        assert found.state is OrderState.FILLED and "found by client id after" in found.message
+        sim.faults.set_many({"timeout_after_accept": "1", "hang_seconds": "3"})
+        found = await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
+        assert found.state is OrderState.FILLED and "RequestTimeout" in found.message
+        # the same client id again is refused as a duplicate (51016): the existing order answers
+        again = await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
+        assert again.venue_order_id == found.venue_order_id
+        assert sim.position_contracts() == -2  # after-accept 5xx, timeout: each executed once
+        assert sim.requests_for("ftimeout") == 2 and sim.requests_for("fafter") == 1
         with pytest.raises(OrderRejected) as closed:
             await venue.close_position(
                 OrderIntent(
@@ -193,7 +196,8 @@ async def test_placement_failures_become_rejected_unavailable_or_uncertain(sim: 
 
 
 async def test_reads_are_retried_and_rate_limits_pause_the_budget(sim: RunningSim) -> None:
-    async with okx_venue(sim) as venue:
+    # a pause long enough that a loaded machine's scheduling lag cannot hide it
+    async with okx_venue(sim, replace(FAST_VENUE, rate_limit_pause_seconds=1.0)) as venue:
         sim.faults.set("http_5xx", "2:reads")
         assert (await venue.position(SWAP)).size_contracts == 0  # third attempt
         sim.faults.set("http_5xx", "5:reads")

@@ -26,13 +26,20 @@ import structlog
 from pegkeeper.adapters.venues.ccxt_support import (
     RequestBudget,
     is_rate_limit,
+    look_up_after_uncertain,
     placement_error,
     quiet_ccxt_logs,
     read_error,
     with_retries,
 )
 from pegkeeper.adapters.venues.position_watch import PositionWatch, RowToPosition
-from pegkeeper.domain.errors import NotFound, OrderRejected, PositionAlreadyClosed, VenueUnavailable
+from pegkeeper.domain.errors import (
+    NotFound,
+    OrderRejected,
+    PositionAlreadyClosed,
+    VenueUnavailable,
+    VenueUncertain,
+)
 from pegkeeper.domain.instruments import ContractType, Instrument, InstrumentKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
@@ -176,7 +183,10 @@ class CcxtVenue:
 
     async def place_market_order(self, intent: OrderIntent) -> OrderReport:
         assert intent.side is not None
-        await self._create(intent, intent.side, intent.size_contracts, {})
+        try:
+            await self._create(intent, intent.side, intent.size_contracts, {})
+        except VenueUncertain as error:
+            return await look_up_after_uncertain(error, intent, self.order)
         return await self._report_after_placing(intent)
 
     async def close_position(self, intent: OrderIntent) -> OrderReport:
@@ -184,7 +194,10 @@ class CcxtVenue:
         if position.size_contracts == 0:
             raise PositionAlreadyClosed(f"no {intent.instrument_id} position to close")
         side = OrderSide.BUY if position.size_contracts < 0 else OrderSide.SELL
-        await self._create(intent, side, abs(position.size_contracts), {"reduceOnly": True})
+        try:
+            await self._create(intent, side, abs(position.size_contracts), {"reduceOnly": True})
+        except VenueUncertain as error:
+            return await look_up_after_uncertain(error, intent, self.order)
         return await self._report_after_placing(intent)
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:

@@ -33,6 +33,7 @@ from pegkeeper.adapters.venues.ccxt_support import (
     NOT_FOUND_CODES,
     RequestBudget,
     is_rate_limit,
+    look_up_after_uncertain,
     placement_error,
     quiet_ccxt_logs,
     read_error,
@@ -223,6 +224,8 @@ class OkxVenue:
             if error.code == "51023":
                 raise PositionAlreadyClosed(str(error), code=error.code) from None
             raise
+        except VenueUncertain as error:
+            return await look_up_after_uncertain(error, intent, self.order)
         return await self._report_after_placing(intent)
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
@@ -347,7 +350,10 @@ class OkxVenue:
             "sz": _text(intent.size_contracts),
             "clOrdId": intent.client_order_id,
         } | extra
-        await self._write("private_post_trade_order", body)
+        try:
+            await self._write("private_post_trade_order", body)
+        except VenueUncertain as error:
+            return await look_up_after_uncertain(error, intent, self.order)
         return await self._report_after_placing(intent)
 
     async def _report_after_placing(self, intent: OrderIntent) -> OrderReport:
