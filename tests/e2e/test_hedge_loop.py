@@ -114,7 +114,10 @@ def test_a_restart_keeps_the_ledger(tmp_path: Path) -> None:
         with second.client() as client:
             # the simulated exchange starts flat again; the ledger is the truth and is re-hedged
             deadline = time.monotonic() + 30
-            while len(orders := client.get("/api/v1/orders").json()["orders"]) < 2:
+            while True:
+                orders = client.get("/api/v1/orders").json()["orders"]
+                if len(orders) >= 2 and all(o["state"] == "filled" for o in orders):
+                    break
                 assert time.monotonic() < deadline, f"no re-hedge after restart: {orders}"
                 time.sleep(0.1)
             assert [(o["side"], o["size_contracts"], o["state"]) for o in orders] == [

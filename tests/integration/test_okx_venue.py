@@ -105,26 +105,26 @@ async def test_limit_orders_rest_and_are_canceled(sim: RunningSim) -> None:
 
 async def test_transfers_deposits_withdrawals_and_funding(sim: RunningSim) -> None:
     async with okx_venue(sim) as venue:
-        moved = await venue.transfer("tr1", "BTC", Decimal("0.3"), "funding", "trading")
+        moved = await venue.funding.transfer("tr1", "BTC", Decimal("0.3"), "funding", "trading")
         assert (moved.state, moved.from_account, moved.amount) == (
             "success",
             "funding",
             Decimal("0.3"),
         )
-        assert await venue.transfer_state("tr1") == moved
+        assert await venue.funding.transfer_state("tr1") == moved
         with pytest.raises(NotFound):
-            await venue.transfer_state("tr404")
+            await venue.funding.transfer_state("tr404")
         with pytest.raises(OrderRejected) as short:
-            await venue.transfer("tr2", "BTC", Decimal(5), "funding", "trading")
+            await venue.funding.transfer("tr2", "BTC", Decimal(5), "funding", "trading")
         assert short.value.code == "58350"
-        address = await venue.deposit_address("BTC")
+        address = await venue.funding.deposit_address("BTC")
         sim.engine.wallet.receive(Decimal("0.2"), "BTC", sim.exchange.clock.now_ms())
-        (deposit,) = await venue.deposits("BTC")
+        (deposit,) = await venue.funding.deposits("BTC")
         assert deposit.address == address and not deposit.is_credited
-        sent = await venue.withdraw("wd1", "BTC", Decimal("0.1"), "bc1qcold", "BTC-Bitcoin")
+        sent = await venue.funding.withdraw("wd1", "BTC", Decimal("0.1"), "bc1qcold", "BTC-Bitcoin")
         assert sent.client_id == "wd1" and not sent.succeeded and not sent.failed
         assert sim.engine.balances("BTC").funding_balance == Decimal("0.6") - Decimal("0.0001")
-        rate = await venue.funding_rate(SWAP)
+        rate = await venue.funding.funding_rate(SWAP)
         assert rate.rate == Decimal("0.0001") and rate.next_funding_time_ms
 
 

@@ -179,7 +179,7 @@ async def _okx_simulator(settings: Settings, ticks: list[PriceTick]) -> VenueSet
 
 def _ccxt(settings: Settings) -> VenueSetup:
     venue_settings = settings.venue
-    if not venue_settings.has_credentials() and venue_settings.exchange != "okx":
+    if not venue_settings.has_credentials():
         raise VenueMisconfigured(
             f"[venue] kind = 'ccxt' on {venue_settings.exchange} needs credentials: set "
             "PEGKEEPER_VENUE__API_KEY and PEGKEEPER_VENUE__SECRET_KEY (and __PASSPHRASE if the "

@@ -144,8 +144,6 @@ class HedgerService:
             self._failures += 1
             log.exception("hedge cycle failed", trigger=trigger.reason)
             self._schedule_recheck()
-        else:
-            self._failures = 0
 
     async def cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
         """One pass: settle orders in flight, decide, record, and act. Returns the decision."""
@@ -165,6 +163,7 @@ class HedgerService:
         if self.paused:
             return record
         if decision.action.is_hold:
+            self._failures = 0  # the venue answered everything asked
             if self._worth_recording(record):
                 await self._store.hedge.record_decision(record)
                 await self._publish_decision(record)
@@ -268,6 +267,7 @@ class HedgerService:
             await self._set_state(intent, OrderState.UNKNOWN, message=f"uncertain: {error}")
             self._schedule_recheck()
             return
+        self._failures = 0
         await self._apply_report(intent, report)
         if not report.state.is_terminal:
             self._schedule_recheck()

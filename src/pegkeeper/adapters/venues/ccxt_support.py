@@ -206,6 +206,19 @@ class RequestBudget:
         self._stamp = now
 
 
+async def all_or_none(*calls: Awaitable[Any]) -> list[Any]:
+    """Runs the calls together; when one fails the others are cancelled (asyncio.gather
+    would leave them running, retrying and spending the request budget in the background)."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def with_retries(
     call: Callable[[], Awaitable[T]],
     attempts: int,

@@ -25,6 +25,7 @@ import structlog
 
 from pegkeeper.adapters.venues.ccxt_support import (
     RequestBudget,
+    all_or_none,
     is_rate_limit,
     look_up_after_uncertain,
     placement_error,
@@ -152,7 +153,7 @@ class CcxtVenue:
 
     async def position(self, instrument_id: str) -> VenuePosition:
         instrument = await self.instrument(instrument_id)
-        rows, ticker = await asyncio.gather(
+        rows, ticker = await all_or_none(
             self._read("fetch_positions", [instrument_id]),
             self._read("fetch_ticker", instrument_id),
         )

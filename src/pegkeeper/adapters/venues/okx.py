@@ -32,6 +32,7 @@ from pegkeeper.adapters.venues import okx_parse as parse
 from pegkeeper.adapters.venues.ccxt_support import (
     NOT_FOUND_CODES,
     RequestBudget,
+    all_or_none,
     is_rate_limit,
     look_up_after_uncertain,
     placement_error,
@@ -39,6 +40,7 @@ from pegkeeper.adapters.venues.ccxt_support import (
     read_error,
     with_retries,
 )
+from pegkeeper.adapters.venues.okx_funding import OkxFunding, one_row
 from pegkeeper.adapters.venues.position_watch import PositionWatch, okx_position
 from pegkeeper.domain.errors import (
     NotFound,
@@ -52,13 +54,9 @@ from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderReport
 from pegkeeper.domain.venue import (
     AccountConfig,
-    DepositRecord,
-    FundingRate,
-    TransferReport,
     VenueBalances,
     VenuePosition,
     VenueResync,
-    WithdrawalReport,
 )
 from pegkeeper.ports import Clock
 
@@ -116,6 +114,7 @@ class OkxVenue:
         )
         self._instruments: dict[str, Instrument] = {}
         self.watches: list[PositionWatch] = []
+        self.funding = OkxFunding(self._read, self._write)
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -131,7 +130,8 @@ class OkxVenue:
         return await self.check_account()
 
     async def check_account(self) -> AccountConfig:
-        config = parse.account_config((await self._read("private_get_account_config", {}))[0])
+        rows = await self._read("private_get_account_config", {})
+        config = parse.account_config(one_row(rows, "account config"))
         problems = []
         if config.position_mode != "net_mode":
             problems.append(
@@ -176,7 +176,7 @@ class OkxVenue:
 
     async def position(self, instrument_id: str) -> VenuePosition:
         instrument = await self.instrument(instrument_id)
-        rows, mark_price_usd = await asyncio.gather(
+        rows, mark_price_usd = await all_or_none(
             self._read("private_get_account_positions", {}),
             self._mark_price(instrument_id),
         )
@@ -192,7 +192,7 @@ class OkxVenue:
         return parse.position(instrument_id, row, mark_price_usd)
 
     async def balances(self, currency: str) -> VenueBalances:
-        detail, funding = await asyncio.gather(
+        detail, funding = await all_or_none(
             self._balance_detail(currency),
             self._read("private_get_asset_balances", {"ccy": currency}),
         )
@@ -230,7 +230,7 @@ class OkxVenue:
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
         params = {"instId": instrument_id, "clOrdId": client_order_id}
-        (row,) = await self._read("private_get_trade_order", params)
+        row = one_row(await self._read("private_get_trade_order", params), "order")
         fills: list[Any] = []
         if parse.decimal(row.get("accFillSz") or "0", "accFillSz") > 0:
             rows = await self._read(
@@ -269,75 +269,6 @@ class OkxVenue:
         async for change in watch.changes():
             yield change
 
-    # -- funding: transfers, deposits, withdrawals, funding rate -------------------------------
-
-    async def transfer(
-        self, client_id: str, currency: str, amount: Decimal, from_account: str, to_account: str
-    ) -> TransferReport:
-        """Between funding and trading. VenueUncertain: look `client_id` up before anything."""
-        body = {
-            "ccy": currency,
-            "amt": _text(amount),
-            "from": parse.ACCOUNT_IDS[from_account],
-            "to": parse.ACCOUNT_IDS[to_account],
-            "type": "0",
-            "clientId": client_id,
-        }
-        (row,) = await self._write("private_post_asset_transfer", body)
-        try:
-            return await self.transfer_state(client_id)
-        except (VenueUnavailable, NotFound):
-            return parse.transfer(row, state="pending")
-
-    async def transfer_state(self, client_id: str) -> TransferReport:
-        (row,) = await self._read("private_get_asset_transfer_state", {"clientId": client_id})
-        return parse.transfer(row)
-
-    async def deposit_address(self, currency: str) -> str:
-        rows = await self._read("private_get_asset_deposit_address", {"ccy": currency})
-        chosen = next((r for r in rows if r.get("selected")), rows[0] if rows else None)
-        if chosen is None:
-            raise NotFound(f"OKX gave no {currency} deposit address")
-        return str(chosen["addr"])
-
-    async def deposits(self, currency: str) -> list[DepositRecord]:
-        rows = await self._read("private_get_asset_deposit_history", {"ccy": currency})
-        return [parse.deposit(row) for row in rows]
-
-    async def withdraw(
-        self,
-        client_id: str,
-        currency: str,
-        amount: Decimal,
-        to_address: str,
-        chain: str,
-        fee: Decimal | None = None,
-    ) -> WithdrawalReport:
-        """Onchain (dest 4). VenueUncertain: look `client_id` up before anything else."""
-        body = {
-            "ccy": currency,
-            "amt": _text(amount),
-            "dest": "4",
-            "toAddr": to_address,
-            "chain": chain,
-            "clientId": client_id,
-        }
-        if fee is not None:
-            body["fee"] = _text(fee)
-        await self._write("private_post_asset_withdrawal", body)
-        return await self.withdrawal(client_id)
-
-    async def withdrawal(self, client_id: str) -> WithdrawalReport:
-        rows = await self._read("private_get_asset_withdrawal_history", {"clientId": client_id})
-        found = [r for r in rows if r.get("clientId") == client_id]
-        if not found:
-            raise NotFound(f"OKX knows no withdrawal {client_id!r}", code="58129")
-        return parse.withdrawal(found[0])
-
-    async def funding_rate(self, instrument_id: str) -> FundingRate:
-        (row,) = await self._read("public_get_public_funding_rate", {"instId": instrument_id})
-        return parse.funding_rate(row)
-
     # -- internals -----------------------------------------------------------------------------
 
     async def _place(self, intent: OrderIntent, extra: dict[str, str]) -> OrderReport:
@@ -370,7 +301,7 @@ class OkxVenue:
         instrument = await self.instrument(instrument_id)
         inst_type = "SWAP" if instrument.has_funding else "FUTURES"
         params = {"instType": inst_type, "instId": instrument_id}
-        (row,) = await self._read("public_get_public_mark_price", params)
+        row = one_row(await self._read("public_get_public_mark_price", params), "mark price")
         age_s = (self._clock.now_ms() - int(row["ts"])) / 1000
         if age_s > self._settings.max_price_age_seconds:
             raise VenueUnavailable(
@@ -380,7 +311,8 @@ class OkxVenue:
         return parse.decimal(row["markPx"], "markPx")
 
     async def _balance_detail(self, currency: str) -> Json | None:
-        (account,) = await self._read("private_get_account_balance", {"ccy": currency})
+        rows = await self._read("private_get_account_balance", {"ccy": currency})
+        account = one_row(rows, "balance")
         details = account.get("details") or []
         return next((d for d in details if d.get("ccy") == currency), None)
 

@@ -1,0 +1,106 @@
+"""OKX's funding calls through ccxt: transfers between the funding (6) and trading (18)
+accounts, deposit address and history, onchain withdrawals, the funding rate.
+
+Transfers and withdrawals carry pegkeeper's client id; one that raises VenueUncertain may have
+gone through and must be looked up by that id (`transfer_state`, `withdrawal`) before any new
+request: it is never repeated blindly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from pegkeeper.adapters.venues import okx_parse as parse
+from pegkeeper.domain.errors import NotFound, VenueUnavailable
+from pegkeeper.domain.venue import DepositRecord, FundingRate, TransferReport, WithdrawalReport
+
+Json = Mapping[str, Any]
+Call = Callable[[str, dict[str, str]], Awaitable[list[Json]]]
+
+
+def one_row(rows: list[Json], what: str) -> Json:
+    """The single row OKX answers with; anything else is an answer not to act on."""
+    if len(rows) != 1:
+        raise VenueUnavailable(f"OKX answered {len(rows)} rows for one {what}")
+    return rows[0]
+
+
+def text(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value != 0 else "0"
+
+
+class OkxFunding:
+    def __init__(self, read: Call, write: Call) -> None:
+        self._read = read  # idempotent: retried
+        self._write = write  # never retried
+
+    async def transfer(
+        self, client_id: str, currency: str, amount: Decimal, from_account: str, to_account: str
+    ) -> TransferReport:
+        """Between funding and trading. VenueUncertain: look `client_id` up before anything."""
+        body = {
+            "ccy": currency,
+            "amt": text(amount),
+            "from": parse.ACCOUNT_IDS[from_account],
+            "to": parse.ACCOUNT_IDS[to_account],
+            "type": "0",
+            "clientId": client_id,
+        }
+        row = one_row(await self._write("private_post_asset_transfer", body), "transfer")
+        try:
+            return await self.transfer_state(client_id)
+        except (VenueUnavailable, NotFound):
+            return parse.transfer(row, state="pending")
+
+    async def transfer_state(self, client_id: str) -> TransferReport:
+        rows = await self._read("private_get_asset_transfer_state", {"clientId": client_id})
+        row = one_row(rows, "transfer state")
+        return parse.transfer(row)
+
+    async def deposit_address(self, currency: str) -> str:
+        rows = await self._read("private_get_asset_deposit_address", {"ccy": currency})
+        chosen = next((r for r in rows if r.get("selected")), rows[0] if rows else None)
+        if chosen is None:
+            raise NotFound(f"OKX gave no {currency} deposit address")
+        return str(chosen["addr"])
+
+    async def deposits(self, currency: str) -> list[DepositRecord]:
+        rows = await self._read("private_get_asset_deposit_history", {"ccy": currency})
+        return [parse.deposit(row) for row in rows]
+
+    async def withdraw(
+        self,
+        client_id: str,
+        currency: str,
+        amount: Decimal,
+        to_address: str,
+        chain: str,
+        fee: Decimal | None = None,
+    ) -> WithdrawalReport:
+        """Onchain (dest 4). VenueUncertain: look `client_id` up before anything else."""
+        body = {
+            "ccy": currency,
+            "amt": text(amount),
+            "dest": "4",
+            "toAddr": to_address,
+            "chain": chain,
+            "clientId": client_id,
+        }
+        if fee is not None:
+            body["fee"] = text(fee)
+        await self._write("private_post_asset_withdrawal", body)
+        return await self.withdrawal(client_id)
+
+    async def withdrawal(self, client_id: str) -> WithdrawalReport:
+        rows = await self._read("private_get_asset_withdrawal_history", {"clientId": client_id})
+        found = [r for r in rows if r.get("clientId") == client_id]
+        if not found:
+            raise NotFound(f"OKX knows no withdrawal {client_id!r}", code="58129")
+        return parse.withdrawal(found[0])
+
+    async def funding_rate(self, instrument_id: str) -> FundingRate:
+        rows = await self._read("public_get_public_funding_rate", {"instId": instrument_id})
+        row = one_row(rows, "funding rate")
+        return parse.funding_rate(row)
