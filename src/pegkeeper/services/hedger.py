@@ -102,6 +102,7 @@ class HedgerService:
         self.paused = False
         self.ready = asyncio.Event()
         self.cycles = 0
+        self.reconciliations = 0  # reads of the venue's open orders after start or reconnect
 
     def trigger(self, reason: str, correlation_id: str | None = None) -> None:
         """Ask for a cycle; triggers that arrive during a cycle are folded into the next one."""
@@ -291,6 +292,7 @@ class HedgerService:
         pegkeeper never made are left alone and reported."""
         instrument_id = self._settings.instrument_id
         live = await self._venue.open_orders(instrument_id)
+        self.reconciliations += 1
         open_here = {o.intent.client_order_id for o in await self._store.hedge.open_orders()}
         for report in live:
             if report.client_order_id in open_here:

@@ -38,6 +38,9 @@ class SimContext:
     schedule: Callable[[float, Callable[[], None]], None] | None = None
     _frozen: dict[str, MarketView] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.faults.on_switch = self._switched
+
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
@@ -53,16 +56,25 @@ class SimContext:
         return inst_id
 
     def market(self, inst_id: str) -> MarketView:
+        frozen = self._frozen.get(inst_id)
+        if frozen is not None:
+            return frozen
         engine = self.engine
         price = engine.mark_price_usd(inst_id)
         ts_ms = engine.price_ms(inst_id)
         if price is None or ts_ms is None:
             raise OkxError("50001", f"Service temporarily unavailable: no price for {inst_id}")
-        if not self.faults.on("stale_tickers"):
-            self._frozen.clear()
-            return MarketView(price, ts_ms, engine.book(inst_id))
-        frozen = self._frozen.get(inst_id)
-        if frozen is None:
-            frozen = MarketView(price, ts_ms, SyntheticBook(price, engine.book_shape))
-            self._frozen[inst_id] = frozen
-        return frozen
+        view = MarketView(price, ts_ms, SyntheticBook(price, engine.book_shape))
+        if self.faults.on("stale_tickers"):
+            self._frozen[inst_id] = view  # an instrument first priced while stale
+        return view
+
+    def _switched(self, name: str, on: bool) -> None:
+        """Market data freezes the moment `stale_tickers` is switched on."""
+        if name != "stale_tickers":
+            return
+        self._frozen.clear()
+        if on:
+            for inst_id in self.engine.live_instrument_ids:
+                if self.engine.mark_price_usd(inst_id) is not None:
+                    self._frozen[inst_id] = self.market(inst_id)

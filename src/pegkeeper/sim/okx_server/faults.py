@@ -24,6 +24,7 @@ placement and close-position), `reads` (GET requests).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -86,6 +87,7 @@ class Faults:
         self.switches: dict[str, bool] = {}
         self.numbers: dict[str, float] = {}
         self.partial_fill_then = "fill"
+        self.on_switch: Callable[[str, bool], None] | None = None  # told when a switch flips
         self.clear()
 
     def fire(self, name: str, request_scopes: frozenset[Scope]) -> bool:
@@ -100,7 +102,7 @@ class Faults:
         if name in self.triggers:
             self.triggers[name] = _trigger(name, value)
         elif name in self.switches:
-            self.switches[name] = _switch(name, value)
+            self._flip(name, _switch(name, value))
         elif name in self.numbers:
             self.numbers[name] = _number(name, value)
         elif name == "partial_fill_then":
@@ -118,9 +120,17 @@ class Faults:
     def clear(self) -> None:
         """Back to a healthy exchange."""
         self.triggers = {name: Trigger() for name in COUNTED}
+        for name in [n for n, on in self.switches.items() if on]:
+            self._flip(name, False)
         self.switches = dict.fromkeys(SWITCHES, False)
         self.numbers = dict(NUMBERS)
         self.partial_fill_then = "fill"
+
+    def _flip(self, name: str, on: bool) -> None:
+        changed = self.switches.get(name, False) != on
+        self.switches[name] = on
+        if changed and self.on_switch is not None:
+            self.on_switch(name, on)
 
     def describe(self) -> dict[str, str]:
         described = {name: trigger.describe() for name, trigger in self.triggers.items()}
