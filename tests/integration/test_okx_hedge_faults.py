@@ -19,7 +19,7 @@ import pytest
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.sim.orders import OrderType
 from tests.integration.conftest import postgres_database
-from tests.okx_world import FAST_VENUE, World, hedging_world
+from tests.okx_world import FAST_HEDGER, FAST_VENUE, World, hedging_world
 
 TARGET = -98  # 10 000 USD of liability
 SWAP = "BTC-USD-SWAP"
@@ -238,3 +238,25 @@ async def test_at_start_a_stray_order_declared_lost_is_canceled_at_the_venue(
         assert record is not None and record.state is OrderState.CANCELED
         await hedged(world)
         assert states(await world.check_books()) == [OrderState.CANCELED, OrderState.FILLED]
+
+
+async def test_the_linear_swap_is_hedged_in_usdt_margined_contracts(tmp_path: Path) -> None:
+    """BTC-USDT-SWAP: 0.01 BTC a contract, worth 0.01 * 7938.39 USD = 7 938.39 cents, so
+    10 000 USD sells round(980 000 / 7 938.39) = round(123.45) = 123 contracts."""
+    linear = replace(FAST_HEDGER, instrument_id="BTC-USDT-SWAP")
+    venue = replace(FAST_VENUE, instrument_ids=("BTC-USDT-SWAP",))
+    async with hedging_world(tmp_path, venue_settings=venue, hedger_settings=linear) as world:
+        await world.post("u1", 1_000_000)
+        await world.until(
+            lambda: world.sim.position_contracts("BTC-USDT-SWAP") == -123, "the linear short"
+        )
+        await world.converged(0)  # the inverse swap is untouched
+        for _ in range(200):  # the snapshot follows the fill
+            snapshot = await world.store.hedge.last_position()
+            if snapshot is not None and snapshot.size_contracts == -123:
+                break
+            await asyncio.sleep(0.02)
+        # 123 x 0.01 BTC x 7938.39 USD = 9 764.22 USD, short
+        assert snapshot is not None and snapshot.exposure_cents == -976_422
+        (order,) = await world.store.hedge.recent_orders(5)
+        assert order.intent.instrument_id == "BTC-USDT-SWAP" and order.filled_contracts == 123
