@@ -31,6 +31,7 @@ import structlog
 from pegkeeper.adapters.venues import okx_parse as parse
 from pegkeeper.adapters.venues.ccxt_support import (
     NOT_FOUND_CODES,
+    EndpointBudgets,
     RequestBudget,
     all_or_none,
     is_rate_limit,
@@ -88,7 +89,7 @@ class OkxVenueSettings:
     rate_limit_pause_seconds: float = 2.0
     max_price_age_seconds: float = 60.0
     ws_silence_seconds: float = 30.0
-    ccxt_rate_limit_ms: int | None = None  # None: ccxt's pace for OKX
+    ccxt_rate_limit_ms: int | None = None  # the unit of ccxt's cost table; None: ccxt's (110)
 
 
 class OkxVenue:
@@ -106,11 +107,14 @@ class OkxVenue:
         self._clock = clock
         self._rng = rng or random.Random()
         self._client = _make_client(settings, credentials)
-        self._budget = RequestBudget(
-            settings.burst_requests,
-            settings.burst_refill_per_second,
-            settings.rate_limit_pause_seconds,
-            self._rng,
+        self._budget = EndpointBudgets(
+            self._client,
+            RequestBudget(
+                settings.burst_requests,
+                settings.burst_refill_per_second,
+                settings.rate_limit_pause_seconds,
+                self._rng,
+            ),
         )
         self._instruments: dict[str, Instrument] = {}
         self.watches: list[PositionWatch] = []
@@ -342,7 +346,7 @@ class OkxVenue:
         return await self._call(method, body, read=False)
 
     async def _call(self, method: str, params: dict[str, str], *, read: bool) -> list[Json]:
-        await self._budget.acquire()
+        await self._budget.acquire(method)
         try:
             response = await getattr(self._client, method)(params)
         except Exception as error:
@@ -366,7 +370,7 @@ def _make_client(settings: OkxVenueSettings, credentials: OkxCredentials) -> Any
         "secret": credentials.secret_key,
         "password": credentials.passphrase,
         "timeout": int(settings.request_timeout_seconds * 1000),
-        "enableRateLimit": True,
+        "enableRateLimit": False,  # paced per endpoint by EndpointBudgets instead
         "options": {"fetchMarkets": {"types": ["swap", "future"]}},
     }
     if settings.ccxt_rate_limit_ms is not None:
