@@ -1,9 +1,9 @@
 """OKX through ccxt's async client: the `Venue` port and the funding calls beyond it.
 
-Requests go through ccxt's implicit OKX API (the /api/v5 endpoints themselves, signed and
-rate-limited by ccxt, errors mapped by ccxt), so every parameter is OKX's own and every number
-comes back as the string OKX sent. Pointed at OKX or at `pegkeeper sim-exchange`: only the
-URLs differ.
+Requests go through ccxt's implicit OKX API (the /api/v5 endpoints themselves, signed by ccxt,
+errors mapped by ccxt, paced per endpoint at ccxt's costs by EndpointBudgets), so every parameter
+is OKX's own and every number comes back as the string OKX sent. Pointed at OKX or at
+`pegkeeper sim-exchange`: only the URLs differ.
 
 Safety rules kept here:
 - orders carry pegkeeper's client id; a request that may have gone through raises
