@@ -64,6 +64,7 @@ def run(
     """Run pegkeeper's services in one process (with no config: the embedded demo)."""
     from pegkeeper.bootstrap import (
         BookSourceError,
+        LedgerMisconfigured,
         ServerStartError,
         UnknownService,
         VenueMisconfigured,
@@ -73,7 +74,13 @@ def run(
     settings = _settings(config)
     try:
         run_forever(settings, services or [])
-    except (UnknownService, BookSourceError, ServerStartError, VenueMisconfigured) as error:
+    except (
+        UnknownService,
+        BookSourceError,
+        LedgerMisconfigured,
+        ServerStartError,
+        VenueMisconfigured,
+    ) as error:
         _error(str(error))
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
@@ -216,6 +223,7 @@ def _status_table(data: dict[str, Any]) -> Table:
         ("leverage", data["leverage"] or "-"),
         ("liquidation price (USD)", data["liquidation_price_usd"] or "-"),
     ]
+    rows += _ledger_rows(data.get("ledger"))
     decision = data.get("last_decision")
     if decision:
         rows.append(
@@ -227,6 +235,20 @@ def _status_table(data: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, str(value))
     return table
+
+
+def _ledger_rows(ledger: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not ledger:
+        return []
+    state = "ready" if ledger["ready"] else f"waiting: {ledger['reason']}"
+    rows = [("ledger source", ledger["source"]), ("ledger", state)]
+    if ledger["source"] == "galoy":
+        backlog = (
+            f"{ledger['unpaired_transactions']} unpaired, {ledger['unposted_trades']} unposted, "
+            f"{ledger['rejected_transactions']} rejected"
+        )
+        rows.append(("ledger backlog", backlog))
+    return rows
 
 
 def _usd(cents: int) -> str:

@@ -20,6 +20,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pegkeeper.config_ledger import (
+    LEDGER_SECRETS,
+    LedgerSettings,
+    ledger_secrets_in,
+    secret_env_name,
+)
+
 ENV_PREFIX = "PEGKEEPER_"
 CONFIG_ENV = "PEGKEEPER_CONFIG"
 
@@ -242,6 +249,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     http: HttpSettings = HttpSettings()
     liability: LiabilitySettings = LiabilitySettings()
+    ledger: LedgerSettings = LedgerSettings()
     hedger: HedgerSettingsModel = HedgerSettingsModel()
     peg_monitor: PegMonitorSettingsModel = PegMonitorSettingsModel()
     market_data: MarketDataSettings = MarketDataSettings()
@@ -295,10 +303,11 @@ def _check_toml(path: Path) -> None:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     venue = table.get("venue")
-    written = [k for k in SECRET_KEYS if isinstance(venue, dict) and venue.get(k)]
+    written = [f"venue.{k}" for k in SECRET_KEYS if isinstance(venue, dict) and venue.get(k)]
+    written += ledger_secrets_in(table)
     if written:
-        names = ", ".join(f"venue.{k}" for k in written)
-        env = ", ".join(f"{ENV_PREFIX}VENUE__{k.upper()}" for k in written)
+        names = ", ".join(written)
+        env = ", ".join(secret_env_name(k) for k in written)
         raise ConfigError(
             f"config file {path} sets {names}: credentials are never read from a file; "
             f"remove them and set {env} in the environment"
@@ -315,6 +324,7 @@ def _describe(error: ValidationError, path: Path | None) -> str:
             continue
         got = item.get("input")
         secret = key.startswith("venue.") and key.removeprefix("venue.") in SECRET_KEYS
+        secret = secret or key in LEDGER_SECRETS
         shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}{shown}")

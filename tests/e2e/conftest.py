@@ -46,7 +46,9 @@ class Running:
         )
 
 
-def start(tmp_path: Path, extra: str = "", services: tuple[str, ...] = ()) -> Running:
+def start(
+    tmp_path: Path, extra: str = "", services: tuple[str, ...] = (), *, wait: bool = True
+) -> Running:
     port = free_port()
     config = tmp_path / "pegkeeper.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n[http]\nport = {port}\n{extra}')
@@ -72,7 +74,8 @@ def start(tmp_path: Path, extra: str = "", services: tuple[str, ...] = ()) -> Ru
         f"127.0.0.1:{price_port}",
         f"127.0.0.1:{quote_port}",
     )
-    wait_ready(running)
+    if wait:
+        wait_ready(running)
     return running
 
 

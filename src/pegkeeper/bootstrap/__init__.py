@@ -21,6 +21,7 @@ from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
+from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
 from pegkeeper.bootstrap.pricing import (
     BookSourceError,
     Pricing,
@@ -48,6 +49,7 @@ log = structlog.get_logger("pegkeeper")
 SERVICES = (
     "hedger",
     "liability",
+    "ledger",
     "market-data",
     "quote-feeds",
     "peg-monitor",
@@ -57,6 +59,7 @@ SERVICES = (
 __all__ = [
     "SERVICES",
     "BookSourceError",
+    "LedgerMisconfigured",
     "Runtime",
     "ServerStartError",
     "UnknownService",
@@ -92,6 +95,7 @@ class Runtime:
     market_clock: Clock
     market_replay: MarketReplay | None
     pricing: Pricing
+    ledger: LedgerSetup
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -104,6 +108,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
     if names:
         return list(dict.fromkeys(names))
     disabled = {"hedger": not settings.hedger.enabled}
+    disabled["ledger"] = settings.ledger.source == "http"  # nothing to poll
     disabled["peg-monitor"] = not settings.peg_monitor.enabled
     disabled["market-data"] = not settings.market_data.okx.enabled
     disabled["quote-feeds"] = not settings.market_data.quotes.enabled
@@ -137,8 +142,9 @@ def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
 
 
 async def build_runtime(settings: Settings) -> Runtime:
-    """Raises BookSourceError when the price server's book file cannot be used, and
-    VenueMisconfigured when the venue's configuration cannot be used."""
+    """Raises BookSourceError when the price server's book file cannot be used,
+    VenueMisconfigured when the venue's configuration cannot be used, and LedgerMisconfigured
+    when the ledger source's cannot."""
     ticks = price_ticks(settings)
     books = book_source(settings)
     venue = await build_venue(settings, ticks)
@@ -148,11 +154,18 @@ async def build_runtime(settings: Settings) -> Runtime:
     liability = LiabilityService(
         store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
     )
+    ledger = build_ledger(settings, store, liability)
     hedger = HedgerService(
-        store, venue.venue, bus, clock, _policy(settings), _hedger_settings(settings, venue)
+        store,
+        venue.venue,
+        bus,
+        clock,
+        _policy(settings),
+        _hedger_settings(settings, venue),
+        gate=ledger.gate,
     )
     demo = None
-    if settings.demo.enabled:
+    if settings.demo.enabled and ledger.source == "http":  # not on top of a real wallet's ledger
         d = settings.demo
         demo = DemoFlow(
             liability,
@@ -176,9 +189,10 @@ async def build_runtime(settings: Settings) -> Runtime:
         venue=venue,
         liability=liability,
         hedger=hedger,
-        dealer=DealerView(store),
+        dealer=DealerView(store, ledger.gate),
         demo=demo,
         pricing=build_pricing(settings, books, store.quotes, liability),
+        ledger=ledger,
     )
 
 
@@ -207,6 +221,9 @@ def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[
         states = {name: "ready" for name in services}
         if "hedger" in services and not runtime.hedger.ready.is_set():
             states["hedger"] = "starting: reconciling with the venue"
+        if runtime.ledger.source != "http":
+            readiness = await runtime.ledger.gate.readiness()
+            states["ledger"] = "ready" if readiness.ready else readiness.reason
         return states
 
     return check
@@ -246,6 +263,8 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         jobs["hedger"] = _hedge(runtime)
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
+    if "ledger" in services and runtime.ledger.run is not None:
+        jobs["ledger"] = runtime.ledger.run()
     live_books = runtime.pricing.live_books
     if "market-data" in services or ("price-server" in services and live_books is not None):
         # the price server follows the live feed, so it runs the feed too
@@ -263,24 +282,27 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if "web" in services:
         server = _web_server(runtime, services)
         jobs["web"] = server.serve()
-        _announce(runtime.settings, services, runtime.venue.description)
+        _announce(runtime.settings, services, runtime.venue.description, runtime.ledger)
     try:
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
                 group.create_task(_logged(name, job), name=name)
     finally:
-        for close in runtime.venue.closers:
+        for close in [*runtime.venue.closers, *runtime.ledger.closers]:
             await close()
         await runtime.store.close()
 
 
-def _announce(settings: Settings, services: list[str], venue_description: str) -> None:
+def _announce(
+    settings: Settings, services: list[str], venue_description: str, ledger: LedgerSetup
+) -> None:
     base = f"http://{settings.http.host}:{settings.http.port}"
     demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
     log.info("http", url=base, dealer=f"{base}/api/v1/dealer", orders=f"{base}/api/v1/orders")
     lines = [
         f"pegkeeper is running{demo}",
         f"  venue:   {venue_description}",
+        f"  ledger:  {ledger.description}",
         f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
         f"  orders:  {base}/api/v1/orders",
         f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
@@ -334,7 +356,7 @@ def _startup_error(group: BaseExceptionGroup[BaseException]) -> BaseException | 
             found = _startup_error(error)
             if found is not None:
                 return found
-        elif isinstance(error, ServerStartError | VenueMisconfigured):
+        elif isinstance(error, ServerStartError | VenueMisconfigured | LedgerMisconfigured):
             return error
     return None
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.orders import Fill
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PositionSnapshot
-from pegkeeper.ports import Store
+from pegkeeper.ports import ReadinessGate, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +16,7 @@ class DealerStatus:
     liability_cents: int
     position: PositionSnapshot | None
     last_decision: DecisionRecord | None
+    ledger: LedgerReadiness | None = None  # where the liability comes from, and the gate
 
     @property
     def exposure_cents(self) -> int:
@@ -37,14 +39,16 @@ class OrderView:
 
 
 class DealerView:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, gate: ReadinessGate | None = None) -> None:
         self._store = store
+        self._gate = gate
 
     async def status(self) -> DealerStatus:
         return DealerStatus(
             liability_cents=await self._store.liability.balance_cents(),
             position=await self._store.hedge.last_position(),
             last_decision=await self._store.hedge.last_decision(),
+            ledger=await self._gate.readiness() if self._gate is not None else None,
         )
 
     async def orders(self, limit: int) -> list[OrderView]:

@@ -50,7 +50,7 @@ from pegkeeper.domain.orders import (
 )
 from pegkeeper.domain.records import DecisionRecord, OrderRecord
 from pegkeeper.domain.venue import VenuePosition, VenueResync
-from pegkeeper.ports import Bus, Clock, Store, Venue
+from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 from pegkeeper.services.snapshots import take_snapshot
 
@@ -83,8 +83,11 @@ class HedgerService:
         clock: Clock,
         policy: HedgePolicy,
         settings: HedgerSettings,
+        gate: ReadinessGate | None = None,
     ) -> None:
         self._store = store
+        self._gate = gate  # closed (a half-imported ledger): nothing new is sent
+        self.waiting_for = ""  # why the gate is closed, while it is
         self._venue = venue
         self._bus = bus
         self._clock = clock
@@ -155,6 +158,8 @@ class HedgerService:
         if await self._orders_in_flight():
             self._schedule_recheck()
             return None
+        if not await self._gate_open():
+            return None
         instrument = await self._get_instrument()
         liability_cents, correlation_id = await self._liability(correlation_id)
         position = await self._venue.position(instrument.instrument_id)
@@ -173,6 +178,15 @@ class HedgerService:
         position = await self._venue.position(instrument.instrument_id)
         await self._maybe_snapshot(instrument, position, correlation_id, force=True)
         return record
+
+    async def _gate_open(self) -> bool:
+        """The periodic check and the liability events reopen the question when it opens."""
+        readiness = await self._gate.readiness() if self._gate is not None else None
+        reason = "" if readiness is None or readiness.ready else readiness.reason
+        if reason != self.waiting_for:
+            log.info("hedger waits" if reason else "hedger resumes", reason=reason)
+            self.waiting_for = reason
+        return not reason
 
     async def _act(self, record: DecisionRecord) -> None:
         intent = self._intent_for(record)

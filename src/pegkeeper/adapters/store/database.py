@@ -20,7 +20,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from pegkeeper.adapters.store.galoy_repo import SqlGaloyRepository
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
+from pegkeeper.adapters.store.ledger_state_repo import SqlLedgerStateRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
@@ -53,12 +55,18 @@ class SqlStore:
         hedge: SqlHedgeRepository,
         pegs: SqlPegRepository,
         quotes: SqlQuoteRepository,
+        *,
+        galoy: SqlGaloyRepository,
+        ledger_state: SqlLedgerStateRepository,
     ) -> None:
         self.engine = engine
         self.liability: LiabilityRepository = liability
         self.hedge: HedgeRepository = hedge
         self.pegs: PegRepository = pegs
         self.quotes: QuoteRepository = quotes
+        # polled ledger sources (specs/galoy.md): their bootstrap hands these to them
+        self.galoy = galoy
+        self.ledger_state = ledger_state
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -90,6 +98,8 @@ async def open_store(
         SqlHedgeRepository(tx, now_ms),
         SqlPegRepository(tx),
         SqlQuoteRepository(tx, liability),
+        galoy=SqlGaloyRepository(tx),
+        ledger_state=SqlLedgerStateRepository(tx),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.orders import Fill
 from pegkeeper.domain.records import DecisionRecord
@@ -64,6 +65,23 @@ def dealer(status: DealerStatus) -> dict[str, Any]:
         "liquidation_price_usd": dec(position.liquidation_price_usd) if position else None,
         "as_of_ms": position.created_at_ms if position else None,
         "last_decision": decision(status.last_decision),
+        "ledger": ledger(status.ledger),
+    }
+
+
+def ledger(readiness: LedgerReadiness | None) -> dict[str, Any] | None:
+    if readiness is None:
+        return None
+    backlog = readiness.backlog
+    return {
+        "source": readiness.source,
+        "ready": readiness.ready,
+        "reason": readiness.reason,
+        "unpaired_transactions": backlog.unpaired,
+        "unposted_trades": backlog.unposted,
+        "rejected_transactions": backlog.rejected,
+        "last_read_ms": readiness.last_poll_ms,
+        "last_error": readiness.last_error,
     }
 
 

@@ -1,0 +1,82 @@
+"""Settings of the `[ledger]` section: where the liability comes from.
+
+Secrets (the Galoy one-time code, the PostgreSQL DSN with its password) come from the
+environment only: PEGKEEPER_LEDGER__GALOY__CODE, PEGKEEPER_LEDGER__POSTGRES__DSN.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+# every secret of this section, as `section.key` in the file
+LEDGER_SECRETS = ("ledger.galoy.code", "ledger.postgres.dsn")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GaloyLedgerSettings(_Section):
+    api_url: str = "https://api.blink.sv/graphql"
+    phone: str = ""  # the dealer account's phone number, with its country code
+    code: SecretStr = SecretStr("")  # the account's login code: environment only
+    poll_interval_seconds: float = Field(10.0, gt=0)
+    page_size: int = Field(100, ge=1, le=100)  # transactions(last: N)
+    request_timeout_seconds: float = Field(10.0, gt=0)
+    recheck_interval_seconds: float = Field(86_400.0, gt=0)  # unpaired transactions, daily
+    unpaired_window_seconds: float = Field(600.0, gt=0)
+
+
+class PostgresLedgerSettings(_Section):
+    dsn: SecretStr = SecretStr("")  # postgresql://user:password@host/db: environment only
+    query: str = ""  # one row, one integer column: the liability in cents
+    poll_interval_seconds: float = Field(10.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class LedgerSettings(_Section):
+    source: Literal["http", "galoy", "postgres"] = "http"
+    half_imported_threshold: int = Field(2, ge=1)
+    stale_after_seconds: float = Field(300.0, gt=0)
+    max_backoff_seconds: float = Field(300.0, gt=0)
+    galoy: GaloyLedgerSettings = GaloyLedgerSettings()
+    postgres: PostgresLedgerSettings = PostgresLedgerSettings()
+
+    @model_validator(mode="after")
+    def _check_source(self) -> LedgerSettings:
+        missing: list[str] = []
+        if self.source == "galoy":
+            if not self.galoy.api_url:
+                missing.append("[ledger.galoy] api_url")
+            if not self.galoy.phone:
+                missing.append("[ledger.galoy] phone")
+            if not self.galoy.code.get_secret_value():
+                missing.append("the login code in PEGKEEPER_LEDGER__GALOY__CODE")
+        if self.source == "postgres":
+            if not self.postgres.dsn.get_secret_value():
+                missing.append("the DSN in PEGKEEPER_LEDGER__POSTGRES__DSN")
+            if not self.postgres.query.strip():
+                missing.append("[ledger.postgres] query")
+        if missing:
+            raise ValueError(f'source = "{self.source}" needs {" and ".join(missing)}')
+        return self
+
+
+def ledger_secrets_in(table: dict[str, Any]) -> list[str]:
+    """The `section.key` names of secrets a config file sets (they are refused)."""
+    found = []
+    for secret in LEDGER_SECRETS:
+        *path, key = secret.split(".")
+        section: Any = table
+        for part in path:
+            section = section.get(part) if isinstance(section, dict) else None
+        if isinstance(section, dict) and section.get(key):
+            found.append(secret)
+    return found
+
+
+def secret_env_name(key: str) -> str:
+    """ledger.galoy.code -> PEGKEEPER_LEDGER__GALOY__CODE"""
+    return "PEGKEEPER_" + "__".join(part.upper() for part in key.split("."))

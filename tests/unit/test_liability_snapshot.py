@@ -1,0 +1,71 @@
+"""The snapshot poller's loop: a failing query is read again after a growing pause."""
+
+import asyncio
+import contextlib
+
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.domain.ledger_sync import LedgerUnavailable, SourceState
+from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.liability_snapshot import LiabilitySnapshotPoller, SnapshotPollerSettings
+from tests.fakes import FakeStore
+
+
+class Answers:
+    """The wallet's liability, one answer per read: an int, or an error to raise."""
+
+    def __init__(self, *answers: int | Exception) -> None:
+        self.answers = list(answers)
+        self.reads = 0
+
+    async def liability_cents(self) -> int:
+        self.reads += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def close(self) -> None:
+        return None
+
+
+class States:
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int, str]] = []
+
+    async def get(self, source: str) -> SourceState | None:
+        return None
+
+    async def record_start(self, source: str, now_ms: int) -> None:
+        self.log.append(("start", now_ms, ""))
+
+    async def record_success(self, source: str, now_ms: int, *, has_more: bool = False) -> None:
+        self.log.append(("success", now_ms, ""))
+
+    async def record_failure(self, source: str, now_ms: int, error: str, *, stopped: bool) -> None:
+        self.log.append(("failure", now_ms, error))
+
+
+async def test_a_failing_query_is_read_again_after_a_growing_pause() -> None:
+    store, clock, states = FakeStore(), ManualClock(0), States()
+    liability = LiabilityService(store.liability, MemoryBus(), clock, max_abs_delta_cents=10**9)
+    down = LedgerUnavailable("the liability query on postgresql://w@h/db failed: timeout")
+    query = Answers(down, down, 4_200)
+    settings = SnapshotPollerSettings(poll_interval_seconds=5, max_backoff_seconds=15)
+    poller = LiabilitySnapshotPoller(query, liability, states, clock, settings)
+    runner = asyncio.create_task(poller.run())
+    try:
+        for advance in (0, 10, 15):  # pauses of 5 * 2 = 10 s, then 5 * 4 = 20 s capped at 15 s
+            clock.advance(advance)
+            for _ in range(100):
+                await asyncio.sleep(0)
+        assert [kind for kind, _, _ in states.log] == ["start", "failure", "failure", "success"]
+        assert [ms for _, ms, _ in states.log] == [0, 0, 10_000, 25_000]
+        assert states.log[1][2] == str(down)
+        assert await store.liability.balance_cents() == 4_200
+        (event,) = store.liability.events
+        assert (event.event_id, event.source) == ("postgres-0-4200", "postgres")
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
