@@ -20,6 +20,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pegkeeper.config_web import FILE_FORBIDDEN_KEYS as WEB_SECRET_KEYS
+from pegkeeper.config_web import WebSettings
+
 ENV_PREFIX = "PEGKEEPER_"
 CONFIG_ENV = "PEGKEEPER_CONFIG"
 
@@ -225,6 +228,7 @@ class DemoSettings(_Section):
     max_liability_cents: int = Field(2_000_000, gt=0)
     peg_replay: bool = True  # replay the March 2023 USDC depeg into the peg monitor
     peg_replay_minutes_per_second: float = Field(20.0, gt=0)  # recorded minutes per real second
+    peg_replay_start_minute: int = Field(0, ge=0, lt=11_520)  # 4_500: just before the depeg
 
 
 class LogSettings(_Section):
@@ -250,6 +254,7 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()
     log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
 
     @property
     def database_url(self) -> str:
@@ -294,11 +299,15 @@ def _check_toml(path: Path) -> None:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
-    venue = table.get("venue")
-    written = [k for k in SECRET_KEYS if isinstance(venue, dict) and venue.get(k)]
+    written = [
+        (section, key)
+        for section, keys in (("venue", SECRET_KEYS), ("web", WEB_SECRET_KEYS))
+        for key in keys
+        if isinstance(table.get(section), dict) and table[section].get(key)
+    ]
     if written:
-        names = ", ".join(f"venue.{k}" for k in written)
-        env = ", ".join(f"{ENV_PREFIX}VENUE__{k.upper()}" for k in written)
+        names = ", ".join(f"{section}.{k}" for section, k in written)
+        env = ", ".join(f"{ENV_PREFIX}{section.upper()}__{k.upper()}" for section, k in written)
         raise ConfigError(
             f"config file {path} sets {names}: credentials are never read from a file; "
             f"remove them and set {env} in the environment"
@@ -314,7 +323,9 @@ def _describe(error: ValidationError, path: Path | None) -> str:
             lines.append(f"  {key}: unknown key (see examples/pegkeeper.toml for every key)")
             continue
         got = item.get("input")
-        secret = key.startswith("venue.") and key.removeprefix("venue.") in SECRET_KEYS
+        secret = (key.startswith("venue.") and key.removeprefix("venue.") in SECRET_KEYS) or (
+            key.startswith("web.") and key.removeprefix("web.") in WEB_SECRET_KEYS
+        )
         shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}{shown}")

@@ -51,6 +51,7 @@ from pegkeeper.domain.orders import (
 from pegkeeper.domain.records import DecisionRecord, OrderRecord
 from pegkeeper.domain.venue import VenuePosition, VenueResync
 from pegkeeper.ports import Bus, Clock, Store, Venue
+from pegkeeper.services.control import HedgeControl
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 from pegkeeper.services.snapshots import take_snapshot
 
@@ -83,7 +84,9 @@ class HedgerService:
         clock: Clock,
         policy: HedgePolicy,
         settings: HedgerSettings,
+        control: HedgeControl | None = None,
     ) -> None:
+        self.control = control or HedgeControl()  # operators pause hedging here
         self._store = store
         self._venue = venue
         self._bus = bus
@@ -99,7 +102,6 @@ class HedgerService:
         self._background: set[asyncio.Task[None]] = set()
         self._needs_reconcile = True
         self._failures = 0
-        self.paused = False
         self.ready = asyncio.Event()
         self.cycles = 0
         self.reconciliations = 0  # reads of the venue's open orders after start or reconnect
@@ -134,9 +136,19 @@ class HedgerService:
             # a listener stuck in an adapter must not keep the hedger from stopping
             await asyncio.wait(listeners, timeout=5)
 
+    @property
+    def paused(self) -> bool:
+        return self.control.paused
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Cycles that failed in a row (the venue unreachable, most often); 0 after a success."""
+        return self._failures
+
     async def _cycle_safely(self, trigger: _Trigger) -> None:
         try:
-            await self.cycle(trigger.reason, trigger.correlation_id)
+            async with self.control.turn:
+                await self.cycle(trigger.reason, trigger.correlation_id)
         except VenueError as error:
             self._failures += 1
             log.warning("hedge cycle waits for the venue", trigger=trigger.reason, error=str(error))

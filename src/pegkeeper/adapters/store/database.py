@@ -20,15 +20,19 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from pegkeeper.adapters.store.audit_repo import SqlAuditReader
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
+from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
 from pegkeeper.ports import (
+    AuditReader,
     Clock,
     HedgeRepository,
     LiabilityRepository,
+    OperatorActionRepository,
     PegRepository,
     QuoteRepository,
 )
@@ -53,12 +57,16 @@ class SqlStore:
         hedge: SqlHedgeRepository,
         pegs: SqlPegRepository,
         quotes: SqlQuoteRepository,
+        operator_actions: SqlOperatorActionRepository,
+        audit: SqlAuditReader,
     ) -> None:
         self.engine = engine
         self.liability: LiabilityRepository = liability
         self.hedge: HedgeRepository = hedge
         self.pegs: PegRepository = pegs
         self.quotes: QuoteRepository = quotes
+        self.operator_actions: OperatorActionRepository = operator_actions
+        self.audit: AuditReader = audit
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -84,12 +92,15 @@ async def open_store(
     )
     now_ms: NowMs = clock.now_ms if clock is not None else _wall_clock_ms
     liability = SqlLiabilityRepository(tx)
+    operator_actions = SqlOperatorActionRepository(tx)
     return SqlStore(
         engine,
         liability,
         SqlHedgeRepository(tx, now_ms),
         SqlPegRepository(tx),
         SqlQuoteRepository(tx, liability),
+        operator_actions,
+        SqlAuditReader(tx, operator_actions),
     )
 
 
