@@ -150,6 +150,7 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
             symbols=list(settings.peg_monitor.symbols) if pegs else [],
             instrument_id=settings.hedger.instrument_id,
             brackets={k: str(v) for k, v in data.brackets.items()},
+            minimum_liability_cents=settings.hedger.stablesats.minimum_liability_threshold_cents,
             operator_actions=auth.enabled and hedging,
             demo=settings.demo.enabled,
         ),

@@ -30,6 +30,7 @@ class PageSettings:
     symbols: list[str]
     instrument_id: str
     brackets: dict[str, str] = field(default_factory=dict)
+    minimum_liability_cents: int = 0  # below it the policy keeps no hedge
     operator_actions: bool = False  # tokens configured and a hedger to act on
     demo: bool = False
 
@@ -45,6 +46,7 @@ def pages_router(settings: PageSettings) -> APIRouter:
             "symbols": settings.symbols,
             "instrument_id": settings.instrument_id,
             "brackets": settings.brackets,
+            "minimum_liability_cents": settings.minimum_liability_cents,
             "operator_actions": settings.operator_actions,
             **extra,
         }

@@ -178,6 +178,8 @@ const PK = (() => {
     badge.dataset.state = state;
     badge.textContent = { live: "live", stale: "no updates", disconnected: "disconnected", connecting: "connecting" }[state];
     badge.title = detail || "";
+    // what the page last heard of the hedger may no longer be true
+    $("#hedging-badge").classList.toggle("unknown", state === "disconnected" || state === "stale");
     renderBanner();
   }
   const EVENTS = ["liability", "decision", "order", "position", "operator", "peg"];
@@ -245,6 +247,7 @@ const PK = (() => {
     badge.dataset.paused = hedging.paused ? "true" : "false";
     badge.textContent = hedging.paused ? "hedging paused" : "hedging active";
     badge.className = `badge ${hedging.paused ? "bad" : "good"}`;
+    badge.classList.toggle("unknown", live.state === "disconnected" || live.state === "stale");
     badge.title = hedging.by ? `${hedging.paused ? "paused" : "resumed"} by ${hedging.by} at ${fmt.time(hedging.since_ms)}` : "";
   }
 

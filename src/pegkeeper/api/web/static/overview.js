@@ -8,8 +8,8 @@
   let bookChart = null;
   let riskChart = null;
 
-  function ratioClass(ratio) {
-    if (ratio === null) return "";
+  function ratioClass(ratio, liabilityCents) {
+    if (ratio === null || liabilityCents < PK.config.minimum_liability_cents) return "";
     const r = Number(ratio);
     if (r < Number(brackets.low) || r > Number(brackets.high)) return "bad";
     if (r < Number(brackets.low_safe) || r > Number(brackets.high_safe)) return "warn";
@@ -40,7 +40,9 @@
     setField("hedge", fmt.usdCents(-exposure), -exposure);
     setField("position", `${fmt.contracts(d.position_contracts)} ${Number(d.position_contracts) < 0 ? "short" : ""}`, d.position_contracts);
     setField("hedge-ratio", d.hedge_ratio === null ? "no liability" : fmt.ratio(d.hedge_ratio), d.hedge_ratio);
-    $("#card-ratio").className = `card ${ratioClass(d.hedge_ratio)}`;
+    $("#card-ratio").className = `card ${ratioClass(d.hedge_ratio, d.liability_cents)}`;
+    const small = d.liability_cents > 0 && d.liability_cents < PK.config.minimum_liability_cents;
+    setField("ratio-note", small ? `below the ${fmt.usdCents(PK.config.minimum_liability_cents)} threshold: no hedge` : "");
     renderBracket(d.hedge_ratio);
     setField("btc-price", fmt.usd(d.btc_price_usd), d.btc_price_usd);
     setField("instrument", d.instrument_id || PK.config.instrument_id);
@@ -102,9 +104,10 @@
     const points = d.points;
     const xs = points.map((p) => p.ts_ms / 1000);
     if (!bookChart) {
+      const step = uPlot.paths.stepped({ align: 1 }); // both change in steps
       bookChart = chart($("#chart-book"), [
-        { label: "liability USD", stroke: "#e0a93b", width: 2, value: (u, v) => fmt.number(v, 2) },
-        { label: "hedge notional USD", stroke: "#4c9be8", width: 2, value: (u, v) => fmt.number(v, 2) },
+        { label: "liability USD", stroke: "#e0a93b", width: 2, paths: step, value: (u, v) => fmt.number(v, 2) },
+        { label: "hedge notional USD", stroke: "#4c9be8", width: 2, paths: step, value: (u, v) => fmt.number(v, 2) },
       ]);
       riskChart = chart($("#chart-risk"), [
         { label: "BTC mark USD", stroke: "#dce3ea", width: 1.5, value: (u, v) => fmt.number(v, 2) },
