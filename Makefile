@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 GRPC := src/pegkeeper/api/grpc
 PROTOS := $(wildcard $(GRPC)/protos/services/*/v1/*.proto)
 GENERATED := $(GRPC)/generated/.stamp
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install run test lint bench fmt clean
 
@@ -25,9 +27,14 @@ $(GENERATED): $(STAMP) $(PROTOS)
 run: install
 	$(BIN)/pegkeeper run
 
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q --cov --cov-report=term $(PYTEST_ARGS)
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests"
+	@(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		>/dev/null 2>&1 || echo "could not install chromium: the browser tests skip (fail with CI=true)"
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pegkeeper.domain.errors import ConflictError, NotFound, VenueError
 from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, apply_change
+from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
@@ -187,6 +188,22 @@ class FakePegRepository:
         return 0
 
 
+class FakeOperatorActionRepository:
+    def __init__(self) -> None:
+        self.actions: list[OperatorAction] = []
+
+    async def record(self, action: OperatorAction) -> None:
+        if any(a.action_id == action.action_id for a in self.actions):
+            raise ConflictError(f"operator action {action.action_id} exists")
+        self.actions.append(action)
+
+    async def recent(self, limit: int) -> list[OperatorAction]:
+        return list(reversed(self.actions))[:limit]
+
+    async def last_of(self, kinds: Sequence[OperatorActionKind]) -> OperatorAction | None:
+        return next((a for a in reversed(self.actions) if a.action in kinds), None)
+
+
 class FakeStore:
     def __init__(self) -> None:
         self.liability = FakeLiabilityRepository()
@@ -235,6 +252,9 @@ class FakeVenue:
 
     async def close_position(self, intent: OrderIntent) -> OrderReport:
         self.sent.append(intent)
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
         return self._fill(intent.client_order_id, -self.size_contracts)
 
     def _fill(self, client_order_id: str, signed_contracts: Decimal) -> OrderReport:

@@ -76,6 +76,7 @@ async def serving(
     stale_after_ms: int | None = None,
     fees: FeeRates | None = None,
     max_abs_delta_cents: int = 10**12,
+    interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
 ) -> AsyncIterator[Stack]:
     """Both servers on free ports; the ledger and quotes in `store` (default: in memory)."""
     clock = ManualClock(START_MS)
@@ -89,7 +90,10 @@ async def serving(
     )
     quotes = QuoteService(pricer, store.quotes, liability, clock)
     servers = PriceServers(
-        pricer, quotes, GrpcServerSettings(price_port=0, quote_port=0, health_interval_seconds=0.05)
+        pricer,
+        quotes,
+        GrpcServerSettings(price_port=0, quote_port=0, health_interval_seconds=0.05),
+        interceptors,
     )
     await servers.start()
     price_channel = grpc.aio.insecure_channel(f"127.0.0.1:{servers.price_port}")

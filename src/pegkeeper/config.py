@@ -23,9 +23,11 @@ from pydantic_settings import (
 from pegkeeper.config_ledger import (
     LEDGER_SECRETS,
     LedgerSettings,
-    ledger_secrets_in,
     secret_env_name,
+    secrets_in,
 )
+from pegkeeper.config_web import FILE_FORBIDDEN_KEYS as WEB_SECRET_KEYS
+from pegkeeper.config_web import WebSettings
 
 ENV_PREFIX = "PEGKEEPER_"
 CONFIG_ENV = "PEGKEEPER_CONFIG"
@@ -178,6 +180,12 @@ class PriceServerSettings(_Section):
 
 
 SECRET_KEYS = ("api_key", "secret_key", "passphrase")
+# read from the environment only; a config file that sets one is refused
+FILE_SECRETS = (
+    *(f"venue.{key}" for key in SECRET_KEYS),
+    *(f"web.{key}" for key in WEB_SECRET_KEYS),
+    *LEDGER_SECRETS,
+)
 
 
 class VenueSettings(_Section):
@@ -232,6 +240,7 @@ class DemoSettings(_Section):
     max_liability_cents: int = Field(2_000_000, gt=0)
     peg_replay: bool = True  # replay the March 2023 USDC depeg into the peg monitor
     peg_replay_minutes_per_second: float = Field(20.0, gt=0)  # recorded minutes per real second
+    peg_replay_start_minute: int = Field(0, ge=0, lt=11_520)  # 4_500: just before the depeg
 
 
 class LogSettings(_Section):
@@ -258,6 +267,7 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()
     log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
 
     @property
     def database_url(self) -> str:
@@ -302,9 +312,7 @@ def _check_toml(path: Path) -> None:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
-    venue = table.get("venue")
-    written = [f"venue.{k}" for k in SECRET_KEYS if isinstance(venue, dict) and venue.get(k)]
-    written += ledger_secrets_in(table)
+    written = secrets_in(table, FILE_SECRETS)
     if written:
         names = ", ".join(written)
         env = ", ".join(secret_env_name(k) for k in written)
@@ -323,8 +331,7 @@ def _describe(error: ValidationError, path: Path | None) -> str:
             lines.append(f"  {key}: unknown key (see examples/pegkeeper.toml for every key)")
             continue
         got = item.get("input")
-        secret = key.startswith("venue.") and key.removeprefix("venue.") in SECRET_KEYS
-        secret = secret or key in LEDGER_SECRETS
+        secret = key in FILE_SECRETS
         shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}{shown}")

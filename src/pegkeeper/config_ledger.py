@@ -6,6 +6,7 @@ environment only: PEGKEEPER_LEDGER__GALOY__CODE, PEGKEEPER_LEDGER__POSTGRES__DSN
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -64,10 +65,10 @@ class LedgerSettings(_Section):
         return self
 
 
-def ledger_secrets_in(table: dict[str, Any]) -> list[str]:
-    """The `section.key` names of secrets a config file sets (they are refused)."""
+def secrets_in(table: dict[str, Any], names: Sequence[str]) -> list[str]:
+    """Which of the secrets `names` (`section.key`) a config file sets (they are refused)."""
     found = []
-    for secret in LEDGER_SECRETS:
+    for secret in names:
         *path, key = secret.split(".")
         section: Any = table
         for part in path:

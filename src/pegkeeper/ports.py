@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
 from pegkeeper.domain.galoy import (
     GaloyPage,
     GaloyTransaction,
@@ -18,6 +19,7 @@ from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.ledger_sync import Backlog, LedgerReadiness, SourceState
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent
 from pegkeeper.domain.market_events import BookSnapshot
+from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderState
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
@@ -353,6 +355,56 @@ class LiabilityQuery(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class OperatorActionRepository(Protocol):
+    async def record(self, action: OperatorAction) -> None:
+        """Append the action (its id is unique; the same id again raises ConflictError)."""
+        ...
+
+    async def recent(self, limit: int) -> list[OperatorAction]:
+        """Newest first."""
+        ...
+
+    async def last_of(self, kinds: Sequence[OperatorActionKind]) -> OperatorAction | None:
+        """The newest action of one of these kinds."""
+        ...
+
+
+class AuditReader(Protocol):
+    """Read-only queries over the audit trail, for people: histories and trails."""
+
+    async def liability_history(
+        self, since_ms: int, until_ms: int, max_points: int
+    ) -> list[LiabilityPoint]:
+        """The balance after each event in [since_ms, until_ms], oldest first, thinned evenly
+        to at most max_points, preceded by the balance in force at since_ms (if any)."""
+        ...
+
+    async def position_history(
+        self, since_ms: int, until_ms: int, max_points: int
+    ) -> list[PositionSnapshot]:
+        """Snapshots in [since_ms, until_ms], oldest first, thinned evenly to at most
+        max_points, preceded by the snapshot in force at since_ms (if any)."""
+        ...
+
+    async def liability_events_for(
+        self, correlation_ids: Sequence[str]
+    ) -> list[LiabilityEvent]: ...
+
+    async def order_states(self, client_order_id: str) -> list[OrderStateChange]:
+        """Every state the order went through, oldest first."""
+        ...
+
+    async def trail(self, correlation_id: str) -> AuditTrail: ...
+
+    async def recent_quotes(self, limit: int) -> list[Quote]:
+        """Newest first."""
+        ...
+
+    async def fees_paid(self) -> dict[str, Decimal]:
+        """The fees of every recorded fill, summed per currency (positive: paid)."""
+        ...
 
 
 class Store(Protocol):

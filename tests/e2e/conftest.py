@@ -47,9 +47,17 @@ class Running:
 
 
 def start(
-    tmp_path: Path, extra: str = "", services: tuple[str, ...] = (), *, wait: bool = True
+    tmp_path: Path,
+    extra: str = "",
+    services: tuple[str, ...] = (),
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    wait: str = "ready",
 ) -> Running:
-    port = free_port()
+    """`wait="ready"`: until /readyz answers 200; `"up"`: until /healthz does (for a start
+    where some service is meant to stay not ready); `"none"`: not at all."""
+    port = port or free_port()
     config = tmp_path / "pegkeeper.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n[http]\nport = {port}\n{extra}')
     log = tmp_path / "pegkeeper.log"
@@ -59,6 +67,7 @@ def start(
         "PEGKEEPER_CONFIG": str(config),
         "PEGKEEPER_PRICE_SERVER__PRICE_PORT": str(price_port),
         "PEGKEEPER_PRICE_SERVER__QUOTE_PORT": str(quote_port),
+        **(env or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "pegkeeper", "run", *services],
@@ -74,18 +83,18 @@ def start(
         f"127.0.0.1:{price_port}",
         f"127.0.0.1:{quote_port}",
     )
-    if wait:
-        wait_ready(running)
+    if wait != "none":
+        wait_ready(running, path="/readyz" if wait == "ready" else "/healthz")
     return running
 
 
-def wait_ready(running: Running, timeout_s: float = 60) -> None:
+def wait_ready(running: Running, timeout_s: float = 60, path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if running.process.poll() is not None:
             raise AssertionError(f"pegkeeper exited early:\n{running.log.read_text()}")
         try:
-            if httpx.get(running.url + "/readyz", timeout=2).status_code == 200:
+            if httpx.get(running.url + path, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

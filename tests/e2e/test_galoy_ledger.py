@@ -93,7 +93,7 @@ def test_wrong_credentials_stop_the_source_and_turn_readiness_red(
 ) -> None:
     with galoy_in_thread() as galoy:
         monkeypatch.setenv("PEGKEEPER_LEDGER__GALOY__CODE", "000111")
-        running = start(tmp_path, config(galoy.url), wait=False)
+        running = start(tmp_path, config(galoy.url), wait="none")
         try:
             body = ledger_readiness(
                 running,

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pegkeeper.api.grpc.pb import price_grpc, price_pb2, quotes_grpc, quotes_pb2
@@ -80,8 +81,14 @@ def test_the_cli_asks_the_running_servers(quiet_instance: Running) -> None:
 def test_a_stale_feed_makes_the_price_server_unavailable(tmp_path: Path) -> None:
     """The live feed configured but silent: no book, UNAVAILABLE naming the source."""
     extra = '[demo]\nenabled = false\n[market_data.okx]\nenabled = true\nurl = "ws://127.0.0.1:9"\n'
-    running = start(tmp_path, extra, services=("price-server", "web"))
+    running = start(tmp_path, extra, services=("price-server", "web"), wait="up")
     try:
+        ready = httpx.get(running.url + "/readyz", timeout=10)
+        assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+        assert (
+            "from the OKX live books feed: no book yet" in ready.json()["services"]["price-server"]
+        )
+        assert ready.json()["services"]["web"] == "ready"
         with grpc.insecure_channel(running.price_address) as channel:
             price = price_grpc.PriceServiceStub(channel)
             try:

@@ -10,16 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
-import uvicorn
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.grpc.server import ServerStartError
-from pegkeeper.api.http.app import ApiContext, create_app
-from pegkeeper.api.http.pegs import pegs_router
-from pegkeeper.api.http.quote import quote_router
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
 from pegkeeper.bootstrap.pricing import (
@@ -30,16 +26,21 @@ from pegkeeper.bootstrap.pricing import (
     price_servers,
 )
 from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
+from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web
 from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
+from pegkeeper.services.control import HedgeControl
+from pegkeeper.services.correlation_log import CorrelationLog
 from pegkeeper.services.dealer_view import DealerView
 from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
+from pegkeeper.services.health import HealthMonitor
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.operator import OperatorService
 from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
 from pegkeeper.services.replay import ReplayReport, replay_okx_books
 from pegkeeper.sim.peg_replay import MarketReplay, bundled_depeg_path, load_market_minutes
@@ -96,6 +97,8 @@ class Runtime:
     market_replay: MarketReplay | None
     pricing: Pricing
     ledger: LedgerSetup
+    control: HedgeControl
+    operator: OperatorService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -155,6 +158,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
     )
     ledger = build_ledger(settings, store, liability)
+    control = HedgeControl()
     hedger = HedgerService(
         store,
         venue.venue,
@@ -162,8 +166,20 @@ async def build_runtime(settings: Settings) -> Runtime:
         clock,
         _policy(settings),
         _hedger_settings(settings, venue),
+        control,
         gate=ledger.gate,
     )
+    operator = OperatorService(
+        control,
+        store,
+        store.operator_actions,
+        venue.venue,
+        bus,
+        clock,
+        settings.hedger.instrument_id,
+        wake_hedger=hedger.trigger,
+    )
+    await operator.restore()
     demo = None
     if settings.demo.enabled and ledger.source == "http":  # not on top of a real wallet's ledger
         d = settings.demo
@@ -193,6 +209,8 @@ async def build_runtime(settings: Settings) -> Runtime:
         demo=demo,
         pricing=build_pricing(settings, books, store.quotes, liability),
         ledger=ledger,
+        control=control,
+        operator=operator,
     )
 
 
@@ -213,38 +231,9 @@ def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketRe
     if not (settings.demo.enabled and settings.demo.peg_replay):
         return None
     interval_seconds = settings.sim.speed / settings.demo.peg_replay_minutes_per_second
-    return MarketReplay(bus, clock, load_market_minutes(bundled_depeg_path()), interval_seconds)
-
-
-def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[dict[str, str]]]:
-    async def check() -> dict[str, str]:
-        states = {name: "ready" for name in services}
-        if "hedger" in services and not runtime.hedger.ready.is_set():
-            states["hedger"] = "starting: reconciling with the venue"
-        if runtime.ledger.source != "http":
-            readiness = await runtime.ledger.gate.readiness()
-            states["ledger"] = "ready" if readiness.ready else readiness.reason
-        return states
-
-    return check
-
-
-def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
-    pegs = None
-    if "peg-monitor" in services:
-        pegs = pegs_router(runtime.pegs, runtime.store.pegs, runtime.market_clock)
-    context = ApiContext(
-        liability=runtime.liability,
-        dealer=runtime.dealer,
-        readiness=_readiness(runtime, services),
-        pegs=pegs,
-        quote=quote_router(runtime.pricing.pricer),
-    )
-    http = runtime.settings.http
-    config = uvicorn.Config(
-        create_app(context), host=http.host, port=http.port, log_level="warning", access_log=False
-    )
-    return uvicorn.Server(config)
+    minutes = load_market_minutes(bundled_depeg_path())
+    start = settings.demo.peg_replay_start_minute
+    return MarketReplay(bus, clock, minutes, interval_seconds, start_minute=start)
 
 
 async def _hedge(runtime: Runtime) -> None:
@@ -256,6 +245,8 @@ async def _hedge(runtime: Runtime) -> None:
 
 
 async def run_services(runtime: Runtime, services: list[str]) -> None:
+    health = build_health(runtime, services)
+    web: WebSetup | None = build_web(runtime, services, health) if "web" in services else None
     jobs: dict[str, Awaitable[object]] = {}
     if runtime.venue.prices is not None:
         jobs["sim-prices"] = runtime.venue.prices()
@@ -274,19 +265,21 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if "quote-feeds" in services:
         jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
     if "price-server" in services:
-        jobs["price-server"] = price_servers(runtime.settings, runtime.pricing).run()
+        observe = web.metrics.observe_quote if web is not None else None
+        jobs["price-server"] = price_servers(runtime.settings, runtime.pricing, observe).run()
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:
             jobs["market-replay"] = runtime.market_replay.run()
-    if "web" in services:
-        server = _web_server(runtime, services)
-        jobs["web"] = server.serve()
+    jobs["correlation-log"] = CorrelationLog(runtime.bus, runtime.store.hedge).run()
+    if web is not None:
+        jobs["web"] = web.server.serve()
+        jobs["metrics"] = web.metrics.follow(runtime.bus)
         _announce(runtime.settings, services, runtime.venue.description, runtime.ledger)
     try:
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
-                group.create_task(_logged(name, job), name=name)
+                group.create_task(_logged(name, job, health), name=name)
     finally:
         for close in [*runtime.venue.closers, *runtime.ledger.closers]:
             await close()
@@ -298,9 +291,14 @@ def _announce(
 ) -> None:
     base = f"http://{settings.http.host}:{settings.http.port}"
     demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
-    log.info("http", url=base, dealer=f"{base}/api/v1/dealer", orders=f"{base}/api/v1/orders")
+    log.info("http", url=base, dashboard=f"{base}/", metrics=f"{base}/metrics")
+    operators = (
+        ", ".join(settings.web.tokens()) or "none (read-only; set PEGKEEPER_WEB__OPERATOR_TOKENS)"
+    )
     lines = [
         f"pegkeeper is running{demo}",
+        f"  dashboard: {base}/",
+        f"  operators: {operators}",
         f"  venue:   {venue_description}",
         f"  ledger:  {ledger.description}",
         f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
@@ -314,15 +312,26 @@ def _announce(
             "(or: pegkeeper price --buy --sats 100000)"
         )
     lines += [
+        f"  metrics: {base}/metrics   health: {base}/readyz",
         "  post a liability change: pegkeeper liability add --cents 500000",
         "  stop with Ctrl-C",
     ]
     sys.stderr.write("\n".join(lines) + "\n")
 
 
-async def _logged(name: str, job: Awaitable[object]) -> None:
+async def _logged(name: str, job: Awaitable[object], health: HealthMonitor) -> None:
     log.info("service started", service=name)
-    await job
+    service = JOB_SERVICES.get(name, name)
+    try:
+        await job
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
+        health.job_ended(service, error)
+        log.error("service stopped", service=name, error=f"{type(error).__name__}: {error}")
+        raise
+    health.job_ended(service, None)
+    log.warning("service stopped", service=name)
 
 
 def replay_capture(exchange: str, paths: list[Path]) -> ReplayReport:

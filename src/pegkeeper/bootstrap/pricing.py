@@ -9,6 +9,7 @@ from pathlib import Path
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.feeds.book_file import FileBookProvider
 from pegkeeper.api.grpc.server import GrpcServerSettings, PriceServers
+from pegkeeper.api.grpc.timing import LatencyInterceptor, Observe
 from pegkeeper.bootstrap.feeds import LiveBooks
 from pegkeeper.config import Settings
 from pegkeeper.domain.quote_math import FeeRates
@@ -105,10 +106,13 @@ def _file_books(path: Path, settings: Settings, origin: str) -> FileBookProvider
     return provider
 
 
-def price_servers(settings: Settings, pricing: Pricing) -> PriceServers:
+def price_servers(
+    settings: Settings, pricing: Pricing, observe_latency: Observe | None = None
+) -> PriceServers:
     p = settings.price_server
     return PriceServers(
         pricing.pricer,
         pricing.quotes,
         GrpcServerSettings(host=p.host, price_port=p.price_port, quote_port=p.quote_port),
+        (LatencyInterceptor(observe_latency),) if observe_latency is not None else (),
     )

@@ -57,7 +57,29 @@ class PegUpdated(msgspec.Struct, frozen=True, tag="peg"):
     score: float
 
 
-Event = LiabilityChanged | HedgeDecided | OrderUpdated | PositionChanged | BboUpdated | PegUpdated
+class OperatorActed(msgspec.Struct, frozen=True, tag="operator"):
+    """An operator action was recorded; `hedging_paused` is the hedger's switch after it."""
+
+    action_id: str
+    operator: str
+    action: str
+    target: str
+    result: str
+    detail: str
+    hedging_paused: bool
+    correlation_id: str
+    ts_ms: int
+
+
+Event = (
+    LiabilityChanged
+    | HedgeDecided
+    | OrderUpdated
+    | PositionChanged
+    | BboUpdated
+    | PegUpdated
+    | OperatorActed
+)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)
@@ -77,6 +99,7 @@ TOPIC_DECISION = "hedge.decision"
 TOPIC_ORDER = "hedge.order"
 TOPIC_POSITION = "venue.position"
 TOPIC_PEG = "pegstats"
+TOPIC_OPERATOR = "operator"
 
 
 def bbo_topic(exchange: str, base: str, quote: str) -> str:

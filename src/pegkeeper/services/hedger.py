@@ -51,6 +51,7 @@ from pegkeeper.domain.orders import (
 from pegkeeper.domain.records import DecisionRecord, OrderRecord
 from pegkeeper.domain.venue import VenuePosition, VenueResync
 from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
+from pegkeeper.services.control import HedgeControl
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 from pegkeeper.services.snapshots import take_snapshot
 
@@ -83,8 +84,11 @@ class HedgerService:
         clock: Clock,
         policy: HedgePolicy,
         settings: HedgerSettings,
+        control: HedgeControl | None = None,
+        *,
         gate: ReadinessGate | None = None,
     ) -> None:
+        self.control = control or HedgeControl()  # operators pause hedging here
         self._store = store
         self._gate = gate  # closed (a half-imported ledger): nothing new is sent
         self.waiting_for = ""  # why the gate is closed, while it is
@@ -102,7 +106,6 @@ class HedgerService:
         self._background: set[asyncio.Task[None]] = set()
         self._needs_reconcile = True
         self._failures = 0
-        self.paused = False
         self.ready = asyncio.Event()
         self.cycles = 0
         self.reconciliations = 0  # reads of the venue's open orders after start or reconnect
@@ -137,9 +140,19 @@ class HedgerService:
             # a listener stuck in an adapter must not keep the hedger from stopping
             await asyncio.wait(listeners, timeout=5)
 
+    @property
+    def paused(self) -> bool:
+        return self.control.paused
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Cycles that failed in a row (the venue unreachable, most often); 0 after a success."""
+        return self._failures
+
     async def _cycle_safely(self, trigger: _Trigger) -> None:
         try:
-            await self.cycle(trigger.reason, trigger.correlation_id)
+            async with self.control.turn:
+                await self.cycle(trigger.reason, trigger.correlation_id)
         except VenueError as error:
             self._failures += 1
             log.warning("hedge cycle waits for the venue", trigger=trigger.reason, error=str(error))

@@ -70,13 +70,25 @@ def bbo_messages(minute: MarketMinute, receive_ms: int) -> Iterator[tuple[str, B
 
 
 class MarketReplay:
-    """Publishes one recorded minute every `interval_seconds` of the clock, looping forever."""
+    """Publishes one recorded minute every `interval_seconds` of the clock, looping forever;
+    the first round starts `start_minute` minutes in."""
 
     def __init__(
-        self, bus: Bus, clock: Clock, minutes: list[MarketMinute], interval_seconds: float
+        self,
+        bus: Bus,
+        clock: Clock,
+        minutes: list[MarketMinute],
+        interval_seconds: float,
+        start_minute: int = 0,
     ) -> None:
         if not minutes:
             raise ValueError("the recorded market has no rows")
+        if not 0 <= start_minute < len(minutes):
+            raise ValueError(
+                f"the replay cannot start at minute {start_minute}: the recording has "
+                f"{len(minutes)} minutes"
+            )
+        self._start_minute = start_minute
         self._bus = bus
         self._clock = clock
         self._minutes = minutes
@@ -87,7 +99,7 @@ class MarketReplay:
         span_ms = self._minutes[-1].ts_ms - self._minutes[0].ts_ms + 60_000
         rounds = 0
         while True:
-            for minute in self._minutes:
+            for minute in self._minutes[self._start_minute if rounds == 0 else 0 :]:
                 shifted = MarketMinute(
                     minute.ts_ms + rounds * span_ms, minute.closes, minute.volumes
                 )

@@ -36,8 +36,11 @@ class MemoryBus:
     def __init__(self, queue_size: int = 10_000) -> None:
         self._queue_size = queue_size
         self._subscriptions: list[MemorySubscription] = []
+        self.published: dict[str, int] = {}  # messages by topic family ("bbo", "liability")
 
     async def publish(self, topic: str, payload: bytes) -> None:
+        family = topic.partition(".")[0]
+        self.published[family] = self.published.get(family, 0) + 1
         for subscription in self._subscriptions:
             if fnmatchcase(topic, subscription.pattern):
                 subscription.offer(topic, payload)

@@ -20,17 +20,21 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from pegkeeper.adapters.store.audit_repo import SqlAuditReader
 from pegkeeper.adapters.store.galoy_repo import SqlGaloyRepository
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.ledger_state_repo import SqlLedgerStateRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
+from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
 from pegkeeper.ports import (
+    AuditReader,
     Clock,
     HedgeRepository,
     LiabilityRepository,
+    OperatorActionRepository,
     PegRepository,
     QuoteRepository,
 )
@@ -55,6 +59,8 @@ class SqlStore:
         hedge: SqlHedgeRepository,
         pegs: SqlPegRepository,
         quotes: SqlQuoteRepository,
+        operator_actions: SqlOperatorActionRepository,
+        audit: SqlAuditReader,
         *,
         galoy: SqlGaloyRepository,
         ledger_state: SqlLedgerStateRepository,
@@ -67,6 +73,8 @@ class SqlStore:
         # polled ledger sources (specs/galoy.md): their bootstrap hands these to them
         self.galoy = galoy
         self.ledger_state = ledger_state
+        self.operator_actions: OperatorActionRepository = operator_actions
+        self.audit: AuditReader = audit
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -92,12 +100,15 @@ async def open_store(
     )
     now_ms: NowMs = clock.now_ms if clock is not None else _wall_clock_ms
     liability = SqlLiabilityRepository(tx)
+    operator_actions = SqlOperatorActionRepository(tx)
     return SqlStore(
         engine,
         liability,
         SqlHedgeRepository(tx, now_ms),
         SqlPegRepository(tx),
         SqlQuoteRepository(tx, liability),
+        operator_actions,
+        SqlAuditReader(tx, operator_actions),
         galoy=SqlGaloyRepository(tx),
         ledger_state=SqlLedgerStateRepository(tx),
     )

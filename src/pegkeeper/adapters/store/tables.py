@@ -214,6 +214,23 @@ def _peg_stats_table(name: str) -> Table:
     )
 
 
+# The audit trail of what people did by hand: who, when, what, on what, and what came of it.
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("action_id", String(ID), nullable=False, unique=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("operator", String(NAME), nullable=False),
+    Column("action", String(NAME), nullable=False),
+    Column("target", String(ID), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("result", String(NAME), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("correlation_id", String(ID), nullable=False, index=True),
+    Column("client_address", String(ID), nullable=False),
+)
+
 peg_stats = _peg_stats_table("peg_stats")
 peg_stats_1m = _peg_stats_table("peg_stats_1m")
 
@@ -323,4 +340,5 @@ ALL_TABLES = (
     galoy_unpaired,
     galoy_unposted,
     ledger_sources,
+    operator_actions,
 )

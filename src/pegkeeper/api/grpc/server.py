@@ -46,8 +46,13 @@ class _Served:
 
 class PriceServers:
     def __init__(
-        self, pricer: Pricer, quotes: QuoteService, settings: GrpcServerSettings | None = None
+        self,
+        pricer: Pricer,
+        quotes: QuoteService,
+        settings: GrpcServerSettings | None = None,
+        interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
     ) -> None:
+        self._interceptors = interceptors
         self._pricer = pricer
         self._quotes = quotes
         self._settings = settings or GrpcServerSettings()
@@ -118,7 +123,9 @@ class PriceServers:
     ) -> _Served:
         # grpcio sets SO_REUSEPORT by default: a second instance on the same port would then
         # share it silently instead of failing to start.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0)], interceptors=self._interceptors
+        )
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, methods),))
         server.add_registered_method_handlers(service, methods)
         health_servicer = health.aio.HealthServicer()

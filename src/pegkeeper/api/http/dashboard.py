@@ -1,0 +1,69 @@
+"""The web dashboard on pegkeeper's own HTTP server: pages, static assets, the live event
+stream, the dashboard's data, operator actions and `/metrics`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pegkeeper.api.http.dashboard_api import DashboardData, dashboard_router
+from pegkeeper.api.http.events import EventStream, events_router
+from pegkeeper.api.http.operator import OperatorAuth, operator_router
+from pegkeeper.api.http.pages import PageSettings, pages_router
+from pegkeeper.api.metrics import CONTENT_TYPE, Metrics
+from pegkeeper.api.web import STATIC_DIR
+from pegkeeper.services.operator import OperatorService
+
+QUOTE_PATH = "/api/v1/quote"
+
+
+@dataclass
+class Dashboard:
+    data: DashboardData
+    events: EventStream
+    pages: PageSettings
+    auth: OperatorAuth
+    operator: OperatorService | None = None
+    metrics: Metrics | None = None
+
+    def install(self, app: FastAPI) -> None:
+        app.include_router(dashboard_router(self.data))
+        app.include_router(operator_router(self.operator, self.auth))
+        app.include_router(events_router(self.events))
+        app.include_router(pages_router(self.pages))
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+        if self.metrics is not None:
+            app.include_router(metrics_router(self.metrics))
+            app.add_middleware(QuoteTimer, metrics=self.metrics)
+
+
+def metrics_router(metrics: Metrics) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics")
+    async def export() -> Response:
+        return Response(await metrics.render(), media_type=CONTENT_TYPE)
+
+    return router
+
+
+class QuoteTimer:
+    """Pure ASGI (a streaming response passes through untouched): times GET /api/v1/quote."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != QUOTE_PATH:
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self._metrics.observe_quote("http", time.perf_counter() - started)

@@ -1,0 +1,197 @@
+"""Operator actions over HTTP: pause and resume hedging, close the position, acknowledge an
+alert. Each needs `Authorization: Bearer <token>` with a token from the configuration.
+
+Safe against cross-site request forgery by construction: the token travels in a header that
+only the page's own script sets (never a cookie the browser would add by itself), a body must
+be `application/json` (which no cross-site form can send without a preflight this server never
+grants), and a request whose Origin or Sec-Fetch-Site says it comes from another site is
+refused before the token is even looked at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from pegkeeper.api.http.serialize_web import hedging_state, operator_action
+from pegkeeper.domain.errors import InvalidInput
+from pegkeeper.domain.operator import OperatorAction, OperatorResult
+from pegkeeper.services.operator import OperatorService, Requester
+
+log = structlog.get_logger("pegkeeper.http")
+
+CLOSE_CONFIRMATION = "close-position"
+_STATUS = {
+    OperatorResult.DONE: 200,
+    OperatorResult.UNCHANGED: 200,
+    OperatorResult.RECORDED: 200,
+    OperatorResult.UNCERTAIN: 202,
+    OperatorResult.FAILED: 409,
+}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class OperatorAuth:
+    """Operator name -> token, kept as digests and compared in constant time."""
+
+    def __init__(self, tokens: dict[str, str]) -> None:
+        self._digests = {name: _digest(token) for name, token in tokens.items()}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def who(self, request: Request) -> Requester:
+        """The operator the request's token belongs to; raises Refused (401/403)."""
+        _same_site(request)
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header:
+            raise Refused(401, "operator actions need Authorization: Bearer <operator token>")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Refused(401, "the Authorization header must be: Bearer <operator token>")
+        if not self._digests:
+            raise Refused(
+                403,
+                "operator actions are disabled: no operator tokens are configured "
+                "(PEGKEEPER_WEB__OPERATOR_TOKENS)",
+            )
+        presented = _digest(token.strip())
+        name = None
+        for candidate, digest in self._digests.items():  # no early exit: constant time
+            if hmac.compare_digest(presented, digest):
+                name = candidate
+        if name is None:
+            raise Refused(403, "the operator token is not valid")
+        client = request.client.host if request.client else ""
+        return Requester(operator=name, client_address=client)
+
+
+def operator_router(service: OperatorService | None, auth: OperatorAuth) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/v1/operator")
+    async def state(limit: int = 20) -> dict[str, Any]:
+        actions = await service.recent(max(1, min(limit, 200))) if service else []
+        return {
+            "operator_actions_enabled": auth.enabled and service is not None,
+            "hedging": hedging_state(service.control.state) if service else None,
+            "actions": [operator_action(a) for a in actions],
+        }
+
+    @router.get("/api/v1/operator/whoami")
+    async def whoami(request: Request) -> JSONResponse:
+        who = _authorised(request, auth)
+        if isinstance(who, JSONResponse):
+            return who
+        return JSONResponse({"operator": who.operator})
+
+    async def act(request: Request, name: str, call: _Call) -> JSONResponse:
+        who = _authorised(request, auth, action=name)
+        if isinstance(who, JSONResponse):
+            return who
+        if service is None:
+            return JSONResponse({"error": "the hedger does not run in this process"}, 409)
+        action = await call(service, who, await _body(request))
+        return JSONResponse(operator_action(action), status_code=_STATUS[action.result])
+
+    @router.post("/api/v1/operator/hedging/pause")
+    async def pause(request: Request) -> JSONResponse:
+        return await act(request, "hedging.pause", _pause)
+
+    @router.post("/api/v1/operator/hedging/resume")
+    async def resume(request: Request) -> JSONResponse:
+        return await act(request, "hedging.resume", _resume)
+
+    @router.post("/api/v1/operator/position/close")
+    async def close(request: Request) -> JSONResponse:
+        return await act(request, "position.close", _close)
+
+    @router.post("/api/v1/operator/alerts/{alert_id}/acknowledge")
+    async def acknowledge(request: Request, alert_id: str) -> JSONResponse:
+        async def call(
+            svc: OperatorService, who: Requester, body: dict[str, Any]
+        ) -> OperatorAction:
+            return await svc.acknowledge_alert(who, alert_id, body.get("note"))
+
+        return await act(request, "alert.acknowledge", call)
+
+    return router
+
+
+_Call = Callable[[OperatorService, Requester, dict[str, Any]], Awaitable[OperatorAction]]
+
+
+async def _pause(service: OperatorService, who: Requester, body: dict[str, Any]) -> OperatorAction:
+    return await service.pause(who, body.get("note"))
+
+
+async def _resume(service: OperatorService, who: Requester, body: dict[str, Any]) -> OperatorAction:
+    return await service.resume(who, body.get("note"))
+
+
+async def _close(service: OperatorService, who: Requester, body: dict[str, Any]) -> OperatorAction:
+    if body.get("confirm") != CLOSE_CONFIRMATION:
+        raise InvalidInput(
+            f'closing the position needs {{"confirm": "{CLOSE_CONFIRMATION}"}} in the body'
+        )
+    return await service.close_position(who, body.get("note"))
+
+
+def _authorised(request: Request, auth: OperatorAuth, action: str = "") -> Requester | JSONResponse:
+    try:
+        return auth.who(request)
+    except Refused as refusal:
+        client = request.client.host if request.client else ""
+        log.warning("operator request refused", action=action, reason=str(refusal), client=client)
+        headers = {"WWW-Authenticate": 'Bearer realm="pegkeeper operator"'}
+        return JSONResponse(
+            {"error": str(refusal)},
+            status_code=refusal.status,
+            headers=headers if refusal.status == 401 else None,
+        )
+
+
+def _same_site(request: Request) -> None:
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise Refused(403, f"cross-site request refused (Sec-Fetch-Site: {fetch_site})")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    host = request.headers.get("host", "")
+    if urlsplit(origin).netloc != host:
+        raise Refused(403, f"cross-site request refused (Origin {origin} is not {host})")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise InvalidInput(f"the body must be application/json, got {content_type or 'none'}")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInput(f"request body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput('request body must be a JSON object like {"note": "..."}')
+    return body
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

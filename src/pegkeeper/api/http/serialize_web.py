@@ -1,0 +1,165 @@
+"""JSON shapes of the dashboard's endpoints. Decimals travel as strings, times as ms."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pegkeeper.api.http.serialize import dec, decision, fill, liability_event, order
+from pegkeeper.domain.audit import AuditTrail, OrderStateChange
+from pegkeeper.domain.operator import OperatorAction
+from pegkeeper.domain.quotes import Quote
+from pegkeeper.domain.records import PositionSnapshot
+from pegkeeper.services.control import HedgingState
+from pegkeeper.services.dashboard import (
+    DealerPoint,
+    OrderDetail,
+    OrderRow,
+    PnlReport,
+    liquidation_distance,
+)
+
+
+def hedging_state(state: HedgingState) -> dict[str, Any]:
+    return {
+        "paused": state.paused,
+        "by": state.by or None,
+        "since_ms": state.since_ms or None,
+        "note": state.note,
+    }
+
+
+def operator_action(action: OperatorAction) -> dict[str, Any]:
+    return {
+        "action_id": action.action_id,
+        "created_at_ms": action.created_at_ms,
+        "operator": action.operator,
+        "action": action.action.value,
+        "target": action.target,
+        "note": action.note,
+        "result": action.result.value,
+        "detail": action.detail,
+        "correlation_id": action.correlation_id,
+        "client_address": action.client_address,
+    }
+
+
+def position(snapshot: PositionSnapshot) -> dict[str, Any]:
+    return {
+        "ts_ms": snapshot.created_at_ms,
+        "correlation_id": snapshot.correlation_id,
+        "instrument_id": snapshot.instrument_id,
+        "size_contracts": dec(snapshot.size_contracts),
+        "avg_price_usd": dec(snapshot.avg_price_usd),
+        "mark_price_usd": dec(snapshot.mark_price_usd),
+        "exposure_cents": snapshot.exposure_cents,
+        "liquidation_price_usd": dec(snapshot.liquidation_price_usd),
+        "liquidation_distance": dec(liquidation_distance(snapshot)),
+        "collateral": dec(snapshot.collateral),
+        "collateral_available": dec(snapshot.collateral_available),
+        "funding_balance": dec(snapshot.funding_balance),
+        "leverage": dec(snapshot.leverage),
+    }
+
+
+def history_point(point: DealerPoint) -> dict[str, Any]:
+    p = point.position
+    return {
+        "ts_ms": point.ts_ms,
+        "liability_cents": point.liability_cents,
+        "exposure_cents": p.exposure_cents if p else 0,
+        "mark_price_usd": dec(p.mark_price_usd) if p else None,
+        "liquidation_price_usd": dec(p.liquidation_price_usd) if p else None,
+        "liquidation_distance": dec(liquidation_distance(p)),
+        "leverage": dec(p.leverage) if p else None,
+    }
+
+
+def order_row(row: OrderRow) -> dict[str, Any]:
+    return {
+        **order(row.view),
+        "liability_events": [liability_event(e) for e in row.liability_events],
+    }
+
+
+def order_state(change: OrderStateChange) -> dict[str, Any]:
+    return {
+        "state": change.state.value,
+        "venue_order_id": change.venue_order_id or None,
+        "filled_contracts": dec(change.filled_contracts),
+        "avg_price_usd": dec(change.avg_price_usd),
+        "message": change.message,
+        "ts_ms": change.created_at_ms,
+    }
+
+
+def order_detail(detail: OrderDetail) -> dict[str, Any]:
+    return {**order_row(detail.row), "states": [order_state(s) for s in detail.states]}
+
+
+def trail(audit: AuditTrail) -> dict[str, Any]:
+    states: dict[str, list[dict[str, Any]]] = {}
+    for change in audit.order_states:
+        states.setdefault(change.client_order_id, []).append(order_state(change))
+    return {
+        "correlation_id": audit.correlation_id,
+        "liability_events": [liability_event(e) for e in audit.liability_events],
+        "decisions": [decision(d) for d in audit.decisions],
+        "orders": [
+            {
+                "client_order_id": o.intent.client_order_id,
+                "instrument_id": o.intent.instrument_id,
+                "kind": o.intent.kind.value,
+                "side": o.intent.side.value if o.intent.side else None,
+                "size_contracts": dec(o.intent.size_contracts),
+                "decision_id": o.intent.decision_id,
+                "state": o.state.value,
+                "created_at_ms": o.intent.created_at_ms,
+                "states": states.get(o.intent.client_order_id, []),
+            }
+            for o in audit.orders
+        ],
+        "fills": [fill(f) | {"client_order_id": f.client_order_id} for f in audit.fills],
+        "positions": [position(p) for p in audit.positions],
+        "operator_actions": [operator_action(a) for a in audit.operator_actions],
+    }
+
+
+def quote(item: Quote) -> dict[str, Any]:
+    return {
+        "quote_id": item.quote_id,
+        "direction": item.direction.value,
+        "immediate_execution": item.immediate_execution,
+        "amount_sats": item.amount_sats,
+        "amount_cents": item.amount_cents,
+        "fee_rate": dec(item.fee_rate),
+        "fee_cents": dec(item.fee_cents),
+        "book_source": item.book_source,
+        "book_ts_ms": item.book_ts_ms,
+        "created_at_ms": item.created_at_ms,
+        "expires_at_ms": item.expires_at_ms,
+        "state": item.state.value,
+        "accepted_at_ms": item.accepted_at_ms,
+    }
+
+
+def pnl(report: PnlReport) -> dict[str, Any]:
+    return {
+        "points": [
+            {
+                "ts_ms": p.ts_ms,
+                "equity": dec(p.equity),
+                "mark_price_usd": dec(p.mark_price_usd),
+                "equity_usd": dec(_cents(p.equity_usd)),
+            }
+            for p in report.points
+        ],
+        "change": dec(report.change),
+        "change_usd": dec(_cents(report.change_usd)),
+        "fees_paid": {currency: dec(total) for currency, total in report.fees_paid.items()},
+    }
+
+
+def _cents(value: Decimal | None) -> Decimal | None:
+    """USD values of BTC amounts, for display: to the cent, half-even."""
+    return None if value is None else value.quantize(Decimal("0.01"))

@@ -1,0 +1,61 @@
+// Orders & transfers: every hedge order with the decision behind it and the liability change
+// behind that, each a link to its audit trail; transfers once the funding manager records them.
+"use strict";
+
+(() => {
+  const { fmt, el, $, table, api, on, throttle } = PK;
+
+  function cause(order) {
+    const events = order.liability_events || [];
+    if (!events.length) {
+      const d = order.decision;
+      return d ? `${d.trigger} check` : "–";
+    }
+    return events.map((e) => `${fmt.signed(e.delta_cents / 100, 2)} USD (${e.memo || e.source})`).join("; ");
+  }
+
+  async function loadOrders() {
+    const d = await api("/api/v1/dashboard/orders?limit=100");
+    PK.replace($("#orders"), table([
+      { label: "time", value: (o) => fmt.time(o.created_at_ms) },
+      { label: "order", value: (o) => el("a", { href: `/orders/${o.client_order_id}`, class: "mono" }, o.client_order_id) },
+      { label: "side", value: (o) => o.side || o.kind },
+      { label: "size", num: true, value: (o) => (o.kind === "close_position" ? "all" : fmt.number(o.size_contracts, 0, 4)) },
+      { label: "state", value: (o) => o.state, cls: (o) => `state-${o.state}` },
+      { label: "filled", num: true, value: (o) => fmt.number(o.filled_contracts, 0, 4) },
+      { label: "avg price", num: true, value: (o) => (o.avg_price_usd ? fmt.usd(o.avg_price_usd) : "–") },
+      { label: "decision", value: (o) => (o.decision ? `${o.decision.rule} · ratio ${fmt.ratio(o.decision.hedge_ratio)}` : "–") },
+      { label: "caused by", value: cause },
+      { label: "fills", num: true, value: (o) => o.fills.length },
+    ], d.orders.map((o) => ({ ...o, _id: o.client_order_id })), "no hedge order yet"));
+  }
+
+  async function loadTransfers() {
+    const d = await api("/api/v1/transfers?limit=100");
+    if (!d.available) {
+      PK.replace($("#transfers"), el("div", { class: "empty", id: "transfers-unavailable" },
+        "No transfer records in this installation: transfers appear here once the funding manager runs."));
+      return;
+    }
+    PK.replace($("#transfers"), table([
+      { label: "time", value: (t) => fmt.time(t.created_at_ms) },
+      { label: "kind", value: (t) => t.kind },
+      { label: "amount", num: true, value: (t) => `${t.amount} ${t.currency || ""}` },
+      { label: "from → to", value: (t) => `${t.from || "–"} → ${t.to || "–"}` },
+      { label: "state", value: (t) => t.state, cls: (t) => `state-${t.state}` },
+      { label: "trail", value: (t) => (t.correlation_id ? el("a", { href: `/audit/${t.correlation_id}` }, "trail") : "") },
+    ], d.transfers, "no transfer yet"));
+  }
+
+  const refresh = throttle(() => loadOrders().catch(console.error), 300);
+  on("order", refresh);
+  on("decision", refresh);
+  on("resync", () => {
+    refresh();
+    loadTransfers().catch(console.error);
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    refresh();
+    loadTransfers().catch(console.error);
+  });
+})();

@@ -1,0 +1,188 @@
+"""Wiring of the HTTP server: the API, the dashboard, metrics, readiness checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from pegkeeper.adapters.clock import RealClock
+from pegkeeper.api.http.app import ApiContext, create_app
+from pegkeeper.api.http.dashboard import Dashboard
+from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
+from pegkeeper.api.http.events import EventStream
+from pegkeeper.api.http.operator import OperatorAuth
+from pegkeeper.api.http.pages import PageSettings
+from pegkeeper.api.http.pegs import pegs_router
+from pegkeeper.api.http.quote import quote_router
+from pegkeeper.api.metrics import Metrics, MetricSources
+from pegkeeper.logging_setup import PROBLEMS
+from pegkeeper.services.dashboard import DashboardView
+from pegkeeper.services.health import READY, Check, HealthMonitor
+
+if TYPE_CHECKING:
+    from pegkeeper.bootstrap import Runtime
+
+SHUTDOWN_GRACE_SECONDS = 2  # open event streams are closed after this on shutdown
+
+# Each task of `pegkeeper run` and the service whose health it is part of.
+JOB_SERVICES = {
+    "sim-prices": "hedger",
+    "demo-flow": "liability",
+    "okx-books": "market-data",
+    "market-replay": "peg-monitor",
+}
+
+
+@dataclass
+class WebSetup:
+    server: uvicorn.Server
+    metrics: Metrics
+    dashboard: Dashboard
+
+
+def brackets(runtime: Runtime) -> dict[str, Decimal]:
+    p = runtime.settings.hedger.stablesats
+    return {
+        "low": p.low_bound_ratio_shorting,
+        "low_safe": p.low_safebound_ratio_shorting,
+        "high_safe": p.high_safebound_ratio_shorting,
+        "high": p.high_bound_ratio_shorting,
+    }
+
+
+def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
+    health = HealthMonitor(services)
+    web = runtime.settings.web
+    if "hedger" in services:
+        hedger = runtime.hedger
+
+        async def hedger_ready() -> str:
+            if not hedger.ready.is_set():
+                return "starting: reconciling with the venue"
+            failures = hedger.consecutive_failures
+            if failures >= web.venue_failures_not_ready:
+                return f"venue unreachable: the last {failures} hedge cycles failed (see the log)"
+            return READY
+
+        health.watch("hedger", hedger_ready)
+    if "price-server" in services:
+        pricer = runtime.pricing.pricer
+
+        async def book_fresh() -> str:
+            status = pricer.status()
+            return READY if status.fresh else status.detail
+
+        health.watch("price-server", book_fresh)
+    live = runtime.pricing.live_books
+    if "market-data" in services and live is not None:
+
+        async def books_fresh() -> str:
+            problems = {i: h for i, h in live.health().items() if h != "ok"}
+            return "; ".join(f"{i}: {h}" for i, h in problems.items()) or READY
+
+        health.watch("market-data", books_fresh)
+    if "peg-monitor" in services:
+        expects_prices = "quote-feeds" in services or runtime.market_replay is not None
+        health.watch("peg-monitor", _pegs_check(runtime, expects_prices))
+    if runtime.ledger.source != "http":
+        gate = runtime.ledger.gate
+
+        async def ledger_read() -> str:
+            readiness = await gate.readiness()
+            return READY if readiness.ready else readiness.reason
+
+        health.watch("ledger", ledger_read)
+    return health
+
+
+def _pegs_check(runtime: Runtime, expects_prices: bool) -> Check:
+    pegs = runtime.pegs
+
+    async def prices_fresh() -> str:
+        quotes = pegs.quotes()
+        if not quotes:
+            return "waiting for the first prices" if expects_prices else READY
+        stale = [top for top, _ in quotes if top.stale]
+        if len(stale) == len(quotes):
+            return f"every source is stale ({len(quotes)} sources)"
+        return READY
+
+    return prices_fresh
+
+
+def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> WebSetup:
+    settings = runtime.settings
+    pegs = runtime.pegs if "peg-monitor" in services else None
+    hedging = "hedger" in services
+    view = DashboardView(runtime.store, runtime.store.audit, runtime.clock, runtime.dealer)
+    data = DashboardData(
+        view=view,
+        readiness=health.readiness,
+        wall_clock=RealClock(),
+        brackets=brackets(runtime),
+        control=runtime.control if hedging else None,
+        pegs=pegs,
+        pegs_clock=runtime.market_clock,
+    )
+    metrics = Metrics(
+        MetricSources(
+            dealer=view.dealer,
+            clock=runtime.clock,
+            readiness=health.readiness,
+            control=data.control,
+            pegs=pegs,
+            pegs_clock=runtime.market_clock,
+            pricer=runtime.pricing.pricer if "price-server" in services else None,
+            brackets=data.brackets,
+            bus_messages=lambda: runtime.bus.published,
+            problems=lambda: PROBLEMS,
+        )
+    )
+    server_box: list[uvicorn.Server] = []
+    stream = EventStream(
+        runtime.bus,
+        lambda: health_summary(data),
+        settings.web.heartbeat_seconds,
+        stopping=lambda: bool(server_box and server_box[0].should_exit),
+        on_clients=metrics.dashboard_clients.set,
+    )
+    auth = OperatorAuth(settings.web.tokens())
+    dashboard = Dashboard(
+        data=data,
+        events=stream,
+        pages=PageSettings(
+            heartbeat_ms=int(settings.web.heartbeat_seconds * 1000),
+            symbols=list(settings.peg_monitor.symbols) if pegs else [],
+            instrument_id=settings.hedger.instrument_id,
+            brackets={k: str(v) for k, v in data.brackets.items()},
+            minimum_liability_cents=settings.hedger.stablesats.minimum_liability_threshold_cents,
+            operator_actions=auth.enabled and hedging,
+            demo=settings.demo.enabled,
+        ),
+        auth=auth,
+        operator=runtime.operator if hedging else None,
+        metrics=metrics,
+    )
+    context = ApiContext(
+        liability=runtime.liability,
+        dealer=view.dealer,
+        readiness=health.readiness,
+        pegs=pegs_router(pegs, runtime.store.pegs, runtime.market_clock) if pegs else None,
+        quote=quote_router(runtime.pricing.pricer),
+        extend=dashboard.install,
+    )
+    http = settings.http
+    config = uvicorn.Config(
+        create_app(context),
+        host=http.host,
+        port=http.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
+    server = uvicorn.Server(config)
+    server_box.append(server)
+    return WebSetup(server, metrics, dashboard)

@@ -1,0 +1,132 @@
+"""The HTTP app with the dashboard, in process: a real store (in-memory SQLite), fakes behind the
+venue port, a manual clock. For unit tests of the dashboard's endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+
+import httpx
+from fastapi import FastAPI
+
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.adapters.store.database import SqlStore, open_store
+from pegkeeper.api.http.app import ApiContext, create_app
+from pegkeeper.api.http.dashboard import Dashboard
+from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
+from pegkeeper.api.http.events import EventStream
+from pegkeeper.api.http.operator import OperatorAuth
+from pegkeeper.api.http.pages import PageSettings
+from pegkeeper.api.http.quote import quote_router
+from pegkeeper.api.metrics import Metrics, MetricSources
+from pegkeeper.domain.market_events import BookSnapshot
+from pegkeeper.services.control import HedgeControl
+from pegkeeper.services.dashboard import DashboardView
+from pegkeeper.services.health import HealthMonitor
+from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.operator import OperatorService
+from pegkeeper.services.pricer import Pricer, PricerSettings
+from tests.fakes import FakeVenue
+
+START_MS = 1_700_000_000_000
+ALICE_TOKEN = "alice-0123456789abcdef"
+BOB_TOKEN = "bob-0123456789abcdef-x"
+BRACKETS = {
+    "low": Decimal("0.95"),
+    "low_safe": Decimal("0.98"),
+    "high_safe": Decimal("1.00"),
+    "high": Decimal("1.03"),
+}
+
+
+class OneBook:
+    """A book of one level each side: 1 BTC at 1 000 USD bid, at 10 000 USD ask."""
+
+    def latest(self, inst_id: str) -> BookSnapshot | None:
+        return BookSnapshot.from_levels(
+            "file", "BTC-USD-SWAP", 7, 7, (("1000", "100000"),), (("10000", "100000"),)
+        )
+
+    def health(self) -> dict[str, str]:
+        return {"BTC-USD-SWAP": "ok"}
+
+
+@dataclass
+class WebWorld:
+    store: SqlStore
+    clock: ManualClock
+    bus: MemoryBus
+    venue: FakeVenue
+    control: HedgeControl
+    liability: LiabilityService
+    operator: OperatorService
+    health: HealthMonitor
+    metrics: Metrics
+    events: EventStream
+    app: FastAPI
+
+    def client(self) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@asynccontextmanager
+async def web_world(tokens: dict[str, str] | None = None) -> AsyncIterator[WebWorld]:
+    store = await open_store("sqlite+aiosqlite://")
+    clock = ManualClock(START_MS)
+    bus = MemoryBus()
+    venue = FakeVenue()
+    control = HedgeControl()
+    liability = LiabilityService(store.liability, bus, clock, max_abs_delta_cents=10**9)
+    operator = OperatorService(
+        control, store, store.operator_actions, venue, bus, clock, "BTC-USD-SWAP"
+    )
+    health = HealthMonitor(["hedger", "liability", "web"])
+    view = DashboardView(store, store.audit, clock)
+    data = DashboardData(view, health.readiness, clock, dict(BRACKETS), control)
+    metrics = Metrics(
+        MetricSources(
+            dealer=view.dealer,
+            clock=clock,
+            readiness=health.readiness,
+            control=control,
+            brackets=BRACKETS,
+            bus_messages=lambda: bus.published,
+        )
+    )
+    events = EventStream(bus, lambda: health_summary(data), 0.05)
+    chosen = {"alice": ALICE_TOKEN, "bob": BOB_TOKEN} if tokens is None else tokens
+    auth = OperatorAuth(chosen)
+    dashboard = Dashboard(
+        data=data,
+        events=events,
+        pages=PageSettings(
+            heartbeat_ms=50,
+            symbols=["USDC", "USDT"],
+            instrument_id="BTC-USD-SWAP",
+            brackets={k: str(v) for k, v in BRACKETS.items()},
+            operator_actions=auth.enabled,
+        ),
+        auth=auth,
+        operator=operator,
+        metrics=metrics,
+    )
+    pricer = Pricer(OneBook(), clock, PricerSettings(stale_after_ms=None), "test book")
+    app = create_app(
+        ApiContext(
+            liability=liability,
+            dealer=view.dealer,
+            readiness=health.readiness,
+            quote=quote_router(pricer),
+            extend=dashboard.install,
+        )
+    )
+    try:
+        yield WebWorld(
+            store, clock, bus, venue, control, liability, operator, health, metrics, events, app
+        )
+    finally:
+        await store.close()
