@@ -21,6 +21,7 @@ from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
+from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.bootstrap.pricing import (
     BookSourceError,
     Pricing,
@@ -31,7 +32,6 @@ from pegkeeper.bootstrap.pricing import (
 from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
 from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
-from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
@@ -116,11 +116,6 @@ async def migrate_database(settings: Settings) -> None:
     await store.close()
 
 
-def _policy(settings: Settings) -> StablesatsHedgePolicy:
-    p = settings.hedger.stablesats
-    return StablesatsHedgePolicy(StablesatsHedgeParams(**p.model_dump()))
-
-
 def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
     h = settings.hedger
     window_seconds = h.order_lookup_window_seconds
@@ -133,6 +128,7 @@ def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
         check_interval_seconds=h.check_interval_seconds,
         order_lookup_window_seconds=window_seconds,
         snapshot_interval_seconds=h.snapshot_interval_seconds,
+        limit_order_timeout_seconds=h.limit_order_timeout_seconds,
     )
 
 
@@ -149,7 +145,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
     )
     hedger = HedgerService(
-        store, venue.venue, bus, clock, _policy(settings), _hedger_settings(settings, venue)
+        store, venue.venue, bus, clock, hedge_policy(settings), _hedger_settings(settings, venue)
     )
     demo = None
     if settings.demo.enabled:
