@@ -8,9 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bench import grpc_quotes, okx_book, reaction_latency
+from bench import backtest, grpc_quotes, okx_book, reaction_latency
 
-BENCHMARKS = ("book", "reaction", "grpc")
+BENCHMARKS = ("book", "reaction", "grpc", "backtest")
 
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -23,7 +23,7 @@ def _table(title: str, rows: list[dict[str, object]]) -> Table:
 
 
 def main() -> None:
-    """`python -m bench [book] [reaction] [grpc]`: the named benchmarks, or all of them."""
+    """`python -m bench [book] [reaction] [grpc] [backtest]`: the named benchmarks, or all."""
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
@@ -36,6 +36,8 @@ def main() -> None:
         reaction(console)
     if "grpc" in chosen:
         grpc(console)
+    if "backtest" in chosen:
+        backtests(console)
 
 
 def reaction(console: Console) -> None:
@@ -64,6 +66,18 @@ def grpc(console: Console) -> None:
     for line, met in grpc_quotes.verdicts(results):
         console.print(f"  {'met' if met else 'NOT MET'}: {line}")
     console.print(f"  {grpc_quotes.stored_quotes_line(results)}")
+
+
+def backtests(console: Console) -> None:
+    report = backtest.run()
+    console.print(
+        _table(
+            f"backtest: a month of 1-minute prices with flows ({backtest.PRICES.name}, "
+            f"{backtest.FLOWS}); events per CPU second of one process "
+            f"(target {backtest.TARGET_EVENTS_PER_SECOND:,}); nproc {report['nproc']}",
+            report["rows"],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -250,6 +250,13 @@ class FakeVenue:
             raise error
         return report
 
+    async def place_limit_order(self, intent: OrderIntent) -> OrderReport:
+        """Rests (accepted, unfilled) until canceled."""
+        self.sent.append(intent)
+        report = OrderReport(intent.client_order_id, f"v{len(self.orders)}", OrderState.ACCEPTED)
+        self.orders[intent.client_order_id] = report
+        return report
+
     async def close_position(self, intent: OrderIntent) -> OrderReport:
         self.sent.append(intent)
         if self.fail_next is not None:

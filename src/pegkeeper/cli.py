@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pegkeeper.cli_backtest import register as register_backtest_command
 from pegkeeper.cli_quotes import register as register_quote_commands
 from pegkeeper.cli_sim import register as register_sim_commands
 from pegkeeper.config import ConfigError, Settings, load_settings
@@ -270,6 +271,7 @@ def _fail(message: str) -> NoReturn:
 
 register_quote_commands(app, _settings, _fail)
 register_sim_commands(app, _settings, _fail)
+register_backtest_command(app, _settings, _fail)
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pegkeeper.config_backtest import BacktestSettingsModel
+from pegkeeper.config_hedge import MakerBandPolicySettings
 from pegkeeper.config_ledger import (
     LEDGER_SECRETS,
     LedgerSettings,
@@ -80,12 +82,14 @@ class StablesatsPolicySettings(_Section):
 
 class HedgerSettingsModel(_Section):
     enabled: bool = True
-    policy: Literal["stablesats"] = "stablesats"
+    policy: Literal["stablesats", "maker-band"] = "stablesats"
     instrument_id: str = "BTC-USD-SWAP"
     check_interval_seconds: float = Field(10.0, gt=0)
     order_lookup_window_seconds: float = Field(10.0, gt=0)
     snapshot_interval_seconds: float = Field(60.0, gt=0)
+    limit_order_timeout_seconds: float = Field(30.0, gt=0)  # a post-only order resting longer
     stablesats: StablesatsPolicySettings = StablesatsPolicySettings()
+    maker_band: MakerBandPolicySettings = MakerBandPolicySettings()
 
 
 class PegMonitorSettingsModel(_Section):
@@ -266,6 +270,7 @@ class Settings(BaseSettings):
     venue: VenueSettings = VenueSettings()
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()
+    backtest: BacktestSettingsModel = BacktestSettingsModel()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
 

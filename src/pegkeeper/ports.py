@@ -126,6 +126,11 @@ class Venue(Protocol):
 
     async def place_market_order(self, intent: OrderIntent) -> OrderReport: ...
 
+    async def place_limit_order(self, intent: OrderIntent) -> OrderReport:
+        """A limit or post-only order at `intent.limit_price_usd`; it may rest (state accepted)
+        until filled or canceled. A post-only order that would take liquidity is canceled."""
+        ...
+
     async def close_position(self, intent: OrderIntent) -> OrderReport: ...
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:

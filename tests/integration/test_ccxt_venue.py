@@ -82,6 +82,27 @@ async def test_open_orders_and_cancel(sim: RunningSim) -> None:
         assert canceled.state is OrderState.CANCELED and await venue.open_orders(SYMBOL) == []
 
 
+async def test_post_only_orders_through_the_unified_api(sim: RunningSim) -> None:
+    def post_only(client_id: str, side: OrderSide, price: str) -> OrderIntent:
+        return OrderIntent(
+            client_id, SYMBOL, OrderKind.POST_ONLY, side, Decimal(2), "d", "c", 0, Decimal(price)
+        )
+
+    async with ccxt_venue(sim) as venue:
+        mark = sim.engine.mark_price_usd()
+        assert mark is not None
+        below = (mark - 100).quantize(Decimal("0.1"))
+        resting = await venue.place_limit_order(post_only("gp1", OrderSide.BUY, str(below)))
+        assert resting.state is OrderState.ACCEPTED and resting.filled_contracts == 0
+        (live,) = sim.engine.open_orders("BTC-USD-SWAP")
+        assert (live.order_type, live.limit_price_usd) == (OrderType.POST_ONLY, below)
+        # a buy above the best ask would take liquidity: the venue cancels it, nothing fills
+        above = (mark + 100).quantize(Decimal("0.1"))
+        crossing = await venue.place_limit_order(post_only("gp2", OrderSide.BUY, str(above)))
+        assert crossing.state is OrderState.CANCELED and crossing.filled_contracts == 0
+        assert sim.position_contracts() == 0
+
+
 async def test_failures_are_translated_as_for_okx(sim: RunningSim) -> None:
     async with ccxt_venue(sim) as venue:
         for fault, expected in [

@@ -40,6 +40,8 @@ class ManualClock:
         if now_ms < self._now_ms:
             raise ValueError(f"time cannot go back: {now_ms} < {self._now_ms}")
         self._now_ms = now_ms
+        if not self._sleepers:
+            return
         due = [(d, f) for d, f in self._sleepers if d <= now_ms]
         self._sleepers = [(d, f) for d, f in self._sleepers if d > now_ms]
         for _, future in due:

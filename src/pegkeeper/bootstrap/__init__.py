@@ -18,6 +18,7 @@ from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
+from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.bootstrap.pricing import (
     BookSourceError,
     Pricing,
@@ -29,7 +30,6 @@ from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
 from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web
 from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
-from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
@@ -124,11 +124,6 @@ async def migrate_database(settings: Settings) -> None:
     await store.close()
 
 
-def _policy(settings: Settings) -> StablesatsHedgePolicy:
-    p = settings.hedger.stablesats
-    return StablesatsHedgePolicy(StablesatsHedgeParams(**p.model_dump()))
-
-
 def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
     h = settings.hedger
     window_seconds = h.order_lookup_window_seconds
@@ -141,6 +136,7 @@ def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
         check_interval_seconds=h.check_interval_seconds,
         order_lookup_window_seconds=window_seconds,
         snapshot_interval_seconds=h.snapshot_interval_seconds,
+        limit_order_timeout_seconds=h.limit_order_timeout_seconds,
     )
 
 
@@ -164,7 +160,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         venue.venue,
         bus,
         clock,
-        _policy(settings),
+        hedge_policy(settings),
         _hedger_settings(settings, venue),
         control,
         gate=ledger.gate,

@@ -22,8 +22,12 @@ class ActionKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class HedgeAction:
+    """What to trade. `post_only`: as a maker (a post-only limit order at the mark), which the
+    hedger turns into a market order when the venue cancels it or it rests too long."""
+
     kind: ActionKind
     size_contracts: Decimal = Decimal(0)
+    post_only: bool = False
 
     @classmethod
     def hold(cls) -> HedgeAction:
@@ -36,6 +40,10 @@ class HedgeAction:
     @classmethod
     def buy(cls, contracts: Decimal | int) -> HedgeAction:
         return cls(ActionKind.BUY, Decimal(contracts))
+
+    @classmethod
+    def trade(cls, kind: ActionKind, contracts: Decimal | int, *, post_only: bool) -> HedgeAction:
+        return cls(kind, Decimal(contracts), post_only)
 
     @classmethod
     def close(cls) -> HedgeAction:

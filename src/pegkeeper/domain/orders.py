@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from pegkeeper.domain.errors import InvalidInput
@@ -108,3 +108,10 @@ class OrderReport:
     avg_price_usd: Decimal | None = None
     fills: tuple[Fill, ...] = field(default_factory=tuple)
     message: str = ""
+
+
+def maker_limit_price_usd(side: OrderSide, mark_price_usd: Decimal, tick_usd: Decimal) -> Decimal:
+    """The price of a post-only order at the mark, on the tick grid on the maker's side of it:
+    a sell rounded up, a buy rounded down, so that it rests rather than crosses the mark."""
+    rounding = ROUND_CEILING if side is OrderSide.SELL else ROUND_FLOOR
+    return (mark_price_usd / tick_usd).to_integral_value(rounding=rounding) * tick_usd

@@ -10,12 +10,18 @@ Order of operations that keeps an order from being sent twice:
 3. the decision is recorded with its inputs;
 4. the order row (with its client order id) is committed, and only then sent;
 5. an uncertain outcome (timeout, 5xx) is recorded as `unknown` and resolved by step 2.
+
+A policy may ask for a post-only order (a maker at the mark): it rests until filled, or until
+the hedger cancels it, after `limit_order_timeout_seconds` or as soon as the policy, looking at
+the hedge now, wants a market order. After a post-only order the venue refused or canceled
+(it would have taken liquidity) the next order is a market one, so that a book away from the
+mark cannot keep the hedge waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -38,7 +44,13 @@ from pegkeeper.domain.events import (
     decode_event,
     encode_event,
 )
-from pegkeeper.domain.hedge_policy import ActionKind, HedgeDecision, HedgeInputs, HedgePolicy
+from pegkeeper.domain.hedge_policy import (
+    ActionKind,
+    HedgeAction,
+    HedgeDecision,
+    HedgeInputs,
+    HedgePolicy,
+)
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.orders import (
     Fill,
@@ -47,6 +59,7 @@ from pegkeeper.domain.orders import (
     OrderReport,
     OrderSide,
     OrderState,
+    maker_limit_price_usd,
 )
 from pegkeeper.domain.records import DecisionRecord, OrderRecord
 from pegkeeper.domain.venue import VenuePosition, VenueResync
@@ -67,6 +80,7 @@ class HedgerSettings:
     order_lookup_window_seconds: float = 10.0
     recheck_open_order_seconds: float = 0.5
     snapshot_interval_seconds: float = 60.0
+    limit_order_timeout_seconds: float = 30.0  # a post-only order resting longer is canceled
 
 
 @dataclass(slots=True)
@@ -87,7 +101,10 @@ class HedgerService:
         control: HedgeControl | None = None,
         *,
         gate: ReadinessGate | None = None,
+        on_recheck: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_recheck`: told the delay whenever the hedger wants another cycle, instead of a
+        task sleeping on the clock (the backtester drives the cycles itself)."""
         self.control = control or HedgeControl()  # operators pause hedging here
         self._store = store
         self._gate = gate  # closed (a half-imported ledger): nothing new is sent
@@ -106,6 +123,8 @@ class HedgerService:
         self._background: set[asyncio.Task[None]] = set()
         self._needs_reconcile = True
         self._failures = 0
+        self._on_recheck = on_recheck
+        self._maker_missed = False  # a post-only order ended unfilled: the next is a market one
         self.ready = asyncio.Event()
         self.cycles = 0
         self.reconciliations = 0  # reads of the venue's open orders after start or reconnect
@@ -187,7 +206,7 @@ class HedgerService:
                 await self._store.hedge.record_decision(record)
                 await self._publish_decision(record)
             return record
-        await self._act(record)
+        await self._act(record, decision.action)
         position = await self._venue.position(instrument.instrument_id)
         await self._maybe_snapshot(instrument, position, correlation_id, force=True)
         return record
@@ -201,8 +220,14 @@ class HedgerService:
             self.waiting_for = reason
         return not reason
 
-    async def _act(self, record: DecisionRecord) -> None:
-        intent = self._intent_for(record)
+    def would_act(self, liability_cents: int, position: VenuePosition) -> bool:
+        """Whether the policy trades on these inputs, without reading anything: a driver that
+        knows them (the backtester) skips the cycles that could only hold. After a cycle."""
+        assert self._instrument is not None, "the first cycle reads the instrument"
+        return not self._decide(self._instrument, liability_cents, position).action.is_hold
+
+    async def _act(self, record: DecisionRecord, action: HedgeAction) -> None:
+        intent = self._intent_for(record, action)
         self._last_recorded = None
         await self._store.hedge.record_decision(record, intent)  # committed before it is sent
         await self._publish_decision(record)
@@ -277,7 +302,7 @@ class HedgerService:
             if intent.kind is OrderKind.CLOSE_POSITION:
                 report = await self._venue.close_position(intent)
             else:
-                report = await self._venue.place_market_order(intent)
+                report = await self._place(intent)
         except OrderRejected as error:
             closed = isinstance(error, PositionAlreadyClosed) or error.code == CLOSED_ALREADY_CODE
             state = OrderState.FILLED if closed else OrderState.REJECTED
@@ -297,20 +322,37 @@ class HedgerService:
             return
         self._failures = 0
         await self._apply_report(intent, report)
-        if not report.state.is_terminal:
-            self._schedule_recheck()
+        missed = intent.kind is OrderKind.POST_ONLY and self._maker_missed
+        if not report.state.is_terminal or missed:
+            self._schedule_recheck()  # a maker canceled at once: the taker follows soon
 
-    def _intent_for(self, record: DecisionRecord) -> OrderIntent:
+    async def _place(self, intent: OrderIntent) -> OrderReport:
+        if intent.kind.has_limit_price:
+            return await self._venue.place_limit_order(intent)
+        return await self._venue.place_market_order(intent)
+
+    def _intent_for(self, record: DecisionRecord, action: HedgeAction) -> OrderIntent:
         close = record.action == ActionKind.CLOSE.value
+        side = None if close else OrderSide(record.action)
+        kind = OrderKind.CLOSE_POSITION if close else OrderKind.MARKET
+        limit_price_usd = None
+        if side is not None and action.post_only:
+            if self._maker_missed:
+                self._maker_missed = False  # this one as a taker; the next may rest again
+            else:
+                kind = OrderKind.POST_ONLY
+                tick = self._instrument.tick_size_usd if self._instrument else Decimal("0.1")
+                limit_price_usd = maker_limit_price_usd(side, record.btc_price_usd, tick)
         return OrderIntent(
             client_order_id=new_client_order_id(),
             instrument_id=record.instrument_id,
-            kind=OrderKind.CLOSE_POSITION if close else OrderKind.MARKET,
-            side=None if close else OrderSide(record.action),
+            kind=kind,
+            side=side,
             size_contracts=Decimal(0) if close else record.size_contracts,
             decision_id=record.decision_id,
             correlation_id=record.correlation_id,
             created_at_ms=record.created_at_ms,
+            limit_price_usd=limit_price_usd,
         )
 
     async def _reconcile_venue_orders(self) -> None:
@@ -361,6 +403,40 @@ class HedgerService:
             return False
         if report.state != order.state or report.filled_contracts != order.filled_contracts:
             await self._apply_report(intent, report)
+        if not report.state.is_terminal and await self._resting_too_long(intent):
+            return await self._cancel_resting(intent)
+        return report.state.is_terminal
+
+    async def _resting_too_long(self, intent: OrderIntent) -> bool:
+        """A limit order waits `limit_order_timeout_seconds` at most, and not at all once the
+        policy, looking at the hedge now, wants a market order: the gap outgrew patience."""
+        if not intent.kind.has_limit_price:
+            return False
+        age_s = (self._clock.now_ms() - intent.created_at_ms) / 1000
+        if age_s >= self._settings.limit_order_timeout_seconds:
+            return True
+        latest = await self._store.liability.recent(1)
+        liability_cents = latest[0].balance_after_cents if latest else 0
+        position = await self._venue.position(intent.instrument_id)
+        action = self._decide(await self._get_instrument(), liability_cents, position).action
+        return not action.is_hold and not action.post_only
+
+    async def _cancel_resting(self, intent: OrderIntent) -> bool:
+        """Cancels a limit order that rested too long; True once its end is recorded."""
+        try:
+            report = await self._venue.cancel_order(intent.instrument_id, intent.client_order_id)
+        except OrderRejected as error:  # filled or canceled meanwhile: the next lookup reads it
+            log.info(
+                "resting order ended first",
+                client_order_id=intent.client_order_id,
+                error=str(error),
+            )
+            return False
+        except (VenueError, OSError, TimeoutError) as error:
+            log.warning("cancel failed", client_order_id=intent.client_order_id, error=str(error))
+            return False
+        await self._apply_report(intent, report)
+        self._maker_missed = False  # canceled by the hedger, not refused: it may rest again
         return report.state.is_terminal
 
     async def _apply_report(self, intent: OrderIntent, report: OrderReport) -> None:
@@ -385,6 +461,8 @@ class HedgerService:
         message: str = "",
         fills: Sequence[Fill] = (),
     ) -> None:
+        if intent.kind is OrderKind.POST_ONLY and state.is_terminal:
+            self._maker_missed = filled_contracts < intent.size_contracts
         await self._store.hedge.record_order_state(
             intent.client_order_id,
             state,
@@ -416,6 +494,9 @@ class HedgerService:
         delay = min(
             delay, max(settings.check_interval_seconds, settings.recheck_open_order_seconds)
         )
+        if self._on_recheck is not None:
+            self._on_recheck(delay)
+            return
 
         async def later() -> None:
             await self._clock.sleep(delay)

@@ -113,6 +113,9 @@ class Accounts:
     def transfer_by_client_id(self, client_id: str) -> TransferResult | None:
         return self._transfers.get(client_id)
 
+    def transfers(self) -> tuple[TransferResult, ...]:
+        return tuple(self._transfers.values())
+
     def pay_fees(self, fees: Decimal, currency: str = "BTC") -> None:
         self.ledger(currency).fees_paid += fees
         self._change_trading_cash(currency, -fees)

@@ -51,6 +51,7 @@ class OrderDesk:
         self._fees = fees
         self._hooks = hooks
         self._orders: dict[str, SimOrder] = {}
+        self._open: dict[str, SimOrder] = {}  # the open ones, in the order they were placed
         self._listeners: list[OrderListener] = []
 
     def add_listener(self, listener: OrderListener) -> None:
@@ -144,6 +145,8 @@ class OrderDesk:
 
     def match_resting(self, market: Market, now_ms: int) -> None:
         """Fills the resting limit orders of `market` that the current book crosses."""
+        if not self._open:
+            return  # the common case on every price update: nothing rests
         book = self._hooks.book_of(market)
         for order in self.open_orders(market.instrument_id):
             price = order.limit_price_usd
@@ -169,8 +172,12 @@ class OrderDesk:
     def orders(self, instrument_id: str | None = None) -> list[SimOrder]:
         return [o for o in self._orders.values() if instrument_id in (None, o.instrument_id)]
 
+    @property
+    def has_open_orders(self) -> bool:
+        return bool(self._open)
+
     def open_orders(self, instrument_id: str | None = None) -> list[SimOrder]:
-        return [o for o in self.orders(instrument_id) if o.is_open]
+        return [o for o in self._open.values() if instrument_id in (None, o.instrument_id)]
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -245,6 +252,10 @@ class OrderDesk:
 
     def _save(self, order: SimOrder) -> SimOrder:
         self._orders[order.client_order_id] = order
+        if order.is_open:
+            self._open[order.client_order_id] = order
+        else:
+            self._open.pop(order.client_order_id, None)
         event = OrderChanged(
             order.client_order_id, order.instrument_id, order.state, order.updated_ms
         )

@@ -170,6 +170,12 @@ class SimEngine:
     def book_shape(self) -> BookShape:
         return self._book_shape
 
+    def set_book_shape(self, shape: BookShape) -> None:
+        """The book every order meets from now on (a backtest follows each minute's volume)."""
+        self._book_shape = shape
+        for market in self._markets.values():
+            market.book = None
+
     def funding_rate(self, instrument_id: str | None = None) -> Decimal:
         return self._market(instrument_id).funding_rate
 
@@ -258,6 +264,11 @@ class SimEngine:
     @property
     def funding_payments(self) -> tuple[FundingPayment, ...]:
         return tuple(self._funding_payments)
+
+    @property
+    def transfers(self) -> tuple[TransferResult, ...]:
+        """Every transfer between the funding and trading accounts, oldest first."""
+        return self._accounts.transfers()
 
     @property
     def liquidations(self) -> tuple[Liquidation, ...]:
@@ -357,6 +368,10 @@ class SimEngine:
 
     def open_orders(self, instrument_id: str | None = None) -> list[SimOrder]:
         return self._desk.open_orders(instrument_id)
+
+    @property
+    def has_open_orders(self) -> bool:
+        return self._desk.has_open_orders
 
     def position(self, instrument_id: str | None = None) -> VenuePosition:
         market = self._market(instrument_id)

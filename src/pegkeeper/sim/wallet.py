@@ -61,6 +61,7 @@ class Wallet:
         self._withdrawal_ms = withdrawal_ms
         self._deposits: list[Deposit] = []
         self._withdrawals: dict[str, Withdrawal] = {}
+        self._settled_count = 0  # deposits and withdrawals in their final state "2"
 
     def address(self, currency: str) -> str:
         chain = _chain(currency)
@@ -126,16 +127,22 @@ class Wallet:
         return withdrawal
 
     def advance(self, now_ms: int) -> None:
+        if self._settled_count == len(self._deposits) + len(self._withdrawals):
+            return  # nothing on its way: the common case on every price update
         for index, deposit in enumerate(self._deposits):
             state = _state_at(now_ms - deposit.ts_ms, self._deposit_confirmation_ms)
             if state == deposit.state:
                 continue
             if deposit.state == "0":
                 self._credit_funding(deposit.amount, deposit.currency)
+            if state == "2":
+                self._settled_count += 1
             self._deposits[index] = replace(deposit, state=state)
         for client_id, withdrawal in self._withdrawals.items():
             state = _state_at(now_ms - withdrawal.ts_ms, self._withdrawal_ms)
             if state != withdrawal.state:
+                if state == "2":
+                    self._settled_count += 1
                 tx_id = hashlib.sha256(f"withdrawal-{client_id}".encode()).hexdigest()
                 self._withdrawals[client_id] = replace(withdrawal, state=state, tx_id=tx_id)
 

@@ -42,7 +42,14 @@ from pegkeeper.domain.errors import (
     VenueUncertain,
 )
 from pegkeeper.domain.instruments import ContractType, Instrument, InstrumentKind
-from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
+from pegkeeper.domain.orders import (
+    Fill,
+    OrderIntent,
+    OrderKind,
+    OrderReport,
+    OrderSide,
+    OrderState,
+)
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
 from pegkeeper.ports import Clock
 
@@ -190,6 +197,19 @@ class CcxtVenue:
             return await look_up_after_uncertain(error, intent, self.order)
         return await self._report_after_placing(intent)
 
+    async def place_limit_order(self, intent: OrderIntent) -> OrderReport:
+        """A limit order, or with ccxt's unified `postOnly` a post-only one."""
+        if intent.side is None or intent.limit_price_usd is None:
+            raise OrderRejected(f"not a limit order: {intent.kind}", code="51000")
+        extra: dict[str, Any] = {"postOnly": True} if intent.kind is OrderKind.POST_ONLY else {}
+        try:
+            await self._create(
+                intent, intent.side, intent.size_contracts, extra, price=intent.limit_price_usd
+            )
+        except VenueUncertain as error:
+            return await look_up_after_uncertain(error, intent, self.order)
+        return await self._report_after_placing(intent)
+
     async def close_position(self, intent: OrderIntent) -> OrderReport:
         position = await self.position(intent.instrument_id)
         if position.size_contracts == 0:
@@ -234,10 +254,19 @@ class CcxtVenue:
             yield change
 
     async def _create(
-        self, intent: OrderIntent, side: OrderSide, size: Decimal, extra: dict[str, Any]
+        self,
+        intent: OrderIntent,
+        side: OrderSide,
+        size: Decimal,
+        extra: dict[str, Any],
+        *,
+        price: Decimal | None = None,
     ) -> None:
+        """A market order, or a limit order at `price`."""
         params = {"clientOrderId": intent.client_order_id} | dict(self.profile.order_params)
-        arguments = (intent.instrument_id, "market", side.value, float(size), None, params | extra)
+        kind = "market" if price is None else "limit"
+        limit = None if price is None else float(price)
+        arguments = (intent.instrument_id, kind, side.value, float(size), limit, params | extra)
         await self._call("create_order", arguments, read=False)
 
     async def _report_after_placing(self, intent: OrderIntent) -> OrderReport:

@@ -18,6 +18,7 @@ from pegkeeper.domain.venue import VenueBalances, VenuePosition
 from pegkeeper.ports import Clock
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.events import AccountType, PositionChanged, TransferResult
+from pegkeeper.sim.orders import OrderType
 
 
 class PositionStream:
@@ -71,6 +72,21 @@ class SimVenue:
             self._clock.now_ms(),
         )
         return self._after_accept(report)
+
+    async def place_limit_order(self, intent: OrderIntent) -> OrderReport:
+        self._raise_injected_failure()
+        if intent.side is None or not intent.kind.has_limit_price:
+            raise OrderRejected(f"not a limit order: {intent.kind}", code="51000")
+        order = self.engine.place_order(
+            intent.client_order_id,
+            intent.instrument_id,
+            intent.side,
+            intent.size_contracts,
+            self._clock.now_ms(),
+            order_type=OrderType(intent.kind.value),
+            limit_price_usd=intent.limit_price_usd,
+        )
+        return self._after_accept(order.report())
 
     async def close_position(self, intent: OrderIntent) -> OrderReport:
         self._raise_injected_failure()
