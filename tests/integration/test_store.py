@@ -125,7 +125,7 @@ async def test_migrations_create_every_table_and_running_them_again_changes_noth
 
     async with store.engine.connect() as conn:
         versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert [v for (v,) in versions] == ["0004"]
+        assert [v for (v,) in versions] == ["0005"]
     assert await store.liability.balance_cents() == 500
     assert [e.event_id for e in await store.liability.recent(10)] == ["e1"]
 

@@ -57,7 +57,27 @@ class PegUpdated(msgspec.Struct, frozen=True, tag="peg"):
     score: float
 
 
-Event = LiabilityChanged | HedgeDecided | OrderUpdated | PositionChanged | BboUpdated | PegUpdated
+class LeverageMeasured(msgspec.Struct, frozen=True, tag="leverage"):
+    """The funding manager's reading of one collateral account, decimals as strings."""
+
+    venue: str
+    currency: str
+    mark_price_usd: str
+    leverage: str | None
+    liquidation_price_usd: str | None
+    distance_pct: str | None
+    ts_ms: int
+
+
+Event = (
+    LiabilityChanged
+    | HedgeDecided
+    | OrderUpdated
+    | PositionChanged
+    | BboUpdated
+    | PegUpdated
+    | LeverageMeasured
+)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)
@@ -77,6 +97,7 @@ TOPIC_DECISION = "hedge.decision"
 TOPIC_ORDER = "hedge.order"
 TOPIC_POSITION = "venue.position"
 TOPIC_PEG = "pegstats"
+TOPIC_LEVERAGE = "funding.leverage"
 
 
 def bbo_topic(exchange: str, base: str, quote: str) -> str:

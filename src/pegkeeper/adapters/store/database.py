@@ -20,17 +20,21 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from pegkeeper.adapters.store.funding_repo import SqlFundingRepository
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
+from pegkeeper.adapters.store.roll_repo import SqlRollRepository
 from pegkeeper.ports import (
     Clock,
+    FundingRepository,
     HedgeRepository,
     LiabilityRepository,
     PegRepository,
     QuoteRepository,
+    RollRepository,
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -53,12 +57,16 @@ class SqlStore:
         hedge: SqlHedgeRepository,
         pegs: SqlPegRepository,
         quotes: SqlQuoteRepository,
+        funding: SqlFundingRepository,
+        rolls: SqlRollRepository,
     ) -> None:
         self.engine = engine
         self.liability: LiabilityRepository = liability
         self.hedge: HedgeRepository = hedge
         self.pegs: PegRepository = pegs
         self.quotes: QuoteRepository = quotes
+        self.funding: FundingRepository = funding
+        self.rolls: RollRepository = rolls
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -90,6 +98,8 @@ async def open_store(
         SqlHedgeRepository(tx, now_ms),
         SqlPegRepository(tx),
         SqlQuoteRepository(tx, liability),
+        SqlFundingRepository(tx),
+        SqlRollRepository(tx),
     )
 
 

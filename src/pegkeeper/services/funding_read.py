@@ -1,0 +1,132 @@
+"""What the funding manager reads before it decides: the liability its collateral backs, the
+positions margined in that collateral, the balances, and the leverage they make at the mark."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pegkeeper.domain.allocation import (
+    Allocation,
+    HedgeLeg,
+    quarterlies_to_roll_from,
+    quarterly_instrument_id,
+)
+from pegkeeper.domain.funding_policy import FundingInputs
+from pegkeeper.domain.instruments import Instrument
+from pegkeeper.domain.leverage import HeldPosition, LeverageReading, equity_at, read_leverage
+from pegkeeper.domain.venue import VenueBalances
+from pegkeeper.ports import Clock, Store, Venue
+
+CENTS_PER_USDT = Decimal(100)  # the stablecoin is counted at 1 USD
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    read_at_ms: int
+    liability_cents: int  # the part of the liability hedged with this collateral
+    held: tuple[HeldPosition, ...]
+    balances: VenueBalances
+    reading: LeverageReading
+    inputs: FundingInputs
+
+    @property
+    def hedge_ratio(self) -> Decimal | None:
+        if self.liability_cents == 0:
+            return None
+        return Decimal(-self.inputs.exposure_cents) / Decimal(self.liability_cents)
+
+
+def price_cents(currency: str, mark_price_usd: Decimal) -> Decimal:
+    """What one unit of collateral is worth in cents: the BTC price, or 1 USD for USDT."""
+    return mark_price_usd * 100 if currency == "BTC" else CENTS_PER_USDT
+
+
+def estimate_at(state: AccountState, mark_price_usd: Decimal) -> FundingInputs:
+    """The policy's inputs at a new mark price, computed from the last reading (no request)."""
+    reading = state.reading
+    equity, notional = equity_at(reading, mark_price_usd)
+    cents = notional * price_cents(reading.currency, mark_price_usd)
+    sign = -1 if reading.signed_face < 0 else 1
+    inputs = state.inputs
+    return FundingInputs(
+        liability_cents=inputs.liability_cents,
+        exposure_cents=sign * int(cents.to_integral_value()),
+        price_cents=price_cents(reading.currency, mark_price_usd),
+        collateral=equity,
+        funding_balance=inputs.funding_balance,
+        contract_value_cents=inputs.contract_value_cents,
+    )
+
+
+class AccountReader:
+    def __init__(
+        self,
+        store: Store,
+        venue: Venue,
+        clock: Clock,
+        allocation: Allocation,
+        currency: str,
+        maintenance_margin_rate: Decimal,
+        roll_lead_ms: int,
+        venue_name: str = "primary",
+    ) -> None:
+        self._store = store
+        self._venue_name = venue_name
+        self._venue = venue
+        self._clock = clock
+        self._allocation = allocation
+        self.currency = currency
+        self._mmr = maintenance_margin_rate
+        self._roll_lead_ms = roll_lead_ms
+        self._instruments: dict[str, Instrument] = {}
+
+    async def read(self) -> AccountState:
+        """Raises the venue's errors (VenueUnavailable: a stale price, an unreachable venue)."""
+        now_ms = self._clock.now_ms()
+        total_cents = await self._store.liability.balance_cents()
+        shares = self._allocation.split_cents(total_cents)
+        liability = 0
+        held: list[HeldPosition] = []
+        for leg, share in zip(self._allocation.legs, shares, strict=True):
+            instruments = await self._instruments_of(leg, now_ms)
+            if not instruments or instruments[0].settle_currency != self.currency:
+                continue
+            liability += share
+            for instrument in instruments:
+                position = await self._venue.position(instrument.instrument_id)
+                held.append(HeldPosition(instrument, position))
+        balances = await self._venue.balances(self.currency)
+        if not held:
+            raise ValueError(f"no hedge leg is margined in {self.currency}")
+        mark = held[-1].position.mark_price_usd  # the leg's current instrument
+        exposure = sum(
+            (h.instrument.exposure_cents(h.position.size_contracts, mark) for h in held), 0
+        )
+        reading = read_leverage(held, balances, mark, self._mmr)
+        inputs = FundingInputs(
+            liability_cents=liability,
+            exposure_cents=exposure,
+            price_cents=price_cents(self.currency, mark),
+            collateral=balances.trading_equity,
+            funding_balance=balances.funding_balance,
+            contract_value_cents=held[-1].instrument.contract_value_cents(mark),
+        )
+        return AccountState(now_ms, liability, tuple(held), balances, reading, inputs)
+
+    async def _instruments_of(self, leg: HedgeLeg, now_ms: int) -> Sequence[Instrument]:
+        if leg.venue != self._venue_name:
+            return []
+        ids = [leg.instrument_id]
+        if leg.rolls:
+            lead = self._roll_lead_ms
+            ids = [*quarterlies_to_roll_from(now_ms, lead), quarterly_instrument_id(now_ms, lead)]
+        return [await self._instrument(i) for i in ids]
+
+    async def _instrument(self, instrument_id: str) -> Instrument:
+        found = self._instruments.get(instrument_id)
+        if found is None:
+            found = await self._venue.instrument(instrument_id)
+            self._instruments[instrument_id] = found
+        return found
