@@ -324,6 +324,7 @@ class FakeVenue:
     def __init__(self, price_usd: Decimal = Decimal(10_000)) -> None:
         self.price_usd = price_usd
         self.size_contracts = Decimal(0)
+        self.available_btc = Decimal(1)  # margin the trading account can still commit
         self.orders: dict[str, OrderReport] = {}
         self.sent: list[OrderIntent] = []
         self.fail_next: VenueError | None = None
@@ -337,7 +338,7 @@ class FakeVenue:
         return VenuePosition(instrument_id, self.size_contracts, self.price_usd, self.price_usd)
 
     async def balances(self, currency: str) -> VenueBalances:
-        return VenueBalances("BTC", Decimal(1), Decimal(1), Decimal(0))
+        return VenueBalances("BTC", Decimal(1), self.available_btc, Decimal(0))
 
     async def place_market_order(self, intent: OrderIntent) -> OrderReport:
         self.sent.append(intent)

@@ -20,6 +20,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pegkeeper.config_funding import (
+    ENV_ONLY_KEYS,
+    AlertsSettingsModel,
+    AllocationSettings,
+    FundingSettingsModel,
+)
+
 ENV_PREFIX = "PEGKEEPER_"
 CONFIG_ENV = "PEGKEEPER_CONFIG"
 
@@ -250,6 +257,9 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()
     log: LogSettings = LogSettings()
+    funding: FundingSettingsModel = FundingSettingsModel()
+    alerts: AlertsSettingsModel = AlertsSettingsModel()
+    allocation: AllocationSettings = AllocationSettings()
 
     @property
     def database_url(self) -> str:
@@ -294,15 +304,33 @@ def _check_toml(path: Path) -> None:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
-    venue = table.get("venue")
-    written = [k for k in SECRET_KEYS if isinstance(venue, dict) and venue.get(k)]
+    written = [
+        f"{section}.{key}"
+        for section, keys in {"venue": SECRET_KEYS, **ENV_ONLY_KEYS}.items()
+        for key in keys
+        if _table_at(table, section).get(key)
+    ]
     if written:
-        names = ", ".join(f"venue.{k}" for k in written)
-        env = ", ".join(f"{ENV_PREFIX}VENUE__{k.upper()}" for k in written)
+        names = ", ".join(written)
+        env = ", ".join(ENV_PREFIX + k.upper().replace(".", "__") for k in written)
         raise ConfigError(
             f"config file {path} sets {names}: credentials are never read from a file; "
             f"remove them and set {env} in the environment"
         )
+
+
+def _table_at(table: dict[str, Any], dotted: str) -> dict[str, Any]:
+    for part in dotted.split("."):
+        found = table.get(part)
+        table = found if isinstance(found, dict) else {}
+    return table
+
+
+def _is_secret(key: str) -> bool:
+    section, _, name = key.rpartition(".")
+    if section == "venue":
+        return name in SECRET_KEYS
+    return name in ENV_ONLY_KEYS.get(section, ())
 
 
 def _describe(error: ValidationError, path: Path | None) -> str:
@@ -314,7 +342,7 @@ def _describe(error: ValidationError, path: Path | None) -> str:
             lines.append(f"  {key}: unknown key (see examples/pegkeeper.toml for every key)")
             continue
         got = item.get("input")
-        secret = key.startswith("venue.") and key.removeprefix("venue.") in SECRET_KEYS
+        secret = _is_secret(key)
         shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}{shown}")

@@ -35,7 +35,10 @@ def test_an_unknown_service_is_named(tmp_path: Path) -> None:
     assert result.exit_code == 2
     said = " ".join(result.output.split())  # the console may wrap the line
     assert "unknown service(s) hedgr" in said
-    assert "hedger, liability, market-data, quote-feeds, peg-monitor, price-server, web" in said
+    assert (
+        "hedger, funding, liability, market-data, quote-feeds, peg-monitor, price-server, web"
+        in said
+    )
 
 
 def test_status_says_when_nothing_is_running() -> None:

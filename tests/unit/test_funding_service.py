@@ -6,12 +6,24 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.adapters.venues.sim import SimVenue
+from pegkeeper.adapters.venues.sim_funding import SimFunding
+from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.errors import VenueMisconfigured, VenueUnavailable, VenueUncertain
 from pegkeeper.domain.funding import AlertKind, OperationState, Severity
+from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
+from pegkeeper.domain.instruments import BTC_USDT_SWAP
+from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.units import floor_btc, round_btc, sats_to_btc
-from pegkeeper.services.alerts import AlertSettings
+from pegkeeper.services.alerts import Alerter, AlertSettings
+from pegkeeper.services.funding import FundingService, FundingSettings
 from pegkeeper.services.funding_ops import OperationSettings
+from pegkeeper.services.liability import LiabilityService
 from pegkeeper.sim.chain import fee_of
+from pegkeeper.sim.engine import SimEngine
+from tests.fakes import FakeStore, RecordingSink
 from tests.funding_world import FundingWorld, funding_world
 
 D = Decimal
@@ -323,3 +335,48 @@ async def test_an_alert_the_webhook_refuses_is_still_recorded() -> None:
 
 def test_floor_helpers() -> None:
     assert floor_btc(D("0.123456789")) == D("0.12345678")
+
+
+async def test_a_linear_swap_is_funded_in_usdt_by_transfers_only() -> None:
+    clock = ManualClock(1_700_006_400_000)
+    engine = SimEngine([BTC_USDT_SWAP], taker_fee_rate=D(0), leverage=10)
+    engine.set_price(clock.now_ms(), D(10_000))
+    engine.credit_trading(D(2_500), "USDT")
+    engine.credit_funding(D(2_000), "USDT")
+    engine.place_market_order("s", "BTC-USDT-SWAP", OrderSide.SELL, D(100), clock.now_ms())
+    store, sink, bus = FakeStore(), RecordingSink(), MemoryBus()
+    await LiabilityService(store.liability, bus, clock, max_abs_delta_cents=10**9).post(
+        "u", 1_000_000
+    )
+    alerter = Alerter(sink, store.funding, clock, AlertSettings())
+    service = FundingService(
+        store,
+        SimVenue(engine, clock),
+        SimFunding(engine, clock),
+        None,  # no USDT wallet
+        bus,
+        clock,
+        StablesatsFundingPolicy(StablesatsFundingParams(minimum_funding_balance_btc=D(1_000))),
+        Allocation.single("BTC-USDT-SWAP"),
+        alerter,
+        FundingSettings(currency="USDT"),
+    )
+    equity = engine.balances("USDT").trading_equity  # 2 500 less the half-dollar spread
+    record = await service.cycle("startup")
+    # 10 000 USD owed = 10 000 USDT (1 USDT counts as 1 USD) > 4 x 2 499.5: rule 5 tops the
+    # collateral up to a third of it from the funding account
+    assert record is not None and record.rule == "5-liability-over-high-bound"
+    (transfer,) = store.funding.operations.values()
+    assert transfer.operation.currency == "USDT" and transfer.state is OperationState.DONE
+    assert transfer.operation.amount == round_btc(D(10_000) / 3 - equity)
+    # 1 166 USDT left in funding is over 1 000 / 0.9: rule 7 would withdraw, but USDT has no
+    # wallet here: refused before sending anything, alerted once, not retried
+    record = await service.cycle("periodic")
+    assert (
+        record is not None and record.outcome == "cannot: no onchain wallet for USDT is configured"
+    )
+    again = await service.cycle("periodic")
+    assert again is not None and again.outcome.startswith("refused-before")
+    await alerter.drain()
+    assert [a.kind for a in sink.delivered] == [AlertKind.FUNDING_REFUSED]
+    assert len(store.funding.operations) == 1

@@ -17,7 +17,13 @@ from pegkeeper.domain.allocation import (
 )
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.instruments import BTC_USD_SWAP, BTC_USDT_SWAP, btc_usd_future
-from pegkeeper.domain.leverage import HeldPosition, LiquidationSource, equity_at, read_leverage
+from pegkeeper.domain.leverage import (
+    HeldPosition,
+    LiquidationSource,
+    equity_at,
+    initial_margin,
+    read_leverage,
+)
 from pegkeeper.domain.margin import inverse_liquidation_price_usd
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 
@@ -147,3 +153,41 @@ def test_the_quarterly_to_hold_changes_one_lead_time_before_expiry() -> None:
     assert quarterly_instrument_id(ms("2020-03-26T07:59:59"), day) == "BTC-USD-200327"
     assert quarterly_instrument_id(ms("2020-03-26T08:00:00"), day) == "BTC-USD-200626"
     assert quarterlies_to_roll_from(ms("2020-03-26T08:00:00"), day) == ["BTC-USD-200327"]
+
+
+def test_bad_allocations_and_splits_are_refused_with_what_is_wrong() -> None:
+    with pytest.raises(InvalidInput, match="needs an instrument_id"):
+        HedgeLeg("")
+    with pytest.raises(InvalidInput, match="at least one leg"):
+        Allocation(())
+    with pytest.raises(ValueError, match="cannot split a negative amount"):
+        split_cents(-1, [D(1)])
+    with pytest.raises(ValueError, match="weights must be positive"):
+        split_cents(1, [])
+    with pytest.raises(ValueError, match="roll lead time must be >= 0"):
+        quarterly_instrument_id(0, -1)
+    with pytest.raises(ValueError, match="longer than two quarters"):
+        quarterly_instrument_id(ms("2020-03-12T00:00:00"), 300 * 86_400_000)
+    assert Allocation.single("BTC-USD-SWAP").split_cents(12_345) == [12_345]
+
+
+def test_a_linear_reading_re_prices_and_a_long_cannot_be_liquidated_by_a_rise() -> None:
+    position = VenuePosition("BTC-USDT-SWAP", D(-100), D(10_000), D(10_000))
+    balances = VenueBalances("USDT", D(2_500), D(0), D(0))
+    reading = read_leverage([HeldPosition(BTC_USDT_SWAP, position)], balances, D(10_000), MMR)
+    equity, notional = equity_at(reading, D(11_000))
+    # 1 BTC short loses 1 000 USDT on a 1 000 USD rise; the notional is 11 000 USDT
+    assert (equity, notional) == (D(1_500), D(11_000))
+    # a long with equity above its notional has no liquidation price (leverage under 1)
+    long = VenuePosition("BTC-USDT-SWAP", D(100), D(10_000), D(10_000))
+    rich = VenueBalances("USDT", D(20_000), D(0), D(0))
+    held = [HeldPosition(BTC_USDT_SWAP, long)]
+    assert read_leverage(held, rich, D(10_000), MMR).liquidation_price_usd is None
+    with pytest.raises(ValueError, match="mark price must be positive"):
+        read_leverage(held, rich, D(0), MMR)
+
+
+def test_initial_margin_of_inverse_and_linear_contracts() -> None:
+    # 100 contracts of 100 USD at 10 000 USD and 4x: 1 BTC / 4; linear: 10 000 USDT / 4
+    assert initial_margin(BTC_USD_SWAP, D(100), D(10_000), D(4)) == D("0.25")
+    assert initial_margin(BTC_USDT_SWAP, D(100), D(10_000), D(4)) == D(2_500)

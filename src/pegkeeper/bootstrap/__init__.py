@@ -7,6 +7,7 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import structlog
@@ -18,9 +19,11 @@ from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.api.http.app import ApiContext, create_app
+from pegkeeper.api.http.funding import funding_router
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
+from pegkeeper.bootstrap.funding import FundingSetup, allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.pricing import (
     BookSourceError,
     Pricing,
@@ -31,10 +34,12 @@ from pegkeeper.bootstrap.pricing import (
 from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
 from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.funding import AlertKind
 from pegkeeper.domain.hedge_policy import StablesatsHedgeParams, StablesatsHedgePolicy
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
+from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.dealer_view import DealerView
 from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
@@ -47,6 +52,7 @@ log = structlog.get_logger("pegkeeper")
 
 SERVICES = (
     "hedger",
+    "funding",
     "liability",
     "market-data",
     "quote-feeds",
@@ -92,7 +98,12 @@ class Runtime:
     market_clock: Clock
     market_replay: MarketReplay | None
     pricing: Pricing
+    alerter: Alerter
+    funding: FundingSetup | None
+    hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)
+    venue_ready: bool = False
 
 
 def select_services(names: list[str], settings: Settings) -> list[str]:
@@ -103,7 +114,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
         )
     if names:
         return list(dict.fromkeys(names))
-    disabled = {"hedger": not settings.hedger.enabled}
+    disabled = {"hedger": not settings.hedger.enabled, "funding": not settings.funding.enabled}
     disabled["peg-monitor"] = not settings.peg_monitor.enabled
     disabled["market-data"] = not settings.market_data.okx.enabled
     disabled["quote-feeds"] = not settings.market_data.quotes.enabled
@@ -121,18 +132,25 @@ def _policy(settings: Settings) -> StablesatsHedgePolicy:
     return StablesatsHedgePolicy(StablesatsHedgeParams(**p.model_dump()))
 
 
-def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
+def _hedger_settings(settings: Settings, venue: VenueSetup, leg_index: int) -> HedgerSettings:
     h = settings.hedger
     window_seconds = h.order_lookup_window_seconds
     if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
         # The window is the time a request may take to reach the venue: real time, so on a
         # simulated clock that runs faster it is that many times longer.
         window_seconds *= venue.clock.speed
+    allocation = allocation_of(settings)
+    legs = settings.allocation.legs
     return HedgerSettings(
-        instrument_id=h.instrument_id,
+        instrument_id=allocation.legs[leg_index].instrument_id,
         check_interval_seconds=h.check_interval_seconds,
         order_lookup_window_seconds=window_seconds,
         snapshot_interval_seconds=h.snapshot_interval_seconds,
+        allocation=allocation if legs else None,
+        leg_index=leg_index,
+        roll_lead_seconds=settings.allocation.roll_lead_hours * 3600,
+        venue_leverage=Decimal(venue.leverage),
+        wait_for_collateral=settings.funding.enabled and venue.funding is not None,
     )
 
 
@@ -148,9 +166,13 @@ async def build_runtime(settings: Settings) -> Runtime:
     liability = LiabilityService(
         store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
     )
-    hedger = HedgerService(
-        store, venue.venue, bus, clock, _policy(settings), _hedger_settings(settings, venue)
-    )
+    hedgers = [
+        HedgerService(
+            store, venue.venue, bus, clock, _policy(settings), _hedger_settings(settings, venue, i)
+        )
+        for i in range(len(allocation_of(settings).legs))
+    ]
+    hedger = hedgers[0]
     demo = None
     if settings.demo.enabled:
         d = settings.demo
@@ -165,6 +187,12 @@ async def build_runtime(settings: Settings) -> Runtime:
     live = settings.market_data.okx.enabled or settings.market_data.quotes.enabled
     market_clock: Clock = RealClock() if live else clock
     pegs = PegMonitor(bus, market_clock, store.pegs, _peg_settings(settings))
+    pricing = build_pricing(settings, books, store.quotes, liability)
+    alerter = build_alerter(settings, store, venue)
+    funding = None
+    if settings.funding.enabled:
+        feeds = _feed_health(pricing)
+        funding = build_funding(settings, store, venue, bus, alerter, feeds)
     return Runtime(
         pegs=pegs,
         market_clock=market_clock,
@@ -178,8 +206,18 @@ async def build_runtime(settings: Settings) -> Runtime:
         hedger=hedger,
         dealer=DealerView(store),
         demo=demo,
-        pricing=build_pricing(settings, books, store.quotes, liability),
+        pricing=pricing,
+        alerter=alerter,
+        funding=funding,
+        hedgers=hedgers,
     )
+
+
+def _feed_health(pricing: Pricing) -> Callable[[], dict[str, str]] | None:
+    live = pricing.live_books
+    if live is None:
+        return None
+    return lambda: {f"okx books {inst}": status for inst, status in live.health().items()}
 
 
 def _peg_settings(settings: Settings) -> PegMonitorSettings:
@@ -205,8 +243,15 @@ def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketRe
 def _readiness(runtime: Runtime, services: list[str]) -> Callable[[], Awaitable[dict[str, str]]]:
     async def check() -> dict[str, str]:
         states = {name: "ready" for name in services}
-        if "hedger" in services and not runtime.hedger.ready.is_set():
+        if "hedger" in services and not all(h.ready.is_set() for h in runtime.hedgers):
             states["hedger"] = "starting: reconciling with the venue"
+        funding = runtime.funding
+        if (
+            "funding" in services
+            and funding
+            and not all(f.ready.is_set() for f in funding.services)
+        ):
+            states["funding"] = "starting: waiting for the venue"
         return states
 
     return check
@@ -222,6 +267,7 @@ def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
         readiness=_readiness(runtime, services),
         pegs=pegs,
         quote=quote_router(runtime.pricing.pricer),
+        funding=funding_router(runtime.funding.view) if runtime.funding is not None else None,
     )
     http = runtime.settings.http
     config = uvicorn.Config(
@@ -230,12 +276,39 @@ def _web_server(runtime: Runtime, services: list[str]) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
+async def _start_venue(runtime: Runtime) -> None:
+    """The venue's checks, once (OKX: account mode, level, leverage); a failure is alerted."""
+    async with runtime.venue_started:
+        if runtime.venue_ready:
+            return
+        if runtime.venue.start is not None:
+            try:
+                await runtime.venue.start()
+            except VenueMisconfigured as error:
+                runtime.alerter.event(
+                    AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error)
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(runtime.alerter.drain(), 10)
+                raise
+        runtime.venue_ready = True
+        log.info("venue ready", venue=runtime.venue.description)
+
+
 async def _hedge(runtime: Runtime) -> None:
-    """The venue's checks first (OKX: account mode, level, leverage), then the hedger."""
-    if runtime.venue.start is not None:
-        await runtime.venue.start()
-    log.info("venue ready", venue=runtime.venue.description)
-    await runtime.hedger.run()
+    """The venue's checks first, then a hedger for each leg of the allocation."""
+    await _start_venue(runtime)
+    async with asyncio.TaskGroup() as group:
+        for index, hedger in enumerate(runtime.hedgers):
+            group.create_task(hedger.run(), name=f"hedger-{index}")
+
+
+async def _fund(runtime: Runtime) -> None:
+    assert runtime.funding is not None
+    await _start_venue(runtime)
+    async with asyncio.TaskGroup() as group:
+        for service in runtime.funding.services:
+            group.create_task(service.run(), name=f"funding-{service.settings.currency}")
 
 
 async def run_services(runtime: Runtime, services: list[str]) -> None:
@@ -244,6 +317,8 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         jobs["sim-prices"] = runtime.venue.prices()
     if "hedger" in services:
         jobs["hedger"] = _hedge(runtime)
+    if "funding" in services and runtime.funding is not None:
+        jobs["funding"] = _fund(runtime)
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
     live_books = runtime.pricing.live_books
@@ -269,7 +344,12 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
             for name, job in jobs.items():
                 group.create_task(_logged(name, job), name=name)
     finally:
-        for close in runtime.venue.closers:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.alerter.close(), 5)
+        closers = list(runtime.venue.closers)
+        if runtime.funding is not None:
+            closers += runtime.funding.closers
+        for close in closers:
             await close()
         await runtime.store.close()
 
@@ -283,6 +363,7 @@ def _announce(settings: Settings, services: list[str], venue_description: str) -
         f"  venue:   {venue_description}",
         f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
         f"  orders:  {base}/api/v1/orders",
+        f"  funding: {base}/api/v1/funding  (or: pegkeeper funding)",
         f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
     ]
     if "price-server" in services:

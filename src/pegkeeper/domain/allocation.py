@@ -52,12 +52,12 @@ class Allocation:
     def __post_init__(self) -> None:
         if not self.legs:
             raise InvalidInput("an allocation needs at least one leg")
-        seen: set[tuple[str, str]] = set()
+        seen: set[str] = set()
         for leg in self.legs:
-            key = (leg.venue, leg.instrument_id)
-            if key in seen:
-                raise InvalidInput(f"{leg.instrument_id} on {leg.venue} is allocated twice")
-            seen.add(key)
+            # orders are told apart by instrument: one instrument id, one leg, on any venue
+            if leg.instrument_id in seen:
+                raise InvalidInput(f"{leg.instrument_id} is allocated twice")
+            seen.add(leg.instrument_id)
         rolling = [leg for leg in self.legs if leg.rolls]
         dated = [leg for leg in self.legs if _DATED_INVERSE.match(leg.instrument_id)]
         if rolling and dated:

@@ -29,13 +29,6 @@ class FundingActionKind(StrEnum):
     WITHDRAW = "withdraw"  # onchain: the exchange's funding account -> the operator's wallet
 
     @property
-    def is_transfer(self) -> bool:
-        return self in (
-            FundingActionKind.TRANSFER_TO_TRADING,
-            FundingActionKind.TRANSFER_TO_FUNDING,
-        )
-
-    @property
     def takes_collateral_out(self) -> bool:
         """Moves money away from the trading account or off the exchange."""
         return self in (FundingActionKind.TRANSFER_TO_FUNDING, FundingActionKind.WITHDRAW)
@@ -77,13 +70,6 @@ class FundingInputs:
         """E_btc: the hedge's size in collateral at the mark (unsigned)."""
         return Decimal(abs(self.exposure_cents)) / self.price_cents
 
-    @property
-    def leverage(self) -> Decimal | None:
-        """Exposure at the mark over equity; None without equity."""
-        if self.collateral <= 0:
-            return None
-        return self.exposure / self.collateral
-
 
 @dataclass(frozen=True, slots=True)
 class FundingDecision:
@@ -100,11 +86,6 @@ class FundingPolicy(Protocol):
     @property
     def high_bound_leverage(self) -> Decimal:
         """Above this leverage a deposit still on its way is late: its fee is bumped."""
-        ...
-
-    @property
-    def target_leverage(self) -> Decimal:
-        """The leverage a deposit or transfer brings the account back to."""
         ...
 
     def decide(self, inputs: FundingInputs) -> FundingDecision: ...
@@ -178,10 +159,6 @@ class StablesatsFundingPolicy:
     @property
     def high_bound_leverage(self) -> Decimal:
         return self.params.high_bound_ratio_leverage
-
-    @property
-    def target_leverage(self) -> Decimal:
-        return self.params.high_safebound_ratio_leverage
 
     def decide(self, inputs: FundingInputs) -> FundingDecision:
         action, rule = self._action(inputs)
@@ -291,10 +268,6 @@ class GaloyDealerFundingPolicy:
     @property
     def high_bound_leverage(self) -> Decimal:
         return self.params.high_bound_ratio_leverage
-
-    @property
-    def target_leverage(self) -> Decimal:
-        return self.params.high_safebound_ratio_leverage
 
     def decide(self, inputs: FundingInputs) -> FundingDecision:
         action, rule = self._action(inputs)

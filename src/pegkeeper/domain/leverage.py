@@ -138,3 +138,11 @@ def equity_at(reading: LeverageReading, new_mark_usd: Decimal) -> tuple[Decimal,
         return equity, abs(signed_face) / new_mark_usd
     equity = reading.equity + signed_face * (new_mark_usd - old)
     return equity, abs(signed_face) * new_mark_usd
+
+
+def initial_margin(
+    instrument: Instrument, contracts: Decimal, mark_price_usd: Decimal, leverage: Decimal
+) -> Decimal:
+    """Initial margin of `contracts` at the mark and `leverage`, in the settlement currency."""
+    margin = instrument.notional_usd(contracts, mark_price_usd) / leverage
+    return margin / mark_price_usd if instrument.settle_currency == "BTC" else margin

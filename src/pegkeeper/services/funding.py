@@ -11,7 +11,9 @@ changes anything. What it will not do, and records why:
 
 Triggers: liability changes and filled orders on the bus, the periodic check, and price ticks
 (`on_price`), which cost no request: the last reading is re-priced and a cycle is asked for
-only when the policy would act or the liquidation distance falls under the floor.
+only when the policy would act or the liquidation distance falls under the floor. A cycle a
+price tick asked for reads the venue only: the liability and the operations in flight are
+the ones the last full cycle read from the store (every other trigger reads them again).
 Everything runs on the Clock port; nothing sleeps in real time.
 """
 
@@ -47,7 +49,7 @@ from pegkeeper.domain.funding import (
     Severity,
 )
 from pegkeeper.domain.funding_policy import FundingActionKind, FundingDecision, FundingPolicy
-from pegkeeper.domain.leverage import LeverageReading
+from pegkeeper.domain.leverage import LeverageReading, equity_at
 from pegkeeper.ports import Bus, Clock, FundingVenue, Store, Venue, Wallet
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.funding_ops import Cannot, OperationRunner, OperationSettings
@@ -118,6 +120,9 @@ class FundingService:
         self._wake = asyncio.Event()
         self._pending: tuple[str, str] | None = None
         self.state: AccountState | None = None
+        self._open_ops: list[OperationRecord] | None = None  # as the last cycle left them
+        self._band: tuple[tuple[object, ...], tuple[Decimal, Decimal]] | None = None
+        self._band_state: AccountState | None = None  # the reading the band was checked for
         self._quiet_kind: FundingActionKind | None = None  # decided, waiting: not re-asked
         self._below_floor = False
         self._refused: dict[FundingActionKind, tuple[object, ...]] = {}
@@ -140,22 +145,64 @@ class FundingService:
     def on_price(self, mark_price_usd: Decimal) -> bool:
         """A new mark price. Re-prices the last reading without any request; asks for a cycle
         (and returns True) when the policy would act on it or the liquidation distance falls
-        under the floor."""
+        under the floor. Inside the band of prices where neither happens it costs two
+        comparisons."""
         state = self.state
         if state is None or mark_price_usd <= 0:
             return False
+        low, high = self._quiet_band(state)
+        if low < mark_price_usd < high:
+            return False
         kind = self.policy.decide(estimate_at(state, mark_price_usd)).action.kind
-        liquidation = state.reading.liquidation_price_usd
-        floor = self.alerter.settings.liquidation_distance_floor_pct
-        below = liquidation is not None and (
-            abs(liquidation - mark_price_usd) / mark_price_usd * 100 < floor
-        )
+        below = self._below_floor_at(state, mark_price_usd)
         wake = (kind is not FundingActionKind.HOLD and kind is not self._quiet_kind) or (
             below and not self._below_floor
         )
         if wake:
             self.trigger("price")
         return wake
+
+    def _below_floor_at(self, state: AccountState, mark_price_usd: Decimal) -> bool:
+        liquidation = state.reading.liquidation_price_usd
+        floor = self.alerter.settings.liquidation_distance_floor_pct
+        if liquidation is None:
+            return False
+        return abs(liquidation - mark_price_usd) / mark_price_usd * 100 < floor
+
+    def _quiet_band(self, state: AccountState) -> tuple[Decimal, Decimal]:
+        """The prices around the last reading's at which the policy holds and the hedge stays
+        above the liquidation floor. For a position of one direction, leverage and liability
+        over collateral are monotone in the price, so the band is an interval, found by
+        bisection; it is kept until the position, the cash, the liability or the funding
+        balance change."""
+        if self._band is not None and self._band_state is state:
+            return self._band[1]
+        self._band_state = state
+        key = _band_key(state)
+        if self._band is not None and self._band[0] == key:
+            return self._band[1]
+        mark = state.reading.mark_price_usd
+        band = (mark, mark)  # empty: every price is looked at
+        if self._quiet_at(state, mark):
+            band = (self._edge(state, mark / 2), self._edge(state, mark * 2))
+        self._band = (key, band)
+        return band
+
+    def _quiet_at(self, state: AccountState, price: Decimal) -> bool:
+        holds = self.policy.decide(estimate_at(state, price)).action.is_hold
+        return holds and not self._below_floor_at(state, price)
+
+    def _edge(self, state: AccountState, far: Decimal) -> Decimal:
+        inside = state.reading.mark_price_usd
+        if self._quiet_at(state, far):
+            return far
+        for _ in range(24):  # to a 2^-24 fraction of the distance searched
+            middle = (inside + far) / 2
+            if self._quiet_at(state, middle):
+                inside = middle
+            else:
+                far = middle
+        return inside
 
     async def run(self) -> None:
         listeners = [
@@ -193,14 +240,19 @@ class FundingService:
         correlation_id = correlation_id or new_correlation_id()
         if reason in ("periodic", "startup"):
             await self._periodic_checks()
-        state = await self._read(correlation_id)
+        from_store = reason != "price" or self._open_ops is None or self.state is None
+        total = None if from_store or self.state is None else self.state.total_liability_cents
+        state = await self._read(correlation_id, total_cents=total)
         if state is None:
             return None
-        open_ops = await self._store.funding.open_operations()
+        open_ops = self._open_ops
+        if from_store or open_ops is None:
+            open_ops = await self._store.funding.open_operations()
         if open_ops:
             open_ops = await self._ops.follow(
                 open_ops, state.reading.leverage, self.policy.high_bound_leverage
             )
+        self._open_ops = open_ops
         decision = self.policy.decide(state.inputs)
         decision_id = new_correlation_id()
         outcome, operation = await self._choose(
@@ -215,6 +267,7 @@ class FundingService:
         self._quiet_kind = None
         self._last_recorded = None
         await self._store.funding.record_decision(record, operation)
+        self._open_ops = None  # read again: the new operation may still be in flight
         update = await self._ops.execute(operation)
         kind = decision.action.kind
         if update.state is OperationState.REFUSED:
@@ -222,12 +275,18 @@ class FundingService:
             self._alert_refused(decision, update.message, operation.operation_id)
         else:
             self._refused.pop(kind, None)
-        await self._read(correlation_id, force_snapshot=True)
+        await self._read(correlation_id, True, state.total_liability_cents, same_positions=state)
         return record
 
-    async def _read(self, correlation_id: str, force_snapshot: bool = False) -> AccountState | None:
+    async def _read(
+        self,
+        correlation_id: str,
+        force_snapshot: bool = False,
+        total_cents: int | None = None,
+        same_positions: AccountState | None = None,
+    ) -> AccountState | None:
         try:
-            state = await self._reader.read()
+            state = await self._reader.read(total_cents, same_positions)
         except (VenueError, OSError, TimeoutError) as error:
             self._unreadable(error)
             return None
@@ -520,6 +579,22 @@ def _blocking(kind: FundingActionKind, open_ops: list[OperationRecord]) -> Opera
         if (kind is FundingActionKind.DEPOSIT) == is_deposit:
             return record
     return None
+
+
+BAND_REFERENCE_PRICE_USD = Decimal(100_000)
+
+
+def _band_key(state: AccountState) -> tuple[object, ...]:
+    """What the quiet band depends on besides the price: the equity re-priced to a fixed
+    reference stands for the cash and the position."""
+    equity, _ = equity_at(state.reading, BAND_REFERENCE_PRICE_USD)
+    return (
+        state.liability_cents,
+        state.reading.position_contracts,
+        state.inputs.funding_balance,
+        equity.quantize(Decimal("0.00000001")),
+        state.reading.liquidation_price_usd,
+    )
 
 
 def _moved(before: Decimal | None, now: Decimal | None) -> bool:

@@ -16,7 +16,7 @@ Order of operations that keeps money from moving twice (as the hedger's orders):
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import structlog
@@ -51,6 +51,13 @@ class OperationSettings:
     max_fee_rate_sat_vb: Decimal = Decimal(100)
     deposit_jitter_max_sats: int = 1_000
     withdrawal_address: str = ""  # empty: a new address of the wallet for each withdrawal
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """An update the follower has already written (with a fee bump)."""
+
+    update: OperationUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,31 +206,45 @@ class OperationRunner:
         leverage: Decimal | None,
         high_bound_leverage: Decimal,
     ) -> list[OperationRecord]:
-        """Looks every open operation up and records what changed; returns those still open."""
+        """Looks every open operation up and records what changed; returns those still open,
+        as they are now."""
         history: dict[str, list[DepositRecord]] = {}
         still_open = []
         for record in open_operations:
             try:
-                update = await self._follow_one(record, history, leverage, high_bound_leverage)
+                found = await self._follow_one(record, history, leverage, high_bound_leverage)
             except (VenueError, OSError, TimeoutError) as error:
                 log.warning(
                     "funding lookup failed",
                     operation=record.operation.operation_id,
                     error=str(error),
                 )
-                update = None
-            if update is not None and _changed(record, update):
+                found = None
+            if isinstance(found, _Recorded):
+                record = self._applied(record, found.update)
+            elif found is not None and _changed(record, found):
                 update = OperationUpdate(
-                    update.state,
-                    update.venue_id or record.venue_id,
-                    update.tx_id or record.tx_id,
-                    update.message,
+                    found.state,
+                    found.venue_id or record.venue_id,
+                    found.tx_id or record.tx_id,
+                    found.message,
                 )
                 await self._record(record.operation.operation_id, update)
                 if update.state.is_terminal:
                     continue
+                record = self._applied(record, update)
             still_open.append(record)
         return still_open
+
+    def _applied(self, record: OperationRecord, update: OperationUpdate) -> OperationRecord:
+        return replace(
+            record,
+            state=update.state,
+            venue_id=update.venue_id,
+            tx_id=update.tx_id,
+            message=update.message,
+            updated_at_ms=self._clock.now_ms(),
+        )
 
     async def _follow_one(
         self,
@@ -231,7 +252,7 @@ class OperationRunner:
         history: dict[str, list[DepositRecord]],
         leverage: Decimal | None,
         high_bound: Decimal,
-    ) -> OperationUpdate | None:
+    ) -> OperationUpdate | _Recorded | None:
         op = record.operation
         if op.kind is OperationKind.DEPOSIT:
             return await self._follow_deposit(record, history, leverage, high_bound)
@@ -250,7 +271,7 @@ class OperationRunner:
         history: dict[str, list[DepositRecord]],
         leverage: Decimal | None,
         high_bound: Decimal,
-    ) -> OperationUpdate | None:
+    ) -> OperationUpdate | _Recorded | None:
         op = record.operation
         if not record.tx_id:
             return await self._find_send(record)
@@ -273,8 +294,8 @@ class OperationRunner:
                 f"not credited within {self.settings.deposit_timeout_seconds:g} s",
             )
         if leverage is not None and leverage > high_bound:
-            await self._maybe_bump(record, leverage)
-            return None
+            bumped = await self._maybe_bump(record, leverage)
+            return None if bumped is None else _Recorded(bumped)
         if seen and record.venue_id != seen[0].deposit_id:
             found = seen[0]
             message = f"seen by the exchange, state {found.state}"
@@ -294,13 +315,16 @@ class OperationRunner:
             return None
         return OperationUpdate(OperationState.FAILED, message="the wallet never sent it")
 
-    async def _maybe_bump(self, record: OperationRecord, leverage: Decimal) -> None:
+    async def _maybe_bump(
+        self, record: OperationRecord, leverage: Decimal
+    ) -> OperationUpdate | None:
+        """Bumps the fee when it is due; returns the operation's new state, as recorded."""
         assert self._wallet is not None
         op, settings = record.operation, self.settings
         tx = await self._wallet.transaction(record.tx_id)
         if tx.replaced_by_tx_id:  # replaced outside pegkeeper, or a bump whose answer was lost
             new = await self._wallet.transaction(tx.replaced_by_tx_id)
-            await self._record_bump(
+            return await self._record_bump(
                 record,
                 tx.fee_rate_sat_vb,
                 new.tx_id,
@@ -308,22 +332,21 @@ class OperationRunner:
                 leverage,
                 "replacement found in the wallet",
             )
-            return
         if tx.confirmations != 0:
-            return
+            return None
         bumps = await self._repository.fee_bumps(op.operation_id)
         last_ms = bumps[-1].created_at_ms if bumps else op.created_at_ms
         if self._clock.now_ms() - last_ms < settings.fee_bump_after_seconds * 1000:
-            return
+            return None
         rate = min(tx.fee_rate_sat_vb + settings.fee_bump_step_sat_vb, settings.max_fee_rate_sat_vb)
         if rate <= tx.fee_rate_sat_vb:
-            return  # at the maximum fee rate already
+            return None  # at the maximum fee rate already
         try:
             new_tx_id = await self._wallet.bump_fee(record.tx_id, rate)
         except OrderRejected as error:
             log.warning("fee bump refused", operation=op.operation_id, error=str(error))
-            return
-        await self._record_bump(
+            return None
+        return await self._record_bump(
             record,
             tx.fee_rate_sat_vb,
             new_tx_id,
@@ -340,7 +363,7 @@ class OperationRunner:
         new_rate: Decimal,
         leverage: Decimal,
         message: str,
-    ) -> None:
+    ) -> OperationUpdate:
         op = record.operation
         bump = FeeBump(
             operation_id=op.operation_id,
@@ -355,6 +378,7 @@ class OperationRunner:
         update = OperationUpdate(OperationState.PENDING, record.venue_id, new_tx_id, message)
         await self._repository.record_fee_bump(bump, update)
         log.info("deposit fee bumped", operation=op.operation_id, rate=str(new_rate))
+        return update
 
     def _alert_lost(self, record: OperationRecord) -> None:
         op = record.operation

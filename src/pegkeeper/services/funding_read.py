@@ -25,6 +25,7 @@ CENTS_PER_USDT = Decimal(100)  # the stablecoin is counted at 1 USD
 @dataclass(frozen=True, slots=True)
 class AccountState:
     read_at_ms: int
+    total_liability_cents: int  # what the dealer owes in all
     liability_cents: int  # the part of the liability hedged with this collateral
     held: tuple[HeldPosition, ...]
     balances: VenueBalances
@@ -82,21 +83,19 @@ class AccountReader:
         self._roll_lead_ms = roll_lead_ms
         self._instruments: dict[str, Instrument] = {}
 
-    async def read(self) -> AccountState:
-        """Raises the venue's errors (VenueUnavailable: a stale price, an unreachable venue)."""
+    async def read(
+        self, total_cents: int | None = None, same_positions: AccountState | None = None
+    ) -> AccountState:
+        """With the total liability when the caller knows it, from the store otherwise; with
+        `same_positions`, only the balances are read again (money moved, positions did not).
+        Raises the venue's errors (VenueUnavailable: a stale price, an unreachable venue)."""
         now_ms = self._clock.now_ms()
-        total_cents = await self._store.liability.balance_cents()
-        shares = self._allocation.split_cents(total_cents)
-        liability = 0
-        held: list[HeldPosition] = []
-        for leg, share in zip(self._allocation.legs, shares, strict=True):
-            instruments = await self._instruments_of(leg, now_ms)
-            if not instruments or instruments[0].settle_currency != self.currency:
-                continue
-            liability += share
-            for instrument in instruments:
-                position = await self._venue.position(instrument.instrument_id)
-                held.append(HeldPosition(instrument, position))
+        if total_cents is None:
+            total_cents = await self._store.liability.balance_cents()
+        if same_positions is not None:
+            liability, held = same_positions.liability_cents, list(same_positions.held)
+        else:
+            liability, held = await self._positions(total_cents, now_ms)
         balances = await self._venue.balances(self.currency)
         if not held:
             raise ValueError(f"no hedge leg is margined in {self.currency}")
@@ -113,7 +112,22 @@ class AccountReader:
             funding_balance=balances.funding_balance,
             contract_value_cents=held[-1].instrument.contract_value_cents(mark),
         )
-        return AccountState(now_ms, liability, tuple(held), balances, reading, inputs)
+        return AccountState(now_ms, total_cents, liability, tuple(held), balances, reading, inputs)
+
+    async def _positions(self, total_cents: int, now_ms: int) -> tuple[int, list[HeldPosition]]:
+        """This collateral's share of the liability, and the positions it margins."""
+        liability = 0
+        held: list[HeldPosition] = []
+        shares = self._allocation.split_cents(total_cents)
+        for leg, share in zip(self._allocation.legs, shares, strict=True):
+            instruments = await self._instruments_of(leg, now_ms)
+            if not instruments or instruments[0].settle_currency != self.currency:
+                continue
+            liability += share
+            for instrument in instruments:
+                position = await self._venue.position(instrument.instrument_id)
+                held.append(HeldPosition(instrument, position))
+        return liability, held
 
     async def _instruments_of(self, leg: HedgeLeg, now_ms: int) -> Sequence[Instrument]:
         if leg.venue != self._venue_name:

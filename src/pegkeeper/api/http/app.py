@@ -31,6 +31,7 @@ class ApiContext:
     readiness: Callable[[], Awaitable[dict[str, str]]]  # service -> "ready" or the reason not
     pegs: APIRouter | None = None  # prices and pegs, when the peg monitor runs
     quote: APIRouter | None = None  # the price service's numbers, GET /api/v1/quote
+    funding: APIRouter | None = None  # the funding manager, GET /api/v1/funding
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -96,6 +97,8 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(context.pegs)
     if context.quote is not None:
         app.include_router(context.quote)
+    if context.funding is not None:
+        app.include_router(context.funding)
     return app
 
 
