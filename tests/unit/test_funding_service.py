@@ -12,7 +12,14 @@ from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.errors import VenueMisconfigured, VenueUnavailable, VenueUncertain
-from pegkeeper.domain.funding import AlertKind, OperationState, Severity
+from pegkeeper.domain.funding import (
+    AlertKind,
+    FundingDecisionRecord,
+    FundingOperation,
+    OperationKind,
+    OperationState,
+    Severity,
+)
 from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
 from pegkeeper.domain.instruments import BTC_USDT_SWAP
 from pegkeeper.domain.orders import OrderSide
@@ -361,12 +368,17 @@ async def test_a_linear_swap_is_funded_in_usdt_by_transfers_only() -> None:
         alerter,
         FundingSettings(currency="USDT"),
     )
+    # the BTC account's deposit on its way is the BTC service's to follow, not this one's
+    btc_deposit = FundingOperation(
+        "pfbtc1", OperationKind.DEPOSIT, "BTC", D("0.5"), "d0", "c0", clock.now_ms(), "bc1qx"
+    )
+    await store.funding.record_decision(decision_for(btc_deposit), btc_deposit)
     equity = engine.balances("USDT").trading_equity  # 2 500 less the half-dollar spread
     record = await service.cycle("startup")
     # 10 000 USD owed = 10 000 USDT (1 USDT counts as 1 USD) > 4 x 2 499.5: rule 5 tops the
     # collateral up to a third of it from the funding account
     assert record is not None and record.rule == "5-liability-over-high-bound"
-    (transfer,) = store.funding.operations.values()
+    (transfer,) = [o for o in store.funding.operations.values() if o.operation.currency == "USDT"]
     assert transfer.operation.currency == "USDT" and transfer.state is OperationState.DONE
     assert transfer.operation.amount == round_btc(D(10_000) / 3 - equity)
     # 1 166 USDT left in funding is over 1 000 / 0.9: rule 7 would withdraw, but USDT has no
@@ -379,4 +391,68 @@ async def test_a_linear_swap_is_funded_in_usdt_by_transfers_only() -> None:
     assert again is not None and again.outcome.startswith("refused-before")
     await alerter.drain()
     assert [a.kind for a in sink.delivered] == [AlertKind.FUNDING_REFUSED]
-    assert len(store.funding.operations) == 1
+    assert len(store.funding.operations) == 2
+    assert store.funding.operations["pfbtc1"].state is OperationState.CREATED  # untouched
+
+
+def orphan_deposit(world: FundingWorld, operation_id: str, amount: str) -> FundingOperation:
+    return FundingOperation(
+        operation_id=operation_id,
+        kind=OperationKind.DEPOSIT,
+        currency="BTC",
+        amount=D(amount),
+        decision_id="d0",
+        correlation_id="c0",
+        created_at_ms=world.now_ms,
+        address=world.engine.wallet.address("BTC"),
+    )
+
+
+async def test_a_deposit_sent_by_a_process_that_died_is_found_by_its_id_not_sent_again() -> None:
+    world = await funding_world(liability_cents=3_000_000)
+    op = orphan_deposit(world, "pforphan1", "2.00000417")
+    await world.store.funding.record_decision(decision_for(op), op)
+    # it reached the wallet; the process died before recording the tx id
+    tx_id = await world.wallet.send(op.address, 200_000_417, D(5), op.operation_id)
+    record = await world.service.cycle("startup")
+    found = world.store.funding.operations["pforphan1"]
+    assert found.state is OperationState.PENDING and found.tx_id == tx_id
+    assert record is not None and record.outcome == "waits: deposit pforphan1 pending"
+    assert len(world.chain.sent()) == 1
+
+
+async def test_a_deposit_the_wallet_never_sent_fails_after_the_window_and_is_made_anew() -> None:
+    world = await funding_world(
+        liability_cents=3_000_000, operations=OperationSettings(lookup_window_seconds=30)
+    )
+    op = orphan_deposit(world, "pforphan2", "2.00000417")
+    await world.store.funding.record_decision(decision_for(op), op)
+    await world.service.cycle("startup")
+    assert world.store.funding.operations["pforphan2"].state is OperationState.CREATED
+    assert world.chain.sent() == []
+    world.advance(30)
+    await world.service.cycle("periodic")
+    assert world.store.funding.operations["pforphan2"].state is OperationState.FAILED
+    (new,) = [r for r in ops(world, "deposit") if r.operation.operation_id != "pforphan2"]
+    assert new.state is OperationState.PENDING and len(world.chain.sent()) == 1
+
+
+def decision_for(op: FundingOperation) -> FundingDecisionRecord:
+    return FundingDecisionRecord(
+        decision_id=op.decision_id,
+        correlation_id=op.correlation_id,
+        created_at_ms=op.created_at_ms,
+        trigger="startup",
+        policy="stablesats",
+        rule="1-first-collateral-deposit",
+        action="deposit",
+        amount=D(2),
+        currency="BTC",
+        liability_cents=3_000_000,
+        exposure_cents=0,
+        collateral=D(0),
+        funding_balance=D(0),
+        price_usd=D(10_000),
+        leverage=None,
+        outcome="acted",
+    )

@@ -170,15 +170,19 @@ class FundingService:
         return abs(liquidation - mark_price_usd) / mark_price_usd * 100 < floor
 
     def _quiet_band(self, state: AccountState) -> tuple[Decimal, Decimal]:
-        """The prices around the last reading's at which the policy holds and the hedge stays
-        above the liquidation floor. For a position of one direction, leverage and liability
-        over collateral are monotone in the price, so the band is an interval, found by
-        bisection; it is kept until the position, the cash, the liability or the funding
-        balance change."""
-        if self._band is not None and self._band_state is state:
+        """The prices around the last reading's at which there is nothing new to do and the
+        hedge stays above the liquidation floor. For a position of one direction, leverage and
+        liability over collateral are monotone in the price, so the band is an interval, found
+        by bisection; it is kept until the position, the cash, the liability, the funding
+        balance or what waits change."""
+        if (
+            self._band is not None
+            and self._band_state is state
+            and self._band[0][-1] is (self._quiet_kind)
+        ):
             return self._band[1]
         self._band_state = state
-        key = _band_key(state)
+        key = (*_band_key(state), self._quiet_kind)
         if self._band is not None and self._band[0] == key:
             return self._band[1]
         mark = state.reading.mark_price_usd
@@ -189,8 +193,11 @@ class FundingService:
         return band
 
     def _quiet_at(self, state: AccountState, price: Decimal) -> bool:
-        holds = self.policy.decide(estimate_at(state, price)).action.is_hold
-        return holds and not self._below_floor_at(state, price)
+        """Nothing new to do at `price`: the policy holds, or asks for what is already
+        decided and waiting (a deposit on its way, a refused action), above the floor."""
+        kind = self.policy.decide(estimate_at(state, price)).action.kind
+        quiet = kind is FundingActionKind.HOLD or kind is self._quiet_kind
+        return quiet and not self._below_floor_at(state, price)
 
     def _edge(self, state: AccountState, far: Decimal) -> Decimal:
         inside = state.reading.mark_price_usd
@@ -247,7 +254,11 @@ class FundingService:
             return None
         open_ops = self._open_ops
         if from_store or open_ops is None:
-            open_ops = await self._store.funding.open_operations()
+            open_ops = [
+                record
+                for record in await self._store.funding.open_operations()
+                if record.operation.currency == self.settings.currency  # the others' are theirs
+            ]
         if open_ops:
             open_ops = await self._ops.follow(
                 open_ops, state.reading.leverage, self.policy.high_bound_leverage
@@ -330,7 +341,14 @@ class FundingService:
         )
         if isinstance(prepared, Cannot):
             self._refused[kind] = await self._refusal_key(kind, state)
-            self._alert_refused(decision, prepared.reason)
+            self.alerter.condition(  # a standing limit: alerted again only after a while
+                AlertKind.FUNDING_REFUSED,
+                f"{kind.value} {self.settings.currency}: {prepared.reason}",
+                f"{kind.value} of {self.settings.currency} cannot be done",
+                f"{prepared.reason}; the policy asks for {decision.action.amount} "
+                f"{self.settings.currency} ({decision.rule})",
+                {"rule": decision.rule},
+            )
             return f"cannot: {prepared.reason}", None
         return "acted", prepared
 

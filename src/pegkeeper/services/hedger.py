@@ -181,6 +181,8 @@ class HedgerService:
             return None
         instrument = await self._scope.instrument()
         liability_cents, correlation_id = await self._liability(correlation_id)
+        if self._acted_on_seq != seq_before and reason in ("periodic", "recheck", "position"):
+            reason = "liability"  # a new liability event, whichever wake-up found it first
         position = await self._venue.position(instrument.instrument_id)
         older = await self._scope.older_positions()
         decision = self._decide(instrument, liability_cents, position, older)
