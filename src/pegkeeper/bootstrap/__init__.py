@@ -191,8 +191,13 @@ async def build_runtime(settings: Settings) -> Runtime:
     alerter = build_alerter(settings, store, venue)
     funding = None
     if settings.funding.enabled:
-        feeds = _feed_health(pricing)
-        funding = build_funding(settings, store, venue, bus, alerter, feeds)
+        try:
+            funding = build_funding(settings, store, venue, bus, alerter, _feed_health(pricing))
+        except VenueMisconfigured:
+            for close in venue.closers:
+                await close()
+            await store.close()
+            raise
     return Runtime(
         pegs=pegs,
         market_clock=market_clock,

@@ -29,9 +29,10 @@ from pegkeeper.domain.funding_policy import (
 from pegkeeper.domain.units import SATS_PER_BTC
 from pegkeeper.ports import AlertSink, Bus, Wallet
 from pegkeeper.services.alerts import Alerter, AlertSettings
-from pegkeeper.services.funding import FeedHealth, FundingService, FundingSettings
+from pegkeeper.services.funding import FundingService, FundingSettings
 from pegkeeper.services.funding_ops import OperationSettings
 from pegkeeper.services.funding_view import FundingView
+from pegkeeper.services.funding_watch import FeedHealth
 from pegkeeper.sim.chain import SimChain
 
 log = structlog.get_logger("pegkeeper")

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
 
 from pegkeeper.domain.allocation import Allocation
-from pegkeeper.domain.errors import VenueError, VenueMisconfigured
+from pegkeeper.domain.errors import VenueError
 from pegkeeper.domain.events import (
     TOPIC_LEVERAGE,
     TOPIC_LIABILITY,
@@ -49,17 +48,15 @@ from pegkeeper.domain.funding import (
     Severity,
 )
 from pegkeeper.domain.funding_policy import FundingActionKind, FundingDecision, FundingPolicy
-from pegkeeper.domain.leverage import LeverageReading, equity_at
+from pegkeeper.domain.leverage import LeverageReading
 from pegkeeper.ports import Bus, Clock, FundingVenue, Store, Venue, Wallet
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.funding_ops import Cannot, OperationRunner, OperationSettings
-from pegkeeper.services.funding_read import AccountReader, AccountState, estimate_at
+from pegkeeper.services.funding_read import AccountReader, AccountState, QuietBand, estimate_at
+from pegkeeper.services.funding_watch import AccountCheck, Brackets, FeedHealth, FundingWatch
 from pegkeeper.services.ids import new_correlation_id
 
 log = structlog.get_logger("pegkeeper.funding")
-
-FeedHealth = Callable[[], dict[str, str]]  # feed -> "ok" or why not
-AccountCheck = Callable[[], Awaitable[object]]  # raises VenueMisconfigured
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +98,20 @@ class FundingService:
         self.policy = policy
         self.alerter = alerter
         self.settings = settings
-        self._feeds = feeds
-        self._account_check = account_check
+        self._watch = FundingWatch(
+            alerter,
+            clock,
+            Brackets(
+                settings.hedge_low_bound_ratio,
+                settings.hedge_high_bound_ratio,
+                settings.hedge_minimum_liability_cents,
+            ),
+            f"{settings.venue_name} {settings.currency}",
+            settings.account_check_interval_seconds,
+            feeds,
+            account_check,
+        )
+        self._band = QuietBand(policy, alerter.settings.liquidation_distance_floor_pct)
         self._reader = AccountReader(
             store,
             venue,
@@ -121,17 +130,10 @@ class FundingService:
         self._pending: tuple[str, str] | None = None
         self.state: AccountState | None = None
         self._open_ops: list[OperationRecord] | None = None  # as the last cycle left them
-        self._band: tuple[tuple[object, ...], tuple[Decimal, Decimal]] | None = None
-        self._band_state: AccountState | None = None  # the reading the band was checked for
         self._quiet_kind: FundingActionKind | None = None  # decided, waiting: not re-asked
-        self._below_floor = False
         self._refused: dict[FundingActionKind, tuple[object, ...]] = {}
         self._last_recorded: tuple[object, ...] | None = None
         self._last_snapshot: tuple[int, Decimal | None] | None = None
-        self._last_read_ok_ms = clock.now_ms()
-        self._outside_since_ms: int | None = None
-        self._feed_bad_since: dict[str, int] = {}
-        self._last_account_check_ms: int | None = None
         self.ready = asyncio.Event()
         self.cycles = 0
 
@@ -150,66 +152,16 @@ class FundingService:
         state = self.state
         if state is None or mark_price_usd <= 0:
             return False
-        low, high = self._quiet_band(state)
-        if low < mark_price_usd < high:
+        if self._band.contains(state, mark_price_usd, self._quiet_kind):
             return False
         kind = self.policy.decide(estimate_at(state, mark_price_usd)).action.kind
-        below = self._below_floor_at(state, mark_price_usd)
+        below = self._band.below_floor_at(state, mark_price_usd)
         wake = (kind is not FundingActionKind.HOLD and kind is not self._quiet_kind) or (
-            below and not self._below_floor
+            below and not self._watch.below_floor
         )
         if wake:
             self.trigger("price")
         return wake
-
-    def _below_floor_at(self, state: AccountState, mark_price_usd: Decimal) -> bool:
-        liquidation = state.reading.liquidation_price_usd
-        floor = self.alerter.settings.liquidation_distance_floor_pct
-        if liquidation is None:
-            return False
-        return abs(liquidation - mark_price_usd) / mark_price_usd * 100 < floor
-
-    def _quiet_band(self, state: AccountState) -> tuple[Decimal, Decimal]:
-        """The prices around the last reading's at which there is nothing new to do and the
-        hedge stays above the liquidation floor. For a position of one direction, leverage and
-        liability over collateral are monotone in the price, so the band is an interval, found
-        by bisection; it is kept until the position, the cash, the liability, the funding
-        balance or what waits change."""
-        if (
-            self._band is not None
-            and self._band_state is state
-            and self._band[0][-1] is (self._quiet_kind)
-        ):
-            return self._band[1]
-        self._band_state = state
-        key = (*_band_key(state), self._quiet_kind)
-        if self._band is not None and self._band[0] == key:
-            return self._band[1]
-        mark = state.reading.mark_price_usd
-        band = (mark, mark)  # empty: every price is looked at
-        if self._quiet_at(state, mark):
-            band = (self._edge(state, mark / 2), self._edge(state, mark * 2))
-        self._band = (key, band)
-        return band
-
-    def _quiet_at(self, state: AccountState, price: Decimal) -> bool:
-        """Nothing new to do at `price`: the policy holds, or asks for what is already
-        decided and waiting (a deposit on its way, a refused action), above the floor."""
-        kind = self.policy.decide(estimate_at(state, price)).action.kind
-        quiet = kind is FundingActionKind.HOLD or kind is self._quiet_kind
-        return quiet and not self._below_floor_at(state, price)
-
-    def _edge(self, state: AccountState, far: Decimal) -> Decimal:
-        inside = state.reading.mark_price_usd
-        if self._quiet_at(state, far):
-            return far
-        for _ in range(24):  # to a 2^-24 fraction of the distance searched
-            middle = (inside + far) / 2
-            if self._quiet_at(state, middle):
-                inside = middle
-            else:
-                far = middle
-        return inside
 
     async def run(self) -> None:
         listeners = [
@@ -246,7 +198,7 @@ class FundingService:
         self.cycles += 1
         correlation_id = correlation_id or new_correlation_id()
         if reason in ("periodic", "startup"):
-            await self._periodic_checks()
+            await self._watch.periodic()
         from_store = reason != "price" or self._open_ops is None or self.state is None
         total = None if from_store or self.state is None else self.state.total_liability_cents
         state = await self._read(correlation_id, total_cents=total)
@@ -299,18 +251,12 @@ class FundingService:
         try:
             state = await self._reader.read(total_cents, same_positions)
         except (VenueError, OSError, TimeoutError) as error:
-            self._unreadable(error)
+            self._watch.unreadable(error)
             return None
         self.state = state
-        now_ms = self._clock.now_ms()
-        self._last_read_ok_ms = now_ms
-        self.alerter.cleared(
-            AlertKind.FEED_STALE, "venue", "venue readable again", "prices and positions read"
-        )
-        await self._publish(state.reading, now_ms)
+        await self._publish(state.reading, self._clock.now_ms())
         await self._maybe_snapshot(state, correlation_id, force_snapshot)
-        self._watch_liquidation(state.reading)
-        self._watch_brackets(state, now_ms)
+        self._watch.read(state)
         return state
 
     async def _choose(
@@ -327,7 +273,7 @@ class FundingService:
         busy = _blocking(kind, open_ops)
         if busy is not None:
             return f"waits: {busy.operation.kind.value} {busy.operation.operation_id} pending", None
-        if kind.takes_collateral_out and self._outside_brackets(state):
+        if kind.takes_collateral_out and self._watch.brackets.outside(state):
             return "waits: the hedge is outside its brackets", None
         if kind in self._refused and self._refused[kind] == await self._refusal_key(kind, state):
             return "refused-before: not retried until its inputs change", None
@@ -380,14 +326,6 @@ class FundingService:
             {"rule": decision.rule, "operation_id": operation_id},
             severity=Severity.WARNING,
         )
-
-    def _outside_brackets(self, state: AccountState) -> bool:
-        s = self.settings
-        if state.liability_cents < s.hedge_minimum_liability_cents:
-            return state.inputs.exposure_cents != 0
-        ratio = state.hedge_ratio
-        assert ratio is not None
-        return not s.hedge_low_bound_ratio <= ratio <= s.hedge_high_bound_ratio
 
     # -- records -------------------------------------------------------------------------------
 
@@ -468,101 +406,6 @@ class FundingService:
         )
         await self._bus.publish(TOPIC_LEVERAGE, encode_event(event))
 
-    # -- watching ------------------------------------------------------------------------------
-
-    def _watch_liquidation(self, reading: LeverageReading) -> None:
-        floor = self.alerter.settings.liquidation_distance_floor_pct
-        distance = reading.distance_pct
-        subject = f"{self.settings.venue_name} {reading.currency}"
-        self._below_floor = distance is not None and distance < floor
-        if not self._below_floor:
-            self.alerter.cleared(
-                AlertKind.LIQUIDATION_DISTANCE,
-                subject,
-                "liquidation distance back above the floor",
-                f"distance {_text(_q(distance, '0.01')) or 'none'} % (floor {floor} %)",
-            )
-            return
-        assert distance is not None
-        self.alerter.condition(
-            AlertKind.LIQUIDATION_DISTANCE,
-            subject,
-            f"liquidation {distance:.2f} % away",
-            f"the {reading.currency} account is {distance:.2f} % from liquidation at "
-            f"{reading.liquidation_price_usd:.2f} USD (floor {floor} %); leverage "
-            f"{_text(_q(reading.leverage, '0.01')) or 'unbounded'}",
-            {"mark_price_usd": str(reading.mark_price_usd)},
-            severity=Severity.CRITICAL,
-        )
-
-    def _watch_brackets(self, state: AccountState, now_ms: int) -> None:
-        if not self._outside_brackets(state):
-            self._outside_since_ms = None
-            self.alerter.cleared(
-                AlertKind.HEDGE_OUTSIDE_BRACKETS, "hedge", "hedge back inside its brackets", ""
-            )
-            return
-        since = self._outside_since_ms = self._outside_since_ms or now_ms
-        limit_ms = self.alerter.settings.hedge_outside_brackets_seconds * 1000
-        if now_ms - since >= limit_ms:
-            self.alerter.condition(
-                AlertKind.HEDGE_OUTSIDE_BRACKETS,
-                "hedge",
-                "hedge outside its brackets",
-                f"hedge ratio {_text(_q(state.hedge_ratio, '0.0001'))} for "
-                f"{(now_ms - since) / 1000:.0f} s (liability {state.liability_cents} cents)",
-            )
-
-    def _unreadable(self, error: Exception) -> None:
-        log.warning("funding cannot read the venue", error=str(error))
-        stale_s = (self._clock.now_ms() - self._last_read_ok_ms) / 1000
-        if stale_s >= self.alerter.settings.feed_stale_after_seconds:
-            self.alerter.condition(
-                AlertKind.FEED_STALE,
-                "venue",
-                "venue prices or positions stale",
-                f"nothing usable from the venue for {stale_s:.0f} s: {error}",
-                severity=Severity.CRITICAL,
-            )
-
-    async def _periodic_checks(self) -> None:
-        now_ms = self._clock.now_ms()
-        if self._feeds is not None:
-            self._watch_feeds(self._feeds(), now_ms)
-        interval_ms = self.settings.account_check_interval_seconds * 1000
-        last = self._last_account_check_ms
-        if self._account_check is None or (last is not None and now_ms - last < interval_ms):
-            return
-        self._last_account_check_ms = now_ms
-        try:
-            await self._account_check()
-        except VenueMisconfigured as error:
-            self.alerter.condition(
-                AlertKind.ACCOUNT_CHECK_FAILED,
-                "account",
-                "account check failed",
-                str(error),
-                severity=Severity.CRITICAL,
-            )
-            return
-        except (VenueError, OSError, TimeoutError) as error:
-            log.warning("account check could not run", error=str(error))
-            return
-        self.alerter.cleared(AlertKind.ACCOUNT_CHECK_FAILED, "account", "account check passes", "")
-
-    def _watch_feeds(self, health: dict[str, str], now_ms: int) -> None:
-        limit_ms = self.alerter.settings.feed_stale_after_seconds * 1000
-        for feed, status in health.items():
-            if status == "ok":
-                self._feed_bad_since.pop(feed, None)
-                self.alerter.cleared(AlertKind.FEED_STALE, feed, f"{feed} fresh again", "")
-                continue
-            since = self._feed_bad_since.setdefault(feed, now_ms)
-            if now_ms - since >= limit_ms:
-                self.alerter.condition(
-                    AlertKind.FEED_STALE, feed, f"{feed} stale", status, severity=Severity.CRITICAL
-                )
-
     # -- listening -----------------------------------------------------------------------------
 
     async def _listen_liability(self) -> None:
@@ -597,22 +440,6 @@ def _blocking(kind: FundingActionKind, open_ops: list[OperationRecord]) -> Opera
         if (kind is FundingActionKind.DEPOSIT) == is_deposit:
             return record
     return None
-
-
-BAND_REFERENCE_PRICE_USD = Decimal(100_000)
-
-
-def _band_key(state: AccountState) -> tuple[object, ...]:
-    """What the quiet band depends on besides the price: the equity re-priced to a fixed
-    reference stands for the cash and the position."""
-    equity, _ = equity_at(state.reading, BAND_REFERENCE_PRICE_USD)
-    return (
-        state.liability_cents,
-        state.reading.position_contracts,
-        state.inputs.funding_balance,
-        equity.quantize(Decimal("0.00000001")),
-        state.reading.liquidation_price_usd,
-    )
 
 
 def _moved(before: Decimal | None, now: Decimal | None) -> bool:

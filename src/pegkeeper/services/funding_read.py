@@ -13,7 +13,7 @@ from pegkeeper.domain.allocation import (
     quarterlies_to_roll_from,
     quarterly_instrument_id,
 )
-from pegkeeper.domain.funding_policy import FundingInputs
+from pegkeeper.domain.funding_policy import FundingActionKind, FundingInputs, FundingPolicy
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.leverage import HeldPosition, LeverageReading, equity_at, read_leverage
 from pegkeeper.domain.venue import VenueBalances
@@ -144,3 +144,90 @@ class AccountReader:
             found = await self._venue.instrument(instrument_id)
             self._instruments[instrument_id] = found
         return found
+
+
+BAND_REFERENCE_PRICE_USD = Decimal(100_000)
+
+
+class QuietBand:
+    """The prices around a reading at which there is nothing new to do: the policy holds, or
+    asks for what is already decided and waiting (a deposit on its way, a refused action),
+    and the hedge stays above the liquidation floor.
+
+    For a position of one direction, leverage and liability over collateral are monotone in
+    the price, so the band is an interval, found by bisection. It is kept until the position,
+    the cash, the liability, the funding balance or what waits change: a price inside it
+    costs two comparisons."""
+
+    def __init__(self, policy: FundingPolicy, floor_pct: Decimal) -> None:
+        self._policy = policy
+        self._floor_pct = floor_pct
+        self._band: tuple[tuple[object, ...], tuple[Decimal, Decimal]] | None = None
+        self._checked: tuple[AccountState, FundingActionKind | None] | None = None
+
+    def contains(
+        self, state: AccountState, price: Decimal, waiting: FundingActionKind | None
+    ) -> bool:
+        low, high = self._of(state, waiting)
+        return low < price < high
+
+    def below_floor_at(self, state: AccountState, price: Decimal) -> bool:
+        liquidation = state.reading.liquidation_price_usd
+        if liquidation is None:
+            return False
+        return abs(liquidation - price) / price * 100 < self._floor_pct
+
+    def _of(
+        self, state: AccountState, waiting: FundingActionKind | None
+    ) -> tuple[Decimal, Decimal]:
+        checked = self._checked
+        same = checked is not None and checked[0] is state and checked[1] is waiting
+        if self._band is not None and same:
+            return self._band[1]
+        self._checked = (state, waiting)
+        key = (*_band_key(state), waiting)
+        if self._band is not None and self._band[0] == key:
+            return self._band[1]
+        mark = state.reading.mark_price_usd
+        band = (mark, mark)  # empty: every price is looked at
+        if self._quiet_at(state, mark, waiting):
+            band = (
+                self._edge(state, mark / 2, waiting),
+                self._edge(state, mark * 2, waiting),
+            )
+        self._band = (key, band)
+        return band
+
+    def _quiet_at(
+        self, state: AccountState, price: Decimal, waiting: FundingActionKind | None
+    ) -> bool:
+        kind = self._policy.decide(estimate_at(state, price)).action.kind
+        quiet = kind is FundingActionKind.HOLD or kind is waiting
+        return quiet and not self.below_floor_at(state, price)
+
+    def _edge(
+        self, state: AccountState, far: Decimal, waiting: FundingActionKind | None
+    ) -> Decimal:
+        inside = state.reading.mark_price_usd
+        if self._quiet_at(state, far, waiting):
+            return far
+        for _ in range(24):  # to a 2^-24 fraction of the distance searched
+            middle = (inside + far) / 2
+            if self._quiet_at(state, middle, waiting):
+                inside = middle
+            else:
+                far = middle
+        return inside
+
+
+def _band_key(state: AccountState) -> tuple[object, ...]:
+    """What the band depends on besides the price: the equity re-priced to a fixed reference
+    stands for the cash and the position."""
+    equity, _ = equity_at(state.reading, BAND_REFERENCE_PRICE_USD)
+    return (
+        state.liability_cents,
+        state.reading.position_contracts,
+        state.inputs.funding_balance,
+        equity.quantize(Decimal("0.00000001")),
+        state.reading.liquidation_price_usd,
+    )
