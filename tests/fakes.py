@@ -15,6 +15,7 @@ from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, O
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
+from pegkeeper.sim.backtest.store_funding import MemoryFundingRepository, MemoryRollRepository
 
 
 class FakeLiabilityRepository:
@@ -204,15 +205,34 @@ class FakeOperatorActionRepository:
         return next((a for a in reversed(self.actions) if a.action in kinds), None)
 
 
+FakeFundingRepository = MemoryFundingRepository
+FakeRollRepository = MemoryRollRepository
+
+
 class FakeStore:
     def __init__(self) -> None:
         self.liability = FakeLiabilityRepository()
         self.hedge = FakeHedgeRepository()
         self.pegs = FakePegRepository()
         self.quotes = FakeQuoteRepository(self.liability)
+        self.funding = FakeFundingRepository()
+        self.rolls = FakeRollRepository(self.hedge)
 
     async def close(self) -> None:
         return None
+
+
+class RecordingSink:
+    """An alert sink that keeps what it is given (or fails, when told to)."""
+
+    def __init__(self) -> None:
+        self.delivered: list[object] = []
+        self.fail_with: Exception | None = None
+
+    async def deliver(self, alert: object) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.delivered.append(alert)
 
 
 class FakeVenue:
@@ -223,6 +243,7 @@ class FakeVenue:
     def __init__(self, price_usd: Decimal = Decimal(10_000)) -> None:
         self.price_usd = price_usd
         self.size_contracts = Decimal(0)
+        self.available_btc = Decimal(1)  # margin the trading account can still commit
         self.orders: dict[str, OrderReport] = {}
         self.sent: list[OrderIntent] = []
         self.fail_next: VenueError | None = None
@@ -236,7 +257,7 @@ class FakeVenue:
         return VenuePosition(instrument_id, self.size_contracts, self.price_usd, self.price_usd)
 
     async def balances(self, currency: str) -> VenueBalances:
-        return VenueBalances("BTC", Decimal(1), Decimal(1), Decimal(0))
+        return VenueBalances("BTC", Decimal(1), self.available_btc, Decimal(0))
 
     async def place_market_order(self, intent: OrderIntent) -> OrderReport:
         self.sent.append(intent)

@@ -101,6 +101,7 @@ class World:
     store: SqlStore
     hedger: HedgerService
     liability: LiabilityService
+    bus: MemoryBus | None = None
 
     async def post(self, key: str, delta_cents: int) -> None:
         await self.liability.post(key, delta_cents)
@@ -179,7 +180,7 @@ async def hedging_world(
         bus, clock = MemoryBus(), RealClock()
         hedger = HedgerService(store, venue, bus, clock, StablesatsHedgePolicy(), hedger_settings)
         liability = LiabilityService(store.liability, bus, clock, max_abs_delta_cents=10**10)
-        world = World(sim, venue, store, hedger, liability)
+        world = World(sim, venue, store, hedger, liability, bus)
         if before_start is not None:
             await before_start(world)
         task = asyncio.create_task(hedger.run())

@@ -252,6 +252,59 @@ def _ledger_rows(ledger: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
+@app.command()
+def funding(
+    url: UrlOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw JSON")] = False,
+) -> None:
+    """The funding manager's accounts and the money it moves, from a running pegkeeper."""
+    response = _request("GET", _base_url(url, config) + "/api/v1/funding")
+    data = response.json()
+    if response.status_code == 404:
+        _fail("the funding manager is not running there ([funding] enabled = false?)")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    out = Console()
+    for account in data["accounts"]:
+        out.print(_account_table(account, data))
+    out.print(_operations_table(data["operations"]))
+
+
+def _account_table(account: dict[str, Any], data: dict[str, Any]) -> Table:
+    currency = account["currency"]
+    table = Table(title=f"funding: {currency} account ({account['policy']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    live = account["live"] or {}
+    rows = [
+        ("leverage (at the mark)", live.get("leverage")),
+        ("liquidation price (USD)", live.get("liquidation_price_usd")),
+        ("liquidation distance (%)", live.get("liquidation_distance_pct")),
+        ("mark price (USD)", live.get("mark_price_usd")),
+        (f"trading equity ({currency})", live.get("equity")),
+        (f"funding account ({currency})", live.get("funding_balance")),
+        ("hedge ratio", live.get("hedge_ratio")),
+    ]
+    if currency == "BTC" and data.get("wallet"):
+        sats = data.get("wallet_balance_sats")
+        rows.append((f"wallet ({data['wallet']}, sats)", None if sats is None else f"{sats:,}"))
+    for name, value in rows:
+        table.add_row(name, str(value) if value is not None else "-")
+    return table
+
+
+def _operations_table(operations: list[dict[str, Any]]) -> Table:
+    table = Table(title="money moved (newest first)")
+    for column in ("kind", "amount", "state", "tx / venue id", "message"):
+        table.add_column(column)
+    for op in operations[:15]:
+        reference = (op["tx_id"] or op["venue_id"] or "-")[:16]
+        table.add_row(op["kind"], op["amount"], op["state"], reference, op["message"][:40])
+    return table
+
+
 def _usd(cents: int) -> str:
     return f"{cents / 100:,.2f} USD"
 

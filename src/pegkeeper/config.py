@@ -21,6 +21,12 @@ from pydantic_settings import (
 )
 
 from pegkeeper.config_backtest import BacktestSettingsModel
+from pegkeeper.config_funding import (
+    ENV_ONLY_KEYS,
+    AlertsSettingsModel,
+    AllocationSettings,
+    FundingSettingsModel,
+)
 from pegkeeper.config_hedge import MakerBandPolicySettings
 from pegkeeper.config_ledger import (
     LEDGER_SECRETS,
@@ -189,6 +195,7 @@ FILE_SECRETS = (
     *(f"venue.{key}" for key in SECRET_KEYS),
     *(f"web.{key}" for key in WEB_SECRET_KEYS),
     *LEDGER_SECRETS,
+    *(f"{section}.{key}" for section, keys in ENV_ONLY_KEYS.items() for key in keys),
 )
 
 
@@ -273,6 +280,9 @@ class Settings(BaseSettings):
     backtest: BacktestSettingsModel = BacktestSettingsModel()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
+    funding: FundingSettingsModel = FundingSettingsModel()
+    alerts: AlertsSettingsModel = AlertsSettingsModel()
+    allocation: AllocationSettings = AllocationSettings()
 
     @property
     def database_url(self) -> str:

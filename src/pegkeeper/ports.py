@@ -7,6 +7,17 @@ from decimal import Decimal
 from typing import Protocol
 
 from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
+from pegkeeper.domain.funding import (
+    Alert,
+    AlertRecord,
+    FeeBump,
+    FundingDecisionRecord,
+    FundingOperation,
+    LeverageSnapshot,
+    OperationRecord,
+    OperationUpdate,
+    WalletTransaction,
+)
 from pegkeeper.domain.galoy import (
     GaloyPage,
     GaloyTransaction,
@@ -23,7 +34,15 @@ from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderState
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
-from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
+from pegkeeper.domain.roll import RollRecord
+from pegkeeper.domain.venue import (
+    DepositRecord,
+    TransferReport,
+    VenueBalances,
+    VenuePosition,
+    VenueResync,
+    WithdrawalReport,
+)
 
 
 class Clock(Protocol):
@@ -148,6 +167,87 @@ class Venue(Protocol):
     def position_changes(self, instrument_id: str) -> AsyncIterator[VenuePosition | VenueResync]:
         """Yields the position whenever the venue reports it changed (fills, liquidation), and
         a VenueResync after the stream was interrupted (then read everything again)."""
+        ...
+
+
+class FundingVenue(Protocol):
+    """A venue's accounts: transfers between its funding and trading accounts, onchain
+    deposits to it and withdrawals from it. Transfers and withdrawals carry pegkeeper's client
+    id; VenueUncertain means the request may have gone through: look the id up first."""
+
+    async def transfer(
+        self, client_id: str, currency: str, amount: Decimal, from_account: str, to_account: str
+    ) -> TransferReport: ...
+
+    async def transfer_state(self, client_id: str) -> TransferReport:
+        """Raises NotFound when the venue knows no transfer with this client id."""
+        ...
+
+    async def deposit_address(self, currency: str) -> str: ...
+
+    async def deposits(self, currency: str) -> list[DepositRecord]:
+        """The venue's recent deposit history, newest first."""
+        ...
+
+    async def withdraw(
+        self,
+        client_id: str,
+        currency: str,
+        amount: Decimal,
+        to_address: str,
+        chain: str,
+        fee: Decimal | None = None,
+    ) -> WithdrawalReport: ...
+
+    async def withdrawal(self, client_id: str) -> WithdrawalReport:
+        """Raises NotFound when the venue knows no withdrawal with this client id."""
+        ...
+
+    async def withdrawal_fee(self, currency: str) -> tuple[str, Decimal]:
+        """(chain, minimum fee) of an onchain withdrawal of `currency`; the fee is paid on top
+        of the amount, from the funding account."""
+        ...
+
+
+class Wallet(Protocol):
+    """The operator's onchain wallet. Every send signals replace-by-fee (BIP 125) and carries
+    pegkeeper's operation id as its comment, so an uncertain send can be looked up.
+
+    `send` and `bump_fee` raise OrderRejected when the wallet refused (insufficient funds, a
+    fee rate not above the old one), VenueUnavailable when it did not process the request,
+    and VenueUncertain when the outcome is unknown."""
+
+    name: str
+
+    async def new_address(self) -> str: ...
+
+    async def balance_sats(self) -> int:
+        """Spendable, confirmed or not."""
+        ...
+
+    async def send(
+        self, address: str, amount_sats: int, fee_rate_sat_vb: Decimal, comment: str
+    ) -> str:
+        """Pays exactly `amount_sats` to `address` (the fee comes on top); returns the tx id."""
+        ...
+
+    async def transaction(self, tx_id: str) -> WalletTransaction:
+        """Raises NotFound for a transaction the wallet does not know."""
+        ...
+
+    async def find_sent(self, comment: str) -> list[WalletTransaction]:
+        """Transactions this wallet sent with `comment`, replaced ones included."""
+        ...
+
+    async def bump_fee(self, tx_id: str, fee_rate_sat_vb: Decimal) -> str:
+        """Replaces the unconfirmed `tx_id` by one paying `fee_rate_sat_vb`, the same
+        destination amount; returns the new tx id."""
+        ...
+
+
+class AlertSink(Protocol):
+    async def deliver(self, alert: Alert) -> None:
+        """Raises when the alert could not be delivered; the caller records that."""
         ...
 
 
@@ -412,10 +512,64 @@ class AuditReader(Protocol):
         ...
 
 
+class FundingRepository(Protocol):
+    async def record_decision(
+        self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
+    ) -> None:
+        """The decision and, when given, the operation it makes (state `created`) in one
+        committed transaction: the operation's client id is stored before any request."""
+        ...
+
+    async def record_operation_state(
+        self, operation_id: str, update: OperationUpdate, now_ms: int
+    ) -> None:
+        """Append the operation's new state; raises ValueError for an unknown operation."""
+        ...
+
+    async def get_operation(self, operation_id: str) -> OperationRecord | None: ...
+
+    async def open_operations(self) -> list[OperationRecord]:
+        """Operations whose latest state is not terminal, oldest first."""
+        ...
+
+    async def recent_operations(self, limit: int) -> list[OperationRecord]: ...
+
+    async def last_decision(self) -> FundingDecisionRecord | None: ...
+
+    async def recent_decisions(self, limit: int) -> list[FundingDecisionRecord]: ...
+
+    async def record_fee_bump(self, bump: FeeBump, update: OperationUpdate) -> None:
+        """The bump and the operation's state with the new tx id, in one transaction."""
+        ...
+
+    async def fee_bumps(self, operation_id: str) -> list[FeeBump]: ...
+
+    async def record_leverage(self, snapshot: LeverageSnapshot) -> None: ...
+
+    async def recent_leverage(self, limit: int) -> list[LeverageSnapshot]: ...
+
+    async def record_alert(self, record: AlertRecord) -> None: ...
+
+    async def recent_alerts(self, limit: int) -> list[AlertRecord]: ...
+
+
+class RollRepository(Protocol):
+    async def record_roll(
+        self, decision: DecisionRecord, roll: RollRecord, legs: Sequence[OrderIntent]
+    ) -> None:
+        """A roll of a dated future: its decision, the roll, and both orders (opening the next
+        expiry, closing the old one), each in state `created`, in one transaction."""
+        ...
+
+    async def recent_rolls(self, limit: int) -> list[RollRecord]: ...
+
+
 class Store(Protocol):
     liability: LiabilityRepository
     quotes: QuoteRepository
     hedge: HedgeRepository
     pegs: PegRepository
+    funding: FundingRepository
+    rolls: RollRepository
 
     async def close(self) -> None: ...

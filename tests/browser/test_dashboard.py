@@ -24,11 +24,15 @@ TOKEN = "alice-token-0123456789abcdef"
 # Simulated users trade every ~2 s (120 s of simulated time at 60x); the peg replay starts at
 # minute 4 440 of 8-15 March 2023 (10 March, 02:00 UTC), 140 recorded minutes before USDC
 # broke its peg, and plays 10 minutes a second: the break comes ~14 s after the start.
+# Without the funding manager, so that the venue's accounts keep the simulator's 3 BTC (the P&L
+# page counts the venue's accounts only) and every hedge fills at once, with no wait for a deposit.
 DEMO = """
 [demo]
 mean_interval_seconds = 120.0
 peg_replay_minutes_per_second = 10.0
 peg_replay_start_minute = 4440
+[funding]
+enabled = false
 """
 OPERATORS = {"PEGKEEPER_WEB__OPERATOR_TOKENS": f"alice:{TOKEN}"}
 

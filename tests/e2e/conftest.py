@@ -113,7 +113,9 @@ def stop(running: Running) -> None:
 
 @pytest.fixture
 def quiet_instance(tmp_path: Path) -> Iterator[Running]:
-    """The demo without its simulated users: only what the test posts moves the liability."""
-    running = start(tmp_path, "[demo]\nenabled = false\n")
+    """The demo without its simulated users: only what the test posts moves the liability.
+    The hedge loop alone: no funding manager moving the collateral around it (see
+    test_funding.py for the two together)."""
+    running = start(tmp_path, "[demo]\nenabled = false\n[funding]\nenabled = false\n")
     yield running
     stop(running)

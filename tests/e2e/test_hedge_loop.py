@@ -103,12 +103,14 @@ def test_the_demo_users_move_the_liability_and_the_hedge_follows(tmp_path: Path)
 
 
 def test_a_restart_keeps_the_ledger(tmp_path: Path) -> None:
-    first = start(tmp_path, "[demo]\nenabled = false\n")
+    # the ledger across a restart, without the funding manager moving the collateral meanwhile
+    extra = "[demo]\nenabled = false\n[funding]\nenabled = false\n"
+    first = start(tmp_path, extra)
     with first.client() as client:
         client.post("/api/v1/liability/events", json={"id": "keep", "delta_cents": 700_000})
         wait_for(client, lambda b: b["position_contracts"] == "-69")  # round(68.6)
     stop(first)
-    second = start(tmp_path, "[demo]\nenabled = false\n")
+    second = start(tmp_path, extra)
     try:
         wait_ready(second)
         with second.client() as client:

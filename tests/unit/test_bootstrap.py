@@ -33,7 +33,7 @@ async def test_quote_feeds_follow_the_configured_sources(tmp_path: Path) -> None
 def test_live_feeds_are_off_in_the_demo(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     chosen = bootstrap.select_services([], settings)
-    assert chosen == ["hedger", "liability", "peg-monitor", "price-server", "web"]
+    assert chosen == ["hedger", "funding", "liability", "peg-monitor", "price-server", "web"]
 
 
 def test_the_bundled_book_is_the_stablesats_fixture() -> None:
@@ -115,3 +115,53 @@ async def test_real_keys_with_the_demo_on_are_refused(
     assert real.description == "OKX at www.okx.com" and not real.simulated
     for close in real.closers:
         await close()
+
+
+async def test_the_funding_manager_is_wired_to_the_simulated_exchange(tmp_path: Path) -> None:
+    from pegkeeper.adapters.venues.sim_funding import SimFunding
+    from pegkeeper.adapters.wallet.sim import SimWallet
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        venue={"kind": "sim"},
+        allocation={
+            "legs": [{"instrument_id": "BTC-USD-SWAP"}, {"instrument_id": "BTC-USDT-SWAP"}]
+        },
+    )
+    runtime = await bootstrap.build_runtime(settings)
+    try:
+        funding = runtime.funding
+        assert funding is not None and isinstance(funding.wallet, SimWallet)
+        # one account per collateral: BTC (with the wallet) and USDT (transfers only)
+        assert [s.settings.currency for s in funding.services] == ["BTC", "USDT"]
+        assert isinstance(runtime.venue.funding, SimFunding)
+        # price ticks reach the simulated chain (blocks) and both funding services
+        assert len(runtime.hedgers) == 2 and len(runtime.venue.price_listeners) == 3
+        # the simulated wallet pays the simulated exchange's own deposit address
+        assert funding.wallet.chain.balance_sats == 10 * 100_000_000
+    finally:
+        await runtime.store.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sim": {"leverage": 3}}, r"policy 'stablesats' lets leverage reach 4.*\[sim\] leverage"),
+        (
+            {"funding": {"wallet": {"kind": "bitcoind"}}},
+            "PEGKEEPER_FUNDING__WALLET__BITCOIND_URL",
+        ),
+        (
+            {"funding": {"policy": "galoy-dealer"}, "sim": {"leverage": 2}},
+            r"must be at least 3: \[sim\] leverage is 2",
+        ),
+    ],
+)
+async def test_a_funding_setup_that_cannot_work_is_refused(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    from pegkeeper.domain.errors import VenueMisconfigured
+
+    settings = load_settings(data_dir=tmp_path, venue={"kind": "sim"}, **options)
+    with pytest.raises(VenueMisconfigured, match=message):
+        await bootstrap.build_runtime(settings)

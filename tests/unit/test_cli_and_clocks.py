@@ -36,8 +36,8 @@ def test_an_unknown_service_is_named(tmp_path: Path) -> None:
     said = " ".join(result.output.split())  # the console may wrap the line
     assert "unknown service(s) hedgr" in said
     assert (
-        "hedger, liability, ledger, market-data, quote-feeds, peg-monitor, price-server, web"
-        in said
+        "hedger, funding, liability, ledger, market-data, quote-feeds, peg-monitor, "
+        "price-server, web" in said
     )
 
 

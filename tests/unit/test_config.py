@@ -69,6 +69,19 @@ def test_no_config_is_the_embedded_demo(tmp_path: Path) -> None:
             "hedger.stablesats: expected 0 < low_bound_ratio_shorting",
         ),
         ("[http\nport = 1\n", "is not valid TOML"),
+        (
+            "[funding]\ndeposit_fee_rate_sat_vb = 50\nmax_fee_rate_sat_vb = 20\n",
+            "funding: max_fee_rate_sat_vb must be at least deposit_fee_rate_sat_vb",
+        ),
+        (
+            '[allocation]\nlegs = [{instrument_id = "BTC-USD-SWAP"}, '
+            '{instrument_id = "BTC-USD-SWAP"}]\n',
+            "allocation: each instrument once, got BTC-USD-SWAP more than once",
+        ),
+        (
+            "[funding.stablesats]\nlow_bound_ratio_leverage = 5\n",
+            "funding.stablesats: expected 0 < low_bound <= low_safebound",
+        ),
     ],
 )
 def test_errors_name_the_key_and_what_was_expected(tmp_path: Path, text: str, message: str) -> None:
@@ -98,3 +111,26 @@ def test_credentials_are_refused_in_a_file_and_taken_from_the_environment(
     venue = load_settings(path).venue
     assert venue.has_credentials() and venue.secret_key.get_secret_value() == "s3cr3t"
     assert "s3cr3t" not in repr(venue) and "s3cr3t" not in str(venue.model_dump())
+
+
+def test_wallet_credentials_and_the_webhook_url_are_read_from_the_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[funding.wallet]\nbitcoind_password = "hunter2"\n'
+        '[alerts]\nwebhook_url = "https://hooks.slack.com/services/T/B/token"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    message = str(refused.value)
+    assert "PEGKEEPER_FUNDING__WALLET__BITCOIND_PASSWORD" in message
+    assert "PEGKEEPER_ALERTS__WEBHOOK_URL" in message
+    assert "hunter2" not in message and "token" not in message
+    path.write_text('[funding.wallet]\nkind = "bitcoind"\n')
+    monkeypatch.setenv("PEGKEEPER_FUNDING__WALLET__BITCOIND_PASSWORD", "hunter2")
+    monkeypatch.setenv("PEGKEEPER_ALERTS__WEBHOOK_URL", "https://example.invalid/hook")
+    settings = load_settings(path)
+    assert settings.funding.wallet.bitcoind_password.get_secret_value() == "hunter2"
+    assert "hunter2" not in repr(settings.funding.wallet)
+    assert settings.alerts.webhook_url.get_secret_value() == "https://example.invalid/hook"

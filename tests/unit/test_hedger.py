@@ -176,3 +176,23 @@ async def test_the_run_loop_reacts_to_a_liability_event_on_the_bus(world) -> Non
     with pytest.raises(asyncio.CancelledError):
         await task
     assert venue.size_contracts == Decimal(-49)  # round(0.98 * 500 000 / 10 000) = round(49.0)
+
+
+async def test_an_order_the_margin_cannot_carry_waits_for_the_collateral(world) -> None:
+    store, venue, bus, clock = world
+    settings = HedgerSettings(recheck_open_order_seconds=1, wait_for_collateral=True)
+    hedger = HedgerService(store, venue, bus, clock, StablesatsHedgePolicy(), settings)
+    await post(world, 1_000_000, "a")
+    # 98 contracts of 100 USD at 10 000 USD and leverage 4 take 0.245 BTC of initial margin
+    venue.available_btc = Decimal("0.2449")
+    record = await hedger.cycle("liability", "c1")
+    assert record is not None and record.rule == "under-hedged-sell-waits-for-collateral"
+    assert record.action == "hold" and venue.sent == []
+    await hedger.cycle("recheck", "c2")  # still short: not recorded again
+    assert [d.rule for d in store.hedge.decisions] == ["under-hedged-sell-waits-for-collateral"]
+    venue.available_btc = Decimal("0.245")  # the funding manager moved collateral in
+    record = await hedger.cycle("recheck", "c3")
+    assert record is not None and record.action == "sell" and len(venue.sent) == 1
+    # the order still answers the liability event that asked for it
+    (event,) = store.liability.events
+    assert venue.sent[0].correlation_id == event.correlation_id

@@ -7,6 +7,7 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import structlog
@@ -17,6 +18,7 @@ from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
+from pegkeeper.bootstrap.funding import FundingSetup, allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.bootstrap.pricing import (
@@ -30,9 +32,11 @@ from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
 from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web
 from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.funding import AlertKind
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
+from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.control import HedgeControl
 from pegkeeper.services.correlation_log import CorrelationLog
 from pegkeeper.services.dealer_view import DealerView
@@ -49,6 +53,7 @@ log = structlog.get_logger("pegkeeper")
 
 SERVICES = (
     "hedger",
+    "funding",
     "liability",
     "ledger",
     "market-data",
@@ -99,7 +104,12 @@ class Runtime:
     ledger: LedgerSetup
     control: HedgeControl
     operator: OperatorService
+    alerter: Alerter
+    funding: FundingSetup | None
+    hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)
+    venue_ready: bool = False
 
 
 def select_services(names: list[str], settings: Settings) -> list[str]:
@@ -110,7 +120,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
         )
     if names:
         return list(dict.fromkeys(names))
-    disabled = {"hedger": not settings.hedger.enabled}
+    disabled = {"hedger": not settings.hedger.enabled, "funding": not settings.funding.enabled}
     disabled["ledger"] = settings.ledger.source == "http"  # nothing to poll
     disabled["peg-monitor"] = not settings.peg_monitor.enabled
     disabled["market-data"] = not settings.market_data.okx.enabled
@@ -124,19 +134,26 @@ async def migrate_database(settings: Settings) -> None:
     await store.close()
 
 
-def _hedger_settings(settings: Settings, venue: VenueSetup) -> HedgerSettings:
+def _hedger_settings(settings: Settings, venue: VenueSetup, leg_index: int) -> HedgerSettings:
     h = settings.hedger
     window_seconds = h.order_lookup_window_seconds
     if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
         # The window is the time a request may take to reach the venue: real time, so on a
         # simulated clock that runs faster it is that many times longer.
         window_seconds *= venue.clock.speed
+    allocation = allocation_of(settings)
+    legs = settings.allocation.legs
     return HedgerSettings(
-        instrument_id=h.instrument_id,
+        instrument_id=allocation.legs[leg_index].instrument_id,
         check_interval_seconds=h.check_interval_seconds,
         order_lookup_window_seconds=window_seconds,
         snapshot_interval_seconds=h.snapshot_interval_seconds,
         limit_order_timeout_seconds=h.limit_order_timeout_seconds,
+        allocation=allocation if legs else None,
+        leg_index=leg_index,
+        roll_lead_seconds=settings.allocation.roll_lead_hours * 3600,
+        venue_leverage=Decimal(venue.leverage),
+        wait_for_collateral=settings.funding.enabled and venue.funding is not None,
     )
 
 
@@ -155,16 +172,25 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
     ledger = build_ledger(settings, store, liability)
     control = HedgeControl()
-    hedger = HedgerService(
-        store,
-        venue.venue,
-        bus,
-        clock,
-        hedge_policy(settings),
-        _hedger_settings(settings, venue),
-        control,
-        gate=ledger.gate,
-    )
+    hedgers = [
+        HedgerService(
+            store,
+            venue.venue,
+            bus,
+            clock,
+            hedge_policy(settings),
+            _hedger_settings(settings, venue, i),
+            control,
+            gate=ledger.gate,
+        )
+        for i in range(len(allocation_of(settings).legs))
+    ]
+    hedger = hedgers[0]
+
+    def wake_hedgers(reason: str) -> None:
+        for each in hedgers:
+            each.trigger(reason)
+
     operator = OperatorService(
         control,
         store,
@@ -173,7 +199,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         bus,
         clock,
         settings.hedger.instrument_id,
-        wake_hedger=hedger.trigger,
+        wake_hedger=wake_hedgers,
     )
     await operator.restore()
     demo = None
@@ -190,6 +216,17 @@ async def build_runtime(settings: Settings) -> Runtime:
     live = settings.market_data.okx.enabled or settings.market_data.quotes.enabled
     market_clock: Clock = RealClock() if live else clock
     pegs = PegMonitor(bus, market_clock, store.pegs, _peg_settings(settings))
+    pricing = build_pricing(settings, books, store.quotes, liability)
+    alerter = build_alerter(settings, store, venue)
+    funding = None
+    if settings.funding.enabled:
+        try:
+            funding = build_funding(settings, store, venue, bus, alerter, _feed_health(pricing))
+        except VenueMisconfigured:
+            for close in venue.closers:
+                await close()
+            await store.close()
+            raise
     return Runtime(
         pegs=pegs,
         market_clock=market_clock,
@@ -203,11 +240,21 @@ async def build_runtime(settings: Settings) -> Runtime:
         hedger=hedger,
         dealer=DealerView(store, ledger.gate),
         demo=demo,
-        pricing=build_pricing(settings, books, store.quotes, liability),
+        pricing=pricing,
         ledger=ledger,
         control=control,
         operator=operator,
+        alerter=alerter,
+        funding=funding,
+        hedgers=hedgers,
     )
+
+
+def _feed_health(pricing: Pricing) -> Callable[[], dict[str, str]] | None:
+    live = pricing.live_books
+    if live is None:
+        return None
+    return lambda: {f"okx books {inst}": status for inst, status in live.health().items()}
 
 
 def _peg_settings(settings: Settings) -> PegMonitorSettings:
@@ -232,12 +279,39 @@ def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketRe
     return MarketReplay(bus, clock, minutes, interval_seconds, start_minute=start)
 
 
+async def _start_venue(runtime: Runtime) -> None:
+    """The venue's checks, once (OKX: account mode, level, leverage); a failure is alerted."""
+    async with runtime.venue_started:
+        if runtime.venue_ready:
+            return
+        if runtime.venue.start is not None:
+            try:
+                await runtime.venue.start()
+            except VenueMisconfigured as error:
+                runtime.alerter.event(
+                    AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error)
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(runtime.alerter.drain(), 10)
+                raise
+        runtime.venue_ready = True
+        log.info("venue ready", venue=runtime.venue.description)
+
+
 async def _hedge(runtime: Runtime) -> None:
-    """The venue's checks first (OKX: account mode, level, leverage), then the hedger."""
-    if runtime.venue.start is not None:
-        await runtime.venue.start()
-    log.info("venue ready", venue=runtime.venue.description)
-    await runtime.hedger.run()
+    """The venue's checks first, then a hedger for each leg of the allocation."""
+    await _start_venue(runtime)
+    async with asyncio.TaskGroup() as group:
+        for index, hedger in enumerate(runtime.hedgers):
+            group.create_task(hedger.run(), name=f"hedger-{index}")
+
+
+async def _fund(runtime: Runtime) -> None:
+    assert runtime.funding is not None
+    await _start_venue(runtime)
+    async with asyncio.TaskGroup() as group:
+        for service in runtime.funding.services:
+            group.create_task(service.run(), name=f"funding-{service.settings.currency}")
 
 
 async def run_services(runtime: Runtime, services: list[str]) -> None:
@@ -248,6 +322,8 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         jobs["sim-prices"] = runtime.venue.prices()
     if "hedger" in services:
         jobs["hedger"] = _hedge(runtime)
+    if "funding" in services and runtime.funding is not None:
+        jobs["funding"] = _fund(runtime)
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = runtime.demo.run()
     if "ledger" in services and runtime.ledger.run is not None:
@@ -277,7 +353,12 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
             for name, job in jobs.items():
                 group.create_task(_logged(name, job, health), name=name)
     finally:
-        for close in [*runtime.venue.closers, *runtime.ledger.closers]:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.alerter.close(), 5)
+        closers = [*runtime.venue.closers, *runtime.ledger.closers]
+        if runtime.funding is not None:
+            closers += runtime.funding.closers
+        for close in closers:
             await close()
         await runtime.store.close()
 
@@ -299,6 +380,7 @@ def _announce(
         f"  ledger:  {ledger.description}",
         f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
         f"  orders:  {base}/api/v1/orders",
+        f"  funding: {base}/api/v1/funding  (or: pegkeeper funding)",
         f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
     ]
     if "price-server" in services:

@@ -24,15 +24,16 @@ from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.venues.ccxt_venue import PROFILES, CcxtVenue, CcxtVenueSettings
 from pegkeeper.adapters.venues.okx import OkxCredentials, OkxVenue, OkxVenueSettings
 from pegkeeper.adapters.venues.sim import SimVenue
+from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.config import Settings, VenueSettings
+from pegkeeper.domain.allocation import ROLLING_QUARTERLY, quarterly_instrument_id
 from pegkeeper.domain.errors import NotFound, VenueMisconfigured
-from pegkeeper.domain.instruments import BTC_USD_SWAP
-from pegkeeper.ports import Clock, Venue
-from pegkeeper.sim.engine import SimEngine
+from pegkeeper.ports import Clock, FundingVenue, Venue
 from pegkeeper.sim.okx_server.auth import Credentials
-from pegkeeper.sim.okx_server.runner import SimExchange, SimExchangeSettings
+from pegkeeper.sim.okx_server.runner import SimExchange, SimExchangeSettings, build_engine
 from pegkeeper.sim.player import PricePlayer
 from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
+from pegkeeper.sim.wallet import Wallet as ExchangeWallet
 
 log = structlog.get_logger("pegkeeper")
 
@@ -52,6 +53,15 @@ class VenueSetup:
     start: Job | None = None  # account checks: before the hedger trades
     prices: Job | None = None  # plays the price path, as long as the runtime runs
     closers: list[Job] = field(default_factory=list)
+    funding: FundingVenue | None = None  # transfers, deposits, withdrawals; None: not offered
+    account_check: Job | None = None  # re-run periodically; raises VenueMisconfigured
+    exchange_wallet: ExchangeWallet | None = None  # the simulated exchange's onchain side
+    leverage: int = 4  # the cross leverage the venue is set to
+    price_listeners: list[Callable[[Decimal], object]] = field(default_factory=list)
+
+    def tick(self, tick: PriceTick) -> None:
+        for listener in self.price_listeners:
+            listener(tick.price_usd)
 
 
 def price_ticks(settings: Settings) -> list[PriceTick]:
@@ -83,12 +93,24 @@ async def build_venue(settings: Settings, ticks: list[PriceTick]) -> VenueSetup:
     return await _okx_simulator(settings, ticks)
 
 
-def _okx_settings(venue: VenueSettings, instrument_id: str) -> OkxVenueSettings:
+def hedged_instrument_ids(settings: Settings, now_ms: int) -> tuple[str, ...]:
+    """The instruments the hedge is on now: the allocation's legs (the rolling quarterly as
+    the future it holds), or [hedger] instrument_id."""
+    legs = [leg.instrument_id for leg in settings.allocation.legs]
+    lead_ms = int(settings.allocation.roll_lead_hours * 3_600_000)
+    ids = legs or [settings.hedger.instrument_id]
+    return tuple(
+        quarterly_instrument_id(now_ms, lead_ms) if i == ROLLING_QUARTERLY else i for i in ids
+    )
+
+
+def _okx_settings(settings: Settings, now_ms: int) -> OkxVenueSettings:
+    venue = settings.venue
     return OkxVenueSettings(
         rest_url=venue.rest_url,
         ws_url=venue.ws_url,
         demo_trading=venue.demo_trading,
-        instrument_ids=(instrument_id,),
+        instrument_ids=hedged_instrument_ids(settings, now_ms),
         leverage=venue.leverage,
         account_level=venue.account_level,
         request_timeout_seconds=venue.request_timeout_seconds,
@@ -111,7 +133,7 @@ def _credentials(venue: VenueSettings) -> OkxCredentials:
 
 
 def _okx(settings: Settings) -> VenueSetup:
-    okx_settings = _okx_settings(settings.venue, settings.hedger.instrument_id)
+    okx_settings = _okx_settings(settings, RealClock().now_ms())
     venue = OkxVenue(okx_settings, _credentials(settings.venue), RealClock())
     where = settings.venue.rest_url or "www.okx.com"
     demo = " (OKX demo trading)" if settings.venue.demo_trading else ""
@@ -123,6 +145,9 @@ def _okx(settings: Settings) -> VenueSetup:
         network=True,
         start=venue.start,
         closers=[venue.close],
+        funding=venue.funding,
+        account_check=venue.check_account,
+        leverage=settings.venue.leverage,
     )
 
 
@@ -148,7 +173,7 @@ async def _okx_simulator(settings: Settings, ticks: list[PriceTick]) -> VenueSet
     )
     await exchange.start()
     server = exchange.server
-    okx_settings = _okx_settings(settings.venue, settings.hedger.instrument_id)
+    okx_settings = _okx_settings(settings, clock.now_ms())
     okx_settings = replace(
         okx_settings,
         rest_url=server.rest_url,
@@ -165,7 +190,7 @@ async def _okx_simulator(settings: Settings, ticks: list[PriceTick]) -> VenueSet
         "no OKX credentials in the environment: trading on the OKX simulator in-process",
         url=server.rest_url,
     )
-    return VenueSetup(
+    setup = VenueSetup(
         venue,
         clock,
         f"the OKX simulator in-process at {server.rest_url} (no OKX credentials set)",
@@ -174,7 +199,13 @@ async def _okx_simulator(settings: Settings, ticks: list[PriceTick]) -> VenueSet
         start=venue.start,
         prices=exchange.run,
         closers=[venue.close, exchange.stop],
+        funding=venue.funding,
+        account_check=venue.check_account,
+        exchange_wallet=exchange.engine.wallet,
+        leverage=sim.leverage,
     )
+    exchange.tick_listeners.append(setup.tick)
+    return setup
 
 
 def _ccxt(settings: Settings) -> VenueSetup:
@@ -228,26 +259,40 @@ def _ccxt(settings: Settings) -> VenueSetup:
         network=True,
         start=start,
         closers=[venue.close],
+        leverage=venue_settings.leverage,
     )
 
 
 def _in_process_engine(settings: Settings, ticks: list[PriceTick]) -> VenueSetup:
     sim = settings.sim
     clock = ScaledClock(start_ms=ticks[0].ts_ms, speed=sim.speed)
-    engine = SimEngine(
-        instruments=[BTC_USD_SWAP],
-        taker_fee_rate=sim.taker_fee_rate,
-        funding_rate=sim.funding_rate,
-        leverage=Decimal(sim.leverage),
+    # the OKX simulator's instruments: the swaps and the current and next quarterly futures
+    engine = build_engine(
+        SimExchangeSettings(
+            trading_btc=sim.trading_btc,
+            funding_btc=sim.funding_btc,
+            trading_usdt=sim.trading_usdt,
+            taker_fee_rate=sim.taker_fee_rate,
+            maker_fee_rate=sim.maker_fee_rate,
+            funding_rate=sim.funding_rate,
+            leverage=sim.leverage,
+        ),
+        ticks[0].ts_ms,
+        ticks[0].price_usd,
     )
-    engine.set_price(ticks[0].ts_ms, ticks[0].price_usd)
-    engine.credit_trading(sim.trading_btc)
-    engine.credit_funding(sim.funding_btc)
-    player = PricePlayer(engine, ticks, clock, loop=True)
-    return VenueSetup(
+    setup = VenueSetup(
         SimVenue(engine, clock),
         clock,
         "the simulated exchange engine in-process",
         simulated=True,
-        prices=player.run,
+        funding=SimFunding(engine, clock),
+        exchange_wallet=engine.wallet,
+        leverage=sim.leverage,
     )
+
+    async def on_tick(tick: PriceTick) -> None:
+        setup.tick(tick)
+
+    player = PricePlayer(engine, ticks, clock, on_tick, loop=True, every_instrument=True)
+    setup.prices = player.run
+    return setup

@@ -13,6 +13,7 @@ from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.dashboard import Dashboard
 from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
 from pegkeeper.api.http.events import EventStream
+from pegkeeper.api.http.funding import funding_router
 from pegkeeper.api.http.operator import OperatorAuth
 from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.pegs import pegs_router
@@ -57,17 +58,25 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
     health = HealthMonitor(services)
     web = runtime.settings.web
     if "hedger" in services:
-        hedger = runtime.hedger
+        hedgers = runtime.hedgers
 
         async def hedger_ready() -> str:
-            if not hedger.ready.is_set():
+            if not all(hedger.ready.is_set() for hedger in hedgers):
                 return "starting: reconciling with the venue"
-            failures = hedger.consecutive_failures
+            failures = max(hedger.consecutive_failures for hedger in hedgers)
             if failures >= web.venue_failures_not_ready:
                 return f"venue unreachable: the last {failures} hedge cycles failed (see the log)"
             return READY
 
         health.watch("hedger", hedger_ready)
+    funding = runtime.funding
+    if "funding" in services and funding is not None:
+
+        async def funding_ready() -> str:
+            ready = all(service.ready.is_set() for service in funding.services)
+            return READY if ready else "starting: waiting for the venue"
+
+        health.watch("funding", funding_ready)
     if "price-server" in services:
         pricer = runtime.pricing.pricer
 
@@ -173,6 +182,7 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
         pegs=pegs_router(pegs, runtime.store.pegs, runtime.market_clock) if pegs else None,
         quote=quote_router(runtime.pricing.pricer),
         extend=dashboard.install,
+        funding=funding_router(runtime.funding.view) if runtime.funding is not None else None,
     )
     http = settings.http
     config = uvicorn.Config(

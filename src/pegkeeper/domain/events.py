@@ -71,6 +71,18 @@ class OperatorActed(msgspec.Struct, frozen=True, tag="operator"):
     ts_ms: int
 
 
+class LeverageMeasured(msgspec.Struct, frozen=True, tag="leverage"):
+    """The funding manager's reading of one collateral account, decimals as strings."""
+
+    venue: str
+    currency: str
+    mark_price_usd: str
+    leverage: str | None
+    liquidation_price_usd: str | None
+    distance_pct: str | None
+    ts_ms: int
+
+
 Event = (
     LiabilityChanged
     | HedgeDecided
@@ -79,6 +91,7 @@ Event = (
     | BboUpdated
     | PegUpdated
     | OperatorActed
+    | LeverageMeasured
 )
 
 _encoder = msgspec.json.Encoder()
@@ -100,6 +113,7 @@ TOPIC_ORDER = "hedge.order"
 TOPIC_POSITION = "venue.position"
 TOPIC_PEG = "pegstats"
 TOPIC_OPERATOR = "operator"
+TOPIC_LEVERAGE = "funding.leverage"
 
 
 def bbo_topic(exchange: str, base: str, quote: str) -> str:

@@ -16,17 +16,23 @@ the hedger cancels it, after `limit_order_timeout_seconds` or as soon as the pol
 the hedge now, wants a market order. After a post-only order the venue refused or canceled
 (it would have taken liquidity) the next order is a market one, so that a book away from the
 mark cannot keep the hedge waiting.
+
+With an allocation the hedger carries one leg: its share of the liability, on its instrument,
+and only that leg's orders are its own. A leg of dated futures rolls to the next expiry before
+the one it holds settles (services/hedge_legs.py): while anything is left on the older expiry
+the cycle rolls instead of deciding.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import structlog
 
+from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.errors import (
     NotFound,
     OrderRejected,
@@ -65,6 +71,7 @@ from pegkeeper.domain.records import DecisionRecord, OrderRecord
 from pegkeeper.domain.venue import VenuePosition, VenueResync
 from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
 from pegkeeper.services.control import HedgeControl
+from pegkeeper.services.hedge_legs import LegScope, OlderPosition
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 from pegkeeper.services.snapshots import take_snapshot
 
@@ -81,6 +88,13 @@ class HedgerSettings:
     recheck_open_order_seconds: float = 0.5
     snapshot_interval_seconds: float = 60.0
     limit_order_timeout_seconds: float = 30.0  # a post-only order resting longer is canceled
+    allocation: Allocation | None = None  # None: `instrument_id` carries the whole liability
+    leg_index: int = 0  # this hedger's leg of the allocation
+    roll_lead_seconds: float = 86_400.0  # dated futures roll this long before they settle
+    venue_leverage: Decimal = Decimal(4)  # sizes a roll step to the margin available
+    # With a funding manager beside it: an order the margin cannot carry waits for collateral
+    # (rechecked with backoff) instead of being sent to be refused.
+    wait_for_collateral: bool = False
 
 
 @dataclass(slots=True)
@@ -116,7 +130,6 @@ class HedgerService:
         self._settings = settings
         self._wake = asyncio.Event()
         self._pending: _Trigger | None = None
-        self._instrument: Instrument | None = None
         self._last_recorded: tuple[str, int, int] | None = None
         self._last_snapshot_ms = 0
         self._acted_on_seq = 0
@@ -125,6 +138,17 @@ class HedgerService:
         self._failures = 0
         self._on_recheck = on_recheck
         self._maker_missed = False  # a post-only order ended unfilled: the next is a market one
+        self._last_wait: tuple[str, int, int] | None = None
+        self._instrument: Instrument | None = None  # the last cycle's, for would_act
+        self._scope = LegScope(
+            venue,
+            clock,
+            settings.instrument_id,
+            settings.allocation,
+            settings.leg_index,
+            int(settings.roll_lead_seconds * 1000),
+            settings.venue_leverage,
+        )
         self.ready = asyncio.Event()
         self.cycles = 0
         self.reconciliations = 0  # reads of the venue's open orders after start or reconnect
@@ -138,7 +162,7 @@ class HedgerService:
         self._wake.set()
 
     async def run(self) -> None:
-        self._instrument = await self._venue.instrument(self._settings.instrument_id)
+        await self._scope.instrument()  # an unknown instrument fails here, at start
         listeners = [
             asyncio.create_task(self._listen_liability(), name="hedger-liability"),
             asyncio.create_task(self._listen_positions(), name="hedger-positions"),
@@ -184,6 +208,7 @@ class HedgerService:
     async def cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
         """One pass: settle orders in flight, decide, record, and act. Returns the decision."""
         self.cycles += 1
+        seq_before = self._acted_on_seq
         if self._needs_reconcile or reason in ("startup", "reconnect"):
             await self._reconcile_venue_orders()
             self._needs_reconcile = False
@@ -192,11 +217,17 @@ class HedgerService:
             return None
         if not await self._gate_open():
             return None
-        instrument = await self._get_instrument()
+        instrument = await self._scope.instrument()
+        self._instrument = instrument
         liability_cents, correlation_id = await self._liability(correlation_id)
+        if self._acted_on_seq != seq_before and reason in ("periodic", "recheck", "position"):
+            reason = "liability"  # a new liability event, whichever wake-up found it first
         position = await self._venue.position(instrument.instrument_id)
-        decision = self._decide(instrument, liability_cents, position)
+        older = await self._scope.older_positions()
+        decision = self._decide(instrument, liability_cents, position, older)
         record = self._record_of(decision, reason, correlation_id, instrument, position)
+        if older and not self.paused:
+            return await self._roll(record, instrument, older[0])
         await self._maybe_snapshot(instrument, position, correlation_id, force=False)
         if self.paused:
             return record
@@ -206,6 +237,12 @@ class HedgerService:
                 await self._store.hedge.record_decision(record)
                 await self._publish_decision(record)
             return record
+        signed = _signed(record)
+        if self._settings.wait_for_collateral and await self._scope.lacks_margin(
+            instrument, position, signed
+        ):
+            self._acted_on_seq = seq_before  # the order that follows answers the same event
+            return await self._wait_for_collateral(record)
         await self._act(record, decision.action)
         position = await self._venue.position(instrument.instrument_id)
         await self._maybe_snapshot(instrument, position, correlation_id, force=True)
@@ -226,6 +263,22 @@ class HedgerService:
         assert self._instrument is not None, "the first cycle reads the instrument"
         return not self._decide(self._instrument, liability_cents, position).action.is_hold
 
+    async def _wait_for_collateral(self, record: DecisionRecord) -> DecisionRecord:
+        waiting = replace(
+            record,
+            action=ActionKind.HOLD.value,
+            size_contracts=Decimal(0),
+            rule=f"{record.rule}-waits-for-collateral",
+        )
+        key = (waiting.rule, waiting.liability_cents, waiting.exposure_cents)
+        if key != self._last_wait:
+            self._last_wait = key
+            await self._store.hedge.record_decision(waiting)
+            await self._publish_decision(waiting)
+        self._failures += 1  # rechecked later each time, up to the periodic check
+        self._schedule_recheck()
+        return waiting
+
     async def _act(self, record: DecisionRecord, action: HedgeAction) -> None:
         intent = self._intent_for(record, action)
         self._last_recorded = None
@@ -244,17 +297,19 @@ class HedgerService:
         if event.seq != self._acted_on_seq:
             self._acted_on_seq = event.seq
             correlation_id = event.correlation_id
-        return event.balance_after_cents, correlation_id
-
-    async def _get_instrument(self) -> Instrument:
-        if self._instrument is None:
-            self._instrument = await self._venue.instrument(self._settings.instrument_id)
-        return self._instrument
+        return self._scope.share_cents(event.balance_after_cents), correlation_id
 
     def _decide(
-        self, instrument: Instrument, liability_cents: int, position: VenuePosition
+        self,
+        instrument: Instrument,
+        liability_cents: int,
+        position: VenuePosition,
+        older: Sequence[OlderPosition] = (),
     ) -> HedgeDecision:
-        exposure_cents = instrument.exposure_cents(position.size_contracts, position.mark_price_usd)
+        mark = position.mark_price_usd
+        exposure_cents = instrument.exposure_cents(position.size_contracts, mark)
+        for old in older:  # not rolled yet: still part of the hedge
+            exposure_cents += old.instrument.exposure_cents(old.position.size_contracts, mark)
         inputs = HedgeInputs(
             liability_cents=liability_cents,
             exposure_cents=exposure_cents,
@@ -297,7 +352,8 @@ class HedgerService:
         self._last_recorded = key
         return True
 
-    async def _send(self, intent: OrderIntent) -> None:
+    async def _send(self, intent: OrderIntent) -> OrderState:
+        """Sends the order and records its outcome; returns the state recorded."""
         try:
             if intent.kind is OrderKind.CLOSE_POSITION:
                 report = await self._venue.close_position(intent)
@@ -307,24 +363,52 @@ class HedgerService:
             closed = isinstance(error, PositionAlreadyClosed) or error.code == CLOSED_ALREADY_CODE
             state = OrderState.FILLED if closed else OrderState.REJECTED
             await self._set_state(intent, state, message=str(error))
-            return
+            return state
         except VenueUnavailable as error:
             await self._set_state(intent, OrderState.REJECTED, message=f"not processed: {error}")
             self._failures += 1  # a rate limit: decide again after a backoff
             self._schedule_recheck()
-            return
+            return OrderState.REJECTED
         except Exception as error:  # timeout, 5xx, dropped connection, anything unforeseen
             log.warning(
                 "order outcome unknown", client_order_id=intent.client_order_id, error=str(error)
             )
             await self._set_state(intent, OrderState.UNKNOWN, message=f"uncertain: {error}")
             self._schedule_recheck()
-            return
+            return OrderState.UNKNOWN
         self._failures = 0
         await self._apply_report(intent, report)
         missed = intent.kind is OrderKind.POST_ONLY and self._maker_missed
         if not report.state.is_terminal or missed:
             self._schedule_recheck()  # a maker canceled at once: the taker follows soon
+        return report.state
+
+    async def _roll(
+        self, record: DecisionRecord, target: Instrument, older: OlderPosition
+    ) -> DecisionRecord:
+        """One roll step: both legs recorded, the new expiry opened, then the old one closed."""
+        assert self._scope.roller is not None
+        record = replace(record, action="roll", rule="roll-to-next-expiry")
+        plan = await self._scope.roller.plan(target, older, record)
+        if plan is None:
+            record = replace(record, action="hold", rule="roll-waits-for-margin")
+            if self._worth_recording(record):
+                await self._store.hedge.record_decision(record)
+            self._schedule_recheck()
+            return record
+        record = replace(record, size_contracts=plan.roll.size_contracts)
+        self._last_recorded = None
+        await self._store.rolls.record_roll(record, plan.roll, [plan.open_leg, plan.close_leg])
+        await self._publish_decision(record)
+        opened = await self._send(plan.open_leg)
+        if opened is OrderState.FILLED:
+            await self._send(plan.close_leg)
+        else:
+            why = f"not sent: the opening leg {plan.open_leg.client_order_id} is {opened.value}"
+            await self._set_state(plan.close_leg, OrderState.REJECTED, message=why)
+        position = await self._venue.position(target.instrument_id)
+        await self._maybe_snapshot(target, position, record.correlation_id, force=True)
+        return record
 
     async def _place(self, intent: OrderIntent) -> OrderReport:
         if intent.kind.has_limit_price:
@@ -359,7 +443,7 @@ class HedgerService:
         """Orders live at the venue that the store holds final are pegkeeper's strays (an order
         found after it was declared lost): canceled, and their real end recorded. Orders
         pegkeeper never made are left alone and reported."""
-        instrument_id = self._settings.instrument_id
+        instrument_id = (await self._scope.instrument()).instrument_id
         live = await self._venue.open_orders(instrument_id)
         self.reconciliations += 1
         open_here = {o.intent.client_order_id for o in await self._store.hedge.open_orders()}
@@ -381,6 +465,8 @@ class HedgerService:
         """Resolve every order not yet final; True while any is still in flight or unknown."""
         in_flight = False
         for order in await self._store.hedge.open_orders():
+            if not self._scope.owns(order.intent.instrument_id):
+                continue  # another leg's
             if not await self._resolve(order):
                 in_flight = True
         return in_flight
@@ -416,9 +502,9 @@ class HedgerService:
         if age_s >= self._settings.limit_order_timeout_seconds:
             return True
         latest = await self._store.liability.recent(1)
-        liability_cents = latest[0].balance_after_cents if latest else 0
+        liability_cents = self._scope.share_cents(latest[0].balance_after_cents if latest else 0)
         position = await self._venue.position(intent.instrument_id)
-        action = self._decide(await self._get_instrument(), liability_cents, position).action
+        action = self._decide(await self._scope.instrument(), liability_cents, position).action
         return not action.is_hold and not action.post_only
 
     async def _cancel_resting(self, intent: OrderIntent) -> bool:
@@ -517,7 +603,8 @@ class HedgerService:
             await subscription.close()
 
     async def _listen_positions(self) -> None:
-        async for change in self._venue.position_changes(self._settings.instrument_id):
+        instrument_id = (await self._scope.instrument()).instrument_id
+        async for change in self._venue.position_changes(instrument_id):
             self.trigger("reconnect" if isinstance(change, VenueResync) else "position")
 
     async def _periodic(self) -> None:
@@ -544,6 +631,13 @@ class HedgerService:
             ts_ms=self._clock.now_ms(),
         )
         await self._bus.publish(TOPIC_ORDER, encode_event(event))
+
+
+def _signed(record: DecisionRecord) -> Decimal:
+    """The order's signed size (a close counts as none: it never needs margin)."""
+    if record.action == ActionKind.BUY.value:
+        return record.size_contracts
+    return -record.size_contracts if record.action == ActionKind.SELL.value else Decimal(0)
 
 
 def _ratio(value: Decimal | None) -> Decimal | None:

@@ -62,14 +62,17 @@ class Wallet:
         self._deposits: list[Deposit] = []
         self._withdrawals: dict[str, Withdrawal] = {}
         self._settled_count = 0  # deposits and withdrawals in their final state "2"
+        self.withdrawal_limit: Decimal | None = None  # per withdrawal; None: no limit
 
     def address(self, currency: str) -> str:
         chain = _chain(currency)
         digest = hashlib.sha256(f"pegkeeper-sim-{chain}".encode()).hexdigest()
         return f"bc1qsim{digest[:32]}" if currency == "BTC" else f"TSim{digest[:30]}"
 
-    def receive(self, amount: Decimal, currency: str, now_ms: int) -> Deposit:
-        """A deposit to this exchange's address is seen onchain."""
+    def receive(
+        self, amount: Decimal, currency: str, now_ms: int, tx_id: str | None = None
+    ) -> Deposit:
+        """A deposit to this exchange's address is seen onchain (in transaction `tx_id`)."""
         if not amount.is_finite() or amount <= 0:
             raise InvalidInput(f"a deposit must be positive, got {amount}")
         index = len(self._deposits) + 1
@@ -79,7 +82,7 @@ class Wallet:
             chain=_chain(currency),
             amount=amount,
             address=self.address(currency),
-            tx_id=hashlib.sha256(f"deposit-{index}".encode()).hexdigest(),
+            tx_id=tx_id or hashlib.sha256(f"deposit-{index}".encode()).hexdigest(),
             state="0",
             ts_ms=now_ms,
         )
@@ -110,6 +113,11 @@ class Wallet:
             raise OrderRejected(f"fee must be at least {minimum_fee} {currency}", code="58208")
         if not to_address:
             raise OrderRejected("a withdrawal needs toAddr", code="58203")
+        if self.withdrawal_limit is not None and amount > self.withdrawal_limit:
+            raise OrderRejected(
+                f"withdrawal amount exceeds the limit of {self.withdrawal_limit} {currency}",
+                code="58201",
+            )
         self._debit_funding(amount + fee, currency)
         withdrawal = Withdrawal(
             withdrawal_id=f"W{len(self._withdrawals) + 1}",

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from pegkeeper.adapters.store.audit_repo import SqlAuditReader
+from pegkeeper.adapters.store.funding_repo import SqlFundingRepository
 from pegkeeper.adapters.store.galoy_repo import SqlGaloyRepository
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.ledger_state_repo import SqlLedgerStateRepository
@@ -29,14 +30,17 @@ from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
+from pegkeeper.adapters.store.roll_repo import SqlRollRepository
 from pegkeeper.ports import (
     AuditReader,
     Clock,
+    FundingRepository,
     HedgeRepository,
     LiabilityRepository,
     OperatorActionRepository,
     PegRepository,
     QuoteRepository,
+    RollRepository,
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -61,6 +65,8 @@ class SqlStore:
         quotes: SqlQuoteRepository,
         operator_actions: SqlOperatorActionRepository,
         audit: SqlAuditReader,
+        funding: SqlFundingRepository,
+        rolls: SqlRollRepository,
         *,
         galoy: SqlGaloyRepository,
         ledger_state: SqlLedgerStateRepository,
@@ -75,6 +81,8 @@ class SqlStore:
         self.ledger_state = ledger_state
         self.operator_actions: OperatorActionRepository = operator_actions
         self.audit: AuditReader = audit
+        self.funding: FundingRepository = funding
+        self.rolls: RollRepository = rolls
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -109,6 +117,8 @@ async def open_store(
         SqlQuoteRepository(tx, liability),
         operator_actions,
         SqlAuditReader(tx, operator_actions),
+        SqlFundingRepository(tx),
+        SqlRollRepository(tx),
         galoy=SqlGaloyRepository(tx),
         ledger_state=SqlLedgerStateRepository(tx),
     )

@@ -322,6 +322,151 @@ ledger_sources = Table(
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
+# The funding manager's trail (migration 0005). Operations follow the orders' pattern: the
+# intent once, each state appended, an index of the open ones.
+funding_decisions = Table(
+    "funding_decisions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("decision_id", String(ID), nullable=False, unique=True),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("trigger", String(NAME), nullable=False),
+    Column("policy", String(NAME), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("action", String(NAME), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("currency", String(NAME), nullable=False),
+    Column("liability_cents", BigInteger, nullable=False),
+    Column("exposure_cents", BigInteger, nullable=False),
+    Column("collateral", ExactDecimal, nullable=False),
+    Column("funding_balance", ExactDecimal, nullable=False),
+    Column("price_usd", ExactDecimal, nullable=False),
+    Column("leverage", ExactDecimal, nullable=True),
+    Column("outcome", Text, nullable=False),
+)
+
+funding_operations = Table(
+    "funding_operations",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("operation_id", String(32), nullable=False, unique=True),
+    Column("kind", String(NAME), nullable=False),
+    Column("currency", String(NAME), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("fee", ExactDecimal, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("decision_id", String(ID), nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+funding_operation_events = Table(
+    "funding_operation_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column(
+        "operation_id",
+        String(32),
+        ForeignKey("funding_operations.operation_id"),
+        nullable=False,
+    ),
+    Column("state", String(NAME), nullable=False),
+    Column("venue_id", String(ID), nullable=False),
+    Column("tx_id", String(ID), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Index(None, "operation_id", "id"),
+)
+
+# Not money: the operations whose latest state is not final (deleted with the final state).
+open_funding_operations = Table(
+    "open_funding_operations",
+    metadata,
+    Column(
+        "operation_id",
+        String(32),
+        ForeignKey("funding_operations.operation_id"),
+        primary_key=True,
+    ),
+)
+
+fee_bumps = Table(
+    "fee_bumps",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column(
+        "operation_id",
+        String(32),
+        ForeignKey("funding_operations.operation_id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("old_tx_id", String(ID), nullable=False),
+    Column("new_tx_id", String(ID), nullable=False),
+    Column("old_fee_rate_sat_vb", ExactDecimal, nullable=False),
+    Column("new_fee_rate_sat_vb", ExactDecimal, nullable=False),
+    Column("leverage", ExactDecimal, nullable=True),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+leverage_snapshots = Table(
+    "leverage_snapshots",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("venue", String(NAME), nullable=False),
+    Column("currency", String(NAME), nullable=False),
+    Column("mark_price_usd", ExactDecimal, nullable=False),
+    Column("position_contracts", ExactDecimal, nullable=False),
+    Column("notional", ExactDecimal, nullable=False),
+    Column("equity", ExactDecimal, nullable=False),
+    Column("funding_balance", ExactDecimal, nullable=False),
+    Column("leverage", ExactDecimal, nullable=True),
+    Column("liquidation_price_usd", ExactDecimal, nullable=True),
+    Column("liquidation_source", String(NAME), nullable=False),
+    Column("distance_pct", ExactDecimal, nullable=True),
+)
+
+alerts_sent = Table(
+    "alerts_sent",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("alert_id", String(ID), nullable=False, unique=True),
+    Column("kind", String(NAME), nullable=False),
+    Column("severity", String(NAME), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON object of strings
+    Column("delivered", Boolean, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+hedge_rolls = Table(
+    "hedge_rolls",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("roll_id", String(ID), nullable=False, unique=True),
+    Column("decision_id", String(ID), ForeignKey("hedge_decisions.decision_id"), nullable=False),
+    Column("correlation_id", String(ID), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("from_instrument_id", String(NAME), nullable=False),
+    Column("to_instrument_id", String(NAME), nullable=False),
+    Column("size_contracts", ExactDecimal, nullable=False),
+    Column("from_position_contracts", ExactDecimal, nullable=False),
+    Column(
+        "open_client_order_id", String(32), ForeignKey("orders.client_order_id"), nullable=False
+    ),
+    Column(
+        "close_client_order_id", String(32), ForeignKey("orders.client_order_id"), nullable=False
+    ),
+)
+
 ALL_TABLES = (
     liability_events,
     hedge_decisions,
@@ -341,4 +486,12 @@ ALL_TABLES = (
     galoy_unposted,
     ledger_sources,
     operator_actions,
+    funding_decisions,
+    funding_operations,
+    funding_operation_events,
+    open_funding_operations,
+    fee_bumps,
+    leverage_snapshots,
+    alerts_sent,
+    hedge_rolls,
 )

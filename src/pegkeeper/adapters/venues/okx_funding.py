@@ -100,6 +100,16 @@ class OkxFunding:
             raise NotFound(f"OKX knows no withdrawal {client_id!r}", code="58129")
         return parse.withdrawal(found[0])
 
+    async def withdrawal_fee(self, currency: str) -> tuple[str, Decimal]:
+        """(chain, minimum fee) of an onchain withdrawal, from OKX's currency list; the main
+        chain (BTC-Bitcoin) when OKX lists several."""
+        rows = await self._read("private_get_asset_currencies", {"ccy": currency})
+        chains = [r for r in rows if r.get("ccy") == currency and r.get("canWd", True)]
+        if not chains:
+            raise NotFound(f"OKX lists no withdrawable {currency}")
+        main = next((r for r in chains if r.get("mainNet")), chains[0])
+        return str(main["chain"]), parse.decimal(main.get("minFee") or "0", "minFee")
+
     async def funding_rate(self, instrument_id: str) -> FundingRate:
         rows = await self._read("public_get_public_funding_rate", {"instId": instrument_id})
         row = one_row(rows, "funding rate")

@@ -32,6 +32,7 @@ class ApiContext:
     pegs: APIRouter | None = None  # prices and pegs, when the peg monitor runs
     quote: APIRouter | None = None  # the price service's numbers, GET /api/v1/quote
     extend: Callable[[FastAPI], None] | None = None  # the dashboard, metrics, operator actions
+    funding: APIRouter | None = None  # the funding manager, GET /api/v1/funding
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -99,6 +100,8 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(context.quote)
     if context.extend is not None:
         context.extend(app)
+    if context.funding is not None:
+        app.include_router(context.funding)
     return app
 
 

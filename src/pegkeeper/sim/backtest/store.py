@@ -18,7 +18,15 @@ from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEv
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
-from pegkeeper.ports import HedgeRepository, LiabilityRepository, PegRepository, QuoteRepository
+from pegkeeper.ports import (
+    FundingRepository,
+    HedgeRepository,
+    LiabilityRepository,
+    PegRepository,
+    QuoteRepository,
+    RollRepository,
+)
+from pegkeeper.sim.backtest.store_funding import MemoryFundingRepository, MemoryRollRepository
 
 
 class MemoryLiabilityRepository:
@@ -212,6 +220,8 @@ class MemoryStore:
         self.quotes: QuoteRepository = MemoryQuoteRepository(self.ledger)
         self.hedge: HedgeRepository = self.trail
         self.pegs: PegRepository = MemoryPegRepository()
+        self.funding: FundingRepository = MemoryFundingRepository()
+        self.rolls: RollRepository = MemoryRollRepository(self.trail)
 
     async def close(self) -> None:
         return None

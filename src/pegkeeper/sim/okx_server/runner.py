@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -51,6 +52,8 @@ class SimExchangeSettings:
     maker_fee_rate: Decimal = Decimal("0.0002")
     funding_rate: Decimal = Decimal("0.0001")
     leverage: int = 4
+    deposit_confirmation_ms: int = 600_000  # onchain deposits: credited after half, final after
+    withdrawal_ms: int = 600_000  # onchain withdrawals: broadcast after half, final after
     positions_push_seconds: float = 5.0
     faults: tuple[str, ...] = field(default_factory=tuple)  # "name=value", as on the CLI
 
@@ -67,6 +70,8 @@ def build_engine(settings: SimExchangeSettings, start_ms: int, first_price: Deci
         taker_fee_rate=settings.taker_fee_rate,
         maker_fee_rate=settings.maker_fee_rate,
         leverage=settings.leverage,
+        deposit_confirmation_ms=settings.deposit_confirmation_ms,
+        withdrawal_ms=settings.withdrawal_ms,
     )
     engine.set_prices(start_ms, first_price)
     for amount, account, currency in (
@@ -118,6 +123,7 @@ class SimExchange:
             settings.port,
             positions_push_seconds=settings.positions_push_seconds,
         )
+        self.tick_listeners: list[Callable[[PriceTick], None]] = []  # after each played tick
         self.player = PricePlayer(
             self.engine,
             ticks,
@@ -165,6 +171,8 @@ class SimExchange:
 
     async def _on_tick(self, tick: PriceTick) -> None:
         self.server.prices_changed()
+        for listener in self.tick_listeners:
+            listener(tick)
 
 
 async def run_sim_exchange(settings: SimExchangeSettings, announce: bool = True) -> None:

@@ -1,0 +1,1 @@
+"""Alert sinks: a webhook (Slack, Discord, Telegram or plain JSON), and the log."""

@@ -1,0 +1,262 @@
+"""The funding manager's trail in SQL: decisions, operations and their states, fee bumps,
+leverage snapshots, alerts sent. Rows are inserted once; a state is a new row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, Select, bindparam, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pegkeeper.adapters.store.repositories import Transactions
+from pegkeeper.adapters.store.tables import (
+    alerts_sent,
+    fee_bumps,
+    funding_decisions,
+    funding_operation_events,
+    funding_operations,
+    leverage_snapshots,
+    open_funding_operations,
+)
+from pegkeeper.domain.errors import ConflictError
+from pegkeeper.domain.funding import (
+    Alert,
+    AlertKind,
+    AlertRecord,
+    FeeBump,
+    FundingDecisionRecord,
+    FundingOperation,
+    LeverageSnapshot,
+    OperationKind,
+    OperationRecord,
+    OperationState,
+    OperationUpdate,
+    Severity,
+)
+
+_DECISION_COLUMNS = [c for c in funding_decisions.c if c.name != "id"]
+_BUMP_COLUMNS = [c for c in fee_bumps.c if c.name != "id"]
+_LEVERAGE_COLUMNS = [c for c in leverage_snapshots.c if c.name != "id"]
+_ALERT_COLUMNS = [c for c in alerts_sent.c if c.name != "id"]
+
+_RECENT_DECISIONS = (
+    select(*_DECISION_COLUMNS).order_by(funding_decisions.c.id.desc()).limit(bindparam("limit"))
+)
+_BUMPS_OF = (
+    select(*_BUMP_COLUMNS)
+    .where(fee_bumps.c.operation_id == bindparam("operation_id"))
+    .order_by(fee_bumps.c.id)
+)
+_RECENT_LEVERAGE = (
+    select(*_LEVERAGE_COLUMNS).order_by(leverage_snapshots.c.id.desc()).limit(bindparam("limit"))
+)
+_RECENT_ALERTS = select(*_ALERT_COLUMNS).order_by(alerts_sent.c.id.desc()).limit(bindparam("limit"))
+
+_events = funding_operation_events.alias("events_of_operation")
+_LATEST_EVENT_ID = (
+    select(func.max(_events.c.id))
+    .where(_events.c.operation_id == funding_operations.c.operation_id)
+    .correlate(funding_operations)
+    .scalar_subquery()
+)
+_OPERATION_WITH_STATE = (
+    select(
+        *(c for c in funding_operations.c if c.name != "id"),
+        funding_operation_events.c.state,
+        funding_operation_events.c.created_at_ms.label("updated_at_ms"),
+        funding_operation_events.c.venue_id,
+        funding_operation_events.c.tx_id,
+        funding_operation_events.c.message,
+    )
+    .join_from(
+        funding_operations,
+        funding_operation_events,
+        funding_operation_events.c.operation_id == funding_operations.c.operation_id,
+    )
+    .where(funding_operation_events.c.id == _LATEST_EVENT_ID)
+)
+_OPEN_OPERATIONS = _OPERATION_WITH_STATE.where(
+    funding_operations.c.operation_id.in_(select(open_funding_operations.c.operation_id))
+).order_by(funding_operations.c.id)
+_OPERATION_BY_ID = _OPERATION_WITH_STATE.where(
+    funding_operations.c.operation_id == bindparam("operation_id")
+)
+_RECENT_OPERATIONS = _OPERATION_WITH_STATE.order_by(funding_operations.c.id.desc()).limit(
+    bindparam("limit")
+)
+_CORRELATION_OF = select(funding_operations.c.correlation_id).where(
+    funding_operations.c.operation_id == bindparam("operation_id")
+)
+_CLOSE_OPEN = delete(open_funding_operations).where(
+    open_funding_operations.c.operation_id == bindparam("operation_id")
+)
+
+
+class SqlFundingRepository:
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+
+    async def record_decision(
+        self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
+    ) -> None:
+        try:
+            async with self._tx.write() as conn:
+                await conn.execute(insert(funding_decisions), asdict(decision))
+                if operation is not None:
+                    await _insert_operation(conn, operation)
+        except IntegrityError:
+            raise ConflictError(
+                f"funding decision {decision.decision_id!r} or its operation is already recorded"
+            ) from None
+
+    async def record_operation_state(
+        self, operation_id: str, update: OperationUpdate, now_ms: int
+    ) -> None:
+        async with self._tx.write() as conn:
+            await _append_state(conn, operation_id, update, now_ms)
+
+    async def get_operation(self, operation_id: str) -> OperationRecord | None:
+        rows = await self._all(_OPERATION_BY_ID, {"operation_id": operation_id})
+        return _operation_record(rows[0]) if rows else None
+
+    async def open_operations(self) -> list[OperationRecord]:
+        return [_operation_record(r) for r in await self._all(_OPEN_OPERATIONS, {})]
+
+    async def recent_operations(self, limit: int) -> list[OperationRecord]:
+        if limit <= 0:
+            return []
+        rows = await self._all(_RECENT_OPERATIONS, {"limit": limit})
+        return [_operation_record(r) for r in rows]
+
+    async def last_decision(self) -> FundingDecisionRecord | None:
+        found = await self.recent_decisions(1)
+        return found[0] if found else None
+
+    async def recent_decisions(self, limit: int) -> list[FundingDecisionRecord]:
+        if limit <= 0:
+            return []
+        rows = await self._all(_RECENT_DECISIONS, {"limit": limit})
+        return [FundingDecisionRecord(**r._asdict()) for r in rows]
+
+    async def record_fee_bump(self, bump: FeeBump, update: OperationUpdate) -> None:
+        async with self._tx.write() as conn:
+            await conn.execute(insert(fee_bumps), asdict(bump))
+            await _append_state(conn, bump.operation_id, update, bump.created_at_ms)
+
+    async def fee_bumps(self, operation_id: str) -> list[FeeBump]:
+        rows = await self._all(_BUMPS_OF, {"operation_id": operation_id})
+        return [FeeBump(**r._asdict()) for r in rows]
+
+    async def record_leverage(self, snapshot: LeverageSnapshot) -> None:
+        async with self._tx.write() as conn:
+            await conn.execute(insert(leverage_snapshots), asdict(snapshot))
+
+    async def recent_leverage(self, limit: int) -> list[LeverageSnapshot]:
+        if limit <= 0:
+            return []
+        rows = await self._all(_RECENT_LEVERAGE, {"limit": limit})
+        return [LeverageSnapshot(**r._asdict()) for r in rows]
+
+    async def record_alert(self, record: AlertRecord) -> None:
+        alert = record.alert
+        row = {
+            "alert_id": alert.alert_id,
+            "kind": alert.kind.value,
+            "severity": alert.severity.value,
+            "title": alert.title,
+            "message": alert.message,
+            "details": orjson.dumps(alert.details, option=orjson.OPT_SORT_KEYS).decode(),
+            "delivered": record.delivered,
+            "error": record.error,
+            "correlation_id": alert.correlation_id,
+            "created_at_ms": alert.created_at_ms,
+        }
+        try:
+            async with self._tx.write() as conn:
+                await conn.execute(insert(alerts_sent), row)
+        except IntegrityError:
+            raise ConflictError(f"alert {alert.alert_id!r} is already recorded") from None
+
+    async def recent_alerts(self, limit: int) -> list[AlertRecord]:
+        if limit <= 0:
+            return []
+        return [_alert_record(r) for r in await self._all(_RECENT_ALERTS, {"limit": limit})]
+
+    async def _all(
+        self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
+    ) -> Sequence[Row[Any]]:
+        async with self._tx.read() as conn:
+            return (await conn.execute(statement, params)).all()
+
+
+async def _insert_operation(conn: AsyncConnection, operation: FundingOperation) -> None:
+    params = asdict(operation)
+    params["kind"] = operation.kind.value
+    await conn.execute(insert(funding_operations), params)
+    await conn.execute(insert(open_funding_operations), {"operation_id": operation.operation_id})
+    created = OperationUpdate(OperationState.CREATED)
+    await _append_state(conn, operation.operation_id, created, operation.created_at_ms)
+
+
+async def _append_state(
+    conn: AsyncConnection, operation_id: str, update: OperationUpdate, now_ms: int
+) -> None:
+    correlation_id = (
+        await conn.execute(_CORRELATION_OF, {"operation_id": operation_id})
+    ).scalar_one_or_none()
+    if correlation_id is None:
+        raise ValueError(f"unknown funding operation {operation_id!r}: record it first")
+    await conn.execute(
+        insert(funding_operation_events),
+        {
+            "operation_id": operation_id,
+            "state": update.state.value,
+            "venue_id": update.venue_id,
+            "tx_id": update.tx_id,
+            "message": update.message,
+            "correlation_id": correlation_id,
+            "created_at_ms": now_ms,
+        },
+    )
+    if update.state.is_terminal:
+        await conn.execute(_CLOSE_OPEN, {"operation_id": operation_id})
+
+
+def _operation_record(row: Row[Any]) -> OperationRecord:
+    operation = FundingOperation(
+        operation_id=row.operation_id,
+        kind=OperationKind(row.kind),
+        currency=row.currency,
+        amount=row.amount,
+        decision_id=row.decision_id,
+        correlation_id=row.correlation_id,
+        created_at_ms=row.created_at_ms,
+        address=row.address,
+        fee=row.fee,
+    )
+    return OperationRecord(
+        operation=operation,
+        state=OperationState(row.state),
+        updated_at_ms=row.updated_at_ms,
+        venue_id=row.venue_id,
+        tx_id=row.tx_id,
+        message=row.message,
+    )
+
+
+def _alert_record(row: Row[Any]) -> AlertRecord:
+    alert = Alert(
+        alert_id=row.alert_id,
+        kind=AlertKind(row.kind),
+        severity=Severity(row.severity),
+        title=row.title,
+        message=row.message,
+        created_at_ms=row.created_at_ms,
+        correlation_id=row.correlation_id,
+        details=dict(orjson.loads(row.details)),
+    )
+    return AlertRecord(alert=alert, delivered=row.delivered, error=row.error)

@@ -1,0 +1,98 @@
+"""The FundingVenue port over the in-process simulated exchange engine: transfers between its
+funding and trading accounts, its deposit address and history, onchain withdrawals."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pegkeeper.domain.errors import InvalidInput, OrderRejected
+from pegkeeper.domain.venue import DepositRecord, TransferReport, WithdrawalReport
+from pegkeeper.ports import Clock
+from pegkeeper.sim.engine import SimEngine
+from pegkeeper.sim.events import TransferResult
+from pegkeeper.sim.wallet import CHAINS, MIN_WITHDRAWAL_FEE, Withdrawal
+
+
+class SimFunding:
+    def __init__(self, engine: SimEngine, clock: Clock) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    async def transfer(
+        self, client_id: str, currency: str, amount: Decimal, from_account: str, to_account: str
+    ) -> TransferReport:
+        try:
+            done = self.engine.transfer(
+                client_id, amount, from_account, to_account, self._clock.now_ms(), currency
+            )
+        except InvalidInput as error:
+            raise OrderRejected(str(error), code="51000") from None
+        return _transfer(done)
+
+    async def transfer_state(self, client_id: str) -> TransferReport:
+        return _transfer(self.engine.transfer_by_client_id(client_id))
+
+    async def deposit_address(self, currency: str) -> str:
+        return self.engine.wallet.address(currency)
+
+    async def deposits(self, currency: str) -> list[DepositRecord]:
+        self.engine.advance(self._clock.now_ms())
+        found = [
+            DepositRecord(
+                d.deposit_id, d.currency, d.chain, d.amount, d.address, d.tx_id, d.state, d.ts_ms
+            )
+            for d in self.engine.wallet.deposits(currency)
+        ]
+        return list(reversed(found))
+
+    async def withdraw(
+        self,
+        client_id: str,
+        currency: str,
+        amount: Decimal,
+        to_address: str,
+        chain: str,
+        fee: Decimal | None = None,
+    ) -> WithdrawalReport:
+        now_ms = self._clock.now_ms()
+        try:
+            done = self.engine.wallet.withdraw(client_id, currency, amount, to_address, now_ms, fee)
+        except InvalidInput as error:
+            raise OrderRejected(str(error), code="51000") from None
+        return _withdrawal(done)
+
+    async def withdrawal(self, client_id: str) -> WithdrawalReport:
+        self.engine.advance(self._clock.now_ms())
+        return _withdrawal(self.engine.wallet.withdrawal(client_id))
+
+    async def withdrawal_fee(self, currency: str) -> tuple[str, Decimal]:
+        if currency not in CHAINS:
+            raise OrderRejected(f"{currency} cannot be withdrawn onchain here", code="51000")
+        return CHAINS[currency], MIN_WITHDRAWAL_FEE[currency]
+
+
+def _transfer(done: TransferResult) -> TransferReport:
+    return TransferReport(
+        client_id=done.client_id,
+        transfer_id=done.transfer_id,
+        currency=done.currency,
+        amount=done.amount_btc,
+        from_account=done.from_account.value,
+        to_account=done.to_account.value,
+        state="success",
+    )
+
+
+def _withdrawal(done: Withdrawal) -> WithdrawalReport:
+    return WithdrawalReport(
+        client_id=done.client_id,
+        withdrawal_id=done.withdrawal_id,
+        currency=done.currency,
+        chain=done.chain,
+        amount=done.amount,
+        fee=done.fee,
+        to_address=done.to_address,
+        state=done.state,
+        tx_id=done.tx_id,
+        ts_ms=done.ts_ms,
+    )

@@ -1,0 +1,1 @@
+"""Onchain wallets behind the Wallet port: simulated, and a Bitcoin Core node."""

@@ -1,0 +1,203 @@
+"""What the funding manager records: its decisions, the money it moves (exchange transfers,
+onchain deposits and withdrawals) with every state they pass, fee bumps, leverage readings,
+alerts. Each is a row appended once; a state change is a new row, never an edit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from pegkeeper.domain.errors import InvalidInput
+from pegkeeper.domain.funding_policy import FundingActionKind
+from pegkeeper.domain.orders import validate_client_id
+
+
+class OperationKind(StrEnum):
+    TRANSFER_TO_TRADING = "transfer_to_trading"
+    TRANSFER_TO_FUNDING = "transfer_to_funding"
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+
+    @classmethod
+    def of(cls, action: FundingActionKind) -> OperationKind:
+        if action is FundingActionKind.WITHDRAW:
+            return cls.WITHDRAWAL
+        if action is FundingActionKind.HOLD:
+            raise ValueError("holding moves no money")
+        return cls(action.value)
+
+    @property
+    def is_transfer(self) -> bool:
+        return self in (OperationKind.TRANSFER_TO_TRADING, OperationKind.TRANSFER_TO_FUNDING)
+
+    @property
+    def accounts(self) -> tuple[str, str]:
+        """(from, to) of an exchange transfer."""
+        if self is OperationKind.TRANSFER_TO_TRADING:
+            return "funding", "trading"
+        if self is OperationKind.TRANSFER_TO_FUNDING:
+            return "trading", "funding"
+        raise ValueError(f"{self} is not a transfer")
+
+
+class OperationState(StrEnum):
+    CREATED = "created"  # stored before the request; not yet known to have been sent
+    PENDING = "pending"  # accepted: an exchange transfer in progress, a deposit broadcast
+    DONE = "done"  # arrived: transfer successful, deposit credited (state 2 or 13), sent
+    REFUSED = "refused"  # the venue or wallet refused it; it had no effect
+    FAILED = "failed"  # not processed (rate limit), or failed after acceptance
+    UNKNOWN = "unknown"  # the request's outcome is uncertain: look it up before anything else
+    LOST = "lost"  # never seen: not found after the lookup window, a deposit past its timeout
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (
+            OperationState.DONE,
+            OperationState.REFUSED,
+            OperationState.FAILED,
+            OperationState.LOST,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FundingOperation:
+    """A movement of money, fixed when pegkeeper chooses it (its id is the client id)."""
+
+    operation_id: str
+    kind: OperationKind
+    currency: str
+    amount: Decimal  # what moves, whole sats; a deposit's includes its matching jitter
+    decision_id: str
+    correlation_id: str
+    created_at_ms: int
+    address: str = ""  # onchain: where it is sent
+    fee: Decimal = Decimal(0)  # a withdrawal's exchange fee, on top of the amount
+
+    def __post_init__(self) -> None:
+        validate_client_id(self.operation_id)
+        if not self.amount.is_finite() or self.amount <= 0:
+            raise InvalidInput(f"a {self.kind} needs a positive amount, got {self.amount}")
+        if self.kind in (OperationKind.DEPOSIT, OperationKind.WITHDRAWAL) and not self.address:
+            raise InvalidInput(f"a {self.kind} needs an address")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    operation: FundingOperation
+    state: OperationState
+    updated_at_ms: int
+    venue_id: str  # transfer id, withdrawal id, or the matched deposit id
+    tx_id: str  # onchain transaction id (the latest after fee bumps)
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperationUpdate:
+    """A new state of an operation, with what was learned."""
+
+    state: OperationState
+    venue_id: str = ""
+    tx_id: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FundingDecisionRecord:
+    decision_id: str
+    correlation_id: str
+    created_at_ms: int
+    trigger: str
+    policy: str
+    rule: str
+    action: str  # a FundingActionKind
+    amount: Decimal
+    currency: str
+    liability_cents: int
+    exposure_cents: int
+    collateral: Decimal
+    funding_balance: Decimal
+    price_usd: Decimal
+    leverage: Decimal | None
+    outcome: str  # acted | hold | waits: why nothing was sent | refused-before: not retried
+
+
+@dataclass(frozen=True, slots=True)
+class FeeBump:
+    operation_id: str
+    old_tx_id: str
+    new_tx_id: str
+    old_fee_rate_sat_vb: Decimal
+    new_fee_rate_sat_vb: Decimal
+    leverage: Decimal | None  # what made it urgent
+    correlation_id: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageSnapshot:
+    created_at_ms: int
+    correlation_id: str
+    venue: str
+    currency: str
+    mark_price_usd: Decimal
+    position_contracts: Decimal
+    notional: Decimal
+    equity: Decimal
+    funding_balance: Decimal
+    leverage: Decimal | None
+    liquidation_price_usd: Decimal | None
+    liquidation_source: str
+    distance_pct: Decimal | None
+
+
+class AlertKind(StrEnum):
+    LIQUIDATION_DISTANCE = "liquidation_distance"
+    DEPOSIT_LOST = "deposit_lost"
+    FEED_STALE = "feed_stale"
+    HEDGE_OUTSIDE_BRACKETS = "hedge_outside_brackets"
+    ACCOUNT_CHECK_FAILED = "account_check_failed"
+    FUNDING_REFUSED = "funding_refused"
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    title: str
+    message: str
+    created_at_ms: int
+    correlation_id: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    alert: Alert
+    delivered: bool
+    error: str  # why delivery failed; "" when delivered or when no webhook is configured
+
+
+@dataclass(frozen=True, slots=True)
+class WalletTransaction:
+    """An onchain transaction the operator's wallet sent, as the wallet sees it now."""
+
+    tx_id: str
+    amount_sats: int  # paid to the destination
+    fee_sats: int
+    fee_rate_sat_vb: Decimal
+    confirmations: int  # 0 in the mempool; negative: conflicted (replaced or double spent)
+    replaceable: bool  # signals BIP 125 replace-by-fee
+    replaced_by_tx_id: str = ""
+    comment: str = ""  # pegkeeper's operation id
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmations > 0

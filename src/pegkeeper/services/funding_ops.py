@@ -1,0 +1,424 @@
+"""The funding manager's hands: it prepares, sends and follows the money it moves.
+
+Order of operations that keeps money from moving twice (as the hedger's orders):
+1. the operation, with its client id (and, for a deposit, its exact amount and address), is
+   committed with its decision before any request;
+2. an answer that leaves the outcome open (timeout, 5xx) is recorded `unknown` and the client
+   id is looked up (the venue's transfer or withdrawal by client id, the wallet's payments by
+   comment) before anything new is sent; what the venue never saw after the lookup window is
+   `lost` (a transfer, a withdrawal) or `failed` (a deposit the wallet never sent);
+3. a deposit counts as arrived only when the exchange's history shows it at the deposit
+   address with its exact amount in state 2 or 13; one not seen within the timeout is `lost`
+   and alerted; while it waits unconfirmed and the leverage is above the high bound, its fee
+   is bumped a step at a time up to the maximum, each bump recorded.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+import structlog
+
+from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError, VenueUnavailable
+from pegkeeper.domain.funding import (
+    AlertKind,
+    FeeBump,
+    FundingOperation,
+    OperationKind,
+    OperationRecord,
+    OperationState,
+    OperationUpdate,
+)
+from pegkeeper.domain.funding_policy import FundingAction
+from pegkeeper.domain.units import btc_to_sats, floor_btc, sats_to_btc
+from pegkeeper.domain.venue import DepositRecord, TransferReport, WithdrawalReport
+from pegkeeper.ports import Clock, FundingRepository, FundingVenue, Wallet
+from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.ids import new_client_order_id
+
+log = structlog.get_logger("pegkeeper.funding")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSettings:
+    lookup_window_seconds: float = 30.0
+    deposit_timeout_seconds: float = 3_600.0
+    deposit_fee_rate_sat_vb: Decimal = Decimal(5)
+    fee_bump_after_seconds: float = 600.0
+    fee_bump_step_sat_vb: Decimal = Decimal(5)
+    max_fee_rate_sat_vb: Decimal = Decimal(100)
+    deposit_jitter_max_sats: int = 1_000
+    withdrawal_address: str = ""  # empty: a new address of the wallet for each withdrawal
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """An update the follower has already written (with a fee bump)."""
+
+    update: OperationUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class Cannot:
+    """An action that cannot be prepared; nothing was sent."""
+
+    reason: str
+
+
+class OperationRunner:
+    def __init__(
+        self,
+        repository: FundingRepository,
+        venue: FundingVenue,
+        wallet: Wallet | None,
+        clock: Clock,
+        alerter: Alerter,
+        settings: OperationSettings,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._repository = repository
+        self._venue = venue
+        self._wallet = wallet
+        self._clock = clock
+        self._alerter = alerter
+        self.settings = settings
+        self._rng = rng or random.Random()
+        self._deposit_address: dict[str, str] = {}
+        self._withdrawal_terms: dict[str, tuple[str, Decimal]] = {}
+
+    # -- preparing -----------------------------------------------------------------------------
+
+    async def prepare(
+        self,
+        action: FundingAction,
+        currency: str,
+        funding_balance: Decimal,
+        open_operations: list[OperationRecord],
+        decision_id: str,
+        correlation_id: str,
+    ) -> FundingOperation | Cannot:
+        kind = OperationKind.of(action.kind)
+        base = {
+            "operation_id": new_client_order_id("pf"),
+            "kind": kind,
+            "currency": currency,
+            "decision_id": decision_id,
+            "correlation_id": correlation_id,
+            "created_at_ms": self._clock.now_ms(),
+        }
+        if kind.is_transfer:
+            return FundingOperation(amount=action.amount, **base)  # type: ignore[arg-type]
+        if self._wallet is None and not (kind is OperationKind.WITHDRAWAL and self._has_address()):
+            return Cannot(f"no onchain wallet for {currency} is configured")
+        if kind is OperationKind.WITHDRAWAL:
+            return await self._withdrawal(action, currency, funding_balance, base)
+        return await self._deposit(action, currency, open_operations, base)
+
+    def _has_address(self) -> bool:
+        return bool(self.settings.withdrawal_address)
+
+    async def _withdrawal(
+        self, action: FundingAction, currency: str, funding: Decimal, base: dict[str, object]
+    ) -> FundingOperation | Cannot:
+        _, fee = await self._withdrawal_fee(currency)
+        amount = floor_btc(min(action.amount, funding - fee))  # the fee comes on top
+        if amount <= 0:
+            return Cannot(f"the funding account cannot pay the withdrawal fee of {fee}")
+        address = self.settings.withdrawal_address
+        if not address:
+            assert self._wallet is not None
+            address = await self._wallet.new_address()
+        return FundingOperation(amount=amount, address=address, fee=fee, **base)  # type: ignore[arg-type]
+
+    async def _deposit(
+        self,
+        action: FundingAction,
+        currency: str,
+        open_operations: list[OperationRecord],
+        base: dict[str, object],
+    ) -> FundingOperation | Cannot:
+        address = self._deposit_address.get(currency)
+        if address is None:
+            address = await self._venue.deposit_address(currency)
+            self._deposit_address[currency] = address
+        deposits = [r for r in open_operations if r.operation.kind is OperationKind.DEPOSIT]
+        taken = {r.operation.amount for r in deposits}
+        for _ in range(100):
+            jitter = self._rng.randint(1, self.settings.deposit_jitter_max_sats)
+            amount = action.amount + sats_to_btc(jitter)
+            if amount not in taken:
+                return FundingOperation(amount=amount, address=address, **base)  # type: ignore[arg-type]
+        return Cannot("no unique deposit amount left among the deposits on their way")
+
+    async def _withdrawal_fee(self, currency: str) -> tuple[str, Decimal]:
+        terms = self._withdrawal_terms.get(currency)
+        if terms is None:
+            terms = await self._venue.withdrawal_fee(currency)
+            self._withdrawal_terms[currency] = terms
+        return terms
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def execute(self, operation: FundingOperation) -> OperationUpdate:
+        """Sends the operation (already committed) and records what became of it."""
+        try:
+            update = await self._send(operation)
+        except OrderRejected as error:
+            update = OperationUpdate(OperationState.REFUSED, message=str(error))
+        except VenueUnavailable as error:
+            update = OperationUpdate(OperationState.FAILED, message=f"not processed: {error}")
+        except Exception as error:  # timeout, 5xx, dropped connection: it may have gone through
+            log.warning("funding request outcome unknown", operation=operation.operation_id)
+            update = OperationUpdate(OperationState.UNKNOWN, message=f"uncertain: {error}")
+        await self._record(operation.operation_id, update)
+        return update
+
+    async def _send(self, op: FundingOperation) -> OperationUpdate:
+        if op.kind.is_transfer:
+            source, target = op.kind.accounts
+            report = await self._venue.transfer(
+                op.operation_id, op.currency, op.amount, source, target
+            )
+            return _transfer_update(report)
+        if op.kind is OperationKind.WITHDRAWAL:
+            chain, _ = await self._withdrawal_fee(op.currency)
+            return _withdrawal_update(
+                await self._venue.withdraw(
+                    op.operation_id, op.currency, op.amount, op.address, chain, op.fee
+                )
+            )
+        assert self._wallet is not None
+        tx_id = await self._wallet.send(
+            op.address,
+            btc_to_sats(op.amount),
+            self.settings.deposit_fee_rate_sat_vb,
+            op.operation_id,
+        )
+        return OperationUpdate(OperationState.PENDING, tx_id=tx_id, message="broadcast")
+
+    # -- following -----------------------------------------------------------------------------
+
+    async def follow(
+        self,
+        open_operations: list[OperationRecord],
+        leverage: Decimal | None,
+        high_bound_leverage: Decimal,
+    ) -> list[OperationRecord]:
+        """Looks every open operation up and records what changed; returns those still open,
+        as they are now."""
+        history: dict[str, list[DepositRecord]] = {}
+        still_open = []
+        for record in open_operations:
+            try:
+                found = await self._follow_one(record, history, leverage, high_bound_leverage)
+            except (VenueError, OSError, TimeoutError) as error:
+                log.warning(
+                    "funding lookup failed",
+                    operation=record.operation.operation_id,
+                    error=str(error),
+                )
+                found = None
+            if isinstance(found, _Recorded):
+                record = self._applied(record, found.update)
+            elif found is not None and _changed(record, found):
+                update = OperationUpdate(
+                    found.state,
+                    found.venue_id or record.venue_id,
+                    found.tx_id or record.tx_id,
+                    found.message,
+                )
+                await self._record(record.operation.operation_id, update)
+                if update.state.is_terminal:
+                    continue
+                record = self._applied(record, update)
+            still_open.append(record)
+        return still_open
+
+    def _applied(self, record: OperationRecord, update: OperationUpdate) -> OperationRecord:
+        return replace(
+            record,
+            state=update.state,
+            venue_id=update.venue_id,
+            tx_id=update.tx_id,
+            message=update.message,
+            updated_at_ms=self._clock.now_ms(),
+        )
+
+    async def _follow_one(
+        self,
+        record: OperationRecord,
+        history: dict[str, list[DepositRecord]],
+        leverage: Decimal | None,
+        high_bound: Decimal,
+    ) -> OperationUpdate | _Recorded | None:
+        op = record.operation
+        if op.kind is OperationKind.DEPOSIT:
+            return await self._follow_deposit(record, history, leverage, high_bound)
+        try:
+            if op.kind.is_transfer:
+                return _transfer_update(await self._venue.transfer_state(op.operation_id))
+            return _withdrawal_update(await self._venue.withdrawal(op.operation_id))
+        except NotFound:
+            if self._age_s(op) < self.settings.lookup_window_seconds:
+                return None
+            return OperationUpdate(OperationState.LOST, message="not found at the venue")
+
+    async def _follow_deposit(
+        self,
+        record: OperationRecord,
+        history: dict[str, list[DepositRecord]],
+        leverage: Decimal | None,
+        high_bound: Decimal,
+    ) -> OperationUpdate | _Recorded | None:
+        op = record.operation
+        if not record.tx_id:
+            return await self._find_send(record)
+        if op.currency not in history:
+            history[op.currency] = await self._venue.deposits(op.currency)
+        seen = [
+            d for d in history[op.currency] if d.address == op.address and d.amount == op.amount
+        ]
+        credited = next((d for d in seen if d.is_credited), None)
+        if credited is not None:
+            return OperationUpdate(
+                OperationState.DONE, credited.deposit_id, credited.tx_id, f"state {credited.state}"
+            )
+        if self._age_s(op) >= self.settings.deposit_timeout_seconds:
+            self._alert_lost(record)
+            return OperationUpdate(
+                OperationState.LOST,
+                record.venue_id,
+                record.tx_id,
+                f"not credited within {self.settings.deposit_timeout_seconds:g} s",
+            )
+        if leverage is not None and leverage > high_bound:
+            bumped = await self._maybe_bump(record, leverage)
+            return None if bumped is None else _Recorded(bumped)
+        if seen and record.venue_id != seen[0].deposit_id:
+            found = seen[0]
+            message = f"seen by the exchange, state {found.state}"
+            return OperationUpdate(OperationState.PENDING, found.deposit_id, record.tx_id, message)
+        return None
+
+    async def _find_send(self, record: OperationRecord) -> OperationUpdate | None:
+        """A deposit whose send left no tx id: the wallet's payments with its id say."""
+        assert self._wallet is not None
+        sent = await self._wallet.find_sent(record.operation.operation_id)
+        live = [t for t in sent if not t.replaced_by_tx_id]
+        if live:
+            return OperationUpdate(
+                OperationState.PENDING, tx_id=live[0].tx_id, message="found sent"
+            )
+        if self._age_s(record.operation) < self.settings.lookup_window_seconds:
+            return None
+        return OperationUpdate(OperationState.FAILED, message="the wallet never sent it")
+
+    async def _maybe_bump(
+        self, record: OperationRecord, leverage: Decimal
+    ) -> OperationUpdate | None:
+        """Bumps the fee when it is due; returns the operation's new state, as recorded."""
+        assert self._wallet is not None
+        op, settings = record.operation, self.settings
+        tx = await self._wallet.transaction(record.tx_id)
+        if tx.replaced_by_tx_id:  # replaced outside pegkeeper, or a bump whose answer was lost
+            new = await self._wallet.transaction(tx.replaced_by_tx_id)
+            return await self._record_bump(
+                record,
+                tx.fee_rate_sat_vb,
+                new.tx_id,
+                new.fee_rate_sat_vb,
+                leverage,
+                "replacement found in the wallet",
+            )
+        if tx.confirmations != 0:
+            return None
+        bumps = await self._repository.fee_bumps(op.operation_id)
+        last_ms = bumps[-1].created_at_ms if bumps else op.created_at_ms
+        if self._clock.now_ms() - last_ms < settings.fee_bump_after_seconds * 1000:
+            return None
+        rate = min(tx.fee_rate_sat_vb + settings.fee_bump_step_sat_vb, settings.max_fee_rate_sat_vb)
+        if rate <= tx.fee_rate_sat_vb:
+            return None  # at the maximum fee rate already
+        try:
+            new_tx_id = await self._wallet.bump_fee(record.tx_id, rate)
+        except OrderRejected as error:
+            log.warning("fee bump refused", operation=op.operation_id, error=str(error))
+            return None
+        return await self._record_bump(
+            record,
+            tx.fee_rate_sat_vb,
+            new_tx_id,
+            rate,
+            leverage,
+            f"fee bumped to {rate} sat/vB (leverage {leverage:.2f})",
+        )
+
+    async def _record_bump(
+        self,
+        record: OperationRecord,
+        old_rate: Decimal,
+        new_tx_id: str,
+        new_rate: Decimal,
+        leverage: Decimal,
+        message: str,
+    ) -> OperationUpdate:
+        op = record.operation
+        bump = FeeBump(
+            operation_id=op.operation_id,
+            old_tx_id=record.tx_id,
+            new_tx_id=new_tx_id,
+            old_fee_rate_sat_vb=old_rate,
+            new_fee_rate_sat_vb=new_rate,
+            leverage=leverage.quantize(Decimal("0.0001")),
+            correlation_id=op.correlation_id,
+            created_at_ms=self._clock.now_ms(),
+        )
+        update = OperationUpdate(OperationState.PENDING, record.venue_id, new_tx_id, message)
+        await self._repository.record_fee_bump(bump, update)
+        log.info("deposit fee bumped", operation=op.operation_id, rate=str(new_rate))
+        return update
+
+    def _alert_lost(self, record: OperationRecord) -> None:
+        op = record.operation
+        self._alerter.event(
+            AlertKind.DEPOSIT_LOST,
+            f"deposit of {op.amount} {op.currency} lost",
+            f"not credited by the exchange within {self.settings.deposit_timeout_seconds:g} s; "
+            "find the transaction and have the exchange credit it",
+            {"operation_id": op.operation_id, "tx_id": record.tx_id, "address": op.address},
+            op.correlation_id,
+        )
+
+    def _age_s(self, op: FundingOperation) -> float:
+        return (self._clock.now_ms() - op.created_at_ms) / 1000
+
+    async def _record(self, operation_id: str, update: OperationUpdate) -> None:
+        await self._repository.record_operation_state(operation_id, update, self._clock.now_ms())
+
+
+def _changed(record: OperationRecord, update: OperationUpdate) -> bool:
+    return (update.state, update.venue_id or record.venue_id, update.tx_id or record.tx_id) != (
+        record.state,
+        record.venue_id,
+        record.tx_id,
+    )
+
+
+def _transfer_update(report: TransferReport) -> OperationUpdate:
+    state = {"success": OperationState.DONE, "failed": OperationState.FAILED}.get(
+        report.state, OperationState.PENDING
+    )
+    return OperationUpdate(state, venue_id=report.transfer_id, message=f"transfer {report.state}")
+
+
+def _withdrawal_update(report: WithdrawalReport) -> OperationUpdate:
+    state = OperationState.PENDING
+    if report.succeeded:
+        state = OperationState.DONE
+    elif report.failed:
+        state = OperationState.FAILED
+    return OperationUpdate(
+        state, report.withdrawal_id, report.tx_id, f"withdrawal state {report.state}"
+    )

@@ -1,0 +1,233 @@
+"""What the funding manager reads before it decides: the liability its collateral backs, the
+positions margined in that collateral, the balances, and the leverage they make at the mark."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pegkeeper.domain.allocation import (
+    Allocation,
+    HedgeLeg,
+    quarterlies_to_roll_from,
+    quarterly_instrument_id,
+)
+from pegkeeper.domain.funding_policy import FundingActionKind, FundingInputs, FundingPolicy
+from pegkeeper.domain.instruments import Instrument
+from pegkeeper.domain.leverage import HeldPosition, LeverageReading, equity_at, read_leverage
+from pegkeeper.domain.venue import VenueBalances
+from pegkeeper.ports import Clock, Store, Venue
+
+CENTS_PER_USDT = Decimal(100)  # the stablecoin is counted at 1 USD
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    read_at_ms: int
+    total_liability_cents: int  # what the dealer owes in all
+    liability_cents: int  # the part of the liability hedged with this collateral
+    held: tuple[HeldPosition, ...]
+    balances: VenueBalances
+    reading: LeverageReading
+    inputs: FundingInputs
+
+    @property
+    def hedge_ratio(self) -> Decimal | None:
+        if self.liability_cents == 0:
+            return None
+        return Decimal(-self.inputs.exposure_cents) / Decimal(self.liability_cents)
+
+
+def price_cents(currency: str, mark_price_usd: Decimal) -> Decimal:
+    """What one unit of collateral is worth in cents: the BTC price, or 1 USD for USDT."""
+    return mark_price_usd * 100 if currency == "BTC" else CENTS_PER_USDT
+
+
+def estimate_at(state: AccountState, mark_price_usd: Decimal) -> FundingInputs:
+    """The policy's inputs at a new mark price, computed from the last reading (no request)."""
+    reading = state.reading
+    equity, notional = equity_at(reading, mark_price_usd)
+    cents = notional * price_cents(reading.currency, mark_price_usd)
+    sign = -1 if reading.signed_face < 0 else 1
+    inputs = state.inputs
+    return FundingInputs(
+        liability_cents=inputs.liability_cents,
+        exposure_cents=sign * int(cents.to_integral_value()),
+        price_cents=price_cents(reading.currency, mark_price_usd),
+        collateral=equity,
+        funding_balance=inputs.funding_balance,
+        contract_value_cents=inputs.contract_value_cents,
+    )
+
+
+class AccountReader:
+    def __init__(
+        self,
+        store: Store,
+        venue: Venue,
+        clock: Clock,
+        allocation: Allocation,
+        currency: str,
+        maintenance_margin_rate: Decimal,
+        roll_lead_ms: int,
+        venue_name: str = "primary",
+    ) -> None:
+        self._store = store
+        self._venue_name = venue_name
+        self._venue = venue
+        self._clock = clock
+        self._allocation = allocation
+        self.currency = currency
+        self._mmr = maintenance_margin_rate
+        self._roll_lead_ms = roll_lead_ms
+        self._instruments: dict[str, Instrument] = {}
+
+    async def read(
+        self, total_cents: int | None = None, same_positions: AccountState | None = None
+    ) -> AccountState:
+        """With the total liability when the caller knows it, from the store otherwise; with
+        `same_positions`, only the balances are read again (money moved, positions did not).
+        Raises the venue's errors (VenueUnavailable: a stale price, an unreachable venue)."""
+        now_ms = self._clock.now_ms()
+        if total_cents is None:
+            total_cents = await self._store.liability.balance_cents()
+        if same_positions is not None:
+            liability, held = same_positions.liability_cents, list(same_positions.held)
+        else:
+            liability, held = await self._positions(total_cents, now_ms)
+        balances = await self._venue.balances(self.currency)
+        if not held:
+            raise ValueError(f"no hedge leg is margined in {self.currency}")
+        mark = held[-1].position.mark_price_usd  # the leg's current instrument
+        exposure = sum(
+            (h.instrument.exposure_cents(h.position.size_contracts, mark) for h in held), 0
+        )
+        reading = read_leverage(held, balances, mark, self._mmr)
+        inputs = FundingInputs(
+            liability_cents=liability,
+            exposure_cents=exposure,
+            price_cents=price_cents(self.currency, mark),
+            collateral=balances.trading_equity,
+            funding_balance=balances.funding_balance,
+            contract_value_cents=held[-1].instrument.contract_value_cents(mark),
+        )
+        return AccountState(now_ms, total_cents, liability, tuple(held), balances, reading, inputs)
+
+    async def _positions(self, total_cents: int, now_ms: int) -> tuple[int, list[HeldPosition]]:
+        """This collateral's share of the liability, and the positions it margins."""
+        liability = 0
+        held: list[HeldPosition] = []
+        shares = self._allocation.split_cents(total_cents)
+        for leg, share in zip(self._allocation.legs, shares, strict=True):
+            instruments = await self._instruments_of(leg, now_ms)
+            if not instruments or instruments[0].settle_currency != self.currency:
+                continue
+            liability += share
+            for instrument in instruments:
+                position = await self._venue.position(instrument.instrument_id)
+                held.append(HeldPosition(instrument, position))
+        return liability, held
+
+    async def _instruments_of(self, leg: HedgeLeg, now_ms: int) -> Sequence[Instrument]:
+        if leg.venue != self._venue_name:
+            return []
+        ids = [leg.instrument_id]
+        if leg.rolls:
+            lead = self._roll_lead_ms
+            ids = [*quarterlies_to_roll_from(now_ms, lead), quarterly_instrument_id(now_ms, lead)]
+        return [await self._instrument(i) for i in ids]
+
+    async def _instrument(self, instrument_id: str) -> Instrument:
+        found = self._instruments.get(instrument_id)
+        if found is None:
+            found = await self._venue.instrument(instrument_id)
+            self._instruments[instrument_id] = found
+        return found
+
+
+BAND_REFERENCE_PRICE_USD = Decimal(100_000)
+
+
+class QuietBand:
+    """The prices around a reading at which there is nothing new to do: the policy holds, or
+    asks for what is already decided and waiting (a deposit on its way, a refused action),
+    and the hedge stays above the liquidation floor.
+
+    For a position of one direction, leverage and liability over collateral are monotone in
+    the price, so the band is an interval, found by bisection. It is kept until the position,
+    the cash, the liability, the funding balance or what waits change: a price inside it
+    costs two comparisons."""
+
+    def __init__(self, policy: FundingPolicy, floor_pct: Decimal) -> None:
+        self._policy = policy
+        self._floor_pct = floor_pct
+        self._band: tuple[tuple[object, ...], tuple[Decimal, Decimal]] | None = None
+        self._checked: tuple[AccountState, FundingActionKind | None] | None = None
+
+    def contains(
+        self, state: AccountState, price: Decimal, waiting: FundingActionKind | None
+    ) -> bool:
+        low, high = self._of(state, waiting)
+        return low < price < high
+
+    def below_floor_at(self, state: AccountState, price: Decimal) -> bool:
+        liquidation = state.reading.liquidation_price_usd
+        if liquidation is None:
+            return False
+        return abs(liquidation - price) / price * 100 < self._floor_pct
+
+    def _of(
+        self, state: AccountState, waiting: FundingActionKind | None
+    ) -> tuple[Decimal, Decimal]:
+        checked = self._checked
+        same = checked is not None and checked[0] is state and checked[1] is waiting
+        if self._band is not None and same:
+            return self._band[1]
+        self._checked = (state, waiting)
+        key = (*_band_key(state), waiting)
+        if self._band is not None and self._band[0] == key:
+            return self._band[1]
+        mark = state.reading.mark_price_usd
+        band = (mark, mark)  # empty: every price is looked at
+        if self._quiet_at(state, mark, waiting):
+            band = (
+                self._edge(state, mark / 2, waiting),
+                self._edge(state, mark * 2, waiting),
+            )
+        self._band = (key, band)
+        return band
+
+    def _quiet_at(
+        self, state: AccountState, price: Decimal, waiting: FundingActionKind | None
+    ) -> bool:
+        kind = self._policy.decide(estimate_at(state, price)).action.kind
+        quiet = kind is FundingActionKind.HOLD or kind is waiting
+        return quiet and not self.below_floor_at(state, price)
+
+    def _edge(
+        self, state: AccountState, far: Decimal, waiting: FundingActionKind | None
+    ) -> Decimal:
+        inside = state.reading.mark_price_usd
+        if self._quiet_at(state, far, waiting):
+            return far
+        for _ in range(24):  # to a 2^-24 fraction of the distance searched
+            middle = (inside + far) / 2
+            if self._quiet_at(state, middle, waiting):
+                inside = middle
+            else:
+                far = middle
+        return inside
+
+
+def _band_key(state: AccountState) -> tuple[object, ...]:
+    """What the band depends on besides the price: the equity re-priced to a fixed reference
+    stands for the cash and the position."""
+    equity, _ = equity_at(state.reading, BAND_REFERENCE_PRICE_USD)
+    return (
+        state.liability_cents,
+        state.reading.position_contracts,
+        state.inputs.funding_balance,
+        equity.quantize(Decimal("0.00000001")),
+        state.reading.liquidation_price_usd,
+    )

@@ -1,0 +1,121 @@
+"""In-memory funding and roll repositories (the Store port's `funding` and `rolls`): for the
+backtest, whose store lives in memory, and for unit tests of the services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from pegkeeper.domain.errors import ConflictError
+from pegkeeper.domain.funding import (
+    AlertRecord,
+    FeeBump,
+    FundingDecisionRecord,
+    FundingOperation,
+    LeverageSnapshot,
+    OperationRecord,
+    OperationState,
+    OperationUpdate,
+)
+from pegkeeper.domain.orders import OrderIntent
+from pegkeeper.domain.records import DecisionRecord
+from pegkeeper.domain.roll import RollRecord
+
+
+class HedgeTrail(Protocol):
+    decisions: list[DecisionRecord]
+
+    async def create_order(self, intent: OrderIntent) -> None: ...
+
+
+class MemoryFundingRepository:
+    def __init__(self) -> None:
+        self.decisions: list[FundingDecisionRecord] = []
+        self.operations: dict[str, OperationRecord] = {}
+        self.states: list[tuple[str, OperationState]] = []
+        self.bumps: list[FeeBump] = []
+        self.leverage: list[LeverageSnapshot] = []
+        self.alerts: list[AlertRecord] = []
+
+    async def record_decision(
+        self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
+    ) -> None:
+        self.decisions.append(decision)
+        if operation is not None:
+            if operation.operation_id in self.operations:
+                raise ConflictError(f"operation {operation.operation_id} exists")
+            self.operations[operation.operation_id] = OperationRecord(
+                operation, OperationState.CREATED, operation.created_at_ms, "", "", ""
+            )
+            self.states.append((operation.operation_id, OperationState.CREATED))
+
+    async def record_operation_state(
+        self, operation_id: str, update: OperationUpdate, now_ms: int
+    ) -> None:
+        record = self.operations.get(operation_id)
+        if record is None:
+            raise ValueError(f"unknown funding operation {operation_id!r}")
+        self.operations[operation_id] = replace(
+            record,
+            state=update.state,
+            updated_at_ms=now_ms,
+            venue_id=update.venue_id,
+            tx_id=update.tx_id,
+            message=update.message,
+        )
+        self.states.append((operation_id, update.state))
+
+    async def get_operation(self, operation_id: str) -> OperationRecord | None:
+        return self.operations.get(operation_id)
+
+    async def open_operations(self) -> list[OperationRecord]:
+        return [r for r in self.operations.values() if not r.state.is_terminal]
+
+    async def recent_operations(self, limit: int) -> list[OperationRecord]:
+        return list(reversed(self.operations.values()))[:limit]
+
+    async def last_decision(self) -> FundingDecisionRecord | None:
+        return self.decisions[-1] if self.decisions else None
+
+    async def recent_decisions(self, limit: int) -> list[FundingDecisionRecord]:
+        return list(reversed(self.decisions))[:limit]
+
+    async def record_fee_bump(self, bump: FeeBump, update: OperationUpdate) -> None:
+        self.bumps.append(bump)
+        await self.record_operation_state(bump.operation_id, update, bump.created_at_ms)
+
+    async def fee_bumps(self, operation_id: str) -> list[FeeBump]:
+        return [b for b in self.bumps if b.operation_id == operation_id]
+
+    async def record_leverage(self, snapshot: LeverageSnapshot) -> None:
+        self.leverage.append(snapshot)
+
+    async def recent_leverage(self, limit: int) -> list[LeverageSnapshot]:
+        return list(reversed(self.leverage))[:limit]
+
+    async def record_alert(self, record: AlertRecord) -> None:
+        self.alerts.append(record)
+
+    async def recent_alerts(self, limit: int) -> list[AlertRecord]:
+        return list(reversed(self.alerts))[:limit]
+
+    def of_kind(self, kind: str) -> list[OperationRecord]:
+        return [r for r in self.operations.values() if r.operation.kind.value == kind]
+
+
+class MemoryRollRepository:
+    def __init__(self, hedge: HedgeTrail) -> None:
+        self.hedge = hedge
+        self.rolls: list[RollRecord] = []
+
+    async def record_roll(
+        self, decision: DecisionRecord, roll: RollRecord, legs: Sequence[OrderIntent]
+    ) -> None:
+        self.hedge.decisions.append(decision)
+        for leg in legs:
+            await self.hedge.create_order(leg)
+        self.rolls.append(roll)
+
+    async def recent_rolls(self, limit: int) -> list[RollRecord]:
+        return list(reversed(self.rolls))[:limit]
