@@ -22,6 +22,7 @@ from pegkeeper.domain.funding import (
 )
 from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
 from pegkeeper.domain.instruments import BTC_USDT_SWAP
+from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.units import floor_btc, round_btc, sats_to_btc
 from pegkeeper.services.alerts import Alerter, AlertSettings
@@ -456,3 +457,48 @@ def decision_for(op: FundingOperation) -> FundingDecisionRecord:
         leverage=None,
         outcome="acted",
     )
+
+
+class ClosedGate:
+    """A half-imported ledger until `opened`."""
+
+    def __init__(self) -> None:
+        self.readiness_now = LedgerReadiness("galoy", False, "the galoy ledger is half-imported")
+
+    def open(self) -> None:
+        self.readiness_now = LedgerReadiness("galoy", True, "")
+
+    async def readiness(self) -> LedgerReadiness:
+        return self.readiness_now
+
+
+async def test_no_collateral_leaves_while_the_ledger_is_half_imported() -> None:
+    # as above: 10 000 USD owed and hedged by 98 contracts, 2 BTC in trading; rule 6 moves
+    # collateral out, but not while the liability it is measured against is half read
+    gate = ClosedGate()
+    world = await funding_world(
+        trading_btc="2", funding_btc="1", liability_cents=1_000_000, gate=gate
+    )
+    world.short(98)
+    record = await world.service.cycle("position")
+    assert record is not None and record.rule == "6-under-low-bound-out"
+    assert record.outcome == "waits: the galoy ledger is half-imported" and ops(world) == []
+    gate.open()
+    record = await world.service.cycle("periodic")
+    assert record is not None and record.outcome == "acted"
+    assert [op.operation.kind.value for op in ops(world)] == ["transfer_to_funding"]
+
+
+async def test_collateral_still_comes_in_while_the_ledger_is_half_imported() -> None:
+    # rule 8 of the first test tops the trading account up: safer whatever the ledger says
+    world = await funding_world(
+        trading_btc="1",
+        funding_btc="1.11",
+        liability_cents=3_620_000,
+        short_contracts=362,
+        gate=ClosedGate(),
+    )
+    record = await world.service.cycle("periodic")
+    assert record is not None and record.rule == "8-exposure-near-high-bound"
+    assert record.outcome == "acted"
+    assert [op.operation.kind.value for op in ops(world)] == ["transfer_to_trading"]

@@ -221,7 +221,9 @@ async def build_runtime(settings: Settings) -> Runtime:
     funding = None
     if settings.funding.enabled:
         try:
-            funding = build_funding(settings, store, venue, bus, alerter, _feed_health(pricing))
+            funding = build_funding(
+                settings, store, venue, bus, alerter, _feed_health(pricing), ledger.gate
+            )
         except VenueMisconfigured:
             for close in venue.closers:
                 await close()

@@ -27,7 +27,7 @@ from pegkeeper.domain.funding_policy import (
     StablesatsFundingPolicy,
 )
 from pegkeeper.domain.units import SATS_PER_BTC
-from pegkeeper.ports import AlertSink, Bus, Wallet
+from pegkeeper.ports import AlertSink, Bus, ReadinessGate, Wallet
 from pegkeeper.services.alerts import Alerter, AlertSettings
 from pegkeeper.services.funding import FundingService, FundingSettings
 from pegkeeper.services.funding_ops import OperationSettings
@@ -93,6 +93,7 @@ def build_funding(
     bus: Bus,
     alerter: Alerter,
     feeds: FeedHealth | None = None,
+    gate: ReadinessGate | None = None,
 ) -> FundingSetup:
     """Raises VenueMisconfigured when the configuration cannot work."""
     _check_leverage(settings, venue)
@@ -122,6 +123,7 @@ def build_funding(
                 _service_settings(settings, currency, venue),
                 feeds=feeds if currency == "BTC" else None,
                 account_check=venue.account_check,
+                gate=gate,
             )
             services.append(service)
             venue.price_listeners.append(service.on_price)

@@ -49,7 +49,7 @@ from pegkeeper.domain.funding import (
 )
 from pegkeeper.domain.funding_policy import FundingActionKind, FundingDecision, FundingPolicy
 from pegkeeper.domain.leverage import LeverageReading
-from pegkeeper.ports import Bus, Clock, FundingVenue, Store, Venue, Wallet
+from pegkeeper.ports import Bus, Clock, FundingVenue, ReadinessGate, Store, Venue, Wallet
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.funding_ops import Cannot, OperationRunner, OperationSettings
 from pegkeeper.services.funding_read import AccountReader, AccountState, QuietBand, estimate_at
@@ -91,8 +91,10 @@ class FundingService:
         rng: random.Random | None = None,
         feeds: FeedHealth | None = None,
         account_check: AccountCheck | None = None,
+        gate: ReadinessGate | None = None,
     ) -> None:
         self._store = store
+        self._gate = gate  # closed (a half-imported ledger): no collateral leaves
         self._bus = bus
         self._clock = clock
         self.policy = policy
@@ -241,6 +243,13 @@ class FundingService:
         await self._read(correlation_id, True, state.total_liability_cents, same_positions=state)
         return record
 
+    async def _gate_closed(self) -> str:
+        """Why the ledger gate is closed, or "" while it is open."""
+        if self._gate is None:
+            return ""
+        readiness = await self._gate.readiness()
+        return "" if readiness.ready else readiness.reason
+
     async def _read(
         self,
         correlation_id: str,
@@ -275,6 +284,9 @@ class FundingService:
             return f"waits: {busy.operation.kind.value} {busy.operation.operation_id} pending", None
         if kind.takes_collateral_out and self._watch.brackets.outside(state):
             return "waits: the hedge is outside its brackets", None
+        if kind.takes_collateral_out and (waiting := await self._gate_closed()):
+            # the liability is not known for sure; collateral may still come in, for safety
+            return f"waits: {waiting}", None
         if kind in self._refused and self._refused[kind] == await self._refusal_key(kind, state):
             return "refused-before: not retried until its inputs change", None
         prepared = await self._ops.prepare(
