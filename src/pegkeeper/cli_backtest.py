@@ -124,7 +124,7 @@ def register(
                 fail(str(error))
         console.print(_summary_table(results))
         if report is not None:
-            context = ReportContext(inputs, bt, _command_line())
+            context = ReportContext(inputs, bt, _command_line(), settings.funding.policy)
             try:
                 report.write_text(render_report(results, context), encoding="utf-8")
             except OSError as error:

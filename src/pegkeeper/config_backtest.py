@@ -28,22 +28,10 @@ class BacktestBookSettings(_Section):
 
 
 class BacktestCollateralSettings(_Section):
-    """The built-in funding step (sim/backtest/funding_step.py)."""
+    """The collateral a run starts with (sim/backtest/funding_step.py); `[funding]` keeps it."""
 
     target_leverage: Decimal = Field(Decimal(3), gt=0)
-    low_leverage: Decimal = Field(Decimal(2), gt=0)
-    high_leverage: Decimal = Field(Decimal("3.6"), gt=0)
     funding_reserve_share: Decimal = Field(Decimal("0.5"), ge=0)
-    min_transfer_usd: Decimal = Field(Decimal(100), ge=0)
-
-    @model_validator(mode="after")
-    def _check_order(self) -> BacktestCollateralSettings:
-        if not self.low_leverage <= self.target_leverage <= self.high_leverage:
-            raise ValueError(
-                "expected low_leverage <= target_leverage <= high_leverage, got "
-                f"{self.low_leverage}, {self.target_leverage}, {self.high_leverage}"
-            )
-        return self
 
 
 class BacktestSettingsModel(_Section):
@@ -61,6 +49,7 @@ class BacktestSettingsModel(_Section):
     withdrawal_fee_usdt: Decimal = Field(Decimal(1), ge=1)
     deposit_minutes: float = Field(30.0, ge=0)
     funding_check_interval_seconds: float = Field(600.0, gt=0)
+    wallet_btc: Decimal = Field(Decimal(1_000), ge=0)  # the operator's onchain coins
     bracket_low: Decimal = Field(Decimal("0.95"), gt=0)  # the band "time outside" is held to
     bracket_high: Decimal = Field(Decimal("1.03"), gt=0)
     book: BacktestBookSettings = BacktestBookSettings()

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from pegkeeper.domain.band_policy import BandHedgePolicy
+from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
 from pegkeeper.domain.hedge_policy import HedgePolicy, StablesatsHedgePolicy
 from pegkeeper.sim.backtest.costs import CostModel
 from pegkeeper.sim.backtest.flows import Flows, PoissonFlows, generate_flows
@@ -14,7 +15,13 @@ from pegkeeper.sim.backtest.funding_rates import FundingSchedule, parse_funding
 from pegkeeper.sim.backtest.funding_step import CollateralSettings
 from pegkeeper.sim.backtest.prices import PricePath, parse_prices
 from pegkeeper.sim.backtest.results import PolicyResult
-from pegkeeper.sim.backtest.runner import BacktestInputs, BacktestSettings, PolicyRun
+from pegkeeper.sim.backtest.runner import (
+    BacktestInputs,
+    BacktestSettings,
+    FundingFactory,
+    PolicyRun,
+)
+from pegkeeper.sim.backtest.service_funding import ServiceFundingSettings, service_funding
 
 MIDNIGHT = 1_583_971_200_000  # 2020-03-12 00:00 UTC: an 8-hourly funding settlement
 HEADER = "open_time_ms,open,high,low,close,volume"
@@ -39,11 +46,13 @@ async def run(
     path: PricePath,
     flows: Flows,
     funding: FundingSchedule | None = None,
+    funding_step: FundingFactory | None = None,
     **settings: object,
 ) -> PolicyResult:
     inputs = BacktestInputs(path, flows, funding or FundingSchedule.constant_rate(Decimal(0)))
     options: dict[str, object] = {"initial_liability_usd": Decimal(100_000)} | settings
-    return await PolicyRun(policy, inputs, BacktestSettings(**options)).run()  # type: ignore[arg-type]
+    backtest = BacktestSettings(**options)  # type: ignore[arg-type]
+    return await PolicyRun(policy, inputs, backtest, funding_step).run()
 
 
 @pytest.mark.parametrize("policy", [StablesatsHedgePolicy(), BandHedgePolicy()])
@@ -107,12 +116,11 @@ async def test_the_same_seed_gives_the_same_numbers() -> None:
 
 
 async def test_a_price_spike_liquidates_a_thinly_collateralised_hedge() -> None:
-    # a short at 10 000 kept at leverage 9, then the price doubles within minutes
+    # a short at 10 000 opened at leverage 9 with an empty funding account: the funding
+    # manager's deposit is onchain (a block, then an hour at the exchange) while the price
+    # doubles within minutes
     closes = [10_000.0] * 3 + [11_000.0, 12_500.0, 15_000.0, 20_000.0] + [20_000.0] * 3
-    collateral = CollateralSettings(
-        target_leverage=Decimal(9), low_leverage=Decimal(8), high_leverage=Decimal(10),
-        funding_reserve_share=Decimal(0),
-    )  # fmt: skip
+    collateral = CollateralSettings(target_leverage=Decimal(9), funding_reserve_share=Decimal(0))
     result = await run(
         StablesatsHedgePolicy(),
         path_of(closes),
@@ -129,9 +137,17 @@ async def test_a_price_spike_liquidates_a_thinly_collateralised_hedge() -> None:
 
 async def test_an_ample_collateral_survives_the_same_spike() -> None:
     closes = [10_000.0] * 3 + [11_000.0, 12_500.0, 15_000.0, 20_000.0] + [20_000.0] * 3
-    collateral = CollateralSettings(funding_reserve_share=Decimal(2))  # leverage 3, a reserve
+    # leverage 3 and a reserve of twice the collateral, 6.67 BTC, that the funding manager
+    # keeps (its minimum balance 6.5 BTC: no surplus over 6.5 / 0.9 to withdraw)
+    keeps_reserve = StablesatsFundingPolicy(
+        StablesatsFundingParams(minimum_funding_balance_btc=Decimal("6.5"))
+    )
     result = await run(
-        StablesatsHedgePolicy(), path_of(closes), Flows("none", (), ()), collateral=collateral
+        StablesatsHedgePolicy(),
+        path_of(closes),
+        Flows("none", (), ()),
+        funding_step=service_funding(ServiceFundingSettings(policy=keeps_reserve)),
+        collateral=CollateralSettings(funding_reserve_share=Decimal(2)),
     )
     m = result.metrics
     assert not m.liquidated

@@ -269,6 +269,21 @@ async def test_price_ticks_cost_no_request_until_the_policy_would_act() -> None:
     assert round(world.service.state.reading.leverage, 2) == D(3)
 
 
+async def test_a_new_liability_asks_for_a_cycle_only_when_the_policy_would_act() -> None:
+    world = await funding_world(
+        trading_btc="1", funding_btc="1", liability_cents=3_000_000, short_contracts=300
+    )
+    record = await world.service.cycle("startup")
+    assert record is not None and record.action == "hold"
+    calls = sum(world.venue.calls.values()) + sum(world.funding.calls.values())
+    assert world.service.on_liability(3_000_000) is False  # the one it read
+    # 35 000 USD is 3.5 BTC at 10 000: under 4 x the collateral (1 BTC less the short's fee)
+    assert world.service.on_liability(3_500_000) is False
+    # 41 000 USD is 4.1 BTC: over 4 x 1 BTC, rule 5
+    assert world.service.on_liability(4_100_000) is True
+    assert sum(world.venue.calls.values()) + sum(world.funding.calls.values()) == calls
+
+
 async def test_liquidation_distance_under_the_floor_is_alerted_once_and_resolved() -> None:
     world = await funding_world(
         trading_btc="1",

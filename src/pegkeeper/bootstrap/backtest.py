@@ -8,6 +8,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from pegkeeper.bootstrap.funding import (
+    alert_settings,
+    collateral_currency,
+    funding_policy,
+    funding_settings,
+)
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
 from pegkeeper.services.hedger import HedgerSettings
@@ -32,6 +38,11 @@ from pegkeeper.sim.backtest.runner import (
     BacktestSettings,
     PolicyResult,
     PolicyRun,
+)
+from pegkeeper.sim.backtest.service_funding import (
+    ChainSettings,
+    ServiceFundingSettings,
+    service_funding,
 )
 
 
@@ -71,13 +82,14 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
             deposit_minutes=b.deposit_minutes,
             book=BookModel(**book),
         ),
-        collateral=CollateralSettings(**b.collateral.model_dump()),
+        collateral=CollateralSettings(**b.collateral.model_dump()),  # at the start
         hedger=HedgerSettings(
             instrument_id=b.instrument_id,
             check_interval_seconds=h.check_interval_seconds,
             order_lookup_window_seconds=h.order_lookup_window_seconds,
             snapshot_interval_seconds=h.snapshot_interval_seconds,
             limit_order_timeout_seconds=h.limit_order_timeout_seconds,
+            wait_for_collateral=True,  # as in production, beside the funding manager
         ),
         brackets=Brackets(
             low=float(b.bracket_low),
@@ -86,6 +98,24 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
         ),
         max_abs_delta_cents=settings.liability.max_abs_delta_cents,
         funding_check_interval_seconds=b.funding_check_interval_seconds,
+    )
+
+
+def backtest_funding(settings: Settings) -> ServiceFundingSettings:
+    """The production funding manager's settings (`[funding]`, `[alerts]`) for the backtest's
+    instrument, with a simulated wallet holding `[backtest] wallet_btc` (its blocks and fees
+    as `[funding.wallet]` sets them)."""
+    currency = collateral_currency(settings.backtest.instrument_id)
+    wallet = settings.funding.wallet
+    return ServiceFundingSettings(
+        policy=funding_policy(settings, currency),
+        service=funding_settings(settings, currency, settings.funding.lookup_window_seconds),
+        alerts=alert_settings(settings),
+        chain=ChainSettings(
+            balance_btc=settings.backtest.wallet_btc,
+            block_interval_seconds=wallet.sim_block_interval_seconds,
+            min_fee_rate_sat_vb=wallet.sim_min_fee_rate_sat_vb,
+        ),
     )
 
 
@@ -131,9 +161,10 @@ async def run_policies(
 ) -> list[PolicyResult]:
     """Each policy over the same inputs, one after the other; raises UnknownPolicy first."""
     policies = [hedge_policy(settings, name) for name in names]
+    funding = service_funding(backtest_funding(settings))
     results = []
     for policy in policies:
-        run = PolicyRun(policy, inputs, backtest)
+        run = PolicyRun(policy, inputs, backtest, funding)
         report = None if progress is None else _named(progress, policy.name)
         results.append(await run.run(report))
     return results

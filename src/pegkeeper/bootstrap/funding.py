@@ -73,16 +73,16 @@ def build_alerter(settings: Settings, store: SqlStore, venue: VenueSetup) -> Ale
         sink = webhook
         closers.append(webhook.close)
     venue.closers.extend(closers)
-    return Alerter(
-        sink,
-        store.funding,
-        venue.clock,
-        AlertSettings(
-            liquidation_distance_floor_pct=a.liquidation_distance_floor_pct,
-            feed_stale_after_seconds=a.feed_stale_after_seconds,
-            hedge_outside_brackets_seconds=a.hedge_outside_brackets_seconds,
-            repeat_after_seconds=a.repeat_after_seconds,
-        ),
+    return Alerter(sink, store.funding, venue.clock, alert_settings(settings))
+
+
+def alert_settings(settings: Settings) -> AlertSettings:
+    a = settings.alerts
+    return AlertSettings(
+        liquidation_distance_floor_pct=a.liquidation_distance_floor_pct,
+        feed_stale_after_seconds=a.feed_stale_after_seconds,
+        hedge_outside_brackets_seconds=a.hedge_outside_brackets_seconds,
+        repeat_after_seconds=a.repeat_after_seconds,
     )
 
 
@@ -117,7 +117,7 @@ def build_funding(
                 wallet if currency == "BTC" else None,
                 bus,
                 venue.clock,
-                _policy(settings, currency),
+                funding_policy(settings, currency),
                 allocation,
                 alerter,
                 _service_settings(settings, currency, venue),
@@ -195,7 +195,7 @@ def _wallet(settings: Settings, venue: VenueSetup) -> Wallet | None:
     return SimWallet(chain, venue.clock, venue.exchange_wallet)
 
 
-def _policy(settings: Settings, currency: str) -> FundingPolicy:
+def funding_policy(settings: Settings, currency: str) -> FundingPolicy:
     f = settings.funding
     threshold = settings.hedger.stablesats.minimum_liability_threshold_cents
     if f.policy == "galoy-dealer":
@@ -214,10 +214,16 @@ def _policy(settings: Settings, currency: str) -> FundingPolicy:
 
 
 def _service_settings(settings: Settings, currency: str, venue: VenueSetup) -> FundingSettings:
-    f, brackets = settings.funding, settings.hedger.stablesats
-    window_seconds = f.lookup_window_seconds
+    window_seconds = settings.funding.lookup_window_seconds
     if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
         window_seconds *= venue.clock.speed  # a request's time on the wire is real time
+    return funding_settings(settings, currency, window_seconds)
+
+
+def funding_settings(
+    settings: Settings, currency: str, lookup_window_seconds: float
+) -> FundingSettings:
+    f, brackets = settings.funding, settings.hedger.stablesats
     return FundingSettings(
         currency=currency,
         check_interval_seconds=f.check_interval_seconds,
@@ -229,7 +235,7 @@ def _service_settings(settings: Settings, currency: str, venue: VenueSetup) -> F
         roll_lead_seconds=settings.allocation.roll_lead_hours * 3600,
         account_check_interval_seconds=f.account_check_interval_seconds,
         operations=OperationSettings(
-            lookup_window_seconds=window_seconds,
+            lookup_window_seconds=lookup_window_seconds,
             deposit_timeout_seconds=f.deposit_timeout_seconds,
             deposit_fee_rate_sat_vb=f.deposit_fee_rate_sat_vb,
             fee_bump_after_seconds=f.fee_bump_after_seconds,

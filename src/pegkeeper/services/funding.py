@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import structlog
@@ -131,6 +131,7 @@ class FundingService:
         self._wake = asyncio.Event()
         self._pending: tuple[str, str] | None = None
         self.state: AccountState | None = None
+        self._mark_usd: Decimal | None = None  # the last price `on_price` was told
         self._open_ops: list[OperationRecord] | None = None  # as the last cycle left them
         self._quiet_kind: FundingActionKind | None = None  # decided, waiting: not re-asked
         self._refused: dict[FundingActionKind, tuple[object, ...]] = {}
@@ -154,6 +155,7 @@ class FundingService:
         state = self.state
         if state is None or mark_price_usd <= 0:
             return False
+        self._mark_usd = mark_price_usd
         if self._band.contains(state, mark_price_usd, self._quiet_kind):
             return False
         kind = self.policy.decide(estimate_at(state, mark_price_usd)).action.kind
@@ -164,6 +166,28 @@ class FundingService:
         if wake:
             self.trigger("price")
         return wake
+
+    def on_liability(self, total_liability_cents: int) -> bool:
+        """A new total liability, before any cycle has read it. Asks for a cycle (and returns
+        True) when the policy would act on it at the last reading, re-priced at the last mark
+        `on_price` was told; costs no request."""
+        state = self.state
+        if state is None:
+            return False
+        share_cents = self._reader.share_cents(total_liability_cents)
+        if share_cents == state.liability_cents:
+            return False
+        estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd)
+        kind = self.policy.decide(replace(estimate, liability_cents=share_cents)).action.kind
+        wake = kind is not FundingActionKind.HOLD and kind is not self._quiet_kind
+        if wake:
+            self.trigger("liability")
+        return wake
+
+    @property
+    def following(self) -> bool:
+        """Whether the last cycle left operations in flight (a transfer, a deposit, ...)."""
+        return bool(self._open_ops)
 
     async def run(self) -> None:
         listeners = [

@@ -82,6 +82,14 @@ class AccountReader:
         self._mmr = maintenance_margin_rate
         self._roll_lead_ms = roll_lead_ms
         self._instruments: dict[str, Instrument] = {}
+        self._counted_legs: tuple[int, ...] = ()  # the legs margined here, as last read
+
+    def share_cents(self, total_cents: int) -> int:
+        """This collateral's share of a total liability, by the legs the last read found."""
+        if len(self._allocation.legs) == 1:  # the common case, without the split's arithmetic
+            return total_cents if self._counted_legs else 0
+        shares = self._allocation.split_cents(total_cents)
+        return sum(shares[i] for i in self._counted_legs)
 
     async def read(
         self, total_cents: int | None = None, same_positions: AccountState | None = None
@@ -118,15 +126,18 @@ class AccountReader:
         """This collateral's share of the liability, and the positions it margins."""
         liability = 0
         held: list[HeldPosition] = []
+        counted: list[int] = []
         shares = self._allocation.split_cents(total_cents)
-        for leg, share in zip(self._allocation.legs, shares, strict=True):
+        for index, (leg, share) in enumerate(zip(self._allocation.legs, shares, strict=True)):
             instruments = await self._instruments_of(leg, now_ms)
             if not instruments or instruments[0].settle_currency != self.currency:
                 continue
+            counted.append(index)
             liability += share
             for instrument in instruments:
                 position = await self._venue.position(instrument.instrument_id)
                 held.append(HeldPosition(instrument, position))
+        self._counted_legs = tuple(counted)
         return liability, held
 
     async def _instruments_of(self, leg: HedgeLeg, now_ms: int) -> Sequence[Instrument]:
@@ -147,6 +158,8 @@ class AccountReader:
 
 
 BAND_REFERENCE_PRICE_USD = Decimal(100_000)
+EDGE_TOLERANCE = Decimal("0.0005")  # an edge is found to within 5 bp of its price
+EDGE_STEP = Decimal("0.002")  # around the last edge, where a new one is looked for first
 
 
 class QuietBand:
@@ -157,7 +170,9 @@ class QuietBand:
     For a position of one direction, leverage and liability over collateral are monotone in
     the price, so the band is an interval, found by bisection. It is kept until the position,
     the cash, the liability, the funding balance or what waits change: a price inside it
-    costs two comparisons."""
+    costs two comparisons. Each edge is the last price found quiet (the band never holds a
+    price that is not); a new band is looked for first around the last one's edges, as the
+    inputs mostly change a little between readings."""
 
     def __init__(self, policy: FundingPolicy, floor_pct: Decimal) -> None:
         self._policy = policy
@@ -189,11 +204,12 @@ class QuietBand:
         if self._band is not None and self._band[0] == key:
             return self._band[1]
         mark = state.reading.mark_price_usd
+        last = None if self._band is None else self._band[1]
         band = (mark, mark)  # empty: every price is looked at
         if self._quiet_at(state, mark, waiting):
             band = (
-                self._edge(state, mark / 2, waiting),
-                self._edge(state, mark * 2, waiting),
+                self._edge(state, mark / 2, waiting, None if last is None else last[0]),
+                self._edge(state, mark * 2, waiting, None if last is None else last[1]),
             )
         self._band = (key, band)
         return band
@@ -206,18 +222,43 @@ class QuietBand:
         return quiet and not self.below_floor_at(state, price)
 
     def _edge(
-        self, state: AccountState, far: Decimal, waiting: FundingActionKind | None
+        self,
+        state: AccountState,
+        far: Decimal,
+        waiting: FundingActionKind | None,
+        last: Decimal | None,
     ) -> Decimal:
+        """The quiet price nearest the edge between the mark (quiet) and `far`."""
         inside = state.reading.mark_price_usd
-        if self._quiet_at(state, far, waiting):
+        far_checked = False
+        for guess in _guesses(inside, far, last):
+            if not _between(inside, guess, far):
+                continue
+            if self._quiet_at(state, guess, waiting):
+                inside = guess
+            else:
+                far, far_checked = guess, True
+        if not far_checked and self._quiet_at(state, far, waiting):
             return far
-        for _ in range(24):  # to a 2^-24 fraction of the distance searched
+        while abs(far - inside) > inside * EDGE_TOLERANCE:
             middle = (inside + far) / 2
             if self._quiet_at(state, middle, waiting):
                 inside = middle
             else:
                 far = middle
         return inside
+
+
+def _guesses(mark: Decimal, far: Decimal, last: Decimal | None) -> list[Decimal]:
+    """Where the edge is looked for first: at the last one and a step either side of it."""
+    if last is None:
+        return []
+    outward = EDGE_STEP if far > mark else -EDGE_STEP
+    return [last, last * (1 + outward), last * (1 - outward)]
+
+
+def _between(inside: Decimal, price: Decimal, far: Decimal) -> bool:
+    return inside < price < far or far < price < inside
 
 
 def _band_key(state: AccountState) -> tuple[object, ...]:

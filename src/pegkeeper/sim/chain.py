@@ -69,6 +69,11 @@ class SimChain:
     def balance_sats(self) -> int:
         return self._balance_sats
 
+    @property
+    def next_block_ms(self) -> int:
+        """When the next block is found."""
+        return self._next_block_ms
+
     def new_address(self) -> str:
         digest = hashlib.sha256(f"pegkeeper-sim-wallet-{len(self._addresses)}".encode())
         address = "bcrt1q" + digest.hexdigest()[:38]

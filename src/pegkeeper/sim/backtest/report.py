@@ -67,6 +67,7 @@ class ReportContext:
     inputs: BacktestInputs
     settings: BacktestSettings
     command: str
+    funding_policy: str = "stablesats"  # `[funding] policy`
 
 
 def render_report(results: Sequence[PolicyResult], context: ReportContext) -> str:
@@ -115,9 +116,9 @@ def _summary(context: ReportContext) -> str:
          f"{book.level_step_bps} bps apart holding {book.depth_share:.0%} of the minute's "
          f"volume ({book.volume_unit} units); withdrawal {costs.withdrawal_fee_btc} BTC, "
          f"transfer {costs.transfer_fee}, deposits credited after {costs.deposit_minutes} min"),
-        ("collateral", f"built-in funding step: leverage kept in [{collateral.low_leverage}, "
-         f"{collateral.high_leverage}], back to {collateral.target_leverage}; funding-account "
-         f"reserve {collateral.funding_reserve_share:.0%} of the collateral"),
+        ("collateral", f"the funding manager ({html.escape(context.funding_policy)} policy) "
+         f"over a simulated chain; at the start leverage {collateral.target_leverage} and a "
+         f"funding-account reserve of {collateral.funding_reserve_share:.0%} of the collateral"),
         ("brackets", f"time outside: hedge ratio outside [{s.brackets.low}, {s.brackets.high}]"),
     ]  # fmt: skip
     return "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in items)

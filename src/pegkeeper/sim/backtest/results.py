@@ -40,7 +40,9 @@ class FinishedRun:
     recorder: Recorder
     fills: tuple[FillMark, ...]
     orders_at_start: int  # the orders that opened the hedge, not counted
-    transfers_at_start: int
+    transfers_at_start: int  # and the collateral moves of the startup cycle, not counted
+    withdrawals_at_start: int
+    deposits_at_start: int
     liquidations: int
     opening_cost_usd: float
     events: int
@@ -95,7 +97,7 @@ def _book_collateral_costs(run: FinishedRun) -> None:
         if fee > 0:
             price = float(run.path.price_at(transfer.ts_ms)) if inverse else 1.0
             run.recorder.cost(transfer.ts_ms, "transfers", float(fee) * price)
-    for withdrawal in run.engine.wallet.withdrawals():
+    for withdrawal in run.engine.wallet.withdrawals()[run.withdrawals_at_start :]:
         price = float(run.path.price_at(withdrawal.ts_ms)) if inverse else 1.0
         run.recorder.cost(withdrawal.ts_ms, "transfers", float(withdrawal.fee) * price)
 
@@ -103,7 +105,8 @@ def _book_collateral_costs(run: FinishedRun) -> None:
 def _collateral_moves(run: FinishedRun) -> int:
     wallet = run.engine.wallet
     moved = len(run.engine.transfers) - run.transfers_at_start
-    return moved + len(wallet.deposits()) + len(wallet.withdrawals())
+    deposits = len(wallet.deposits()) - run.deposits_at_start
+    return moved + deposits + len(wallet.withdrawals()) - run.withdrawals_at_start
 
 
 def _latency_usd(run: FinishedRun) -> float:

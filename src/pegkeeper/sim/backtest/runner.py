@@ -2,8 +2,9 @@
 
 The same services as in production, wired to the simulated exchange in-process and a manual
 clock: the liability service takes the users' flows, the hedger (services/hedger.py, with the
-policy under test) decides and sends its orders through the Venue port, and a funding step
-(see funding_step.py) keeps the collateral. Nothing sleeps and nothing touches the network.
+policy under test) decides and sends its orders through the Venue port, and the funding
+manager (services/funding.py, see service_funding.py; any funding_step.FundingStep may stand
+in) keeps the collateral. Nothing sleeps and nothing touches the network.
 
 The hedger is woken as production wakes it, without the cycles that could only hold: when
 its inputs change (a flow, a fill, a liquidation; for a linear contract also the price) the
@@ -20,23 +21,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import ROUND_FLOOR, Decimal
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.domain.hedge_policy import HedgePolicy
-from pegkeeper.domain.instruments import ContractType, Instrument
+from pegkeeper.domain.instruments import ContractType
 from pegkeeper.domain.liability import LiabilityChange
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.venue import VenuePosition
 from pegkeeper.services.hedger import HedgerService
 from pegkeeper.services.ids import new_correlation_id
 from pegkeeper.services.liability import LiabilityService
-from pegkeeper.sim.backtest.funding_step import FundingStep, TransferFunding
+from pegkeeper.sim.backtest.context import FundingFactory, RunContext
 from pegkeeper.sim.backtest.metrics import Recorder
 from pegkeeper.sim.backtest.prices import BAR_MS
 from pegkeeper.sim.backtest.results import FillMark, FinishedRun, PolicyResult, summarize
+from pegkeeper.sim.backtest.service_funding import service_funding
 from pegkeeper.sim.backtest.settings import INSTRUMENTS, BacktestInputs, BacktestSettings
 from pegkeeper.sim.backtest.store import MemoryStore
 from pegkeeper.sim.backtest.venue import LatentSimVenue
@@ -52,7 +54,6 @@ __all__ = [
     "PolicyResult",
     "PolicyRun",
     "RunContext",
-    "standing_funding",
 ]
 
 DEEP_BOOK = BookShape(Decimal(0), Decimal("0.01"), 1, Decimal(10**12))  # the opening trade's
@@ -60,36 +61,7 @@ SAT = Decimal("0.00000001")
 PROGRESS_EVERY_TICKS = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class RunContext:
-    """What a funding step is built from: the run's own engine, venue, clock, store and bus."""
-
-    engine: SimEngine
-    venue: LatentSimVenue
-    clock: ManualClock
-    store: MemoryStore
-    bus: MemoryBus
-    instrument: Instrument
-    settings: BacktestSettings
-    liability_cents: Callable[[], int]
-
-
-FundingFactory = Callable[[RunContext], FundingStep]
 Progress = Callable[[int], None]
-
-
-def standing_funding(context: RunContext) -> FundingStep:
-    """The built-in funding step: transfers and onchain moves by leverage (funding_step.py)."""
-    costs = context.settings.costs
-    return TransferFunding(
-        context.engine,
-        context.clock,
-        context.instrument,
-        context.liability_cents,
-        context.settings.collateral,
-        costs.withdrawal_fee(context.instrument.settle_currency),
-        int(costs.deposit_minutes * 60_000),
-    )
 
 
 class PolicyRun:
@@ -98,7 +70,7 @@ class PolicyRun:
         policy: HedgePolicy,
         inputs: BacktestInputs,
         settings: BacktestSettings,
-        funding: FundingFactory = standing_funding,
+        funding: FundingFactory | None = None,
     ) -> None:
         self._policy_name = policy.name
         self._inputs = inputs
@@ -133,7 +105,7 @@ class PolicyRun:
             self.engine, self.venue, self.clock, self.store, bus, self.instrument, settings,
             self._liability_now,
         )  # fmt: skip
-        self.funding = funding(context)
+        self.funding = (funding or service_funding())(context)
         self.recorder = Recorder(self._path, self._inverse, float(self.instrument.contract_value))
         self.engine.add_listener(self._on_position)
         self.engine.add_order_listener(self._on_order)
@@ -157,6 +129,8 @@ class PolicyRun:
         self._fill_marks: list[FillMark] = []
         self._orders_at_start = 0
         self._transfers_at_start = 0
+        self._withdrawals_at_start = 0
+        self._deposits_at_start = 0
         self.events = 0
 
     # -- the run ----------------------------------------------------------------------------------
@@ -180,7 +154,8 @@ class PolicyRun:
         wanted = self._wanted_collateral(settings.initial_liability_usd)
         if wanted > 0:
             self.engine.credit_trading(wanted, self.instrument.settle_currency)
-            reserve = (wanted * settings.collateral.funding_reserve_share).quantize(SAT)
+            share = settings.collateral.funding_reserve_share
+            reserve = (wanted * share).quantize(SAT, rounding=ROUND_FLOOR)
             if reserve > 0:
                 self.engine.credit_funding(reserve, self.instrument.settle_currency)
         self.venue.latency_ms = 0
@@ -191,6 +166,8 @@ class PolicyRun:
         self._book_bar = -1  # the book model from the first minute on
         self._orders_at_start = len(self.store.trail.orders)
         self._transfers_at_start = len(self.engine.transfers)
+        self._withdrawals_at_start = len(self.engine.wallet.withdrawals())
+        self._deposits_at_start = len(self.engine.wallet.deposits())
         position = self.engine.position(self.instrument.instrument_id)
         self._size = position.size_contracts
         self._changed = False
@@ -254,6 +231,8 @@ class PolicyRun:
         self.events += 1
         self._liability_cents += delta_cents
         self.recorder.flow(self._next_tick, delta_cents / 100, self._mark_usd)
+        if self.funding.on_liability(self._liability_cents):
+            await self._funding_cycle("liability")
         await self._maybe_hedge("liability")
 
     async def _venue_changed(self) -> None:
@@ -442,6 +421,8 @@ class PolicyRun:
             fills=tuple(self._fill_marks),
             orders_at_start=self._orders_at_start,
             transfers_at_start=self._transfers_at_start,
+            withdrawals_at_start=self._withdrawals_at_start,
+            deposits_at_start=self._deposits_at_start,
             liquidations=self._liquidations,
             opening_cost_usd=self._opening_cost_usd,
             events=self.events,
