@@ -9,6 +9,7 @@ requests from pegkeeper's parameters, and their markets become the right instrum
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -224,3 +225,14 @@ async def test_bybit_inverse_orders_carry_the_client_id_in_order_link_id() -> No
 def test_only_okx_urls_can_be_pointed_at_a_local_server() -> None:
     with pytest.raises(ValueError, match="binancecoinm"):
         make_client(PROFILES["binancecoinm"], CcxtVenueSettings(rest_url="http://x"), {})
+
+
+async def test_ccxt_leaves_pegkeeper_s_decimal_context_alone(sim: RunningSim) -> None:
+    """ccxt's number formatting sets the Decimal context's rounding to half-up; pegkeeper's
+    money arithmetic runs in the caller's context, which must stay as it was."""
+    decimal.getcontext().rounding = decimal.ROUND_HALF_EVEN
+    decimal.getcontext().traps[decimal.Underflow] = False
+    async with ccxt_venue(sim) as venue:
+        await venue.place_market_order(market("gctx", OrderSide.SELL, 3))
+    assert decimal.getcontext().rounding == decimal.ROUND_HALF_EVEN
+    assert not decimal.getcontext().traps[decimal.Underflow]

@@ -4,7 +4,7 @@ order with the liability change that caused it, the audit trail of one correlati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
 from pegkeeper.domain.liability import LiabilityEvent
@@ -163,4 +163,4 @@ def liquidation_distance(position: PositionSnapshot | None) -> Decimal | None:
     if liquidation is None or liquidation <= 0 or mark <= 0:
         return None
     gap = liquidation - mark if position.size_contracts < 0 else mark - liquidation
-    return (gap / mark).quantize(Decimal("0.0001"))
+    return (gap / mark).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)

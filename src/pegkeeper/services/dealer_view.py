@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.orders import Fill
@@ -26,9 +26,8 @@ class DealerStatus:
     def hedge_ratio(self) -> Decimal | None:
         if self.liability_cents == 0:
             return None
-        return (Decimal(self.exposure_cents) / Decimal(-self.liability_cents)).quantize(
-            Decimal("0.0001")
-        )
+        ratio = Decimal(self.exposure_cents) / Decimal(-self.liability_cents)
+        return ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True, slots=True)

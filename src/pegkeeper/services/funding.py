@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 
@@ -391,7 +391,9 @@ class FundingService:
             collateral=inputs.collateral,
             funding_balance=inputs.funding_balance,
             price_usd=state.reading.mark_price_usd,
-            leverage=None if leverage is None else leverage.quantize(Decimal("0.0001")),
+            leverage=None
+            if leverage is None
+            else leverage.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
             outcome=outcome,
         )
 
@@ -420,7 +422,7 @@ class FundingService:
                 currency=reading.currency,
                 mark_price_usd=reading.mark_price_usd,
                 position_contracts=reading.position_contracts,
-                notional=reading.notional.quantize(Decimal("0.00000001")),
+                notional=reading.notional.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN),
                 equity=reading.equity,
                 funding_balance=state.balances.funding_balance,
                 leverage=_q(reading.leverage, "0.0001"),
@@ -485,7 +487,7 @@ def _moved(before: Decimal | None, now: Decimal | None) -> bool:
 
 
 def _q(value: Decimal | None, places: str) -> Decimal | None:
-    return None if value is None else value.quantize(Decimal(places))
+    return None if value is None else value.quantize(Decimal(places), rounding=ROUND_HALF_EVEN)
 
 
 def _text(value: Decimal | None) -> str | None:

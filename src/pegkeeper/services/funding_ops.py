@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 
@@ -371,7 +371,7 @@ class OperationRunner:
             new_tx_id=new_tx_id,
             old_fee_rate_sat_vb=old_rate,
             new_fee_rate_sat_vb=new_rate,
-            leverage=leverage.quantize(Decimal("0.0001")),
+            leverage=leverage.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
             correlation_id=op.correlation_id,
             created_at_ms=self._clock.now_ms(),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pegkeeper.domain.allocation import (
     Allocation,
@@ -269,6 +269,6 @@ def _band_key(state: AccountState) -> tuple[object, ...]:
         state.liability_cents,
         state.reading.position_contracts,
         state.inputs.funding_balance,
-        equity.quantize(Decimal("0.00000001")),
+        equity.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN),
         state.reading.liquidation_price_usd,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 
@@ -168,7 +168,7 @@ class FundingWatch:
 
 
 def _q(value: Decimal | None, places: str) -> Decimal | None:
-    return None if value is None else value.quantize(Decimal(places))
+    return None if value is None else value.quantize(Decimal(places), rounding=ROUND_HALF_EVEN)
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 
@@ -642,4 +642,4 @@ def _signed(record: DecisionRecord) -> Decimal:
 
 def _ratio(value: Decimal | None) -> Decimal | None:
     """Recorded to 6 decimals: enough to replay the decision (brackets have 2 decimals)."""
-    return None if value is None else value.quantize(Decimal("0.000001"))
+    return None if value is None else value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)

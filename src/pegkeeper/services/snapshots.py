@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.margin import leverage
@@ -44,4 +44,4 @@ def _to_sats(amount: Decimal) -> Decimal:
 
 
 def _rounded(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(Decimal("0.0001"))
+    return None if value is None else value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)

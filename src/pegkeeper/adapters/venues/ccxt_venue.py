@@ -14,6 +14,7 @@ under the exchange's order id.
 from __future__ import annotations
 
 import asyncio
+import decimal
 import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -299,7 +300,10 @@ class CcxtVenue:
     async def _call(self, method: str, arguments: tuple[Any, ...], *, read: bool) -> Any:
         await self._budget.acquire()
         try:
-            return await getattr(self.client, method)(*arguments)
+            # ccxt sets the Decimal context's rounding and traps as it formats numbers; in a
+            # context of its own, so that pegkeeper's arithmetic never depends on it
+            with decimal.localcontext():
+                return await getattr(self.client, method)(*arguments)
         except Exception as error:
             if is_rate_limit(error):
                 self._budget.pause()

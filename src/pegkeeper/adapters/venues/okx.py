@@ -19,6 +19,7 @@ Safety rules kept here:
 from __future__ import annotations
 
 import asyncio
+import decimal
 import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -348,7 +349,10 @@ class OkxVenue:
     async def _call(self, method: str, params: dict[str, str], *, read: bool) -> list[Json]:
         await self._budget.acquire(method)
         try:
-            response = await getattr(self._client, method)(params)
+            # ccxt sets the Decimal context's rounding and traps as it formats numbers; in a
+            # context of its own, so that pegkeeper's arithmetic never depends on it
+            with decimal.localcontext():
+                response = await getattr(self._client, method)(params)
         except Exception as error:
             if is_rate_limit(error):
                 self._budget.pause()
