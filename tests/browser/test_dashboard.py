@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -214,8 +215,11 @@ def test_every_page_shows_its_numbers(demo: Running, page: Page) -> None:
     expect(first).to_contain_text("USD")  # the liability change (or check) that caused it
     expect(page.locator("#transfers-unavailable")).to_be_visible()
     screenshot(page, "orders")
-    order_id = first.locator("a").inner_text()
-    first.locator("a").click()
+    link = first.locator("a")
+    order_id, href = link.inner_text(), link.get_attribute("href")
+    assert href is not None
+    # the live list may gain a row between reading the link and clicking the first one
+    page.goto(urljoin(page.url, href))
     expect(page.locator("h1")).to_contain_text(order_id)
     timeline = page.locator("#timeline table")
     expect(timeline).to_contain_text("decision", timeout=10_000)
