@@ -14,9 +14,11 @@ import structlog.testing
 
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.venues.okx import OkxCredentials, OkxVenue
+from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.domain.errors import (
     NotFound,
     OrderRejected,
+    PositionAlreadyClosed,
     VenueMisconfigured,
     VenueUnavailable,
     VenueUncertain,
@@ -193,6 +195,32 @@ async def test_placement_failures_become_rejected_unavailable_or_uncertain(sim: 
                 )
             )
         assert closed.value.code == "51023"
+
+
+def close(client_id: str, inst: str = SWAP) -> OrderIntent:
+    return OrderIntent(client_id, inst, OrderKind.CLOSE_POSITION, None, Decimal(0), "d", "c", 0)
+
+
+async def test_okx_51023_is_position_already_closed_as_at_the_simulated_venue(
+    sim: RunningSim,
+) -> None:
+    in_process = SimVenue(sim.engine, sim.exchange.clock)
+    async with okx_venue(sim) as venue:
+        with pytest.raises(PositionAlreadyClosed) as over_the_wire:
+            await venue.close_position(close("pc1"))
+        with pytest.raises(PositionAlreadyClosed) as beside_it:
+            await in_process.close_position(close("pc2"))
+        assert over_the_wire.value.code == beside_it.value.code == "51023"
+        await venue.place_market_order(market("pc3", OrderSide.SELL, 5))
+        closed = await venue.close_position(close("pc4"))
+        assert closed.state is OrderState.FILLED and closed.filled_contracts == 5
+        with pytest.raises(PositionAlreadyClosed):
+            await venue.close_position(close("pc5"))
+        # any other refusal stays a plain refusal: only 51023 means the goal is reached
+        with pytest.raises(OrderRejected) as refused:
+            await venue.place_market_order(market("pc6", OrderSide.SELL, 10**7))
+        assert not isinstance(refused.value, PositionAlreadyClosed)
+        assert refused.value.code == "51008"
 
 
 async def test_reads_are_retried_and_rate_limits_pause_the_budget(sim: RunningSim) -> None:

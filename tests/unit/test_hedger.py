@@ -7,7 +7,7 @@ import pytest
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
-from pegkeeper.domain.errors import OrderRejected, VenueUncertain
+from pegkeeper.domain.errors import OrderRejected, PositionAlreadyClosed, VenueUncertain
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
@@ -160,6 +160,21 @@ async def test_below_threshold_closes_the_position(world) -> None:
     record = await hedger.cycle("liability", "c2")
     assert record is not None and record.action == "close"
     assert venue.size_contracts == 0
+
+
+async def test_a_close_the_venue_finds_already_done_counts_as_filled(world) -> None:
+    store, venue, _, _ = world
+    hedger = make_hedger(world)
+    await post(world, 1_000_000, "a")
+    await hedger.cycle("liability", "c1")
+    await post(world, -996_000, "b")
+    venue.fail_next = PositionAlreadyClosed("position does not exist", code="51023")
+    record = await hedger.cycle("liability", "c2")
+    assert record is not None and record.action == "close"
+    close = venue.sent[-1]
+    assert close.kind is OrderKind.CLOSE_POSITION
+    assert store.hedge.orders[close.client_order_id].state is OrderState.FILLED
+    assert await store.hedge.open_orders() == []
 
 
 async def test_the_run_loop_reacts_to_a_liability_event_on_the_bus(world) -> None:

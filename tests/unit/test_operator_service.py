@@ -6,7 +6,12 @@ import pytest
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
-from pegkeeper.domain.errors import InvalidInput, OrderRejected, VenueUncertain
+from pegkeeper.domain.errors import (
+    InvalidInput,
+    OrderRejected,
+    PositionAlreadyClosed,
+    VenueUncertain,
+)
 from pegkeeper.domain.events import OperatorActed, decode_event
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
@@ -169,6 +174,28 @@ async def test_a_close_refused_by_the_venue_is_a_failure(world: World) -> None:
     world.venue.fail_next = OrderRejected("reduce-only refused", code="51008")
     action = await world.operator.close_position(ALICE)
     assert action.result is OperatorResult.FAILED and "51008" in action.detail
+    close = world.venue.sent[-1]
+    assert world.store.hedge.orders[close.client_order_id].state is OrderState.REJECTED
+
+
+async def test_a_position_the_venue_already_closed_leaves_things_unchanged(world: World) -> None:
+    await world.post(1_000_000, "a")
+    await world.hedger.cycle("liability", "c1")
+    world.venue.fail_next = PositionAlreadyClosed("position does not exist", code="51023")
+    action = await world.operator.close_position(ALICE)
+    assert action.result is OperatorResult.UNCHANGED
+    assert action.detail.startswith("the venue had no position to close")
+    close = world.venue.sent[-1]
+    assert world.store.hedge.orders[close.client_order_id].state is OrderState.FILLED
+
+
+async def test_the_service_reads_no_venue_codes_only_the_domain_error(world: World) -> None:
+    """A venue's code means nothing here until its adapter has turned it into a domain error."""
+    await world.post(1_000_000, "a")
+    await world.hedger.cycle("liability", "c1")
+    world.venue.fail_next = OrderRejected("position does not exist", code="51023")
+    action = await world.operator.close_position(ALICE)
+    assert action.result is OperatorResult.FAILED
     close = world.venue.sent[-1]
     assert world.store.hedge.orders[close.client_order_id].state is OrderState.REJECTED
 

@@ -9,7 +9,13 @@ import pytest
 
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.venues.sim import SimVenue
-from pegkeeper.domain.errors import NotFound, OrderRejected, VenueUnavailable, VenueUncertain
+from pegkeeper.domain.errors import (
+    NotFound,
+    OrderRejected,
+    PositionAlreadyClosed,
+    VenueUnavailable,
+    VenueUncertain,
+)
 from pegkeeper.domain.instruments import BTC_USD_SWAP
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide
 from pegkeeper.ports import Venue
@@ -53,6 +59,18 @@ async def test_place_look_up_and_close_through_the_port() -> None:
     assert (await port.position(SWAP)).size_contracts == 0
     with pytest.raises(NotFound):
         await port.order(SWAP, "missing")
+
+
+async def test_a_close_with_no_position_is_position_already_closed_as_at_okx() -> None:
+    venue, _ = make_venue()
+    with pytest.raises(PositionAlreadyClosed) as flat:
+        await venue.close_position(close("c0"))
+    assert flat.value.code == "51023"
+    await venue.place_market_order(market("o1", OrderSide.SELL, 3))
+    await venue.close_position(close("c1"))
+    with pytest.raises(PositionAlreadyClosed):
+        await venue.close_position(close("c2"))
+    assert (await venue.position(SWAP)).size_contracts == 0
 
 
 async def test_a_timeout_after_accept_leaves_the_order_executed_and_findable() -> None:

@@ -43,4 +43,4 @@ class VenueMisconfigured(Exception):
 
 
 class PositionAlreadyClosed(OrderRejected):
-    """A close-position found nothing to close (OKX 51023): the goal is already reached."""
+    """A close-position found nothing to close: the goal is already reached."""

@@ -77,8 +77,6 @@ from pegkeeper.services.snapshots import take_snapshot
 
 log = structlog.get_logger("pegkeeper.hedger")
 
-CLOSED_ALREADY_CODE = "51023"  # OKX: position does not exist
-
 
 @dataclass(frozen=True, slots=True)
 class HedgerSettings:
@@ -360,7 +358,7 @@ class HedgerService:
             else:
                 report = await self._place(intent)
         except OrderRejected as error:
-            closed = isinstance(error, PositionAlreadyClosed) or error.code == CLOSED_ALREADY_CODE
+            closed = isinstance(error, PositionAlreadyClosed)
             state = OrderState.FILLED if closed else OrderState.REJECTED
             await self._set_state(intent, state, message=str(error))
             return state

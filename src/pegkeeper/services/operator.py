@@ -48,8 +48,6 @@ from pegkeeper.services.snapshots import take_snapshot
 
 log = structlog.get_logger("pegkeeper.operator")
 
-CLOSED_ALREADY_CODE = "51023"  # OKX: position does not exist
-
 
 class AlertDesk(Protocol):
     """Where alerts live (the funding manager's, once configured)."""
@@ -226,7 +224,7 @@ class OperatorService:
         try:
             report = await self._venue.close_position(intent)
         except OrderRejected as error:
-            closed = isinstance(error, PositionAlreadyClosed) or error.code == CLOSED_ALREADY_CODE
+            closed = isinstance(error, PositionAlreadyClosed)
             state = OrderState.FILLED if closed else OrderState.REJECTED
             await self._set_state(intent, state, message=str(error))
             if closed:

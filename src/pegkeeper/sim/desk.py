@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pegkeeper.domain.errors import NotFound, OrderRejected
+from pegkeeper.domain.errors import NotFound, OrderRejected, PositionAlreadyClosed
 from pegkeeper.domain.orders import CLIENT_ID_PATTERN, Fill, OrderSide
 from pegkeeper.domain.units import ceil_1e8, round_1e8
 from pegkeeper.sim.accounts import Accounts
@@ -100,7 +100,9 @@ class OrderDesk:
     ) -> SimOrder:
         market = self._market_for_new_order(client_order_id, instrument_id)
         if market.size_contracts == 0:
-            raise OrderRejected(f"position does not exist for {instrument_id}", code="51023")
+            raise PositionAlreadyClosed(
+                f"position does not exist for {instrument_id}", code="51023"
+            )
         side = OrderSide.SELL if market.size_contracts > 0 else OrderSide.BUY
         order = SimOrder(
             client_order_id=client_order_id,

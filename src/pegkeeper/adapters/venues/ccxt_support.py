@@ -30,6 +30,7 @@ import structlog
 from pegkeeper.domain.errors import (
     NotFound,
     OrderRejected,
+    PositionAlreadyClosed,
     VenueError,
     VenueUnavailable,
     VenueUncertain,
@@ -44,6 +45,8 @@ T = TypeVar("T")
 NOT_FOUND_CODES = frozenset({"51603", "58129", "51400"})
 # An order with this client id exists already: the earlier attempt went through.
 DUPLICATE_CODES = frozenset({"51016", "51011"})
+# There is no position to close (OKX 51023): what a close wanted is already the case.
+POSITION_CLOSED_CODES = frozenset({"51023"})
 _REFUSED_BEFORE_PROCESSING = (
     ccxt_async.RateLimitExceeded,
     ccxt_async.DDoSProtection,
@@ -104,6 +107,8 @@ def placement_error(error: BaseException) -> VenueError:
     if _never_connected(error):
         return VenueUnavailable(f"could not connect, nothing sent: {message}", code=code)
     if _is_refusal(error, code):
+        if code in POSITION_CLOSED_CODES:
+            return PositionAlreadyClosed(message, code=code)
         return OrderRejected(message, code=code)
     return VenueUncertain(f"outcome unknown: {message}", code=code)
 

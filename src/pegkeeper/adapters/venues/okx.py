@@ -47,7 +47,6 @@ from pegkeeper.adapters.venues.position_watch import PositionWatch, okx_position
 from pegkeeper.domain.errors import (
     NotFound,
     OrderRejected,
-    PositionAlreadyClosed,
     VenueMisconfigured,
     VenueUnavailable,
     VenueUncertain,
@@ -217,6 +216,7 @@ class OkxVenue:
         return await self._place(intent, extra)
 
     async def close_position(self, intent: OrderIntent) -> OrderReport:
+        """With no position to close OKX answers 51023, raised as PositionAlreadyClosed."""
         body = {
             "instId": intent.instrument_id,
             "mgnMode": "cross",
@@ -225,10 +225,6 @@ class OkxVenue:
         }
         try:
             await self._write("private_post_trade_close_position", body)
-        except OrderRejected as error:
-            if error.code == "51023":
-                raise PositionAlreadyClosed(str(error), code=error.code) from None
-            raise
         except VenueUncertain as error:
             return await look_up_after_uncertain(error, intent, self.order)
         return await self._report_after_placing(intent)
