@@ -108,7 +108,7 @@ async def test_limit_orders_rest_and_are_canceled(sim: RunningSim) -> None:
 async def test_transfers_deposits_withdrawals_and_funding(sim: RunningSim) -> None:
     async with okx_venue(sim) as venue:
         moved = await venue.funding.transfer("tr1", "BTC", Decimal("0.3"), "funding", "trading")
-        assert (moved.state, moved.from_account, moved.amount) == (
+        assert (moved.venue_state, moved.from_account, moved.amount) == (
             "success",
             "funding",
             Decimal("0.3"),

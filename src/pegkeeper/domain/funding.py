@@ -44,7 +44,7 @@ class OperationKind(StrEnum):
 class OperationState(StrEnum):
     CREATED = "created"  # stored before the request; not yet known to have been sent
     PENDING = "pending"  # accepted: an exchange transfer in progress, a deposit broadcast
-    DONE = "done"  # arrived: transfer successful, deposit credited (state 2 or 13), sent
+    DONE = "done"  # arrived: transfer successful, deposit credited for good, sent
     REFUSED = "refused"  # the venue or wallet refused it; it had no effect
     FAILED = "failed"  # not processed (rate limit), or failed after acceptance
     UNKNOWN = "unknown"  # the request's outcome is uncertain: look it up before anything else

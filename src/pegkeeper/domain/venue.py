@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,23 @@ class FundingRate:
     next_funding_time_ms: int | None = None
 
 
+class MovementState(Enum):
+    """What became of a transfer between accounts or an onchain withdrawal."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DepositState(Enum):
+    """A deposit is credited only once the venue says it is final; anything short of that
+    (confirming, credited but not yet withdrawable, held) is pending: counting a deposit as
+    arrived too early caused duplicate deposits at Galoy."""
+
+    PENDING = "pending"
+    CREDITED = "credited"
+
+
 @dataclass(frozen=True, slots=True)
 class TransferReport:
     client_id: str
@@ -55,12 +73,8 @@ class TransferReport:
     amount: Decimal
     from_account: str  # funding | trading
     to_account: str
-    state: str  # success | pending | failed
-
-
-DEPOSIT_CREDITED_STATES = frozenset({"2", "13"})
-DEPOSIT_PENDING_STATES = frozenset({"0", "1", "8", "12"})
-WITHDRAWAL_FAILED_STATES = frozenset({"-1", "-2"})
+    state: MovementState
+    venue_state: str  # the venue's own word for it, for the audit trail
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +85,13 @@ class DepositRecord:
     amount: Decimal
     address: str
     tx_id: str
-    state: str  # OKX's deposit state
+    state: DepositState
+    venue_state: str  # the venue's own code, for the audit trail
     ts_ms: int
 
     @property
     def is_credited(self) -> bool:
-        """Only 2 and 13 are final; treating 1 as done caused duplicate deposits at Galoy."""
-        return self.state in DEPOSIT_CREDITED_STATES
+        return self.state is DepositState.CREDITED
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +103,15 @@ class WithdrawalReport:
     amount: Decimal
     fee: Decimal
     to_address: str
-    state: str  # OKX's withdrawal state: 2 success; -1, -2 failed; the rest pending
+    state: MovementState
+    venue_state: str  # the venue's own code, for the audit trail
     tx_id: str
     ts_ms: int
 
     @property
     def succeeded(self) -> bool:
-        return self.state == "2"
+        return self.state is MovementState.DONE
 
     @property
     def failed(self) -> bool:
-        return self.state in WITHDRAWAL_FAILED_STATES
+        return self.state is MovementState.FAILED

@@ -8,7 +8,7 @@ Order of operations that keeps money from moving twice (as the hedger's orders):
    comment) before anything new is sent; what the venue never saw after the lookup window is
    `lost` (a transfer, a withdrawal) or `failed` (a deposit the wallet never sent);
 3. a deposit counts as arrived only when the exchange's history shows it at the deposit
-   address with its exact amount in state 2 or 13; one not seen within the timeout is `lost`
+   address with its exact amount, credited for good; one not seen within the timeout is `lost`
    and alerted; while it waits unconfirmed and the leverage is above the high bound, its fee
    is bumped a step at a time up to the maximum, each bump recorded.
 """
@@ -33,7 +33,12 @@ from pegkeeper.domain.funding import (
 )
 from pegkeeper.domain.funding_policy import FundingAction
 from pegkeeper.domain.units import btc_to_sats, floor_btc, sats_to_btc
-from pegkeeper.domain.venue import DepositRecord, TransferReport, WithdrawalReport
+from pegkeeper.domain.venue import (
+    DepositRecord,
+    MovementState,
+    TransferReport,
+    WithdrawalReport,
+)
 from pegkeeper.ports import Clock, FundingRepository, FundingVenue, Wallet
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.ids import new_client_order_id
@@ -283,7 +288,10 @@ class OperationRunner:
         credited = next((d for d in seen if d.is_credited), None)
         if credited is not None:
             return OperationUpdate(
-                OperationState.DONE, credited.deposit_id, credited.tx_id, f"state {credited.state}"
+                OperationState.DONE,
+                credited.deposit_id,
+                credited.tx_id,
+                f"state {credited.venue_state}",
             )
         if self._age_s(op) >= self.settings.deposit_timeout_seconds:
             self._alert_lost(record)
@@ -298,7 +306,7 @@ class OperationRunner:
             return None if bumped is None else _Recorded(bumped)
         if seen and record.venue_id != seen[0].deposit_id:
             found = seen[0]
-            message = f"seen by the exchange, state {found.state}"
+            message = f"seen by the exchange, state {found.venue_state}"
             return OperationUpdate(OperationState.PENDING, found.deposit_id, record.tx_id, message)
         return None
 
@@ -406,19 +414,24 @@ def _changed(record: OperationRecord, update: OperationUpdate) -> bool:
     )
 
 
+_MOVEMENT_STATES = {
+    MovementState.PENDING: OperationState.PENDING,
+    MovementState.DONE: OperationState.DONE,
+    MovementState.FAILED: OperationState.FAILED,
+}
+
+
 def _transfer_update(report: TransferReport) -> OperationUpdate:
-    state = {"success": OperationState.DONE, "failed": OperationState.FAILED}.get(
-        report.state, OperationState.PENDING
+    message = f"transfer {report.venue_state}"
+    return OperationUpdate(
+        _MOVEMENT_STATES[report.state], venue_id=report.transfer_id, message=message
     )
-    return OperationUpdate(state, venue_id=report.transfer_id, message=f"transfer {report.state}")
 
 
 def _withdrawal_update(report: WithdrawalReport) -> OperationUpdate:
-    state = OperationState.PENDING
-    if report.succeeded:
-        state = OperationState.DONE
-    elif report.failed:
-        state = OperationState.FAILED
     return OperationUpdate(
-        state, report.withdrawal_id, report.tx_id, f"withdrawal state {report.state}"
+        _MOVEMENT_STATES[report.state],
+        report.withdrawal_id,
+        report.tx_id,
+        f"withdrawal state {report.venue_state}",
     )

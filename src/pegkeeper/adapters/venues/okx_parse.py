@@ -12,7 +12,9 @@ from pegkeeper.domain.orders import Fill, OrderReport, OrderState
 from pegkeeper.domain.venue import (
     AccountConfig,
     DepositRecord,
+    DepositState,
     FundingRate,
+    MovementState,
     TransferReport,
     VenueBalances,
     VenuePosition,
@@ -30,6 +32,15 @@ ORDER_STATES = {
 }
 ACCOUNTS = {"6": "funding", "18": "trading"}
 ACCOUNT_IDS = {"funding": "6", "trading": "18"}
+TRANSFER_STATES = {"success": MovementState.DONE, "failed": MovementState.FAILED}
+# Only 2 (successful) and 13 are final; 1 is credited but not yet withdrawable: treating it as
+# done caused duplicate deposits at Galoy. 0, 8, 12 and any other code wait.
+DEPOSIT_CREDITED_STATES = frozenset({"2", "13"})
+WITHDRAWAL_STATES = {
+    "2": MovementState.DONE,
+    "-1": MovementState.FAILED,
+    "-2": MovementState.FAILED,
+}
 
 
 def decimal(value: Any, field: str) -> Decimal:
@@ -141,7 +152,23 @@ def funding_rate(row: Json) -> FundingRate:
     )
 
 
+def transfer_state(state: str) -> MovementState:
+    """OKX's transfer state: success, failed, or pending (and anything else: not final)."""
+    return TRANSFER_STATES.get(state, MovementState.PENDING)
+
+
+def deposit_state(state: str) -> DepositState:
+    return DepositState.CREDITED if state in DEPOSIT_CREDITED_STATES else DepositState.PENDING
+
+
+def withdrawal_state(state: str) -> MovementState:
+    """OKX's withdrawal state: 2 success; -1, -2 failed; the rest pending."""
+    return WITHDRAWAL_STATES.get(state, MovementState.PENDING)
+
+
 def transfer(row: Json, state: str = "success") -> TransferReport:
+    """`state` stands in when the row has none (the answer to the transfer request itself)."""
+    venue_state = str(row.get("state") or state)
     return TransferReport(
         client_id=str(row.get("clientId", "")),
         transfer_id=str(row.get("transId", "")),
@@ -149,11 +176,13 @@ def transfer(row: Json, state: str = "success") -> TransferReport:
         amount=decimal(row["amt"], "amt"),
         from_account=ACCOUNTS.get(str(row.get("from")), str(row.get("from"))),
         to_account=ACCOUNTS.get(str(row.get("to")), str(row.get("to"))),
-        state=str(row.get("state") or state),
+        state=transfer_state(venue_state),
+        venue_state=venue_state,
     )
 
 
 def deposit(row: Json) -> DepositRecord:
+    venue_state = str(row.get("state", ""))
     return DepositRecord(
         deposit_id=str(row.get("depId", "")),
         currency=str(row["ccy"]),
@@ -161,12 +190,14 @@ def deposit(row: Json) -> DepositRecord:
         amount=decimal(row["amt"], "amt"),
         address=str(row.get("to", "")),
         tx_id=str(row.get("txId", "")),
-        state=str(row.get("state", "")),
+        state=deposit_state(venue_state),
+        venue_state=venue_state,
         ts_ms=int(row.get("ts") or 0),
     )
 
 
 def withdrawal(row: Json) -> WithdrawalReport:
+    venue_state = str(row.get("state", "0"))
     return WithdrawalReport(
         client_id=str(row.get("clientId", "")),
         withdrawal_id=str(row.get("wdId", "")),
@@ -175,7 +206,8 @@ def withdrawal(row: Json) -> WithdrawalReport:
         amount=decimal(row["amt"], "amt"),
         fee=decimal(row.get("fee") or "0", "fee"),
         to_address=str(row.get("to", "")),
-        state=str(row.get("state", "0")),
+        state=withdrawal_state(venue_state),
+        venue_state=venue_state,
         tx_id=str(row.get("txId", "")),
         ts_ms=int(row.get("ts") or 0),
     )

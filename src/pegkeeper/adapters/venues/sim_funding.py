@@ -1,12 +1,16 @@
 """The FundingVenue port over the in-process simulated exchange engine: transfers between its
-funding and trading accounts, its deposit address and history, onchain withdrawals."""
+funding and trading accounts, its deposit address and history, onchain withdrawals.
+
+The engine keeps OKX's deposit and withdrawal state codes (its wire server answers in them);
+they are read as the OKX adapter reads them."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from pegkeeper.adapters.venues import okx_parse
 from pegkeeper.domain.errors import InvalidInput, OrderRejected
-from pegkeeper.domain.venue import DepositRecord, TransferReport, WithdrawalReport
+from pegkeeper.domain.venue import DepositRecord, MovementState, TransferReport, WithdrawalReport
 from pegkeeper.ports import Clock
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.events import TransferResult
@@ -39,7 +43,15 @@ class SimFunding:
         self.engine.advance(self._clock.now_ms())
         found = [
             DepositRecord(
-                d.deposit_id, d.currency, d.chain, d.amount, d.address, d.tx_id, d.state, d.ts_ms
+                deposit_id=d.deposit_id,
+                currency=d.currency,
+                chain=d.chain,
+                amount=d.amount,
+                address=d.address,
+                tx_id=d.tx_id,
+                state=okx_parse.deposit_state(d.state),
+                venue_state=d.state,
+                ts_ms=d.ts_ms,
             )
             for d in self.engine.wallet.deposits(currency)
         ]
@@ -79,7 +91,8 @@ def _transfer(done: TransferResult) -> TransferReport:
         amount=done.amount_btc,
         from_account=done.from_account.value,
         to_account=done.to_account.value,
-        state="success",
+        state=MovementState.DONE,  # the engine moves money between its accounts at once
+        venue_state="success",
     )
 
 
@@ -92,7 +105,8 @@ def _withdrawal(done: Withdrawal) -> WithdrawalReport:
         amount=done.amount,
         fee=done.fee,
         to_address=done.to_address,
-        state=done.state,
+        state=okx_parse.withdrawal_state(done.state),
+        venue_state=done.state,
         tx_id=done.tx_id,
         ts_ms=done.ts_ms,
     )
