@@ -212,6 +212,7 @@ def service_runner(
     listening) at most once per `publish_interval_ms` per instrument (0: every message)."""
     from pegkeeper.adapters.bus.memory import MemoryBus
     from pegkeeper.adapters.clock import ManualClock
+    from pegkeeper.adapters.feeds.okx_books import OkxBooks
     from pegkeeper.services.market_data import OkxBookService, OkxBookSettings
 
     loop = asyncio.new_event_loop()
@@ -221,7 +222,7 @@ def service_runner(
     settings = OkxBookSettings(
         inst_ids=(), publish_interval_ms=publish_interval_ms, max_clock_skew_ms=10**12
     )
-    service = OkxBookService(_NoFeed(), bus, clock, settings)
+    service = OkxBookService(_NoFeed(), OkxBooks(), bus, clock, settings)
 
     async def feed() -> None:
         for raw in messages:

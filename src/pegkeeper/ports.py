@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -31,6 +31,7 @@ from pegkeeper.domain.ledger_sync import Backlog, LedgerReadiness, SourceState
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent
 from pegkeeper.domain.market_events import BookSnapshot
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
+from pegkeeper.domain.orderbook import BooksTally, BookUpdate, OkxBook
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderState
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
@@ -73,6 +74,28 @@ class RawMessageFeed(Protocol):
     def messages(self) -> AsyncIterator[tuple[int, bytes]]: ...
 
     async def resubscribe(self, inst_id: str) -> None: ...
+
+
+class BookDecoder(Protocol):
+    """A venue's order book messages, raw as received, into its books: each message is parsed,
+    applied to its instrument's book and checked (checksum, sequence). Bad input raises
+    nothing: it is counted in `tally`, and a malformed book message drops its book."""
+
+    @property
+    def tally(self) -> BooksTally: ...
+
+    @property
+    def books(self) -> Mapping[str, OkxBook]: ...
+
+    @property
+    def last_inst_id(self) -> str | None:
+        """The instrument of the last book message handled."""
+        ...
+
+    def decode(self, raw: bytes) -> BookUpdate | None:
+        """None for a message that carries no book data (an acknowledgement, another channel,
+        bytes that cannot be parsed)."""
+        ...
 
 
 class BestBidAsk(Protocol):

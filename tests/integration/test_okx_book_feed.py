@@ -22,6 +22,7 @@ import structlog.testing
 
 from pegkeeper.adapters.bus.memory import MemoryBus, MemorySubscription
 from pegkeeper.adapters.clock import ManualClock, RealClock
+from pegkeeper.adapters.feeds.okx_books import OkxBooks
 from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSettings
 from pegkeeper.domain.events import BboUpdated, decode_event
 from pegkeeper.domain.market_events import OrderBookPublished, decode_book
@@ -125,7 +126,9 @@ async def running(
         clock, feed_settings(server.url, **feed_overrides), rng=random.Random(7)
     )
     bus = MemoryBus()
-    service = OkxBookService(feed, bus, clock, book_settings or OkxBookSettings(inst_ids=(INST,)))
+    service = OkxBookService(
+        feed, OkxBooks(), bus, clock, book_settings or OkxBookSettings(inst_ids=(INST,))
+    )
     harness = Harness(server, feed, service)
     book_subscription = bus.subscribe("book.okx.*")
     bbo_subscription = bus.subscribe("bbo.okx.*")

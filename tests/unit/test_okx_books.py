@@ -1,6 +1,9 @@
 """Many books from raw messages: what counts as book data, and what a bad message does."""
 
-from pegkeeper.domain.okx_books import OkxBooks
+import json
+from decimal import Decimal
+
+from pegkeeper.adapters.feeds.okx_books import OkxBooks
 from pegkeeper.domain.orderbook import BookResult
 
 
@@ -48,3 +51,17 @@ def test_a_malformed_book_message_is_counted_and_drops_only_its_book() -> None:
     assert books.handle(broken) == ("A", BookResult.SEQUENCE_GAP)
     assert books.tally.malformed == 1
     assert books.books["A"].valid is False and books.books["B"].valid is True
+
+
+def test_raw_messages_decode_into_book_updates_of_the_live_book() -> None:
+    books = OkxBooks()
+    raw = json.dumps(snapshot("A", seq=4)).encode()
+    update = books.decode(raw)
+    assert update is not None
+    assert (update.inst_id, update.result) == ("A", BookResult.OK)
+    assert update.book is books.books["A"] and update.book.best_bid() == (Decimal(100), Decimal(3))
+    assert update.book.best_ask() == (Decimal(101), Decimal(2)) and books.last_inst_id == "A"
+    assert books.decode(b'{"event": "subscribe", "arg": {"channel": "books"}}') is None
+    assert books.decode(b"not json{") is None
+    assert (books.tally.messages, books.tally.book_messages, books.tally.malformed) == (3, 1, 1)
+    assert (books.tally.sequence_ok, books.tally.checksum_ok) == (1, 0)

@@ -15,6 +15,7 @@ import structlog
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
+from pegkeeper.adapters.feeds.okx_books import OkxBooks
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
@@ -46,7 +47,7 @@ from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
 from pegkeeper.services.operator import OperatorService
 from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
-from pegkeeper.services.replay import ReplayReport, replay_okx_books
+from pegkeeper.services.replay import ReplayReport, replay_books
 from pegkeeper.sim.peg_replay import MarketReplay, bundled_depeg_path, load_market_minutes
 
 log = structlog.get_logger("pegkeeper")
@@ -419,7 +420,7 @@ def replay_capture(exchange: str, paths: list[Path]) -> ReplayReport:
     if exchange != "okx":
         raise ValueError(f"replay supports the exchange 'okx', got {exchange!r}")
     raw = (message.raw for path in paths for message in read_capture(path))
-    return replay_okx_books(raw)
+    return replay_books(raw, OkxBooks())
 
 
 def run_forever(settings: Settings, names: list[str]) -> None:

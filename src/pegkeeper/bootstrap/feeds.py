@@ -7,6 +7,7 @@ from pathlib import Path
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.feeds.capture_server import CaptureReplayServer
 from pegkeeper.adapters.feeds.ccxt_ws import CcxtTickerFeed, offline_markets
+from pegkeeper.adapters.feeds.okx_books import OkxBooks
 from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSettings
 from pegkeeper.config import Settings
 from pegkeeper.domain.market_events import BookSnapshot
@@ -54,6 +55,7 @@ def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock, url: str) -> Ok
     feed = OkxPublicWebSocket(clock, OkxWebSocketSettings(url=url, inst_ids=inst_ids))
     return OkxBookService(
         feed,
+        OkxBooks(),
         bus,
         clock,
         OkxBookSettings(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import zlib
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -27,6 +28,19 @@ class BookResult(Enum):
     OK = "ok"
     CHECKSUM_MISMATCH = "checksum_mismatch"  # drop the book and resubscribe
     SEQUENCE_GAP = "sequence_gap"  # a message was missed (or no snapshot yet): resubscribe
+
+
+@dataclass(slots=True)
+class BooksTally:
+    """What a run of book messages held, counted as their checks came out."""
+
+    messages: int = 0  # every message handled
+    book_messages: int = 0
+    checksum_ok: int = 0  # a non-zero checksum that matched the merged book
+    checksum_failed: int = 0
+    sequence_ok: int = 0  # checksum 0: seqId continuity held
+    sequence_gaps: int = 0
+    malformed: int = 0
 
 
 class Side(Enum):
@@ -224,3 +238,13 @@ class OkxBook:
     def best_ask_price(self) -> Decimal | None:
         best = self.best_ask()
         return None if best is None else best[0]
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdate:
+    """What one message did to one instrument's book; `book` is the live book, whose levels
+    hold only while `result` is OK."""
+
+    inst_id: str
+    result: BookResult
+    book: OkxBook

@@ -14,7 +14,6 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass
 
-import orjson
 import structlog
 
 from pegkeeper.domain.events import BboUpdated, bbo_topic, encode_event
@@ -26,9 +25,8 @@ from pegkeeper.domain.market_events import (
     encode_book,
     split_inst_id,
 )
-from pegkeeper.domain.okx_books import OkxBooks
 from pegkeeper.domain.orderbook import BookResult, OkxBook, Side
-from pegkeeper.ports import Bus, Clock, RawMessageFeed
+from pegkeeper.ports import BookDecoder, Bus, Clock, RawMessageFeed
 
 log = structlog.get_logger("pegkeeper.market_data")
 
@@ -85,6 +83,7 @@ class OkxBookService:
     def __init__(
         self,
         feed: RawMessageFeed,
+        decoder: BookDecoder,
         bus: Bus,
         clock: Clock,
         settings: OkxBookSettings | None = None,
@@ -93,7 +92,7 @@ class OkxBookService:
         self._bus = bus
         self._clock = clock
         self._settings = settings or OkxBookSettings()
-        self._books = OkxBooks()
+        self._books = decoder
         self._started_ms = clock.now_ms()
         self._states: dict[str, _Instrument] = {}
         for inst_id in self._settings.inst_ids:
@@ -124,21 +123,15 @@ class OkxBookService:
 
     async def handle(self, receive_ms: int, raw: bytes) -> None:
         self.messages += 1
-        try:
-            message = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            self.malformed += 1
-            return
         malformed_before = self._books.tally.malformed
-        outcome = self._books.handle(message)
+        update = self._books.decode(raw)
         self.malformed += self._books.tally.malformed - malformed_before
-        if outcome is None:
+        if update is None:
             return
-        inst_id, result = outcome
-        if result is BookResult.OK:
-            await self._on_checked(inst_id, self._books.books[inst_id], receive_ms)
+        if update.result is BookResult.OK:
+            await self._on_checked(update.inst_id, update.book, receive_ms)
         else:
-            await self._on_failed(inst_id, result)
+            await self._on_failed(update.inst_id, update.result)
 
     async def tick(self) -> None:
         """One watchdog pass: resubscribe silent or failed books, mark stale ones, and publish

@@ -1,4 +1,4 @@
-"""Replaying recorded OKX book traffic: the same book code the live feed runs, fed from a file."""
+"""Replaying recorded book traffic: the same book code the live feed runs, fed from a file."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-import orjson
-
-from pegkeeper.domain.okx_books import BooksTally, OkxBooks
+from pegkeeper.domain.orderbook import BooksTally
+from pegkeeper.ports import BookDecoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +35,13 @@ class ReplayReport:
         return next((t for t in self.tops if t.inst_id == wanted), None)
 
 
-def replay_okx_books(raw_messages: Iterable[bytes]) -> ReplayReport:
-    books = OkxBooks()
+def replay_books(raw_messages: Iterable[bytes], decoder: BookDecoder) -> ReplayReport:
     started = time.perf_counter()
     for raw in raw_messages:
-        try:
-            message = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            books.tally.messages += 1
-            books.tally.malformed += 1
-            continue
-        books.handle(message)
+        decoder.decode(raw)
     seconds = time.perf_counter() - started
     tops = [
         BookTop(inst_id, book.best_bid_price, book.best_ask_price, book.valid)
-        for inst_id, book in books.books.items()
+        for inst_id, book in decoder.books.items()
     ]
-    return ReplayReport(books.tally, tops, books.last_inst_id, seconds)
+    return ReplayReport(decoder.tally, tops, decoder.last_inst_id, seconds)

@@ -1,4 +1,5 @@
-"""Every instrument's OKX order book from raw public WebSocket messages, with a tally of checks.
+"""Every instrument's OKX order book from raw public WebSocket messages, with a tally of checks:
+the `BookDecoder` for OKX's `books` channels.
 
 A message whose checks fail drops that instrument's book (it is never left looking valid); the
 caller resubscribes, or, when replaying, waits for the next snapshot.
@@ -7,23 +8,13 @@ caller resubscribes, or, when replaying, waits for the next snapshot.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from pegkeeper.domain.orderbook import BookResult, OkxBook
+import orjson
+
+from pegkeeper.domain.orderbook import BookResult, BooksTally, BookUpdate, OkxBook
 
 BOOK_CHANNELS = frozenset({"books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt"})
-
-
-@dataclass(slots=True)
-class BooksTally:
-    messages: int = 0  # every message handled
-    book_messages: int = 0
-    checksum_ok: int = 0  # a non-zero checksum that matched the merged book
-    checksum_failed: int = 0
-    sequence_ok: int = 0  # checksum 0: seqId continuity held
-    sequence_gaps: int = 0
-    malformed: int = 0
 
 
 class OkxBooks:
@@ -31,6 +22,21 @@ class OkxBooks:
         self.books: dict[str, OkxBook] = {}
         self.tally = BooksTally()
         self.last_inst_id: str | None = None
+
+    def decode(self, raw: bytes) -> BookUpdate | None:
+        """One raw message; None when it carries no book data (bytes that are no JSON are
+        counted as malformed)."""
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            self.tally.messages += 1
+            self.tally.malformed += 1
+            return None
+        outcome = self.handle(message)
+        if outcome is None:
+            return None
+        inst_id, result = outcome
+        return BookUpdate(inst_id, result, self.books[inst_id])
 
     def handle(self, message: Any) -> tuple[str, BookResult] | None:
         """Apply one decoded message; None for messages that are not book data (acks, other
