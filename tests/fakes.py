@@ -15,7 +15,11 @@ from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, O
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
-from pegkeeper.sim.backtest.store_funding import MemoryFundingRepository, MemoryRollRepository
+from pegkeeper.sim.backtest.store_funding import (
+    MemoryFundingRepository,
+    MemoryRollRepository,
+    MemorySlots,
+)
 
 
 class FakeLiabilityRepository:
@@ -100,13 +104,21 @@ class FakeHedgeRepository:
         self.states: list[tuple[str, OrderState]] = []
         self.fills: dict[str, tuple[Fill, str]] = {}
         self.snapshots: list[PositionSnapshot] = []
+        self.slots = MemorySlots()
 
     async def record_decision(
-        self, decision: DecisionRecord, order: OrderIntent | None = None
+        self,
+        decision: DecisionRecord,
+        order: OrderIntent | None = None,
+        *,
+        slot_version: int | None = None,
     ) -> None:
-        self.decisions.append(decision)
         if order is not None:
-            await self.create_order(order)
+            await self.create_order(order, slot_version)
+        self.decisions.append(decision)
+
+    async def slot_version(self, slot: str) -> int:
+        return self.slots.version(slot)
 
     async def last_decision(self) -> DecisionRecord | None:
         return self.decisions[-1] if self.decisions else None
@@ -114,9 +126,10 @@ class FakeHedgeRepository:
     async def get_decision(self, decision_id: str) -> DecisionRecord | None:
         return next((d for d in self.decisions if d.decision_id == decision_id), None)
 
-    async def create_order(self, intent: OrderIntent) -> None:
+    async def create_order(self, intent: OrderIntent, slot_version: int | None = None) -> None:
         if intent.client_order_id in self.orders:
             raise ConflictError(f"order {intent.client_order_id} exists")
+        self.slots.claim(intent.slot, intent.client_order_id, slot_version)
         self.orders[intent.client_order_id] = OrderRecord(
             intent, OrderState.CREATED, intent.created_at_ms, "", Decimal(0), None, ""
         )
@@ -146,6 +159,8 @@ class FakeHedgeRepository:
             message=message,
         )
         self.states.append((client_order_id, state))
+        if state.is_terminal:
+            self.slots.release(record.intent.slot, client_order_id)
 
     async def record_fills(self, fills: list[Fill], correlation_id: str) -> int:
         new = [f for f in fills if f.fill_id not in self.fills]

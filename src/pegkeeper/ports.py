@@ -150,21 +150,15 @@ class QuoteFeed(Protocol):
     async def close(self) -> None: ...
 
 
-class Venue(Protocol):
-    """A derivatives venue. Every order carries pegkeeper's client order id.
+class OrderVenue(Protocol):
+    """Where orders go, a derivatives venue or a broker: what the execution core needs. Every
+    order carries pegkeeper's client order id.
 
-    `place_market_order` and `close_position` raise OrderRejected when the venue refused (no
-    effect), VenueUnavailable when it did not process the request, and VenueUncertain when the
-    outcome is unknown: the caller must then look the client id up with `order` before acting.
+    The placing calls raise OrderRejected when the venue refused (no effect; PositionAlreadyClosed
+    for a close that found nothing to close), VenueUnavailable when it did not process the
+    request, and VenueUncertain when the outcome is unknown: the caller must then look the
+    client id up with `order` before acting.
     """
-
-    name: str
-
-    async def instrument(self, instrument_id: str) -> Instrument: ...
-
-    async def position(self, instrument_id: str) -> VenuePosition: ...
-
-    async def balances(self, currency: str) -> VenueBalances: ...
 
     async def place_market_order(self, intent: OrderIntent) -> OrderReport: ...
 
@@ -186,6 +180,18 @@ class Venue(Protocol):
     async def cancel_order(self, instrument_id: str, client_order_id: str) -> OrderReport:
         """Raises NotFound for an unknown order, OrderRejected when it is already final."""
         ...
+
+
+class Venue(OrderVenue, Protocol):
+    """A derivatives venue: orders, and the positions and balances they leave."""
+
+    name: str
+
+    async def instrument(self, instrument_id: str) -> Instrument: ...
+
+    async def position(self, instrument_id: str) -> VenuePosition: ...
+
+    async def balances(self, currency: str) -> VenueBalances: ...
 
     def position_changes(self, instrument_id: str) -> AsyncIterator[VenuePosition | VenueResync]:
         """Yields the position whenever the venue reports it changed (fills, liquidation), and
@@ -317,10 +323,20 @@ class QuoteRepository(Protocol):
 
 class HedgeRepository(Protocol):
     async def record_decision(
-        self, decision: DecisionRecord, order: OrderIntent | None = None
+        self,
+        decision: DecisionRecord,
+        order: OrderIntent | None = None,
+        *,
+        slot_version: int | None = None,
     ) -> None:
         """Store the decision and, when given, the order it makes (with its `created` state)
-        in one committed transaction: the order row exists before the order is sent."""
+        in one committed transaction: the order row exists before the order is sent. Raises
+        SlotTaken, writing nothing, while another order on the order's slot is open, or when
+        `slot_version` (read before deciding) is no longer the slot's version."""
+        ...
+
+    async def slot_version(self, slot: str) -> int:
+        """How many orders were ever opened on `slot` (0 for none)."""
         ...
 
     async def last_decision(self) -> DecisionRecord | None: ...

@@ -23,7 +23,7 @@ from pegkeeper.adapters.store.database import (
     run_migrations,
 )
 from pegkeeper.adapters.store.tables import ALL_TABLES, metadata, order_events
-from pegkeeper.domain.errors import ConflictError
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.liability import LiabilityChange
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.domain.records import DecisionRecord, PositionSnapshot
@@ -352,17 +352,24 @@ async def test_order_lifecycle_created_unknown_filled(store: SqlStore) -> None:
 
 
 async def test_open_and_recent_orders_are_ordered(store: SqlStore) -> None:
+    # one instrument each: the store keeps one open order per instrument
     close = intent(
         "o3",
         created_at_ms=3_000,
         kind=OrderKind.CLOSE_POSITION,
         side=None,
         size_contracts=Decimal(0),
+        instrument_id="BTC-USD-261225",
     )
     maker = intent(
-        "o4", created_at_ms=4_000, kind=OrderKind.POST_ONLY, limit_price_usd=Decimal("7010.1")
+        "o4",
+        created_at_ms=4_000,
+        kind=OrderKind.POST_ONLY,
+        limit_price_usd=Decimal("7010.1"),
+        instrument_id="BTC-USDT-SWAP",
     )
-    for order in (intent("o1", 1_000), intent("o2", 2_000), close, maker):
+    second = intent("o2", 2_000, instrument_id="BTC-USD-260925")
+    for order in (intent("o1", 1_000), second, close, maker):
         await store.hedge.create_order(order)
     await store.hedge.record_order_state("o2", OrderState.REJECTED, 2_500, message="no margin")
     await store.hedge.record_order_state("o1", OrderState.ACCEPTED, 2_600, venue_order_id="v1")
@@ -445,3 +452,31 @@ def test_database_urls_are_given_pegkeepers_drivers() -> None:
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+asyncpg"
     with pytest.raises(ValueError, match="unsupported database"):
         normalize_url("mysql://u@h/db")
+
+
+async def test_one_open_order_per_instrument(store: SqlStore) -> None:
+    await store.hedge.record_decision(decision("d-o1"), intent("o1"))
+    assert await store.hedge.slot_version("BTC-USD-SWAP") == 1
+    with pytest.raises(SlotTaken, match="BTC-USD-SWAP is still open"):
+        await store.hedge.record_decision(decision("d-o2"), intent("o2"))
+    # refused whole: neither the decision nor the order was written
+    assert await store.hedge.get_decision("d-o2") is None
+    assert await store.hedge.get_order("o2") is None
+    # another instrument is another slot
+    await store.hedge.create_order(intent("o3", instrument_id="BTC-USDT-SWAP"))
+    await store.hedge.record_order_state("o1", OrderState.FILLED, 2_000)
+    await store.hedge.record_decision(decision("d-o2"), intent("o2"))
+    assert [o.intent.client_order_id for o in await store.hedge.open_orders()] == ["o3", "o2"]
+    assert await store.hedge.slot_version("BTC-USD-SWAP") == 2
+
+
+async def test_an_order_decided_before_the_slot_moved_is_refused(store: SqlStore) -> None:
+    assert await store.hedge.slot_version("BTC-USD-SWAP") == 0
+    read_before = 0  # what a second writer read before deciding
+    await store.hedge.record_decision(decision("d-o1"), intent("o1"), slot_version=0)
+    await store.hedge.record_order_state("o1", OrderState.FILLED, 1_500)
+    with pytest.raises(SlotTaken, match="after the decision read its inputs"):
+        await store.hedge.record_decision(decision("d-o2"), intent("o2"), slot_version=read_before)
+    assert await store.hedge.get_order("o2") is None
+    await store.hedge.record_decision(decision("d-o2"), intent("o2"), slot_version=1)
+    assert await store.hedge.slot_version("BTC-USD-SWAP") == 2

@@ -14,8 +14,9 @@ from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.domain.band_policy import BandHedgePolicy
 from pegkeeper.domain.orders import OrderKind, OrderState
+from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.venue import VenuePosition
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.hedge_cycle import HedgeCycle, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
 from pegkeeper.sim.engine import SimEngine
 from tests.fakes import FakeStore
@@ -24,12 +25,24 @@ T0 = 1_700_000_000_000
 SWAP = "BTC-USD-SWAP"
 
 
+class RecordingCycle(HedgeCycle):
+    """The cycle as a driver sees it: each recheck it asks for is noted; nothing sleeps."""
+
+    rechecks: list[float]
+
+    async def cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
+        decision = await super().cycle(reason, correlation_id)
+        if self.recheck_in_seconds is not None:
+            self.rechecks.append(self.recheck_in_seconds)
+        return decision
+
+
 @dataclass
 class World:
     engine: SimEngine
     clock: ManualClock
     store: FakeStore
-    hedger: HedgerService
+    hedger: RecordingCycle
     liability: LiabilityService
     rechecks: list[float] = field(default_factory=list)
 
@@ -54,15 +67,15 @@ async def make_world(half_spread_usd: str = "0.5") -> World:
     engine.set_price(T0, Decimal(10_000))
     store, bus = FakeStore(), MemoryBus()
     rechecks: list[float] = []
-    hedger = HedgerService(
+    hedger = RecordingCycle(
         store,
         SimVenue(engine, clock),
         bus,
         clock,
         BandHedgePolicy(),
         HedgerSettings(limit_order_timeout_seconds=30),
-        on_recheck=rechecks.append,
     )
+    hedger.rechecks = rechecks
     liability = LiabilityService(store.liability, bus, clock, max_abs_delta_cents=10**9)
     world = World(engine, clock, store, hedger, liability, rechecks)
     # 100 000 USD: a target of 1 000 contracts, opened at once (gap 1 000 > urgent 40)

@@ -158,6 +158,11 @@ def _hedger_settings(settings: Settings, venue: VenueSetup, leg_index: int) -> H
     )
 
 
+async def _instruments_held(hedgers: list[HedgerService]) -> list[str]:
+    """Every leg's instruments: what an operator's close-position closes."""
+    return [i for hedger in hedgers for i in await hedger.hedge.instruments_held()]
+
+
 async def build_runtime(settings: Settings) -> Runtime:
     """Raises BookSourceError when the price server's book file cannot be used,
     VenueMisconfigured when the venue's configuration cannot be used, and LedgerMisconfigured
@@ -201,6 +206,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         clock,
         settings.hedger.instrument_id,
         wake_hedger=wake_hedgers,
+        held_instruments=lambda: _instruments_held(hedgers),
     )
     await operator.restore()
     demo = None

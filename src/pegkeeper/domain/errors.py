@@ -44,3 +44,9 @@ class VenueMisconfigured(Exception):
 
 class PositionAlreadyClosed(OrderRejected):
     """A close-position found nothing to close: the goal is already reached."""
+
+
+class SlotTaken(ConflictError):
+    """Another writer holds the slot (an instrument leg, or an account's class of funding
+    operations), or acted on it since the caller read its inputs: the database refused the
+    new order or operation, and no request was sent."""

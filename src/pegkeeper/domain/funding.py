@@ -32,6 +32,12 @@ class OperationKind(StrEnum):
         return self in (OperationKind.TRANSFER_TO_TRADING, OperationKind.TRANSFER_TO_FUNDING)
 
     @property
+    def slot_class(self) -> str:
+        """Operations of one class wait for each other: one deposit on its way at a time, and
+        one transfer or withdrawal pending at a time."""
+        return "deposit" if self is OperationKind.DEPOSIT else "movement"
+
+    @property
     def accounts(self) -> tuple[str, str]:
         """(from, to) of an exchange transfer."""
         if self is OperationKind.TRANSFER_TO_TRADING:
@@ -73,6 +79,11 @@ class FundingOperation:
     created_at_ms: int
     address: str = ""  # onchain: where it is sent
     fee: Decimal = Decimal(0)  # a withdrawal's exchange fee, on top of the amount
+
+    @property
+    def slot(self) -> str:
+        """The account and class this operation occupies while open (see `slot_class`)."""
+        return f"{self.currency}:{self.kind.slot_class}"
 
     def __post_init__(self) -> None:
         validate_client_id(self.operation_id)

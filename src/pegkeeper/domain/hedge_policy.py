@@ -12,6 +12,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Protocol
 
+from pegkeeper.domain.orders import OrderSide
+
 
 class ActionKind(StrEnum):
     HOLD = "hold"
@@ -52,6 +54,21 @@ class HedgeAction:
     @property
     def is_hold(self) -> bool:
         return self.kind is ActionKind.HOLD
+
+    @property
+    def side(self) -> OrderSide | None:
+        """The order side of a buy or a sell; None for hold and close."""
+        if self.kind is ActionKind.BUY:
+            return OrderSide.BUY
+        return OrderSide.SELL if self.kind is ActionKind.SELL else None
+
+    @property
+    def signed_contracts(self) -> Decimal:
+        """The order's signed size: a sell is negative; a close counts as none (it never
+        needs margin)."""
+        if self.kind is ActionKind.BUY:
+            return self.size_contracts
+        return -self.size_contracts if self.kind is ActionKind.SELL else Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,11 @@ class OrderIntent:
     created_at_ms: int
     limit_price_usd: Decimal | None = None  # limit and post-only orders only
 
+    @property
+    def slot(self) -> str:
+        """What this order occupies while open: one open order per instrument."""
+        return self.instrument_id
+
     def __post_init__(self) -> None:
         validate_client_id(self.client_order_id)
         if self.kind is OrderKind.CLOSE_POSITION:

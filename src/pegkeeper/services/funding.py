@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import structlog
 
 from pegkeeper.domain.allocation import Allocation
-from pegkeeper.domain.errors import VenueError
+from pegkeeper.domain.errors import SlotTaken, VenueError
 from pegkeeper.domain.events import (
     TOPIC_LEVERAGE,
     TOPIC_LIABILITY,
@@ -55,6 +55,7 @@ from pegkeeper.services.funding_ops import Cannot, OperationRunner, OperationSet
 from pegkeeper.services.funding_read import AccountReader, AccountState, QuietBand, estimate_at
 from pegkeeper.services.funding_watch import AccountCheck, Brackets, FeedHealth, FundingWatch
 from pegkeeper.services.ids import new_correlation_id
+from pegkeeper.services.trigger_loop import Trigger, TriggerLoop
 
 log = structlog.get_logger("pegkeeper.funding")
 
@@ -128,8 +129,7 @@ class FundingService:
             store.funding, funding_venue, wallet, clock, alerter, settings.operations, rng
         )
         self._wallet = wallet
-        self._wake = asyncio.Event()
-        self._pending: tuple[str, str] | None = None
+        self._loop = TriggerLoop("funding", clock, settings.check_interval_seconds)
         self.state: AccountState | None = None
         self._mark_usd: Decimal | None = None  # the last price `on_price` was told
         self._open_ops: list[OperationRecord] | None = None  # as the last cycle left them
@@ -143,9 +143,7 @@ class FundingService:
     # -- triggers ------------------------------------------------------------------------------
 
     def trigger(self, reason: str, correlation_id: str | None = None) -> None:
-        if self._pending is None or reason == "liability":
-            self._pending = (reason, correlation_id or new_correlation_id())
-        self._wake.set()
+        self._loop.trigger(reason, correlation_id)
 
     def on_price(self, mark_price_usd: Decimal) -> bool:
         """A new mark price. Re-prices the last reading without any request; asks for a cycle
@@ -190,30 +188,14 @@ class FundingService:
         return bool(self._open_ops)
 
     async def run(self) -> None:
-        listeners = [
-            asyncio.create_task(self._listen_liability(), name="funding-liability"),
-            asyncio.create_task(self._listen_orders(), name="funding-orders"),
-            asyncio.create_task(self._periodic(), name="funding-periodic"),
-        ]
-        try:
-            self.trigger("startup")
-            self.ready.set()
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                pending, self._pending = self._pending, None
-                if pending is not None:
-                    await self._cycle_safely(*pending)
-        finally:
-            for task in listeners:
-                task.cancel()
-            await asyncio.wait(listeners, timeout=5)
+        await self._loop.run(
+            self._run_cycle,
+            [self._listen_liability(), self._listen_orders()],
+            started=self.ready,
+        )
 
-    async def _cycle_safely(self, reason: str, correlation_id: str) -> None:
-        try:
-            await self.cycle(reason, correlation_id)
-        except Exception:
-            log.exception("funding cycle failed", trigger=reason)
+    async def _run_cycle(self, trigger: Trigger) -> None:
+        await self.cycle(trigger.reason, trigger.correlation_id)
 
     # -- one cycle -----------------------------------------------------------------------------
 
@@ -255,7 +237,12 @@ class FundingService:
             return record
         self._quiet_kind = None
         self._last_recorded = None
-        await self._store.funding.record_decision(record, operation)
+        try:
+            await self._ops.execution.open(record, operation)
+        except SlotTaken as error:
+            log.info("another writer moves money on this account first", detail=str(error))
+            self._open_ops = None
+            return None
         self._open_ops = None  # read again: the new operation may still be in flight
         update = await self._ops.execute(operation)
         kind = decision.action.kind
@@ -464,11 +451,6 @@ class FundingService:
                     self.trigger("position", event.correlation_id)
         finally:
             await subscription.close()
-
-    async def _periodic(self) -> None:
-        while True:
-            await self._clock.sleep(self.settings.check_interval_seconds)
-            self.trigger("periodic")
 
 
 def _blocking(kind: FundingActionKind, open_ops: list[OperationRecord]) -> OperationRecord | None:

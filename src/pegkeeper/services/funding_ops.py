@@ -1,8 +1,10 @@
 """The funding manager's hands: it prepares, sends and follows the money it moves.
 
-Order of operations that keeps money from moving twice (as the hedger's orders):
+Order of operations that keeps money from moving twice (the execution core's, as the hedger's
+orders: services/execution/operations.py):
 1. the operation, with its client id (and, for a deposit, its exact amount and address), is
-   committed with its decision before any request;
+   committed with its decision before any request; the database refuses a second open
+   operation of the same account and class;
 2. an answer that leaves the outcome open (timeout, 5xx) is recorded `unknown` and the client
    id is looked up (the venue's transfer or withdrawal by client id, the wallet's payments by
    comment) before anything new is sent; what the venue never saw after the lookup window is
@@ -21,7 +23,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 
-from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError, VenueUnavailable
+from pegkeeper.domain.errors import OrderRejected, VenueError
 from pegkeeper.domain.funding import (
     AlertKind,
     FeeBump,
@@ -41,6 +43,7 @@ from pegkeeper.domain.venue import (
 )
 from pegkeeper.ports import Clock, FundingRepository, FundingVenue, Wallet
 from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.execution.operations import OperationExecution
 from pegkeeper.services.ids import new_client_order_id
 
 log = structlog.get_logger("pegkeeper.funding")
@@ -90,6 +93,9 @@ class OperationRunner:
         self._alerter = alerter
         self.settings = settings
         self._rng = rng or random.Random()
+        self.execution = OperationExecution(
+            repository, clock, lookup_window_seconds=settings.lookup_window_seconds
+        )
         self._deposit_address: dict[str, str] = {}
         self._withdrawal_terms: dict[str, tuple[str, Decimal]] = {}
 
@@ -168,17 +174,7 @@ class OperationRunner:
 
     async def execute(self, operation: FundingOperation) -> OperationUpdate:
         """Sends the operation (already committed) and records what became of it."""
-        try:
-            update = await self._send(operation)
-        except OrderRejected as error:
-            update = OperationUpdate(OperationState.REFUSED, message=str(error))
-        except VenueUnavailable as error:
-            update = OperationUpdate(OperationState.FAILED, message=f"not processed: {error}")
-        except Exception as error:  # timeout, 5xx, dropped connection: it may have gone through
-            log.warning("funding request outcome unknown", operation=operation.operation_id)
-            update = OperationUpdate(OperationState.UNKNOWN, message=f"uncertain: {error}")
-        await self._record(operation.operation_id, update)
-        return update
+        return await self.execution.send(operation, self._send(operation))
 
     async def _send(self, op: FundingOperation) -> OperationUpdate:
         if op.kind.is_transfer:
@@ -234,7 +230,7 @@ class OperationRunner:
                     found.tx_id or record.tx_id,
                     found.message,
                 )
-                await self._record(record.operation.operation_id, update)
+                await self.execution.record(record.operation.operation_id, update)
                 if update.state.is_terminal:
                     continue
                 record = self._applied(record, update)
@@ -261,14 +257,12 @@ class OperationRunner:
         op = record.operation
         if op.kind is OperationKind.DEPOSIT:
             return await self._follow_deposit(record, history, leverage, high_bound)
-        try:
-            if op.kind.is_transfer:
-                return _transfer_update(await self._venue.transfer_state(op.operation_id))
-            return _withdrawal_update(await self._venue.withdrawal(op.operation_id))
-        except NotFound:
-            if self._age_s(op) < self.settings.lookup_window_seconds:
-                return None
-            return OperationUpdate(OperationState.LOST, message="not found at the venue")
+        return await self.execution.look_up(op, self._state_at_venue(op))
+
+    async def _state_at_venue(self, op: FundingOperation) -> OperationUpdate:
+        if op.kind.is_transfer:
+            return _transfer_update(await self._venue.transfer_state(op.operation_id))
+        return _withdrawal_update(await self._venue.withdrawal(op.operation_id))
 
     async def _follow_deposit(
         self,
@@ -319,7 +313,7 @@ class OperationRunner:
             return OperationUpdate(
                 OperationState.PENDING, tx_id=live[0].tx_id, message="found sent"
             )
-        if self._age_s(record.operation) < self.settings.lookup_window_seconds:
+        if not self.execution.window_passed(record.operation):
             return None
         return OperationUpdate(OperationState.FAILED, message="the wallet never sent it")
 
@@ -401,9 +395,6 @@ class OperationRunner:
 
     def _age_s(self, op: FundingOperation) -> float:
         return (self._clock.now_ms() - op.created_at_ms) / 1000
-
-    async def _record(self, operation_id: str, update: OperationUpdate) -> None:
-        await self._repository.record_operation_state(operation_id, update, self._clock.now_ms())
 
 
 def _changed(record: OperationRecord, update: OperationUpdate) -> bool:

@@ -2,35 +2,23 @@
 
 Each is recorded in the audit trail with who, when, on what and what came of it. A close
 pauses hedging first (the hedger would open the short again at once), then takes the hedger's
-turn and goes through the venue as the hedger's own orders do: the decision and the order row
-are committed before the request, and an uncertain answer is left `unknown` for the hedger to
-look up by its client id before anything else is sent.
+turn and closes every leg's position through the execution core, as the hedger's own orders
+go: the decision and the order row are committed before the request, and an uncertain answer
+is left `unknown` for the hedger to look up by its client id before anything else is sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 import structlog
 
-from pegkeeper.domain.errors import (
-    OrderRejected,
-    PositionAlreadyClosed,
-    VenueError,
-    VenueUnavailable,
-)
-from pegkeeper.domain.events import (
-    TOPIC_DECISION,
-    TOPIC_OPERATOR,
-    TOPIC_ORDER,
-    HedgeDecided,
-    OperatorActed,
-    OrderUpdated,
-    encode_event,
-)
+from pegkeeper.domain.errors import SlotTaken, VenueError
+from pegkeeper.domain.events import TOPIC_OPERATOR, OperatorActed, encode_event
+from pegkeeper.domain.execution import Outcome
 from pegkeeper.domain.hedge_policy import ActionKind
 from pegkeeper.domain.operator import (
     OperatorAction,
@@ -39,10 +27,11 @@ from pegkeeper.domain.operator import (
     validate_alert_id,
     validate_note,
 )
-from pegkeeper.domain.orders import Fill, OrderIntent, OrderKind, OrderReport, OrderState
+from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderState
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.ports import Bus, Clock, OperatorActionRepository, Store, Venue
 from pegkeeper.services.control import HedgeControl
+from pegkeeper.services.execution.orders import OrderExecution, Sent
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 from pegkeeper.services.snapshots import take_snapshot
 
@@ -80,7 +69,15 @@ class OperatorService:
         clock: Clock,
         instrument_id: str,
         wake_hedger: Callable[[str], None] = lambda reason: None,
+        *,
+        held_instruments: Callable[[], Awaitable[list[str]]] | None = None,
     ) -> None:
+        """`instrument_id` names the hedge in the records; `held_instruments` lists the
+        instruments a close must close (every leg's), by default `instrument_id` alone."""
+        self._held = held_instruments
+        self._execution = OrderExecution(
+            store.hedge, venue, bus, clock, lookup_window_seconds=0.0, rolls=store.rolls
+        )
         self._control = control
         self._store = store
         self._actions = actions
@@ -170,7 +167,8 @@ class OperatorService:
         return await self._actions.recent(limit)
 
     async def _close(self, who: Requester, correlation_id: str) -> _Outcome:
-        in_flight = await self._store.hedge.open_orders()
+        instrument_ids = await self._held_instruments()
+        in_flight = await self._execution.open_orders(lambda i: i in instrument_ids)
         if in_flight:
             order = in_flight[0]
             return (
@@ -178,12 +176,22 @@ class OperatorService:
                 f"order {order.intent.client_order_id} is still {order.state.value}: try again "
                 "once it is final (hedging stays paused)",
             )
-        instrument = await self._venue.instrument(self._instrument_id)
-        position = await self._venue.position(self._instrument_id)
+        outcomes = [await self._close_one(who, i, correlation_id) for i in instrument_ids]
+        closed = [o for o in outcomes if o[0] is not OperatorResult.UNCHANGED]
+        if not closed:
+            return OperatorResult.UNCHANGED, "; ".join(detail for _, detail in outcomes)
+        await self._snapshot(correlation_id)
+        for result in (OperatorResult.FAILED, OperatorResult.UNCERTAIN):
+            if any(o[0] is result for o in closed):
+                return result, "; ".join(detail for _, detail in closed)
+        return OperatorResult.DONE, "; ".join(detail for _, detail in closed)
+
+    async def _close_one(self, who: Requester, instrument_id: str, correlation_id: str) -> _Outcome:
+        instrument = await self._venue.instrument(instrument_id)
+        position = await self._venue.position(instrument_id)
         if position.size_contracts == 0:
-            return OperatorResult.UNCHANGED, f"no position to close on {self._instrument_id}"
+            return OperatorResult.UNCHANGED, f"no position to close on {instrument_id}"
         now_ms = self._clock.now_ms()
-        liability_cents = await self._store.liability.balance_cents()
         decision = DecisionRecord(
             decision_id=new_correlation_id(),
             correlation_id=correlation_id,
@@ -194,7 +202,7 @@ class OperatorService:
             action=ActionKind.CLOSE.value,
             size_contracts=abs(position.size_contracts),
             instrument_id=instrument.instrument_id,
-            liability_cents=liability_cents,
+            liability_cents=await self._store.liability.balance_cents(),
             exposure_cents=instrument.exposure_cents(
                 position.size_contracts, position.mark_price_usd
             ),
@@ -212,39 +220,34 @@ class OperatorService:
             correlation_id=correlation_id,
             created_at_ms=now_ms,
         )
-        await self._store.hedge.record_decision(decision, intent)  # committed before it is sent
-        await self._publish(TOPIC_DECISION, _decided(decision))
-        await self._order_event(intent, OrderState.CREATED)
-        outcome = await self._send_close(intent, position.size_contracts)
-        await self._snapshot(correlation_id)
-        return outcome
-
-    async def _send_close(self, intent: OrderIntent, size_contracts: Decimal) -> _Outcome:
-        order_id = intent.client_order_id
         try:
-            report = await self._venue.close_position(intent)
-        except OrderRejected as error:
-            closed = isinstance(error, PositionAlreadyClosed)
-            state = OrderState.FILLED if closed else OrderState.REJECTED
-            await self._set_state(intent, state, message=str(error))
-            if closed:
-                return OperatorResult.UNCHANGED, f"the venue had no position to close ({error})"
-            return OperatorResult.FAILED, f"the venue refused order {order_id}: {error}"
-        except VenueUnavailable as error:
-            await self._set_state(intent, OrderState.REJECTED, message=f"not processed: {error}")
-            return OperatorResult.FAILED, f"the venue did not process order {order_id}: {error}"
-        except Exception as error:  # timeout, 5xx, dropped connection: the outcome is unknown
-            log.warning(
-                "close-position outcome unknown", client_order_id=order_id, error=str(error)
+            sent = await self._execution.submit(decision, intent)
+        except SlotTaken as error:
+            return OperatorResult.FAILED, f"{error} (hedging stays paused)"
+        return self._described(sent, intent.client_order_id, position.size_contracts)
+
+    def _described(self, sent: Sent, order_id: str, size_contracts: Decimal) -> _Outcome:
+        if sent.outcome is Outcome.REFUSED:
+            if sent.state is OrderState.FILLED:
+                return (
+                    OperatorResult.UNCHANGED,
+                    f"the venue had no position to close ({sent.error})",
+                )
+            return OperatorResult.FAILED, f"the venue refused order {order_id}: {sent.error}"
+        if sent.outcome is Outcome.NOT_PROCESSED:
+            return (
+                OperatorResult.FAILED,
+                f"the venue did not process order {order_id}: {sent.error}",
             )
-            await self._set_state(intent, OrderState.UNKNOWN, message=f"uncertain: {error}")
+        if sent.outcome is Outcome.UNCERTAIN:
             self._wake_hedger("recheck")
             return (
                 OperatorResult.UNCERTAIN,
-                f"order {order_id}: the venue's answer is unknown ({error}); it is looked up "
-                "by its client id before anything else is sent",
+                f"order {order_id}: the venue's answer is unknown ({sent.error}); it is looked "
+                "up by its client id before anything else is sent",
             )
-        await self._apply(intent, report)
+        report = sent.report
+        assert report is not None
         if not report.state.is_terminal:
             self._wake_hedger("recheck")
             return OperatorResult.DONE, f"order {order_id} is {report.state.value} at the venue"
@@ -256,45 +259,16 @@ class OperatorService:
             )
         return OperatorResult.FAILED, f"order {order_id} ended {report.state.value}"
 
-    async def _apply(self, intent: OrderIntent, report: OrderReport) -> None:
-        await self._set_state(
-            intent,
-            report.state,
-            venue_order_id=report.venue_order_id,
-            filled_contracts=report.filled_contracts,
-            avg_price_usd=report.avg_price_usd,
-            message=report.message,
-            fills=report.fills,
-        )
-
-    async def _set_state(
-        self,
-        intent: OrderIntent,
-        state: OrderState,
-        *,
-        venue_order_id: str = "",
-        filled_contracts: Decimal = Decimal(0),
-        avg_price_usd: Decimal | None = None,
-        message: str = "",
-        fills: Sequence[Fill] = (),
-    ) -> None:
-        await self._store.hedge.record_order_state(
-            intent.client_order_id,
-            state,
-            self._clock.now_ms(),
-            venue_order_id=venue_order_id,
-            filled_contracts=filled_contracts,
-            avg_price_usd=avg_price_usd,
-            message=message,
-            fills=fills,
-        )
-        await self._order_event(intent, state)
+    async def _held_instruments(self) -> list[str]:
+        if self._held is None:
+            return [self._instrument_id]
+        return await self._held()
 
     async def _snapshot(self, correlation_id: str) -> None:
         """The position after the close, for the audit trail and the dashboard."""
         try:
-            instrument = await self._venue.instrument(self._instrument_id)
-            position = await self._venue.position(self._instrument_id)
+            instrument = await self._venue.instrument((await self._held_instruments())[0])
+            position = await self._venue.position(instrument.instrument_id)
             balances = await self._venue.balances(instrument.settle_currency)
         except VenueError as error:
             log.warning("no position snapshot after the close", error=str(error))
@@ -345,30 +319,8 @@ class OperatorService:
         await self._publish(TOPIC_OPERATOR, _acted(action, self._control.paused))
         return action
 
-    async def _order_event(self, intent: OrderIntent, state: OrderState) -> None:
-        event = OrderUpdated(
-            client_order_id=intent.client_order_id,
-            correlation_id=intent.correlation_id,
-            state=state.value,
-            ts_ms=self._clock.now_ms(),
-        )
-        await self._publish(TOPIC_ORDER, event)
-
-    async def _publish(
-        self, topic: str, event: HedgeDecided | OrderUpdated | OperatorActed
-    ) -> None:
+    async def _publish(self, topic: str, event: OperatorActed) -> None:
         await self._bus.publish(topic, encode_event(event))
-
-
-def _decided(record: DecisionRecord) -> HedgeDecided:
-    return HedgeDecided(
-        decision_id=record.decision_id,
-        correlation_id=record.correlation_id,
-        action=record.action,
-        size_contracts=str(record.size_contracts),
-        rule=record.rule,
-        ts_ms=record.created_at_ms,
-    )
 
 
 def _acted(action: OperatorAction, paused: bool) -> OperatorActed:

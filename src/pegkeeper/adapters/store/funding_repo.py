@@ -22,7 +22,7 @@ from pegkeeper.adapters.store.tables import (
     leverage_snapshots,
     open_funding_operations,
 )
-from pegkeeper.domain.errors import ConflictError
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.funding import (
     Alert,
     AlertKind,
@@ -197,7 +197,16 @@ async def _insert_operation(conn: AsyncConnection, operation: FundingOperation) 
     params = asdict(operation)
     params["kind"] = operation.kind.value
     await conn.execute(insert(funding_operations), params)
-    await conn.execute(insert(open_funding_operations), {"operation_id": operation.operation_id})
+    try:
+        await conn.execute(
+            insert(open_funding_operations),
+            {"operation_id": operation.operation_id, "slot": operation.slot},
+        )
+    except IntegrityError:
+        raise SlotTaken(
+            f"another {operation.kind.slot_class} of {operation.currency} is open: "
+            f"{operation.operation_id} is not recorded and not sent"
+        ) from None
     created = OperationUpdate(OperationState.CREATED)
     await _append_state(conn, operation.operation_id, created, operation.created_at_ms)
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -28,10 +29,11 @@ from pegkeeper.adapters.store.tables import (
     hedge_decisions,
     open_orders,
     order_events,
+    order_slots,
     orders,
     position_snapshots,
 )
-from pegkeeper.domain.errors import ConflictError
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.orders import (
     TERMINAL_STATES,
     Fill,
@@ -58,6 +60,7 @@ _LAST_DECISION = select(*_DECISION_COLUMNS).order_by(hedge_decisions.c.id.desc()
 _DECISION_BY_ID = select(*_DECISION_COLUMNS).where(
     hedge_decisions.c.decision_id == bindparam("decision_id")
 )
+_SLOT_VERSION = select(order_slots.c.version).where(order_slots.c.slot == bindparam("slot"))
 _LAST_POSITION = select(*_SNAPSHOT_COLUMNS).order_by(position_snapshots.c.id.desc()).limit(1)
 _FILLS_FOR = (
     select(*_FILL_COLUMNS)
@@ -146,13 +149,17 @@ class SqlHedgeRepository:
         )
 
     async def record_decision(
-        self, decision: DecisionRecord, order: OrderIntent | None = None
+        self,
+        decision: DecisionRecord,
+        order: OrderIntent | None = None,
+        *,
+        slot_version: int | None = None,
     ) -> None:
         try:
             async with self._tx.write() as conn:
                 await conn.execute(insert(hedge_decisions), asdict(decision))
                 if order is not None:
-                    await _insert_order(conn, order)
+                    await _insert_order(conn, order, slot_version)
         except IntegrityError:
             raise ConflictError(
                 f"decision {decision.decision_id!r} or its order is already recorded"
@@ -161,6 +168,11 @@ class SqlHedgeRepository:
     async def last_decision(self) -> DecisionRecord | None:
         row = await self._one_or_none(_LAST_DECISION, {})
         return DecisionRecord(**row._asdict()) if row is not None else None
+
+    async def slot_version(self, slot: str) -> int:
+        async with self._tx.read() as conn:
+            version = (await conn.execute(_SLOT_VERSION, {"slot": slot})).scalar_one_or_none()
+        return int(version) if version is not None else 0
 
     async def get_decision(self, decision_id: str) -> DecisionRecord | None:
         row = await self._one_or_none(_DECISION_BY_ID, {"decision_id": decision_id})
@@ -286,10 +298,44 @@ async def _append_event(
     return str(correlation_id)
 
 
-async def _insert_order(conn: AsyncConnection, intent: OrderIntent) -> None:
+async def _insert_order(
+    conn: AsyncConnection, intent: OrderIntent, slot_version: int | None = None
+) -> None:
+    """The order, its `created` state and its claim on the slot; SlotTaken when the slot holds
+    an open order or, with `slot_version`, when an order was opened on it since."""
+    await _claim_slot(conn, intent, slot_version)
     await conn.execute(insert(orders), _intent_params(intent))
-    await conn.execute(insert(open_orders), {"client_order_id": intent.client_order_id})
+    try:
+        await conn.execute(
+            insert(open_orders), {"client_order_id": intent.client_order_id, "slot": intent.slot}
+        )
+    except IntegrityError:
+        raise SlotTaken(
+            f"an order on {intent.slot} is still open: {intent.client_order_id} is not recorded "
+            "and not sent"
+        ) from None
     await _append_event(conn, intent.client_order_id, OrderState.CREATED, intent.created_at_ms)
+
+
+async def _claim_slot(conn: AsyncConnection, intent: OrderIntent, expected: int | None) -> None:
+    """Counts one more order on the slot. The update takes the row's lock first, so that on
+    PostgreSQL a racing writer waits for this transaction and then finds the version moved."""
+    bump = update(order_slots).where(order_slots.c.slot == intent.slot)
+    if expected is not None:
+        bump = bump.where(order_slots.c.version == expected)
+    result = await conn.execute(bump.values(version=order_slots.c.version + 1))
+    if result.rowcount == 1:
+        return
+    stale = SlotTaken(
+        f"an order was opened on {intent.slot} after the decision read its inputs: "
+        f"{intent.client_order_id} is not recorded and not sent"
+    )
+    if expected:
+        raise stale
+    try:
+        await conn.execute(insert(order_slots), {"slot": intent.slot, "version": 1})
+    except IntegrityError:
+        raise stale from None
 
 
 def _intent_params(intent: OrderIntent) -> dict[str, Any]:

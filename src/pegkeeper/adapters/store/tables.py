@@ -107,9 +107,10 @@ order_events = Table(
     Index(None, "client_order_id", "id"),
 )
 
-# Not money: an index of the orders whose latest state is not final, so that finding them stays
-# O(open orders) however long the history. A row is deleted in the transaction that appends the
-# order's final state.
+# The orders whose latest state is not final, so that finding them stays O(open orders) however
+# long the history. A row is deleted in the transaction that appends the order's final state.
+# `slot` (the instrument) is unique: a second writer racing the first fails at the insert,
+# before any request leaves.
 open_orders = Table(
     "open_orders",
     metadata,
@@ -119,6 +120,16 @@ open_orders = Table(
         ForeignKey("orders.client_order_id"),
         primary_key=True,
     ),
+    Column("slot", String(NAME), nullable=False, unique=True),
+)
+
+# How many orders each slot has opened. A writer passes the version it read before deciding;
+# an order opened on the slot since then makes its decision stale, and its insert is refused.
+order_slots = Table(
+    "order_slots",
+    metadata,
+    Column("slot", String(NAME), primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )
 
 fills = Table(
@@ -380,7 +391,8 @@ funding_operation_events = Table(
     Index(None, "operation_id", "id"),
 )
 
-# Not money: the operations whose latest state is not final (deleted with the final state).
+# The operations whose latest state is not final (deleted with the final state); one per
+# account and class of operation (`FundingOperation.slot`), enforced here.
 open_funding_operations = Table(
     "open_funding_operations",
     metadata,
@@ -390,6 +402,7 @@ open_funding_operations = Table(
         ForeignKey("funding_operations.operation_id"),
         primary_key=True,
     ),
+    Column("slot", String(NAME), nullable=False, unique=True),
 )
 
 fee_bumps = Table(
@@ -473,6 +486,7 @@ ALL_TABLES = (
     orders,
     order_events,
     open_orders,
+    order_slots,
     fills,
     position_snapshots,
     peg_stats,

@@ -11,7 +11,7 @@ its inputs change (a flow, a fill, a liquidation; for a linear contract also the
 runner asks the hedger whether its policy would trade on them (`would_act`, the same policy
 object and inputs as its cycle) and runs the cycle only then; a cycle that left the position
 as it was (an order refused) is tried again at the periodic check, as production would; a
-hedger waiting on an order in flight is woken when it asked to be (`on_recheck`).
+hedger waiting on an order in flight is woken when it asked to be (`recheck_in_seconds`).
 
 Before the first tick the liability is in place and the policy opens its hedge on a book deep
 enough for it; that opening trade's cost is reported apart, not in the policy's costs.
@@ -31,7 +31,7 @@ from pegkeeper.domain.instruments import ContractType
 from pegkeeper.domain.liability import LiabilityChange
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.venue import VenuePosition
-from pegkeeper.services.hedger import HedgerService
+from pegkeeper.services.hedge_cycle import HedgeCycle
 from pegkeeper.services.ids import new_correlation_id
 from pegkeeper.services.liability import LiabilityService
 from pegkeeper.sim.backtest.context import FundingFactory, RunContext
@@ -96,10 +96,9 @@ class PolicyRun:
         self._liability = LiabilityService(
             self.store.liability, bus, self.clock, max_abs_delta_cents=settings.max_abs_delta_cents
         )
-        self.hedger = HedgerService(
+        self.hedger = HedgeCycle(
             self.store, self.venue, bus, self.clock, policy,
             replace(settings.hedger, instrument_id=settings.instrument_id),
-            on_recheck=self._recheck,
         )  # fmt: skip
         context = RunContext(
             self.engine, self.venue, self.clock, self.store, bus, self.instrument, settings,
@@ -159,7 +158,7 @@ class PolicyRun:
             if reserve > 0:
                 self.engine.credit_funding(reserve, self.instrument.settle_currency)
         self.venue.latency_ms = 0
-        await self.hedger.cycle("startup", new_correlation_id())
+        await self._hedge_cycle("startup")
         await self.funding.cycle("startup")
         self.venue.latency_ms = settings.costs.latency_ms
         self._opening = False
@@ -264,7 +263,7 @@ class PolicyRun:
                     self._quiet, self._quiet_until_ms = inputs, None
                     return
             size_before = self._size
-            await self.hedger.cycle(reason, new_correlation_id())
+            await self._hedge_cycle(reason)
             if self._changed:
                 self._record_state()
                 await self._funding_cycle("position")
@@ -280,6 +279,11 @@ class PolicyRun:
     async def _funding_cycle(self, reason: str) -> None:
         await self.funding.cycle(reason)
         self._record_state()
+
+    async def _hedge_cycle(self, reason: str) -> None:
+        await self.hedger.cycle(reason, new_correlation_id())
+        if self.hedger.recheck_in_seconds is not None:
+            self._recheck(self.hedger.recheck_in_seconds)
 
     def _recheck(self, delay_seconds: float) -> None:
         due = self.clock.now_ms() + int(delay_seconds * 1000)

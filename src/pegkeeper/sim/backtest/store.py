@@ -26,7 +26,11 @@ from pegkeeper.ports import (
     QuoteRepository,
     RollRepository,
 )
-from pegkeeper.sim.backtest.store_funding import MemoryFundingRepository, MemoryRollRepository
+from pegkeeper.sim.backtest.store_funding import (
+    MemoryFundingRepository,
+    MemoryRollRepository,
+    MemorySlots,
+)
 
 
 class MemoryLiabilityRepository:
@@ -112,13 +116,21 @@ class MemoryHedgeRepository:
         self._open: dict[str, OrderRecord] = {}
         self._fills: dict[str, Fill] = {}
         self._snapshot: PositionSnapshot | None = None
+        self.slots = MemorySlots()
 
     async def record_decision(
-        self, decision: DecisionRecord, order: OrderIntent | None = None
+        self,
+        decision: DecisionRecord,
+        order: OrderIntent | None = None,
+        *,
+        slot_version: int | None = None,
     ) -> None:
         if order is not None:
-            await self.create_order(order)
+            await self.create_order(order, slot_version)
         self.decisions.append(decision)
+
+    async def slot_version(self, slot: str) -> int:
+        return self.slots.version(slot)
 
     async def last_decision(self) -> DecisionRecord | None:
         return self.decisions[-1] if self.decisions else None
@@ -126,9 +138,10 @@ class MemoryHedgeRepository:
     async def get_decision(self, decision_id: str) -> DecisionRecord | None:
         return next((d for d in reversed(self.decisions) if d.decision_id == decision_id), None)
 
-    async def create_order(self, intent: OrderIntent) -> None:
+    async def create_order(self, intent: OrderIntent, slot_version: int | None = None) -> None:
         if intent.client_order_id in self.orders:
             raise ConflictError(f"order {intent.client_order_id} exists")
+        self.slots.claim(intent.slot, intent.client_order_id, slot_version)
         record = OrderRecord(
             intent, OrderState.CREATED, intent.created_at_ms, "", Decimal(0), None, ""
         )
@@ -163,6 +176,7 @@ class MemoryHedgeRepository:
         self.orders[client_order_id] = updated
         if state.is_terminal:
             self._open.pop(client_order_id, None)
+            self.slots.release(record.intent.slot, client_order_id)
         else:
             self._open[client_order_id] = updated
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from pegkeeper.domain.errors import ConflictError
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.funding import (
     AlertRecord,
     FeeBump,
@@ -21,6 +21,31 @@ from pegkeeper.domain.funding import (
 from pegkeeper.domain.orders import OrderIntent
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.roll import RollRecord
+
+
+class MemorySlots:
+    """What the SQL store enforces on slots (an instrument, an account's class of funding
+    operations): one open holder each, and a version that refuses a decision made before the
+    slot's last order opened."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, int] = {}
+        self._held: dict[str, str] = {}
+
+    def version(self, slot: str) -> int:
+        return self._versions.get(slot, 0)
+
+    def claim(self, slot: str, holder: str, expected_version: int | None = None) -> None:
+        if slot in self._held:
+            raise SlotTaken(f"{self._held[slot]} is still open on {slot}: {holder} is not sent")
+        if expected_version is not None and expected_version != self.version(slot):
+            raise SlotTaken(f"an order was opened on {slot} since: {holder} is not sent")
+        self._versions[slot] = self.version(slot) + 1
+        self._held[slot] = holder
+
+    def release(self, slot: str, holder: str) -> None:
+        if self._held.get(slot) == holder:
+            del self._held[slot]
 
 
 class HedgeTrail(Protocol):
@@ -37,14 +62,17 @@ class MemoryFundingRepository:
         self.bumps: list[FeeBump] = []
         self.leverage: list[LeverageSnapshot] = []
         self.alerts: list[AlertRecord] = []
+        self.slots = MemorySlots()
 
     async def record_decision(
         self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
     ) -> None:
-        self.decisions.append(decision)
         if operation is not None:
             if operation.operation_id in self.operations:
                 raise ConflictError(f"operation {operation.operation_id} exists")
+            self.slots.claim(operation.slot, operation.operation_id)
+        self.decisions.append(decision)
+        if operation is not None:
             self.operations[operation.operation_id] = OperationRecord(
                 operation, OperationState.CREATED, operation.created_at_ms, "", "", ""
             )
@@ -65,6 +93,8 @@ class MemoryFundingRepository:
             message=update.message,
         )
         self.states.append((operation_id, update.state))
+        if update.state.is_terminal:
+            self.slots.release(record.operation.slot, operation_id)
 
     async def get_operation(self, operation_id: str) -> OperationRecord | None:
         return self.operations.get(operation_id)
