@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ SECRET_PATH = "/hooks/T000/B000/secret-token-xyz"
 class Recorder:
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answered in order, then 200
+    # answered in order, then 200; DROP closes the connection without an answer
+    statuses: list[int] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append(
@@ -39,7 +41,13 @@ class Recorder:
             }
         )
         status = self.statuses.pop(0) if self.statuses else 200
+        if status == DROP:
+            assert request.transport is not None
+            request.transport.close()
         return web.Response(status=status, text="ok" if status == 200 else "no")
+
+
+DROP = 0
 
 
 @asynccontextmanager
@@ -121,6 +129,39 @@ async def test_server_errors_are_retried_and_client_errors_are_not() -> None:
                 await sink.deliver(ALERT)
             assert len(server.received) == 4
             assert "secret-token" not in str(refused.value)
+        finally:
+            await sink.close()
+
+
+async def test_rate_limits_and_lost_connections_are_retried_and_redirects_are_not() -> None:
+    async with recorder() as server:
+        sink = WebhookAlertSink(WebhookSettings(server.url, "slack", backoff_seconds=0.01))
+        try:
+            server.statuses = [429, DROP]
+            await sink.deliver(ALERT)
+            assert len(server.received) == 3
+            server.statuses = [302]
+            with pytest.raises(AlertDeliveryError, match="HTTP 302"):
+                await sink.deliver(ALERT)
+            assert len(server.received) == 4
+        finally:
+            await sink.close()
+
+
+async def test_delivery_stops_after_the_attempts_with_the_last_failure() -> None:
+    async with recorder() as server:
+        settings = WebhookSettings(server.url, "slack", attempts=3, backoff_seconds=0.1)
+        sink = WebhookAlertSink(settings)
+        try:
+            server.statuses = [503, 500, DROP, 200]
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(AlertDeliveryError) as failed:
+                await sink.deliver(ALERT)
+            waited = asyncio.get_running_loop().time() - started
+            assert len(server.received) == 3
+            assert str(failed.value).startswith("no answer from the webhook (")
+            assert waited >= 0.1 + 0.2  # the pause doubles: 0.1 s, then 0.2 s
+            assert type(failed.value) is AlertDeliveryError
         finally:
             await sink.close()
 

@@ -201,6 +201,7 @@ async def test_a_silent_stall_is_reconnected_then_marked_stale_until_quotes_retu
         server.silent = True  # the socket stays open, nothing more arrives
         await until(lambda: server.connections == 2, "a reconnection after 0.3 s of silence")
         assert dict(service.reconnects_by_cause) == {"silent": 1}
+        assert harness.feeds["kraken"].errors == 0  # a reconnection asked for is no failure
         assert not service.is_stale("kraken", "BTC", "USD")
         await until(lambda: service.stale == 1, "the source going stale")
         assert service.is_stale("kraken", "BTC", "USD")

@@ -237,6 +237,24 @@ async def test_reads_are_retried_and_rate_limits_pause_the_budget(sim: RunningSi
         assert venue._budget.pauses == 1 and venue._budget.waited_seconds > 0
 
 
+async def test_a_read_is_tried_three_times_in_all_and_only_when_not_processed(
+    sim: RunningSim,
+) -> None:
+    async with okx_venue(sim) as venue:
+        sim.faults.set("http_5xx", "5:reads")
+        with structlog.testing.capture_logs() as logged, pytest.raises(VenueUnavailable):
+            await venue.open_orders(SWAP)
+        assert sim.faults.describe()["http_5xx"] == "2:reads"  # three requests, no more
+        pauses = [e["retry_in_seconds"] for e in logged if e["event"] == "venue read retried"]
+        assert len(pauses) == 2
+        # full jitter: up to the base (FAST_VENUE's 0.05 s), then up to twice the base
+        assert 0 <= pauses[0] <= 0.05 and 0 <= pauses[1] <= 0.1
+        sim.faults.clear()
+        with structlog.testing.capture_logs() as logged, pytest.raises(NotFound):
+            await venue.order(SWAP, "never-placed")
+        assert not [e for e in logged if e["event"] == "venue read retried"]
+
+
 async def test_a_position_read_as_empty_while_margin_is_used_is_not_trusted(
     sim: RunningSim,
 ) -> None:

@@ -69,3 +69,33 @@ async def test_a_failing_query_is_read_again_after_a_growing_pause() -> None:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+
+
+async def test_the_pause_starts_from_its_base_again_after_a_good_read() -> None:
+    store, clock, states = FakeStore(), ManualClock(0), States()
+    liability = LiabilityService(store.liability, MemoryBus(), clock, max_abs_delta_cents=10**9)
+    down = LedgerUnavailable("timeout")
+    query = Answers(down, down, 4_200, down, 4_300)
+    settings = SnapshotPollerSettings(poll_interval_seconds=5, max_backoff_seconds=60)
+    poller = LiabilitySnapshotPoller(query, liability, states, clock, settings)
+    runner = asyncio.create_task(poller.run())
+    try:
+        # failures at 0 and 10 s (pauses 10 s, 20 s), read at 30 s, the interval (5 s), a
+        # failure at 35 s and a pause of 10 s again, not 40 s: read at 45 s
+        for second in range(46):
+            clock.set(second * 1000)
+            for _ in range(100):
+                await asyncio.sleep(0)
+        assert [(kind, ms) for kind, ms, _ in states.log] == [
+            ("start", 0),
+            ("failure", 0),
+            ("failure", 10_000),
+            ("success", 30_000),
+            ("failure", 35_000),
+            ("success", 45_000),
+        ]
+        assert query.reads == 5 and await store.liability.balance_cents() == 4_300
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner

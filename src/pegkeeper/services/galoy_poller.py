@@ -15,6 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    wait_exponential,
+)
 
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.domain.galoy import (
@@ -72,24 +79,29 @@ class GaloyPoller:
     async def run(self) -> None:
         """Poll until cancelled, or until Galoy refuses the credentials (then it stops)."""
         await self._state.record_start(SOURCE, self._clock.now_ms())
-        failures = 0
+        settings = self._settings
+        # Galoy down, a bad answer, the store busy: retried after a pause that doubles
+        # from twice the interval; every poll starts again from the first pause
+        retrying = AsyncRetrying(
+            sleep=self._clock.sleep,
+            wait=wait_exponential(
+                multiplier=2 * settings.poll_interval_seconds,
+                max=settings.max_backoff_seconds,
+            ),
+            retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(LedgerAuthError),
+            before_sleep=self._record_failure,
+        )
         while True:
             try:
-                report = await self.poll_once()
+                report: PollReport = await retrying(self.poll_once)
             except LedgerAuthError as error:
                 await self._state.record_failure(
                     SOURCE, self._clock.now_ms(), str(error), stopped=True
                 )
                 log.error("the galoy ledger source stopped", error=str(error))
                 return
-            except Exception as error:  # Galoy down, a bad answer, the store busy: retried
-                failures += 1
-                await self._record_failure(error)
-                await self._clock.sleep(self._backoff_seconds(failures))
-                continue
-            failures = 0
             if not report.has_more:
-                await self._clock.sleep(self._settings.poll_interval_seconds)
+                await self._clock.sleep(settings.poll_interval_seconds)
 
     async def poll_once(self) -> PollReport:
         now_ms = self._clock.now_ms()
@@ -175,7 +187,8 @@ class GaloyPoller:
             pending = [entry for entry, _ in refused]
         return posted
 
-    async def _record_failure(self, error: Exception) -> None:
+    async def _record_failure(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
         message = str(error) if isinstance(error, LedgerUnavailable) else repr(error)
         if isinstance(error, LedgerUnavailable):
             log.warning("reading the galoy ledger failed; trying again later", error=message)
@@ -185,8 +198,3 @@ class GaloyPoller:
             await self._state.record_failure(SOURCE, self._clock.now_ms(), message, stopped=False)
         except Exception:
             log.exception("cannot record the galoy source's failure")
-
-    def _backoff_seconds(self, failures: int) -> float:
-        settings = self._settings
-        doubled = settings.poll_interval_seconds * float(2 ** min(failures, 30))
-        return min(settings.max_backoff_seconds, doubled)

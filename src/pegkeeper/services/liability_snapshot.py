@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.ports import Clock, LedgerStateRepository, LiabilityQuery
@@ -42,20 +43,21 @@ class LiabilitySnapshotPoller:
     async def run(self) -> None:
         source = self._settings.source
         await self._state.record_start(source, self._clock.now_ms())
-        failures = 0
+        settings = self._settings
+        # the query failed or the ledger refused: read again after a pause that doubles
+        # from twice the interval; every poll starts again from the first pause
+        retrying = AsyncRetrying(
+            sleep=self._clock.sleep,
+            wait=wait_exponential(
+                multiplier=2 * settings.poll_interval_seconds,
+                max=settings.max_backoff_seconds,
+            ),
+            retry=retry_if_exception_type(Exception),
+            before_sleep=self._record_failure,
+        )
         while True:
-            try:
-                await self.poll_once()
-            except Exception as error:  # the query failed or the ledger refused: try later
-                failures += 1
-                log.warning("reading the liability failed", source=source, error=str(error))
-                await self._state.record_failure(
-                    source, self._clock.now_ms(), str(error), stopped=False
-                )
-                await self._clock.sleep(self._backoff_seconds(failures))
-                continue
-            failures = 0
-            await self._clock.sleep(self._settings.poll_interval_seconds)
+            await retrying(self.poll_once)
+            await self._clock.sleep(settings.poll_interval_seconds)
 
     async def poll_once(self) -> LiabilityEvent | None:
         """Read the liability; post the change, if any. Raises LedgerUnavailable when the query
@@ -77,7 +79,8 @@ class LiabilitySnapshotPoller:
         await self._state.record_success(source, self._clock.now_ms())
         return event
 
-    def _backoff_seconds(self, failures: int) -> float:
-        settings = self._settings
-        doubled = settings.poll_interval_seconds * float(2 ** min(failures, 30))
-        return min(settings.max_backoff_seconds, doubled)
+    async def _record_failure(self, state: RetryCallState) -> None:
+        source = self._settings.source
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("reading the liability failed", source=source, error=str(error))
+        await self._state.record_failure(source, self._clock.now_ms(), str(error), stopped=False)

@@ -9,12 +9,12 @@ itself as JSON. The URL usually carries a token, so it never appears in a log or
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from pegkeeper.domain.funding import Alert
 
@@ -52,21 +52,32 @@ class WebhookAlertSink:
 
     async def deliver(self, alert: Alert) -> None:
         body = payload(alert, self._settings.format, self._settings.telegram_chat_id)
-        last = ""
-        for attempt in range(self._settings.attempts):
-            if attempt:
-                await asyncio.sleep(self._settings.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                response = await self._client.post(self._settings.url, json=body)
-            except httpx.HTTPError as error:
-                last = f"no answer from the webhook ({type(error).__name__})"
-                continue
-            if response.status_code < 300:
-                return
-            last = f"the webhook answered HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code != 429:
-                break
-        raise AlertDeliveryError(last)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._settings.attempts),
+            wait=wait_exponential(multiplier=self._settings.backoff_seconds),
+            retry=retry_if_exception_type(_TryAgain),
+            reraise=True,
+        )
+        try:
+            await retrying(self._post, body)
+        except _TryAgain as error:
+            raise AlertDeliveryError(str(error)) from None
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        try:
+            response = await self._client.post(self._settings.url, json=body)
+        except httpx.HTTPError as error:
+            raise _TryAgain(f"no answer from the webhook ({type(error).__name__})") from None
+        if response.status_code < 300:
+            return
+        why = f"the webhook answered HTTP {response.status_code}"
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _TryAgain(why)
+        raise AlertDeliveryError(why)
+
+
+class _TryAgain(Exception):
+    """A server error, a rate limit or a lost connection: the alert may be taken later."""
 
 
 def text_of(alert: Alert) -> str:

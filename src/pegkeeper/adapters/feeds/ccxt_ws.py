@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import ccxt.pro
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from pegkeeper.adapters.feeds.okx_ws import backoff_seconds
 from pegkeeper.ports import Clock
@@ -250,28 +251,38 @@ class CcxtTickerFeed:
     async def _watch_loop(
         self, symbols: tuple[str, ...], queue: asyncio.Queue[CcxtQuote | None]
     ) -> None:
-        attempt = 0
+        settings = self._settings
+
+        def backoff(state: RetryCallState) -> float:
+            attempt = state.attempt_number - 1
+            base, cap = settings.backoff_base_seconds, settings.backoff_cap_seconds
+            return backoff_seconds(attempt, base, cap, self._rng)
+
+        # every watch starts again from the first pause: a success resets the backoff
+        retrying = AsyncRetrying(
+            wait=backoff, retry=retry_if_exception(self._retried), before_sleep=self._note_error
+        )
         while True:
-            try:
-                quotes = await self._watch_once(symbols)
-            except ReconnectRequested:
-                continue
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is None or task.cancelling():
-                    raise
-                # ccxt cancels its own futures when it closes a socket: not our cancellation
-                await self._back_off(asyncio.CancelledError("ccxt future cancelled"), attempt)
-                attempt += 1
-                continue
-            except Exception as exc:  # ccxt's errors and parser bugs alike: retried, never fatal
-                await self._back_off(exc, attempt)
-                attempt += 1
-                continue
-            attempt = 0
+            quotes: list[CcxtQuote] = await retrying(self._watch_until_answered, symbols)
             for quote in quotes:
                 self.quotes_received += 1
                 await queue.put(quote)
+
+    async def _watch_until_answered(self, symbols: tuple[str, ...]) -> list[CcxtQuote]:
+        while True:
+            try:
+                return await self._watch_once(symbols)
+            except ReconnectRequested:
+                continue  # not a failure: neither counted nor waited for
+
+    @staticmethod
+    def _retried(error: BaseException) -> bool:
+        """ccxt's errors and parser bugs alike are retried, never fatal; so is a cancellation
+        that ccxt makes of its own futures when it closes a socket, but not one of this task."""
+        if isinstance(error, asyncio.CancelledError):
+            task = asyncio.current_task()
+            return task is not None and not task.cancelling()
+        return isinstance(error, Exception)
 
     async def _watch_once(self, symbols: tuple[str, ...]) -> list[CcxtQuote]:
         client = self._client
@@ -321,11 +332,10 @@ class CcxtTickerFeed:
             receive_ms=receive_ms,
         )
 
-    async def _back_off(self, error: BaseException, attempt: int) -> None:
-        settings = self._settings
-        delay = backoff_seconds(
-            attempt, settings.backoff_base_seconds, settings.backoff_cap_seconds, self._rng
-        )
+    def _note_error(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, asyncio.CancelledError):
+            error = asyncio.CancelledError("ccxt future cancelled")
         cause = type(error).__name__
         self.errors += 1
         self.errors_by_cause[cause] += 1
@@ -338,9 +348,8 @@ class CcxtTickerFeed:
                 exchange=self.exchange,
                 cause=cause,
                 error=str(error)[:300],
-                retry_in_seconds=round(delay, 3),
+                retry_in_seconds=round(state.upcoming_sleep, 3),
             )
-        await asyncio.sleep(delay)
 
     async def _retire(self, client: Any) -> None:
         timeout = self._settings.close_timeout_seconds

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import aiohttp
 import ccxt.async_support as ccxt_async
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from pegkeeper.domain.errors import (
     NotFound,
@@ -288,16 +289,24 @@ async def with_retries(
 ) -> T:
     """Runs an idempotent `call`; VenueUnavailable is retried up to `attempts` times in all,
     waiting a random time up to base * 2^n (full jitter) between them."""
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except VenueUnavailable as error:
-            if attempt == attempts - 1:
-                raise
-            delay = rng.uniform(0, base_seconds * 2**attempt)
-            log.info("venue read retried", what=what, error=str(error), retry_in_seconds=delay)
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
+
+    def full_jitter(state: RetryCallState) -> float:
+        return rng.uniform(0, base_seconds * 2 ** (state.attempt_number - 1))
+
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.upcoming_sleep
+        log.info("venue read retried", what=what, error=str(error), retry_in_seconds=delay)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=full_jitter,
+        retry=retry_if_exception_type(VenueUnavailable),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    result: T = await retrying(call)
+    return result
 
 
 def drop_sockets(client: Any, cause: str) -> list[Any]:
