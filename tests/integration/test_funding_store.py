@@ -15,7 +15,7 @@ from pegkeeper.adapters.store.tables import (
     hedge_decisions,
     orders,
 )
-from pegkeeper.domain.errors import ConflictError
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.funding import (
     Alert,
     AlertKind,
@@ -131,6 +131,29 @@ async def test_an_unknown_operation_or_a_repeated_decision_writes_nothing(
     assert await store.funding.get_operation("x2") is None
     assert await count(store, funding_decisions) == 1
     assert await count(store, funding_operations) == 1
+
+
+async def test_one_open_operation_per_account_and_class(store: SqlStore) -> None:
+    await store.funding.record_decision(
+        decision("d-t"), operation("t1", OperationKind.TRANSFER_TO_TRADING)
+    )
+    # a withdrawal waits for the pending transfer: the same account, the same class
+    with pytest.raises(SlotTaken, match="another movement of BTC is open"):
+        await store.funding.record_decision(
+            decision("d-w"), operation("w1", OperationKind.WITHDRAWAL)
+        )
+    assert await store.funding.get_operation("w1") is None
+    assert await count(store, funding_decisions) == 1
+    # a deposit is another class: it may travel while the transfer is pending
+    await store.funding.record_decision(decision("d-a"), operation("a1"))
+    await store.funding.record_operation_state(
+        "t1", OperationUpdate(OperationState.DONE, venue_id="T1"), 2_000
+    )
+    await store.funding.record_decision(decision("d-w"), operation("w1", OperationKind.WITHDRAWAL))
+    assert {r.operation.operation_id for r in await store.funding.open_operations()} == {
+        "a1",
+        "w1",
+    }
 
 
 async def test_a_fee_bump_records_the_new_transaction_with_it(store: SqlStore) -> None:
