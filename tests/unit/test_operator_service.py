@@ -6,6 +6,7 @@ import pytest
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.domain.errors import (
     InvalidInput,
     OrderRejected,
@@ -14,12 +15,14 @@ from pegkeeper.domain.errors import (
 )
 from pegkeeper.domain.events import OperatorActed, decode_event
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
+from pegkeeper.domain.instruments import BTC_USD_SWAP, BTC_USDT_SWAP
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
-from pegkeeper.domain.orders import OrderKind, OrderState
+from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.services.control import HedgeControl
 from pegkeeper.services.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.liability import LiabilityService
 from pegkeeper.services.operator import OperatorService, Requester
+from pegkeeper.sim.engine import SimEngine
 from tests.fakes import FakeOperatorActionRepository, FakeStore, FakeVenue
 
 START_MS = 1_700_000_000_000
@@ -265,3 +268,41 @@ async def test_a_note_too_long_is_refused_and_nothing_changes(world: World) -> N
     with pytest.raises(InvalidInput, match="at most 500 characters, got 501"):
         await world.operator.pause(ALICE, "x" * 501)
     assert world.actions.actions == [] and not world.hedger.paused
+
+
+async def test_close_position_closes_every_leg_of_the_allocation() -> None:
+    """With two legs the close reaches both instruments, not only `[hedger] instrument_id`."""
+    engine = SimEngine([BTC_USD_SWAP, BTC_USDT_SWAP])
+    engine.credit_trading(Decimal(5))
+    engine.credit_trading(Decimal(50_000), "USDT")
+    clock = ManualClock(1_700_000_000_000)
+    engine.set_prices(clock.now_ms(), Decimal(10_000))
+    venue = SimVenue(engine, clock)
+    store, bus = FakeStore(), MemoryBus()
+    for n, (instrument_id, size) in enumerate((("BTC-USD-SWAP", 30), ("BTC-USDT-SWAP", 200))):
+        opening = OrderIntent(
+            f"open{n}", instrument_id, OrderKind.MARKET, OrderSide.SELL, Decimal(size),
+            "d", "c", clock.now_ms(),
+        )  # fmt: skip
+        await venue.place_market_order(opening)
+
+    async def legs() -> list[str]:
+        return ["BTC-USD-SWAP", "BTC-USDT-SWAP"]
+
+    operator = OperatorService(
+        HedgeControl(), store, FakeOperatorActionRepository(), venue, bus, clock,
+        "BTC-USD-SWAP", held_instruments=legs,
+    )  # fmt: skip
+    action = await operator.close_position(Requester("alice"), "both legs")
+    assert action.result is OperatorResult.DONE
+    assert engine.position("BTC-USD-SWAP").size_contracts == 0
+    assert engine.position("BTC-USDT-SWAP").size_contracts == 0
+    closes = [o.intent for o in store.hedge.orders.values()]
+    assert [(o.instrument_id, o.kind) for o in closes] == [
+        ("BTC-USD-SWAP", OrderKind.CLOSE_POSITION),
+        ("BTC-USDT-SWAP", OrderKind.CLOSE_POSITION),
+    ]
+    # one decision per leg, all under the action's correlation id
+    assert {d.instrument_id for d in store.hedge.decisions} == {"BTC-USD-SWAP", "BTC-USDT-SWAP"}
+    assert {o.correlation_id for o in closes} == {action.correlation_id}
+    assert "closed 30 contracts" in action.detail and "closed 200 contracts" in action.detail
