@@ -1,0 +1,74 @@
+"""The Protocols services depend on, by the side of pegkeeper they face; adapters implement
+them and bootstrap wires them. Every port is importable from here."""
+
+from __future__ import annotations
+
+from pegkeeper.ports.ledger import (
+    GaloyApi,
+    GaloyRepository,
+    LedgerBacklogReader,
+    LedgerStateRepository,
+    LiabilityQuery,
+)
+from pegkeeper.ports.market import (
+    BestBidAsk,
+    BookDecoder,
+    BookProvider,
+    QuoteFeed,
+    RawMessageFeed,
+)
+from pegkeeper.ports.runtime import (
+    Bus,
+    Clock,
+    ReadinessGate,
+    Subscription,
+)
+from pegkeeper.ports.store import (
+    AuditReader,
+    FundingRepository,
+    HedgeRepository,
+    LiabilityRepository,
+    OperatorActionRepository,
+    PegRepository,
+    QuoteRepository,
+    RollRepository,
+    Store,
+)
+from pegkeeper.ports.venues import (
+    AlertSink,
+    FundingVenue,
+    OrderVenue,
+    Venue,
+    Wallet,
+)
+
+__all__ = [
+    "AlertSink",
+    "AuditReader",
+    "BestBidAsk",
+    "BookDecoder",
+    "BookProvider",
+    "Bus",
+    "Clock",
+    "FundingRepository",
+    "FundingVenue",
+    "GaloyApi",
+    "GaloyRepository",
+    "HedgeRepository",
+    "LedgerBacklogReader",
+    "LedgerStateRepository",
+    "LiabilityQuery",
+    "LiabilityRepository",
+    "OperatorActionRepository",
+    "OrderVenue",
+    "PegRepository",
+    "QuoteFeed",
+    "QuoteRepository",
+    "RawMessageFeed",
+    "ReadinessGate",
+    "RollRepository",
+    "Store",
+    "Subscription",
+    "Venue",
+    "Wallet",
+]

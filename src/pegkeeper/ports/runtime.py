@@ -1,0 +1,38 @@
+"""The process's own moving parts: the clock, the message bus, the gate that says whether trading
+may go on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from pegkeeper.domain.ledger_sync import LedgerReadiness
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of this clock's time (a simulated clock may run faster)."""
+        ...
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def publish(self, topic: str, payload: bytes) -> None: ...
+
+    def subscribe(self, pattern: str) -> Subscription:
+        """Messages on topics matching `pattern` ("liability", "bbo.*") from now on."""
+        ...
+
+
+class ReadinessGate(Protocol):
+    """Whether trading may go on now. The hedger and the funding service ask before they act
+    and wait, saying why, while the gate is closed (a half-imported ledger, a stopped source)."""
+
+    async def readiness(self) -> LedgerReadiness: ...
