@@ -11,9 +11,9 @@ import time
 import uvloop
 
 from pegkeeper.bootstrap import build_runtime, run_services
+from pegkeeper.bootstrap.logging_setup import configure_logging
 from pegkeeper.config import load_settings
 from pegkeeper.domain.events import TOPIC_ORDER, OrderUpdated, decode_event
-from pegkeeper.logging_setup import configure_logging
 
 
 async def report_orders(runtime_bus: object) -> None:

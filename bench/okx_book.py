@@ -213,7 +213,7 @@ def service_runner(
     from pegkeeper.adapters.bus.memory import MemoryBus
     from pegkeeper.adapters.clock import ManualClock
     from pegkeeper.adapters.feeds.okx_books import OkxBooks
-    from pegkeeper.services.market_data import OkxBookService, OkxBookSettings
+    from pegkeeper.services.market.order_books import OkxBookService, OkxBookSettings
 
     loop = asyncio.new_event_loop()
     bus = MemoryBus(queue_size=1_000_000)

@@ -7,6 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
+from pegkeeper.backtest.store_funding import (
+    MemoryFundingRepository,
+    MemoryRollRepository,
+    MemorySlots,
+)
 from pegkeeper.domain.errors import ConflictError, NotFound, VenueError
 from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, apply_change
@@ -15,11 +20,6 @@ from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, O
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
-from pegkeeper.sim.backtest.store_funding import (
-    MemoryFundingRepository,
-    MemoryRollRepository,
-    MemorySlots,
-)
 
 
 class FakeLiabilityRepository:

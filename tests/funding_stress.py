@@ -21,9 +21,9 @@ from pegkeeper.domain.margin import liquidation_distance_pct
 from pegkeeper.domain.units import round_btc
 from pegkeeper.ports import Store
 from pegkeeper.services.alerts import Alerter, AlertSettings
-from pegkeeper.services.funding import FundingService, FundingSettings
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.chain import SimChain
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.price_path import PriceTick
@@ -51,7 +51,7 @@ async def run_path(
     liability_cents: int,
     alerts: AlertSettings,
     start_leverage: Decimal = Decimal(3),
-) -> tuple[StressRun, FundingService, SimEngine]:
+) -> tuple[StressRun, CollateralManager, SimEngine]:
     """Starts hedged at the first price with the collateral at `start_leverage` (3: the
     steady state of the rules) and 1 BTC in funding, then plays every tick. The distance to
     liquidation is measured as each price arrives, before the services react to it."""
@@ -70,7 +70,7 @@ async def run_path(
     hedger = HedgerService(
         store, venue, bus, clock, StablesatsHedgePolicy(), HedgerSettings(wait_for_collateral=True)
     )
-    funding = FundingService(
+    funding = CollateralManager(
         store,
         venue,
         SimFunding(engine, clock),
@@ -80,7 +80,7 @@ async def run_path(
         StablesatsFundingPolicy(),
         Allocation.single(SWAP),
         alerter,
-        FundingSettings(),
+        CollateralSettings(),
     )
     await LiabilityService(store.liability, bus, clock, max_abs_delta_cents=10**12).post(
         "stress", liability_cents

@@ -19,9 +19,9 @@ from pegkeeper.domain.funding_policy import FundingPolicy, StablesatsFundingPoli
 from pegkeeper.domain.instruments import BTC_USD_SWAP
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.services.alerts import Alerter, AlertSettings
-from pegkeeper.services.funding import FundingService, FundingSettings
-from pegkeeper.services.funding_ops import OperationSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
+from pegkeeper.services.collateral.operations import OperationSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.chain import SimChain
 from pegkeeper.sim.engine import SimEngine
 from tests.fakes import FakeStore, RecordingSink
@@ -72,7 +72,7 @@ class FundingWorld:
     store: FakeStore
     sink: RecordingSink
     alerter: Alerter
-    service: FundingService
+    service: CollateralManager
     bus: MemoryBus
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -131,8 +131,8 @@ async def funding_world(
     store, sink, bus = FakeStore(), RecordingSink(), MemoryBus()
     alerter = Alerter(sink, store.funding, clock, alerts or AlertSettings())
     venue, funding = Faulty(SimVenue(engine, clock)), Faulty(SimFunding(engine, clock))
-    settings = FundingSettings(operations=operations or OperationSettings())
-    service = FundingService(
+    settings = CollateralSettings(operations=operations or OperationSettings())
+    service = CollateralManager(
         store,
         venue,
         funding,

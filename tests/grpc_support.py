@@ -18,9 +18,9 @@ from pegkeeper.api.grpc.pb import price_grpc, quotes_grpc
 from pegkeeper.api.grpc.server import GrpcServerSettings, PriceServers
 from pegkeeper.domain.quote_math import FeeRates
 from pegkeeper.ports import BookProvider
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.pricer import Pricer, PricerSettings
-from pegkeeper.services.quotes import QuoteService
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.pricer import Pricer, PricerSettings
+from pegkeeper.services.market.wallet_quotes import QuoteService
 from tests.fakes import FakeStore
 
 START_MS = 1_700_000_000_000

@@ -16,11 +16,11 @@ import aiohttp
 import orjson
 
 from pegkeeper.adapters.clock import RealClock
+from pegkeeper.bootstrap.sim_exchange import SimExchange, SimExchangeSettings
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.okx_server.auth import Credentials, sign
 from pegkeeper.sim.okx_server.context import SimContext
 from pegkeeper.sim.okx_server.faults import Faults
-from pegkeeper.sim.okx_server.runner import SimExchange, SimExchangeSettings
 from pegkeeper.sim.price_path import PriceTick
 
 PRICE = Decimal("7938.39")

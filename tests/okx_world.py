@@ -20,8 +20,8 @@ from pegkeeper.adapters.venues.ccxt_venue import PROFILES, CcxtVenue, CcxtVenueS
 from pegkeeper.adapters.venues.okx import OkxCredentials, OkxVenue, OkxVenueSettings
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.orders import OrderSide, OrderState
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from tests.okx_sim import RunningSim, running_sim
 
 FAST_VENUE = OkxVenueSettings(

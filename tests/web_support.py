@@ -23,12 +23,12 @@ from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.domain.market_events import BookSnapshot
-from pegkeeper.services.control import HedgeControl
-from pegkeeper.services.dashboard import DashboardView
-from pegkeeper.services.health import HealthMonitor
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.operator import OperatorService
-from pegkeeper.services.pricer import Pricer, PricerSettings
+from pegkeeper.services.hedging.control import HedgeControl
+from pegkeeper.services.hedging.operator import OperatorService
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.pricer import Pricer, PricerSettings
+from pegkeeper.services.views.dashboard import DashboardView
+from pegkeeper.services.views.health import HealthMonitor
 from tests.fakes import FakeVenue
 
 START_MS = 1_700_000_000_000

@@ -26,12 +26,12 @@ from pegkeeper.adapters.feeds.ccxt_ws import (
     offline_markets,
 )
 from pegkeeper.domain.events import BboUpdated, bbo_topic, decode_event
-from pegkeeper.services.quotes_feed import QuoteFeedService, QuoteFeedSettings
+from pegkeeper.services.market.bbo_feeds import BboFeedService, BboFeedSettings
 from tests.exchange_ws_servers import SERVERS, ExchangeServer, Top
 
 EXCHANGES = sorted(SERVERS)
 WAIT_SECONDS = 5.0
-FAST = QuoteFeedSettings(
+FAST = BboFeedSettings(
     resubscribe_after_seconds=0.3,
     stale_after_seconds=0.8,
     reconnect_backoff_base_seconds=0.2,
@@ -40,9 +40,9 @@ FAST = QuoteFeedSettings(
     restart_backoff_cap_seconds=0.2,
     tick_seconds=0.05,
 )
-QUIET = QuoteFeedSettings(resubscribe_after_seconds=30.0, stale_after_seconds=60.0)
+QUIET = BboFeedSettings(resubscribe_after_seconds=30.0, stale_after_seconds=60.0)
 # each server sends one round per subscription: healthy sources go quiet too and reconnect
-WATCHFUL = QuoteFeedSettings(
+WATCHFUL = BboFeedSettings(
     resubscribe_after_seconds=0.4,
     stale_after_seconds=10.0,
     reconnect_backoff_base_seconds=0.2,
@@ -94,7 +94,7 @@ def feed_for(server: ExchangeServer) -> CcxtTickerFeed:
 
 @dataclass
 class Harness:
-    service: QuoteFeedService
+    service: BboFeedService
     feeds: dict[str, CcxtTickerFeed]
     bbos: list[tuple[str, BboUpdated]] = field(default_factory=list)
 
@@ -132,13 +132,11 @@ async def serving(*names: str) -> AsyncIterator[dict[str, ExchangeServer]]:
 
 @asynccontextmanager
 async def running(
-    servers: dict[str, ExchangeServer], settings: QuoteFeedSettings
+    servers: dict[str, ExchangeServer], settings: BboFeedSettings
 ) -> AsyncIterator[Harness]:
     feeds = {name: feed_for(server) for name, server in servers.items()}
     bus = MemoryBus()
-    service = QuoteFeedService(
-        list(feeds.values()), bus, RealClock(), settings, rng=random.Random(7)
-    )
+    service = BboFeedService(list(feeds.values()), bus, RealClock(), settings, rng=random.Random(7))
     harness = Harness(service, feeds)
     subscription = bus.subscribe("bbo.*")
     collector = asyncio.create_task(_collect(subscription, harness))

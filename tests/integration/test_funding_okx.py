@@ -18,8 +18,8 @@ from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.funding import OperationState
 from pegkeeper.domain.funding_policy import StablesatsFundingPolicy
 from pegkeeper.services.alerts import Alerter, AlertSettings
-from pegkeeper.services.funding import FundingService, FundingSettings
-from pegkeeper.services.funding_ops import OperationSettings
+from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
+from pegkeeper.services.collateral.operations import OperationSettings
 from pegkeeper.sim.chain import SimChain
 from tests.fakes import RecordingSink
 from tests.okx_world import FAST_VENUE, World, hedging_world
@@ -29,9 +29,9 @@ SIM = {"deposit_confirmation_ms": 300, "withdrawal_ms": 300}
 VENUE = replace(FAST_VENUE, burst_requests=200, burst_refill_per_second=200)
 
 
-def funding_for(world: World, wallet: SimWallet) -> FundingService:
+def funding_for(world: World, wallet: SimWallet) -> CollateralManager:
     store, clock = world.store, RealClock()
-    return FundingService(
+    return CollateralManager(
         store,
         world.venue,
         world.venue.funding,
@@ -41,7 +41,7 @@ def funding_for(world: World, wallet: SimWallet) -> FundingService:
         StablesatsFundingPolicy(),
         Allocation.single("BTC-USD-SWAP"),
         Alerter(RecordingSink(), store.funding, clock, AlertSettings()),
-        FundingSettings(check_interval_seconds=1.0, operations=OperationSettings()),
+        CollateralSettings(check_interval_seconds=1.0, operations=OperationSettings()),
     )
 
 

@@ -15,8 +15,8 @@ from pegkeeper.domain.allocation import Allocation, HedgeLeg
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.instruments import btc_usd_future
 from pegkeeper.domain.orders import OrderSide, OrderState
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.engine import SimEngine
 
 MARCH, JUNE = "BTC-USD-200327", "BTC-USD-200626"

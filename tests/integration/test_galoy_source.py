@@ -17,9 +17,9 @@ from pegkeeper.adapters.ledger.galoy import GaloyClient
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.adapters.store.tables import galoy_transactions
 from pegkeeper.domain.ledger_sync import GateSettings, LedgerReadiness
-from pegkeeper.services.galoy_poller import GaloyPoller, GaloyPollerSettings, PollReport
-from pegkeeper.services.ledger_gate import LedgerGate
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.ledger.galoy_poller import GaloyPoller, GaloyPollerSettings, PollReport
+from pegkeeper.services.ledger.gate import LedgerGate
+from pegkeeper.services.ledger.liability import LiabilityService
 from tests.galoy_server import CODE, PHONE, GaloyLedger, RunningGaloy, node, running_galoy, trade
 
 S = 1_700_000_000  # Galoy's createdAt of the first transaction, in seconds

@@ -14,8 +14,8 @@ from pegkeeper.domain.errors import VenueUncertain
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.instruments import BTC_USD_SWAP, BTC_USDT_SWAP, btc_usd_future
 from pegkeeper.domain.orders import OrderState
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.engine import SimEngine
 
 START_MS = 1_583_971_200_000  # 2020-03-12 00:00 UTC

@@ -27,7 +27,7 @@ from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSett
 from pegkeeper.domain.events import BboUpdated, decode_event
 from pegkeeper.domain.market_events import OrderBookPublished, decode_book
 from pegkeeper.ports import Clock
-from pegkeeper.services.market_data import OkxBookService, OkxBookSettings
+from pegkeeper.services.market.order_books import OkxBookService, OkxBookSettings
 from tests.okx_ws_server import OkxWsServer, corrupted, stablesats_messages
 
 INST = "BTC-USD-SWAP"

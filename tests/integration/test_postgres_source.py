@@ -15,8 +15,11 @@ from pegkeeper.adapters.ledger.postgres import LiabilityQueryConfigError, SqlLia
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.ledger_sync import LedgerUnavailable
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.liability_snapshot import LiabilitySnapshotPoller, SnapshotPollerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.ledger.liability_snapshot import (
+    LiabilitySnapshotPoller,
+    SnapshotPollerSettings,
+)
 from tests.integration.conftest import postgres_database, sqlite_url
 
 QUERY = "SELECT sum(balance_cents) FROM usd_wallets"

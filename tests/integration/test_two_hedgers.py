@@ -16,8 +16,8 @@ from pegkeeper.adapters.store.database import open_store
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.orders import OrderIntent, OrderReport, OrderState
-from pegkeeper.services.hedge_cycle import HedgeCycle, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.hedging.cycle import HedgeCycle, HedgerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.engine import SimEngine
 from tests.integration.conftest import postgres_database
 

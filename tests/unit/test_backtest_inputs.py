@@ -7,20 +7,20 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from pegkeeper.sim.backtest.flows import (
+from pegkeeper.backtest.flows import (
     FlowSpecError,
     PoissonFlows,
     generate_flows,
     parse_flow_rows,
     parse_flow_spec,
 )
-from pegkeeper.sim.backtest.funding_rates import (
+from pegkeeper.backtest.funding_rates import (
     FundingFileError,
     FundingSchedule,
     boundaries_between,
     parse_funding,
 )
-from pegkeeper.sim.backtest.prices import PriceFileError, load_prices, parse_prices
+from pegkeeper.backtest.prices import PriceFileError, load_prices, parse_prices
 from tests.shared_data import shared_data
 
 T0 = 1_583_884_800_000  # 2020-03-11 00:00 UTC

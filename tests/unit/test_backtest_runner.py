@@ -6,22 +6,22 @@ from decimal import Decimal
 
 import pytest
 
-from pegkeeper.domain.band_policy import BandHedgePolicy
-from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
-from pegkeeper.domain.hedge_policy import HedgePolicy, StablesatsHedgePolicy
-from pegkeeper.sim.backtest.costs import CostModel
-from pegkeeper.sim.backtest.flows import Flows, PoissonFlows, generate_flows
-from pegkeeper.sim.backtest.funding_rates import FundingSchedule, parse_funding
-from pegkeeper.sim.backtest.funding_step import CollateralSettings
-from pegkeeper.sim.backtest.prices import PricePath, parse_prices
-from pegkeeper.sim.backtest.results import PolicyResult
-from pegkeeper.sim.backtest.runner import (
+from pegkeeper.backtest.costs import CostModel
+from pegkeeper.backtest.flows import Flows, PoissonFlows, generate_flows
+from pegkeeper.backtest.funding_rates import FundingSchedule, parse_funding
+from pegkeeper.backtest.funding_step import CollateralSettings
+from pegkeeper.backtest.prices import PricePath, parse_prices
+from pegkeeper.backtest.results import PolicyResult
+from pegkeeper.backtest.runner import (
     BacktestInputs,
     BacktestSettings,
     FundingFactory,
     PolicyRun,
 )
-from pegkeeper.sim.backtest.service_funding import ServiceFundingSettings, service_funding
+from pegkeeper.backtest.service_funding import ServiceFundingSettings, service_funding
+from pegkeeper.domain.band_policy import BandHedgePolicy
+from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
+from pegkeeper.domain.hedge_policy import HedgePolicy, StablesatsHedgePolicy
 
 MIDNIGHT = 1_583_971_200_000  # 2020-03-12 00:00 UTC: an 8-hourly funding settlement
 HEADER = "open_time_ms,open,high,low,close,volume"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pegkeeper.backtest.costs import CostModel
+from pegkeeper.backtest.flows import Flows
+from pegkeeper.backtest.funding_rates import FundingSchedule
+from pegkeeper.backtest.prices import parse_prices
+from pegkeeper.backtest.runner import BacktestInputs, BacktestSettings, PolicyRun
+from pegkeeper.backtest.service_funding import ServiceFunding
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
-from pegkeeper.sim.backtest.costs import CostModel
-from pegkeeper.sim.backtest.flows import Flows
-from pegkeeper.sim.backtest.funding_rates import FundingSchedule
-from pegkeeper.sim.backtest.prices import parse_prices
-from pegkeeper.sim.backtest.runner import BacktestInputs, BacktestSettings, PolicyRun
-from pegkeeper.sim.backtest.service_funding import ServiceFunding
 from pegkeeper.sim.events import AccountType
 
 START_MS = 1_583_971_200_000  # 2020-03-12 00:00 UTC

@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
+from pegkeeper.backtest.store import MemoryStore
 from pegkeeper.domain.errors import ConflictError
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.domain.quotes import Direction, Quote, QuoteNotAcceptable, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import PegStatsRow
-from pegkeeper.sim.backtest.store import MemoryStore
 
 
 def change(event_id: str, cents: int) -> LiabilityChange:

@@ -32,7 +32,7 @@ KEYS = {
 def _keep_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The command configures the process's logging; the test session keeps its own, and the
     services' logs are captured rather than printed among the JSON."""
-    monkeypatch.setattr("pegkeeper.logging_setup.configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr("pegkeeper.bootstrap.logging_setup.configure_logging", lambda *a, **k: None)
     with structlog.testing.capture_logs():
         yield
 

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pegkeeper.cli import app
-from pegkeeper.cli_quotes import Usage, price_rpc
+from pegkeeper.cli.quotes import Usage, price_rpc
 
 runner = CliRunner()
 NOWHERE = "127.0.0.1:9"

@@ -26,9 +26,9 @@ from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.units import floor_btc, round_btc, sats_to_btc
 from pegkeeper.services.alerts import Alerter, AlertSettings
-from pegkeeper.services.funding import FundingService, FundingSettings
-from pegkeeper.services.funding_ops import OperationSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
+from pegkeeper.services.collateral.operations import OperationSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.chain import fee_of
 from pegkeeper.sim.engine import SimEngine
 from tests.fakes import FakeStore, RecordingSink
@@ -372,7 +372,7 @@ async def test_a_linear_swap_is_funded_in_usdt_by_transfers_only() -> None:
         "u", 1_000_000
     )
     alerter = Alerter(sink, store.funding, clock, AlertSettings())
-    service = FundingService(
+    service = CollateralManager(
         store,
         SimVenue(engine, clock),
         SimFunding(engine, clock),
@@ -382,7 +382,7 @@ async def test_a_linear_swap_is_funded_in_usdt_by_transfers_only() -> None:
         StablesatsFundingPolicy(StablesatsFundingParams(minimum_funding_balance_btc=D(1_000))),
         Allocation.single("BTC-USDT-SWAP"),
         alerter,
-        FundingSettings(currency="USDT"),
+        CollateralSettings(currency="USDT"),
     )
     # the BTC account's deposit on its way is the BTC service's to follow, not this one's
     btc_deposit = FundingOperation(

@@ -19,8 +19,8 @@ from pegkeeper.domain.events import (
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.domain.records import PositionSnapshot
 from pegkeeper.services.correlation_log import CorrelationLog
-from pegkeeper.services.dashboard import liquidation_distance, merge_history
-from pegkeeper.services.health import READY, HealthMonitor
+from pegkeeper.services.views.dashboard import liquidation_distance, merge_history
+from pegkeeper.services.views.health import READY, HealthMonitor
 from tests.fakes import FakeHedgeRepository
 
 

@@ -10,8 +10,8 @@ from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.domain.errors import OrderRejected, PositionAlreadyClosed, VenueUncertain
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from tests.fakes import FakeStore, FakeVenue
 
 START_MS = 1_700_000_000_000

@@ -16,8 +16,8 @@ from pegkeeper.domain.band_policy import BandHedgePolicy
 from pegkeeper.domain.orders import OrderKind, OrderState
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.venue import VenuePosition
-from pegkeeper.services.hedge_cycle import HedgeCycle, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.hedging.cycle import HedgeCycle, HedgerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.engine import SimEngine
 from tests.fakes import FakeStore
 

@@ -9,8 +9,8 @@ from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.domain.records import PositionSnapshot
-from pegkeeper.services.dealer_view import DealerView
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.views.dealer import DealerView
 from tests.fakes import FakeStore
 
 URL = "/api/v1/liability/events"

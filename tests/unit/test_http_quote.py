@@ -10,9 +10,9 @@ from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.domain.market_events import BookSnapshot
-from pegkeeper.services.dealer_view import DealerView
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.pricer import Pricer, PricerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.pricer import Pricer, PricerSettings
+from pegkeeper.services.views.dealer import DealerView
 from tests.fakes import FakeStore
 
 URL = "/api/v1/quote"

@@ -16,8 +16,8 @@ from pegkeeper.bootstrap.ledger import LedgerMisconfigured, build_ledger
 from pegkeeper.cli import _status_table
 from pegkeeper.config import ConfigError, load_settings
 from pegkeeper.domain.ledger_sync import Backlog, LedgerReadiness
-from pegkeeper.services.dealer_view import DealerView
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.views.dealer import DealerView
 from tests.fakes import FakeStore
 
 WAITING = LedgerReadiness(

@@ -14,9 +14,9 @@ from pegkeeper.domain.ledger_sync import (
     SourceState,
     assess,
 )
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.ledger_gate import LedgerGate
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.ledger.gate import LedgerGate
+from pegkeeper.services.ledger.liability import LiabilityService
 from tests.fakes import FakeStore, FakeVenue
 
 NOW = 1_700_000_000_000

@@ -6,8 +6,11 @@ import contextlib
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.domain.ledger_sync import LedgerUnavailable, SourceState
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.liability_snapshot import LiabilitySnapshotPoller, SnapshotPollerSettings
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.ledger.liability_snapshot import (
+    LiabilitySnapshotPoller,
+    SnapshotPollerSettings,
+)
 from tests.fakes import FakeStore
 
 

@@ -18,10 +18,10 @@ from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.instruments import BTC_USD_SWAP, BTC_USDT_SWAP
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
-from pegkeeper.services.control import HedgeControl
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.operator import OperatorService, Requester
+from pegkeeper.services.hedging.control import HedgeControl
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.hedging.operator import OperatorService, Requester
+from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.engine import SimEngine
 from tests.fakes import FakeOperatorActionRepository, FakeStore, FakeVenue
 

@@ -11,13 +11,17 @@ import pytest
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.adapters.feeds.peg_replay import (
+    bbo_messages,
+    bundled_depeg_path,
+    load_market_minutes,
+)
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.domain.events import BboUpdated
-from pegkeeper.services.dealer_view import DealerView
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings, PegReading
-from pegkeeper.sim.peg_replay import bbo_messages, bundled_depeg_path, load_market_minutes
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.peg_monitor import PegMonitor, PegMonitorSettings, PegReading
+from pegkeeper.services.views.dealer import DealerView
 from tests.fakes import FakePegRepository, FakeStore
 
 MARCH_11 = 1678492800000  # 2023-03-11 00:00 UTC

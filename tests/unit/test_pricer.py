@@ -9,7 +9,7 @@ import pytest
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.domain.market_events import BookSnapshot
 from pegkeeper.domain.quote_math import Direction, FeeRates
-from pegkeeper.services.pricer import BookUnavailable, Pricer, PricerSettings
+from pegkeeper.services.market.pricer import BookUnavailable, Pricer, PricerSettings
 
 NOW_MS = 1_700_000_000_000
 

@@ -13,9 +13,9 @@ from pegkeeper.domain.events import LiabilityChanged, decode_event
 from pegkeeper.domain.market_events import BookSnapshot
 from pegkeeper.domain.quote_math import Direction
 from pegkeeper.domain.quotes import QuoteNotAcceptable, QuoteNotFound, QuoteState
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.pricer import BookUnavailable, Pricer, PricerSettings
-from pegkeeper.services.quotes import QuoteService
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.pricer import BookUnavailable, Pricer, PricerSettings
+from pegkeeper.services.market.wallet_quotes import QuoteService
 from tests.fakes import FakeStore
 
 NOW_MS = 1_700_000_000_500

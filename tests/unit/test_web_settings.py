@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pegkeeper.config import ConfigError, load_settings
-from pegkeeper.config_web import parse_operator_tokens
+from pegkeeper.config.web import parse_operator_tokens
 
 TOKEN = "t0ken-0123456789abcdef"
 

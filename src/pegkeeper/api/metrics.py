@@ -18,11 +18,11 @@ from pegkeeper.domain.events import OperatorActed, OrderUpdated, decode_event
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import OrderState
 from pegkeeper.ports import Bus, Clock
-from pegkeeper.services.control import HedgeControl
-from pegkeeper.services.dashboard import liquidation_distance
-from pegkeeper.services.dealer_view import DealerStatus, DealerView
-from pegkeeper.services.peg_monitor import PegMonitor
-from pegkeeper.services.pricer import Pricer
+from pegkeeper.services.hedging.control import HedgeControl
+from pegkeeper.services.market.peg_monitor import PegMonitor
+from pegkeeper.services.market.pricer import Pricer
+from pegkeeper.services.views.dashboard import liquidation_distance
+from pegkeeper.services.views.dealer import DealerStatus, DealerView
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 

@@ -16,11 +16,17 @@ from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.feeds.okx_books import OkxBooks
+from pegkeeper.adapters.feeds.peg_replay import (
+    MarketReplay,
+    bundled_depeg_path,
+    load_market_minutes,
+)
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.grpc.server import ServerStartError
+from pegkeeper.bootstrap.collateral import FundingSetup, allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
-from pegkeeper.bootstrap.funding import FundingSetup, allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
+from pegkeeper.bootstrap.logging_setup import configure_logging
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.bootstrap.pricing import (
     BookSourceError,
@@ -35,20 +41,18 @@ from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.funding import AlertKind
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
-from pegkeeper.logging_setup import configure_logging
 from pegkeeper.ports import Clock
 from pegkeeper.services.alerts import Alerter
-from pegkeeper.services.control import HedgeControl
 from pegkeeper.services.correlation_log import CorrelationLog
-from pegkeeper.services.dealer_view import DealerView
-from pegkeeper.services.demo_flow import DemoFlow, DemoFlowSettings
-from pegkeeper.services.health import HealthMonitor
-from pegkeeper.services.hedger import HedgerService, HedgerSettings
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.operator import OperatorService
-from pegkeeper.services.peg_monitor import PegMonitor, PegMonitorSettings
-from pegkeeper.services.replay import ReplayReport, replay_books
-from pegkeeper.sim.peg_replay import MarketReplay, bundled_depeg_path, load_market_minutes
+from pegkeeper.services.hedging.control import HedgeControl
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
+from pegkeeper.services.hedging.operator import OperatorService
+from pegkeeper.services.ledger.demo_flow import DemoFlow, DemoFlowSettings
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.peg_monitor import PegMonitor, PegMonitorSettings
+from pegkeeper.services.market.replay import ReplayReport, replay_books
+from pegkeeper.services.views.dealer import DealerView
+from pegkeeper.services.views.health import HealthMonitor
 
 log = structlog.get_logger("pegkeeper")
 

@@ -8,7 +8,34 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from pegkeeper.bootstrap.funding import (
+from pegkeeper.backtest.costs import BookModel, CostModel
+from pegkeeper.backtest.flows import (
+    Flows,
+    FlowSpecError,
+    generate_flows,
+    load_flow_file,
+    parse_flow_spec,
+)
+from pegkeeper.backtest.funding_rates import (
+    FundingFileError,
+    FundingSchedule,
+    load_funding,
+)
+from pegkeeper.backtest.funding_step import CollateralSettings
+from pegkeeper.backtest.metrics import Brackets
+from pegkeeper.backtest.prices import PriceFileError, PricePath, load_prices
+from pegkeeper.backtest.runner import (
+    BacktestInputs,
+    BacktestSettings,
+    PolicyResult,
+    PolicyRun,
+)
+from pegkeeper.backtest.service_funding import (
+    ChainSettings,
+    ServiceFundingSettings,
+    service_funding,
+)
+from pegkeeper.bootstrap.collateral import (
     alert_settings,
     collateral_currency,
     funding_policy,
@@ -16,34 +43,7 @@ from pegkeeper.bootstrap.funding import (
 )
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
-from pegkeeper.services.hedger import HedgerSettings
-from pegkeeper.sim.backtest.costs import BookModel, CostModel
-from pegkeeper.sim.backtest.flows import (
-    Flows,
-    FlowSpecError,
-    generate_flows,
-    load_flow_file,
-    parse_flow_spec,
-)
-from pegkeeper.sim.backtest.funding_rates import (
-    FundingFileError,
-    FundingSchedule,
-    load_funding,
-)
-from pegkeeper.sim.backtest.funding_step import CollateralSettings
-from pegkeeper.sim.backtest.metrics import Brackets
-from pegkeeper.sim.backtest.prices import PriceFileError, PricePath, load_prices
-from pegkeeper.sim.backtest.runner import (
-    BacktestInputs,
-    BacktestSettings,
-    PolicyResult,
-    PolicyRun,
-)
-from pegkeeper.sim.backtest.service_funding import (
-    ChainSettings,
-    ServiceFundingSettings,
-    service_funding,
-)
+from pegkeeper.services.hedging.hedger import HedgerSettings
 
 
 class BacktestInputError(ValueError):

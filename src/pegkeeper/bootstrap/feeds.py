@@ -12,8 +12,8 @@ from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSett
 from pegkeeper.config import Settings
 from pegkeeper.domain.market_events import BookSnapshot
 from pegkeeper.ports import Clock
-from pegkeeper.services.market_data import OkxBookService, OkxBookSettings
-from pegkeeper.services.quotes_feed import QuoteFeedService, QuoteFeedSettings
+from pegkeeper.services.market.bbo_feeds import BboFeedService, BboFeedSettings
+from pegkeeper.services.market.order_books import OkxBookService, OkxBookSettings
 
 
 class LiveBooks:
@@ -87,7 +87,7 @@ async def run_quote_feeds(settings: Settings, bus: MemoryBus, clock: Clock) -> N
 
 def quote_feeds(
     settings: Settings, bus: MemoryBus, clock: Clock, capture_urls: dict[str, str] | None = None
-) -> QuoteFeedService:
+) -> BboFeedService:
     quotes = settings.market_data.quotes
     replayed = capture_urls or {}
     feeds = [
@@ -104,11 +104,11 @@ def quote_feeds(
         )
         for name, source in quotes.sources().items()
     ]
-    return QuoteFeedService(
+    return BboFeedService(
         feeds,
         bus,
         clock,
-        QuoteFeedSettings(
+        BboFeedSettings(
             resubscribe_after_seconds=quotes.resubscribe_after_seconds,
             stale_after_seconds=quotes.stale_after_seconds,
             max_clock_skew_ms=quotes.max_clock_skew_ms,

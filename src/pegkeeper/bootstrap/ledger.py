@@ -11,10 +11,13 @@ from pegkeeper.adapters.ledger.postgres import LiabilityQueryConfigError, SqlLia
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.config import Settings
 from pegkeeper.domain.ledger_sync import GateSettings
-from pegkeeper.services.galoy_poller import GaloyPoller, GaloyPollerSettings
-from pegkeeper.services.ledger_gate import LedgerGate
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.liability_snapshot import LiabilitySnapshotPoller, SnapshotPollerSettings
+from pegkeeper.services.ledger.galoy_poller import GaloyPoller, GaloyPollerSettings
+from pegkeeper.services.ledger.gate import LedgerGate
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.ledger.liability_snapshot import (
+    LiabilitySnapshotPoller,
+    SnapshotPollerSettings,
+)
 
 
 class LedgerMisconfigured(Exception):

@@ -14,9 +14,9 @@ from pegkeeper.bootstrap.feeds import LiveBooks
 from pegkeeper.config import Settings
 from pegkeeper.domain.quote_math import FeeRates
 from pegkeeper.ports import BookProvider, Clock, QuoteRepository
-from pegkeeper.services.liability import LiabilityService
-from pegkeeper.services.pricer import Pricer, PricerSettings
-from pegkeeper.services.quotes import QuoteService
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.pricer import Pricer, PricerSettings
+from pegkeeper.services.market.wallet_quotes import QuoteService
 
 BUNDLED_BOOK = "okx-btc-usd-swap-books-snapshot.json"
 

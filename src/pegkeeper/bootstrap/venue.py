@@ -25,12 +25,12 @@ from pegkeeper.adapters.venues.ccxt_venue import PROFILES, CcxtVenue, CcxtVenueS
 from pegkeeper.adapters.venues.okx import OkxCredentials, OkxVenue, OkxVenueSettings
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
+from pegkeeper.bootstrap.sim_exchange import SimExchange, SimExchangeSettings, build_engine
 from pegkeeper.config import Settings, VenueSettings
 from pegkeeper.domain.allocation import ROLLING_QUARTERLY, quarterly_instrument_id
 from pegkeeper.domain.errors import NotFound, VenueMisconfigured
 from pegkeeper.ports import Clock, FundingVenue, Venue
 from pegkeeper.sim.okx_server.auth import Credentials
-from pegkeeper.sim.okx_server.runner import SimExchange, SimExchangeSettings, build_engine
 from pegkeeper.sim.player import PricePlayer
 from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
 from pegkeeper.sim.wallet import Wallet as ExchangeWallet

@@ -19,9 +19,9 @@ from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.metrics import Metrics, MetricSources
-from pegkeeper.logging_setup import PROBLEMS
-from pegkeeper.services.dashboard import DashboardView
-from pegkeeper.services.health import READY, Check, HealthMonitor
+from pegkeeper.bootstrap.logging_setup import PROBLEMS
+from pegkeeper.services.views.dashboard import DashboardView
+from pegkeeper.services.views.health import READY, Check, HealthMonitor
 
 if TYPE_CHECKING:
     from pegkeeper.bootstrap import Runtime

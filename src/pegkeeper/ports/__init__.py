@@ -11,10 +11,10 @@ from pegkeeper.ports.ledger import (
     LiabilityQuery,
 )
 from pegkeeper.ports.market import (
+    BboFeed,
     BestBidAsk,
     BookDecoder,
     BookProvider,
-    QuoteFeed,
     RawMessageFeed,
 )
 from pegkeeper.ports.runtime import (
@@ -45,6 +45,7 @@ from pegkeeper.ports.venues import (
 __all__ = [
     "AlertSink",
     "AuditReader",
+    "BboFeed",
     "BestBidAsk",
     "BookDecoder",
     "BookProvider",
@@ -62,7 +63,6 @@ __all__ = [
     "OperatorActionRepository",
     "OrderVenue",
     "PegRepository",
-    "QuoteFeed",
     "QuoteRepository",
     "RawMessageFeed",
     "ReadinessGate",

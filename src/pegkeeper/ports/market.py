@@ -75,7 +75,7 @@ class BookProvider(Protocol):
         ...
 
 
-class QuoteFeed(Protocol):
+class BboFeed(Protocol):
     """One exchange's quotes for a fixed set of markets, (base, quote) pairs."""
 
     @property

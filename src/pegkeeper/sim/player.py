@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from itertools import pairwise
 
-from pegkeeper.ports import Clock
+from pegkeeper.sim.clock import SimClock
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.price_path import PriceTick
 
@@ -27,7 +27,7 @@ class PricePlayer:
         self,
         engine: SimEngine,
         ticks: Sequence[PriceTick],
-        clock: Clock,
+        clock: SimClock,
         on_tick: OnTick | None = None,
         loop: bool = True,
         *,

@@ -15,7 +15,7 @@ import structlog
 
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.domain.quotes import QuoteNotFound
-from pegkeeper.services.pricer import BookUnavailable
+from pegkeeper.services.market.pricer import BookUnavailable
 
 log = structlog.get_logger("pegkeeper.grpc")
 

@@ -21,7 +21,7 @@ from pegkeeper.api.grpc.handlers import (
 )
 from pegkeeper.api.grpc.pb import price_pb2 as pb
 from pegkeeper.domain.quote_math import Direction
-from pegkeeper.services.pricer import Pricer
+from pegkeeper.services.market.pricer import Pricer
 
 
 @dataclass(frozen=True, slots=True)

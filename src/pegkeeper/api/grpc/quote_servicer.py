@@ -11,7 +11,7 @@ from pegkeeper.api.grpc.pb import quotes_pb2 as pb
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.quote_math import Direction
 from pegkeeper.domain.quotes import Quote
-from pegkeeper.services.quotes import QuoteService
+from pegkeeper.services.market.wallet_quotes import QuoteService
 
 RPC_NAMES = ("GetQuoteToBuyUsd", "GetQuoteToSellUsd", "AcceptQuote")
 

@@ -15,8 +15,8 @@ from grpc_reflection.v1alpha import reflection
 from pegkeeper.api.grpc.pb import PRICE_SERVICE, QUOTE_SERVICE
 from pegkeeper.api.grpc.price_servicer import price_handlers
 from pegkeeper.api.grpc.quote_servicer import quote_handlers
-from pegkeeper.services.pricer import BookStatus, Pricer
-from pegkeeper.services.quotes import QuoteService
+from pegkeeper.services.market.pricer import BookStatus, Pricer
+from pegkeeper.services.market.wallet_quotes import QuoteService
 
 log = structlog.get_logger("pegkeeper.grpc")
 

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from pegkeeper import __version__
 from pegkeeper.api.http import serialize
 from pegkeeper.domain.errors import ConflictError, InvalidInput
-from pegkeeper.services.dealer_view import DealerView
-from pegkeeper.services.liability import LiabilityService
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.views.dealer import DealerView
 
 log = structlog.get_logger("pegkeeper.http")
 

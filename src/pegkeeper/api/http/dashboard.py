@@ -16,7 +16,7 @@ from pegkeeper.api.http.operator import OperatorAuth, operator_router
 from pegkeeper.api.http.pages import PageSettings, pages_router
 from pegkeeper.api.metrics import CONTENT_TYPE, Metrics
 from pegkeeper.api.web import STATIC_DIR
-from pegkeeper.services.operator import OperatorService
+from pegkeeper.services.hedging.operator import OperatorService
 
 QUOTE_PATH = "/api/v1/quote"
 

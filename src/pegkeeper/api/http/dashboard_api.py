@@ -13,9 +13,9 @@ from fastapi import APIRouter, HTTPException, Query
 from pegkeeper.api.http import serialize, serialize_web
 from pegkeeper.domain.orders import CLIENT_ID_PATTERN
 from pegkeeper.ports import Clock
-from pegkeeper.services.control import HedgeControl
-from pegkeeper.services.dashboard import DashboardView, liquidation_distance
-from pegkeeper.services.peg_monitor import PegMonitor
+from pegkeeper.services.hedging.control import HedgeControl
+from pegkeeper.services.market.peg_monitor import PegMonitor
+from pegkeeper.services.views.dashboard import DashboardView, liquidation_distance
 
 WINDOWS_MS = {
     "15m": 15 * 60_000,

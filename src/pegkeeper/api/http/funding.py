@@ -16,10 +16,10 @@ from pegkeeper.domain.funding import (
     OperationRecord,
 )
 from pegkeeper.domain.roll import RollRecord
-from pegkeeper.services.funding_view import AccountView, FundingStatus, FundingView
+from pegkeeper.services.views.collateral import AccountView, CollateralStatus, CollateralView
 
 
-def funding_router(view: FundingView) -> APIRouter:
+def funding_router(view: CollateralView) -> APIRouter:
     """Amounts are decimal strings; `live` is the funding manager's latest reading of each
     collateral account, `last_snapshot` the latest one stored."""
     router = APIRouter()
@@ -31,7 +31,7 @@ def funding_router(view: FundingView) -> APIRouter:
     return router
 
 
-def funding_status(status: FundingStatus) -> dict[str, Any]:
+def funding_status(status: CollateralStatus) -> dict[str, Any]:
     return {
         "enabled": status.enabled,
         "accounts": [_account(a) for a in status.accounts],

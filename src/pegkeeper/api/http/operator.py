@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pegkeeper.api.http.serialize_web import hedging_state, operator_action
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.operator import OperatorAction, OperatorResult
-from pegkeeper.services.operator import OperatorService, Requester
+from pegkeeper.services.hedging.operator import OperatorService, Requester
 
 log = structlog.get_logger("pegkeeper.http")
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pegkeeper.domain.pegstats import PegStats
 from pegkeeper.domain.pricing import AggregatedPrice
 from pegkeeper.ports import Clock, PegRepository
-from pegkeeper.services.peg_monitor import WINDOWS_MS, PegMonitor, PegReading
+from pegkeeper.services.market.peg_monitor import WINDOWS_MS, PegMonitor, PegReading
 
 HISTORY_WINDOWS_MS = WINDOWS_MS | {"15m": 15 * 60_000, "30d": 30 * 86_400_000}
 MAX_HISTORY_POINTS = 2_000

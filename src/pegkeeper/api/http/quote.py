@@ -21,7 +21,7 @@ from pegkeeper.domain.quote_math import (
     mid_rate_cents_per_sat,
     sats_from_cents,
 )
-from pegkeeper.services.pricer import BookUnavailable, Pricer
+from pegkeeper.services.market.pricer import BookUnavailable, Pricer
 
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}

@@ -9,7 +9,7 @@ from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.orders import Fill
 from pegkeeper.domain.records import DecisionRecord
-from pegkeeper.services.dealer_view import DealerStatus, OrderView
+from pegkeeper.services.views.dealer import DealerStatus, OrderView
 
 
 def dec(value: Decimal | None) -> str | None:

@@ -10,8 +10,8 @@ from pegkeeper.domain.audit import AuditTrail, OrderStateChange
 from pegkeeper.domain.operator import OperatorAction
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import PositionSnapshot
-from pegkeeper.services.control import HedgingState
-from pegkeeper.services.dashboard import (
+from pegkeeper.services.hedging.control import HedgingState
+from pegkeeper.services.views.dashboard import (
     DealerPoint,
     OrderDetail,
     OrderRow,

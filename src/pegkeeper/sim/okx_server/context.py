@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from pegkeeper.ports import Clock
 from pegkeeper.sim.book import SyntheticBook
+from pegkeeper.sim.clock import SimClock
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.okx_server.auth import Credentials
 from pegkeeper.sim.okx_server.envelope import OkxError
@@ -28,7 +28,7 @@ class MarketView:
 @dataclass
 class SimContext:
     engine: SimEngine
-    clock: Clock  # the exchange's time: data timestamps, order times, funding
+    clock: SimClock  # the exchange's time: data timestamps, order times, funding
     credentials: Credentials
     faults: Faults = field(default_factory=Faults)
     uid: str = "44500000000001"

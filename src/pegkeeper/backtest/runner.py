@@ -1,0 +1,436 @@
+"""The backtest runner: one hedge policy over one price path, through the production hedger.
+
+The same services as in production, wired to the simulated exchange in-process and a manual
+clock: the liability service takes the users' flows, the hedge cycle (services/hedging/cycle.py,
+with the policy under test) decides and sends its orders through the Venue port, and the
+collateral manager (services/collateral/manager.py, see service_funding.py; any
+funding_step.FundingStep may stand in) keeps the collateral. Nothing sleeps and nothing
+touches the network.
+
+The hedger is woken as production wakes it, without the cycles that could only hold: when
+its inputs change (a flow, a fill, a liquidation; for a linear contract also the price) the
+runner asks the hedger whether its policy would trade on them (`would_act`, the same policy
+object and inputs as its cycle) and runs the cycle only then; a cycle that left the position
+as it was (an order refused) is tried again at the periodic check, as production would; a
+hedger waiting on an order in flight is woken when it asked to be (`recheck_in_seconds`).
+
+Before the first tick the liability is in place and the policy opens its hedge on a book deep
+enough for it; that opening trade's cost is reported apart, not in the policy's costs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import ROUND_FLOOR, Decimal
+
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.backtest.context import FundingFactory, RunContext
+from pegkeeper.backtest.metrics import Recorder
+from pegkeeper.backtest.prices import BAR_MS
+from pegkeeper.backtest.results import FillMark, FinishedRun, PolicyResult, summarize
+from pegkeeper.backtest.service_funding import service_funding
+from pegkeeper.backtest.settings import INSTRUMENTS, BacktestInputs, BacktestSettings
+from pegkeeper.backtest.store import MemoryStore
+from pegkeeper.backtest.venue import LatentSimVenue
+from pegkeeper.domain.hedge_policy import HedgePolicy
+from pegkeeper.domain.instruments import ContractType
+from pegkeeper.domain.liability import LiabilityChange
+from pegkeeper.domain.orders import OrderSide
+from pegkeeper.domain.venue import VenuePosition
+from pegkeeper.services.hedging.cycle import HedgeCycle
+from pegkeeper.services.ids import new_correlation_id
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.sim.book import BookShape
+from pegkeeper.sim.engine import SimEngine
+from pegkeeper.sim.events import ChangeReason, OrderChanged, PositionChanged
+from pegkeeper.sim.orders import OPEN_STATES, OrderType
+
+__all__ = [
+    "BacktestInputs",
+    "BacktestSettings",
+    "FundingFactory",
+    "PolicyResult",
+    "PolicyRun",
+    "RunContext",
+]
+
+DEEP_BOOK = BookShape(Decimal(0), Decimal("0.01"), 1, Decimal(10**12))  # the opening trade's
+SAT = Decimal("0.00000001")
+PROGRESS_EVERY_TICKS = 4096
+
+
+Progress = Callable[[int], None]
+
+
+class PolicyRun:
+    def __init__(
+        self,
+        policy: HedgePolicy,
+        inputs: BacktestInputs,
+        settings: BacktestSettings,
+        funding: FundingFactory | None = None,
+    ) -> None:
+        self._policy_name = policy.name
+        self._inputs = inputs
+        self._settings = settings
+        self._path = inputs.path
+        self.instrument = INSTRUMENTS[settings.instrument_id]
+        self._inverse = self.instrument.contract_type is ContractType.INVERSE
+        costs = settings.costs
+        deposit_ms = int(costs.deposit_minutes * 60_000)
+        self.engine = SimEngine(
+            [self.instrument],
+            taker_fee_rate=costs.taker_fee_rate,
+            maker_fee_rate=costs.maker_fee_rate,
+            maintenance_margin_rate=settings.maintenance_margin_rate,
+            leverage=settings.exchange_leverage,
+            deposit_confirmation_ms=2 * deposit_ms,  # credited at half of it, as OKX's state 1
+            withdrawal_ms=deposit_ms,
+        )
+        self.clock = ManualClock(self._path.start_ms)
+        self.venue = LatentSimVenue(self.engine, self.clock, self._move_to, costs.latency_ms)
+        self.store = MemoryStore()
+        bus = MemoryBus()
+        self._liability = LiabilityService(
+            self.store.liability, bus, self.clock, max_abs_delta_cents=settings.max_abs_delta_cents
+        )
+        self.hedger = HedgeCycle(
+            self.store, self.venue, bus, self.clock, policy,
+            replace(settings.hedger, instrument_id=settings.instrument_id),
+        )  # fmt: skip
+        context = RunContext(
+            self.engine, self.venue, self.clock, self.store, bus, self.instrument, settings,
+            self._liability_now,
+        )  # fmt: skip
+        self.funding = (funding or service_funding())(context)
+        self.recorder = Recorder(self._path, self._inverse, float(self.instrument.contract_value))
+        self.engine.add_listener(self._on_position)
+        self.engine.add_order_listener(self._on_order)
+        self._mark = self._path.tick_prices[0]
+        self._mark_usd = float(self._mark)
+        self._liability_cents = 0
+        self._size = Decimal(0)
+        self._next_tick = 0
+        self._book_bar = -1
+        self._next_boundary_ms: int | None = None
+        self._payments_seen = 0
+        self._changed = False
+        self._liquidations = 0
+        self._hedger_due_ms: int | None = None
+        self._quiet: tuple[object, ...] | None = None
+        self._quiet_until_ms: int | None = None
+        self._opening = True
+        self._opening_cost_usd = 0.0
+        self._fills_seen: dict[str, int] = {}
+        self._resting: set[str] = set()  # orders open at the venue
+        self._fill_marks: list[FillMark] = []
+        self._orders_at_start = 0
+        self._transfers_at_start = 0
+        self._withdrawals_at_start = 0
+        self._deposits_at_start = 0
+        self.events = 0
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    async def run(self, progress: Progress | None = None) -> PolicyResult:
+        await self._open()
+        started = time.process_time()  # one core's time, whatever else the machine runs
+        await self._replay(progress)
+        elapsed = time.process_time() - started
+        return self._result(elapsed)
+
+    async def _open(self) -> None:
+        path, settings = self._path, self._settings
+        self.engine.set_book_shape(DEEP_BOOK)
+        self._set_price(path.start_ms, path.tick_prices[0], float(path.tick_usd[0]))
+        initial_cents = int(settings.initial_liability_usd * 100)
+        if initial_cents > 0:
+            change = LiabilityChange("backtest-start", initial_cents, "at the start", "backtest")
+            await self.store.ledger.append(change, new_correlation_id(), path.start_ms)
+        self._liability_cents = initial_cents
+        wanted = self._wanted_collateral(settings.initial_liability_usd)
+        if wanted > 0:
+            self.engine.credit_trading(wanted, self.instrument.settle_currency)
+            share = settings.collateral.funding_reserve_share
+            reserve = (wanted * share).quantize(SAT, rounding=ROUND_FLOOR)
+            if reserve > 0:
+                self.engine.credit_funding(reserve, self.instrument.settle_currency)
+        self.venue.latency_ms = 0
+        await self._hedge_cycle("startup")
+        await self.funding.cycle("startup")
+        self.venue.latency_ms = settings.costs.latency_ms
+        self._opening = False
+        self._book_bar = -1  # the book model from the first minute on
+        self._orders_at_start = len(self.store.trail.orders)
+        self._transfers_at_start = len(self.engine.transfers)
+        self._withdrawals_at_start = len(self.engine.wallet.withdrawals())
+        self._deposits_at_start = len(self.engine.wallet.deposits())
+        position = self.engine.position(self.instrument.instrument_id)
+        self._size = position.size_contracts
+        self._changed = False
+        self.recorder.begin(
+            initial_cents / 100,
+            self._mark_usd,
+            float(position.size_contracts),
+            float(position.avg_price_usd or 0),
+            float(self.engine.trading_cash(self.instrument.settle_currency)),
+            float(position.liquidation_price_usd or 0),
+        )
+
+    async def _replay(self, progress: Progress | None) -> None:
+        path, flows = self._path, self._inputs.flows
+        tick_ms, prices, floats = path.tick_ms.tolist(), path.tick_prices, path.tick_usd.tolist()
+        flow_ms, flow_cents = flows.ts_ms, flows.delta_cents
+        flow_index, flow_count = 0, len(flows)
+        funding_every_ms = int(self._settings.funding_check_interval_seconds * 1000)
+        funding_due_ms = path.start_ms + funding_every_ms
+        price_sensitive = not self._inverse
+        clock, funding = self.clock, self.funding
+        for index in range(1, len(tick_ms)):
+            ms = tick_ms[index]
+            while flow_index < flow_count and flow_ms[flow_index] < ms:
+                await self._flow(flow_ms[flow_index], flow_cents[flow_index])
+                flow_index += 1
+            if ms > clock.now_ms():
+                clock.set(ms)
+            else:
+                ms = clock.now_ms()  # an order's latency took the clock past this tick
+            self._next_tick = index
+            if self._resting:
+                self._shape_book(ms)
+            self._set_price(ms, prices[index], floats[index])
+            self._next_tick = index + 1
+            if self._changed:
+                await self._venue_changed()
+            if funding.on_price(prices[index]):
+                await self._funding_cycle("price")
+            if ms >= funding_due_ms:
+                funding_due_ms += funding_every_ms
+                await self._funding_cycle("periodic")
+            if price_sensitive or self._hedger_due_ms is not None:
+                await self._maybe_hedge("price")
+            if progress is not None and index % PROGRESS_EVERY_TICKS == 0:
+                progress(PROGRESS_EVERY_TICKS)
+        while flow_index < flow_count:
+            await self._flow(flow_ms[flow_index], flow_cents[flow_index])
+            flow_index += 1
+        self.events = len(tick_ms) - 1 + flow_count
+        if progress is not None:
+            progress((len(tick_ms) - 1) % PROGRESS_EVERY_TICKS)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    async def _flow(self, ts_ms: int, delta_cents: int) -> None:
+        if ts_ms > self.clock.now_ms():
+            self.clock.set(ts_ms)
+        memo = "a user buys USD" if delta_cents > 0 else "a user sells USD"
+        await self._liability.post(f"flow-{ts_ms}-{self.events}", delta_cents, memo, "backtest")
+        self.events += 1
+        self._liability_cents += delta_cents
+        self.recorder.flow(self._next_tick, delta_cents / 100, self._mark_usd)
+        if self.funding.on_liability(self._liability_cents):
+            await self._funding_cycle("liability")
+        await self._maybe_hedge("liability")
+
+    async def _venue_changed(self) -> None:
+        """A fill, a liquidation or a funding payment: recorded, and both services told."""
+        self._record_state()
+        await self._funding_cycle("position")
+        await self._maybe_hedge("position")
+
+    async def _maybe_hedge(self, reason: str) -> None:
+        for _ in range(3):  # a fill is followed by the cycle its position change triggers
+            now = self.clock.now_ms()
+            due = self._hedger_due_ms
+            if due is not None:
+                if now < due:
+                    return  # an order in flight: the hedger looks at nothing else meanwhile
+                self._hedger_due_ms = None
+                reason = "recheck"
+            else:
+                inputs = (self._liability_cents, self._size) + (
+                    () if self._inverse else (self._mark,)
+                )
+                waiting = self._quiet_until_ms is None or now < self._quiet_until_ms
+                if inputs == self._quiet and waiting:
+                    return
+                position = VenuePosition(
+                    self.instrument.instrument_id, self._size, None, self._mark
+                )
+                if not self.hedger.would_act(self._liability_cents, position):
+                    self._quiet, self._quiet_until_ms = inputs, None
+                    return
+            size_before = self._size
+            await self._hedge_cycle(reason)
+            if self._changed:
+                self._record_state()
+                await self._funding_cycle("position")
+            if self._size == size_before:  # refused, or resting: the periodic check retries
+                self._quiet = (self._liability_cents, self._size) + (
+                    () if self._inverse else (self._mark,)
+                )
+                interval_ms = int(self._settings.hedger.check_interval_seconds * 1000)
+                self._quiet_until_ms = self.clock.now_ms() + interval_ms
+                return
+            reason = "position"
+
+    async def _funding_cycle(self, reason: str) -> None:
+        await self.funding.cycle(reason)
+        self._record_state()
+
+    async def _hedge_cycle(self, reason: str) -> None:
+        await self.hedger.cycle(reason, new_correlation_id())
+        if self.hedger.recheck_in_seconds is not None:
+            self._recheck(self.hedger.recheck_in_seconds)
+
+    def _recheck(self, delay_seconds: float) -> None:
+        due = self.clock.now_ms() + int(delay_seconds * 1000)
+        if self._hedger_due_ms is None or due < self._hedger_due_ms:
+            self._hedger_due_ms = due
+
+    def _record_state(self) -> None:
+        position = self.engine.position(self.instrument.instrument_id)
+        self._size = position.size_contracts
+        self._changed = False
+        self.recorder.state(
+            self._next_tick,
+            self._mark_usd,
+            float(position.size_contracts),
+            float(position.avg_price_usd or 0),
+            float(self.engine.trading_cash(self.instrument.settle_currency)),
+            float(position.liquidation_price_usd or 0),
+        )
+
+    # -- the simulated market ---------------------------------------------------------------------
+
+    def _set_price(self, ms: int, price: Decimal, price_usd: float) -> None:
+        boundary = self._next_boundary_ms
+        self._mark, self._mark_usd = price, price_usd  # before: resting orders fill at it
+        self.engine.set_price(ms, price)
+        if boundary is None or ms >= boundary:
+            self._after_funding_boundary()
+
+    def _move_to(self, ms: int) -> None:
+        """An order arrives at `ms`: the clock and the market move there first."""
+        if ms <= self.clock.now_ms():
+            return
+        self.clock.set(ms)
+        if self._opening:
+            return
+        self._shape_book(ms)
+        price = self._path.price_at(ms)
+        self._set_price(ms, price, float(price))
+
+    def _shape_book(self, ms: int) -> None:
+        path = self._path
+        bar = min(max((ms - path.start_ms) // BAR_MS, 0), path.bars - 1)
+        if bar == self._book_bar:
+            return
+        self._book_bar = bar
+        close = float(path.bar_close_usd[bar])
+        contract_usd = float(self.instrument.notional_usd(Decimal(1), self._mark))
+        self.engine.set_book_shape(
+            self._settings.costs.book.shape(
+                close,
+                float(path.bar_high_usd[bar]),
+                float(path.bar_low_usd[bar]),
+                float(path.bar_volume[bar]) if path.has_volume else 0.0,
+                contract_usd,
+            )
+        )
+
+    def _after_funding_boundary(self) -> None:
+        """Funding paid at a boundary just crossed is booked; the next boundary's rate set."""
+        payments = self.engine.funding_payments
+        for payment in payments[self._payments_seen :]:
+            usd = payment.amount_btc * (payment.mark_price_usd if self._inverse else 1)
+            self._cost(payment.ts_ms, "funding", -float(usd))
+            self._changed = True
+        self._payments_seen = len(payments)
+        boundary = self.engine.next_funding_ms(self.instrument.instrument_id)
+        self._next_boundary_ms = boundary
+        if boundary is not None and boundary <= self._path.end_ms:
+            rate = self._inputs.funding.rate_at(boundary)
+            self.engine.set_funding_rate(rate, self.instrument.instrument_id)
+
+    # -- engine listeners -------------------------------------------------------------------------
+
+    def _on_position(self, event: PositionChanged) -> None:
+        self._changed = True
+        if event.reason is ChangeReason.LIQUIDATION:
+            self._liquidations += 1
+
+    def _on_order(self, event: OrderChanged) -> None:
+        if event.state in OPEN_STATES:
+            self._resting.add(event.client_order_id)
+        else:
+            self._resting.discard(event.client_order_id)
+        order = self.engine.order_details(event.client_order_id)
+        seen = self._fills_seen.get(order.client_order_id, 0)
+        if len(order.fills) == seen:
+            return
+        self._fills_seen[order.client_order_id] = len(order.fills)
+        mark = self._mark_usd
+        maker = order.order_type is OrderType.POST_ONLY  # fills only as the price trades through
+        sign = 1.0 if order.side is OrderSide.BUY else -1.0
+        for fill in order.fills[seen:]:
+            fee_usd = float(fill.fee) * (mark if self._inverse else 1.0)
+            booked = float(fill.price_usd) if maker else mark
+            slippage_usd = self._slippage_usd(order.side, fill.size_contracts, fill.price_usd)
+            if self._opening:
+                self._opening_cost_usd += fee_usd + slippage_usd
+                continue
+            self._cost(fill.ts_ms, "fees", fee_usd)
+            if not maker:
+                self._cost(fill.ts_ms, "slippage", slippage_usd)
+            self.recorder.fill(self._next_tick, sign * float(fill.size_contracts), booked)
+            self._fill_marks.append(
+                (order.client_order_id, order.side, fill.size_contracts, booked)
+            )
+
+    def _slippage_usd(self, side: OrderSide, size: Decimal, price: Decimal) -> float:
+        """What the fill cost against the mark of its moment (positive: worse than the mark)."""
+        sign = 1.0 if side is OrderSide.SELL else -1.0
+        face, mark, fill = float(self.instrument.contract_value), self._mark_usd, float(price)
+        if self._inverse:
+            return sign * float(size) * face * (1 / fill - 1 / mark) * mark
+        return sign * float(size) * face * (mark - fill)
+
+    def _cost(self, ts_ms: int, component: str, usd: float) -> None:
+        self.recorder.cost(ts_ms, component, usd)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _liability_now(self) -> int:
+        return self._liability_cents
+
+    def _wanted_collateral(self, liability_usd: Decimal) -> Decimal:
+        target = self._settings.collateral.target_leverage
+        units = liability_usd / self._mark if self._inverse else liability_usd
+        return (units / target).quantize(SAT, rounding=ROUND_FLOOR)
+
+    # -- the result -------------------------------------------------------------------------------
+
+    def _result(self, elapsed_s: float) -> PolicyResult:
+        finished = FinishedRun(
+            policy=self._policy_name,
+            instrument=self.instrument,
+            path=self._path,
+            settings=self._settings,
+            engine=self.engine,
+            trail=self.store.trail,
+            recorder=self.recorder,
+            fills=tuple(self._fill_marks),
+            orders_at_start=self._orders_at_start,
+            transfers_at_start=self._transfers_at_start,
+            withdrawals_at_start=self._withdrawals_at_start,
+            deposits_at_start=self._deposits_at_start,
+            liquidations=self._liquidations,
+            opening_cost_usd=self._opening_cost_usd,
+            events=self.events,
+            elapsed_s=elapsed_s,
+        )
+        return summarize(finished)

@@ -1,0 +1,247 @@
+"""The funding manager's parts: its policy, the operator's wallet, the alert webhook, and one
+funding service per collateral currency the hedge uses (BTC for inverse swaps and futures,
+USDT for linear swaps; onchain moves only for BTC)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import structlog
+
+from pegkeeper.adapters.alerts.webhook import LogAlertSink, WebhookAlertSink, WebhookSettings
+from pegkeeper.adapters.clock import ScaledClock
+from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.adapters.wallet.bitcoind import BitcoindSettings, BitcoindWallet
+from pegkeeper.adapters.wallet.sim import SimWallet
+from pegkeeper.bootstrap.venue import VenueSetup
+from pegkeeper.config import Settings
+from pegkeeper.domain.allocation import Allocation, HedgeLeg
+from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.funding_policy import (
+    FundingPolicy,
+    GaloyDealerFundingParams,
+    GaloyDealerFundingPolicy,
+    StablesatsFundingParams,
+    StablesatsFundingPolicy,
+)
+from pegkeeper.domain.units import SATS_PER_BTC
+from pegkeeper.ports import AlertSink, Bus, ReadinessGate, Wallet
+from pegkeeper.services.alerts import Alerter, AlertSettings
+from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
+from pegkeeper.services.collateral.operations import OperationSettings
+from pegkeeper.services.collateral.watch import FeedHealth
+from pegkeeper.services.views.collateral import CollateralView
+from pegkeeper.sim.chain import SimChain
+
+log = structlog.get_logger("pegkeeper")
+
+Job = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class FundingSetup:
+    services: list[CollateralManager]
+    alerter: Alerter
+    view: CollateralView
+    wallet: Wallet | None
+    closers: list[Job] = field(default_factory=list)
+
+
+def allocation_of(settings: Settings) -> Allocation:
+    legs = settings.allocation.legs
+    if not legs:
+        return Allocation.single(settings.hedger.instrument_id)
+    return Allocation(tuple(HedgeLeg(leg.instrument_id, leg.weight) for leg in legs))
+
+
+def collateral_currency(instrument_id: str) -> str:
+    """OKX's linear swaps settle in USDT; its inverse swaps and futures in BTC."""
+    return "USDT" if "USDT" in instrument_id.upper() else "BTC"
+
+
+def build_alerter(settings: Settings, store: SqlStore, venue: VenueSetup) -> Alerter:
+    a = settings.alerts
+    sink: AlertSink = LogAlertSink()
+    closers: list[Job] = []
+    url = a.webhook_url.get_secret_value()
+    if url:
+        webhook = WebhookAlertSink(
+            WebhookSettings(url, a.format, a.telegram_chat_id, a.timeout_seconds)
+        )
+        sink = webhook
+        closers.append(webhook.close)
+    venue.closers.extend(closers)
+    return Alerter(sink, store.funding, venue.clock, alert_settings(settings))
+
+
+def alert_settings(settings: Settings) -> AlertSettings:
+    a = settings.alerts
+    return AlertSettings(
+        liquidation_distance_floor_pct=a.liquidation_distance_floor_pct,
+        feed_stale_after_seconds=a.feed_stale_after_seconds,
+        hedge_outside_brackets_seconds=a.hedge_outside_brackets_seconds,
+        repeat_after_seconds=a.repeat_after_seconds,
+    )
+
+
+def build_funding(
+    settings: Settings,
+    store: SqlStore,
+    venue: VenueSetup,
+    bus: Bus,
+    alerter: Alerter,
+    feeds: FeedHealth | None = None,
+    gate: ReadinessGate | None = None,
+) -> FundingSetup:
+    """Raises VenueMisconfigured when the configuration cannot work."""
+    _check_leverage(settings, venue)
+    funding_venue = venue.funding
+    wallet = _wallet(settings, venue)
+    services: list[CollateralManager] = []
+    if funding_venue is None:
+        log.warning(
+            "the venue offers no transfers or deposits: funding is off", venue=venue.description
+        )
+    else:
+        allocation = allocation_of(settings)
+        currencies = dict.fromkeys(
+            collateral_currency(leg.instrument_id) for leg in allocation.legs
+        )
+        for currency in currencies:
+            service = CollateralManager(
+                store,
+                venue.venue,
+                funding_venue,
+                wallet if currency == "BTC" else None,
+                bus,
+                venue.clock,
+                funding_policy(settings, currency),
+                allocation,
+                alerter,
+                _service_settings(settings, currency, venue),
+                feeds=feeds if currency == "BTC" else None,
+                account_check=venue.account_check,
+                gate=gate,
+            )
+            services.append(service)
+            venue.price_listeners.append(service.on_price)
+    if isinstance(wallet, SimWallet):
+        sim_wallet = wallet  # its chain finds blocks as simulated time passes
+        venue.price_listeners.insert(0, lambda _: sim_wallet.sync())
+    closers: list[Job] = []
+    if isinstance(wallet, BitcoindWallet):
+        closers.append(wallet.close)
+    view = CollateralView(store, services, wallet)
+    return FundingSetup(services, alerter, view, wallet, closers)
+
+
+def _check_leverage(settings: Settings, venue: VenueSetup) -> None:
+    """The exchange's cross leverage must reach the policy's high bound, or orders would be
+    refused for margin before the policy tops the collateral up. Stablesats sets it to the
+    high bound exactly; a higher one is allowed, and said."""
+    f = settings.funding
+    bound = f.high_bound_leverage
+    key = "[sim] leverage" if venue.simulated else "[venue] leverage"
+    if Decimal(venue.leverage) < bound:
+        raise VenueMisconfigured(
+            f"[funding] policy {f.policy!r} lets leverage reach {bound}, so the exchange's "
+            f"cross leverage must be at least {bound}: {key} is {venue.leverage}; set it to "
+            f"{bound} (and the instrument's cross leverage at the exchange), or set [funding] "
+            "enabled = false"
+        )
+    if Decimal(venue.leverage) > bound:
+        log.warning(
+            "the exchange's leverage is above the funding policy's high bound",
+            leverage=venue.leverage,
+            high_bound=str(bound),
+        )
+
+
+def _wallet(settings: Settings, venue: VenueSetup) -> Wallet | None:
+    w = settings.funding.wallet
+    if w.kind == "none":
+        return None
+    if w.kind == "bitcoind":
+        url = w.bitcoind_url.get_secret_value()
+        if not url:
+            raise VenueMisconfigured(
+                "[funding.wallet] kind = 'bitcoind' needs the node's address: set "
+                "PEGKEEPER_FUNDING__WALLET__BITCOIND_URL (and __BITCOIND_USER, "
+                "__BITCOIND_PASSWORD)"
+            )
+        return BitcoindWallet(
+            BitcoindSettings(
+                url,
+                w.bitcoind_wallet,
+                w.bitcoind_user.get_secret_value(),
+                w.bitcoind_password.get_secret_value(),
+                w.timeout_seconds,
+            )
+        )
+    if venue.exchange_wallet is None:
+        log.warning(
+            "no onchain wallet: [funding.wallet] kind = 'sim' pays into the simulated exchange "
+            "only; deposits and withdrawals are refused and alerted until kind = 'bitcoind'"
+        )
+        return None
+    chain = SimChain(
+        venue.clock.now_ms(),
+        int(w.sim_balance_btc * SATS_PER_BTC),
+        block_interval_ms=int(w.sim_block_interval_seconds * 1000),
+        min_fee_rate_sat_vb=w.sim_min_fee_rate_sat_vb,
+    )
+    return SimWallet(chain, venue.clock, venue.exchange_wallet)
+
+
+def funding_policy(settings: Settings, currency: str) -> FundingPolicy:
+    f = settings.funding
+    threshold = settings.hedger.stablesats.minimum_liability_threshold_cents
+    if f.policy == "galoy-dealer":
+        galoy = f.galoy_dealer.model_dump()
+        if currency != "BTC":
+            galoy["minimum_funding_balance_btc"] = f.usdt_minimum_funding_balance
+        return GaloyDealerFundingPolicy(
+            GaloyDealerFundingParams(minimum_liability_threshold_cents=threshold, **galoy)
+        )
+    stablesats = f.stablesats.model_dump()
+    if currency != "BTC":
+        stablesats["minimum_funding_balance_btc"] = f.usdt_minimum_funding_balance
+    return StablesatsFundingPolicy(
+        StablesatsFundingParams(minimum_liability_threshold_cents=threshold, **stablesats)
+    )
+
+
+def _service_settings(settings: Settings, currency: str, venue: VenueSetup) -> CollateralSettings:
+    window_seconds = settings.funding.lookup_window_seconds
+    if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
+        window_seconds *= venue.clock.speed  # a request's time on the wire is real time
+    return funding_settings(settings, currency, window_seconds)
+
+
+def funding_settings(
+    settings: Settings, currency: str, lookup_window_seconds: float
+) -> CollateralSettings:
+    f, brackets = settings.funding, settings.hedger.stablesats
+    return CollateralSettings(
+        currency=currency,
+        check_interval_seconds=f.check_interval_seconds,
+        leverage_snapshot_interval_seconds=f.leverage_snapshot_interval_seconds,
+        maintenance_margin_rate=f.maintenance_margin_rate,
+        hedge_low_bound_ratio=brackets.low_bound_ratio_shorting,
+        hedge_high_bound_ratio=brackets.high_bound_ratio_shorting,
+        hedge_minimum_liability_cents=brackets.minimum_liability_threshold_cents,
+        roll_lead_seconds=settings.allocation.roll_lead_hours * 3600,
+        account_check_interval_seconds=f.account_check_interval_seconds,
+        operations=OperationSettings(
+            lookup_window_seconds=lookup_window_seconds,
+            deposit_timeout_seconds=f.deposit_timeout_seconds,
+            deposit_fee_rate_sat_vb=f.deposit_fee_rate_sat_vb,
+            fee_bump_after_seconds=f.fee_bump_after_seconds,
+            fee_bump_step_sat_vb=f.fee_bump_step_sat_vb,
+            max_fee_rate_sat_vb=f.max_fee_rate_sat_vb,
+            deposit_jitter_max_sats=f.deposit_jitter_max_sats,
+            withdrawal_address=f.withdrawal_address,
+        ),
+    )

@@ -1,0 +1,197 @@
+"""`pegkeeper backtest`: hedge policies replayed over a real price path, compared."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pegkeeper.config import Settings
+
+if TYPE_CHECKING:
+    from pegkeeper.backtest.runner import PolicyResult
+
+console = Console(stderr=True, width=max(120, Console(stderr=True).width))
+
+
+def register(
+    app: typer.Typer,
+    load_settings: Callable[[Path | None], Settings],
+    fail: Callable[[str], NoReturn],
+) -> None:
+    @app.command("backtest")
+    def backtest(
+        prices: Annotated[
+            Path, typer.Option("--prices", help="1-minute OHLC CSV (open_time_ms or timestamp)")
+        ],
+        funding: Annotated[
+            Path | None,
+            typer.Option("--funding", help="funding rate history (default: [backtest] rate)"),
+        ] = None,
+        flows: Annotated[
+            str | None,
+            typer.Option(
+                "--flows",
+                help="none | poisson[:rate_per_hour=30,median_usd=500,sigma=1,"
+                "drift_usd_per_day=0,stress=0,stress_window_minutes=60,seed=7] | a CSV "
+                "ts_ms,delta_cents (default: [backtest] flows)",
+            ),
+        ] = None,
+        policy: Annotated[
+            list[str] | None,
+            typer.Option("--policy", help="stablesats | maker-band (repeat to compare)"),
+        ] = None,
+        report: Annotated[
+            Path | None, typer.Option("--report", help="write the HTML report here")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="one JSON object per policy on stdout")
+        ] = False,
+        fill_gaps: Annotated[
+            bool, typer.Option("--fill-gaps", help="fill missing minutes forward, flat")
+        ] = False,
+        volume_unit: Annotated[
+            str | None,
+            typer.Option("--volume-unit", help="the file's volume: base (BTC) or quote (USD)"),
+        ] = None,
+        liability_usd: Annotated[
+            str | None, typer.Option("--liability-usd", help="the liability at the start")
+        ] = None,
+        config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    ) -> None:
+        """Replay a price path through the production hedger on the simulated exchange, for
+        each policy, and compare tracking error, costs and liquidation risk."""
+        from pegkeeper.backtest.report import ReportContext, render_report
+        from pegkeeper.bootstrap.backtest import (
+            BacktestInputError,
+            BacktestRequest,
+            backtest_settings,
+            load_inputs,
+            run_policies,
+        )
+        from pegkeeper.bootstrap.logging_setup import configure_logging
+        from pegkeeper.bootstrap.policies import POLICY_NAMES, UnknownPolicy
+
+        settings = load_settings(config)
+        configure_logging("error", json_format=False)  # a backtest's warnings are in its numbers
+        names = list(dict.fromkeys(policy or [settings.hedger.policy]))
+        unknown = [n for n in names if n not in POLICY_NAMES]
+        if unknown:
+            fail(f"--policy {', '.join(unknown)}: unknown; expected {', '.join(POLICY_NAMES)}")
+        if volume_unit not in (None, "base", "quote"):
+            fail(f"--volume-unit {volume_unit}: expected base or quote")
+        if not prices.is_file():
+            fail(f"--prices: {prices} does not exist")
+        if funding is not None and not funding.is_file():
+            fail(f"--funding: {funding} does not exist")
+        request = BacktestRequest(
+            prices=prices,
+            funding=funding,
+            flows=flows,
+            fill_gaps=fill_gaps,
+            volume_unit=volume_unit,
+            liability_usd=_usd(liability_usd, fail),
+        )
+        try:
+            bt = backtest_settings(settings, request)
+            inputs = load_inputs(request, settings, bt)
+        except (BacktestInputError, ValueError) as error:
+            fail(str(error))
+        ticks = len(inputs.path.tick_ms) - 1
+        with _progress() as bar:
+            tasks = {name: bar.add_task(name, total=ticks) for name in names}
+            try:
+                results = asyncio.run(
+                    run_policies(
+                        names,
+                        settings,
+                        inputs,
+                        bt,
+                        lambda name, done: bar.advance(tasks[name], done),
+                    )
+                )
+            except UnknownPolicy as error:
+                fail(str(error))
+        console.print(_summary_table(results))
+        if report is not None:
+            context = ReportContext(inputs, bt, _command_line(), settings.funding.policy)
+            try:
+                report.write_text(render_report(results, context), encoding="utf-8")
+            except OSError as error:
+                fail(f"--report: cannot write {report}: {error}")
+            console.print(f"report: {report}")
+        if as_json:
+            typer.echo(json.dumps([r.metrics.as_dict() for r in results], indent=2))
+
+
+def _usd(text: str | None, fail: Callable[[str], NoReturn]) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0:
+        fail(f"--liability-usd {text}: expected a number of USD >= 0")
+    return value
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:>12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ticks"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _command_line() -> str:
+    return "pegkeeper " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _summary_table(results: Sequence[PolicyResult]) -> Table:
+    table = Table(title="backtest")
+    table.add_column("policy")
+    for heading in (
+        "TE max %",
+        "TE rms %",
+        "TE max USD",
+        "cost bps/yr",
+        "cost USD",
+        "orders",
+        "moves",
+        "min liq dist %",
+        "liquidated",
+        "events/s",
+    ):
+        table.add_column(heading, justify="right")
+    for result in results:
+        m = result.metrics
+        table.add_row(
+            m.policy,
+            f"{m.tracking_error_max_pct:.3f}",
+            f"{m.tracking_error_rms_pct:.3f}",
+            f"{m.tracking_error_max_usd:,.0f}",
+            f"{m.cost_bps_per_year:,.1f}",
+            f"{m.total_cost_usd:,.0f}",
+            str(m.orders),
+            str(m.transfers),
+            "-"
+            if m.min_liquidation_distance_pct is None
+            else f"{m.min_liquidation_distance_pct:.1f}",
+            "yes" if m.liquidated else "no",
+            f"{m.events_per_second:,.0f}",
+        )
+    return table

@@ -1,0 +1,87 @@
+"""What the treasury operator sees of the funding manager: per collateral account the live
+leverage and liquidation distance, the money moving and moved, fee bumps, rolls, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pegkeeper.domain.errors import VenueError
+from pegkeeper.domain.funding import (
+    AlertRecord,
+    FeeBump,
+    FundingDecisionRecord,
+    LeverageSnapshot,
+    OperationRecord,
+)
+from pegkeeper.domain.roll import RollRecord
+from pegkeeper.ports import Store, Wallet
+from pegkeeper.services.collateral.manager import CollateralManager
+from pegkeeper.services.collateral.reading import AccountState
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    currency: str
+    policy: str
+    state: AccountState | None  # None until the first reading
+    last_snapshot: LeverageSnapshot | None
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralStatus:
+    enabled: bool
+    accounts: list[AccountView]
+    wallet: str | None  # the wallet's kind; None: no onchain wallet
+    wallet_balance_sats: int | None  # None when it could not be read
+    open_operations: list[OperationRecord]
+    recent_operations: list[OperationRecord]
+    fee_bumps: list[FeeBump]  # of the recent operations
+    decisions: list[FundingDecisionRecord]
+    alerts: list[AlertRecord]
+    rolls: list[RollRecord]
+
+
+class CollateralView:
+    def __init__(
+        self, store: Store, services: list[CollateralManager], wallet: Wallet | None
+    ) -> None:
+        self._store = store
+        self._services = services
+        self._wallet = wallet
+
+    async def status(self, limit: int = 20) -> CollateralStatus:
+        funding = self._store.funding
+        snapshots = await funding.recent_leverage(50)
+        accounts = [
+            AccountView(
+                currency=s.settings.currency,
+                policy=s.policy.name,
+                state=s.state,
+                last_snapshot=next(
+                    (x for x in snapshots if x.currency == s.settings.currency), None
+                ),
+            )
+            for s in self._services
+        ]
+        recent = await funding.recent_operations(limit)
+        bumps = [b for r in recent for b in await funding.fee_bumps(r.operation.operation_id)]
+        return CollateralStatus(
+            enabled=bool(self._services),
+            accounts=accounts,
+            wallet=self._wallet.name if self._wallet is not None else None,
+            wallet_balance_sats=await self._wallet_balance(),
+            open_operations=await funding.open_operations(),
+            recent_operations=recent,
+            fee_bumps=bumps,
+            decisions=await funding.recent_decisions(limit),
+            alerts=await funding.recent_alerts(limit),
+            rolls=await self._store.rolls.recent_rolls(limit),
+        )
+
+    async def _wallet_balance(self) -> int | None:
+        if self._wallet is None:
+            return None
+        try:
+            return await self._wallet.balance_sats()
+        except (VenueError, OSError, TimeoutError):
+            return None
