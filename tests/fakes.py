@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from decimal import Decimal
 
+from pegkeeper.backtest.store import MemoryLiabilityRepository, no_transaction
 from pegkeeper.backtest.store_funding import (
     MemoryFundingRepository,
     MemoryRollRepository,
@@ -14,7 +16,7 @@ from pegkeeper.backtest.store_funding import (
 )
 from pegkeeper.domain.errors import ConflictError, NotFound, VenueError
 from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
-from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, apply_change
+from pegkeeper.domain.liability import LedgerEntry, LiabilityEvent
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
@@ -22,40 +24,8 @@ from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, P
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
 
 
-class FakeLiabilityRepository:
-    def __init__(self) -> None:
-        self.events: list[LiabilityEvent] = []
-
-    async def append(
-        self, change: LiabilityChange, correlation_id: str, now_ms: int
-    ) -> tuple[LiabilityEvent, bool]:
-        existing = await self.get(change.event_id)
-        if existing is not None:
-            if existing.delta_cents != change.delta_cents:
-                raise ConflictError(f"id {change.event_id} was posted with another amount")
-            return existing, False
-        after = apply_change(await self.balance_cents(), change)
-        event = LiabilityEvent(
-            seq=len(self.events) + 1,
-            event_id=change.event_id,
-            delta_cents=change.delta_cents,
-            balance_after_cents=after,
-            memo=change.memo,
-            source=change.source,
-            correlation_id=correlation_id,
-            created_at_ms=now_ms,
-        )
-        self.events.append(event)
-        return event, True
-
-    async def balance_cents(self) -> int:
-        return self.events[-1].balance_after_cents if self.events else 0
-
-    async def get(self, event_id: str) -> LiabilityEvent | None:
-        return next((e for e in self.events if e.event_id == event_id), None)
-
-    async def recent(self, limit: int) -> list[LiabilityEvent]:
-        return list(reversed(self.events))[:limit]
+class FakeLiabilityRepository(MemoryLiabilityRepository):
+    """The backtester's in-memory ledger, with its one rule (domain.liability.next_event)."""
 
 
 class FakeQuoteRepository:
@@ -232,6 +202,10 @@ class FakeStore:
         self.quotes = FakeQuoteRepository(self.liability)
         self.funding = FakeFundingRepository()
         self.rolls = FakeRollRepository(self.hedge)
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """In memory every write is at once; a unit of work groups nothing."""
+        return no_transaction()
 
     async def close(self) -> None:
         return None

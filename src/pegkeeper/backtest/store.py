@@ -9,7 +9,9 @@ keep the lookups the hedger makes on every cycle constant-time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from decimal import Decimal
 
@@ -19,7 +21,7 @@ from pegkeeper.backtest.store_funding import (
     MemorySlots,
 )
 from pegkeeper.domain.errors import ConflictError
-from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, apply_change
+from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, next_event
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
@@ -41,21 +43,11 @@ class MemoryLiabilityRepository:
     async def append(
         self, change: LiabilityChange, correlation_id: str, now_ms: int
     ) -> tuple[LiabilityEvent, bool]:
-        existing = self._by_id.get(change.event_id)
-        if existing is not None:
-            if existing.delta_cents != change.delta_cents:
-                raise ConflictError(f"id {change.event_id} was posted with another amount")
-            return existing, False
-        event = LiabilityEvent(
-            seq=len(self.events) + 1,
-            event_id=change.event_id,
-            delta_cents=change.delta_cents,
-            balance_after_cents=apply_change(self.balance(), change),
-            memo=change.memo,
-            source=change.source,
-            correlation_id=correlation_id,
-            created_at_ms=now_ms,
-        )
+        last = self.events[-1] if self.events else None
+        entry = LedgerEntry(change, correlation_id, now_ms)
+        event, created = next_event(last, self._by_id.get(change.event_id), entry)
+        if not created:
+            return event, False
         self.events.append(event)
         self._by_id[event.event_id] = event
         return event, True
@@ -237,5 +229,14 @@ class MemoryStore:
         self.funding: FundingRepository = MemoryFundingRepository()
         self.rolls: RollRepository = MemoryRollRepository(self.trail)
 
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """In memory every write is at once; a unit of work groups nothing."""
+        return no_transaction()
+
     async def close(self) -> None:
         return None
+
+
+@contextlib.asynccontextmanager
+async def no_transaction() -> AsyncIterator[None]:
+    yield

@@ -73,3 +73,31 @@ def apply_change(balance_cents: int, change: LiabilityChange) -> int:
             "cents; a liability is what the dealer owes and cannot be below 0"
         )
     return after
+
+
+def next_event(
+    last: LiabilityEvent | None, existing: LiabilityEvent | None, entry: LedgerEntry
+) -> tuple[LiabilityEvent, bool]:
+    """The ledger's one rule for an append, whatever stores it: the same event id again is the
+    stored event when the amount is the same, and a conflict when it is not; a new change takes
+    the next seq and a balance that never goes below 0. Returns (event, whether it is new)."""
+    change = entry.change
+    if existing is not None:
+        if existing.delta_cents != change.delta_cents:
+            raise ConflictError(
+                f"liability event {change.event_id!r} was already posted with another amount: "
+                f"delta_cents {existing.delta_cents} there, {change.delta_cents} in this request"
+            )
+        return existing, False
+    balance = last.balance_after_cents if last is not None else 0
+    event = LiabilityEvent(
+        seq=last.seq + 1 if last is not None else 1,
+        event_id=change.event_id,
+        delta_cents=change.delta_cents,
+        balance_after_cents=apply_change(balance, change),
+        memo=change.memo,
+        source=change.source,
+        correlation_id=entry.correlation_id,
+        created_at_ms=entry.now_ms,
+    )
+    return event, True

@@ -4,6 +4,7 @@ state the services rebuild from."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Protocol
 
@@ -250,5 +251,10 @@ class Store(Protocol):
     pegs: PegRepository
     funding: FundingRepository
     rolls: RollRepository
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """A unit of work: every write of the repositories in this task inside the block is
+        one transaction, committed when the block ends and rolled back whole if it raises."""
+        ...
 
     async def close(self) -> None: ...

@@ -10,6 +10,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ _SQLITE_PRAGMAS = (
 class SqlStore:
     def __init__(
         self,
-        engine: AsyncEngine,
+        tx: Transactions,
         liability: SqlLiabilityRepository,
         hedge: SqlHedgeRepository,
         pegs: SqlPegRepository,
@@ -71,7 +72,8 @@ class SqlStore:
         galoy: SqlGaloyRepository,
         ledger_state: SqlLedgerStateRepository,
     ) -> None:
-        self.engine = engine
+        self.engine = tx.engine
+        self._tx = tx
         self.liability: LiabilityRepository = liability
         self.hedge: HedgeRepository = hedge
         self.pegs: PegRepository = pegs
@@ -83,6 +85,9 @@ class SqlStore:
         self.audit: AuditReader = audit
         self.funding: FundingRepository = funding
         self.rolls: RollRepository = rolls
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        return self._tx.unit()
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -110,7 +115,7 @@ async def open_store(
     liability = SqlLiabilityRepository(tx)
     operator_actions = SqlOperatorActionRepository(tx)
     return SqlStore(
-        engine,
+        tx,
         liability,
         SqlHedgeRepository(tx, now_ms),
         SqlPegRepository(tx),

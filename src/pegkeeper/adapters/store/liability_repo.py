@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.adapters.store.tables import liability_events as t
-from pegkeeper.domain.errors import ConflictError
-from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, apply_change
+from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, next_event
 
 _MAX_ATTEMPTS = 50
 T = TypeVar("T")
@@ -84,20 +83,10 @@ class SqlLiabilityRepository:
         existing, last = _split_probe(
             (await conn.execute(_PROBE, {"event_id": change.event_id})).all(), change.event_id
         )
-        if existing is not None:
-            return _same_change_or_conflict(existing, change), False
-        seq = last.seq + 1 if last is not None else 1
-        balance = apply_change(last.balance_after_cents if last is not None else 0, change)
-        event = LiabilityEvent(
-            seq=seq,
-            event_id=change.event_id,
-            delta_cents=change.delta_cents,
-            balance_after_cents=balance,
-            memo=change.memo,
-            source=change.source,
-            correlation_id=entry.correlation_id,
-            created_at_ms=entry.now_ms,
-        )
+        event, created = next_event(last, existing, entry)
+        if not created:
+            return event, False
+        seq = event.seq
         try:
             await conn.execute(_INSERT, _event_params(event))
         except IntegrityError:
@@ -135,15 +124,6 @@ def _split_probe(
         if last is None or event.seq > last.seq:
             last = event
     return existing, last
-
-
-def _same_change_or_conflict(existing: LiabilityEvent, change: LiabilityChange) -> LiabilityEvent:
-    if existing.delta_cents != change.delta_cents:
-        raise ConflictError(
-            f"liability event {change.event_id!r} already exists with delta_cents "
-            f"{existing.delta_cents}; this request has delta_cents {change.delta_cents}"
-        )
-    return existing
 
 
 def _event_params(event: LiabilityEvent) -> dict[str, Any]:

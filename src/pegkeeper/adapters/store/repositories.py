@@ -1,5 +1,8 @@
 """What the SQL repositories share: short transactions on one engine.
 
+A unit of work (`unit`) makes every repository call of the task inside it join one write
+transaction, committed when the block ends: the services decide what is written together.
+
 SQLite allows one writer at a time. Writes there take the database's write lock up front
 (`BEGIN IMMEDIATE`, so two processes queue on the busy timeout instead of failing when a read
 transaction tries to upgrade) and, within one process, also queue on an asyncio lock so that
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -18,6 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 IMMEDIATE_OPTION = "pegkeeper_begin_immediate"
 
 NowMs = Callable[[], int]
+
+_UNIT: ContextVar[tuple[asyncio.Task[object] | None, AsyncConnection] | None] = ContextVar(
+    "pegkeeper_unit_of_work", default=None
+)
 
 
 class Transactions:
@@ -31,15 +39,46 @@ class Transactions:
         self._read_lock = self._write_lock if serialize_reads else None
 
     @contextlib.asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """One transaction for every write and read of this task inside the block; committed
+        when it ends, rolled back whole if it raises. Units do not nest."""
+        if self._joined() is not None:
+            raise RuntimeError("a unit of work is already open in this task")
+        async with _held(self._write_lock), self._write_engine.begin() as conn:
+            token = _UNIT.set((asyncio.current_task(), conn))
+            try:
+                yield
+            finally:
+                _UNIT.reset(token)
+
+    @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction committed when the block ends, rolled back if it raises."""
+        """A transaction committed when the block ends, rolled back if it raises (inside a
+        unit of work: the unit's)."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         async with _held(self._write_lock), self._write_engine.begin() as conn:
             yield conn
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         async with _held(self._read_lock), self.engine.connect() as conn:
             yield conn
+
+    @staticmethod
+    def _joined() -> AsyncConnection | None:
+        """The open unit of work's connection, when this very task opened it (a task started
+        inside a unit inherits the variable, not the transaction)."""
+        unit = _UNIT.get()
+        if unit is None or unit[0] is not asyncio.current_task():
+            return None
+        return unit[1]
 
 
 def _held(lock: asyncio.Lock | None) -> contextlib.AbstractAsyncContextManager[object]:

@@ -13,7 +13,8 @@
 4. `reconcile`: at start and after a reconnect, orders live at the venue that the store holds
    final (an order found after it was declared lost) are canceled and their real end recorded.
 
-Every new state goes through `record`: stored first, then published on the bus.
+Every new state goes through `record`. What is written together is one unit of work
+(services/unit_of_work.py), and its events are published on the bus after the commit.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from pegkeeper.domain.execution import Outcome
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderKind, OrderReport, OrderState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord
 from pegkeeper.domain.roll import RollRecord
-from pegkeeper.ports import Bus, Clock, HedgeRepository, OrderVenue, RollRepository
+from pegkeeper.ports import Bus, Clock, OrderVenue, Store
 from pegkeeper.services.execution.core import Found, attempt, look_up
+from pegkeeper.services.unit_of_work import UnitOfWork
 
 log = structlog.get_logger("pegkeeper.execution")
 
@@ -58,20 +60,19 @@ class Sent:
 class OrderExecution:
     def __init__(
         self,
-        orders: HedgeRepository,
+        store: Store,
         venue: OrderVenue,
         bus: Bus,
         clock: Clock,
         *,
         lookup_window_seconds: float,
-        rolls: RollRepository | None = None,
         on_final: OnFinal | None = None,
     ) -> None:
         """`on_final` is told every order that reaches a final state, with its filled size."""
-        self._orders = orders
-        self._rolls = rolls
+        self._orders = store.hedge
+        self._rolls = store.rolls
+        self._unit = UnitOfWork(store, bus)
         self._venue = venue
-        self._bus = bus
         self._clock = clock
         self._lookup_window_seconds = lookup_window_seconds
         self._on_final = on_final
@@ -85,19 +86,20 @@ class OrderExecution:
     ) -> None:
         """Commits the decision and its order (raises SlotTaken, writing nothing, when the slot
         is taken), then publishes them. A decision without an order is only recorded."""
-        await self._orders.record_decision(decision, intent, slot_version=slot_version)
-        await self.publish_decision(decision)
-        if intent is not None:
-            await self._publish_order(intent, OrderState.CREATED)
+        async with self._unit() as events:
+            await self._orders.record_decision(decision, intent, slot_version=slot_version)
+            events.add(TOPIC_DECISION, _decided(decision))
+            if intent is not None:
+                events.add(TOPIC_ORDER, self._order_event(intent, OrderState.CREATED))
 
     async def open_roll(
         self, decision: DecisionRecord, roll: RollRecord, legs: Sequence[OrderIntent]
     ) -> None:
-        assert self._rolls is not None, "rolls need the roll repository"
-        await self._rolls.record_roll(decision, roll, legs)
-        await self.publish_decision(decision)
-        for leg in legs:
-            await self._publish_order(leg, OrderState.CREATED)
+        async with self._unit() as events:
+            await self._rolls.record_roll(decision, roll, legs)
+            events.add(TOPIC_DECISION, _decided(decision))
+            for leg in legs:
+                events.add(TOPIC_ORDER, self._order_event(leg, OrderState.CREATED))
 
     async def submit(
         self, decision: DecisionRecord, intent: OrderIntent, *, slot_version: int | None = None
@@ -216,39 +218,29 @@ class OrderExecution:
         fills: Sequence[Fill] = (),
     ) -> None:
         """The one place an order's new state is written (then published)."""
-        await self._orders.record_order_state(
-            intent.client_order_id,
-            state,
-            self._clock.now_ms(),
-            venue_order_id=venue_order_id,
-            filled_contracts=filled_contracts,
-            avg_price_usd=avg_price_usd,
-            message=message,
-            fills=fills,
-        )
+        async with self._unit() as events:
+            await self._orders.record_order_state(
+                intent.client_order_id,
+                state,
+                self._clock.now_ms(),
+                venue_order_id=venue_order_id,
+                filled_contracts=filled_contracts,
+                avg_price_usd=avg_price_usd,
+                message=message,
+                fills=fills,
+            )
+            events.add(TOPIC_ORDER, self._order_event(intent, state))
         if state.is_terminal and self._on_final is not None:
             self._on_final(intent, state, filled_contracts)
-        await self._publish_order(intent, state)
 
-    async def publish_decision(self, record: DecisionRecord) -> None:
-        event = HedgeDecided(
-            decision_id=record.decision_id,
-            correlation_id=record.correlation_id,
-            action=record.action,
-            size_contracts=str(record.size_contracts),
-            rule=record.rule,
-            ts_ms=record.created_at_ms,
-        )
-        await self._bus.publish(TOPIC_DECISION, encode_event(event))
-
-    async def _publish_order(self, intent: OrderIntent, state: OrderState) -> None:
+    def _order_event(self, intent: OrderIntent, state: OrderState) -> bytes:
         event = OrderUpdated(
             client_order_id=intent.client_order_id,
             correlation_id=intent.correlation_id,
             state=state.value,
             ts_ms=self._clock.now_ms(),
         )
-        await self._bus.publish(TOPIC_ORDER, encode_event(event))
+        return encode_event(event)
 
     def _request(self, intent: OrderIntent) -> Coroutine[Any, Any, OrderReport]:
         if intent.kind is OrderKind.CLOSE_POSITION:
@@ -256,3 +248,15 @@ class OrderExecution:
         if intent.kind.has_limit_price:
             return self._venue.place_limit_order(intent)
         return self._venue.place_market_order(intent)
+
+
+def _decided(record: DecisionRecord) -> bytes:
+    event = HedgeDecided(
+        decision_id=record.decision_id,
+        correlation_id=record.correlation_id,
+        action=record.action,
+        size_contracts=str(record.size_contracts),
+        rule=record.rule,
+        ts_ms=record.created_at_ms,
+    )
+    return encode_event(event)

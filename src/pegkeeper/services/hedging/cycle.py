@@ -100,12 +100,11 @@ class HedgeCycle:
         self._policy = policy
         self._settings = settings
         self._execution = OrderExecution(
-            store.hedge,
+            store,
             venue,
             bus,
             clock,
             lookup_window_seconds=settings.order_lookup_window_seconds,
-            rolls=store.rolls,
             on_final=self._on_final,
         )
         self._scope = LegScope(

@@ -75,9 +75,7 @@ class OperatorService:
         """`instrument_id` names the hedge in the records; `held_instruments` lists the
         instruments a close must close (every leg's), by default `instrument_id` alone."""
         self._held = held_instruments
-        self._execution = OrderExecution(
-            store.hedge, venue, bus, clock, lookup_window_seconds=0.0, rolls=store.rolls
-        )
+        self._execution = OrderExecution(store, venue, bus, clock, lookup_window_seconds=0.0)
         self._control = control
         self._store = store
         self._actions = actions
