@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pegkeeper.backtest.store import MemoryLiabilityRepository, no_transaction
 from pegkeeper.backtest.store_funding import (
-    MemoryFundingRepository,
+    MemoryCollateralRepository,
     MemoryRollRepository,
     MemorySlots,
 )
@@ -190,7 +190,7 @@ class FakeOperatorActionRepository:
         return next((a for a in reversed(self.actions) if a.action in kinds), None)
 
 
-FakeFundingRepository = MemoryFundingRepository
+FakeCollateralRepository = MemoryCollateralRepository
 FakeRollRepository = MemoryRollRepository
 
 
@@ -200,7 +200,7 @@ class FakeStore:
         self.hedge = FakeHedgeRepository()
         self.pegs = FakePegRepository()
         self.quotes = FakeQuoteRepository(self.liability)
-        self.funding = FakeFundingRepository()
+        self.funding = FakeCollateralRepository()
         self.rolls = FakeRollRepository(self.hedge)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:

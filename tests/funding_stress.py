@@ -14,7 +14,7 @@ from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.adapters.wallet.sim import SimWallet
 from pegkeeper.domain.allocation import Allocation
-from pegkeeper.domain.funding_policy import StablesatsFundingPolicy
+from pegkeeper.domain.collateral_policy import StablesatsCollateralPolicy
 from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
 from pegkeeper.domain.instruments import BTC_USD_SWAP
 from pegkeeper.domain.margin import liquidation_distance_pct
@@ -77,7 +77,7 @@ async def run_path(
         wallet,
         bus,
         clock,
-        StablesatsFundingPolicy(),
+        StablesatsCollateralPolicy(),
         Allocation.single(SWAP),
         alerter,
         CollateralSettings(),

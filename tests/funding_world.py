@@ -14,8 +14,8 @@ from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.adapters.wallet.sim import SimWallet
 from pegkeeper.domain.allocation import Allocation
+from pegkeeper.domain.collateral_policy import CollateralPolicy, StablesatsCollateralPolicy
 from pegkeeper.domain.errors import VenueError
-from pegkeeper.domain.funding_policy import FundingPolicy, StablesatsFundingPolicy
 from pegkeeper.domain.instruments import BTC_USD_SWAP
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.services.alerts import Alerter, AlertSettings
@@ -113,7 +113,7 @@ async def funding_world(
     liability_cents: int = 0,
     short_contracts: int = 0,
     leverage: int = 10,
-    policy: FundingPolicy | None = None,
+    policy: CollateralPolicy | None = None,
     operations: OperationSettings | None = None,
     alerts: AlertSettings | None = None,
     min_fee_rate_sat_vb: Decimal = Decimal(1),
@@ -139,7 +139,7 @@ async def funding_world(
         wallet,
         bus,
         clock,
-        policy or StablesatsFundingPolicy(),
+        policy or StablesatsCollateralPolicy(),
         Allocation.single(SWAP),
         alerter,
         settings,

@@ -19,7 +19,7 @@ from pegkeeper.adapters.alerts.webhook import (
 )
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import SqlStore
-from pegkeeper.domain.funding import Alert, AlertKind, Severity
+from pegkeeper.domain.collateral import Alert, AlertKind, Severity
 from pegkeeper.services.alerts import Alerter, AlertSettings
 
 SECRET_PATH = "/hooks/T000/B000/secret-token-xyz"

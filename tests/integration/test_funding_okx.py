@@ -15,8 +15,8 @@ from pathlib import Path
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.wallet.sim import SimWallet
 from pegkeeper.domain.allocation import Allocation
-from pegkeeper.domain.funding import OperationState
-from pegkeeper.domain.funding_policy import StablesatsFundingPolicy
+from pegkeeper.domain.collateral import OperationState
+from pegkeeper.domain.collateral_policy import StablesatsCollateralPolicy
 from pegkeeper.services.alerts import Alerter, AlertSettings
 from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
 from pegkeeper.services.collateral.operations import OperationSettings
@@ -38,7 +38,7 @@ def funding_for(world: World, wallet: SimWallet) -> CollateralManager:
         wallet,
         world.bus,
         clock,
-        StablesatsFundingPolicy(),
+        StablesatsCollateralPolicy(),
         Allocation.single("BTC-USD-SWAP"),
         Alerter(RecordingSink(), store.funding, clock, AlertSettings()),
         CollateralSettings(check_interval_seconds=1.0, operations=OperationSettings()),

@@ -15,20 +15,20 @@ from pegkeeper.adapters.store.tables import (
     hedge_decisions,
     orders,
 )
-from pegkeeper.domain.errors import ConflictError, SlotTaken
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     Alert,
     AlertKind,
     AlertRecord,
+    CollateralDecisionRecord,
+    CollateralOperation,
     FeeBump,
-    FundingDecisionRecord,
-    FundingOperation,
     LeverageSnapshot,
     OperationKind,
     OperationState,
     OperationUpdate,
     Severity,
 )
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.roll import RollRecord
@@ -37,8 +37,8 @@ EXACT = Decimal("1.23456789")
 ADDRESS = "bcrt1qexampleaddress0000000000000000000000"
 
 
-def decision(decision_id: str, **overrides: object) -> FundingDecisionRecord:
-    base = FundingDecisionRecord(
+def decision(decision_id: str, **overrides: object) -> CollateralDecisionRecord:
+    base = CollateralDecisionRecord(
         decision_id=decision_id,
         correlation_id=f"c-{decision_id}",
         created_at_ms=1_700_000_000_000,
@@ -59,8 +59,10 @@ def decision(decision_id: str, **overrides: object) -> FundingDecisionRecord:
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
-def operation(operation_id: str, kind: OperationKind = OperationKind.DEPOSIT) -> FundingOperation:
-    return FundingOperation(
+def operation(
+    operation_id: str, kind: OperationKind = OperationKind.DEPOSIT
+) -> CollateralOperation:
+    return CollateralOperation(
         operation_id=operation_id,
         kind=kind,
         currency="BTC",

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import pytest
 
-from pegkeeper.domain.funding import AlertKind, OperationState, Severity
+from pegkeeper.domain.collateral import AlertKind, OperationState, Severity
 from pegkeeper.services.alerts import AlertSettings
 from pegkeeper.sim.price_path import PriceTick, load_price_path
 from tests.fakes import FakeStore

@@ -20,7 +20,10 @@ from pegkeeper.backtest.runner import (
 )
 from pegkeeper.backtest.service_funding import ServiceFundingSettings, service_funding
 from pegkeeper.domain.band_policy import BandHedgePolicy
-from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
+from pegkeeper.domain.collateral_policy import (
+    StablesatsCollateralParams,
+    StablesatsCollateralPolicy,
+)
 from pegkeeper.domain.hedge_policy import HedgePolicy, StablesatsHedgePolicy
 
 MIDNIGHT = 1_583_971_200_000  # 2020-03-12 00:00 UTC: an 8-hourly funding settlement
@@ -139,8 +142,8 @@ async def test_an_ample_collateral_survives_the_same_spike() -> None:
     closes = [10_000.0] * 3 + [11_000.0, 12_500.0, 15_000.0, 20_000.0] + [20_000.0] * 3
     # leverage 3 and a reserve of twice the collateral, 6.67 BTC, that the funding manager
     # keeps (its minimum balance 6.5 BTC: no surplus over 6.5 / 0.9 to withdraw)
-    keeps_reserve = StablesatsFundingPolicy(
-        StablesatsFundingParams(minimum_funding_balance_btc=Decimal("6.5"))
+    keeps_reserve = StablesatsCollateralPolicy(
+        StablesatsCollateralParams(minimum_funding_balance_btc=Decimal("6.5"))
     )
     result = await run(
         StablesatsHedgePolicy(),

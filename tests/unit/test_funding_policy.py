@@ -10,38 +10,38 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pegkeeper.domain.funding_policy import (
-    FundingActionKind,
-    FundingInputs,
-    GaloyDealerFundingParams,
-    GaloyDealerFundingPolicy,
-    StablesatsFundingParams,
-    StablesatsFundingPolicy,
+from pegkeeper.domain.collateral_policy import (
+    CollateralActionKind,
+    CollateralInputs,
+    GaloyDealerCollateralParams,
+    GaloyDealerCollateralPolicy,
+    StablesatsCollateralParams,
+    StablesatsCollateralPolicy,
 )
 
 P = Decimal(1_000_000)
 D = Decimal
 HOLD, IN, OUT = (
-    FundingActionKind.HOLD,
-    FundingActionKind.TRANSFER_TO_TRADING,
-    FundingActionKind.TRANSFER_TO_FUNDING,
+    CollateralActionKind.HOLD,
+    CollateralActionKind.TRANSFER_TO_TRADING,
+    CollateralActionKind.TRANSFER_TO_FUNDING,
 )
-DEPOSIT, WITHDRAW = FundingActionKind.DEPOSIT, FundingActionKind.WITHDRAW
+DEPOSIT, WITHDRAW = CollateralActionKind.DEPOSIT, CollateralActionKind.WITHDRAW
 
 
 def inputs(
     liability: int, exposure: int, collateral: str, funding: str, price: Decimal = P
-) -> FundingInputs:
-    return FundingInputs(liability, exposure, price, D(collateral), D(funding))
+) -> CollateralInputs:
+    return CollateralInputs(liability, exposure, price, D(collateral), D(funding))
 
 
-def stablesats(*args: object) -> tuple[FundingActionKind, Decimal, str]:
-    decision = StablesatsFundingPolicy().decide(inputs(*args))  # type: ignore[arg-type]
+def stablesats(*args: object) -> tuple[CollateralActionKind, Decimal, str]:
+    decision = StablesatsCollateralPolicy().decide(inputs(*args))  # type: ignore[arg-type]
     return decision.action.kind, decision.action.amount, decision.rule
 
 
-def galoy(*args: object) -> tuple[FundingActionKind, Decimal, str]:
-    decision = GaloyDealerFundingPolicy().decide(inputs(*args))  # type: ignore[arg-type]
+def galoy(*args: object) -> tuple[CollateralActionKind, Decimal, str]:
+    decision = GaloyDealerCollateralPolicy().decide(inputs(*args))  # type: ignore[arg-type]
     return decision.action.kind, decision.action.amount, decision.rule
 
 
@@ -49,7 +49,7 @@ def galoy(*args: object) -> tuple[FundingActionKind, Decimal, str]:
 
 
 def test_defaults_are_the_specs() -> None:
-    p = StablesatsFundingParams()
+    p = StablesatsCollateralParams()
     assert (p.minimum_transfer_amount_cents, p.minimum_funding_balance_btc) == (10_000, 1)
     assert (
         p.low_bound_ratio_leverage,
@@ -209,9 +209,9 @@ def test_bad_inputs_and_bounds_are_refused() -> None:
     with pytest.raises(ValueError, match="price_cents must be positive"):
         inputs(1, 0, "0", "0", D(0))
     with pytest.raises(ValueError, match="low_bound <= low_safebound"):
-        StablesatsFundingParams(low_bound_ratio_leverage=D(5))
+        StablesatsCollateralParams(low_bound_ratio_leverage=D(5))
     with pytest.raises(ValueError, match="high_bound_buffer_percentage"):
-        StablesatsFundingParams(high_bound_buffer_percentage=D("1.5"))
+        StablesatsCollateralParams(high_bound_buffer_percentage=D("1.5"))
 
 
 @given(
@@ -224,7 +224,7 @@ def test_every_amount_is_whole_sats_and_never_more_than_the_source_holds(
     liability: int, exposure_share: Decimal, collateral: Decimal, funding: Decimal
 ) -> None:
     exposure = -int(liability * exposure_share)
-    for policy in (StablesatsFundingPolicy(), GaloyDealerFundingPolicy()):
+    for policy in (StablesatsCollateralPolicy(), GaloyDealerCollateralPolicy()):
         action = policy.decide(inputs(liability, exposure, str(collateral), str(funding))).action
         assert action.amount == action.amount.quantize(D("0.00000001"))
         assert action.amount >= 0 and action.is_hold == (action.amount == 0)
@@ -240,7 +240,7 @@ def test_every_amount_is_whole_sats_and_never_more_than_the_source_holds(
 
 
 def test_galoy_defaults() -> None:
-    p = GaloyDealerFundingParams()
+    p = GaloyDealerCollateralParams()
     assert (
         p.low_bound_ratio_leverage,
         p.low_safebound_ratio_leverage,

@@ -11,16 +11,19 @@ from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.domain.allocation import Allocation
-from pegkeeper.domain.errors import VenueMisconfigured, VenueUnavailable, VenueUncertain
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     AlertKind,
-    FundingDecisionRecord,
-    FundingOperation,
+    CollateralDecisionRecord,
+    CollateralOperation,
     OperationKind,
     OperationState,
     Severity,
 )
-from pegkeeper.domain.funding_policy import StablesatsFundingParams, StablesatsFundingPolicy
+from pegkeeper.domain.collateral_policy import (
+    StablesatsCollateralParams,
+    StablesatsCollateralPolicy,
+)
+from pegkeeper.domain.errors import VenueMisconfigured, VenueUnavailable, VenueUncertain
 from pegkeeper.domain.instruments import BTC_USDT_SWAP
 from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.orders import OrderSide
@@ -379,13 +382,15 @@ async def test_a_linear_swap_is_funded_in_usdt_by_transfers_only() -> None:
         None,  # no USDT wallet
         bus,
         clock,
-        StablesatsFundingPolicy(StablesatsFundingParams(minimum_funding_balance_btc=D(1_000))),
+        StablesatsCollateralPolicy(
+            StablesatsCollateralParams(minimum_funding_balance_btc=D(1_000))
+        ),
         Allocation.single("BTC-USDT-SWAP"),
         alerter,
         CollateralSettings(currency="USDT"),
     )
     # the BTC account's deposit on its way is the BTC service's to follow, not this one's
-    btc_deposit = FundingOperation(
+    btc_deposit = CollateralOperation(
         "pfbtc1", OperationKind.DEPOSIT, "BTC", D("0.5"), "d0", "c0", clock.now_ms(), "bc1qx"
     )
     await store.funding.record_decision(decision_for(btc_deposit), btc_deposit)
@@ -411,8 +416,8 @@ async def test_a_linear_swap_is_funded_in_usdt_by_transfers_only() -> None:
     assert store.funding.operations["pfbtc1"].state is OperationState.CREATED  # untouched
 
 
-def orphan_deposit(world: FundingWorld, operation_id: str, amount: str) -> FundingOperation:
-    return FundingOperation(
+def orphan_deposit(world: FundingWorld, operation_id: str, amount: str) -> CollateralOperation:
+    return CollateralOperation(
         operation_id=operation_id,
         kind=OperationKind.DEPOSIT,
         currency="BTC",
@@ -453,8 +458,8 @@ async def test_a_deposit_the_wallet_never_sent_fails_after_the_window_and_is_mad
     assert new.state is OperationState.PENDING and len(world.chain.sent()) == 1
 
 
-def decision_for(op: FundingOperation) -> FundingDecisionRecord:
-    return FundingDecisionRecord(
+def decision_for(op: CollateralOperation) -> CollateralDecisionRecord:
+    return CollateralDecisionRecord(
         decision_id=op.decision_id,
         correlation_id=op.correlation_id,
         created_at_ms=op.created_at_ms,

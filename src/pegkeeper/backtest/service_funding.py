@@ -22,8 +22,8 @@ from pegkeeper.adapters.wallet.sim import SimWallet
 from pegkeeper.backtest.context import FundingFactory, RunContext
 from pegkeeper.backtest.funding_step import FundingStep
 from pegkeeper.domain.allocation import Allocation
-from pegkeeper.domain.funding import Alert, FundingDecisionRecord
-from pegkeeper.domain.funding_policy import FundingPolicy, StablesatsFundingPolicy
+from pegkeeper.domain.collateral import Alert, CollateralDecisionRecord
+from pegkeeper.domain.collateral_policy import CollateralPolicy, StablesatsCollateralPolicy
 from pegkeeper.domain.units import SATS_PER_BTC
 from pegkeeper.ports import Clock
 from pegkeeper.services.alerts import Alerter, AlertSettings
@@ -42,7 +42,7 @@ class ChainSettings:
 
 @dataclass(frozen=True, slots=True)
 class ServiceFundingSettings:
-    policy: FundingPolicy = field(default_factory=StablesatsFundingPolicy)
+    policy: CollateralPolicy = field(default_factory=StablesatsCollateralPolicy)
     service: CollateralSettings = field(default_factory=CollateralSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     chain: ChainSettings = field(default_factory=ChainSettings)
@@ -86,7 +86,7 @@ class ServiceFunding:
 
     async def cycle(
         self, reason: str, correlation_id: str | None = None
-    ) -> FundingDecisionRecord | None:
+    ) -> CollateralDecisionRecord | None:
         self._sync()
         self._last_cycle_ms = self._clock.now_ms()
         return await self.service.cycle(reason, correlation_id)

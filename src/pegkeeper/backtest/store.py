@@ -16,7 +16,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from pegkeeper.backtest.store_funding import (
-    MemoryFundingRepository,
+    MemoryCollateralRepository,
     MemoryRollRepository,
     MemorySlots,
 )
@@ -26,7 +26,7 @@ from pegkeeper.domain.orders import Fill, OrderIntent, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
 from pegkeeper.ports import (
-    FundingRepository,
+    CollateralRepository,
     HedgeRepository,
     LiabilityRepository,
     PegRepository,
@@ -226,7 +226,7 @@ class MemoryStore:
         self.quotes: QuoteRepository = MemoryQuoteRepository(self.ledger)
         self.hedge: HedgeRepository = self.trail
         self.pegs: PegRepository = MemoryPegRepository()
-        self.funding: FundingRepository = MemoryFundingRepository()
+        self.funding: CollateralRepository = MemoryCollateralRepository()
         self.rolls: RollRepository = MemoryRollRepository(self.trail)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:

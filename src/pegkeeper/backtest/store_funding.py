@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from pegkeeper.domain.errors import ConflictError, SlotTaken
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     AlertRecord,
+    CollateralDecisionRecord,
+    CollateralOperation,
     FeeBump,
-    FundingDecisionRecord,
-    FundingOperation,
     LeverageSnapshot,
     OperationRecord,
     OperationState,
     OperationUpdate,
 )
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.orders import OrderIntent
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.roll import RollRecord
@@ -54,9 +54,9 @@ class HedgeTrail(Protocol):
     async def create_order(self, intent: OrderIntent) -> None: ...
 
 
-class MemoryFundingRepository:
+class MemoryCollateralRepository:
     def __init__(self) -> None:
-        self.decisions: list[FundingDecisionRecord] = []
+        self.decisions: list[CollateralDecisionRecord] = []
         self.operations: dict[str, OperationRecord] = {}
         self.states: list[tuple[str, OperationState]] = []
         self.bumps: list[FeeBump] = []
@@ -65,7 +65,7 @@ class MemoryFundingRepository:
         self.slots = MemorySlots()
 
     async def record_decision(
-        self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
+        self, decision: CollateralDecisionRecord, operation: CollateralOperation | None = None
     ) -> None:
         if operation is not None:
             if operation.operation_id in self.operations:
@@ -105,10 +105,10 @@ class MemoryFundingRepository:
     async def recent_operations(self, limit: int) -> list[OperationRecord]:
         return list(reversed(self.operations.values()))[:limit]
 
-    async def last_decision(self) -> FundingDecisionRecord | None:
+    async def last_decision(self) -> CollateralDecisionRecord | None:
         return self.decisions[-1] if self.decisions else None
 
-    async def recent_decisions(self, limit: int) -> list[FundingDecisionRecord]:
+    async def recent_decisions(self, limit: int) -> list[CollateralDecisionRecord]:
         return list(reversed(self.decisions))[:limit]
 
     async def record_fee_bump(self, bump: FeeBump, update: OperationUpdate) -> None:

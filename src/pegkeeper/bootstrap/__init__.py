@@ -38,8 +38,8 @@ from pegkeeper.bootstrap.pricing import (
 from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
 from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web
 from pegkeeper.config import Settings
+from pegkeeper.domain.collateral import AlertKind
 from pegkeeper.domain.errors import VenueMisconfigured
-from pegkeeper.domain.funding import AlertKind
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.ports import Clock
 from pegkeeper.services.alerts import Alerter

@@ -18,14 +18,14 @@ from pegkeeper.adapters.wallet.sim import SimWallet
 from pegkeeper.bootstrap.venue import VenueSetup
 from pegkeeper.config import Settings
 from pegkeeper.domain.allocation import Allocation, HedgeLeg
-from pegkeeper.domain.errors import VenueMisconfigured
-from pegkeeper.domain.funding_policy import (
-    FundingPolicy,
-    GaloyDealerFundingParams,
-    GaloyDealerFundingPolicy,
-    StablesatsFundingParams,
-    StablesatsFundingPolicy,
+from pegkeeper.domain.collateral_policy import (
+    CollateralPolicy,
+    GaloyDealerCollateralParams,
+    GaloyDealerCollateralPolicy,
+    StablesatsCollateralParams,
+    StablesatsCollateralPolicy,
 )
+from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.units import SATS_PER_BTC
 from pegkeeper.ports import AlertSink, Bus, ReadinessGate, Wallet
 from pegkeeper.services.alerts import Alerter, AlertSettings
@@ -195,21 +195,21 @@ def _wallet(settings: Settings, venue: VenueSetup) -> Wallet | None:
     return SimWallet(chain, venue.clock, venue.exchange_wallet)
 
 
-def funding_policy(settings: Settings, currency: str) -> FundingPolicy:
+def funding_policy(settings: Settings, currency: str) -> CollateralPolicy:
     f = settings.funding
     threshold = settings.hedger.stablesats.minimum_liability_threshold_cents
     if f.policy == "galoy-dealer":
         galoy = f.galoy_dealer.model_dump()
         if currency != "BTC":
             galoy["minimum_funding_balance_btc"] = f.usdt_minimum_funding_balance
-        return GaloyDealerFundingPolicy(
-            GaloyDealerFundingParams(minimum_liability_threshold_cents=threshold, **galoy)
+        return GaloyDealerCollateralPolicy(
+            GaloyDealerCollateralParams(minimum_liability_threshold_cents=threshold, **galoy)
         )
     stablesats = f.stablesats.model_dump()
     if currency != "BTC":
         stablesats["minimum_funding_balance_btc"] = f.usdt_minimum_funding_balance
-    return StablesatsFundingPolicy(
-        StablesatsFundingParams(minimum_liability_threshold_cents=threshold, **stablesats)
+    return StablesatsCollateralPolicy(
+        StablesatsCollateralParams(minimum_liability_threshold_cents=threshold, **stablesats)
     )
 
 

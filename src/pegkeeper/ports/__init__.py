@@ -25,7 +25,7 @@ from pegkeeper.ports.runtime import (
 )
 from pegkeeper.ports.store import (
     AuditReader,
-    FundingRepository,
+    CollateralRepository,
     HedgeRepository,
     LiabilityRepository,
     OperatorActionRepository,
@@ -51,7 +51,7 @@ __all__ = [
     "BookProvider",
     "Bus",
     "Clock",
-    "FundingRepository",
+    "CollateralRepository",
     "FundingVenue",
     "GaloyApi",
     "GaloyRepository",

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Protocol
 
 from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     AlertRecord,
+    CollateralDecisionRecord,
+    CollateralOperation,
     FeeBump,
-    FundingDecisionRecord,
-    FundingOperation,
     LeverageSnapshot,
     OperationRecord,
     OperationUpdate,
@@ -192,9 +192,9 @@ class AuditReader(Protocol):
         ...
 
 
-class FundingRepository(Protocol):
+class CollateralRepository(Protocol):
     async def record_decision(
-        self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
+        self, decision: CollateralDecisionRecord, operation: CollateralOperation | None = None
     ) -> None:
         """The decision and, when given, the operation it makes (state `created`) in one
         committed transaction: the operation's client id is stored before any request."""
@@ -214,9 +214,9 @@ class FundingRepository(Protocol):
 
     async def recent_operations(self, limit: int) -> list[OperationRecord]: ...
 
-    async def last_decision(self) -> FundingDecisionRecord | None: ...
+    async def last_decision(self) -> CollateralDecisionRecord | None: ...
 
-    async def recent_decisions(self, limit: int) -> list[FundingDecisionRecord]: ...
+    async def recent_decisions(self, limit: int) -> list[CollateralDecisionRecord]: ...
 
     async def record_fee_bump(self, bump: FeeBump, update: OperationUpdate) -> None:
         """The bump and the operation's state with the new tx id, in one transaction."""
@@ -249,7 +249,7 @@ class Store(Protocol):
     quotes: QuoteRepository
     hedge: HedgeRepository
     pegs: PegRepository
-    funding: FundingRepository
+    funding: CollateralRepository
     rolls: RollRepository
 
     def transaction(self) -> AbstractAsyncContextManager[None]:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Protocol
 
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     Alert,
     WalletTransaction,
 )

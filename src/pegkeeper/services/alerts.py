@@ -17,8 +17,8 @@ from decimal import Decimal
 
 import structlog
 
-from pegkeeper.domain.funding import Alert, AlertKind, AlertRecord, Severity
-from pegkeeper.ports import AlertSink, Clock, FundingRepository
+from pegkeeper.domain.collateral import Alert, AlertKind, AlertRecord, Severity
+from pegkeeper.ports import AlertSink, Clock, CollateralRepository
 from pegkeeper.services.ids import new_correlation_id
 
 log = structlog.get_logger("pegkeeper.alerts")
@@ -42,7 +42,7 @@ class Alerter:
     def __init__(
         self,
         sink: AlertSink,
-        repository: FundingRepository,
+        repository: CollateralRepository,
         clock: Clock,
         settings: AlertSettings,
     ) -> None:

@@ -16,7 +16,7 @@ import httpx
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from pegkeeper.domain.funding import Alert
+from pegkeeper.domain.collateral import Alert
 
 log = structlog.get_logger("pegkeeper.alerts")
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from pegkeeper.adapters.store.audit_repo import SqlAuditReader
-from pegkeeper.adapters.store.funding_repo import SqlFundingRepository
+from pegkeeper.adapters.store.collateral_repo import SqlCollateralRepository
 from pegkeeper.adapters.store.galoy_repo import SqlGaloyRepository
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.ledger_state_repo import SqlLedgerStateRepository
@@ -35,7 +35,7 @@ from pegkeeper.adapters.store.roll_repo import SqlRollRepository
 from pegkeeper.ports import (
     AuditReader,
     Clock,
-    FundingRepository,
+    CollateralRepository,
     HedgeRepository,
     LiabilityRepository,
     OperatorActionRepository,
@@ -66,7 +66,7 @@ class SqlStore:
         quotes: SqlQuoteRepository,
         operator_actions: SqlOperatorActionRepository,
         audit: SqlAuditReader,
-        funding: SqlFundingRepository,
+        funding: SqlCollateralRepository,
         rolls: SqlRollRepository,
         *,
         galoy: SqlGaloyRepository,
@@ -83,7 +83,7 @@ class SqlStore:
         self.ledger_state = ledger_state
         self.operator_actions: OperatorActionRepository = operator_actions
         self.audit: AuditReader = audit
-        self.funding: FundingRepository = funding
+        self.funding: CollateralRepository = funding
         self.rolls: RollRepository = rolls
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
@@ -122,7 +122,7 @@ async def open_store(
         SqlQuoteRepository(tx, liability),
         operator_actions,
         SqlAuditReader(tx, operator_actions),
-        SqlFundingRepository(tx),
+        SqlCollateralRepository(tx),
         SqlRollRepository(tx),
         galoy=SqlGaloyRepository(tx),
         ledger_state=SqlLedgerStateRepository(tx),

@@ -392,7 +392,7 @@ funding_operation_events = Table(
 )
 
 # The operations whose latest state is not final (deleted with the final state); one per
-# account and class of operation (`FundingOperation.slot`), enforced here.
+# account and class of operation (`CollateralOperation.slot`), enforced here.
 open_funding_operations = Table(
     "open_funding_operations",
     metadata,

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
+from pegkeeper.domain.collateral import WalletTransaction
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueUnavailable, VenueUncertain
-from pegkeeper.domain.funding import WalletTransaction
 from pegkeeper.domain.units import SATS_PER_BTC, sats_to_btc
 
 # bitcoind's RPC error codes (src/rpc/protocol.h)

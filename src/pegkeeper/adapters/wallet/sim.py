@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pegkeeper.domain.funding import WalletTransaction
+from pegkeeper.domain.collateral import WalletTransaction
 from pegkeeper.domain.units import btc_to_sats, sats_to_btc
 from pegkeeper.ports import Clock
 from pegkeeper.sim.chain import ChainTx, SimChain

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from pegkeeper.api.http.serialize import dec
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     AlertRecord,
+    CollateralDecisionRecord,
     FeeBump,
-    FundingDecisionRecord,
     LeverageSnapshot,
     OperationRecord,
 )
@@ -114,7 +114,7 @@ def _bump(b: FeeBump) -> dict[str, Any]:
     }
 
 
-def _decision(d: FundingDecisionRecord) -> dict[str, Any]:
+def _decision(d: CollateralDecisionRecord) -> dict[str, Any]:
     return {
         "decision_id": d.decision_id,
         "correlation_id": d.correlation_id,

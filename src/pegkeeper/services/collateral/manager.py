@@ -27,6 +27,21 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import structlog
 
 from pegkeeper.domain.allocation import Allocation
+from pegkeeper.domain.collateral import (
+    AlertKind,
+    CollateralDecisionRecord,
+    CollateralOperation,
+    LeverageSnapshot,
+    OperationKind,
+    OperationRecord,
+    OperationState,
+    Severity,
+)
+from pegkeeper.domain.collateral_policy import (
+    CollateralActionKind,
+    CollateralDecision,
+    CollateralPolicy,
+)
 from pegkeeper.domain.errors import SlotTaken, VenueError
 from pegkeeper.domain.events import (
     TOPIC_LEVERAGE,
@@ -37,17 +52,6 @@ from pegkeeper.domain.events import (
     decode_event,
     encode_event,
 )
-from pegkeeper.domain.funding import (
-    AlertKind,
-    FundingDecisionRecord,
-    FundingOperation,
-    LeverageSnapshot,
-    OperationKind,
-    OperationRecord,
-    OperationState,
-    Severity,
-)
-from pegkeeper.domain.funding_policy import FundingActionKind, FundingDecision, FundingPolicy
 from pegkeeper.domain.leverage import LeverageReading
 from pegkeeper.ports import Bus, Clock, FundingVenue, ReadinessGate, Store, Venue, Wallet
 from pegkeeper.services.alerts import Alerter
@@ -89,7 +93,7 @@ class CollateralManager:
         wallet: Wallet | None,
         bus: Bus,
         clock: Clock,
-        policy: FundingPolicy,
+        policy: CollateralPolicy,
         allocation: Allocation,
         alerter: Alerter,
         settings: CollateralSettings,
@@ -138,8 +142,8 @@ class CollateralManager:
         self.state: AccountState | None = None
         self._mark_usd: Decimal | None = None  # the last price `on_price` was told
         self._open_ops: list[OperationRecord] | None = None  # as the last cycle left them
-        self._quiet_kind: FundingActionKind | None = None  # decided, waiting: not re-asked
-        self._refused: dict[FundingActionKind, tuple[object, ...]] = {}
+        self._quiet_kind: CollateralActionKind | None = None  # decided, waiting: not re-asked
+        self._refused: dict[CollateralActionKind, tuple[object, ...]] = {}
         self._last_recorded: tuple[object, ...] | None = None
         self._last_snapshot: tuple[int, Decimal | None] | None = None
         self.ready = asyncio.Event()
@@ -163,7 +167,7 @@ class CollateralManager:
             return False
         kind = self.policy.decide(estimate_at(state, mark_price_usd)).action.kind
         below = self._band.below_floor_at(state, mark_price_usd)
-        wake = (kind is not FundingActionKind.HOLD and kind is not self._quiet_kind) or (
+        wake = (kind is not CollateralActionKind.HOLD and kind is not self._quiet_kind) or (
             below and not self._watch.below_floor
         )
         if wake:
@@ -182,7 +186,7 @@ class CollateralManager:
             return False
         estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd)
         kind = self.policy.decide(replace(estimate, liability_cents=share_cents)).action.kind
-        wake = kind is not FundingActionKind.HOLD and kind is not self._quiet_kind
+        wake = kind is not CollateralActionKind.HOLD and kind is not self._quiet_kind
         if wake:
             self.trigger("liability")
         return wake
@@ -206,7 +210,7 @@ class CollateralManager:
 
     async def cycle(
         self, reason: str, correlation_id: str | None = None
-    ) -> FundingDecisionRecord | None:
+    ) -> CollateralDecisionRecord | None:
         """Read, follow what moves, decide, act. Returns the decision (None: unreadable)."""
         self.cycles += 1
         correlation_id = correlation_id or new_correlation_id()
@@ -286,14 +290,14 @@ class CollateralManager:
 
     async def _choose(
         self,
-        decision: FundingDecision,
+        decision: CollateralDecision,
         state: AccountState,
         open_ops: list[OperationRecord],
         decision_id: str,
         correlation_id: str,
-    ) -> tuple[str, FundingOperation | None]:
+    ) -> tuple[str, CollateralOperation | None]:
         kind = decision.action.kind
-        if kind is FundingActionKind.HOLD:
+        if kind is CollateralActionKind.HOLD:
             return "hold", None
         busy = _blocking(kind, open_ops)
         if busy is not None:
@@ -327,12 +331,12 @@ class CollateralManager:
         return "acted", prepared
 
     async def _refusal_key(
-        self, kind: FundingActionKind, state: AccountState
+        self, kind: CollateralActionKind, state: AccountState
     ) -> tuple[object, ...]:
         """What must change before a refused action is tried again: the liability, the hedge's
         size, the funding balance and, for a deposit, the wallet's balance."""
         wallet_sats: int | None = None
-        if kind is FundingActionKind.DEPOSIT and self._wallet is not None:
+        if kind is CollateralActionKind.DEPOSIT and self._wallet is not None:
             try:
                 wallet_sats = await self._wallet.balance_sats()
             except VenueError:
@@ -345,7 +349,9 @@ class CollateralManager:
             wallet_sats,
         )
 
-    def _alert_refused(self, decision: FundingDecision, why: str, operation_id: str = "") -> None:
+    def _alert_refused(
+        self, decision: CollateralDecision, why: str, operation_id: str = ""
+    ) -> None:
         action = decision.action
         self.alerter.event(
             AlertKind.FUNDING_REFUSED,
@@ -359,16 +365,16 @@ class CollateralManager:
 
     def _record_of(
         self,
-        decision: FundingDecision,
+        decision: CollateralDecision,
         state: AccountState,
         reason: str,
         decision_id: str,
         correlation_id: str,
         outcome: str,
-    ) -> FundingDecisionRecord:
+    ) -> CollateralDecisionRecord:
         inputs = state.inputs
         leverage = state.reading.leverage
-        return FundingDecisionRecord(
+        return CollateralDecisionRecord(
             decision_id=decision_id,
             correlation_id=correlation_id,
             created_at_ms=self._clock.now_ms(),
@@ -389,7 +395,7 @@ class CollateralManager:
             outcome=outcome,
         )
 
-    def _worth_recording(self, record: FundingDecisionRecord) -> bool:
+    def _worth_recording(self, record: CollateralDecisionRecord) -> bool:
         """Every decision that changes something; a repeat with the same inputs is not."""
         key = (record.action, record.outcome, record.liability_cents, record.exposure_cents)
         if key == self._last_recorded:
@@ -458,11 +464,13 @@ class CollateralManager:
             await subscription.close()
 
 
-def _blocking(kind: FundingActionKind, open_ops: list[OperationRecord]) -> OperationRecord | None:
+def _blocking(
+    kind: CollateralActionKind, open_ops: list[OperationRecord]
+) -> OperationRecord | None:
     """The open operation that keeps `kind` from being sent now, if any."""
     for record in open_ops:
         is_deposit = record.operation.kind is OperationKind.DEPOSIT
-        if (kind is FundingActionKind.DEPOSIT) == is_deposit:
+        if (kind is CollateralActionKind.DEPOSIT) == is_deposit:
             return record
     return None
 

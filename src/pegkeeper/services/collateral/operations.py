@@ -23,17 +23,17 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 
-from pegkeeper.domain.errors import OrderRejected, VenueError
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     AlertKind,
+    CollateralOperation,
     FeeBump,
-    FundingOperation,
     OperationKind,
     OperationRecord,
     OperationState,
     OperationUpdate,
 )
-from pegkeeper.domain.funding_policy import FundingAction
+from pegkeeper.domain.collateral_policy import CollateralAction
+from pegkeeper.domain.errors import OrderRejected, VenueError
 from pegkeeper.domain.units import btc_to_sats, floor_btc, sats_to_btc
 from pegkeeper.domain.venue import (
     DepositRecord,
@@ -41,7 +41,7 @@ from pegkeeper.domain.venue import (
     TransferReport,
     WithdrawalReport,
 )
-from pegkeeper.ports import Clock, FundingRepository, FundingVenue, Wallet
+from pegkeeper.ports import Clock, CollateralRepository, FundingVenue, Wallet
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.execution.operations import OperationExecution
 from pegkeeper.services.ids import new_client_order_id
@@ -78,7 +78,7 @@ class Cannot:
 class OperationRunner:
     def __init__(
         self,
-        repository: FundingRepository,
+        repository: CollateralRepository,
         venue: FundingVenue,
         wallet: Wallet | None,
         clock: Clock,
@@ -103,13 +103,13 @@ class OperationRunner:
 
     async def prepare(
         self,
-        action: FundingAction,
+        action: CollateralAction,
         currency: str,
         funding_balance: Decimal,
         open_operations: list[OperationRecord],
         decision_id: str,
         correlation_id: str,
-    ) -> FundingOperation | Cannot:
+    ) -> CollateralOperation | Cannot:
         kind = OperationKind.of(action.kind)
         base = {
             "operation_id": new_client_order_id("pf"),
@@ -120,7 +120,7 @@ class OperationRunner:
             "created_at_ms": self._clock.now_ms(),
         }
         if kind.is_transfer:
-            return FundingOperation(amount=action.amount, **base)  # type: ignore[arg-type]
+            return CollateralOperation(amount=action.amount, **base)  # type: ignore[arg-type]
         if self._wallet is None and not (kind is OperationKind.WITHDRAWAL and self._has_address()):
             return Cannot(f"no onchain wallet for {currency} is configured")
         if kind is OperationKind.WITHDRAWAL:
@@ -131,8 +131,8 @@ class OperationRunner:
         return bool(self.settings.withdrawal_address)
 
     async def _withdrawal(
-        self, action: FundingAction, currency: str, funding: Decimal, base: dict[str, object]
-    ) -> FundingOperation | Cannot:
+        self, action: CollateralAction, currency: str, funding: Decimal, base: dict[str, object]
+    ) -> CollateralOperation | Cannot:
         _, fee = await self._withdrawal_fee(currency)
         amount = floor_btc(min(action.amount, funding - fee))  # the fee comes on top
         if amount <= 0:
@@ -141,15 +141,15 @@ class OperationRunner:
         if not address:
             assert self._wallet is not None
             address = await self._wallet.new_address()
-        return FundingOperation(amount=amount, address=address, fee=fee, **base)  # type: ignore[arg-type]
+        return CollateralOperation(amount=amount, address=address, fee=fee, **base)  # type: ignore[arg-type]
 
     async def _deposit(
         self,
-        action: FundingAction,
+        action: CollateralAction,
         currency: str,
         open_operations: list[OperationRecord],
         base: dict[str, object],
-    ) -> FundingOperation | Cannot:
+    ) -> CollateralOperation | Cannot:
         address = self._deposit_address.get(currency)
         if address is None:
             address = await self._venue.deposit_address(currency)
@@ -160,7 +160,7 @@ class OperationRunner:
             jitter = self._rng.randint(1, self.settings.deposit_jitter_max_sats)
             amount = action.amount + sats_to_btc(jitter)
             if amount not in taken:
-                return FundingOperation(amount=amount, address=address, **base)  # type: ignore[arg-type]
+                return CollateralOperation(amount=amount, address=address, **base)  # type: ignore[arg-type]
         return Cannot("no unique deposit amount left among the deposits on their way")
 
     async def _withdrawal_fee(self, currency: str) -> tuple[str, Decimal]:
@@ -172,11 +172,11 @@ class OperationRunner:
 
     # -- sending -------------------------------------------------------------------------------
 
-    async def execute(self, operation: FundingOperation) -> OperationUpdate:
+    async def execute(self, operation: CollateralOperation) -> OperationUpdate:
         """Sends the operation (already committed) and records what became of it."""
         return await self.execution.send(operation, self._send(operation))
 
-    async def _send(self, op: FundingOperation) -> OperationUpdate:
+    async def _send(self, op: CollateralOperation) -> OperationUpdate:
         if op.kind.is_transfer:
             source, target = op.kind.accounts
             report = await self._venue.transfer(
@@ -259,7 +259,7 @@ class OperationRunner:
             return await self._follow_deposit(record, history, leverage, high_bound)
         return await self.execution.look_up(op, self._state_at_venue(op))
 
-    async def _state_at_venue(self, op: FundingOperation) -> OperationUpdate:
+    async def _state_at_venue(self, op: CollateralOperation) -> OperationUpdate:
         if op.kind.is_transfer:
             return _transfer_update(await self._venue.transfer_state(op.operation_id))
         return _withdrawal_update(await self._venue.withdrawal(op.operation_id))
@@ -393,7 +393,7 @@ class OperationRunner:
             op.correlation_id,
         )
 
-    def _age_s(self, op: FundingOperation) -> float:
+    def _age_s(self, op: CollateralOperation) -> float:
         return (self._clock.now_ms() - op.created_at_ms) / 1000
 
 

@@ -13,7 +13,11 @@ from pegkeeper.domain.allocation import (
     quarterlies_to_roll_from,
     quarterly_instrument_id,
 )
-from pegkeeper.domain.funding_policy import FundingActionKind, FundingInputs, FundingPolicy
+from pegkeeper.domain.collateral_policy import (
+    CollateralActionKind,
+    CollateralInputs,
+    CollateralPolicy,
+)
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.leverage import HeldPosition, LeverageReading, equity_at, read_leverage
 from pegkeeper.domain.venue import VenueBalances
@@ -30,7 +34,7 @@ class AccountState:
     held: tuple[HeldPosition, ...]
     balances: VenueBalances
     reading: LeverageReading
-    inputs: FundingInputs
+    inputs: CollateralInputs
 
     @property
     def hedge_ratio(self) -> Decimal | None:
@@ -44,14 +48,14 @@ def price_cents(currency: str, mark_price_usd: Decimal) -> Decimal:
     return mark_price_usd * 100 if currency == "BTC" else CENTS_PER_USDT
 
 
-def estimate_at(state: AccountState, mark_price_usd: Decimal) -> FundingInputs:
+def estimate_at(state: AccountState, mark_price_usd: Decimal) -> CollateralInputs:
     """The policy's inputs at a new mark price, computed from the last reading (no request)."""
     reading = state.reading
     equity, notional = equity_at(reading, mark_price_usd)
     cents = notional * price_cents(reading.currency, mark_price_usd)
     sign = -1 if reading.signed_face < 0 else 1
     inputs = state.inputs
-    return FundingInputs(
+    return CollateralInputs(
         liability_cents=inputs.liability_cents,
         exposure_cents=sign * int(cents.to_integral_value()),
         price_cents=price_cents(reading.currency, mark_price_usd),
@@ -112,7 +116,7 @@ class AccountReader:
             (h.instrument.exposure_cents(h.position.size_contracts, mark) for h in held), 0
         )
         reading = read_leverage(held, balances, mark, self._mmr)
-        inputs = FundingInputs(
+        inputs = CollateralInputs(
             liability_cents=liability,
             exposure_cents=exposure,
             price_cents=price_cents(self.currency, mark),
@@ -174,14 +178,14 @@ class QuietBand:
     price that is not); a new band is looked for first around the last one's edges, as the
     inputs mostly change a little between readings."""
 
-    def __init__(self, policy: FundingPolicy, floor_pct: Decimal) -> None:
+    def __init__(self, policy: CollateralPolicy, floor_pct: Decimal) -> None:
         self._policy = policy
         self._floor_pct = floor_pct
         self._band: tuple[tuple[object, ...], tuple[Decimal, Decimal]] | None = None
-        self._checked: tuple[AccountState, FundingActionKind | None] | None = None
+        self._checked: tuple[AccountState, CollateralActionKind | None] | None = None
 
     def contains(
-        self, state: AccountState, price: Decimal, waiting: FundingActionKind | None
+        self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
     ) -> bool:
         low, high = self._of(state, waiting)
         return low < price < high
@@ -193,7 +197,7 @@ class QuietBand:
         return abs(liquidation - price) / price * 100 < self._floor_pct
 
     def _of(
-        self, state: AccountState, waiting: FundingActionKind | None
+        self, state: AccountState, waiting: CollateralActionKind | None
     ) -> tuple[Decimal, Decimal]:
         checked = self._checked
         same = checked is not None and checked[0] is state and checked[1] is waiting
@@ -215,17 +219,17 @@ class QuietBand:
         return band
 
     def _quiet_at(
-        self, state: AccountState, price: Decimal, waiting: FundingActionKind | None
+        self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
     ) -> bool:
         kind = self._policy.decide(estimate_at(state, price)).action.kind
-        quiet = kind is FundingActionKind.HOLD or kind is waiting
+        quiet = kind is CollateralActionKind.HOLD or kind is waiting
         return quiet and not self.below_floor_at(state, price)
 
     def _edge(
         self,
         state: AccountState,
         far: Decimal,
-        waiting: FundingActionKind | None,
+        waiting: CollateralActionKind | None,
         last: Decimal | None,
     ) -> Decimal:
         """The quiet price nearest the edge between the mark (quiet) and `far`."""

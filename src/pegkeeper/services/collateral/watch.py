@@ -9,8 +9,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
 
+from pegkeeper.domain.collateral import AlertKind, Severity
 from pegkeeper.domain.errors import VenueError, VenueMisconfigured
-from pegkeeper.domain.funding import AlertKind, Severity
 from pegkeeper.domain.leverage import LeverageReading
 from pegkeeper.ports import Clock
 from pegkeeper.services.alerts import Alerter

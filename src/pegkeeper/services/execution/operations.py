@@ -14,14 +14,14 @@ from collections.abc import Awaitable
 
 import structlog
 
-from pegkeeper.domain.execution import Outcome, lookup_window_passed
-from pegkeeper.domain.funding import (
-    FundingDecisionRecord,
-    FundingOperation,
+from pegkeeper.domain.collateral import (
+    CollateralDecisionRecord,
+    CollateralOperation,
     OperationState,
     OperationUpdate,
 )
-from pegkeeper.ports import Clock, FundingRepository
+from pegkeeper.domain.execution import Outcome, lookup_window_passed
+from pegkeeper.ports import Clock, CollateralRepository
 from pegkeeper.services.execution.core import Found, attempt, look_up
 
 log = structlog.get_logger("pegkeeper.funding")
@@ -35,21 +35,21 @@ _STATE_OF = {
 
 class OperationExecution:
     def __init__(
-        self, repository: FundingRepository, clock: Clock, *, lookup_window_seconds: float
+        self, repository: CollateralRepository, clock: Clock, *, lookup_window_seconds: float
     ) -> None:
         self._repository = repository
         self._clock = clock
         self._lookup_window_seconds = lookup_window_seconds
 
     async def open(
-        self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
+        self, decision: CollateralDecisionRecord, operation: CollateralOperation | None = None
     ) -> None:
         """Commits the decision and its operation (raises SlotTaken, writing nothing, while
         another operation of the same account and class is open)."""
         await self._repository.record_decision(decision, operation)
 
     async def send(
-        self, operation: FundingOperation, request: Awaitable[OperationUpdate]
+        self, operation: CollateralOperation, request: Awaitable[OperationUpdate]
     ) -> OperationUpdate:
         """Sends an operation already committed and records what became of it."""
         result = await attempt(request)
@@ -66,7 +66,7 @@ class OperationExecution:
         return update
 
     async def look_up(
-        self, operation: FundingOperation, request: Awaitable[OperationUpdate]
+        self, operation: CollateralOperation, request: Awaitable[OperationUpdate]
     ) -> OperationUpdate | None:
         """The venue's answer for an operation by its client id, `lost` once the venue still
         does not know it after the lookup window, None meanwhile (or when the lookup got no
@@ -82,7 +82,7 @@ class OperationExecution:
             )
         return found.answer
 
-    def window_passed(self, operation: FundingOperation) -> bool:
+    def window_passed(self, operation: CollateralOperation) -> bool:
         """Whether an operation nothing has seen is old enough to be given up."""
         return lookup_window_passed(
             operation.created_at_ms, self._clock.now_ms(), self._lookup_window_seconds

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pegkeeper.domain.errors import VenueError
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     AlertRecord,
+    CollateralDecisionRecord,
     FeeBump,
-    FundingDecisionRecord,
     LeverageSnapshot,
     OperationRecord,
 )
+from pegkeeper.domain.errors import VenueError
 from pegkeeper.domain.roll import RollRecord
 from pegkeeper.ports import Store, Wallet
 from pegkeeper.services.collateral.manager import CollateralManager
@@ -36,7 +36,7 @@ class CollateralStatus:
     open_operations: list[OperationRecord]
     recent_operations: list[OperationRecord]
     fee_bumps: list[FeeBump]  # of the recent operations
-    decisions: list[FundingDecisionRecord]
+    decisions: list[CollateralDecisionRecord]
     alerts: list[AlertRecord]
     rolls: list[RollRecord]
 

@@ -21,7 +21,7 @@ from pegkeeper.domain.units import floor_btc, round_btc
 ZERO = Decimal(0)
 
 
-class FundingActionKind(StrEnum):
+class CollateralActionKind(StrEnum):
     HOLD = "hold"
     TRANSFER_TO_TRADING = "transfer_to_trading"  # exchange: funding account -> trading account
     TRANSFER_TO_FUNDING = "transfer_to_funding"  # exchange: trading account -> funding account
@@ -31,25 +31,25 @@ class FundingActionKind(StrEnum):
     @property
     def takes_collateral_out(self) -> bool:
         """Moves money away from the trading account or off the exchange."""
-        return self in (FundingActionKind.TRANSFER_TO_FUNDING, FundingActionKind.WITHDRAW)
+        return self in (CollateralActionKind.TRANSFER_TO_FUNDING, CollateralActionKind.WITHDRAW)
 
 
 @dataclass(frozen=True, slots=True)
-class FundingAction:
-    kind: FundingActionKind
+class CollateralAction:
+    kind: CollateralActionKind
     amount: Decimal = ZERO  # collateral currency, whole sats; 0 for hold
 
     @classmethod
-    def hold(cls) -> FundingAction:
-        return cls(FundingActionKind.HOLD)
+    def hold(cls) -> CollateralAction:
+        return cls(CollateralActionKind.HOLD)
 
     @property
     def is_hold(self) -> bool:
-        return self.kind is FundingActionKind.HOLD
+        return self.kind is CollateralActionKind.HOLD
 
 
 @dataclass(frozen=True, slots=True)
-class FundingInputs:
+class CollateralInputs:
     liability_cents: int  # L: synthetic USD owed, >= 0
     exposure_cents: int  # E: signed USD exposure of the hedge (a short is negative)
     price_cents: Decimal  # P: price of one unit of collateral (BTC) in cents, at the mark
@@ -72,14 +72,14 @@ class FundingInputs:
 
 
 @dataclass(frozen=True, slots=True)
-class FundingDecision:
-    inputs: FundingInputs
-    action: FundingAction
+class CollateralDecision:
+    inputs: CollateralInputs
+    action: CollateralAction
     rule: str  # which rule decided, for the audit trail
     policy: str
 
 
-class FundingPolicy(Protocol):
+class CollateralPolicy(Protocol):
     @property
     def name(self) -> str: ...
 
@@ -88,7 +88,7 @@ class FundingPolicy(Protocol):
         """Above this leverage a deposit still on its way is late: its fee is bumped."""
         ...
 
-    def decide(self, inputs: FundingInputs) -> FundingDecision: ...
+    def decide(self, inputs: CollateralInputs) -> CollateralDecision: ...
 
 
 def _check_ordered(values: tuple[Decimal, ...], names: str) -> None:
@@ -97,7 +97,7 @@ def _check_ordered(values: tuple[Decimal, ...], names: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class StablesatsFundingParams:
+class StablesatsCollateralParams:
     minimum_liability_threshold_cents: int = 5_000  # the hedge policy's: below it, no hedge
     minimum_transfer_amount_cents: int = 10_000
     minimum_funding_balance_btc: Decimal = Decimal(1)
@@ -132,7 +132,7 @@ class _Terms:
     zero_funding: Decimal  # zeroF: a funding balance worth less than this counts as empty
 
 
-def _terms(inputs: FundingInputs, minimum_transfer_amount_cents: int, whole: bool) -> _Terms:
+def _terms(inputs: CollateralInputs, minimum_transfer_amount_cents: int, whole: bool) -> _Terms:
     price = inputs.price_cents
     liability = Decimal(inputs.liability_cents)
     if whole:
@@ -145,26 +145,26 @@ def _terms(inputs: FundingInputs, minimum_transfer_amount_cents: int, whole: boo
     )
 
 
-def _sized(kind: FundingActionKind, amount: Decimal, rule: str) -> tuple[FundingAction, str]:
+def _sized(kind: CollateralActionKind, amount: Decimal, rule: str) -> tuple[CollateralAction, str]:
     if amount <= 0:
-        return FundingAction.hold(), f"{rule}-rounds-to-zero"
-    return FundingAction(kind, amount), rule
+        return CollateralAction.hold(), f"{rule}-rounds-to-zero"
+    return CollateralAction(kind, amount), rule
 
 
 @dataclass(frozen=True, slots=True)
-class StablesatsFundingPolicy:
-    params: StablesatsFundingParams = field(default_factory=StablesatsFundingParams)
+class StablesatsCollateralPolicy:
+    params: StablesatsCollateralParams = field(default_factory=StablesatsCollateralParams)
     name: str = "stablesats"
 
     @property
     def high_bound_leverage(self) -> Decimal:
         return self.params.high_bound_ratio_leverage
 
-    def decide(self, inputs: FundingInputs) -> FundingDecision:
+    def decide(self, inputs: CollateralInputs) -> CollateralDecision:
         action, rule = self._action(inputs)
-        return FundingDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
+        return CollateralDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
 
-    def _action(self, inputs: FundingInputs) -> tuple[FundingAction, str]:
+    def _action(self, inputs: CollateralInputs) -> tuple[CollateralAction, str]:
         p = self.params
         t = _terms(inputs, p.minimum_transfer_amount_cents, whole=True)
         liability_cents, collateral, funding = (
@@ -181,56 +181,58 @@ class StablesatsFundingPolicy:
         if flat and collateral == 0 and hedged_liability:
             amount = min(funding, round_btc(t.liability / p.high_safebound_ratio_leverage))
             return _sized(
-                FundingActionKind.TRANSFER_TO_TRADING, amount, "2-first-collateral-transfer"
+                CollateralActionKind.TRANSFER_TO_TRADING, amount, "2-first-collateral-transfer"
             )
         if flat and small_liability and collateral > 0:
             amount = floor_btc(collateral)
             return _sized(
-                FundingActionKind.TRANSFER_TO_FUNDING, amount, "3-unhedged-collateral-out"
+                CollateralActionKind.TRANSFER_TO_FUNDING, amount, "3-unhedged-collateral-out"
             )
         if flat and small_liability and collateral == 0 and funding >= t.zero_funding:
-            return _sized(FundingActionKind.WITHDRAW, floor_btc(funding), "4-unhedged-withdraw-all")
+            return _sized(
+                CollateralActionKind.WITHDRAW, floor_btc(funding), "4-unhedged-withdraw-all"
+            )
         if hedged_liability and t.liability > p.high_bound_ratio_leverage * collateral:
             amount = round_btc(t.liability / p.high_safebound_ratio_leverage - collateral)
             return self._transfer_or_deposit(amount, funding, t, "5-liability-over-high-bound")
         if t.exposure < p.low_bound_ratio_leverage * collateral:
             amount = floor_btc(collateral - t.exposure / p.low_safebound_ratio_leverage)
-            return _sized(FundingActionKind.TRANSFER_TO_FUNDING, amount, "6-under-low-bound-out")
+            return _sized(CollateralActionKind.TRANSFER_TO_FUNDING, amount, "6-under-low-bound-out")
         buffer = p.high_bound_buffer_percentage
         minimum_funding = p.minimum_funding_balance_btc
         if not flat and funding > minimum_funding / buffer:
             amount = floor_btc(funding - minimum_funding)
-            return _sized(FundingActionKind.WITHDRAW, amount, "7-funding-surplus-withdraw")
+            return _sized(CollateralActionKind.WITHDRAW, amount, "7-funding-surplus-withdraw")
         if t.exposure > buffer * p.high_bound_ratio_leverage * collateral:
             amount = round_btc(t.exposure / p.high_safebound_ratio_leverage - collateral)
             return self._transfer_or_deposit(amount, funding, t, "8-exposure-near-high-bound")
         if not flat and funding < buffer * minimum_funding:
             amount = round_btc(minimum_funding - funding)
-            return _sized(FundingActionKind.DEPOSIT, amount, "9-funding-refill-deposit")
-        return FundingAction.hold(), "10-inside-bounds"
+            return _sized(CollateralActionKind.DEPOSIT, amount, "9-funding-refill-deposit")
+        return CollateralAction.hold(), "10-inside-bounds"
 
     def _refill(self, funding: Decimal) -> Decimal:
         return max(ZERO, self.params.minimum_funding_balance_btc - funding)
 
     def _deposit_with_refill(
         self, amount: Decimal, funding: Decimal, rule: str
-    ) -> tuple[FundingAction, str]:
+    ) -> tuple[CollateralAction, str]:
         """Onchain: `amount`, plus what brings the funding account back to its minimum."""
-        return _sized(FundingActionKind.DEPOSIT, round_btc(amount + self._refill(funding)), rule)
+        return _sized(CollateralActionKind.DEPOSIT, round_btc(amount + self._refill(funding)), rule)
 
     def _transfer_or_deposit(
         self, amount: Decimal, funding: Decimal, t: _Terms, rule: str
-    ) -> tuple[FundingAction, str]:
+    ) -> tuple[CollateralAction, str]:
         """From the funding account while it holds anything; onchain only when it is empty."""
         if funding >= t.zero_funding:
-            return _sized(FundingActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule)
+            return _sized(CollateralActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule)
         if amount <= 0:
-            return FundingAction.hold(), f"{rule}-rounds-to-zero"
+            return CollateralAction.hold(), f"{rule}-rounds-to-zero"
         return self._deposit_with_refill(amount, funding, f"{rule}-deposit")
 
 
 @dataclass(frozen=True, slots=True)
-class GaloyDealerFundingParams:
+class GaloyDealerCollateralParams:
     minimum_liability_threshold_cents: int = 5_000  # 50 USD: below it nothing is hedged
     withdraw_all_below_cents: int = 10_000  # 100 USD: unhedged, everything leaves
     minimum_transfer_amount_cents: int = 10_000  # a funding balance under 10 USD is empty
@@ -256,24 +258,24 @@ class GaloyDealerFundingParams:
 
 
 @dataclass(frozen=True, slots=True)
-class GaloyDealerFundingPolicy:
+class GaloyDealerCollateralPolicy:
     """The Galoy dealer's five rules. Its "deposit" brings collateral to the trading account:
     from the funding account first, onchain only for what the funding account lacks; its
     "withdraw" goes trading -> funding, and onchain only for what exceeds the minimum funding
     balance (a sixth rule, the second step of every withdrawal)."""
 
-    params: GaloyDealerFundingParams = field(default_factory=GaloyDealerFundingParams)
+    params: GaloyDealerCollateralParams = field(default_factory=GaloyDealerCollateralParams)
     name: str = "galoy-dealer"
 
     @property
     def high_bound_leverage(self) -> Decimal:
         return self.params.high_bound_ratio_leverage
 
-    def decide(self, inputs: FundingInputs) -> FundingDecision:
+    def decide(self, inputs: CollateralInputs) -> CollateralDecision:
         action, rule = self._action(inputs)
-        return FundingDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
+        return CollateralDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
 
-    def _action(self, inputs: FundingInputs) -> tuple[FundingAction, str]:
+    def _action(self, inputs: CollateralInputs) -> tuple[CollateralAction, str]:
         p = self.params
         t = _terms(inputs, p.minimum_transfer_amount_cents, whole=False)
         collateral, funding = inputs.collateral, inputs.funding_balance
@@ -288,14 +290,14 @@ class GaloyDealerFundingPolicy:
         if flat and inputs.liability_cents < p.withdraw_all_below_cents:
             if collateral > 0:
                 amount = floor_btc(collateral)
-                return _sized(FundingActionKind.TRANSFER_TO_FUNDING, amount, "2-withdraw-all")
+                return _sized(CollateralActionKind.TRANSFER_TO_FUNDING, amount, "2-withdraw-all")
             return self._surplus(funding, t, "2-withdraw-all-onchain")
         if t.liability > p.high_bound_ratio_leverage * collateral:
             amount = round_btc(t.liability / target - collateral)
             return self._bring_in(amount, funding, t, "3-liability-over-high-bound")
         if t.exposure < p.low_bound_ratio_leverage * collateral:
             amount = floor_btc(collateral - t.exposure / p.low_safebound_ratio_leverage)
-            return _sized(FundingActionKind.TRANSFER_TO_FUNDING, amount, "4-under-low-bound")
+            return _sized(CollateralActionKind.TRANSFER_TO_FUNDING, amount, "4-under-low-bound")
         if t.exposure > p.high_bound_buffer_percentage * p.high_bound_ratio_leverage * collateral:
             amount = round_btc(t.exposure / target - collateral)
             return self._bring_in(amount, funding, t, "5-exposure-near-high-bound")
@@ -303,16 +305,16 @@ class GaloyDealerFundingPolicy:
 
     def _bring_in(
         self, amount: Decimal, funding: Decimal, t: _Terms, rule: str
-    ) -> tuple[FundingAction, str]:
+    ) -> tuple[CollateralAction, str]:
         if amount > 0 and funding >= t.zero_funding:
-            return _sized(FundingActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule)
-        return _sized(FundingActionKind.DEPOSIT, amount, f"{rule}-onchain")
+            return _sized(CollateralActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule)
+        return _sized(CollateralActionKind.DEPOSIT, amount, f"{rule}-onchain")
 
-    def _surplus(self, funding: Decimal, t: _Terms, rule: str) -> tuple[FundingAction, str]:
+    def _surplus(self, funding: Decimal, t: _Terms, rule: str) -> tuple[CollateralAction, str]:
         surplus = floor_btc(funding - self.params.minimum_funding_balance_btc)
         if surplus < t.zero_funding:
-            return FundingAction.hold(), "inside-bounds"
-        return FundingAction(FundingActionKind.WITHDRAW, surplus), rule
+            return CollateralAction.hold(), "inside-bounds"
+        return CollateralAction(CollateralActionKind.WITHDRAW, surplus), rule
 
 
 POLICIES = ("stablesats", "galoy-dealer")

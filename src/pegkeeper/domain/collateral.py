@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from pegkeeper.domain.collateral_policy import CollateralActionKind
 from pegkeeper.domain.errors import InvalidInput
-from pegkeeper.domain.funding_policy import FundingActionKind
 from pegkeeper.domain.orders import validate_client_id
 
 
@@ -20,10 +20,10 @@ class OperationKind(StrEnum):
     WITHDRAWAL = "withdrawal"
 
     @classmethod
-    def of(cls, action: FundingActionKind) -> OperationKind:
-        if action is FundingActionKind.WITHDRAW:
+    def of(cls, action: CollateralActionKind) -> OperationKind:
+        if action is CollateralActionKind.WITHDRAW:
             return cls.WITHDRAWAL
-        if action is FundingActionKind.HOLD:
+        if action is CollateralActionKind.HOLD:
             raise ValueError("holding moves no money")
         return cls(action.value)
 
@@ -67,7 +67,7 @@ class OperationState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class FundingOperation:
+class CollateralOperation:
     """A movement of money, fixed when pegkeeper chooses it (its id is the client id)."""
 
     operation_id: str
@@ -95,7 +95,7 @@ class FundingOperation:
 
 @dataclass(frozen=True, slots=True)
 class OperationRecord:
-    operation: FundingOperation
+    operation: CollateralOperation
     state: OperationState
     updated_at_ms: int
     venue_id: str  # transfer id, withdrawal id, or the matched deposit id
@@ -114,14 +114,14 @@ class OperationUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class FundingDecisionRecord:
+class CollateralDecisionRecord:
     decision_id: str
     correlation_id: str
     created_at_ms: int
     trigger: str
     policy: str
     rule: str
-    action: str  # a FundingActionKind
+    action: str  # a CollateralActionKind
     amount: Decimal
     currency: str
     liability_cents: int

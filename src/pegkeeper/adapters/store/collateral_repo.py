@@ -22,14 +22,13 @@ from pegkeeper.adapters.store.tables import (
     leverage_snapshots,
     open_funding_operations,
 )
-from pegkeeper.domain.errors import ConflictError, SlotTaken
-from pegkeeper.domain.funding import (
+from pegkeeper.domain.collateral import (
     Alert,
     AlertKind,
     AlertRecord,
+    CollateralDecisionRecord,
+    CollateralOperation,
     FeeBump,
-    FundingDecisionRecord,
-    FundingOperation,
     LeverageSnapshot,
     OperationKind,
     OperationRecord,
@@ -37,6 +36,7 @@ from pegkeeper.domain.funding import (
     OperationUpdate,
     Severity,
 )
+from pegkeeper.domain.errors import ConflictError, SlotTaken
 
 _DECISION_COLUMNS = [c for c in funding_decisions.c if c.name != "id"]
 _BUMP_COLUMNS = [c for c in fee_bumps.c if c.name != "id"]
@@ -96,12 +96,12 @@ _CLOSE_OPEN = delete(open_funding_operations).where(
 )
 
 
-class SqlFundingRepository:
+class SqlCollateralRepository:
     def __init__(self, tx: Transactions) -> None:
         self._tx = tx
 
     async def record_decision(
-        self, decision: FundingDecisionRecord, operation: FundingOperation | None = None
+        self, decision: CollateralDecisionRecord, operation: CollateralOperation | None = None
     ) -> None:
         try:
             async with self._tx.write() as conn:
@@ -132,15 +132,15 @@ class SqlFundingRepository:
         rows = await self._all(_RECENT_OPERATIONS, {"limit": limit})
         return [_operation_record(r) for r in rows]
 
-    async def last_decision(self) -> FundingDecisionRecord | None:
+    async def last_decision(self) -> CollateralDecisionRecord | None:
         found = await self.recent_decisions(1)
         return found[0] if found else None
 
-    async def recent_decisions(self, limit: int) -> list[FundingDecisionRecord]:
+    async def recent_decisions(self, limit: int) -> list[CollateralDecisionRecord]:
         if limit <= 0:
             return []
         rows = await self._all(_RECENT_DECISIONS, {"limit": limit})
-        return [FundingDecisionRecord(**r._asdict()) for r in rows]
+        return [CollateralDecisionRecord(**r._asdict()) for r in rows]
 
     async def record_fee_bump(self, bump: FeeBump, update: OperationUpdate) -> None:
         async with self._tx.write() as conn:
@@ -193,7 +193,7 @@ class SqlFundingRepository:
             return (await conn.execute(statement, params)).all()
 
 
-async def _insert_operation(conn: AsyncConnection, operation: FundingOperation) -> None:
+async def _insert_operation(conn: AsyncConnection, operation: CollateralOperation) -> None:
     params = asdict(operation)
     params["kind"] = operation.kind.value
     await conn.execute(insert(funding_operations), params)
@@ -236,7 +236,7 @@ async def _append_state(
 
 
 def _operation_record(row: Row[Any]) -> OperationRecord:
-    operation = FundingOperation(
+    operation = CollateralOperation(
         operation_id=row.operation_id,
         kind=OperationKind(row.kind),
         currency=row.currency,
