@@ -15,7 +15,7 @@ from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.ledger.galoy import GaloyClient
 from pegkeeper.adapters.store.database import SqlStore
-from pegkeeper.adapters.store.tables import galoy_transactions
+from pegkeeper.adapters.store.ledger_tables import galoy_transactions
 from pegkeeper.domain.ledger_sync import GateSettings, LedgerReadiness
 from pegkeeper.services.ledger.galoy_poller import GaloyPoller, GaloyPollerSettings, PollReport
 from pegkeeper.services.ledger.gate import LedgerGate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from pegkeeper.adapters.store.database import SqlStore
-from pegkeeper.adapters.store.tables import galoy_corrections
+from pegkeeper.adapters.store.ledger_tables import galoy_corrections
 from pegkeeper.domain.galoy import (
     GaloyTransaction,
     PendingEntry,

@@ -22,6 +22,7 @@ from pegkeeper.adapters.store.database import (
     open_store,
     run_migrations,
 )
+from pegkeeper.adapters.store.ledger_tables import LEDGER_TABLES
 from pegkeeper.adapters.store.tables import ALL_TABLES, metadata, order_events
 from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.liability import LiabilityChange
@@ -106,7 +107,7 @@ def schema_differences(conn: Connection) -> list[object]:
     )
     differences: list[object] = list(compare_metadata(context, metadata))
     inspector = inspect(conn)
-    for table in ALL_TABLES:
+    for table in (*ALL_TABLES, *LEDGER_TABLES):
         expected = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
         found = {c["name"] for c in inspector.get_check_constraints(table.name)}
         if found != expected:
@@ -124,7 +125,8 @@ async def test_migrations_create_every_table_and_running_them_again_changes_noth
 
     async with store.engine.connect() as conn:
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        assert {t.name for t in ALL_TABLES} | {"alembic_version"} <= tables
+        expected = {t.name for t in (*ALL_TABLES, *LEDGER_TABLES)}
+        assert expected | {"alembic_version"} <= tables
         assert await conn.run_sync(schema_differences) == []
 
     await run_migrations(store.engine)

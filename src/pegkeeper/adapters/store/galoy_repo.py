@@ -14,8 +14,7 @@ from sqlalchemy import Row, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pegkeeper.adapters.store.ledger_state_repo import upsert_source
-from pegkeeper.adapters.store.repositories import Transactions
-from pegkeeper.adapters.store.tables import (
+from pegkeeper.adapters.store.ledger_tables import (
     galoy_corrections,
     galoy_trades,
     galoy_transactions,
@@ -23,6 +22,7 @@ from pegkeeper.adapters.store.tables import (
     galoy_unposted,
     ledger_sources,
 )
+from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.domain.galoy import (
     GaloyTransaction,
     ParsedTransaction,

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pegkeeper.adapters.store.ledger_tables import ledger_sources as t
 from pegkeeper.adapters.store.repositories import Transactions
-from pegkeeper.adapters.store.tables import ledger_sources as t
 from pegkeeper.domain.ledger_sync import SourceState
 
 MAX_ERROR_CHARS = 2000
