@@ -121,6 +121,11 @@ class OkxVenue:
         self.watches: list[PositionWatch] = []
         self.funding = OkxFunding(self._read, self._write)
 
+    @property
+    def rest_url(self) -> str:
+        """Where the REST requests go (OKX's own address unless `rest_url` was set)."""
+        return str(self._client.urls["api"]["rest"])
+
     # -- start and stop ------------------------------------------------------------------------
 
     async def start(self) -> AccountConfig:

@@ -34,6 +34,8 @@ class SimContext:
     uid: str = "44500000000001"
     order_requests: Counter[str] = field(default_factory=Counter)  # placements per clOrdId
     transfer_requests: Counter[str] = field(default_factory=Counter)  # per clientId
+    # every /api/v5 request received, refused ones too, as "GET account/positions"
+    rest_requests: Counter[str] = field(default_factory=Counter)
     # runs a callback after some real seconds (the server's event loop); None: at once
     schedule: Callable[[float, Callable[[], None]], None] | None = None
     _frozen: dict[str, MarketView] = field(default_factory=dict)
