@@ -81,19 +81,19 @@ class OkxPushes:
         def positions(ws: Any, message: Any) -> None:
             handle_positions(ws, message)
             if current(ws):
-                self._store(self._positions, _flat_if_empty(message), "instId")
+                self._store(self._positions, _flat_if_empty(message), "instId", "pos")
 
         def balance(ws: Any, message: Any) -> None:
             handle_balance(ws, message)
             if current(ws):
                 for account in _data(message):
-                    self._store(self._balances, {"data": account.get("details")}, "ccy")
+                    self._store(self._balances, {"data": account.get("details")}, "ccy", "eq")
 
         def ticker(ws: Any, message: Any) -> None:
             handle_ticker(ws, message)
             channel = (message.get("arg") or {}).get("channel")
             if channel == "mark-price" and current(ws):
-                self._store(self._marks, message, "instId")
+                self._store(self._marks, message, "instId", "markPx")
 
         def closed(ws: Any, error: Any) -> None:
             if current(ws):
@@ -155,11 +155,11 @@ class OkxPushes:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _store(self, into: dict[str, Pushed], message: Any, key: str) -> None:
+    def _store(self, into: dict[str, Pushed], message: Any, key: str, needed: str) -> None:
         now = self._monotonic()
         for row in _data(message):
             name = row.get(key)
-            if name:
+            if name and needed in row:
                 into[str(name)] = Pushed(row, now)
         pushed, self._pushed = self._pushed, asyncio.Event()
         pushed.set()

@@ -122,6 +122,8 @@ class WsHub:
     def prices_changed(self) -> None:
         for conn in list(self._connections):
             for arg in conn.subscriptions:
+                if arg.get("channel") not in PUBLIC_CHANNELS:
+                    continue  # a private channel is not a market data one
                 data = self._public_data(arg)
                 if data is not None:
                     self._send(conn, {"arg": arg, "data": data})
