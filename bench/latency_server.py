@@ -1,5 +1,6 @@
 """pegkeeper's runtime for the reaction-latency benchmark: the embedded demo without users, which
-prints `<correlation_id> <unix_ns>` when an order reaches a final state at the venue."""
+prints `simulator <rest_url>` once started, then `<correlation_id> <unix_ns>` when an order
+reaches a final state at the venue."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ async def main(port: int, data_dir: str, database_url: str) -> None:
         venue={"burst_requests": 10_000, "burst_refill_per_second": 10_000.0},
     )
     runtime = await build_runtime(settings)
+    sys.stdout.write(f"simulator {runtime.venue.venue.rest_url}\n")
+    sys.stdout.flush()
     reporter = asyncio.create_task(report_orders(runtime.bus))
     try:
         await run_services(runtime, ["hedger", "liability", "web"])

@@ -1,5 +1,6 @@
 """Reaction latency: from `POST /api/v1/liability/events` returning to the hedge order being
-filled at the (simulated) venue, over N events, each of which needs one order."""
+filled at the (simulated) venue, over N events, each of which needs one order; and the OKX REST
+requests the simulator received per hedge order meanwhile (its request log)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,18 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def _read_lines(stream: Any, out: queue.Queue[tuple[str, int]]) -> None:
+def _read_lines(stream: Any, out: queue.Queue[tuple[str, int]], sim: queue.Queue[str]) -> None:
     for line in stream:
-        correlation_id, unix_ns = line.split()
-        out.put((correlation_id, int(unix_ns)))
+        first, second = line.split()
+        if first == "simulator":
+            sim.put(second)
+        else:
+            out.put((first, int(second)))
+
+
+def _rest_requests(client: httpx.Client, sim_url: str) -> int:
+    """Every OKX REST request the simulator has received so far."""
+    return int(client.get(f"{sim_url}/sim/v1/requests").json()["rest_total"])
 
 
 def fresh_postgres_database(server_url: str) -> tuple[str, Any]:
@@ -78,21 +87,30 @@ def run(database_url: str = "", label: str = "SQLite") -> dict[str, Any]:
             text=True,
         )
         accepted: queue.Queue[tuple[str, int]] = queue.Queue()
-        threading.Thread(target=_read_lines, args=(server.stdout, accepted), daemon=True).start()
+        sim: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(
+            target=_read_lines, args=(server.stdout, accepted, sim), daemon=True
+        )
+        reader.start()
         try:
-            return _measure(f"http://127.0.0.1:{port}", accepted, label)
+            return _measure(f"http://127.0.0.1:{port}", accepted, sim, label)
         finally:
             server.terminate()
             server.wait(timeout=20)
 
 
-def _measure(url: str, accepted: queue.Queue[tuple[str, int]], label: str) -> dict[str, Any]:
+def _measure(
+    url: str, accepted: queue.Queue[tuple[str, int]], sim: queue.Queue[str], label: str
+) -> dict[str, Any]:
     with httpx.Client(base_url=url, timeout=10) as client:
         _wait_ready(client)
+        sim_url = sim.get(timeout=10)
         after_return_ms: list[float] = []
         after_send_ms: list[float] = []
         client.post("/api/v1/liability/events", json={"id": "warm", "delta_cents": 1_000_000})
         accepted.get(timeout=10)
+        time.sleep(0.5)  # the start's reads and the warm-up order's aftermath are not counted
+        requests_before = _rest_requests(client, sim_url)
         for i in range(EVENTS):
             delta = 1_000_000 if i % 2 == 0 else -1_000_000  # 10 000 <-> 20 000 USD: 98 contracts
             sent_ns = time.time_ns()
@@ -106,6 +124,8 @@ def _measure(url: str, accepted: queue.Queue[tuple[str, int]], label: str) -> di
                 raise RuntimeError(f"order for {seen} arrived while waiting for {correlation_id}")
             after_return_ms.append((filled_ns - returned_ns) / 1e6)
             after_send_ms.append((filled_ns - sent_ns) / 1e6)
+        time.sleep(0.5)  # the last order's own reads after its fill
+        rest_requests = _rest_requests(client, sim_url) - requests_before
     return {
         "store": label,
         "events": EVENTS,
@@ -114,6 +134,7 @@ def _measure(url: str, accepted: queue.Queue[tuple[str, int]], label: str) -> di
         "max ms": round(max(after_return_ms), 2),
         "p50 ms from send": round(statistics.median(after_send_ms), 2),
         "p99 ms from send": round(_percentile(after_send_ms, 99), 2),
+        "REST requests per hedge": round(rest_requests / EVENTS, 2),
     }
 
 

@@ -14,6 +14,21 @@ Safety rules kept here:
   margin says there is one: a position read as zero must not double the hedge;
 - at start the account must be in net position mode, at the configured account level and
   leverage; otherwise `start` refuses with a message that says what to change.
+
+Reads from pushes (okx_stream): while `position_changes` runs, the private WebSocket's
+`positions` and `account` channels and the public `mark-price` channel are kept, and
+`position` and `balances` answer from them instead of REST when they are fresh. A pushed value
+is used only if it came after the last interruption of the stream (a closed or failed socket, a
+silence: a VenueResync), less than `min(ws_fresh_seconds, ws_silence_seconds)` ago, and
+reflects every fill the adapter's order lookups returned: a position whose tradeId (else uTime)
+is not before the latest known fill's, a balance whose uTime is not before it. After an order
+filled, a read waits up to `fill_push_wait_seconds` for OKX's push of that fill, then reads
+REST. A pushed flat position is used only while a pushed balance shows no margin in use (else
+REST, with the rule above); a pushed mark price older than `max_price_age_seconds` sends the
+read to REST, which refuses it. The funding account is not pushed by OKX: its balance is read
+over REST and kept `funding_balance_max_age_seconds`, forgotten at every funding-account call
+(transfers, withdrawals, deposit history). On the normal path one hedge order then costs the
+order itself, its lookup and its fills: three REST requests.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import decimal
 import random
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +45,7 @@ from typing import Any
 import ccxt.pro
 import structlog
 
+from pegkeeper.adapters.feeds.okx_ws import backoff_seconds
 from pegkeeper.adapters.venues import okx_parse as parse
 from pegkeeper.adapters.venues.ccxt_support import (
     NOT_FOUND_CODES,
@@ -43,6 +60,7 @@ from pegkeeper.adapters.venues.ccxt_support import (
     with_retries,
 )
 from pegkeeper.adapters.venues.okx_funding import OkxFunding, one_row
+from pegkeeper.adapters.venues.okx_stream import OkxPushes
 from pegkeeper.adapters.venues.position_watch import PositionWatch, okx_position
 from pegkeeper.domain.errors import (
     NotFound,
@@ -90,6 +108,9 @@ class OkxVenueSettings:
     max_price_age_seconds: float = 60.0
     ws_silence_seconds: float = 30.0
     ccxt_rate_limit_ms: int | None = None  # the unit of ccxt's cost table; None: ccxt's (110)
+    ws_fresh_seconds: float = 10.0  # pushes older than this (or ws_silence_seconds) are not used
+    fill_push_wait_seconds: float = 0.5  # for the push that carries a fill, then REST
+    funding_balance_max_age_seconds: float = 30.0
 
 
 class OkxVenue:
@@ -118,7 +139,19 @@ class OkxVenue:
         )
         self._instruments: dict[str, Instrument] = {}
         self.watches: list[PositionWatch] = []
-        self.funding = OkxFunding(self._read, self._write)
+        self.pushes = OkxPushes(
+            min(settings.ws_fresh_seconds, settings.ws_silence_seconds),
+            settings.fill_push_wait_seconds,
+        )
+        self.pushes.tap(self._client)
+        self._funding_rows: dict[str, tuple[Json | None, float]] = {}
+        self._funding_generation = 0
+        self.funding = OkxFunding(self._funding_read, self._funding_write)
+
+    @property
+    def rest_url(self) -> str:
+        """Where the REST requests go (OKX's own address unless `rest_url` was set)."""
+        return str(self._client.urls["api"]["rest"])
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -180,6 +213,9 @@ class OkxVenue:
 
     async def position(self, instrument_id: str) -> VenuePosition:
         instrument = await self.instrument(instrument_id)
+        pushed = await self._pushed_position(instrument)
+        if pushed is not None:
+            return parse.position(instrument_id, pushed, await self._mark_price(instrument_id))
         rows, mark_price_usd = await all_or_none(
             self._read("private_get_account_positions", {}),
             self._mark_price(instrument_id),
@@ -196,11 +232,9 @@ class OkxVenue:
         return parse.position(instrument_id, row, mark_price_usd)
 
     async def balances(self, currency: str) -> VenueBalances:
-        detail, funding = await all_or_none(
-            self._balance_detail(currency),
-            self._read("private_get_asset_balances", {"ccy": currency}),
+        detail, funding_row = await all_or_none(
+            self._trading_detail(currency), self._funding_row(currency)
         )
-        funding_row = next((r for r in funding if r.get("ccy") == currency), None)
         return parse.balances(currency, detail, funding_row)
 
     async def place_market_order(self, intent: OrderIntent) -> OrderReport:
@@ -238,6 +272,11 @@ class OkxVenue:
                 "private_get_trade_fills", {"instId": instrument_id, "ordId": row["ordId"]}
             )
             fills = [parse.fill(r) for r in rows if r.get("ordId") == row["ordId"]]
+            self.pushes.note_fill(
+                instrument_id, str(row.get("tradeId") or ""), _ms(row.get("fillTime"))
+            )
+            for found in fills:
+                self.pushes.note_fill(instrument_id, found.fill_id, found.ts_ms)
         return parse.order(row, fills)
 
     async def open_orders(self, instrument_id: str) -> list[OrderReport]:
@@ -265,10 +304,22 @@ class OkxVenue:
             okx_position(instrument_id),
             self._settings.ws_silence_seconds,
             self._rng,
+            on_interrupt=self.pushes.interrupt,
         )
         self.watches.append(watch)
-        async for change in watch.changes():
-            yield change
+        keepers = [
+            asyncio.create_task(self._keep_subscribed(self._client.watch_balance, "account")),
+            asyncio.create_task(
+                self._keep_subscribed(lambda: self._client.watch_mark_price(symbol), "mark-price")
+            ),
+        ]
+        try:
+            async for change in watch.changes():
+                yield change
+        finally:
+            for task in keepers:
+                task.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -298,7 +349,75 @@ class OkxVenue:
             )
             return OrderReport(intent.client_order_id, "", parse.ORDER_STATES["live"])
 
+    async def _pushed_position(self, instrument: Instrument) -> Json | None:
+        row = await self.pushes.position(instrument.instrument_id)
+        if row is None or parse.decimal(row.get("pos") or "0", "pos") != 0:
+            return row
+        # flat: trusted only while the margin says so too; else REST, which refuses it
+        detail = self.pushes.balance_now(instrument.settle_currency)
+        return row if detail is not None and not parse.margin_in_use(detail) else None
+
+    async def _trading_detail(self, currency: str) -> Json | None:
+        pushed = await self.pushes.balance(currency)
+        return pushed if pushed is not None else await self._balance_detail(currency)
+
+    async def _funding_row(self, currency: str) -> Json | None:
+        """The funding account's balance: OKX pushes none, so the last REST answer is kept a
+        while; any funding-account call forgets it."""
+        kept = self._funding_rows.get(currency)
+        max_age_s = self._settings.funding_balance_max_age_seconds
+        if kept is not None and time.monotonic() - kept[1] <= max_age_s:
+            return kept[0]
+        generation = self._funding_generation
+        rows = await self._read("private_get_asset_balances", {"ccy": currency})
+        row = next((r for r in rows if r.get("ccy") == currency), None)
+        if generation == self._funding_generation:  # no funding call overtook this read
+            self._funding_rows[currency] = (row, time.monotonic())
+        return row
+
+    def _forget_funding(self) -> None:
+        self._funding_generation += 1
+        self._funding_rows.clear()
+
+    async def _funding_read(self, method: str, params: dict[str, str]) -> list[Json]:
+        if "_asset_" in method:
+            self._forget_funding()
+        return await self._read(method, params)
+
+    async def _funding_write(self, method: str, body: dict[str, str]) -> list[Json]:
+        self._forget_funding()
+        self.pushes.forget_balances()
+        try:
+            return await self._write(method, body)
+        finally:
+            self._forget_funding()
+            self.pushes.forget_balances()
+
+    async def _keep_subscribed(self, watch: Any, channel: str) -> None:
+        """Keeps a channel subscribed for its pushes (okx_stream reads them as they come);
+        after a failure, subscribes again after a backoff. The private socket's reconnections
+        are PositionWatch's."""
+        failures = 0
+        while True:
+            try:
+                await watch()
+                failures = 0
+                continue
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+            except Exception as error:  # ccxt's network and parse errors alike
+                log.info("okx channel subscribed again", channel=channel, error=str(error))
+            failures += 1
+            await asyncio.sleep(backoff_seconds(failures - 1, 0.5, 30.0, self._rng))
+
     async def _mark_price(self, instrument_id: str) -> Decimal:
+        pushed = self.pushes.mark(instrument_id)
+        if pushed is not None and pushed.get("markPx") and _ms(pushed.get("ts")):
+            age_s = (self._clock.now_ms() - _ms(pushed.get("ts"))) / 1000
+            if age_s <= self._settings.max_price_age_seconds:
+                return parse.decimal(pushed["markPx"], "markPx")
         instrument = await self.instrument(instrument_id)
         inst_type = "SWAP" if instrument.has_funding else "FUTURES"
         params = {"instType": inst_type, "instId": instrument_id}
@@ -358,6 +477,11 @@ class OkxVenue:
             message = f"OKX answered {method} without a data list"
             raise VenueUnavailable(message) if read else VenueUncertain(message)
         return data
+
+
+def _ms(value: Any) -> int:
+    text = str(value or "")
+    return int(text) if text.isdigit() else 0
 
 
 def _text(value: Decimal) -> str:

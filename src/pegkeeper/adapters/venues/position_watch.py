@@ -4,6 +4,7 @@ OKX pushes the positions channel on every change and at a regular interval, so a
 stays open but brings nothing for `silence_seconds` is broken: it is dropped and dialled again,
 and the consumer is told (VenueResync) that it must read positions and orders over REST,
 since pushes may have been missed. A socket that fails is retried after a backoff, likewise.
+`on_interrupt` hears of each interruption the moment it is seen, before any backoff.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pegkeeper.domain.venue import VenuePosition, VenueResync
 log = structlog.get_logger("pegkeeper.venues.okx")
 
 RowToPosition = Callable[[dict[str, Any]], VenuePosition | None]
+OnInterrupt = Callable[[str], None]
 
 
 def okx_position(inst_id: str) -> RowToPosition:
@@ -56,6 +58,7 @@ class PositionWatch:
         rng: random.Random | None = None,
         backoff_base_seconds: float = 0.5,
         backoff_cap_seconds: float = 30.0,
+        on_interrupt: OnInterrupt | None = None,
     ) -> None:
         self._client = client
         self._symbol = symbol
@@ -63,6 +66,7 @@ class PositionWatch:
         self._silence_seconds = silence_seconds
         self._rng = rng or random.Random()
         self._backoff = (backoff_base_seconds, backoff_cap_seconds)
+        self._on_interrupt = on_interrupt
         self._retiring: set[asyncio.Task[None]] = set()
         self.reconnects = 0
         self.pushes = 0
@@ -87,11 +91,13 @@ class PositionWatch:
                 if task is not None and task.cancelling():
                     raise
                 failures += 1  # ccxt cancels its futures when a socket closes under them
+                self._interrupted("socket closed")
                 yield await self._resync_after_failure("socket closed", failures)
                 last_size = None
                 continue
             except Exception as error:  # ccxt's network and parse errors alike
                 failures += 1
+                self._interrupted(describe(error))
                 yield await self._resync_after_failure(describe(error), failures)
                 last_size = None
                 continue
@@ -106,6 +112,10 @@ class PositionWatch:
         found = [self._to_position(row) for row in rows]
         return [position for position in found if position is not None][:1]
 
+    def _interrupted(self, cause: str) -> None:
+        if self._on_interrupt is not None:
+            self._on_interrupt(cause)
+
     async def _resync_after_failure(self, cause: str, failures: int) -> VenueResync:
         delay = backoff_seconds(failures - 1, *self._backoff, self._rng)
         log.warning("okx private websocket failed", cause=cause, retry_in_seconds=delay)
@@ -116,6 +126,7 @@ class PositionWatch:
         self.reconnects += 1
         log.warning("okx private websocket reconnects", reason=reason)
         sockets = drop_sockets(self._client, reason)
+        self._interrupted(reason)  # anything pushed since it was first seen, too
         task = asyncio.create_task(close_sockets(sockets))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)

@@ -7,7 +7,7 @@ WebSockets, read what it received, move the price, send a deposit from outside.
 | POST /sim/v1/faults | {"http_429": "2:orders", "ws_silent": "on"} | the same, after the change |
 | DELETE /sim/v1/faults | | every fault off |
 | POST /sim/v1/ws/drop | | closes every WebSocket now |
-| GET /sim/v1/requests | | order placements and transfers received, per client id |
+| GET /sim/v1/requests | | orders and transfers received per client id; REST requests by path |
 | POST /sim/v1/price | {"price": "7000.5"} | every instrument at that price now |
 | POST /sim/v1/deposits | {"ccy": "BTC", "amt": "0.5"} | a deposit seen onchain |
 | GET /sim/v1/state | | positions, balances, open orders, sockets |
@@ -53,7 +53,14 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
         return _json({"dropped": await server.hub.drop_all()})
 
     async def requests(request: web.Request) -> web.Response:
-        return _json({"orders": dict(ctx.order_requests), "transfers": dict(ctx.transfer_requests)})
+        return _json(
+            {
+                "orders": dict(ctx.order_requests),
+                "transfers": dict(ctx.transfer_requests),
+                "rest": dict(ctx.rest_requests),
+                "rest_total": ctx.rest_requests.total(),
+            }
+        )
 
     async def set_price(request: web.Request) -> web.Response:
         price = _decimal((await _body(request)).get("price"))

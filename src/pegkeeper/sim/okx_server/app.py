@@ -93,7 +93,9 @@ class OkxSimServer:
         self.hub.prices_changed()
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
-        route = ROUTES.get((request.method, request.path.removeprefix(API_PREFIX)))
+        path = request.path.removeprefix(API_PREFIX)
+        self.ctx.rest_requests[f"{request.method} {path}"] += 1
+        route = ROUTES.get((request.method, path))
         if route is None:
             return respond(
                 [], code="50000", msg=f"{request.path} is not simulated", http_status=404

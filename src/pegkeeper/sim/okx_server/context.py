@@ -11,6 +11,7 @@ from decimal import Decimal
 from pegkeeper.sim.book import SyntheticBook
 from pegkeeper.sim.clock import SimClock
 from pegkeeper.sim.engine import SimEngine
+from pegkeeper.sim.events import OrderChanged, PositionChanged
 from pegkeeper.sim.okx_server.auth import Credentials
 from pegkeeper.sim.okx_server.envelope import OkxError
 from pegkeeper.sim.okx_server.faults import Faults
@@ -34,12 +35,22 @@ class SimContext:
     uid: str = "44500000000001"
     order_requests: Counter[str] = field(default_factory=Counter)  # placements per clOrdId
     transfer_requests: Counter[str] = field(default_factory=Counter)  # per clientId
+    # every /api/v5 request received, refused ones too, as "GET account/positions"
+    rest_requests: Counter[str] = field(default_factory=Counter)
     # runs a callback after some real seconds (the server's event loop); None: at once
     schedule: Callable[[float, Callable[[], None]], None] | None = None
     _frozen: dict[str, MarketView] = field(default_factory=dict)
+    # per instrument, as OKX's position rows carry them: the last trade id, and when the
+    # position last changed (uTime)
+    last_trade_ids: dict[str, str] = field(default_factory=dict)
+    position_times_ms: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.faults.on_switch = self._switched
+        # the desk reports an order's fills before the position change they make, so a
+        # position pushed on that change already carries the fill's trade id
+        self.engine.add_order_listener(self._order_changed)
+        self.engine.add_listener(self._position_changed)
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
@@ -68,6 +79,18 @@ class SimContext:
         if self.faults.on("stale_tickers"):
             self._frozen[inst_id] = view  # an instrument first priced while stale
         return view
+
+    def _order_changed(self, event: OrderChanged) -> None:
+        fills = self.engine.order_details(event.client_order_id, event.instrument_id).fills
+        if not fills:
+            return
+        last = fills[-1].fill_id
+        known = self.last_trade_ids.get(event.instrument_id)
+        if known is None or int(last) > int(known):
+            self.last_trade_ids[event.instrument_id] = last
+
+    def _position_changed(self, event: PositionChanged) -> None:
+        self.position_times_ms[event.instrument_id] = event.ts_ms
 
     def _switched(self, name: str, on: bool) -> None:
         """Market data freezes the moment `stale_tickers` is switched on."""

@@ -16,7 +16,7 @@ placement and close-position), `reads` (GET requests).
 | reject_order | an order is refused with 51008 (insufficient margin) |
 | ws_silent (on/off) | WebSockets stay open and send nothing, not even pong |
 | stale_tickers (on/off) | tickers, mark price and books freeze where they are |
-| empty_positions (on/off) | /account/positions answers an empty list |
+| empty_positions (on/off) | /account/positions and the positions channel answer no position |
 | latency_ms | every REST answer is delayed this long |
 | ws_drop_every_seconds | every WebSocket is closed this often (0: never) |
 """

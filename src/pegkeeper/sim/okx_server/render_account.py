@@ -34,6 +34,7 @@ def position_json(ctx: SimContext, inst_id: str) -> Json:
     upl = position.unrealised_pnl
     notional_usd = instrument.notional_usd(position.size_contracts, position.mark_price_usd)
     now = str(ctx.now_ms())
+    changed = str(ctx.position_times_ms.get(inst_id, ctx.now_ms()))
     return {
         "adl": "1",
         "availPos": "",
@@ -73,8 +74,8 @@ def position_json(ctx: SimContext, inst_id: str) -> Json:
         "realizedPnl": "0",
         "spotInUseAmt": "",
         "spotInUseCcy": "",
-        "tradeId": "",
-        "uTime": now,
+        "tradeId": ctx.last_trade_ids.get(inst_id, ""),
+        "uTime": changed,
         "upl": text(upl),
         "uplLastPx": text(upl),
         "uplRatio": _ratio(upl, initial),

@@ -1,10 +1,10 @@
 """OKX's public and private WebSockets: text ping/pong, login, subscriptions and pushes.
 
 Public channels: tickers, mark-price, funding-rate, books5, bbo-tbt (pushed when the server is
-told prices changed). Private channels after login: positions (on every change and every
-`positions_push_seconds`, as OKX pushes at a regular interval), orders, account and
-balance_and_position. Faults: `ws_silent` sends nothing at all, not even pong, while the socket
-stays open; `drop_all` closes every socket.
+told prices changed). Private channels after login: positions and account (on every change and every
+`positions_push_seconds`, as OKX pushes both at a regular interval; positions with their push
+time, pTime), orders, and balance_and_position. Faults: `ws_silent` sends nothing at all, not
+even pong, while the socket stays open; `drop_all` closes every socket.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class WsHub:
         self.connections_opened = 0
         ctx.engine.add_listener(self._on_position)
         ctx.engine.add_order_listener(self._on_order)
+        self._chained_switch = ctx.faults.on_switch
+        ctx.faults.on_switch = self._switched
 
     @property
     def open_connections(self) -> int:
@@ -103,6 +105,7 @@ class WsHub:
             if now >= next_push:
                 next_push = now + self._positions_push_seconds
                 self._push_positions(None)
+                self._push_account(("account",))
             drop_every = self._ctx.faults.numbers["ws_drop_every_seconds"]
             if drop_every <= 0:
                 next_drop = now
@@ -110,9 +113,17 @@ class WsHub:
                 next_drop = now
                 await self.drop_all()
 
+    def _switched(self, name: str, on: bool) -> None:
+        if self._chained_switch is not None:
+            self._chained_switch(name, on)
+        if name == "empty_positions":
+            self._push_positions(None)  # as OKX pushes a position that changed
+
     def prices_changed(self) -> None:
         for conn in list(self._connections):
             for arg in conn.subscriptions:
+                if arg.get("channel") not in PUBLIC_CHANNELS:
+                    continue  # a private channel is not a market data one
                 data = self._public_data(arg)
                 if data is not None:
                     self._send(conn, {"arg": arg, "data": data})
@@ -204,16 +215,19 @@ class WsHub:
     def _positions_data(self, arg: dict[str, str], changed: str | None) -> list[Json]:
         inst_id = arg.get("instId")
         ctx = self._ctx
+        if ctx.faults.on("empty_positions"):
+            return []
+        push_time = {"pTime": str(ctx.now_ms())}
         if inst_id:
             if ctx.engine.mark_price_usd(inst_id) is None:
                 return []
-            return [_with_zero(positions_json(ctx, [inst_id]), ctx, inst_id)]
-        found = positions_json(ctx, None)
+            return [_with_zero(positions_json(ctx, [inst_id]), ctx, inst_id) | push_time]
+        found = [row | push_time for row in positions_json(ctx, None)]
         wanted_type = arg.get("instType", "ANY")
         if wanted_type != "ANY":
             found = [p for p in found if p["instType"] == wanted_type]
         if changed is not None and not any(p["instId"] == changed for p in found):
-            found += [_with_zero([], ctx, changed)]
+            found += [_with_zero([], ctx, changed) | push_time]
         return found
 
     def _push_positions(self, changed: str | None) -> None:
@@ -226,8 +240,11 @@ class WsHub:
 
     def _on_position(self, event: PositionChanged) -> None:
         self._push_positions(event.instrument_id)
+        self._push_account(("account", "balance_and_position"))
+
+    def _push_account(self, channels: tuple[str, ...]) -> None:
         for conn in list(self._connections):
-            for arg in [*conn.subscribed("account"), *conn.subscribed("balance_and_position")]:
+            for arg in [a for channel in channels for a in conn.subscribed(channel)]:
                 data = [balance_json(self._ctx, [arg["ccy"]] if arg.get("ccy") else None)]
                 self._send(conn, {"arg": self._private_arg(conn, arg), "data": data})
 
