@@ -176,16 +176,22 @@ async def test_placement_failures_become_rejected_unavailable_or_uncertain(sim: 
         with pytest.raises(NotFound) as missing:
             await venue.order(SWAP, "fhttp5xx")  # refused before processing: unknown there
         assert missing.value.code == "51603"
-        # outcome unknown, but processed: the adapter looks the client id up at once
+        # outcome unknown, but processed: uncertain here; the execution core looks the client
+        # id up (tests/unit/test_execution.py), and the venue knows it by that id
         sim.faults.set("http_5xx_after_accept", "1:orders")
-        found = await venue.place_market_order(market("fafter", OrderSide.SELL, 1))
-        assert found.state is OrderState.FILLED and "found by client id after" in found.message
+        with pytest.raises(VenueUncertain):
+            await venue.place_market_order(market("fafter", OrderSide.SELL, 1))
+        found = await venue.order(SWAP, "fafter")
+        assert found.state is OrderState.FILLED
         sim.faults.set_many({"timeout_after_accept": "1", "hang_seconds": "3"})
-        found = await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
-        assert found.state is OrderState.FILLED and "RequestTimeout" in found.message
-        # the same client id again is refused as a duplicate (51016): the existing order answers
-        again = await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
-        assert again.venue_order_id == found.venue_order_id
+        with pytest.raises(VenueUncertain, match="RequestTimeout"):
+            await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
+        found = await venue.order(SWAP, "ftimeout")
+        assert found.state is OrderState.FILLED
+        # the same client id again is refused as a duplicate (51016): it went through before,
+        # so the answer is uncertain and the execution core looks it up, never a second order
+        with pytest.raises(VenueUncertain, match="exists at the venue already"):
+            await venue.place_market_order(market("ftimeout", OrderSide.SELL, 1))
         assert sim.position_contracts() == -2  # after-accept 5xx, timeout: each executed once
         assert sim.requests_for("ftimeout") == 2 and sim.requests_for("fafter") == 1
         with pytest.raises(OrderRejected) as closed:

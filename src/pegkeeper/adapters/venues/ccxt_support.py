@@ -20,7 +20,6 @@ import random
 import re
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import aiohttp
@@ -36,7 +35,6 @@ from pegkeeper.domain.errors import (
     VenueUnavailable,
     VenueUncertain,
 )
-from pegkeeper.domain.orders import OrderIntent, OrderReport
 
 log = structlog.get_logger("pegkeeper.venues")
 
@@ -127,27 +125,6 @@ def read_error(error: BaseException) -> VenueError:
     if _is_refusal(error, code):
         return OrderRejected(message, code=code)
     return VenueUnavailable(message, code=code)
-
-
-async def look_up_after_uncertain(
-    error: VenueUncertain,
-    intent: OrderIntent,
-    lookup: Callable[[str, str], Awaitable[OrderReport]],
-) -> OrderReport:
-    """An order request's outcome is unknown: its client id is looked up at once, before
-    anything else. Found, its state is the answer; not found (it may still arrive) or not
-    readable, the uncertainty stands and the caller looks again later."""
-    try:
-        report = await lookup(intent.instrument_id, intent.client_order_id)
-    except VenueError:
-        raise error from None
-    log.warning(
-        "order outcome was unknown; found by its client id",
-        order=intent.client_order_id,
-        state=report.state.value,
-        error=str(error),
-    )
-    return replace(report, message=report.message or f"found by client id after: {error}")
 
 
 def is_rate_limit(error: BaseException) -> bool:

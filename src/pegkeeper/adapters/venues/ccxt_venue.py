@@ -28,7 +28,6 @@ from pegkeeper.adapters.venues.ccxt_support import (
     RequestBudget,
     all_or_none,
     is_rate_limit,
-    look_up_after_uncertain,
     placement_error,
     quiet_ccxt_logs,
     read_error,
@@ -40,7 +39,6 @@ from pegkeeper.domain.errors import (
     OrderRejected,
     PositionAlreadyClosed,
     VenueUnavailable,
-    VenueUncertain,
 )
 from pegkeeper.domain.instruments import ContractType, Instrument, InstrumentKind
 from pegkeeper.domain.orders import (
@@ -192,10 +190,7 @@ class CcxtVenue:
 
     async def place_market_order(self, intent: OrderIntent) -> OrderReport:
         assert intent.side is not None
-        try:
-            await self._create(intent, intent.side, intent.size_contracts, {})
-        except VenueUncertain as error:
-            return await look_up_after_uncertain(error, intent, self.order)
+        await self._create(intent, intent.side, intent.size_contracts, {})
         return await self._report_after_placing(intent)
 
     async def place_limit_order(self, intent: OrderIntent) -> OrderReport:
@@ -203,12 +198,9 @@ class CcxtVenue:
         if intent.side is None or intent.limit_price_usd is None:
             raise OrderRejected(f"not a limit order: {intent.kind}", code="51000")
         extra: dict[str, Any] = {"postOnly": True} if intent.kind is OrderKind.POST_ONLY else {}
-        try:
-            await self._create(
-                intent, intent.side, intent.size_contracts, extra, price=intent.limit_price_usd
-            )
-        except VenueUncertain as error:
-            return await look_up_after_uncertain(error, intent, self.order)
+        await self._create(
+            intent, intent.side, intent.size_contracts, extra, price=intent.limit_price_usd
+        )
         return await self._report_after_placing(intent)
 
     async def close_position(self, intent: OrderIntent) -> OrderReport:
@@ -216,10 +208,7 @@ class CcxtVenue:
         if position.size_contracts == 0:
             raise PositionAlreadyClosed(f"no {intent.instrument_id} position to close")
         side = OrderSide.BUY if position.size_contracts < 0 else OrderSide.SELL
-        try:
-            await self._create(intent, side, abs(position.size_contracts), {"reduceOnly": True})
-        except VenueUncertain as error:
-            return await look_up_after_uncertain(error, intent, self.order)
+        await self._create(intent, side, abs(position.size_contracts), {"reduceOnly": True})
         return await self._report_after_placing(intent)
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:

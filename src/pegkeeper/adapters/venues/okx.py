@@ -53,7 +53,6 @@ from pegkeeper.adapters.venues.ccxt_support import (
     RequestBudget,
     all_or_none,
     is_rate_limit,
-    look_up_after_uncertain,
     placement_error,
     quiet_ccxt_logs,
     read_error,
@@ -257,10 +256,7 @@ class OkxVenue:
             "posSide": "net",
             "clOrdId": intent.client_order_id,
         }
-        try:
-            await self._write("private_post_trade_close_position", body)
-        except VenueUncertain as error:
-            return await look_up_after_uncertain(error, intent, self.order)
+        await self._write("private_post_trade_close_position", body)
         return await self._report_after_placing(intent)
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
@@ -333,10 +329,7 @@ class OkxVenue:
             "sz": _text(intent.size_contracts),
             "clOrdId": intent.client_order_id,
         } | extra
-        try:
-            await self._write("private_post_trade_order", body)
-        except VenueUncertain as error:
-            return await look_up_after_uncertain(error, intent, self.order)
+        await self._write("private_post_trade_order", body)
         return await self._report_after_placing(intent)
 
     async def _report_after_placing(self, intent: OrderIntent) -> OrderReport:

@@ -19,8 +19,9 @@ Every new state goes through `record`. What is written together is one unit of w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -114,6 +115,8 @@ class OrderExecution:
             await self.record_report(intent, result.answer)
             return Sent(Outcome.ACCEPTED, result.answer.state, result.answer)
         error = result.error
+        if result.outcome is Outcome.UNCERTAIN and (found := await self._found(intent, error)):
+            return Sent(Outcome.ACCEPTED, found.state, found, str(error))
         if result.outcome is Outcome.REFUSED:
             closed = isinstance(error, PositionAlreadyClosed)
             state, message = (OrderState.FILLED if closed else OrderState.REJECTED), str(error)
@@ -126,6 +129,30 @@ class OrderExecution:
             state, message = OrderState.UNKNOWN, f"uncertain: {error}"
         await self.record(intent, state, message=message)
         return Sent(result.outcome, state, error=str(error))
+
+    async def _found(self, intent: OrderIntent, error: Exception | None) -> OrderReport | None:
+        """An order whose request ended uncertain, looked up at once by its client id: found,
+        its state is recorded as the answer; not found (it may still arrive) or not readable,
+        the uncertainty stands and `resolve` looks again later."""
+        found = await look_up(
+            self._venue.order(intent.instrument_id, intent.client_order_id),
+            intent.created_at_ms,
+            self._clock.now_ms(),
+            math.inf,
+        )
+        if found.answer is None:
+            return None
+        log.warning(
+            "order outcome was unknown; found by its client id",
+            client_order_id=intent.client_order_id,
+            state=found.answer.state.value,
+            error=str(error),
+        )
+        report = replace(
+            found.answer, message=found.answer.message or f"found by client id after: {error}"
+        )
+        await self.record_report(intent, report)
+        return report
 
     async def resolve(self, order: OrderRecord) -> OrderState | None:
         """Looks an order up at the venue and records what it says. Returns its state now, or
