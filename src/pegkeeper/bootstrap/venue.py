@@ -121,6 +121,9 @@ def _okx_settings(settings: Settings, now_ms: int) -> OkxVenueSettings:
         rate_limit_pause_seconds=venue.rate_limit_pause_seconds,
         max_price_age_seconds=venue.max_price_age_seconds,
         ws_silence_seconds=venue.ws_silence_seconds,
+        ws_fresh_seconds=venue.ws_fresh_seconds,
+        fill_push_wait_seconds=venue.fill_push_wait_seconds,
+        funding_balance_max_age_seconds=venue.funding_balance_max_age_seconds,
     )
 
 

@@ -225,6 +225,10 @@ class VenueSettings(_Section):
     max_price_age_seconds: float = Field(60.0, gt=0)  # an older mark price is not traded on
     ws_silence_seconds: float = Field(30.0, gt=0)  # a private WebSocket silent this long
     # is closed and reopened, and positions and orders re-read over REST
+    ws_fresh_seconds: float = Field(10.0, gt=0)  # pushed positions and balances this recent
+    # (and covering every known fill) are used instead of a REST read
+    fill_push_wait_seconds: float = Field(0.5, ge=0)  # after a fill, for the push carrying it
+    funding_balance_max_age_seconds: float = Field(30.0, ge=0)  # OKX pushes no funding balance
 
     def has_credentials(self) -> bool:
         return all(getattr(self, name).get_secret_value() for name in SECRET_KEYS)
