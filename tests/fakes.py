@@ -8,11 +8,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from decimal import Decimal
 
-from pegkeeper.backtest.store import MemoryLiabilityRepository, no_transaction
+from pegkeeper.backtest.store import (
+    MemoryHedgeRepository,
+    MemoryLiabilityRepository,
+    no_transaction,
+)
 from pegkeeper.backtest.store_funding import (
     MemoryCollateralRepository,
     MemoryRollRepository,
-    MemorySlots,
 )
 from pegkeeper.domain.errors import ConflictError, NotFound, VenueError
 from pegkeeper.domain.instruments import BTC_USD_SWAP, Instrument
@@ -20,7 +23,7 @@ from pegkeeper.domain.liability import LedgerEntry, LiabilityEvent
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderReport, OrderSide, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
-from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
+from pegkeeper.domain.records import PegStatsRow
 from pegkeeper.domain.venue import VenueBalances, VenuePosition, VenueResync
 
 
@@ -67,94 +70,9 @@ class FakeQuoteRepository:
         return [(kind, ms) for qid, kind, ms in self.history if qid == quote_id]
 
 
-class FakeHedgeRepository:
-    def __init__(self) -> None:
-        self.decisions: list[DecisionRecord] = []
-        self.orders: dict[str, OrderRecord] = {}
-        self.states: list[tuple[str, OrderState]] = []
-        self.fills: dict[str, tuple[Fill, str]] = {}
-        self.snapshots: list[PositionSnapshot] = []
-        self.slots = MemorySlots()
-
-    async def record_decision(
-        self,
-        decision: DecisionRecord,
-        order: OrderIntent | None = None,
-        *,
-        slot_version: int | None = None,
-    ) -> None:
-        if order is not None:
-            await self.create_order(order, slot_version)
-        self.decisions.append(decision)
-
-    async def slot_version(self, slot: str) -> int:
-        return self.slots.version(slot)
-
-    async def last_decision(self) -> DecisionRecord | None:
-        return self.decisions[-1] if self.decisions else None
-
-    async def get_decision(self, decision_id: str) -> DecisionRecord | None:
-        return next((d for d in self.decisions if d.decision_id == decision_id), None)
-
-    async def create_order(self, intent: OrderIntent, slot_version: int | None = None) -> None:
-        if intent.client_order_id in self.orders:
-            raise ConflictError(f"order {intent.client_order_id} exists")
-        self.slots.claim(intent.slot, intent.client_order_id, slot_version)
-        self.orders[intent.client_order_id] = OrderRecord(
-            intent, OrderState.CREATED, intent.created_at_ms, "", Decimal(0), None, ""
-        )
-        self.states.append((intent.client_order_id, OrderState.CREATED))
-
-    async def record_order_state(
-        self,
-        client_order_id: str,
-        state: OrderState,
-        now_ms: int,
-        *,
-        venue_order_id: str = "",
-        filled_contracts: Decimal = Decimal(0),
-        avg_price_usd: Decimal | None = None,
-        message: str = "",
-        fills: Sequence[Fill] = (),
-    ) -> None:
-        record = self.orders[client_order_id]
-        await self.record_fills(list(fills), record.intent.correlation_id)
-        self.orders[client_order_id] = replace(
-            record,
-            state=state,
-            updated_at_ms=now_ms,
-            venue_order_id=venue_order_id,
-            filled_contracts=filled_contracts,
-            avg_price_usd=avg_price_usd,
-            message=message,
-        )
-        self.states.append((client_order_id, state))
-        if state.is_terminal:
-            self.slots.release(record.intent.slot, client_order_id)
-
-    async def record_fills(self, fills: list[Fill], correlation_id: str) -> int:
-        new = [f for f in fills if f.fill_id not in self.fills]
-        for f in new:
-            self.fills[f.fill_id] = (f, correlation_id)
-        return len(new)
-
-    async def get_order(self, client_order_id: str) -> OrderRecord | None:
-        return self.orders.get(client_order_id)
-
-    async def open_orders(self) -> list[OrderRecord]:
-        return [o for o in self.orders.values() if not o.state.is_terminal]
-
-    async def recent_orders(self, limit: int) -> list[OrderRecord]:
-        return list(reversed(self.orders.values()))[:limit]
-
-    async def fills_for(self, client_order_id: str) -> list[Fill]:
-        return [f for f, _ in self.fills.values() if f.client_order_id == client_order_id]
-
-    async def record_position(self, snapshot: PositionSnapshot) -> None:
-        self.snapshots.append(snapshot)
-
-    async def last_position(self) -> PositionSnapshot | None:
-        return self.snapshots[-1] if self.snapshots else None
+class FakeHedgeRepository(MemoryHedgeRepository):
+    """The backtester's in-memory decisions, orders (`states`: every state in order), fills and
+    position snapshots, with the store's slot rules."""
 
 
 class FakePegRepository:

@@ -86,12 +86,14 @@ async def test_timeout_after_the_venue_accepted_never_sends_twice(world) -> None
     venue.accept_then_fail_next = VenueUncertain("read timeout")
     await hedger.cycle("liability", "c1")
     (order,) = store.hedge.orders.values()
-    assert store.hedge.orders[order.intent.client_order_id].state is OrderState.UNKNOWN
+    # looked up at once by its client id: found filled, recorded as the venue's answer
+    assert order.state is OrderState.FILLED
+    assert order.message == "found by client id after: read timeout"
     clock.advance(1)
     await hedger.cycle("recheck", "c2")
     assert store.hedge.orders[order.intent.client_order_id].state is OrderState.FILLED
     assert len(venue.sent) == 1 and venue.size_contracts == Decimal(-98)
-    assert len(store.hedge.fills) == 1
+    assert len(await store.hedge.fills_for(order.intent.client_order_id)) == 1
 
 
 async def test_crash_between_order_row_and_send_is_looked_up_first(world) -> None:

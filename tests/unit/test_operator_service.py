@@ -148,7 +148,8 @@ async def test_closing_without_a_position_changes_nothing(world: World) -> None:
 
 async def test_closing_while_an_order_is_in_flight_is_refused(world: World) -> None:
     await world.post(1_000_000, "a")
-    world.venue.accept_then_fail_next = VenueUncertain("timeout")
+    # the answer is lost and the venue does not know the order yet: it stays in flight
+    world.venue.fail_next = VenueUncertain("timeout")
     await world.hedger.cycle("liability", "c1")
     (order,) = world.store.hedge.orders.values()
     assert order.state is OrderState.UNKNOWN

@@ -106,8 +106,9 @@ class MemoryHedgeRepository:
         self.decisions: list[DecisionRecord] = []
         self.orders: dict[str, OrderRecord] = {}
         self._open: dict[str, OrderRecord] = {}
+        self.states: list[tuple[str, OrderState]] = []  # every state recorded, in order
         self._fills: dict[str, Fill] = {}
-        self._snapshot: PositionSnapshot | None = None
+        self.snapshots: list[PositionSnapshot] = []
         self.slots = MemorySlots()
 
     async def record_decision(
@@ -139,6 +140,7 @@ class MemoryHedgeRepository:
         )
         self.orders[intent.client_order_id] = record
         self._open[intent.client_order_id] = record
+        self.states.append((intent.client_order_id, OrderState.CREATED))
 
     async def record_order_state(
         self,
@@ -166,6 +168,7 @@ class MemoryHedgeRepository:
             message=message,
         )
         self.orders[client_order_id] = updated
+        self.states.append((client_order_id, state))
         if state.is_terminal:
             self._open.pop(client_order_id, None)
             self.slots.release(record.intent.slot, client_order_id)
@@ -191,10 +194,10 @@ class MemoryHedgeRepository:
         return [f for f in self._fills.values() if f.client_order_id == client_order_id]
 
     async def record_position(self, snapshot: PositionSnapshot) -> None:
-        self._snapshot = snapshot
+        self.snapshots.append(snapshot)
 
     async def last_position(self) -> PositionSnapshot | None:
-        return self._snapshot
+        return self.snapshots[-1] if self.snapshots else None
 
 
 class MemoryPegRepository:
