@@ -229,9 +229,16 @@ class CollateralManager:
                 if record.operation.currency == self.settings.currency  # the others' are theirs
             ]
         if open_ops:
-            open_ops = await self._ops.follow(
+            still_open = await self._ops.follow(
                 open_ops, state.reading.leverage, self.policy.high_bound_leverage
             )
+            if len(still_open) < len(open_ops):
+                # money arrived or left since the reading: decide on balances that show it,
+                # or a deposit just credited would be sent again
+                state = await self._read(correlation_id, total_cents=state.total_liability_cents)
+                if state is None:
+                    return None
+            open_ops = still_open
         self._open_ops = open_ops
         decision = self.policy.decide(state.inputs)
         decision_id = new_correlation_id()
