@@ -26,7 +26,7 @@ class DealerPoint:
 @dataclass(frozen=True, slots=True)
 class OrderRow:
     view: OrderView
-    liability_events: list[LiabilityEvent]  # the changes whose correlation id it carries
+    liability_events: list[LiabilityEvent]  # the changes its decision answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +122,22 @@ class DashboardView:
         return PnlReport(points, await self._audit.fees_paid())
 
     async def _rows(self, views: list[OrderView]) -> list[OrderRow]:
+        """Each order with the liability changes its decision answered (before decisions
+        recorded them: the change whose correlation id it carries)."""
+        decision_ids = [v.order.intent.decision_id for v in views]
+        answered = await self._audit.liability_events_of_decisions(decision_ids)
         ids = [v.order.intent.correlation_id for v in views]
         by_correlation: dict[str, list[LiabilityEvent]] = {}
         for event in await self._audit.liability_events_for(ids):
             by_correlation.setdefault(event.correlation_id, []).append(event)
-        return [OrderRow(v, by_correlation.get(v.order.intent.correlation_id, [])) for v in views]
+        return [
+            OrderRow(
+                v,
+                answered.get(v.order.intent.decision_id)
+                or by_correlation.get(v.order.intent.correlation_id, []),
+            )
+            for v in views
+        ]
 
 
 def merge_history(
