@@ -167,6 +167,12 @@ class OperatorActionRepository(Protocol):
         """The newest action of one of these kinds."""
         ...
 
+    async def on_targets(
+        self, kind: OperatorActionKind, targets: Sequence[str]
+    ) -> list[OperatorAction]:
+        """The actions of `kind` on any of `targets` (alert ids, instruments), oldest first."""
+        ...
+
 
 class AuditReader(Protocol):
     """Read-only queries over the audit trail, for people: histories and trails."""
@@ -193,6 +199,10 @@ class AuditReader(Protocol):
         self, decision_ids: Sequence[str]
     ) -> dict[str, list[LiabilityEvent]]:
         """The liability events each decision answered, oldest first, by decision id."""
+        ...
+
+    async def acknowledgements(self, alert_ids: Sequence[str]) -> dict[str, OperatorAction]:
+        """The first recorded acknowledgement of each of these alerts, by alert id."""
         ...
 
     async def order_states(self, client_order_id: str) -> list[OrderStateChange]:

@@ -25,6 +25,7 @@ from pegkeeper.adapters.store.tables import (
 )
 from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
 from pegkeeper.domain.liability import LiabilityEvent
+from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import Fill, OrderState
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, PositionSnapshot
@@ -131,6 +132,14 @@ class SqlAuditReader:
             for row in await self._all(statement):
                 by_decision.setdefault(row.decision_id, []).append(liability_event(row))
         return by_decision
+
+    async def acknowledgements(self, alert_ids: Sequence[str]) -> dict[str, OperatorAction]:
+        kind = OperatorActionKind.ACKNOWLEDGE_ALERT
+        first: dict[str, OperatorAction] = {}
+        for action in await self._actions.on_targets(kind, alert_ids):
+            if action.result is OperatorResult.RECORDED:
+                first.setdefault(action.target, action)
+        return first
 
     async def order_states(self, client_order_id: str) -> list[OrderStateChange]:
         statement = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
+from pegkeeper.domain.audit import AlertState, AuditTrail, LiabilityPoint, OrderStateChange
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import PositionSnapshot
@@ -105,6 +105,12 @@ class DashboardView:
 
     async def trail(self, correlation_id: str) -> AuditTrail:
         return await self._audit.trail(correlation_id)
+
+    async def alerts(self, limit: int) -> list[AlertState]:
+        """The newest alerts first, each with its delivery and acknowledgement."""
+        records = await self._store.funding.recent_alerts(limit)
+        acks = await self._audit.acknowledgements([r.alert.alert_id for r in records])
+        return [AlertState(r, acks.get(r.alert.alert_id)) for r in records]
 
     async def quotes(self, limit: int) -> list[Quote]:
         return await self._audit.recent_quotes(limit)
