@@ -16,13 +16,14 @@ from tests.browser.conftest import screenshot
 from tests.e2e.conftest import Running, start, stop
 
 TOKEN = "alice-token-0123456789abcdef"
-# The users stay quiet (one trade in ~28 simulated hours); at start the funding manager moves
-# the simulator's 2 BTC of idle trading collateral to the funding account and withdraws what
-# no hedge needs to the operator's wallet. A hedge outside its brackets for one simulated
-# second is an alert.
+# No opening book and quiet users (one trade in ~28 simulated hours): at start the funding
+# manager moves the simulator's 2 BTC of idle trading collateral to the funding account and
+# withdraws what no hedge needs to the operator's wallet. A hedge outside its brackets for one
+# simulated second is an alert.
 WITH_FUNDING = """
 [demo]
 mean_interval_seconds = 100000.0
+opening_liability_cents = 0
 peg_replay = false
 [alerts]
 hedge_outside_brackets_seconds = 1.0
