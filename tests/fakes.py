@@ -107,6 +107,11 @@ class FakeOperatorActionRepository:
     async def last_of(self, kinds: Sequence[OperatorActionKind]) -> OperatorAction | None:
         return next((a for a in reversed(self.actions) if a.action in kinds), None)
 
+    async def on_targets(
+        self, kind: OperatorActionKind, targets: Sequence[str]
+    ) -> list[OperatorAction]:
+        return [a for a in self.actions if a.action is kind and a.target in targets]
+
 
 FakeCollateralRepository = MemoryCollateralRepository
 FakeRollRepository = MemoryRollRepository

@@ -215,9 +215,11 @@ def test_every_page_shows_its_numbers(demo: Running, page: Page) -> None:
     expect(first).to_contain_text("USD")  # the liability change (or check) that caused it
     expect(page.locator("#transfers-unavailable")).to_be_visible()
     screenshot(page, "orders")
-    link = first.locator("a")
+    link = first.locator('a[href^="/orders/"]')
     order_id, href = link.inner_text(), link.get_attribute("href")
     assert href is not None
+    correlation_id = api(demo, f"/api/v1/orders/{order_id}")["correlation_id"]
+    expect(first.locator("a.order-trail")).to_have_attribute("href", f"/audit/{correlation_id}")
     # the live list may gain a row between reading the link and clicking the first one
     page.goto(urljoin(page.url, href))
     expect(page.locator("h1")).to_contain_text(order_id)

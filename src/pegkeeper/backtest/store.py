@@ -24,7 +24,13 @@ from pegkeeper.domain.errors import ConflictError
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent, next_event
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderState
 from pegkeeper.domain.quotes import Quote, QuoteNotFound, QuoteState
-from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
+from pegkeeper.domain.records import (
+    DecisionRecord,
+    LiabilityCover,
+    OrderRecord,
+    PegStatsRow,
+    PositionSnapshot,
+)
 from pegkeeper.ports import (
     CollateralRepository,
     HedgeRepository,
@@ -110,6 +116,7 @@ class MemoryHedgeRepository:
         self._fills: dict[str, Fill] = {}
         self.snapshots: list[PositionSnapshot] = []
         self.slots = MemorySlots()
+        self._covered_seq: dict[str, int] = {}  # the newest liability event each leg answered
 
     async def record_decision(
         self,
@@ -117,10 +124,16 @@ class MemoryHedgeRepository:
         order: OrderIntent | None = None,
         *,
         slot_version: int | None = None,
+        covers: LiabilityCover | None = None,
     ) -> None:
         if order is not None:
             await self.create_order(order, slot_version)
         self.decisions.append(decision)
+        if covers is not None and covers.through_seq > covers.after_seq:
+            self._covered_seq[covers.leg] = covers.through_seq
+
+    async def last_covered_seq(self, leg: str) -> int:
+        return self._covered_seq.get(leg, 0)
 
     async def slot_version(self, slot: str) -> int:
         return self.slots.version(slot)

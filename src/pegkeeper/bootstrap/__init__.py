@@ -220,7 +220,11 @@ async def build_runtime(settings: Settings) -> Runtime:
             liability,
             clock,
             DemoFlowSettings(
-                d.seed, d.mean_interval_seconds, d.median_trade_cents, d.max_liability_cents
+                d.seed,
+                d.mean_interval_seconds,
+                d.median_trade_cents,
+                d.max_liability_cents,
+                d.opening_liability_cents,
             ),
         )
     # Live feeds stamp real time; the demo's recorded markets run on the simulated clock.

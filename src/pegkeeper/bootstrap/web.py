@@ -135,6 +135,7 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
         control=runtime.control if hedging else None,
         pegs=pegs,
         pegs_clock=runtime.market_clock,
+        transfers=runtime.funding.view.transfers if runtime.funding is not None else None,
     )
     metrics = Metrics(
         MetricSources(

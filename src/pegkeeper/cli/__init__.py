@@ -183,7 +183,8 @@ def liability_add(
 ) -> None:
     """Post a liability change to a running pegkeeper."""
     body = {"id": event_id or f"cli-{uuid.uuid4().hex}", "delta_cents": cents, "memo": memo}
-    response = _request("POST", _base_url(url, config) + "/api/v1/liability/events", json=body)
+    base = _base_url(url, config)
+    response = _request("POST", base + "/api/v1/liability/events", json=body)
     data = response.json()
     if response.status_code >= 400:
         _error(f"refused ({response.status_code}): {data.get('error', data)}")
@@ -193,6 +194,7 @@ def liability_add(
         f"{note}: {data['id']} {data['delta_cents']:+d} cents, "
         f"liability {data['liability_cents']} cents"
     )
+    typer.echo(f"audit trail: {base}/audit/{data['correlation_id']}")
 
 
 @app.command()

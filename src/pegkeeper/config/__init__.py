@@ -250,9 +250,10 @@ class SimSettings(_Section):
 class DemoSettings(_Section):
     enabled: bool = True  # a flow of users buying and selling synthetic USD (sim venue only)
     seed: int = 7
-    mean_interval_seconds: float = Field(30.0, gt=0)  # simulated time between user trades
-    median_trade_cents: int = Field(50_000, gt=0)
+    mean_interval_seconds: float = Field(300.0, gt=0)  # simulated time between user trades
+    median_trade_cents: int = Field(20_000, gt=0)
     max_liability_cents: int = Field(2_000_000, gt=0)
+    opening_liability_cents: int = Field(1_000_000, ge=0)  # on an empty ledger, at start
     peg_replay: bool = True  # replay the March 2023 USDC depeg into the peg monitor
     peg_replay_minutes_per_second: float = Field(20.0, gt=0)  # recorded minutes per real second
     peg_replay_start_minute: int = Field(0, ge=0, lt=11_520)  # 4_500: just before the depeg

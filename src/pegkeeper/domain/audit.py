@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from pegkeeper.domain.collateral import AlertRecord
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.operator import OperatorAction
 from pegkeeper.domain.orders import Fill, OrderState
@@ -22,6 +23,20 @@ class OrderStateChange:
     avg_price_usd: Decimal | None
     message: str
     created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """An alert as the operator follows it: sent (or not) and acknowledged (or not)."""
+
+    record: AlertRecord
+    acknowledged: OperatorAction | None  # the first acknowledgement recorded
+
+    @property
+    def state(self) -> str:
+        if self.acknowledged is not None:
+            return "acknowledged"
+        return "delivered" if self.record.delivered else "not delivered"
 
 
 @dataclass(frozen=True, slots=True)

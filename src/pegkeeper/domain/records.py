@@ -27,6 +27,16 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LiabilityCover:
+    """The liability events a decision answers: those with seq in (after_seq, through_seq],
+    the events that arrived since the last decision of the hedger leg `leg`."""
+
+    leg: str
+    after_seq: int
+    through_seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRecord:
     intent: OrderIntent
     state: OrderState

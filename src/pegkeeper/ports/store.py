@@ -22,7 +22,13 @@ from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEv
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderState
 from pegkeeper.domain.quotes import Quote
-from pegkeeper.domain.records import DecisionRecord, OrderRecord, PegStatsRow, PositionSnapshot
+from pegkeeper.domain.records import (
+    DecisionRecord,
+    LiabilityCover,
+    OrderRecord,
+    PegStatsRow,
+    PositionSnapshot,
+)
 from pegkeeper.domain.roll import RollRecord
 
 
@@ -74,11 +80,17 @@ class HedgeRepository(Protocol):
         order: OrderIntent | None = None,
         *,
         slot_version: int | None = None,
+        covers: LiabilityCover | None = None,
     ) -> None:
         """Store the decision and, when given, the order it makes (with its `created` state)
         in one committed transaction: the order row exists before the order is sent. Raises
         SlotTaken, writing nothing, while another order on the order's slot is open, or when
-        `slot_version` (read before deciding) is no longer the slot's version."""
+        `slot_version` (read before deciding) is no longer the slot's version. The liability
+        events in `covers` are linked to the decision in the same transaction."""
+        ...
+
+    async def last_covered_seq(self, leg: str) -> int:
+        """The newest liability event a decision of `leg` answered (0 for none)."""
         ...
 
     async def slot_version(self, slot: str) -> int:
@@ -155,6 +167,12 @@ class OperatorActionRepository(Protocol):
         """The newest action of one of these kinds."""
         ...
 
+    async def on_targets(
+        self, kind: OperatorActionKind, targets: Sequence[str]
+    ) -> list[OperatorAction]:
+        """The actions of `kind` on any of `targets` (alert ids, instruments), oldest first."""
+        ...
+
 
 class AuditReader(Protocol):
     """Read-only queries over the audit trail, for people: histories and trails."""
@@ -176,6 +194,16 @@ class AuditReader(Protocol):
     async def liability_events_for(
         self, correlation_ids: Sequence[str]
     ) -> list[LiabilityEvent]: ...
+
+    async def liability_events_of_decisions(
+        self, decision_ids: Sequence[str]
+    ) -> dict[str, list[LiabilityEvent]]:
+        """The liability events each decision answered, oldest first, by decision id."""
+        ...
+
+    async def acknowledgements(self, alert_ids: Sequence[str]) -> dict[str, OperatorAction]:
+        """The first recorded acknowledgement of each of these alerts, by alert id."""
+        ...
 
     async def order_states(self, client_order_id: str) -> list[OrderStateChange]:
         """Every state the order went through, oldest first."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, and_, func, select
+from sqlalchemy import Row, Select, and_, func, or_, select
 
 from pegkeeper.adapters.store.hedge_repo import _ORDER_WITH_STATE, _order_record
 from pegkeeper.adapters.store.liability_repo import _event as liability_event
@@ -14,6 +14,7 @@ from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
 from pegkeeper.adapters.store.quote_repo import _quote
 from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.adapters.store.tables import (
+    decision_liability_events,
     fills,
     hedge_decisions,
     liability_events,
@@ -24,6 +25,7 @@ from pegkeeper.adapters.store.tables import (
 )
 from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
 from pegkeeper.domain.liability import LiabilityEvent
+from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import Fill, OrderState
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, PositionSnapshot
@@ -114,6 +116,31 @@ class SqlAuditReader:
             events += [liability_event(r) for r in await self._all(statement)]
         return sorted(events, key=lambda e: e.seq)
 
+    async def liability_events_of_decisions(
+        self, decision_ids: Sequence[str]
+    ) -> dict[str, list[LiabilityEvent]]:
+        links = decision_liability_events
+        by_decision: dict[str, list[LiabilityEvent]] = {}
+        wanted = list(dict.fromkeys(decision_ids))
+        for start in range(0, len(wanted), MAX_IDS_PER_QUERY):
+            statement = (
+                select(links.c.decision_id, liability_events)
+                .join_from(links, liability_events, links.c.liability_seq == liability_events.c.seq)
+                .where(links.c.decision_id.in_(wanted[start : start + MAX_IDS_PER_QUERY]))
+                .order_by(liability_events.c.seq)
+            )
+            for row in await self._all(statement):
+                by_decision.setdefault(row.decision_id, []).append(liability_event(row))
+        return by_decision
+
+    async def acknowledgements(self, alert_ids: Sequence[str]) -> dict[str, OperatorAction]:
+        kind = OperatorActionKind.ACKNOWLEDGE_ALERT
+        first: dict[str, OperatorAction] = {}
+        for action in await self._actions.on_targets(kind, alert_ids):
+            if action.result is OperatorResult.RECORDED:
+                first.setdefault(action.target, action)
+        return first
+
     async def order_states(self, client_order_id: str) -> list[OrderStateChange]:
         statement = (
             select(*_STATE_COLUMNS)
@@ -123,32 +150,56 @@ class SqlAuditReader:
         return [_state(r) for r in await self._all(statement)]
 
     async def trail(self, correlation_id: str) -> AuditTrail:
+        """Everything under the correlation id, and, for a liability event, every decision
+        that answered it (filed under another event's id when it answered several), with
+        their orders and the other events they answered."""
+        links = decision_liability_events
+        asked = await self.liability_events_for([correlation_id])
+        answering = select(links.c.decision_id).where(
+            links.c.liability_seq.in_([e.seq for e in asked])
+        )
         decisions = await self._all(
             select(*_DECISION_COLUMNS)
-            .where(hedge_decisions.c.correlation_id == correlation_id)
+            .where(
+                or_(
+                    hedge_decisions.c.correlation_id == correlation_id,
+                    hedge_decisions.c.decision_id.in_(answering),
+                )
+            )
             .order_by(hedge_decisions.c.id)
         )
+        decision_ids = [r.decision_id for r in decisions]
         order_rows = await self._all(
-            _ORDER_WITH_STATE.where(orders.c.correlation_id == correlation_id).order_by(orders.c.id)
+            _ORDER_WITH_STATE.where(
+                or_(
+                    orders.c.correlation_id == correlation_id,
+                    orders.c.decision_id.in_(decision_ids),
+                )
+            ).order_by(orders.c.id)
         )
+        order_ids = [r.client_order_id for r in order_rows]
         states = await self._all(
             select(*_STATE_COLUMNS)
-            .where(order_events.c.correlation_id == correlation_id)
+            .where(order_events.c.client_order_id.in_(order_ids))
             .order_by(order_events.c.id)
         )
         fill_rows = await self._all(
             select(*_FILL_COLUMNS)
-            .where(fills.c.correlation_id == correlation_id)
+            .where(fills.c.client_order_id.in_(order_ids))
             .order_by(fills.c.ts_ms, fills.c.id)
         )
+        correlation_ids = {correlation_id, *(r.correlation_id for r in decisions)}
         positions = await self._all(
             select(*_SNAPSHOT_COLUMNS)
-            .where(position_snapshots.c.correlation_id == correlation_id)
+            .where(position_snapshots.c.correlation_id.in_(correlation_ids))
             .order_by(position_snapshots.c.id)
         )
+        covered = await self.liability_events_of_decisions(decision_ids)
+        events = {e.seq: e for e in asked}
+        events |= {e.seq: e for listed in covered.values() for e in listed}
         return AuditTrail(
             correlation_id=correlation_id,
-            liability_events=await self.liability_events_for([correlation_id]),
+            liability_events=sorted(events.values(), key=lambda e: e.seq),
             decisions=[DecisionRecord(**r._asdict()) for r in decisions],
             orders=[_order_record(r) for r in order_rows],
             order_states=[_state(r) for r in states],

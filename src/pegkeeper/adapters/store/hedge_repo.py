@@ -24,15 +24,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pegkeeper.adapters.store.repositories import NowMs, Transactions
-from pegkeeper.adapters.store.tables import fills as fills_table
 from pegkeeper.adapters.store.tables import (
+    decision_liability_events,
     hedge_decisions,
+    liability_events,
     open_orders,
     order_events,
     order_slots,
     orders,
     position_snapshots,
 )
+from pegkeeper.adapters.store.tables import fills as fills_table
 from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.orders import (
     TERMINAL_STATES,
@@ -42,7 +44,12 @@ from pegkeeper.domain.orders import (
     OrderSide,
     OrderState,
 )
-from pegkeeper.domain.records import DecisionRecord, OrderRecord, PositionSnapshot
+from pegkeeper.domain.records import (
+    DecisionRecord,
+    LiabilityCover,
+    OrderRecord,
+    PositionSnapshot,
+)
 
 _DECISION_COLUMNS = [c for c in hedge_decisions.c if c.name != "id"]
 _SNAPSHOT_COLUMNS = [c for c in position_snapshots.c if c.name != "id"]
@@ -135,6 +142,22 @@ _APPEND_ORDER_EVENT = (
     )
     .returning(order_events.c.correlation_id)
 )
+# The events a decision answers, linked in the statement that reads them: an event appended
+# meanwhile is past `through_seq` and waits for the next decision.
+_LINK_COVERED_EVENTS = insert(decision_liability_events).from_select(
+    ["decision_id", "liability_seq", "leg"],
+    select(
+        bindparam("decision_id", type_=decision_liability_events.c.decision_id.type),
+        liability_events.c.seq,
+        bindparam("leg", type_=decision_liability_events.c.leg.type),
+    ).where(
+        liability_events.c.seq > bindparam("after_seq", type_=liability_events.c.seq.type),
+        liability_events.c.seq <= bindparam("through_seq", type_=liability_events.c.seq.type),
+    ),
+)
+_LAST_COVERED_SEQ = select(func.max(decision_liability_events.c.liability_seq)).where(
+    decision_liability_events.c.leg == bindparam("leg")
+)
 # Keeps a multi-row INSERT well below SQLite's limit of bound parameters per statement.
 _FILLS_PER_STATEMENT = 500
 
@@ -154,16 +177,25 @@ class SqlHedgeRepository:
         order: OrderIntent | None = None,
         *,
         slot_version: int | None = None,
+        covers: LiabilityCover | None = None,
     ) -> None:
         try:
             async with self._tx.write() as conn:
                 await conn.execute(insert(hedge_decisions), asdict(decision))
+                if covers is not None and covers.through_seq > covers.after_seq:
+                    link = asdict(covers) | {"decision_id": decision.decision_id}
+                    await conn.execute(_LINK_COVERED_EVENTS, link)
                 if order is not None:
                     await _insert_order(conn, order, slot_version)
         except IntegrityError:
             raise ConflictError(
                 f"decision {decision.decision_id!r} or its order is already recorded"
             ) from None
+
+    async def last_covered_seq(self, leg: str) -> int:
+        async with self._tx.read() as conn:
+            seq = (await conn.execute(_LAST_COVERED_SEQ, {"leg": leg})).scalar_one_or_none()
+        return int(seq) if seq is not None else 0
 
     async def last_decision(self) -> DecisionRecord | None:
         row = await self._one_or_none(_LAST_DECISION, {})

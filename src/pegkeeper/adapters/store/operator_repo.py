@@ -15,6 +15,7 @@ from pegkeeper.domain.errors import ConflictError
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
 
 _COLUMNS = [c for c in t.c if c.name != "id"]
+MAX_TARGETS = 500  # per query, well below the bound parameters a statement may carry
 _RECENT = select(*_COLUMNS).order_by(t.c.id.desc()).limit(bindparam("limit"))
 _FOR_CORRELATION = (
     select(*_COLUMNS).where(t.c.correlation_id == bindparam("correlation_id")).order_by(t.c.id)
@@ -52,6 +53,19 @@ class SqlOperatorActionRepository:
         async with self._tx.read() as conn:
             row = (await conn.execute(statement)).one_or_none()
         return operator_action(row) if row is not None else None
+
+    async def on_targets(
+        self, kind: OperatorActionKind, targets: Sequence[str]
+    ) -> list[OperatorAction]:
+        wanted = list(dict.fromkeys(targets))[:MAX_TARGETS]
+        statement = (
+            select(*_COLUMNS)
+            .where(t.c.action == kind.value, t.c.target.in_(wanted))
+            .order_by(t.c.id)
+        )
+        async with self._tx.read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [operator_action(r) for r in rows]
 
     async def for_correlation(self, correlation_id: str) -> list[OperatorAction]:
         async with self._tx.read() as conn:

@@ -71,6 +71,23 @@ hedge_decisions = Table(
     Column("btc_price_usd", ExactDecimal, nullable=False),
 )
 
+# Every liability event a decision answers (all events since the leg's previous decision), so
+# that each event's audit trail reaches the decision and the orders that covered it.
+decision_liability_events = Table(
+    "decision_liability_events",
+    metadata,
+    Column(
+        "decision_id",
+        String(ID),
+        ForeignKey("hedge_decisions.decision_id"),
+        primary_key=True,
+    ),
+    Column("liability_seq", BigInteger, ForeignKey("liability_events.seq"), primary_key=True),
+    Column("leg", String(NAME), nullable=False),
+    Index(None, "liability_seq"),
+    Index(None, "leg", "liability_seq"),
+)
+
 orders = Table(
     "orders",
     metadata,
@@ -395,6 +412,7 @@ hedge_rolls = Table(
 ALL_TABLES = (
     liability_events,
     hedge_decisions,
+    decision_liability_events,
     orders,
     order_events,
     open_orders,

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 
 from pegkeeper.api.http import serialize, serialize_web
+from pegkeeper.domain.collateral import OperationRecord
 from pegkeeper.domain.orders import CLIENT_ID_PATTERN
 from pegkeeper.ports import Clock
 from pegkeeper.services.hedging.control import HedgeControl
@@ -26,8 +27,8 @@ WINDOWS_MS = {
     "30d": 30 * 86_400_000,
 }
 MAX_POINTS = 2_000
-# Transfers between accounts and onchain, newest first, as JSON objects (the funding manager's).
-TransferSource = Callable[[int], Awaitable[list[dict[str, Any]]]]
+# Transfers between accounts and onchain, newest first (the funding manager's).
+TransferSource = Callable[[int], Awaitable[list[OperationRecord]]]
 
 
 @dataclass
@@ -103,7 +104,12 @@ def dashboard_router(data: DashboardData) -> APIRouter:
     async def transfers(limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
         if data.transfers is None:
             return {"available": False, "transfers": []}
-        return {"available": True, "transfers": await data.transfers(limit)}
+        records = await data.transfers(limit)
+        return {"available": True, "transfers": [serialize_web.transfer(r) for r in records]}
+
+    @router.get("/api/v1/alerts")
+    async def alerts(limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+        return {"alerts": [serialize_web.alert(a) for a in await view.alerts(limit)]}
 
     @router.get("/api/v1/equities")
     async def equities() -> dict[str, Any]:

@@ -6,7 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from pegkeeper.api.http.serialize import dec, decision, fill, liability_event, order
-from pegkeeper.domain.audit import AuditTrail, OrderStateChange
+from pegkeeper.domain.audit import AlertState, AuditTrail, OrderStateChange
+from pegkeeper.domain.collateral import OperationKind, OperationRecord
 from pegkeeper.domain.operator import OperatorAction
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import PositionSnapshot
@@ -18,6 +19,49 @@ from pegkeeper.services.views.dashboard import (
     PnlReport,
     liquidation_distance,
 )
+
+
+def alert(item: AlertState) -> dict[str, Any]:
+    a, ack = item.record.alert, item.acknowledged
+    return {
+        "alert_id": a.alert_id,
+        "kind": a.kind.value,
+        "severity": a.severity.value,
+        "title": a.title,
+        "message": a.message,
+        "created_at_ms": a.created_at_ms,
+        "state": item.state,
+        "delivered": item.record.delivered,
+        "error": item.record.error,
+        "acknowledged_by": ack.operator if ack else None,
+        "acknowledged_at_ms": ack.created_at_ms if ack else None,
+    }
+
+
+def transfer(record: OperationRecord) -> dict[str, Any]:
+    """A movement of money with where it went: between the venue's accounts, from the
+    operator's wallet to the venue (deposit), from the venue to an address (withdrawal)."""
+    op = record.operation
+    if op.kind.is_transfer:
+        source, destination = op.kind.accounts
+    elif op.kind is OperationKind.DEPOSIT:
+        source, destination = "wallet", "funding"
+    else:
+        source, destination = "funding", op.address
+    return {
+        "operation_id": op.operation_id,
+        "kind": op.kind.value,
+        "amount": dec(op.amount),
+        "currency": op.currency,
+        "from": source,
+        "to": destination,
+        "state": record.state.value,
+        "tx_id": record.tx_id or None,
+        "message": record.message,
+        "correlation_id": op.correlation_id,
+        "created_at_ms": op.created_at_ms,
+        "updated_at_ms": record.updated_at_ms,
+    }
 
 
 def hedging_state(state: HedgingState) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from pegkeeper.domain.events import (
 )
 from pegkeeper.domain.execution import Outcome
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderKind, OrderReport, OrderState
-from pegkeeper.domain.records import DecisionRecord, OrderRecord
+from pegkeeper.domain.records import DecisionRecord, LiabilityCover, OrderRecord
 from pegkeeper.domain.roll import RollRecord
 from pegkeeper.ports import Bus, Clock, OrderVenue, Store
 from pegkeeper.services.execution.core import Found, attempt, look_up
@@ -84,11 +84,15 @@ class OrderExecution:
         intent: OrderIntent | None = None,
         *,
         slot_version: int | None = None,
+        covers: LiabilityCover | None = None,
     ) -> None:
-        """Commits the decision and its order (raises SlotTaken, writing nothing, when the slot
-        is taken), then publishes them. A decision without an order is only recorded."""
+        """Commits the decision, the liability events it `covers` and its order (raises
+        SlotTaken, writing nothing, when the slot is taken), then publishes them. A decision
+        without an order is only recorded."""
         async with self._unit() as events:
-            await self._orders.record_decision(decision, intent, slot_version=slot_version)
+            await self._orders.record_decision(
+                decision, intent, slot_version=slot_version, covers=covers
+            )
             events.add(TOPIC_DECISION, _decided(decision))
             if intent is not None:
                 events.add(TOPIC_ORDER, self._order_event(intent, OrderState.CREATED))
@@ -103,9 +107,14 @@ class OrderExecution:
                 events.add(TOPIC_ORDER, self._order_event(leg, OrderState.CREATED))
 
     async def submit(
-        self, decision: DecisionRecord, intent: OrderIntent, *, slot_version: int | None = None
+        self,
+        decision: DecisionRecord,
+        intent: OrderIntent,
+        *,
+        slot_version: int | None = None,
+        covers: LiabilityCover | None = None,
     ) -> Sent:
-        await self.open(decision, intent, slot_version=slot_version)
+        await self.open(decision, intent, slot_version=slot_version, covers=covers)
         return await self.send(intent)
 
     async def send(self, intent: OrderIntent) -> Sent:

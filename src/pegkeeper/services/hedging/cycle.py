@@ -47,7 +47,7 @@ from pegkeeper.domain.hedge_policy import (
 )
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderState, maker_limit_price_usd
-from pegkeeper.domain.records import DecisionRecord, OrderRecord
+from pegkeeper.domain.records import DecisionRecord, LiabilityCover, OrderRecord
 from pegkeeper.domain.venue import VenuePosition
 from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
 from pegkeeper.services.execution.orders import OrderExecution
@@ -126,6 +126,10 @@ class HedgeCycle:
         self._last_wait: tuple[str, int, int] | None = None
         self._last_snapshot_ms = 0
         self._acted_on_seq = 0
+        self._latest_seq = 0  # the newest liability event the last cycle read
+        # The newest liability event this leg's recorded decisions answered (None: not read
+        # from the store yet); a decision links every event after it.
+        self._covered_seq: int | None = None
         self._maker_missed = False  # a post-only order ended unfilled: the next is a market one
         self._instrument: Instrument | None = None  # the last cycle's, for would_act
 
@@ -172,7 +176,9 @@ class HedgeCycle:
         if decision.action.is_hold:
             self.failures = 0  # the venue answered everything asked
             if self._worth_recording(record):
-                await self._execution.open(record)
+                cover = await self._cover()
+                await self._execution.open(record, covers=cover)
+                self._covered_seq = cover.through_seq
             return record
         if self._settings.wait_for_collateral and await self._scope.lacks_margin(
             instrument, position, decision.action.signed_contracts
@@ -185,6 +191,12 @@ class HedgeCycle:
         position = await self._venue.position(instrument.instrument_id)
         await self._maybe_snapshot(instrument, position, correlation_id, force=True)
         return record
+
+    async def _cover(self) -> LiabilityCover:
+        """The liability events the decision about to be recorded answers."""
+        if self._covered_seq is None:
+            self._covered_seq = await self._store.hedge.last_covered_seq(self._scope.name)
+        return LiabilityCover(self._scope.name, self._covered_seq, self._latest_seq)
 
     def would_act(self, liability_cents: int, position: VenuePosition) -> bool:
         """Whether the policy trades on these inputs, without reading anything: a driver that
@@ -211,7 +223,8 @@ class HedgeCycle:
         key = (waiting.rule, waiting.liability_cents, waiting.exposure_cents)
         if key != self._last_wait:
             self._last_wait = key
-            await self._execution.open(waiting)
+            # Linked, and linked again to the order that follows: that one covers them.
+            await self._execution.open(waiting, covers=await self._cover())
         self.failures += 1  # rechecked later each time, up to the periodic check
         self._recheck()
         return waiting
@@ -220,12 +233,17 @@ class HedgeCycle:
         """Records and sends the order; False when another writer took the slot first."""
         intent = self._intent_for(record, action)
         self._last_recorded = None
+        cover = await self._cover()
         try:
-            sent = await self._execution.submit(record, intent, slot_version=slot_version)
+            sent = await self._execution.submit(
+                record, intent, slot_version=slot_version, covers=cover
+            )
         except SlotTaken as error:
             log.info("another writer acted on the slot first", detail=str(error))
             self._recheck()
             return False
+        if sent.state is not OrderState.REJECTED:  # else the next order covers them too
+            self._covered_seq = cover.through_seq
         if sent.outcome is Outcome.NOT_PROCESSED:
             self.failures += 1  # a rate limit: decide again after a backoff
             self._recheck()
@@ -245,6 +263,7 @@ class HedgeCycle:
         if not latest:
             return 0, correlation_id
         event = latest[0]
+        self._latest_seq = event.seq
         if event.seq != self._acted_on_seq:
             self._acted_on_seq = event.seq
             correlation_id = event.correlation_id

@@ -150,6 +150,11 @@ class LegScope:
         if self._leg is not None and self._leg.rolls:
             self.roller = FutureRoller(venue, clock, roll_lead_ms, venue_leverage)
 
+    @property
+    def name(self) -> str:
+        """The leg as the audit trail names it: its configured instrument."""
+        return self._leg.instrument_id if self._leg is not None else self._instrument_id
+
     def share_cents(self, liability_cents: int) -> int:
         if self._allocation is None:
             return liability_cents

@@ -1,4 +1,9 @@
-"""The demo's users: they buy and sell synthetic USD at random, so the hedge has work to do."""
+"""The demo's users: they buy and sell synthetic USD at random, so the hedge has work to do.
+
+Paced so that a newcomer watches the hedge follow: a trade every few real seconds at the
+simulator's speed, each a few percent of the book (inside or just outside the hedge's
+brackets), and on an empty ledger an opening book posted at once, so that the funding manager
+keeps the collateral that hedge needs instead of withdrawing it to the wallet first."""
 
 from __future__ import annotations
 
@@ -19,9 +24,10 @@ log = structlog.get_logger("pegkeeper.demo")
 @dataclass(frozen=True, slots=True)
 class DemoFlowSettings:
     seed: int = 7
-    mean_interval_seconds: float = 30.0
-    median_trade_cents: int = 50_000
+    mean_interval_seconds: float = 300.0
+    median_trade_cents: int = 20_000
     max_liability_cents: int = 2_000_000
+    opening_liability_cents: int = 1_000_000  # posted at start when the ledger is empty
 
 
 def next_trade_cents(rng: random.Random, balance_cents: int, settings: DemoFlowSettings) -> int:
@@ -46,16 +52,25 @@ class DemoFlow:
         self.posted = 0
 
     async def run(self) -> None:
+        await self.open_book()
         while True:
             await self._clock.sleep(self._rng.expovariate(1 / self._settings.mean_interval_seconds))
             await self.step()
+
+    async def open_book(self) -> None:
+        """The users' opening balances, once, on an empty ledger (a restart resumes the book)."""
+        opening = min(self._settings.opening_liability_cents, self._settings.max_liability_cents)
+        if opening > 0 and await self._liability.balance_cents() == 0:
+            await self._post(opening, "demo users' opening balances")
 
     async def step(self) -> None:
         balance = await self._liability.balance_cents()
         delta = next_trade_cents(self._rng, balance, self._settings)
         if delta == 0:
             return
-        memo = "demo user buys USD" if delta > 0 else "demo user sells USD"
+        await self._post(delta, "demo user buys USD" if delta > 0 else "demo user sells USD")
+
+    async def _post(self, delta: int, memo: str) -> None:
         try:
             await self._liability.post(f"demo-{uuid.uuid4().hex}", delta, memo, source="demo")
             self.posted += 1

@@ -78,6 +78,11 @@ class CollateralView:
             rolls=await self._store.rolls.recent_rolls(limit),
         )
 
+    async def transfers(self, limit: int) -> list[OperationRecord]:
+        """The money the funding manager moved and moves (transfers between the venue's
+        accounts, deposits, withdrawals), newest first."""
+        return await self._store.funding.recent_operations(limit)
+
     async def _wallet_balance(self) -> int | None:
         if self._wallet is None:
             return None

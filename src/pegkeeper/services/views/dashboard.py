@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
+from pegkeeper.domain.audit import AlertState, AuditTrail, LiabilityPoint, OrderStateChange
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import PositionSnapshot
@@ -26,7 +26,7 @@ class DealerPoint:
 @dataclass(frozen=True, slots=True)
 class OrderRow:
     view: OrderView
-    liability_events: list[LiabilityEvent]  # the changes whose correlation id it carries
+    liability_events: list[LiabilityEvent]  # the changes its decision answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +106,12 @@ class DashboardView:
     async def trail(self, correlation_id: str) -> AuditTrail:
         return await self._audit.trail(correlation_id)
 
+    async def alerts(self, limit: int) -> list[AlertState]:
+        """The newest alerts first, each with its delivery and acknowledgement."""
+        records = await self._store.funding.recent_alerts(limit)
+        acks = await self._audit.acknowledgements([r.alert.alert_id for r in records])
+        return [AlertState(r, acks.get(r.alert.alert_id)) for r in records]
+
     async def quotes(self, limit: int) -> list[Quote]:
         return await self._audit.recent_quotes(limit)
 
@@ -122,11 +128,22 @@ class DashboardView:
         return PnlReport(points, await self._audit.fees_paid())
 
     async def _rows(self, views: list[OrderView]) -> list[OrderRow]:
+        """Each order with the liability changes its decision answered (before decisions
+        recorded them: the change whose correlation id it carries)."""
+        decision_ids = [v.order.intent.decision_id for v in views]
+        answered = await self._audit.liability_events_of_decisions(decision_ids)
         ids = [v.order.intent.correlation_id for v in views]
         by_correlation: dict[str, list[LiabilityEvent]] = {}
         for event in await self._audit.liability_events_for(ids):
             by_correlation.setdefault(event.correlation_id, []).append(event)
-        return [OrderRow(v, by_correlation.get(v.order.intent.correlation_id, [])) for v in views]
+        return [
+            OrderRow(
+                v,
+                answered.get(v.order.intent.decision_id)
+                or by_correlation.get(v.order.intent.correlation_id, []),
+            )
+            for v in views
+        ]
 
 
 def merge_history(

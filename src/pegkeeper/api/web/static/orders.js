@@ -5,13 +5,16 @@
 (() => {
   const { fmt, el, $, table, api, on, throttle } = PK;
 
+  // The liability changes the order's decision answered (every change since the decision
+  // before it) and the hedge ratio they moved it to.
   function cause(order) {
     const events = order.liability_events || [];
-    if (!events.length) {
-      const d = order.decision;
-      return d ? `${d.trigger} check` : "–";
-    }
-    return events.map((e) => `${fmt.signed(e.delta_cents / 100, 2)} USD (${e.memo || e.source})`).join("; ");
+    const d = order.decision;
+    const moved = d && d.hedge_ratio != null ? ` · ratio moved to ${fmt.ratio(d.hedge_ratio)}` : "";
+    if (!events.length) return d ? `${d.trigger} check${moved}` : "–";
+    const changes = events.map((e) => `${fmt.signed(e.delta_cents / 100, 2)} USD (${e.memo || e.source})`).join("; ");
+    const count = events.length > 1 ? `${events.length} changes: ` : "";
+    return `${count}${changes}${moved}`;
   }
 
   async function loadOrders() {
@@ -27,6 +30,7 @@
       { label: "decision", value: (o) => (o.decision ? `${o.decision.rule} · ratio ${fmt.ratio(o.decision.hedge_ratio)}` : "–") },
       { label: "caused by", value: cause },
       { label: "fills", num: true, value: (o) => o.fills.length },
+      { label: "trail", value: (o) => el("a", { href: `/audit/${o.correlation_id}`, class: "order-trail" }, "trail") },
     ], d.orders.map((o) => ({ ...o, _id: o.client_order_id })), "no hedge order yet"));
   }
 

@@ -167,6 +167,26 @@
     ));
   }
 
+  // Alerts with their state, each id a button that fills the acknowledge form.
+  async function loadAlerts() {
+    const d = await api("/api/v1/alerts?limit=20");
+    PK.replace($("#alerts"), table(
+      [
+        { label: "time", value: (a) => fmt.time(a.created_at_ms) },
+        { label: "severity", value: (a) => a.severity, cls: (a) => `severity-${a.severity}` },
+        { label: "alert", value: (a) => a.title },
+        {
+          label: "state",
+          value: (a) => (a.acknowledged_by ? `acknowledged by ${a.acknowledged_by}` : a.state),
+          cls: (a) => `alert-state alert-${a.state.replace(/ /g, "-")}`,
+        },
+        { label: "id", value: (a) => el("button", { type: "button", class: "alert-pick mono", "data-alert-id": a.alert_id, title: "acknowledge this alert" }, a.alert_id) },
+      ],
+      d.alerts.map((a) => ({ ...a, _id: a.alert_id })),
+      "no alert",
+    ));
+  }
+
   function showResult(text, good) {
     const box = $("#op-result");
     box.textContent = text;
@@ -220,13 +240,23 @@
       const id = $("#op-alert-id").value.trim();
       act(`/api/v1/operator/alerts/${encodeURIComponent(id)}/acknowledge`);
     });
+    $("#alerts").addEventListener("click", (event) => {
+      const pick = event.target.closest(".alert-pick");
+      if (!pick) return;
+      $("#op-alert-id").value = pick.dataset.alertId;
+      $("#op-alert-id").focus();
+    });
     showWho();
   }
 
   const refreshBook = throttle(() => loadBook().catch(console.error), 250);
   const refreshLiability = throttle(() => loadLiability().catch(console.error), 250);
   const refreshHistory = throttle(() => loadHistory().catch(console.error), 1000);
-  const refreshOperator = throttle(() => loadOperator().catch(console.error), 250);
+  const refreshAlerts = throttle(() => loadAlerts().catch(console.error), 250);
+  const refreshOperator = throttle(() => {
+    loadOperator().catch(console.error);
+    refreshAlerts();
+  }, 250);
   function refreshAll() {
     refreshBook();
     refreshLiability();
@@ -253,6 +283,7 @@
     if (++beats % 5 === 0) {
       refreshBook(); // snapshots taken on the venue's own schedule: keep the cards current
       refreshHistory();
+      refreshAlerts();
     }
   });
 

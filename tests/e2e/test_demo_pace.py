@@ -1,0 +1,59 @@
+"""The newcomer's path: `make run`'s defaults (the demo's users, the funding manager) and the
+README's `pegkeeper liability add` example. The hedge follows the users: inside its brackets
+in most samples, and no outside-brackets alert; the example's change has a full audit trail
+(decision, order, fill) under its own correlation id, whichever decision answered it."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import start, stop
+
+SAMPLES = 40
+# [hedger.stablesats] defaults: the hedge ratio (short notional / liability) is left alone
+# between 0.95 and 1.03.
+LOW, HIGH = Decimal("0.95"), Decimal("1.03")
+
+
+def inside_brackets(body: dict[str, Any]) -> bool:
+    ratio = body["hedge_ratio"]
+    return ratio is not None and LOW <= Decimal(ratio) <= HIGH
+
+
+def test_the_demo_hedge_follows_and_the_readme_example_has_a_full_trail(tmp_path: Path) -> None:
+    running = start(tmp_path)
+    try:
+        added = running.cli(
+            "liability", "add", "--cents", "500000", "--memo", "a user bought 5 000 USD"
+        )
+        assert added.returncode == 0, added.stderr
+        trail_line = added.stdout.strip().splitlines()[-1]
+        assert trail_line.startswith(f"audit trail: {running.url}/audit/")
+        correlation_id = trail_line.rsplit("/", 1)[1]
+
+        with httpx.Client(base_url=running.url, timeout=10) as client:
+            inside = 0
+            for _ in range(SAMPLES):
+                inside += inside_brackets(client.get("/api/v1/dealer").json())
+                time.sleep(0.5)
+            trail = client.get(f"/api/v1/audit/{correlation_id}").json()
+            alerts = client.get("/api/v1/alerts").json()["alerts"]
+        assert inside >= SAMPLES * 3 // 4, f"inside the brackets in {inside} of {SAMPLES}"
+        outside = [a for a in alerts if a["kind"] == "hedge_outside_brackets"]
+        assert outside == [], outside
+
+        (event,) = [e for e in trail["liability_events"] if e["correlation_id"] == correlation_id]
+        assert event["delta_cents"] == 500_000 and event["memo"] == "a user bought 5 000 USD"
+        assert trail["decisions"], trail
+        acted = {d["decision_id"] for d in trail["decisions"] if d["action"] != "hold"}
+        orders = [o for o in trail["orders"] if o["decision_id"] in acted]
+        assert orders and trail["fills"], trail
+        filled = {f["client_order_id"] for f in trail["fills"]}
+        assert any(o["client_order_id"] in filled for o in orders)
+    finally:
+        stop(running)
