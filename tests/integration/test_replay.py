@@ -20,13 +20,13 @@ STABLESATS = [
 runner = CliRunner()
 
 
-def replay(*paths: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def replay(*paths: Path, extra: tuple[str, ...] = (), exit_code: int = 0) -> dict[str, Any]:
     args = ["replay", "--json", *extra]
     for path in paths:
         args += ["--capture", str(path)]
     result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    return dict(json.loads(result.output))
+    assert result.exit_code == exit_code, result.output
+    return dict(json.loads(result.stdout))
 
 
 def naive_tops(messages: list[dict[str, Any]]) -> dict[str, tuple[Decimal, Decimal]]:
@@ -90,7 +90,7 @@ def test_a_corrupted_update_is_caught_and_the_book_dropped(tmp_path: Path) -> No
     capture.write_text(
         "\n".join(f"{1666759645503 + 100 * i} {line}" for i, line in enumerate(lines))
     )
-    summary = replay(capture)
+    summary = replay(capture, exit_code=1)  # a failed checksum fails the command
     # the snapshot checks out, update 1 fails; updates 2 and 3 find no valid book to apply to
     assert (summary["checksum_ok"], summary["checksum_failed"], summary["sequence_gaps"]) == (
         1,
@@ -98,6 +98,18 @@ def test_a_corrupted_update_is_caught_and_the_book_dropped(tmp_path: Path) -> No
         2,
     )
     assert summary["books"]["BTC-USD-SWAP"]["valid"] is False
+
+
+def test_a_failed_checksum_is_said_in_the_table_and_the_exit_code(tmp_path: Path) -> None:
+    update = json.loads(STABLESATS[1].read_text())
+    update["data"][0]["bids"][0][1] = str(int(update["data"][0]["bids"][0][1]) + 1)
+    snapshot = json.dumps(json.loads(STABLESATS[0].read_text()))
+    capture = tmp_path / "corrupt.txt"
+    capture.write_text(f"1666759645503 {snapshot}\n1666759645603 {json.dumps(update)}\n")
+    result = runner.invoke(app, ["replay", "--capture", str(capture)])
+    assert result.exit_code == 1
+    assert "checksums ok 1, failed 1" in result.stdout  # the summary is still printed
+    assert "1 book checksum(s) failed" in result.stderr
 
 
 def test_a_bad_capture_line_is_named(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def test_both_policies_side_by_side_in_json_and_in_the_report(tmp_path: Path) ->
     assert all(set(r) >= KEYS for r in rows)
     # the one funding settlement, at -0.05 %: shorts pay; both policies hold a short then
     assert all(r["funding_usd"] > 0 and r["orders"] > 0 for r in rows)
-    assert "TE max %" in result.stderr and "maker-band" in result.stderr  # the summary table
+    # with --json stdout is the JSON alone; the table goes to stderr beside the progress
+    assert "TE max %" in result.stderr and "maker-band" in result.stderr
     page = report.read_text()
     assert page.count("Plotly.newPlot(") == 4  # liability, error, leverage, costs
     assert "<script src" not in page and "<link" not in page  # nothing fetched from elsewhere
@@ -121,3 +122,26 @@ def test_bad_options_are_refused(tmp_path: Path, options: list[str], message: st
 def test_missing_files_are_named(tmp_path: Path) -> None:
     result = runner.invoke(app, ["backtest", "--prices", str(tmp_path / "none.csv")])
     assert result.exit_code == 1 and "none.csv does not exist" in result.stderr
+
+
+def test_the_summary_goes_to_stdout_and_the_progress_to_stderr(tmp_path: Path) -> None:
+    write_prices(tmp_path / "p.csv", 30)
+    result = runner.invoke(
+        app, ["backtest", "--prices", "p.csv", "--flows", "none", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "TE max" in result.stdout and "stablesats" in result.stdout
+    assert "TE max" not in result.stderr and "ticks" in result.stderr  # the progress bar
+
+
+def test_the_data_directory_comes_from_the_environment(tmp_path: Path) -> None:
+    write_prices(tmp_path / "p.csv", 30)
+    env = {"PEGKEEPER_BACKTEST_DATA": str(tmp_path)}
+    found = runner.invoke(app, ["backtest", "--prices", "p.csv", "--flows", "none"], env=env)
+    assert found.exit_code == 0, found.output
+    missing = runner.invoke(app, ["backtest", "--prices", "q.csv", "--flows", "none"], env=env)
+    assert missing.exit_code == 1
+    assert (
+        f"--prices: q.csv does not exist (nor under --data-dir / "
+        f"$PEGKEEPER_BACKTEST_DATA {tmp_path})" in missing.stderr
+    )

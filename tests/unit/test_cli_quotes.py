@@ -15,14 +15,14 @@ NOWHERE = "127.0.0.1:9"
 @pytest.mark.parametrize(
     ("options", "rpc"),
     [
-        ((True, False, 5, None, False), "GetCentsFromSatsForImmediateBuy"),
-        ((False, True, None, 5, False), "GetSatsFromCentsForImmediateSell"),
-        ((True, False, None, 5, True), "GetSatsFromCentsForFutureBuy"),
-        ((False, True, 5, None, True), "GetCentsFromSatsForFutureSell"),
+        ((True, False, 5, None, None), "GetCentsFromSatsForImmediateBuy"),
+        ((False, True, None, 5, None), "GetSatsFromCentsForImmediateSell"),
+        ((True, False, None, 5, 60), "GetSatsFromCentsForFutureBuy"),
+        ((False, True, 5, None, 0), "GetCentsFromSatsForFutureSell"),
     ],
 )
 def test_the_rpc_follows_the_options(
-    options: tuple[bool, bool, int | None, int | None, bool], rpc: str
+    options: tuple[bool, bool, int | None, int | None, int | None], rpc: str
 ) -> None:
     assert price_rpc(*options) == rpc
 
@@ -41,7 +41,7 @@ def test_the_rpc_follows_the_options(
 )
 def test_wrong_options_are_named(args: list[str], says: str) -> None:
     result = runner.invoke(app, [*args, "--url", NOWHERE])
-    assert result.exit_code == 1 and says in result.output
+    assert result.exit_code == 2 and says in result.output
 
 
 @pytest.mark.parametrize(
@@ -60,4 +60,25 @@ def test_an_unreachable_server_is_unavailable(args: list[str]) -> None:
 
 def test_usage_is_an_error() -> None:
     with pytest.raises(Usage):
-        price_rpc(False, False, 1, None, False)
+        price_rpc(False, False, 1, None, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["price", "--buy", "--cents", "-5"], "--cents -5: expected a whole number of cents"),
+        (["price", "--sell", "--sats", "0"], "--sats 0: expected a whole number of satoshis"),
+        (
+            ["price", "--buy", "--sats", str(2**64)],
+            f"--sats {2**64}: expected a whole number of satoshis from 1 to {2**64 - 1}",
+        ),
+        (["price", "--buy", "--sats", "5", "--future", "-1"], "--future -1: expected"),
+        (["quote", "--buy", "--cents", "-5"], "--cents -5: expected a whole number of cents"),
+    ],
+)
+def test_an_amount_the_rpc_cannot_carry_is_one_line_and_exit_2(args: list[str], says: str) -> None:
+    result = runner.invoke(app, [*args, "--url", NOWHERE])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and result.stdout == ""

@@ -109,7 +109,10 @@ def replay(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
 ) -> None:
-    """Replay recorded WebSocket messages through the order book and its checksum checks."""
+    """Replay recorded WebSocket messages through the order book and its checksum checks.
+
+    Exits 0 when every checksum held, 1 when one failed (the summary is printed either way),
+    2 when a capture is missing or unreadable."""
     from pegkeeper.adapters.feeds.capture import CaptureError
     from pegkeeper.bootstrap import replay_capture
 
@@ -125,8 +128,10 @@ def replay(
     summary = _replay_summary(report, inst_id)
     if as_json:
         typer.echo(json.dumps(summary))
-        return
-    Console().print(_replay_table(summary))
+    else:
+        Console().print(_replay_table(summary))
+    if summary["checksum_failed"]:
+        _fail(f"{summary['checksum_failed']} book checksum(s) failed")
 
 
 def _replay_summary(report: ReplayReport, inst_id: str | None) -> dict[str, Any]:
@@ -324,7 +329,12 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-register_quote_commands(app, _settings, _fail)
+def _usage(message: str) -> NoReturn:
+    _error(message)
+    raise typer.Exit(2)
+
+
+register_quote_commands(app, _settings, _fail, _usage)
 register_sim_commands(app, _settings, _fail)
 register_backtest_command(app, _settings, _fail)
 

@@ -21,7 +21,10 @@ from pegkeeper.config import Settings
 if TYPE_CHECKING:
     from pegkeeper.backtest.runner import PolicyResult
 
-console = Console(stderr=True, width=max(120, Console(stderr=True).width))
+# Progress and notes on stderr; the summary (or the JSON) on stdout, for pipes and files.
+WIDTH = max(140, Console(stderr=True).width)  # the summary's eleven columns, unwrapped
+console = Console(stderr=True, width=WIDTH)
+DATA_DIR_ENV = "PEGKEEPER_BACKTEST_DATA"
 
 
 def register(
@@ -67,6 +70,15 @@ def register(
         liability_usd: Annotated[
             str | None, typer.Option("--liability-usd", help="the liability at the start")
         ] = None,
+        data_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--data-dir",
+                envvar=DATA_DIR_ENV,
+                help="where relative --prices and --funding files are looked up when they are "
+                "not found from the current directory",
+            ),
+        ] = None,
         config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
     ) -> None:
         """Replay a price path through the production hedger on the simulated exchange, for
@@ -90,10 +102,8 @@ def register(
             fail(f"--policy {', '.join(unknown)}: unknown; expected {', '.join(POLICY_NAMES)}")
         if volume_unit not in (None, "base", "quote"):
             fail(f"--volume-unit {volume_unit}: expected base or quote")
-        if not prices.is_file():
-            fail(f"--prices: {prices} does not exist")
-        if funding is not None and not funding.is_file():
-            fail(f"--funding: {funding} does not exist")
+        prices = _located("--prices", prices, data_dir, fail)
+        funding = None if funding is None else _located("--funding", funding, data_dir, fail)
         request = BacktestRequest(
             prices=prices,
             funding=funding,
@@ -122,7 +132,6 @@ def register(
                 )
             except UnknownPolicy as error:
                 fail(str(error))
-        console.print(_summary_table(results))
         if report is not None:
             context = ReportContext(inputs, bt, _command_line(), settings.funding.policy)
             try:
@@ -130,8 +139,24 @@ def register(
             except OSError as error:
                 fail(f"--report: cannot write {report}: {error}")
             console.print(f"report: {report}")
-        if as_json:
+        if as_json:  # stdout stays one JSON document; the table goes beside the progress
+            console.print(_summary_table(results))
             typer.echo(json.dumps([r.metrics.as_dict() for r in results], indent=2))
+        else:
+            Console(width=WIDTH).print(_summary_table(results))
+
+
+def _located(
+    option: str, path: Path, data_dir: Path | None, fail: Callable[[str], NoReturn]
+) -> Path:
+    """`path` as given, or under `data_dir` when relative and absent from the current
+    directory."""
+    if path.is_file():
+        return path
+    if data_dir is not None and not path.is_absolute() and (data_dir / path).is_file():
+        return data_dir / path
+    where = f" (nor under --data-dir / ${DATA_DIR_ENV} {data_dir})" if data_dir else ""
+    fail(f"{option}: {path} does not exist{where}")
 
 
 def _usd(text: str | None, fail: Callable[[str], NoReturn]) -> Decimal | None:

@@ -21,6 +21,7 @@ from pegkeeper.domain.collateral import (
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderState
+from pegkeeper.domain.pnl import PnlInputs
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import (
     DecisionRecord,
@@ -213,6 +214,11 @@ class AuditReader(Protocol):
 
     async def recent_quotes(self, limit: int) -> list[Quote]:
         """Newest first."""
+        ...
+
+    async def pnl_inputs(self, since_ms: int, until_ms: int) -> PnlInputs | None:
+        """The venue's accounts at the window's start and end, and the fills, own moves and
+        accepted quotes between them; None before the first position snapshot."""
         ...
 
     async def fees_paid(self) -> dict[str, Decimal]:

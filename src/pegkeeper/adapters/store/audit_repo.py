@@ -11,6 +11,7 @@ from sqlalchemy import Row, Select, and_, func, or_, select
 from pegkeeper.adapters.store.hedge_repo import _ORDER_WITH_STATE, _order_record
 from pegkeeper.adapters.store.liability_repo import _event as liability_event
 from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
+from pegkeeper.adapters.store.pnl_repo import read_pnl_inputs
 from pegkeeper.adapters.store.quote_repo import _quote
 from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.adapters.store.tables import (
@@ -27,6 +28,7 @@ from pegkeeper.domain.audit import AuditTrail, LiabilityPoint, OrderStateChange
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import Fill, OrderState
+from pegkeeper.domain.pnl import PnlInputs
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import DecisionRecord, PositionSnapshot
 
@@ -224,6 +226,9 @@ class SqlAuditReader:
         for row in await self._all(select(fills.c.fee_currency, fills.c.fee)):
             totals[row.fee_currency] = totals.get(row.fee_currency, Decimal(0)) + row.fee
         return totals
+
+    async def pnl_inputs(self, since_ms: int, until_ms: int) -> PnlInputs | None:
+        return await read_pnl_inputs(self._tx, since_ms, until_ms)
 
     async def _all(self, statement: Select[*tuple[Any, ...]]) -> Sequence[Row[Any]]:
         async with self._tx.read() as conn:

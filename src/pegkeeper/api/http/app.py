@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from pegkeeper import __version__
 from pegkeeper.api.http import serialize
+from pegkeeper.api.http.docs import add_offline_docs
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.views.dealer import DealerView
@@ -36,7 +37,8 @@ class ApiContext:
 
 
 def create_app(context: ApiContext) -> FastAPI:
-    app = FastAPI(title="pegkeeper", version=__version__)
+    app = FastAPI(title="pegkeeper", version=__version__, docs_url=None, redoc_url=None)
+    add_offline_docs(app)
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(_: Request, error: InvalidInput) -> JSONResponse:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from pegkeeper.api.http.serialize import dec, decision, fill, liability_event, order
 from pegkeeper.domain.audit import AlertState, AuditTrail, OrderStateChange
 from pegkeeper.domain.collateral import OperationKind, OperationRecord
 from pegkeeper.domain.operator import OperatorAction
+from pegkeeper.domain.pnl import DealerPnl
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import PositionSnapshot
 from pegkeeper.services.hedging.control import HedgingState
@@ -201,9 +202,53 @@ def pnl(report: PnlReport) -> dict[str, Any]:
         "change": dec(report.change),
         "change_usd": dec(_cents(report.change_usd)),
         "fees_paid": {currency: dec(total) for currency, total in report.fees_paid.items()},
+        **pnl_components(report.components),
     }
+
+
+PNL_COMPONENTS = ("quote_income", "hedge", "funding", "trading_fees", "onchain_fees", "total")
+
+
+def pnl_components(p: DealerPnl | None) -> dict[str, Any]:
+    """Each component in BTC (8 decimals) and in USD at the window's last mark (to the cent);
+    quote income is USD (the wallet's), shown in BTC at that mark."""
+    if p is None:
+        return {"components": None, "reconciliation": None}
+    in_btc = {
+        "hedge": p.hedge_btc,
+        "funding": p.funding_btc,
+        "trading_fees": p.trading_fees_btc,
+        "onchain_fees": p.onchain_fees_btc,
+        "total": p.total_btc,
+    }
+    components: dict[str, dict[str, Any]] = {
+        name: {"btc": dec(_sats(amount)), "usd": dec(_cents(p.usd(amount)))}
+        for name, amount in in_btc.items()
+    }
+    components["quote_income"] = {
+        "btc": dec(_sats(p.quote_income_usd / p.price_usd)),
+        "usd": dec(_cents(p.quote_income_usd)),
+        "unpriced_quotes": p.quotes_unpriced,
+    }
+    return {
+        "components": {name: components[name] for name in PNL_COMPONENTS},
+        "own_transfers_btc": dec(_sats(p.own_transfers_btc)),
+        "price_usd": dec(p.price_usd),
+        "reconciliation": {
+            "venue_equity_change_btc": dec(_sats(p.venue_equity_change_btc)),
+            "wallet_change_btc": dec(_sats(p.wallet_change_btc)),
+            "equity_change_btc": dec(_sats(p.equity_change_btc)),
+            "components_total_btc": dec(_sats(p.total_btc)),
+            "difference_btc": dec(_sats(p.equity_change_btc - p.total_btc)),
+        },
+    }
+
+
+def _sats(value: Decimal) -> Decimal:
+    """BTC amounts for display: to the sat, half-even."""
+    return value.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN)
 
 
 def _cents(value: Decimal | None) -> Decimal | None:
     """USD values of BTC amounts, for display: to the cent, half-even."""
-    return None if value is None else value.quantize(Decimal("0.01"))
+    return None if value is None else value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)

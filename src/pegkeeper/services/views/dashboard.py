@@ -7,11 +7,16 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from pegkeeper.domain.audit import AlertState, AuditTrail, LiabilityPoint, OrderStateChange
+from pegkeeper.domain.instruments import BTC_USD_SWAP
 from pegkeeper.domain.liability import LiabilityEvent
+from pegkeeper.domain.pnl import DealerPnl, dealer_pnl
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import PositionSnapshot
 from pegkeeper.ports import AuditReader, Clock, Store
 from pegkeeper.services.views.dealer import DealerView, OrderView
+
+# OKX's inverse BTC-USD swap and futures alike: 100 USD a contract.
+INVERSE_FACE_VALUE_USD = BTC_USD_SWAP.contract_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,7 @@ class EquityPoint:
 class PnlReport:
     points: list[EquityPoint]
     fees_paid: dict[str, Decimal]
+    components: DealerPnl | None = None  # None before the first position snapshot
 
     @property
     def change(self) -> Decimal | None:
@@ -125,7 +131,9 @@ class DashboardView:
             )
             for s in snapshots
         ]
-        return PnlReport(points, await self._audit.fees_paid())
+        recorded = await self._audit.pnl_inputs(since_ms, until_ms)
+        components = None if recorded is None else dealer_pnl(recorded, INVERSE_FACE_VALUE_USD)
+        return PnlReport(points, await self._audit.fees_paid(), components)
 
     async def _rows(self, views: list[OrderView]) -> list[OrderRow]:
         """Each order with the liability changes its decision answered (before decisions

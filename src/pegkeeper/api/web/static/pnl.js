@@ -14,6 +14,7 @@
     setField("change-usd", d.change_usd === null ? "" : `${fmt.signed(d.change_usd, 2, 2)} USD at the mark price`);
     const fees = Object.entries(d.fees_paid);
     setField("fees", fees.length ? fees.map(([ccy, v]) => `${fmt.number(v, 8)} ${ccy}`).join(", ") : "none");
+    showComponents(d);
     if (!plot) {
       plot = chart($("#chart-equity"), [
         { label: "equity BTC", stroke: "#e0a93b", width: 2, value: (u, v) => fmt.number(v, 8) },
@@ -25,6 +26,26 @@
       d.points.map((p) => Number(p.equity)),
       d.points.map((p) => Number(p.equity_usd)),
     ]);
+  }
+
+  function showComponents(d) {
+    const rows = document.querySelectorAll("#components tr[data-component]");
+    for (const row of rows) {
+      const c = d.components ? d.components[row.dataset.component] : null;
+      row.querySelector("[data-btc]").textContent = c ? `${fmt.signed(c.btc, 8, 8)} BTC` : "–";
+      row.querySelector("[data-usd]").textContent = c ? `${fmt.signed(c.usd, 2, 2)} USD` : "–";
+      row.dataset.btc = c ? c.btc : "";
+    }
+    const r = d.reconciliation;
+    setField(
+      "reconciliation",
+      r
+        ? `Equity change, venue ${fmt.signed(r.venue_equity_change_btc, 8, 8)} BTC and wallet ` +
+            `${fmt.signed(r.wallet_change_btc, 8, 8)} BTC: ${fmt.signed(r.equity_change_btc, 8, 8)} BTC ` +
+            `(own transfers into the venue ${fmt.signed(d.own_transfers_btc, 8, 8)} BTC)`
+        : "no position snapshot yet",
+      r ? r.equity_change_btc : null,
+    );
   }
 
   const refresh = throttle(() => load().catch(console.error), 2000);
