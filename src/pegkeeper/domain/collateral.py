@@ -55,6 +55,9 @@ class OperationState(StrEnum):
     FAILED = "failed"  # not processed (rate limit), or failed after acceptance
     UNKNOWN = "unknown"  # the request's outcome is uncertain: look it up before anything else
     LOST = "lost"  # never seen: not found after the lookup window, a deposit past its timeout
+    # a deposit whose send may exist though the wallet shows none after the deposit lookup
+    # window: never sent again; still looked up, it blocks deposits until an operator decides
+    HELD = "held"
 
     @property
     def is_terminal(self) -> bool:
@@ -165,6 +168,7 @@ class LeverageSnapshot:
 class AlertKind(StrEnum):
     LIQUIDATION_DISTANCE = "liquidation_distance"
     DEPOSIT_LOST = "deposit_lost"
+    DEPOSIT_HELD = "deposit_held"
     FEED_STALE = "feed_stale"
     HEDGE_OUTSIDE_BRACKETS = "hedge_outside_brackets"
     ACCOUNT_CHECK_FAILED = "account_check_failed"
