@@ -557,3 +557,31 @@ async def test_collateral_still_comes_in_while_the_ledger_is_half_imported() -> 
     assert record is not None and record.rule == "8-exposure-near-high-bound"
     assert record.outcome == "acted"
     assert [op.operation.kind.value for op in ops(world)] == ["transfer_to_trading"]
+
+
+K = OperationKind
+# new kind -> open kinds it waits for (by hand: same class, or money moving the other way)
+WAITS = {
+    K.DEPOSIT: {K.DEPOSIT, K.WITHDRAWAL, K.TRANSFER_TO_FUNDING},
+    K.TRANSFER_TO_TRADING: {K.TRANSFER_TO_TRADING, K.TRANSFER_TO_FUNDING, K.WITHDRAWAL},
+    K.TRANSFER_TO_FUNDING: set(K),
+    K.WITHDRAWAL: set(K),
+}
+
+
+def test_only_a_deposit_and_a_transfer_to_trading_run_side_by_side() -> None:
+    for new, waits in WAITS.items():
+        assert {open_kind for open_kind in K if new.waits_for(open_kind)} == waits, new
+
+
+async def test_no_withdrawal_goes_out_while_a_deposit_comes_in() -> None:
+    # leverage 3 on a 30 000 USD short, 1.5 BTC in funding: rule 7 would withdraw 0.5 BTC
+    world = await funding_world(
+        trading_btc="1", funding_btc="1.5", liability_cents=3_000_000, short_contracts=300
+    )
+    op = orphan_deposit(world, "pfcoming1", "0.50000417")  # sent, not yet seen by the wallet
+    await world.store.funding.record_decision(decision_for(op), op)
+    record = await world.service.cycle("periodic")
+    assert record is not None and record.rule == "7-funding-surplus-withdraw"
+    assert record.outcome == "waits: deposit pfcoming1 pending"
+    assert world.funding.calls["withdraw"] == 0 and ops(world, "withdrawal") == []
