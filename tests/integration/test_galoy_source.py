@@ -76,7 +76,9 @@ async def world(store: SqlStore, *, page_size: int = 3, code: str = CODE) -> Asy
         gate = LedgerGate(
             "galoy",
             clock,
-            GateSettings(half_imported_threshold=2, stale_after_ms=300_000),
+            GateSettings(
+                half_imported_threshold=2, stale_after_ms=300_000, failed_polls_not_ready=3
+            ),
             state=store.ledger_state,
             backlog=store.galoy,
             unpaired_window_seconds=600,
@@ -269,6 +271,43 @@ async def test_a_failing_galoy_is_read_again_after_a_pause(store: SqlStore) -> N
             state = await store.ledger_state.get("galoy")
             assert state is not None and state.last_error == "" and not state.stopped
             assert await store.liability.balance_cents() == 1_000
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+
+async def test_galoy_is_not_ready_after_three_failed_reads_not_after_the_stale_limit(
+    store: SqlStore,
+) -> None:
+    async with world(store) as w:
+        w.ledger.add(*trade(-1_000, 40_000, S))
+        await w.poll_all()
+        assert (await w.readiness()).ready
+        w.ledger.fail_next_requests = 1_000  # Galoy answers HTTP 500 from now on
+        runner = asyncio.create_task(w.poller.run())
+        try:
+
+            async def failed(times: int) -> bool:
+                state = await store.ledger_state.get("galoy")
+                return state is not None and state.failed_polls == times
+
+            await until(lambda: failed(1))
+            assert (await w.readiness()).ready  # one failed read: not yet
+            w.clock.advance(20)  # the pauses double from 20 s
+            await until(lambda: failed(2))
+            assert (await w.readiness()).ready
+            w.clock.advance(40)
+            await until(lambda: failed(3))
+            readiness = await w.readiness()
+            # 60 s after the last good read, far inside the 300 s staleness limit
+            assert not readiness.ready
+            assert readiness.reason.startswith("the last 3 reads of the galoy ledger failed")
+            assert "HTTP 500" in readiness.reason
+            w.ledger.fail_next_requests = 0
+            w.clock.advance(80)
+            await until(lambda: failed(0))
+            assert (await w.readiness()).ready
         finally:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -41,6 +41,7 @@ def build_ledger(settings: Settings, store: SqlStore, liability: LiabilityServic
     gate_settings = GateSettings(
         half_imported_threshold=ledger.half_imported_threshold,
         stale_after_ms=int(ledger.stale_after_seconds * 1000),
+        failed_polls_not_ready=ledger.failed_polls_not_ready,
     )
     if ledger.source == "galoy":
         g = ledger.galoy

@@ -41,6 +41,7 @@ class LedgerSettings(_Section):
     source: Literal["http", "galoy", "postgres"] = "http"
     half_imported_threshold: int = Field(2, ge=1)
     stale_after_seconds: float = Field(300.0, gt=0)
+    failed_polls_not_ready: int = Field(3, ge=1)  # reads failed in a row: the gate closes
     max_backoff_seconds: float = Field(300.0, gt=0)
     galoy: GaloyLedgerSettings = GaloyLedgerSettings()
     postgres: PostgresLedgerSettings = PostgresLedgerSettings()
