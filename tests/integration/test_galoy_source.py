@@ -22,6 +22,7 @@ from pegkeeper.services.ledger.gate import LedgerGate
 from pegkeeper.services.ledger.liability import LiabilityService
 from tests.galoy_server import CODE, PHONE, GaloyLedger, RunningGaloy, node, running_galoy, trade
 
+API_KEY = "blink_test_api_key_0123456789"
 S = 1_700_000_000  # Galoy's createdAt of the first transaction, in seconds
 NOW_MS = (S + 60) * 1000
 BTC_AT_25K = 25_000_000_000  # 0.025 cents per sat, times 10^12
@@ -59,9 +60,14 @@ class World:
 
 
 def make_poller(
-    galoy: RunningGaloy, store: SqlStore, clock: ManualClock, code: str, page_size: int
+    galoy: RunningGaloy,
+    store: SqlStore,
+    clock: ManualClock,
+    code: str,
+    page_size: int,
+    api_key: str = "",
 ) -> tuple[GaloyClient, GaloyPoller]:
-    client = GaloyClient(galoy.url, PHONE, code, timeout_seconds=5)
+    client = GaloyClient(galoy.url, PHONE, code, api_key=api_key, timeout_seconds=5)
     liability = LiabilityService(store.liability, MemoryBus(), clock, max_abs_delta_cents=10**9)
     settings = GaloyPollerSettings(poll_interval_seconds=10, page_size=page_size)
     poller = GaloyPoller(client, store.galoy, store.ledger_state, liability, clock, settings)
@@ -69,10 +75,13 @@ def make_poller(
 
 
 @contextlib.asynccontextmanager
-async def world(store: SqlStore, *, page_size: int = 3, code: str = CODE) -> AsyncIterator[World]:
+async def world(
+    store: SqlStore, *, page_size: int = 3, code: str = CODE, api_key: str = ""
+) -> AsyncIterator[World]:
     async with running_galoy() as galoy:
+        galoy.ledger.api_keys.add(API_KEY)
         clock = ManualClock(NOW_MS)
-        client, poller = make_poller(galoy, store, clock, code, page_size)
+        client, poller = make_poller(galoy, store, clock, code, page_size, api_key)
         gate = LedgerGate(
             "galoy",
             clock,
@@ -243,6 +252,28 @@ async def test_wrong_credentials_stop_the_source_with_a_clear_error(store: SqlSt
         w.clock.advance(3_600)
         await asyncio.sleep(0.05)
         assert w.ledger.failed_logins == 1 and await store.liability.balance_cents() == 0
+
+
+async def test_an_api_key_reads_the_account_without_any_login(store: SqlStore) -> None:
+    async with world(store, code="", api_key=API_KEY) as w:
+        w.ledger.add(*trade(-1_000, 40_000, S))
+        await w.poller.poll_once()
+        w.ledger.expire_tokens()  # a session would have expired: a key does not
+        w.ledger.add(*trade(-2_000, 80_000, S + 5))
+        await w.poller.poll_once()
+        assert (w.ledger.logins, w.ledger.failed_logins, w.client.logins) == (0, 0, 0)
+        assert await store.liability.balance_cents() == 3_000
+
+
+async def test_a_refused_api_key_stops_the_source_and_is_never_shown(store: SqlStore) -> None:
+    async with world(store, api_key="blink_revoked_key_987654321") as w:
+        w.ledger.add(*trade(-1_000, 40_000, S))
+        await asyncio.wait_for(w.poller.run(), timeout=10)  # returns: the source stopped
+        state = await store.ledger_state.get("galoy")
+        assert state is not None and state.stopped
+        assert "refused the API key (Not authorized)" in state.last_error
+        assert "PEGKEEPER_LEDGER__GALOY__API_KEY" in state.last_error
+        assert "987654321" not in state.last_error and w.ledger.logins == 0
 
 
 # --- faults and bad input -------------------------------------------------------------------

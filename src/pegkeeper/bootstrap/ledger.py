@@ -46,7 +46,11 @@ def build_ledger(settings: Settings, store: SqlStore, liability: LiabilityServic
     if ledger.source == "galoy":
         g = ledger.galoy
         client = GaloyClient(
-            g.api_url, g.phone, g.code.get_secret_value(), timeout_seconds=g.request_timeout_seconds
+            g.api_url,
+            g.phone,
+            g.code.get_secret_value(),
+            api_key=g.api_key.get_secret_value(),
+            timeout_seconds=g.request_timeout_seconds,
         )
         poller = GaloyPoller(
             client,
