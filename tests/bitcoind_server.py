@@ -121,7 +121,9 @@ class FakeBitcoind:
             }
             for tx in self.chain.sent()
         ]
-        return rows[-int(params.get("count", 10)) :]
+        # the `count` most recent after skipping the `skip` most recent, oldest first
+        count, skip = int(params.get("count", 10)), int(params.get("skip", 0))
+        return rows[max(len(rows) - skip - count, 0) : max(len(rows) - skip, 0)]
 
     def _rpc_bumpfee(self, params: dict[str, Any]) -> dict[str, Any]:
         old = self.chain.transaction(params["txid"])

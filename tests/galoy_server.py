@@ -7,7 +7,8 @@ the N oldest), newest first, and `pageInfo.hasPreviousPage` says newer ones rema
 
 Two deliberate departures from Galoy's schema, so that tests can send what a broken or newer
 server might: `settlementAmount` is nullable, and `WalletCurrency` has a third value, USDT.
-Switches: `expire_tokens()`, `reject_expired_with_401`, `fail_next_requests`, `overlap_pages`.
+Switches: `expire_tokens()`, `reject_expired_with_401`, `fail_next_requests`, `overlap_pages`;
+`api_keys` are taken as Blink takes them, in an `X-API-KEY` header instead of a login.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ class GaloyLedger:
     code: str = CODE
     transactions: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, bool] = field(default_factory=dict)  # token -> still valid
+    api_keys: set[str] = field(default_factory=set)  # sent as X-API-KEY, as Blink takes them
     logins: int = 0
     failed_logins: int = 0
     queries: list[tuple[int | None, str | None]] = field(default_factory=list)  # (last, before)
@@ -245,7 +247,8 @@ def make_app(ledger: GaloyLedger) -> Any:
 
     @query.field("me")
     def resolve_me(_: Any, info: Any) -> dict[str, Any]:
-        if not ledger.valid(info.context["token"]):
+        keyed = info.context["api_key"] in ledger.api_keys
+        if not (keyed or ledger.valid(info.context["token"])):
             raise GraphQLError("Not authorized", extensions={"code": "NOT_AUTHORIZED"})
         return {"id": "dealer"}
 
@@ -267,7 +270,10 @@ def make_app(ledger: GaloyLedger) -> Any:
     )
 
     def context(request: Any, _: Any) -> dict[str, str]:
-        return {"token": request.headers.get("authorization", "").removeprefix("Bearer ")}
+        return {
+            "token": request.headers.get("authorization", "").removeprefix("Bearer "),
+            "api_key": request.headers.get("x-api-key", ""),
+        }
 
     quiet = logging.getLogger("tests.galoy_server")
     quiet.disabled = True  # the errors a test provokes are answers, not failures of the server

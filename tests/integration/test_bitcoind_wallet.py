@@ -10,7 +10,14 @@ import pytest
 
 from pegkeeper.adapters.wallet.bitcoind import BitcoindSettings, BitcoindWallet
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueUnavailable, VenueUncertain
-from tests.bitcoind_server import PASSWORD, USER, WALLET, FakeBitcoind, running_bitcoind
+from tests.bitcoind_server import (
+    PASSWORD,
+    START_MS,
+    USER,
+    WALLET,
+    FakeBitcoind,
+    running_bitcoind,
+)
 
 EXCHANGE_ADDRESS = "bc1qexchangedepositaddress000000000000000000"
 
@@ -63,7 +70,7 @@ async def test_a_fee_bump_replaces_the_transaction_with_the_same_payment() -> No
         assert (await wallet.transaction(second)).confirmations == 1
         assert (await wallet.transaction(first)).confirmations == -1  # conflicted
         # both are found by the operation id
-        found = await wallet.find_sent("op2")
+        found = await wallet.find_sent("op2", START_MS)
         assert {t.tx_id for t in found} == {first, second}
 
 
@@ -80,8 +87,19 @@ async def test_a_send_whose_answer_is_lost_is_uncertain_and_found_by_its_comment
         node.delay_next_seconds = 1.0  # the node sends, the answer comes after the timeout
         with pytest.raises(VenueUncertain):
             await wallet.send(EXCHANGE_ADDRESS, 1_000_000, Decimal(5), "op4")
-        (found,) = await wallet.find_sent("op4")
+        (found,) = await wallet.find_sent("op4", START_MS)
         assert found.amount_sats == 1_000_000 and len(node.chain.sent()) == 1
+
+
+async def test_a_send_is_found_by_its_comment_behind_many_later_payments() -> None:
+    async with running_bitcoind(balance_sats=10**10) as node, wallet_on(node) as wallet:
+        first = await wallet.send(EXCHANGE_ADDRESS, 1_000_000, Decimal(5), "op5")
+        for n in range(450):  # more than two pages of 200 came after it
+            node.chain.send(EXCHANGE_ADDRESS, 10_000 + n, Decimal(5), f"later{n}")
+        (found,) = await wallet.find_sent("op5", START_MS)
+        assert (found.tx_id, found.amount_sats) == (first, 1_000_000)
+        pages = [p for m, p in node.requests if m == "listtransactions"]
+        assert [(p["count"], p["skip"]) for p in pages] == [(200, 0), (200, 200), (200, 400)]
 
 
 async def test_bad_credentials_a_missing_wallet_and_an_unknown_transaction() -> None:

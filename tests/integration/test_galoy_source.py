@@ -22,6 +22,7 @@ from pegkeeper.services.ledger.gate import LedgerGate
 from pegkeeper.services.ledger.liability import LiabilityService
 from tests.galoy_server import CODE, PHONE, GaloyLedger, RunningGaloy, node, running_galoy, trade
 
+API_KEY = "blink_test_api_key_0123456789"
 S = 1_700_000_000  # Galoy's createdAt of the first transaction, in seconds
 NOW_MS = (S + 60) * 1000
 BTC_AT_25K = 25_000_000_000  # 0.025 cents per sat, times 10^12
@@ -59,9 +60,14 @@ class World:
 
 
 def make_poller(
-    galoy: RunningGaloy, store: SqlStore, clock: ManualClock, code: str, page_size: int
+    galoy: RunningGaloy,
+    store: SqlStore,
+    clock: ManualClock,
+    code: str,
+    page_size: int,
+    api_key: str = "",
 ) -> tuple[GaloyClient, GaloyPoller]:
-    client = GaloyClient(galoy.url, PHONE, code, timeout_seconds=5)
+    client = GaloyClient(galoy.url, PHONE, code, api_key=api_key, timeout_seconds=5)
     liability = LiabilityService(store.liability, MemoryBus(), clock, max_abs_delta_cents=10**9)
     settings = GaloyPollerSettings(poll_interval_seconds=10, page_size=page_size)
     poller = GaloyPoller(client, store.galoy, store.ledger_state, liability, clock, settings)
@@ -69,14 +75,19 @@ def make_poller(
 
 
 @contextlib.asynccontextmanager
-async def world(store: SqlStore, *, page_size: int = 3, code: str = CODE) -> AsyncIterator[World]:
+async def world(
+    store: SqlStore, *, page_size: int = 3, code: str = CODE, api_key: str = ""
+) -> AsyncIterator[World]:
     async with running_galoy() as galoy:
+        galoy.ledger.api_keys.add(API_KEY)
         clock = ManualClock(NOW_MS)
-        client, poller = make_poller(galoy, store, clock, code, page_size)
+        client, poller = make_poller(galoy, store, clock, code, page_size, api_key)
         gate = LedgerGate(
             "galoy",
             clock,
-            GateSettings(half_imported_threshold=2, stale_after_ms=300_000),
+            GateSettings(
+                half_imported_threshold=2, stale_after_ms=300_000, failed_polls_not_ready=3
+            ),
             state=store.ledger_state,
             backlog=store.galoy,
             unpaired_window_seconds=600,
@@ -243,6 +254,28 @@ async def test_wrong_credentials_stop_the_source_with_a_clear_error(store: SqlSt
         assert w.ledger.failed_logins == 1 and await store.liability.balance_cents() == 0
 
 
+async def test_an_api_key_reads_the_account_without_any_login(store: SqlStore) -> None:
+    async with world(store, code="", api_key=API_KEY) as w:
+        w.ledger.add(*trade(-1_000, 40_000, S))
+        await w.poller.poll_once()
+        w.ledger.expire_tokens()  # a session would have expired: a key does not
+        w.ledger.add(*trade(-2_000, 80_000, S + 5))
+        await w.poller.poll_once()
+        assert (w.ledger.logins, w.ledger.failed_logins, w.client.logins) == (0, 0, 0)
+        assert await store.liability.balance_cents() == 3_000
+
+
+async def test_a_refused_api_key_stops_the_source_and_is_never_shown(store: SqlStore) -> None:
+    async with world(store, api_key="blink_revoked_key_987654321") as w:
+        w.ledger.add(*trade(-1_000, 40_000, S))
+        await asyncio.wait_for(w.poller.run(), timeout=10)  # returns: the source stopped
+        state = await store.ledger_state.get("galoy")
+        assert state is not None and state.stopped
+        assert "refused the API key (Not authorized)" in state.last_error
+        assert "PEGKEEPER_LEDGER__GALOY__API_KEY" in state.last_error
+        assert "987654321" not in state.last_error and w.ledger.logins == 0
+
+
 # --- faults and bad input -------------------------------------------------------------------
 
 
@@ -269,6 +302,43 @@ async def test_a_failing_galoy_is_read_again_after_a_pause(store: SqlStore) -> N
             state = await store.ledger_state.get("galoy")
             assert state is not None and state.last_error == "" and not state.stopped
             assert await store.liability.balance_cents() == 1_000
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+
+async def test_galoy_is_not_ready_after_three_failed_reads_not_after_the_stale_limit(
+    store: SqlStore,
+) -> None:
+    async with world(store) as w:
+        w.ledger.add(*trade(-1_000, 40_000, S))
+        await w.poll_all()
+        assert (await w.readiness()).ready
+        w.ledger.fail_next_requests = 1_000  # Galoy answers HTTP 500 from now on
+        runner = asyncio.create_task(w.poller.run())
+        try:
+
+            async def failed(times: int) -> bool:
+                state = await store.ledger_state.get("galoy")
+                return state is not None and state.failed_polls == times
+
+            await until(lambda: failed(1))
+            assert (await w.readiness()).ready  # one failed read: not yet
+            w.clock.advance(20)  # the pauses double from 20 s
+            await until(lambda: failed(2))
+            assert (await w.readiness()).ready
+            w.clock.advance(40)
+            await until(lambda: failed(3))
+            readiness = await w.readiness()
+            # 60 s after the last good read, far inside the 300 s staleness limit
+            assert not readiness.ready
+            assert readiness.reason.startswith("the last 3 reads of the galoy ledger failed")
+            assert "HTTP 500" in readiness.reason
+            w.ledger.fail_next_requests = 0
+            w.clock.advance(80)
+            await until(lambda: failed(0))
+            assert (await w.readiness()).ready
         finally:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

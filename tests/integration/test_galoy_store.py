@@ -119,8 +119,14 @@ async def test_a_source_s_state_round_trips(store: SqlStore) -> None:
     state = store.ledger_state
     assert await state.get("galoy") is None
     await state.record_failure("galoy", 10, "HTTP 502", stopped=False)
-    assert await state.get("galoy") == SourceState("galoy", last_error="HTTP 502", updated_at_ms=10)
-    await state.record_success("galoy", 20, has_more=True)
+    assert await state.get("galoy") == SourceState(
+        "galoy", last_error="HTTP 502", updated_at_ms=10, failed_polls=1
+    )
+    await state.record_failure("galoy", 15, "HTTP 502", stopped=False)
+    assert (await state.get("galoy")) == SourceState(
+        "galoy", last_error="HTTP 502", updated_at_ms=15, failed_polls=2
+    )
+    await state.record_success("galoy", 20, has_more=True)  # counts from 0 again
     await state.record_failure("galoy", 30, "login refused", stopped=True)
     assert await state.get("galoy") == SourceState(
         "galoy",
@@ -129,6 +135,7 @@ async def test_a_source_s_state_round_trips(store: SqlStore) -> None:
         last_error="login refused",
         stopped=True,
         updated_at_ms=30,
+        failed_polls=1,
     )
     await state.record_start("galoy", 40)
     restarted = await state.get("galoy")

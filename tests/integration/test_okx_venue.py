@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 
+import aiohttp
 import pytest
 import structlog.testing
 
@@ -128,6 +129,29 @@ async def test_transfers_deposits_withdrawals_and_funding(sim: RunningSim) -> No
         assert sim.engine.balances("BTC").funding_balance == Decimal("0.6") - Decimal("0.0001")
         rate = await venue.funding.funding_rate(SWAP)
         assert rate.rate == Decimal("0.0001") and rate.next_funding_time_ms
+
+
+@pytest.mark.parametrize(
+    ("terms", "given"),
+    [
+        ({"chain": "BTC-Lightning"}, "chain 'BTC-Lightning' to '6'"),
+        ({"to": "18"}, "chain 'BTC-Bitcoin' to '18'"),
+    ],
+)
+async def test_a_deposit_address_on_another_chain_or_account_is_refused(
+    sim: RunningSim, terms: dict[str, str], given: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        url = sim.rest_url + "/sim/v1/deposit-address"
+        async with http.post(url, json={"ccy": "BTC", **terms}) as answer:
+            assert answer.status == 200
+    async with okx_venue(sim) as venue:
+        with pytest.raises(NotFound) as refused:
+            await venue.funding.deposit_address("BTC")
+    assert str(refused.value) == (
+        "OKX gave no BTC deposit address on chain BTC-Bitcoin credited to the funding account "
+        f"(to 6); it gave: {given}. Set the funding account as the deposit destination in OKX"
+    )
 
 
 @pytest.mark.parametrize(

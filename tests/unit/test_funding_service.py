@@ -23,7 +23,7 @@ from pegkeeper.domain.collateral_policy import (
     StablesatsCollateralParams,
     StablesatsCollateralPolicy,
 )
-from pegkeeper.domain.errors import VenueMisconfigured, VenueUnavailable, VenueUncertain
+from pegkeeper.domain.errors import NotFound, VenueMisconfigured, VenueUnavailable, VenueUncertain
 from pegkeeper.domain.instruments import BTC_USDT_SWAP
 from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.orders import OrderSide
@@ -97,6 +97,22 @@ async def test_a_deposit_is_sent_with_jitter_and_counts_only_in_state_2() -> Non
     (deposit,) = ops(world, "deposit")
     assert deposit.state is OperationState.DONE and deposit.venue_id == "D1"
     assert deposit.tx_id == world.engine.wallet.deposits()[0].tx_id
+
+
+async def test_no_deposit_goes_to_an_address_okx_would_credit_elsewhere() -> None:
+    world = await funding_world(liability_cents=3_000_000)  # rule 1 asks for a deposit
+    why = "OKX gave no BTC deposit address on chain BTC-Bitcoin credited to the funding account"
+    world.funding.always["deposit_address"] = NotFound(why)
+    wallet_before = world.chain.balance_sats
+    record = await world.service.cycle("startup")
+    assert record is not None and record.action == "deposit"
+    assert record.outcome == f"cannot: {why}"
+    assert world.store.funding.decisions[-1].outcome == f"cannot: {why}"
+    assert ops(world, "deposit") == [] and world.chain.sent() == []
+    assert world.chain.balance_sats == wallet_before
+    await world.alerter.drain()
+    (alert,) = [a for a in world.sink.delivered if a.kind is AlertKind.FUNDING_REFUSED]
+    assert why in alert.message
 
 
 async def test_a_deposit_not_credited_in_time_is_lost_and_alerted() -> None:
@@ -442,20 +458,39 @@ async def test_a_deposit_sent_by_a_process_that_died_is_found_by_its_id_not_sent
     assert len(world.chain.sent()) == 1
 
 
-async def test_a_deposit_the_wallet_never_sent_fails_after_the_window_and_is_made_anew() -> None:
+async def test_a_deposit_the_wallet_does_not_show_is_held_for_an_operator_never_resent() -> None:
     world = await funding_world(
-        liability_cents=3_000_000, operations=OperationSettings(lookup_window_seconds=30)
+        liability_cents=3_000_000,
+        operations=OperationSettings(lookup_window_seconds=30, deposit_lookup_window_seconds=600),
     )
     op = orphan_deposit(world, "pforphan2", "2.00000417")
     await world.store.funding.record_decision(decision_for(op), op)
     await world.service.cycle("startup")
     assert world.store.funding.operations["pforphan2"].state is OperationState.CREATED
-    assert world.chain.sent() == []
-    world.advance(30)
+    world.advance(599)  # past the transfers' 30 s window, inside the deposits' 600 s
     await world.service.cycle("periodic")
-    assert world.store.funding.operations["pforphan2"].state is OperationState.FAILED
-    (new,) = [r for r in ops(world, "deposit") if r.operation.operation_id != "pforphan2"]
-    assert new.state is OperationState.PENDING and len(world.chain.sent()) == 1
+    assert world.store.funding.operations["pforphan2"].state is OperationState.CREATED
+    world.advance(1)
+    record = await world.service.cycle("periodic")
+    held = world.store.funding.operations["pforphan2"]
+    assert held.state is OperationState.HELD
+    assert held.message == "the wallet shows no send after 600 s: held for an operator"
+    assert record is not None and record.outcome == "waits: deposit pforphan2 pending"
+    for _ in range(3):  # hours later: still held, nothing sent, alerted once
+        world.advance(3_600)
+        await world.service.cycle("periodic")
+    assert world.store.funding.operations["pforphan2"].state is OperationState.HELD
+    assert world.chain.sent() == [] and [r.operation.operation_id for r in ops(world)] == [
+        "pforphan2"
+    ]
+    await world.alerter.drain()
+    (alert,) = [a for a in world.sink.delivered if a.kind is AlertKind.DEPOSIT_HELD]
+    assert alert.details["operation_id"] == "pforphan2"
+    # the send appears after all (a node that was slow): followed as any deposit
+    tx_id = await world.wallet.send(op.address, 200_000_417, D(5), op.operation_id)
+    await world.service.cycle("periodic")
+    found = world.store.funding.operations["pforphan2"]
+    assert (found.state, found.tx_id) == (OperationState.PENDING, tx_id)
 
 
 def decision_for(op: CollateralOperation) -> CollateralDecisionRecord:
@@ -522,3 +557,31 @@ async def test_collateral_still_comes_in_while_the_ledger_is_half_imported() -> 
     assert record is not None and record.rule == "8-exposure-near-high-bound"
     assert record.outcome == "acted"
     assert [op.operation.kind.value for op in ops(world)] == ["transfer_to_trading"]
+
+
+K = OperationKind
+# new kind -> open kinds it waits for (by hand: same class, or money moving the other way)
+WAITS = {
+    K.DEPOSIT: {K.DEPOSIT, K.WITHDRAWAL, K.TRANSFER_TO_FUNDING},
+    K.TRANSFER_TO_TRADING: {K.TRANSFER_TO_TRADING, K.TRANSFER_TO_FUNDING, K.WITHDRAWAL},
+    K.TRANSFER_TO_FUNDING: set(K),
+    K.WITHDRAWAL: set(K),
+}
+
+
+def test_only_a_deposit_and_a_transfer_to_trading_run_side_by_side() -> None:
+    for new, waits in WAITS.items():
+        assert {open_kind for open_kind in K if new.waits_for(open_kind)} == waits, new
+
+
+async def test_no_withdrawal_goes_out_while_a_deposit_comes_in() -> None:
+    # leverage 3 on a 30 000 USD short, 1.5 BTC in funding: rule 7 would withdraw 0.5 BTC
+    world = await funding_world(
+        trading_btc="1", funding_btc="1.5", liability_cents=3_000_000, short_contracts=300
+    )
+    op = orphan_deposit(world, "pfcoming1", "0.50000417")  # sent, not yet seen by the wallet
+    await world.store.funding.record_decision(decision_for(op), op)
+    record = await world.service.cycle("periodic")
+    assert record is not None and record.rule == "7-funding-surplus-withdraw"
+    assert record.outcome == "waits: deposit pfcoming1 pending"
+    assert world.funding.calls["withdraw"] == 0 and ops(world, "withdrawal") == []

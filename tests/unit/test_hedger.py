@@ -162,6 +162,12 @@ async def test_below_threshold_closes_the_position(world) -> None:
     record = await hedger.cycle("liability", "c2")
     assert record is not None and record.action == "close"
     assert venue.size_contracts == 0
+    # 10 000 USD hedged at 10 000 USD/BTC by 100-USD contracts, short 98 (the 0.98 bracket):
+    # the decision and the order say 98 contracts closed, not 0
+    close = venue.sent[-1]
+    assert record.size_contracts == 98 and close.size_contracts == 98
+    stored = _store.hedge.orders[close.client_order_id]
+    assert (stored.intent.size_contracts, stored.filled_contracts) == (98, 98)
 
 
 async def test_a_close_the_venue_finds_already_done_counts_as_filled(world) -> None:

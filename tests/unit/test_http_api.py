@@ -8,6 +8,7 @@ import pytest
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.api.http.app import ApiContext, create_app
+from pegkeeper.api.http.liability import ServiceAuth
 from pegkeeper.domain.records import PositionSnapshot
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.views.dealer import DealerView
@@ -136,3 +137,118 @@ async def test_a_store_failure_is_503_and_the_retry_is_recorded_once(
     assert (await client.post(URL, json={"id": "r1", "delta_cents": 500})).status_code == 201
     assert (await client.post(URL, json={"id": "r1", "delta_cents": 500})).status_code == 200
     assert await store.liability.balance_cents() == 500
+
+
+def app_with(store: FakeStore, **context: object) -> httpx.AsyncClient:
+    liability = LiabilityService(
+        store.liability, MemoryBus(), ManualClock(1000), max_abs_delta_cents=1_000_000
+    )
+
+    async def ready() -> dict[str, str]:
+        return {}
+
+    app = create_app(
+        ApiContext(liability=liability, dealer=DealerView(store), readiness=ready, **context)  # type: ignore[arg-type]
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+WALLET_TOKEN = "wallet-token-0123456789abcdef"
+BODY = b'{"id": "csrf1", "delta_cents": 100000}'
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "says"),
+    [
+        (  # what a form or fetch() on another site sends without asking
+            {
+                "content-type": "text/plain",
+                "origin": "http://evil.example",
+                "sec-fetch-site": "cross-site",
+            },
+            403,
+            "cross-site request refused (Sec-Fetch-Site: cross-site)",
+        ),
+        (
+            {"content-type": "application/json", "origin": "http://evil.example"},
+            403,
+            "cross-site request refused (Origin http://evil.example is not t)",
+        ),
+        (
+            {"content-type": "text/plain"},
+            415,
+            "the body must be application/json, got text/plain",
+        ),
+    ],
+)
+async def test_a_cross_site_or_non_json_post_is_refused_and_nothing_is_written(
+    store: FakeStore, headers: dict[str, str], status: int, says: str
+) -> None:
+    async with app_with(store) as client:
+        response = await client.post(URL, content=BODY, headers=headers)
+        assert (response.status_code, response.json()) == (status, {"error": says})
+        assert store.liability.events == []
+        same_site = {"content-type": "application/json", "origin": "http://t"}
+        assert (await client.post(URL, content=BODY, headers=same_site)).status_code == 201
+
+
+async def test_beyond_localhost_every_liability_post_needs_a_service_token(
+    store: FakeStore,
+) -> None:
+    open_to_all = ServiceAuth({}, "0.0.0.0")
+    async with app_with(store, service_auth=open_to_all) as client:
+        refused = await client.post(URL, json={"id": "a", "delta_cents": 5})
+        assert refused.status_code == 401
+        assert refused.json()["error"] == (
+            "liability changes need Authorization: Bearer <service token>"
+        )
+        anyone = await client.post(URL, json={"id": "a", "delta_cents": 5}, headers=bearer("x"))
+        assert anyone.status_code == 403 and "PEGKEEPER_WEB__SERVICE_TOKENS" in anyone.text
+    with_tokens = ServiceAuth({"wallet": WALLET_TOKEN}, "10.0.0.5")
+    async with app_with(store, service_auth=with_tokens) as client:
+        wrong = await client.post(URL, json={"id": "a", "delta_cents": 5}, headers=bearer("n" * 20))
+        assert (
+            wrong.status_code == 403 and wrong.json()["error"] == "the service token is not valid"
+        )
+        assert store.liability.events == []
+        right = await client.post(
+            URL, json={"id": "a", "delta_cents": 5}, headers=bearer(WALLET_TOKEN)
+        )
+        assert right.status_code == 201 and right.json()["liability_cents"] == 5
+    # on this machine only, with no token configured, programs here post without one
+    assert not ServiceAuth({}, "127.0.0.1").required and not ServiceAuth({}, "::1").required
+    assert ServiceAuth({"wallet": WALLET_TOKEN}, "localhost").required
+
+
+@pytest.mark.parametrize("source", ["galoy", "postgres"])
+async def test_the_post_is_off_while_another_liability_source_is_active(
+    store: FakeStore, source: str
+) -> None:
+    async with app_with(store, liability_source=source) as client:
+        response = await client.post(URL, json={"id": "g1", "delta_cents": 5})
+        assert response.status_code == 409
+        assert response.json()["error"] == (
+            f'the liability comes from the {source} source ([ledger] source = "{source}"): '
+            "POST /api/v1/liability/events is off"
+        )
+        assert store.liability.events == []
+
+
+async def test_the_openapi_document_gives_the_body_and_every_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    post = document["paths"][URL]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert post["requestBody"]["required"] is True
+    assert schema["required"] == ["id", "delta_cents"]
+    assert schema["properties"]["delta_cents"]["type"] == "integer"
+    assert {"201", "200", "400", "409", "422"} <= set(post["responses"])
+    assert (
+        "error" in post["responses"]["409"]["content"]["application/json"]["schema"]["properties"]
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}

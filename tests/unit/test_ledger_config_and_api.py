@@ -85,8 +85,9 @@ def test_the_ledger_service_runs_only_for_a_polled_source(
     [
         (
             '[ledger]\nsource = "galoy"\n',
-            'ledger: source = "galoy" needs [ledger.galoy] phone and the login code in '
-            "PEGKEEPER_LEDGER__GALOY__CODE",
+            'ledger: source = "galoy" needs an API key in PEGKEEPER_LEDGER__GALOY__API_KEY (or, '
+            "for a test account, [ledger.galoy] phone and the login code in "
+            "PEGKEEPER_LEDGER__GALOY__CODE)",
         ),
         (
             '[ledger]\nsource = "postgres"\n',
@@ -109,6 +110,7 @@ def test_an_unusable_ledger_section_is_named(tmp_path: Path, text: str, message:
     ("text", "env"),
     [
         ('[ledger.galoy]\ncode = "654321"\n', "PEGKEEPER_LEDGER__GALOY__CODE"),
+        ('[ledger.galoy]\napi_key = "blink_k3y"\n', "PEGKEEPER_LEDGER__GALOY__API_KEY"),
         (
             '[ledger.postgres]\ndsn = "postgresql://u:654321@h/db"\n',
             "PEGKEEPER_LEDGER__POSTGRES__DSN",

@@ -129,7 +129,10 @@ async def test_closing_the_position_sends_one_close_order_and_keeps_hedging_paus
     assert (decision.trigger, decision.policy, decision.action) == ("operator", "operator", "close")
     assert decision.rule == "operator-close by alice" and decision.size_contracts == 98
     assert decision.exposure_cents == -980_000 and decision.liability_cents == 1_000_000
-    assert world.store.hedge.orders[close.client_order_id].state is OrderState.FILLED
+    stored = world.store.hedge.orders[close.client_order_id]
+    assert stored.state is OrderState.FILLED
+    # the order carries the size it closes, and its fills the size closed: 98 each
+    assert (stored.intent.size_contracts, stored.filled_contracts) == (98, 98)
     snapshot = world.store.hedge.snapshots[-1]
     assert snapshot.size_contracts == 0 and snapshot.correlation_id == action.correlation_id
 

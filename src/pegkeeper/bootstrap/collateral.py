@@ -236,6 +236,7 @@ def funding_settings(
         account_check_interval_seconds=f.account_check_interval_seconds,
         operations=OperationSettings(
             lookup_window_seconds=lookup_window_seconds,
+            deposit_lookup_window_seconds=f.deposit_lookup_window_seconds,
             deposit_timeout_seconds=f.deposit_timeout_seconds,
             deposit_fee_rate_sat_vb=f.deposit_fee_rate_sat_vb,
             fee_bump_after_seconds=f.fee_bump_after_seconds,

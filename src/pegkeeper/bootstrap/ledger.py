@@ -41,11 +41,16 @@ def build_ledger(settings: Settings, store: SqlStore, liability: LiabilityServic
     gate_settings = GateSettings(
         half_imported_threshold=ledger.half_imported_threshold,
         stale_after_ms=int(ledger.stale_after_seconds * 1000),
+        failed_polls_not_ready=ledger.failed_polls_not_ready,
     )
     if ledger.source == "galoy":
         g = ledger.galoy
         client = GaloyClient(
-            g.api_url, g.phone, g.code.get_secret_value(), timeout_seconds=g.request_timeout_seconds
+            g.api_url,
+            g.phone,
+            g.code.get_secret_value(),
+            api_key=g.api_key.get_secret_value(),
+            timeout_seconds=g.request_timeout_seconds,
         )
         poller = GaloyPoller(
             client,

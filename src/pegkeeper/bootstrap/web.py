@@ -14,6 +14,7 @@ from pegkeeper.api.http.dashboard import Dashboard
 from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
 from pegkeeper.api.http.events import EventStream
 from pegkeeper.api.http.funding import funding_router
+from pegkeeper.api.http.liability import ServiceAuth
 from pegkeeper.api.http.operator import OperatorAuth
 from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.pegs import pegs_router
@@ -184,6 +185,8 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
         quote=quote_router(runtime.pricing.pricer),
         extend=dashboard.install,
         funding=funding_router(runtime.funding.view) if runtime.funding is not None else None,
+        service_auth=ServiceAuth(settings.web.service_token_map(), settings.http.host),
+        liability_source=settings.ledger.source,
     )
     http = settings.http
     config = uvicorn.Config(

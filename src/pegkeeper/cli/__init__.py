@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -20,6 +21,7 @@ from pegkeeper.cli.sim import register as register_sim_commands
 from pegkeeper.config import ConfigError, Settings, load_settings
 from pegkeeper.services.market.replay import ReplayReport
 
+SERVICE_TOKEN_ENV = "PEGKEEPER_SERVICE_TOKEN"  # the token `liability add` sends, if set
 app = typer.Typer(help="pegkeeper: keeps synthetic assets pegged.", no_args_is_help=True)
 liability_app = typer.Typer(help="The dealer's liability (synthetic USD owed to users).")
 app.add_typer(liability_app, name="liability")
@@ -189,7 +191,9 @@ def liability_add(
     """Post a liability change to a running pegkeeper."""
     body = {"id": event_id or f"cli-{uuid.uuid4().hex}", "delta_cents": cents, "memo": memo}
     base = _base_url(url, config)
-    response = _request("POST", base + "/api/v1/liability/events", json=body)
+    token = os.environ.get(SERVICE_TOKEN_ENV, "")  # needed when the server asks for one
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = _request("POST", base + "/api/v1/liability/events", json=body, headers=headers)
     data = response.json()
     if response.status_code >= 400:
         _error(f"refused ({response.status_code}): {data.get('error', data)}")

@@ -95,6 +95,7 @@ class FundingSettingsModel(_Section):
     policy: Literal["stablesats", "galoy-dealer"] = "stablesats"
     check_interval_seconds: float = Field(10.0, gt=0)
     lookup_window_seconds: float = Field(30.0, gt=0)  # unanswered transfer not found: lost
+    deposit_lookup_window_seconds: float = Field(600.0, gt=0)  # no send found: held, alert
     deposit_timeout_seconds: float = Field(3_600.0, gt=0)  # not credited by then: lost, alert
     deposit_fee_rate_sat_vb: Decimal = Field(Decimal(5), ge=1)
     fee_bump_after_seconds: float = Field(600.0, gt=0)  # unconfirmed this long: bump

@@ -1,7 +1,8 @@
 """Settings of the `[ledger]` section: where the liability comes from.
 
-Secrets (the Galoy one-time code, the PostgreSQL DSN with its password) come from the
-environment only: PEGKEEPER_LEDGER__GALOY__CODE, PEGKEEPER_LEDGER__POSTGRES__DSN.
+Secrets (the Galoy API key or login code, the PostgreSQL DSN with its password) come from the
+environment only: PEGKEEPER_LEDGER__GALOY__API_KEY, PEGKEEPER_LEDGER__GALOY__CODE,
+PEGKEEPER_LEDGER__POSTGRES__DSN.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 # every secret of this section, as `section.key` in the file
-LEDGER_SECRETS = ("ledger.galoy.code", "ledger.postgres.dsn")
+LEDGER_SECRETS = ("ledger.galoy.api_key", "ledger.galoy.code", "ledger.postgres.dsn")
 
 
 class _Section(BaseModel):
@@ -21,6 +22,8 @@ class _Section(BaseModel):
 
 class GaloyLedgerSettings(_Section):
     api_url: str = "https://api.blink.sv/graphql"
+    # the account's API key (X-API-KEY), recommended: environment only; without it, phone + code
+    api_key: SecretStr = SecretStr("")
     phone: str = ""  # the dealer account's phone number, with its country code
     code: SecretStr = SecretStr("")  # the account's login code: environment only
     poll_interval_seconds: float = Field(10.0, gt=0)
@@ -41,6 +44,7 @@ class LedgerSettings(_Section):
     source: Literal["http", "galoy", "postgres"] = "http"
     half_imported_threshold: int = Field(2, ge=1)
     stale_after_seconds: float = Field(300.0, gt=0)
+    failed_polls_not_ready: int = Field(3, ge=1)  # reads failed in a row: the gate closes
     max_backoff_seconds: float = Field(300.0, gt=0)
     galoy: GaloyLedgerSettings = GaloyLedgerSettings()
     postgres: PostgresLedgerSettings = PostgresLedgerSettings()
@@ -51,10 +55,13 @@ class LedgerSettings(_Section):
         if self.source == "galoy":
             if not self.galoy.api_url:
                 missing.append("[ledger.galoy] api_url")
-            if not self.galoy.phone:
-                missing.append("[ledger.galoy] phone")
-            if not self.galoy.code.get_secret_value():
-                missing.append("the login code in PEGKEEPER_LEDGER__GALOY__CODE")
+            galoy = self.galoy
+            phone_and_code = bool(galoy.phone and galoy.code.get_secret_value())
+            if not (galoy.api_key.get_secret_value() or phone_and_code):
+                missing.append(
+                    "an API key in PEGKEEPER_LEDGER__GALOY__API_KEY (or, for a test account, "
+                    "[ledger.galoy] phone and the login code in PEGKEEPER_LEDGER__GALOY__CODE)"
+                )
         if self.source == "postgres":
             if not self.postgres.dsn.get_secret_value():
                 missing.append("the DSN in PEGKEEPER_LEDGER__POSTGRES__DSN")

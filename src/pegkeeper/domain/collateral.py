@@ -38,6 +38,20 @@ class OperationKind(StrEnum):
         return "deposit" if self is OperationKind.DEPOSIT else "movement"
 
     @property
+    def brings_collateral_in(self) -> bool:
+        """Towards the trading account (a deposit, a transfer to trading), or away from it."""
+        return self in (OperationKind.DEPOSIT, OperationKind.TRANSFER_TO_TRADING)
+
+    def waits_for(self, open_kind: OperationKind) -> bool:
+        """Whether an operation of this kind waits while one of `open_kind` is open: one of
+        the same class (one deposit on its way, one transfer or withdrawal pending: the
+        database's slot), or one moving money the other way (no ping-pong: no withdrawal or
+        transfer to funding while a deposit comes in, no deposit while money goes out). Only
+        a deposit and a transfer to trading, both bringing collateral in, run side by side."""
+        same_class = self.slot_class == open_kind.slot_class
+        return same_class or self.brings_collateral_in != open_kind.brings_collateral_in
+
+    @property
     def accounts(self) -> tuple[str, str]:
         """(from, to) of an exchange transfer."""
         if self is OperationKind.TRANSFER_TO_TRADING:
@@ -55,6 +69,9 @@ class OperationState(StrEnum):
     FAILED = "failed"  # not processed (rate limit), or failed after acceptance
     UNKNOWN = "unknown"  # the request's outcome is uncertain: look it up before anything else
     LOST = "lost"  # never seen: not found after the lookup window, a deposit past its timeout
+    # a deposit whose send may exist though the wallet shows none after the deposit lookup
+    # window: never sent again; still looked up, it blocks deposits until an operator decides
+    HELD = "held"
 
     @property
     def is_terminal(self) -> bool:
@@ -165,6 +182,7 @@ class LeverageSnapshot:
 class AlertKind(StrEnum):
     LIQUIDATION_DISTANCE = "liquidation_distance"
     DEPOSIT_LOST = "deposit_lost"
+    DEPOSIT_HELD = "deposit_held"
     FEED_STALE = "feed_stale"
     HEDGE_OUTSIDE_BRACKETS = "hedge_outside_brackets"
     ACCOUNT_CHECK_FAILED = "account_check_failed"

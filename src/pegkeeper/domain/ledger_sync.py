@@ -34,6 +34,7 @@ class SourceState:
     last_error: str = ""
     stopped: bool = False
     updated_at_ms: int = 0
+    failed_polls: int = 0  # reads failed in a row since the last good one
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Backlog:
 class GateSettings:
     half_imported_threshold: int = 2  # the gate closes at this many unpaired + unposted
     stale_after_ms: int = 300_000  # and when the last successful read is older than this
+    failed_polls_not_ready: int = 3  # and when this many reads in a row failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,11 @@ def _closed_because(
     if state is None or state.last_poll_ms is None:
         why = f" (last error: {state.last_error})" if state is not None and state.last_error else ""
         return f"the {source} ledger has not been read yet{why}"
+    if state.failed_polls >= settings.failed_polls_not_ready:
+        return (
+            f"the last {state.failed_polls} reads of the {source} ledger failed "
+            f"(last error: {state.last_error})"
+        )
     if state.has_more:
         return f"the {source} ledger is being imported: newer pages are waiting"
     if backlog.half_imported >= settings.half_imported_threshold:

@@ -65,7 +65,9 @@ class OrderIntent:
     instrument_id: str
     kind: OrderKind
     side: OrderSide | None  # None for close-position, whose side the venue derives
-    size_contracts: Decimal  # 0 for close-position
+    # close-position: the position's size when the close was decided (the venue closes what is
+    # there, and its fills say how much that was)
+    size_contracts: Decimal
     decision_id: str
     correlation_id: str
     created_at_ms: int

@@ -137,8 +137,9 @@ class Wallet(Protocol):
         """Raises NotFound for a transaction the wallet does not know."""
         ...
 
-    async def find_sent(self, comment: str) -> list[WalletTransaction]:
-        """Transactions this wallet sent with `comment`, replaced ones included."""
+    async def find_sent(self, comment: str, since_ms: int) -> list[WalletTransaction]:
+        """Transactions this wallet sent with `comment` since `since_ms` (all of them, however
+        many payments came after), replaced ones included."""
         ...
 
     async def bump_fee(self, tx_id: str, fee_rate_sat_vb: Decimal) -> str:

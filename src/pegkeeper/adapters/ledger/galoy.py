@@ -1,9 +1,13 @@
 """The dealer account of a Galoy (Blink) wallet backend, over its public GraphQL API.
 
-Logs in with the account's phone and one-time code (`userLogin`), keeps the token in memory only
-and sends it as `Authorization: Bearer`. A token refused later (expired) is replaced by one new
-login and the request is sent once more; credentials refused at login stop the source
-(LedgerAuthError), never a loop of logins. The code and the token appear in no log and no error.
+With an API key (Blink's recommended way for a program) every request carries it as
+`X-API-KEY` and nothing else is needed; a key refused stops the source (LedgerAuthError).
+Without one it logs in with the account's phone and code (`userLogin`: test accounts, whose
+codes can be used again; a real account's code is single-use, so a re-login after the session
+expires fails there), keeps the token in memory only and sends it as `Authorization: Bearer`. A
+token refused later (expired) is replaced by one new login and the request is sent once more;
+credentials refused at login stop the source, never a loop of logins. The key, the code and the
+token appear in no log and no error.
 """
 
 from __future__ import annotations
@@ -76,11 +80,13 @@ class GaloyClient:
         phone: str,
         code: str,
         *,
+        api_key: str = "",
         timeout_seconds: float = 10.0,
     ) -> None:
         self._url = api_url
         self._phone = phone
         self._code = code
+        self._api_key = api_key
         self._timeout_seconds = timeout_seconds
         self._http = httpx.AsyncClient(timeout=timeout_seconds)
         self._token: str | None = None
@@ -99,6 +105,8 @@ class GaloyClient:
         await self._http.aclose()
 
     async def _authenticated(self, query: str, variables: dict[str, Any]) -> Mapping[str, Any]:
+        if self._api_key:
+            return await self._with_api_key(query, variables)
         fresh_login = self._token is None
         if self._token is None:
             self._token = await self._login()
@@ -112,6 +120,16 @@ class GaloyClient:
                 f"Galoy at {self._url} refused the token it had just issued "
                 f"({self._errors(answer) or f'HTTP {answer.status}'}); the account may be "
                 "locked or not allowed to read its transactions"
+            )
+        return self._data(answer)
+
+    async def _with_api_key(self, query: str, variables: dict[str, Any]) -> Mapping[str, Any]:
+        answer = await self._post(query, variables, None)
+        if answer.status == 403 or _refused(answer):
+            raise LedgerAuthError(
+                f"Galoy at {self._url} refused the API key "
+                f"({self._errors(answer) or f'HTTP {answer.status}'}); check "
+                "PEGKEEPER_LEDGER__GALOY__API_KEY (a key with read scope), then restart"
             )
         return self._data(answer)
 
@@ -140,7 +158,9 @@ class GaloyClient:
 
     async def _post(self, query: str, variables: dict[str, Any], token: str | None) -> _Answer:
         headers = {"Content-Type": "application/json"}
-        if token is not None:
+        if self._api_key:
+            headers["X-API-KEY"] = self._api_key
+        elif token is not None:
             headers["Authorization"] = f"Bearer {token}"
         body = orjson.dumps({"query": query, "variables": variables})
         try:
@@ -185,7 +205,7 @@ class GaloyClient:
         return self._scrub("; ".join(_message(e) for e in errors))
 
     def _scrub(self, text: str) -> str:
-        for secret in (self._code, self._token):
+        for secret in (self._api_key, self._code, self._token):
             if secret:
                 text = text.replace(secret, "***")
         return text

@@ -31,6 +31,7 @@ class SqlLedgerStateRepository:
             last_error=row.last_error,
             stopped=bool(row.stopped),
             updated_at_ms=row.updated_at_ms,
+            failed_polls=row.failed_polls,
         )
 
     async def record_start(self, source: str, now_ms: int) -> None:
@@ -40,13 +41,25 @@ class SqlLedgerStateRepository:
     async def record_success(self, source: str, now_ms: int, *, has_more: bool = False) -> None:
         async with self._tx.write() as conn:
             await upsert_source(
-                conn, source, now_ms, last_poll_ms=now_ms, last_error="", has_more=has_more
+                conn,
+                source,
+                now_ms,
+                last_poll_ms=now_ms,
+                last_error="",
+                has_more=has_more,
+                failed_polls=0,
             )
 
     async def record_failure(self, source: str, now_ms: int, error: str, *, stopped: bool) -> None:
         async with self._tx.write() as conn:
+            failed = await conn.scalar(select(t.c.failed_polls).where(t.c.source == source))
             await upsert_source(
-                conn, source, now_ms, last_error=error[:MAX_ERROR_CHARS], stopped=stopped
+                conn,
+                source,
+                now_ms,
+                last_error=error[:MAX_ERROR_CHARS],
+                stopped=stopped,
+                failed_polls=(failed or 0) + 1,
             )
 
 

@@ -4,7 +4,18 @@ correction, never changed."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from pegkeeper.adapters.store.tables import ID, NAME, metadata
 from pegkeeper.adapters.store.types import RowId
@@ -95,6 +106,8 @@ ledger_sources = Table(
     Column("last_error", Text, nullable=False),
     Column("stopped", Boolean, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    # reads failed in a row since the last good one
+    Column("failed_polls", Integer, nullable=False, server_default=text("0")),
 )
 
 

@@ -60,11 +60,11 @@ class OkxFunding:
         return parse.transfer(row)
 
     async def deposit_address(self, currency: str) -> str:
+        """The address of an onchain deposit that OKX credits to the funding account; NotFound
+        when OKX lists none on the currency's main chain with the funding account (6) as its
+        destination: a deposit elsewhere would never be matched."""
         rows = await self._read("private_get_asset_deposit_address", {"ccy": currency})
-        chosen = next((r for r in rows if r.get("selected")), rows[0] if rows else None)
-        if chosen is None:
-            raise NotFound(f"OKX gave no {currency} deposit address")
-        return str(chosen["addr"])
+        return parse.deposit_address(rows, currency)
 
     async def deposits(self, currency: str) -> list[DepositRecord]:
         rows = await self._read("private_get_asset_deposit_history", {"ccy": currency})

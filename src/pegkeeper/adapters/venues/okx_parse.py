@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pegkeeper.domain.errors import VenueUnavailable
+from pegkeeper.domain.errors import NotFound, VenueUnavailable
 from pegkeeper.domain.instruments import ContractType, Instrument, InstrumentKind
 from pegkeeper.domain.orders import Fill, OrderReport, OrderState
 from pegkeeper.domain.venue import (
@@ -32,6 +32,8 @@ ORDER_STATES = {
 }
 ACCOUNTS = {"6": "funding", "18": "trading"}
 ACCOUNT_IDS = {"funding": "6", "trading": "18"}
+# the chain of an onchain deposit, as OKX names it (the same chain a withdrawal goes out on)
+DEPOSIT_CHAINS = {"BTC": "BTC-Bitcoin"}
 TRANSFER_STATES = {"success": MovementState.DONE, "failed": MovementState.FAILED}
 # Only 2 (successful) and 13 are final; 1 is credited but not yet withdrawable: treating it as
 # done caused duplicate deposits at Galoy. 0, 8, 12 and any other code wait.
@@ -211,3 +213,23 @@ def withdrawal(row: Json) -> WithdrawalReport:
         tx_id=str(row.get("txId", "")),
         ts_ms=int(row.get("ts") or 0),
     )
+
+
+def deposit_address(rows: list[Json], currency: str) -> str:
+    """The address, among OKX's deposit addresses, on the currency's main chain that credits
+    the funding account (`to` 6), the selected one first; NotFound naming what OKX gave."""
+    chain, funding = DEPOSIT_CHAINS.get(currency, ""), ACCOUNT_IDS["funding"]
+    fitting = [
+        r
+        for r in rows
+        if r.get("ccy") == currency and r.get("chain") == chain and str(r.get("to")) == funding
+    ]
+    chosen = next((r for r in fitting if r.get("selected")), fitting[0] if fitting else None)
+    if chosen is None or not chosen.get("addr"):
+        given = ", ".join(f"chain {r.get('chain')!r} to {r.get('to')!r}" for r in rows) or "none"
+        raise NotFound(
+            f"OKX gave no {currency} deposit address on chain {chain or '?'} credited to the "
+            f"funding account (to {funding}); it gave: {given}. Set the funding account as "
+            "the deposit destination in OKX"
+        )
+    return str(chosen["addr"])

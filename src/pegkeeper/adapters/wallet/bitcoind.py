@@ -2,8 +2,11 @@
 
 Calls go to `<url>/wallet/<wallet>` with HTTP basic auth and named parameters. Amounts travel
 as decimal strings (bitcoind accepts them) and are read back with Decimal, never float. Every
-send signals replace-by-fee and carries pegkeeper's operation id as its wallet comment, so a
-send whose answer was lost is found again with `find_sent` instead of being repeated.
+send signals replace-by-fee and carries pegkeeper's operation id as its wallet comment (the
+one per-transaction label Bitcoin Core keeps for a payment: address labels name the exchange's
+deposit address, shared by every deposit), so a send whose answer was lost is found again with
+`find_sent` instead of being repeated. `find_sent` pages back through the wallet's history
+until it is older than the operation, however many payments came after it.
 
 Errors: a JSON-RPC error that says the request was refused (insufficient funds, bad address,
 fee too low) is OrderRejected; a node that is warming up, a missing wallet, a refused
@@ -28,6 +31,7 @@ from pegkeeper.domain.units import SATS_PER_BTC, sats_to_btc
 # bitcoind's RPC error codes (src/rpc/protocol.h)
 NOT_PROCESSED = {-28, -18, -13}  # warming up, wallet not loaded, wallet locked
 INVALID_OR_NON_WALLET_TX = -5
+CLOCK_MARGIN_MS = 3_600_000  # how far the node's clock may be behind pegkeeper's
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class BitcoindSettings:
     user: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
     timeout_seconds: float = 10.0
-    list_depth: int = 200  # transactions searched by `find_sent`
+    list_page: int = 200  # transactions per `listtransactions` page searched by `find_sent`
 
 
 class BitcoindWallet:
@@ -84,14 +88,24 @@ class BitcoindWallet:
             raise
         return _transaction(tx)
 
-    async def find_sent(self, comment: str) -> list[WalletTransaction]:
-        params = {"label": "*", "count": self._settings.list_depth, "include_watchonly": False}
-        listed = await self._call("listtransactions", params)
-        tx_ids = dict.fromkeys(
-            str(row["txid"])
-            for row in listed
-            if row.get("category") == "send" and row.get("comment") == comment
-        )
+    async def find_sent(self, comment: str, since_ms: int) -> list[WalletTransaction]:
+        """Every payment with `comment`, searched from the newest back to `since_ms` (less
+        an hour for the node's clock), page by page."""
+        oldest_s = (since_ms - CLOCK_MARGIN_MS) // 1000
+        page, skip = self._settings.list_page, 0
+        tx_ids: dict[str, None] = {}
+        while True:
+            params = {"label": "*", "count": page, "skip": skip, "include_watchonly": False}
+            listed = await self._call("listtransactions", params)
+            tx_ids |= dict.fromkeys(
+                str(row["txid"])
+                for row in listed
+                if row.get("category") == "send" and row.get("comment") == comment
+            )
+            times = [int(row.get("time", 0)) for row in listed]
+            if len(listed) < page or min(times) < oldest_s:
+                break
+            skip += page
         return [await self.transaction(tx_id) for tx_id in tx_ids]
 
     async def bump_fee(self, tx_id: str, fee_rate_sat_vb: Decimal) -> str:

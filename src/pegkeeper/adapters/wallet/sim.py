@@ -46,7 +46,7 @@ class SimWallet:
         self.sync()
         return self._view(self.chain.transaction(tx_id))
 
-    async def find_sent(self, comment: str) -> list[WalletTransaction]:
+    async def find_sent(self, comment: str, since_ms: int) -> list[WalletTransaction]:
         self.sync()
         return [self._view(tx) for tx in self.chain.sent_with(comment)]
 

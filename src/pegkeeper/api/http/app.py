@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -14,15 +13,17 @@ from fastapi.responses import JSONResponse
 from pegkeeper import __version__
 from pegkeeper.api.http import serialize
 from pegkeeper.api.http.docs import add_offline_docs
+from pegkeeper.api.http.liability import (
+    HTTP_SOURCE,
+    MalformedRequest,
+    ServiceAuth,
+    liability_router,
+)
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.views.dealer import DealerView
 
 log = structlog.get_logger("pegkeeper.http")
-
-
-class MalformedRequest(InvalidInput):
-    """The body could not be read as the JSON object the endpoint takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,9 @@ class ApiContext:
     quote: APIRouter | None = None  # the price service's numbers, GET /api/v1/quote
     extend: Callable[[FastAPI], None] | None = None  # the dashboard, metrics, operator actions
     funding: APIRouter | None = None  # the funding manager, GET /api/v1/funding
+    # who may post liability changes; by default anyone on this machine, from this site
+    service_auth: ServiceAuth = field(default_factory=lambda: ServiceAuth({}, "127.0.0.1"))
+    liability_source: str = HTTP_SOURCE  # [ledger] source: another one switches the post off
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -70,15 +74,6 @@ def create_app(context: ApiContext) -> FastAPI:
         body = {"status": "ready" if ready else "not ready", "services": services}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.post("/api/v1/liability/events")
-    async def post_liability_event(request: Request) -> JSONResponse:
-        body = await _json_object(request)
-        result = await context.liability.post(
-            body.get("id"), body.get("delta_cents"), body.get("memo", ""), source="api"
-        )
-        status = 201 if result.created else 200
-        return JSONResponse(serialize.liability_event(result.event), status_code=status)
-
     @app.get("/api/v1/liability")
     async def get_liability(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         events = await context.liability.recent(limit)
@@ -96,6 +91,9 @@ def create_app(context: ApiContext) -> FastAPI:
         views = await context.dealer.orders(limit)
         return {"orders": [serialize.order(v) for v in views]}
 
+    app.include_router(
+        liability_router(context.liability, context.service_auth, context.liability_source)
+    )
     if context.pegs is not None:
         app.include_router(context.pegs)
     if context.quote is not None:
@@ -105,16 +103,3 @@ def create_app(context: ApiContext) -> FastAPI:
     if context.funding is not None:
         app.include_router(context.funding)
     return app
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise MalformedRequest(f"request body is not valid JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise MalformedRequest(
-            'request body must be a JSON object like {"id": "...", "delta_cents": 100}'
-        )
-    return body

@@ -1,26 +1,18 @@
 """Operator actions over HTTP: pause and resume hedging, close the position, acknowledge an
-alert. Each needs `Authorization: Bearer <token>` with a token from the configuration.
-
-Safe against cross-site request forgery by construction: the token travels in a header that
-only the page's own script sets (never a cookie the browser would add by itself), a body must
-be `application/json` (which no cross-site form can send without a preflight this server never
-grants), and a request whose Origin or Sec-Fetch-Site says it comes from another site is
-refused before the token is even looked at.
+alert. Each needs `Authorization: Bearer <token>` with a token from the configuration, from
+this site, with a JSON body (api.http.guard: safe against cross-site request forgery).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
-import orjson
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from pegkeeper.api.http.guard import BearerAuth, Refused, json_object, require_json
 from pegkeeper.api.http.serialize_web import hedging_state, operator_action
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.operator import OperatorAction, OperatorResult
@@ -38,44 +30,15 @@ _STATUS = {
 }
 
 
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class OperatorAuth:
-    """Operator name -> token, kept as digests and compared in constant time."""
+class OperatorAuth(BearerAuth):
+    """Operator name -> token (PEGKEEPER_WEB__OPERATOR_TOKENS)."""
 
     def __init__(self, tokens: dict[str, str]) -> None:
-        self._digests = {name: _digest(token) for name, token in tokens.items()}
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._digests)
+        super().__init__(tokens, "operator", "operator actions", "PEGKEEPER_WEB__OPERATOR_TOKENS")
 
     def who(self, request: Request) -> Requester:
         """The operator the request's token belongs to; raises Refused (401/403)."""
-        _same_site(request)
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header:
-            raise Refused(401, "operator actions need Authorization: Bearer <operator token>")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Refused(401, "the Authorization header must be: Bearer <operator token>")
-        if not self._digests:
-            raise Refused(
-                403,
-                "operator actions are disabled: no operator tokens are configured "
-                "(PEGKEEPER_WEB__OPERATOR_TOKENS)",
-            )
-        presented = _digest(token.strip())
-        name = None
-        for candidate, digest in self._digests.items():  # no early exit: constant time
-            if hmac.compare_digest(presented, digest):
-                name = candidate
-        if name is None:
-            raise Refused(403, "the operator token is not valid")
+        name = self.name(request)
         client = request.client.host if request.client else ""
         return Requester(operator=name, client_address=client)
 
@@ -165,33 +128,12 @@ def _authorised(request: Request, auth: OperatorAuth, action: str = "") -> Reque
         )
 
 
-def _same_site(request: Request) -> None:
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        raise Refused(403, f"cross-site request refused (Sec-Fetch-Site: {fetch_site})")
-    origin = request.headers.get("origin")
-    if origin is None:
-        return
-    host = request.headers.get("host", "")
-    if urlsplit(origin).netloc != host:
-        raise Refused(403, f"cross-site request refused (Origin {origin} is not {host})")
-
-
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise InvalidInput(f"the body must be application/json, got {content_type or 'none'}")
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise InvalidInput(f"request body is not valid JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise InvalidInput('request body must be a JSON object like {"note": "..."}')
-    return body
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+        require_json(request)
+        return json_object(raw, '{"note": "..."}')
+    except (Refused, ValueError) as error:
+        raise InvalidInput(str(error)) from None

@@ -4,7 +4,8 @@ bounds, no more and no less, and watches how far the hedge is from liquidation.
 A cycle reads the account (liability share, positions, balances, leverage at the mark),
 follows the money already moving, asks the policy, and acts, recording every decision that
 changes anything. What it will not do, and records why:
-- a transfer or withdrawal while another is pending, a deposit while one is on its way;
+- a transfer or withdrawal while another is pending, a deposit while one is on its way, and
+  anything moving money the other way while one is open (`OperationKind.waits_for`);
 - take collateral out while the hedge is outside its brackets (the hedger needs it);
 - repeat an action the venue or wallet refused until its inputs change (the liability, the
   hedge's size, the funding balance or, for a deposit, the wallet's balance).
@@ -475,11 +476,8 @@ def _blocking(
     kind: CollateralActionKind, open_ops: list[OperationRecord]
 ) -> OperationRecord | None:
     """The open operation that keeps `kind` from being sent now, if any."""
-    for record in open_ops:
-        is_deposit = record.operation.kind is OperationKind.DEPOSIT
-        if (kind is CollateralActionKind.DEPOSIT) == is_deposit:
-            return record
-    return None
+    wanted = OperationKind.of(kind)
+    return next((r for r in open_ops if wanted.waits_for(r.operation.kind)), None)
 
 
 def _moved(before: Decimal | None, now: Decimal | None) -> bool:

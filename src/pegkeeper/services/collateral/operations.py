@@ -33,7 +33,7 @@ from pegkeeper.domain.collateral import (
     OperationUpdate,
 )
 from pegkeeper.domain.collateral_policy import CollateralAction
-from pegkeeper.domain.errors import OrderRejected, VenueError
+from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError
 from pegkeeper.domain.units import btc_to_sats, floor_btc, sats_to_btc
 from pegkeeper.domain.venue import (
     DepositRecord,
@@ -52,6 +52,9 @@ log = structlog.get_logger("pegkeeper.funding")
 @dataclass(frozen=True, slots=True)
 class OperationSettings:
     lookup_window_seconds: float = 30.0
+    # a deposit send with no answer that the wallet does not show after this long is held for
+    # an operator: longer than the node can take to process a send it received
+    deposit_lookup_window_seconds: float = 600.0
     deposit_timeout_seconds: float = 3_600.0
     deposit_fee_rate_sat_vb: Decimal = Decimal(5)
     fee_bump_after_seconds: float = 600.0
@@ -152,7 +155,10 @@ class OperationRunner:
     ) -> CollateralOperation | Cannot:
         address = self._deposit_address.get(currency)
         if address is None:
-            address = await self._venue.deposit_address(currency)
+            try:
+                address = await self._venue.deposit_address(currency)
+            except NotFound as error:  # an address on another chain or account: never used
+                return Cannot(str(error))
             self._deposit_address[currency] = address
         deposits = [r for r in open_operations if r.operation.kind is OperationKind.DEPOSIT]
         taken = {r.operation.amount for r in deposits}
@@ -305,17 +311,26 @@ class OperationRunner:
         return None
 
     async def _find_send(self, record: OperationRecord) -> OperationUpdate | None:
-        """A deposit whose send left no tx id: the wallet's payments with its id say."""
+        """A deposit whose send left no tx id: the wallet's payments with its id say. One the
+        wallet does not show is never sent again: after the deposit lookup window it is held
+        for an operator (and alerted once), still looked up, blocking further deposits."""
         assert self._wallet is not None
-        sent = await self._wallet.find_sent(record.operation.operation_id)
+        op = record.operation
+        sent = await self._wallet.find_sent(op.operation_id, op.created_at_ms)
         live = [t for t in sent if not t.replaced_by_tx_id]
         if live:
             return OperationUpdate(
                 OperationState.PENDING, tx_id=live[0].tx_id, message="found sent"
             )
-        if not self.execution.window_passed(record.operation):
+        window_s = self.settings.deposit_lookup_window_seconds
+        if self._age_s(op) < window_s:
             return None
-        return OperationUpdate(OperationState.FAILED, message="the wallet never sent it")
+        if record.state is not OperationState.HELD:
+            self._alert_held(record, window_s)
+        return OperationUpdate(
+            OperationState.HELD,
+            message=f"the wallet shows no send after {window_s:g} s: held for an operator",
+        )
 
     async def _maybe_bump(
         self, record: OperationRecord, leverage: Decimal
@@ -390,6 +405,18 @@ class OperationRunner:
             f"not credited by the exchange within {self.settings.deposit_timeout_seconds:g} s; "
             "find the transaction and have the exchange credit it",
             {"operation_id": op.operation_id, "tx_id": record.tx_id, "address": op.address},
+            op.correlation_id,
+        )
+
+    def _alert_held(self, record: OperationRecord, window_s: float) -> None:
+        op = record.operation
+        self._alerter.event(
+            AlertKind.DEPOSIT_HELD,
+            f"deposit of {op.amount} {op.currency} held: no deposit is sent until it is settled",
+            f"the send of {op.operation_id} had no answer and the wallet shows no payment with "
+            f"that comment after {window_s:g} s; it may still appear. Check the wallet "
+            f"(listtransactions) for a payment of {op.amount} {op.currency} to {op.address}",
+            {"operation_id": op.operation_id, "address": op.address},
             op.correlation_id,
         )
 

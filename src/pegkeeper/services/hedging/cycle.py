@@ -303,7 +303,9 @@ class HedgeCycle:
             policy=decision.policy,
             rule=decision.rule,
             action=decision.action.kind.value,
-            size_contracts=decision.action.size_contracts,
+            size_contracts=abs(position.size_contracts)
+            if decision.action.kind is ActionKind.CLOSE
+            else decision.action.size_contracts,
             instrument_id=instrument.instrument_id,
             liability_cents=decision.inputs.liability_cents,
             exposure_cents=decision.inputs.exposure_cents,
@@ -366,7 +368,7 @@ class HedgeCycle:
             instrument_id=record.instrument_id,
             kind=kind,
             side=side,
-            size_contracts=action.size_contracts if side is not None else Decimal(0),
+            size_contracts=action.size_contracts if side is not None else record.size_contracts,
             decision_id=record.decision_id,
             correlation_id=record.correlation_id,
             created_at_ms=record.created_at_ms,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 import structlog
@@ -213,7 +212,7 @@ class OperatorService:
             instrument_id=instrument.instrument_id,
             kind=OrderKind.CLOSE_POSITION,
             side=None,
-            size_contracts=Decimal(0),
+            size_contracts=abs(position.size_contracts),
             decision_id=decision.decision_id,
             correlation_id=correlation_id,
             created_at_ms=now_ms,
@@ -222,9 +221,9 @@ class OperatorService:
             sent = await self._execution.submit(decision, intent)
         except SlotTaken as error:
             return OperatorResult.FAILED, f"{error} (hedging stays paused)"
-        return self._described(sent, intent.client_order_id, position.size_contracts)
+        return self._described(sent, intent.client_order_id)
 
-    def _described(self, sent: Sent, order_id: str, size_contracts: Decimal) -> _Outcome:
+    def _described(self, sent: Sent, order_id: str) -> _Outcome:
         if sent.outcome is Outcome.REFUSED:
             if sent.state is OrderState.FILLED:
                 return (
@@ -253,7 +252,7 @@ class OperatorService:
             price = f" at {report.avg_price_usd} USD" if report.avg_price_usd else ""
             return (
                 OperatorResult.DONE,
-                f"order {order_id} closed {abs(size_contracts)} contracts{price}",
+                f"order {order_id} closed {report.filled_contracts} contracts{price}",
             )
         return OperatorResult.FAILED, f"order {order_id} ended {report.state.value}"
 

@@ -10,6 +10,8 @@ WebSockets, read what it received, move the price, send a deposit from outside.
 | GET /sim/v1/requests | | orders and transfers received per client id; REST requests by path |
 | POST /sim/v1/price | {"price": "7000.5"} | every instrument at that price now |
 | POST /sim/v1/deposits | {"ccy": "BTC", "amt": "0.5"} | a deposit seen onchain |
+| POST /sim/v1/deposit-address | {"ccy": "BTC", "chain": "BTC-Lightning", "to": "18"} | the
+  chain and credited account /asset/deposit-address answers from now on |
 | GET /sim/v1/state | | positions, balances, open orders, sockets |
 """
 
@@ -81,6 +83,14 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
             return _json({"error": str(error)}, status=400)
         return _json(deposit_json(done))
 
+    async def deposit_address(request: web.Request) -> web.Response:
+        body = await _body(request)
+        terms = ctx.deposit_terms.get(str(body.get("ccy", "BTC")))
+        if terms is None:
+            return _json({"error": f"expected ccy one of {sorted(ctx.deposit_terms)}"}, 400)
+        terms.update({k: str(body[k]) for k in ("chain", "to") if k in body})
+        return _json(ctx.deposit_terms)
+
     async def state(request: web.Request) -> web.Response:
         engine = ctx.engine
         positions = {
@@ -110,6 +120,7 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
     app.router.add_get(PREFIX + "/requests", requests)
     app.router.add_post(PREFIX + "/price", set_price)
     app.router.add_post(PREFIX + "/deposits", deposit)
+    app.router.add_post(PREFIX + "/deposit-address", deposit_address)
     app.router.add_get(PREFIX + "/state", state)
 
 

@@ -44,6 +44,14 @@ class SimContext:
     # position last changed (uTime)
     last_trade_ids: dict[str, str] = field(default_factory=dict)
     position_times_ms: dict[str, int] = field(default_factory=dict)
+    # what /asset/deposit-address answers besides the address, per currency: its chain and
+    # the account OKX credits (`to`: 6 funding, 18 trading), changed by /sim/v1/deposit-address
+    deposit_terms: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {
+            "BTC": {"chain": "BTC-Bitcoin", "to": "6"},
+            "USDT": {"chain": "USDT-TRC20", "to": "6"},
+        }
+    )
 
     def __post_init__(self) -> None:
         self.faults.on_switch = self._switched

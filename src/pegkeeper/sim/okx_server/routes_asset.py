@@ -77,16 +77,16 @@ async def transfer_state(ctx: SimContext, params: Params) -> Reply:
 
 async def deposit_address(ctx: SimContext, params: Params) -> Reply:
     currency = _currency(required(params, "ccy"))
-    deposit_ccy_chain = {"BTC": "BTC-Bitcoin", "USDT": "USDT-TRC20"}[currency]
+    terms = ctx.deposit_terms[currency]
     return Reply(
         [
             {
                 "addr": ctx.engine.wallet.address(currency),
                 "ccy": currency,
-                "chain": deposit_ccy_chain,
+                "chain": terms["chain"],
                 "ctAddr": "",
                 "selected": True,
-                "to": "6",
+                "to": terms["to"],
                 "verifiedName": "",
             }
         ]
