@@ -245,7 +245,7 @@ class OkxVenue:
         """A limit or post-only order at `intent.limit_price_usd`."""
         if not intent.kind.has_limit_price or intent.limit_price_usd is None:
             raise OrderRejected(f"not a limit order: {intent.kind}", code="51000")
-        extra = {"ordType": intent.kind.value, "px": _text(intent.limit_price_usd)}
+        extra = {"ordType": intent.kind.value, "px": parse.number_text(intent.limit_price_usd)}
         return await self._place(intent, extra)
 
     async def close_position(self, intent: OrderIntent) -> OrderReport:
@@ -269,7 +269,7 @@ class OkxVenue:
             )
             fills = [parse.fill(r) for r in rows if r.get("ordId") == row["ordId"]]
             self.pushes.note_fill(
-                instrument_id, str(row.get("tradeId") or ""), _ms(row.get("fillTime"))
+                instrument_id, str(row.get("tradeId") or ""), parse.millis(row.get("fillTime"))
             )
             for found in fills:
                 self.pushes.note_fill(instrument_id, found.fill_id, found.ts_ms)
@@ -326,7 +326,7 @@ class OkxVenue:
             "tdMode": "cross",
             "side": intent.side.value,
             "posSide": "net",
-            "sz": _text(intent.size_contracts),
+            "sz": parse.number_text(intent.size_contracts),
             "clOrdId": intent.client_order_id,
         } | extra
         await self._write("private_post_trade_order", body)
@@ -407,8 +407,8 @@ class OkxVenue:
 
     async def _mark_price(self, instrument_id: str) -> Decimal:
         pushed = self.pushes.mark(instrument_id)
-        if pushed is not None and pushed.get("markPx") and _ms(pushed.get("ts")):
-            age_s = (self._clock.now_ms() - _ms(pushed.get("ts"))) / 1000
+        if pushed is not None and pushed.get("markPx") and parse.millis(pushed.get("ts")):
+            age_s = (self._clock.now_ms() - parse.millis(pushed.get("ts"))) / 1000
             if age_s <= self._settings.max_price_age_seconds:
                 return parse.decimal(pushed["markPx"], "markPx")
         instrument = await self.instrument(instrument_id)
@@ -470,15 +470,6 @@ class OkxVenue:
             message = f"OKX answered {method} without a data list"
             raise VenueUnavailable(message) if read else VenueUncertain(message)
         return data
-
-
-def _ms(value: Any) -> int:
-    text = str(value or "")
-    return int(text) if text.isdigit() else 0
-
-
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value != 0 else "0"
 
 
 def _make_client(settings: OkxVenueSettings, credentials: OkxCredentials) -> Any:

@@ -45,6 +45,17 @@ WITHDRAWAL_STATES = {
 }
 
 
+def millis(value: Any) -> int:
+    """An OKX timestamp string in milliseconds; 0 when absent or not a number."""
+    text = str(value or "")
+    return int(text) if text.isdigit() else 0
+
+
+def number_text(value: Decimal) -> str:
+    """A decimal as OKX takes it: plain digits, no exponent, no trailing zeros."""
+    return format(value.normalize(), "f") if value != 0 else "0"
+
+
 def decimal(value: Any, field: str) -> Decimal:
     try:
         number = Decimal(str(value))
