@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +22,7 @@ from pegkeeper.adapters.feeds.peg_replay import (
 )
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.grpc.server import ServerStartError
+from pegkeeper.bootstrap.banner import announce
 from pegkeeper.bootstrap.collateral import FundingSetup, allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
@@ -35,6 +35,7 @@ from pegkeeper.bootstrap.pricing import (
     build_pricing,
     price_servers,
 )
+from pegkeeper.bootstrap.resume import StoredState, read_stored_state
 from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
 from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web
 from pegkeeper.config import Settings
@@ -111,6 +112,7 @@ class Runtime:
     operator: OperatorService
     alerter: Alerter
     funding: FundingSetup | None
+    stored: StoredState
     hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -172,8 +174,9 @@ async def build_runtime(settings: Settings) -> Runtime:
     VenueMisconfigured when the venue's configuration cannot be used, and LedgerMisconfigured
     when the ledger source's cannot."""
     ticks = price_ticks(settings)
+    stored = await read_stored_state(settings, ticks)
     books = book_source(settings)
-    venue = await build_venue(settings, ticks)
+    venue = await build_venue(settings, ticks, stored.resume_ms)
     clock = venue.clock
     bus = MemoryBus()
     store = await open_store(settings.database_url, migrate=True, clock=clock)
@@ -259,6 +262,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         operator=operator,
         alerter=alerter,
         funding=funding,
+        stored=stored,
         hedgers=hedgers,
     )
 
@@ -360,7 +364,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if web is not None:
         jobs["web"] = web.server.serve()
         jobs["metrics"] = web.metrics.follow(runtime.bus)
-        _announce(runtime.settings, services, runtime.venue.description, runtime.ledger)
+        announce(runtime, services)
     try:
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
@@ -374,40 +378,6 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         for close in closers:
             await close()
         await runtime.store.close()
-
-
-def _announce(
-    settings: Settings, services: list[str], venue_description: str, ledger: LedgerSetup
-) -> None:
-    base = f"http://{settings.http.host}:{settings.http.port}"
-    demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
-    log.info("http", url=base, dashboard=f"{base}/", metrics=f"{base}/metrics")
-    operators = (
-        ", ".join(settings.web.tokens()) or "none (read-only; set PEGKEEPER_WEB__OPERATOR_TOKENS)"
-    )
-    lines = [
-        f"pegkeeper is running{demo}",
-        f"  dashboard: {base}/",
-        f"  operators: {operators}",
-        f"  venue:   {venue_description}",
-        f"  ledger:  {ledger.description}",
-        f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
-        f"  orders:  {base}/api/v1/orders",
-        f"  funding: {base}/api/v1/funding  (or: pegkeeper funding)",
-        f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
-    ]
-    if "price-server" in services:
-        p = settings.price_server
-        lines.append(
-            f"  gRPC:    price {p.host}:{p.price_port}, quotes {p.host}:{p.quote_port} "
-            "(or: pegkeeper price --buy --sats 100000)"
-        )
-    lines += [
-        f"  metrics: {base}/metrics   health: {base}/readyz",
-        "  post a liability change: pegkeeper liability add --cents 500000",
-        "  stop with Ctrl-C",
-    ]
-    sys.stderr.write("\n".join(lines) + "\n")
 
 
 async def _logged(name: str, job: Awaitable[object], health: HealthMonitor) -> None:

@@ -1,0 +1,96 @@
+"""Restarts and going live: a restarted demo goes on from its stored time, the demo quotes from
+the simulator's own book, a real venue is refused a recorded book."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pegkeeper import bootstrap
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.adapters.store.database import open_store
+from pegkeeper.config import load_settings
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.sim.engine import SimEngine
+from pegkeeper.sim.player import PricePlayer, tick_in_force
+from pegkeeper.sim.price_path import PriceTick
+
+PATH = [PriceTick(0, Decimal(100)), PriceTick(15_000, Decimal(101))]
+PATH += [PriceTick(30_000, Decimal(102)), PriceTick(45_000, Decimal(103))]  # period 60 s
+MARCH_12_2020_MS = 1_583_971_200_000  # the bundled path's first tick, 00:00 UTC
+
+
+def test_the_tick_in_force_follows_the_looping_path() -> None:
+    assert tick_in_force(PATH, -5) == PriceTick(0, Decimal(100))  # before the path starts
+    assert tick_in_force(PATH, 14_999) == PriceTick(0, Decimal(100))
+    assert tick_in_force(PATH, 45_000) == PriceTick(45_000, Decimal(103))
+    # the second repetition starts at 60 s: 75 s is its second tick, 74.999 s its first
+    assert tick_in_force(PATH, 75_000) == PriceTick(75_000, Decimal(101))
+    assert tick_in_force(PATH, 74_999) == PriceTick(60_000, Decimal(100))
+
+
+async def test_a_resumed_player_plays_on_from_the_first_tick_after_its_start() -> None:
+    played: list[PriceTick] = []
+
+    async def record(tick: PriceTick) -> None:
+        played.append(tick)
+
+    engine = SimEngine()
+    clock = ManualClock(75_000)
+    player = PricePlayer(engine, PATH, clock, record, after_ms=75_000)
+    task = asyncio.create_task(player.run())
+    await asyncio.sleep(0)
+    clock.advance(30)  # to 105 s: the ticks of 90 s and 105 s are due
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    assert played == [PriceTick(90_000, Decimal(102)), PriceTick(105_000, Decimal(103))]
+
+
+async def _store_liability_at(settings_path: Path, now_ms: int) -> None:
+    settings = load_settings(data_dir=settings_path)
+    store = await open_store(settings.database_url, clock=ManualClock(now_ms))
+    clock = ManualClock(now_ms)
+    service = LiabilityService(store.liability, MemoryBus(), clock, max_abs_delta_cents=10**8)
+    await service.post("before-the-restart", 500_000, "")
+    await store.close()
+
+
+@pytest.mark.parametrize("kind", ["sim", "okx"])
+async def test_a_restarted_demo_goes_on_from_the_last_stored_time(
+    tmp_path: Path, kind: str
+) -> None:
+    stored_ms = MARCH_12_2020_MS + 5 * 3_600_000 + 7_000  # 05:00:07 on the demo's day
+    await _store_liability_at(tmp_path, stored_ms)
+    settings = load_settings(data_dir=tmp_path, venue={"kind": kind})
+    runtime = await bootstrap.build_runtime(settings)
+    try:
+        assert runtime.stored.last_stored_ms == stored_ms
+        assert runtime.stored.resume_ms == stored_ms + 1_000
+        assert stored_ms + 1_000 <= runtime.clock.now_ms() < stored_ms + 600_000
+        assert "last stored at 2020-03-12 05:00:07 UTC" in runtime.stored.describe()
+        # the exchange opens at the price of 05:00:00-05:00:15, the first tick of bar 05:00
+        engine = runtime.venue.engine
+        assert engine is not None and engine.price_ms("BTC-USD-SWAP") == stored_ms + 1_000
+        bars = (Path(__file__).parents[2] / "src/pegkeeper/sim/data").glob("btc-usd-*.csv")
+        bar = next(line for line in next(bars).read_text().splitlines() if "1583989200000" in line)
+        open_usd = Decimal(bar.split(",")[1])
+        assert engine.mark_price_usd("BTC-USD-SWAP") == open_usd
+    finally:
+        for close in runtime.venue.closers:
+            await close()
+        await runtime.store.close()
+
+
+async def test_a_new_data_directory_starts_the_demo_at_the_path_s_start(tmp_path: Path) -> None:
+    runtime = await bootstrap.build_runtime(load_settings(data_dir=tmp_path, venue={"kind": "sim"}))
+    try:
+        assert runtime.stored.last_stored_ms is None and runtime.stored.resume_ms is None
+        assert MARCH_12_2020_MS <= runtime.clock.now_ms() < MARCH_12_2020_MS + 600_000
+        assert runtime.stored.describe().startswith("new: nothing stored in sqlite")
+    finally:
+        await runtime.store.close()
