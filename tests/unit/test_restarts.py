@@ -13,6 +13,7 @@ from pegkeeper import bootstrap
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import open_store
+from pegkeeper.bootstrap.pricing import BookSourceError
 from pegkeeper.config import load_settings
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.engine import SimEngine
@@ -94,3 +95,50 @@ async def test_a_new_data_directory_starts_the_demo_at_the_path_s_start(tmp_path
         assert runtime.stored.describe().startswith("new: nothing stored in sqlite")
     finally:
         await runtime.store.close()
+
+
+async def test_the_demo_quotes_from_the_simulator_s_own_book(tmp_path: Path) -> None:
+    runtime = await bootstrap.build_runtime(load_settings(data_dir=tmp_path))
+    try:
+        engine = runtime.venue.engine
+        assert engine is not None
+        engine.set_prices(runtime.clock.now_ms(), Decimal("7654.3"))
+        # 7 654.3 USD per BTC = 765 430 cents per 100 000 000 sats; the book's best bid and
+        # ask sit half a dollar either side, so their mid is the price itself
+        assert runtime.pricing.pricer.mid_rate_cents_per_sat() == Decimal("0.0076543")
+        assert runtime.pricing.pricer.source == "OKX simulator's own book"
+    finally:
+        for close in runtime.venue.closers:
+            await close()
+        await runtime.store.close()
+
+
+def _real_okx(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("API_KEY", "SECRET_KEY", "PASSPHRASE"):
+        monkeypatch.setenv(f"PEGKEEPER_VENUE__{name}", "x")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"market_data": {"okx_book_file": "book.json", "okx": {"enabled": True}}}],
+)
+def test_a_real_venue_is_refused_a_recorded_book(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, object]
+) -> None:
+    _real_okx(monkeypatch)
+    settings = load_settings(data_dir=tmp_path, demo={"enabled": False}, **options)
+    with pytest.raises(BookSourceError, match=r"allow_file_book_with_real_venue = true"):
+        bootstrap.run_forever(settings, [])
+    assert not (tmp_path / "pegkeeper.db").exists()  # refused before anything was built
+
+
+def test_the_override_or_the_live_feed_lets_a_real_venue_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pegkeeper.bootstrap.pricing import refuse_file_book_with_real_venue
+
+    _real_okx(monkeypatch)
+    live = load_settings(data_dir=tmp_path, market_data={"okx": {"enabled": True}})
+    refuse_file_book_with_real_venue(live)
+    meant = load_settings(data_dir=tmp_path, price_server={"allow_file_book_with_real_venue": True})
+    refuse_file_book_with_real_venue(meant)

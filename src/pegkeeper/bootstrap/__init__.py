@@ -34,9 +34,10 @@ from pegkeeper.bootstrap.pricing import (
     book_source,
     build_pricing,
     price_servers,
+    refuse_file_book_with_real_venue,
 )
 from pegkeeper.bootstrap.resume import StoredState, read_stored_state
-from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
+from pegkeeper.bootstrap.venue import VenueSetup, build_venue, is_real_venue, price_ticks
 from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web
 from pegkeeper.config import Settings
 from pegkeeper.domain.collateral import AlertKind
@@ -175,8 +176,13 @@ async def build_runtime(settings: Settings) -> Runtime:
     when the ledger source's cannot."""
     ticks = price_ticks(settings)
     stored = await read_stored_state(settings, ticks)
-    books = book_source(settings)
     venue = await build_venue(settings, ticks, stored.resume_ms)
+    try:
+        books = book_source(settings, venue.engine)
+    except BookSourceError:
+        for close in venue.closers:
+            await close()
+        raise
     clock = venue.clock
     bus = MemoryBus()
     store = await open_store(settings.database_url, migrate=True, clock=clock)
@@ -405,6 +411,8 @@ def replay_capture(exchange: str, paths: list[Path]) -> ReplayReport:
 
 def run_forever(settings: Settings, names: list[str]) -> None:
     services = select_services(names, settings)
+    if "price-server" in services and is_real_venue(settings):
+        refuse_file_book_with_real_venue(settings)
     configure_logging(settings.log.level, settings.log.json_format)
 
     async def main() -> None:
