@@ -15,10 +15,16 @@ from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import open_store
 from pegkeeper.bootstrap.pricing import BookSourceError
 from pegkeeper.config import load_settings
+from pegkeeper.domain.errors import VenueUnavailable, VenueUncertain
+from pegkeeper.domain.hedge_policy import StablesatsHedgePolicy
+from pegkeeper.domain.orders import OrderReport
+from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.views.health import READY, order_wait_state
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.player import PricePlayer, tick_in_force
 from pegkeeper.sim.price_path import PriceTick
+from tests.fakes import FakeStore, FakeVenue
 
 PATH = [PriceTick(0, Decimal(100)), PriceTick(15_000, Decimal(101))]
 PATH += [PriceTick(30_000, Decimal(102)), PriceTick(45_000, Decimal(103))]  # period 60 s
@@ -142,3 +148,31 @@ def test_the_override_or_the_live_feed_lets_a_real_venue_start(
     refuse_file_book_with_real_venue(live)
     meant = load_settings(data_dir=tmp_path, price_server={"allow_file_book_with_real_venue": True})
     refuse_file_book_with_real_venue(meant)
+
+
+class LookupsFail(FakeVenue):
+    """A venue whose order lookups get no answer: an uncertain order stays in flight."""
+
+    async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
+        raise VenueUnavailable("503 Service Unavailable")
+
+
+async def test_the_hedger_names_the_order_it_waits_on_and_for_how_long() -> None:
+    store, venue, bus, clock = FakeStore(), LookupsFail(), MemoryBus(), ManualClock(1_000_000)
+    settings = HedgerSettings(order_lookup_window_seconds=10, limit_order_timeout_seconds=30)
+    hedger = HedgerService(store, venue, bus, clock, StablesatsHedgePolicy(), settings)
+    liability = LiabilityService(store.liability, bus, clock, max_abs_delta_cents=10**9)
+    await liability.post("a", 1_000_000)
+    venue.fail_next = VenueUncertain("timeout")
+    await hedger.cycle("liability", "c1")
+    (order,) = await store.hedge.open_orders()
+    clock.advance(40)
+    assert await hedger.cycle("recheck", "c2") is None  # still in flight
+    waited = hedger.hedge.order_waited_on()
+    assert waited == (order, 40.0)
+    assert hedger.hedge.longest_order_wait_seconds == 40  # 30 s resting, then 10 s of lookup
+    assert order_wait_state(order.intent.client_order_id, "unknown", 40.0, 40) == READY
+    clock.advance(15)
+    (_, seconds) = hedger.hedge.order_waited_on() or (None, 0.0)
+    state = order_wait_state(order.intent.client_order_id, "unknown", seconds, 40)
+    assert state.startswith(f"waiting on order {order.intent.client_order_id} (unknown) for 55 s")

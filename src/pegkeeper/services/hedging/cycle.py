@@ -371,6 +371,18 @@ class HedgeCycle:
             self._recheck()
         return bool(in_flight)
 
+    def order_waited_on(self) -> tuple[OrderRecord, float] | None:
+        """The oldest order the last cycle found in flight, and how long it has waited."""
+        order = self.waiting_on
+        return None if order is None else (order, self.waited_seconds(order))
+
+    @property
+    def longest_order_wait_seconds(self) -> float:
+        """The longest a healthy order can keep the hedger waiting (clock seconds): a resting
+        limit order's timeout, then the lookup window of its cancel."""
+        settings = self._settings
+        return settings.limit_order_timeout_seconds + settings.order_lookup_window_seconds
+
     def waited_seconds(self, order: OrderRecord) -> float:
         """How long the cycle has waited on an order not final (this process's monotonic
         time, in the clock's seconds)."""
