@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from pegkeeper.adapters.store.database import open_store
 from pegkeeper.adapters.store.resume import last_stored_ms
+from pegkeeper.bootstrap.process import StoreUnavailable
 from pegkeeper.bootstrap.venue import is_real_venue, simulated_start_ms
 from pegkeeper.config import Settings
 from pegkeeper.sim.price_path import PriceTick
@@ -36,14 +37,21 @@ class StoredState:
 
 async def read_stored_state(settings: Settings, ticks: list[PriceTick]) -> StoredState:
     """Brings the schema to the newest revision and reads the last stored time."""
-    store = await open_store(settings.database_url, migrate=True)
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        store = await open_store(settings.database_url, migrate=True)
+    except Exception as error:  # a driver's own errors: asyncpg, sqlite3, OSError
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise StoreUnavailable(
+            f"cannot open the database {database}: {reason}; create it, or set [store] "
+            "database_url (PEGKEEPER_STORE__DATABASE_URL)"
+        ) from None
     try:
         last_ms = await last_stored_ms(store)
     finally:
         await store.close()
     simulated = not is_real_venue(settings)
     resume_ms = simulated_start_ms(ticks, last_ms) if simulated else None
-    database = make_url(settings.database_url).render_as_string(hide_password=True)
     state = StoredState(database, last_ms, resume_ms)
     if last_ms is None:
         log.info("no stored state: starting anew", database=database)

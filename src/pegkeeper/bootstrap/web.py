@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -42,6 +44,18 @@ class WebSetup:
     server: uvicorn.Server
     metrics: Metrics
     dashboard: Dashboard
+
+
+async def serve_web(web: WebSetup, sockets: list[socket.socket]) -> None:
+    """Serves on the bound sockets; cancelled (Ctrl-C, SIGTERM), the server shuts down
+    gracefully first: streams closed, the application's shutdown run."""
+    serving = asyncio.ensure_future(web.server.serve(sockets=sockets))
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        web.server.should_exit = True
+        await serving
+        raise
 
 
 def brackets(runtime: Runtime) -> dict[str, Decimal]:
