@@ -43,6 +43,6 @@ def announce(runtime: Runtime, services: list[str]) -> None:
     lines += [
         f"  metrics: {base}/metrics   health: {base}/readyz",
         "  post a liability change: pegkeeper liability add --cents 500000",
-        "  stop with Ctrl-C",
+        "  stop with Ctrl-C (or SIGTERM)",
     ]
     sys.stderr.write("\n".join(lines) + "\n")
