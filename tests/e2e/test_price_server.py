@@ -5,21 +5,38 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pegkeeper.api.grpc.pb import price_grpc, price_pb2, quotes_grpc, quotes_pb2
+from pegkeeper.bootstrap.pricing import bundled_book_path
 from tests.e2e.conftest import Running, start, stop
 from tests.e2e.test_hedge_loop import wait_for
 from tests.grpc_support import write_book
 
 
+@pytest.fixture
+def bundled_book_instance(tmp_path: Path) -> Iterator[Running]:
+    """The quiet demo quoting from the bundled stablesats book, whose numbers are known (the
+    demo itself quotes from the simulator's moving book)."""
+    running = start(
+        tmp_path,
+        f'[market_data]\nokx_book_file = "{bundled_book_path()}"\n'
+        "[demo]\nenabled = false\n[funding]\nenabled = false\n",
+    )
+    yield running
+    stop(running)
+
+
 def test_a_wallet_gets_a_price_and_a_quote_and_the_hedge_follows(
-    quiet_instance: Running,
+    bundled_book_instance: Running,
 ) -> None:
+    quiet_instance = bundled_book_instance
     with grpc.insecure_channel(quiet_instance.price_address) as channel:
         price = price_grpc.PriceServiceStub(channel)
         # the bundled stablesats book's best bid is 20 276 x 845: 10^6 sats are 20 276 cents
@@ -54,7 +71,8 @@ def test_a_wallet_gets_a_price_and_a_quote_and_the_hedge_follows(
         assert (event["id"], event["source"]) == (quote.quote_id, "quote")
 
 
-def test_the_cli_asks_the_running_servers(quiet_instance: Running) -> None:
+def test_the_cli_asks_the_running_servers(bundled_book_instance: Running) -> None:
+    quiet_instance = bundled_book_instance
     grpc_url = ["--url", quiet_instance.price_address]
     shown = quiet_instance.cli_only("price", "--buy", "--sats", "1000000", *grpc_url)
     assert shown.returncode == 0, shown.stderr

@@ -119,6 +119,50 @@ async def test_an_uncertain_order_the_venue_never_saw_is_lost_after_the_window()
     assert world.venue.size_contracts == 0 and len(world.venue.sent) == 1
 
 
+class JumpingClock(ManualClock):
+    """A time of day that an operator (or NTP) may set anywhere; the monotonic reading goes on."""
+
+    def __init__(self, start_ms: int) -> None:
+        super().__init__(start_ms)
+        self.wall_offset_ms = 0
+
+    def now_ms(self) -> int:
+        return super().now_ms() + self.wall_offset_ms
+
+
+async def test_an_order_left_by_a_restart_on_an_earlier_clock_is_lost_after_the_window() -> None:
+    before = World()
+    before.venue.fail_next = VenueUncertain("connection reset")
+    await before.execution.submit(decision("d1"), sell("o1"))  # unknown at T0, then Ctrl-C
+    after = World()  # the restarted process: same store, a clock an hour behind its times
+    after.store, after.clock = before.store, ManualClock(T0 - 3_600_000)
+    after.execution = OrderExecution(
+        after.store, after.venue, after.bus, after.clock, lookup_window_seconds=10
+    )
+    (order,) = await after.store.hedge.open_orders()
+    assert await after.execution.resolve(order) is None  # first met now: 10 s from here
+    after.clock.advance(9.9)
+    assert await after.execution.resolve(order) is None
+    after.clock.advance(0.1)
+    assert await after.execution.resolve(order) is OrderState.LOST
+
+
+async def test_a_time_of_day_jumping_forward_does_not_declare_an_order_lost_early() -> None:
+    world = World()
+    world.clock = JumpingClock(T0)
+    world.execution = OrderExecution(
+        world.store, world.venue, world.bus, world.clock, lookup_window_seconds=10
+    )
+    world.venue.fail_next = VenueUncertain("502 Bad Gateway")
+    await world.execution.submit(decision("d1"), sell("o1"))
+    (order,) = await world.store.hedge.open_orders()
+    world.clock.wall_offset_ms = 3_600_000  # the system clock is corrected by an hour
+    world.clock.advance(5)
+    assert await world.execution.resolve(order) is None  # 5 s waited, not 3 605
+    world.clock.advance(5)
+    assert await world.execution.resolve(order) is OrderState.LOST
+
+
 @pytest.mark.parametrize(
     ("error", "state", "message"),
     [

@@ -10,6 +10,9 @@ class RealClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
+    def monotonic_ms(self) -> int:
+        return time.monotonic_ns() // 1_000_000
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
@@ -23,6 +26,9 @@ class ManualClock:
 
     def now_ms(self) -> int:
         return self._now_ms
+
+    def monotonic_ms(self) -> int:
+        return self._now_ms  # it never goes back: `set` refuses
 
     async def sleep(self, seconds: float) -> None:
         deadline = self._now_ms + int(seconds * 1000)
@@ -62,6 +68,9 @@ class ScaledClock:
     def now_ms(self) -> int:
         elapsed_real_ms = (time.monotonic_ns() - self._real_start_ns) / 1_000_000
         return self.start_ms + int(elapsed_real_ms * self.speed)
+
+    def monotonic_ms(self) -> int:
+        return self.now_ms()  # the process's monotonic time, scaled: it never goes back
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds / self.speed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,7 +22,8 @@ from pegkeeper.adapters.feeds.peg_replay import (
     load_market_minutes,
 )
 from pegkeeper.adapters.store.database import SqlStore, open_store
-from pegkeeper.api.grpc.server import ServerStartError
+from pegkeeper.api.grpc.server import PriceServers, ServerStartError
+from pegkeeper.bootstrap.banner import announce
 from pegkeeper.bootstrap.collateral import FundingSetup, allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
@@ -34,12 +35,23 @@ from pegkeeper.bootstrap.pricing import (
     book_source,
     build_pricing,
     price_servers,
+    refuse_file_book_with_real_venue,
 )
-from pegkeeper.bootstrap.venue import VenueSetup, build_venue, price_ticks
-from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web
+from pegkeeper.bootstrap.process import (
+    START_ERRORS,
+    Stopping,
+    StoreUnavailable,
+    VenueUnreachable,
+    bind_http,
+    event_loop_runner,
+    start_error,
+)
+from pegkeeper.bootstrap.resume import StoredState, read_stored_state
+from pegkeeper.bootstrap.venue import VenueSetup, build_venue, is_real_venue, price_ticks
+from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web, serve_web
 from pegkeeper.config import Settings
 from pegkeeper.domain.collateral import AlertKind
-from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.errors import VenueError, VenueMisconfigured
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.ports import Clock
 from pegkeeper.services.alerts import Alerter
@@ -69,10 +81,12 @@ SERVICES = (
 )
 __all__ = [
     "SERVICES",
+    "START_ERRORS",
     "BookSourceError",
     "LedgerMisconfigured",
     "Runtime",
     "ServerStartError",
+    "StoreUnavailable",
     "UnknownService",
     "VenueMisconfigured",
     "build_runtime",
@@ -111,6 +125,7 @@ class Runtime:
     operator: OperatorService
     alerter: Alerter
     funding: FundingSetup | None
+    stored: StoredState
     hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -172,8 +187,14 @@ async def build_runtime(settings: Settings) -> Runtime:
     VenueMisconfigured when the venue's configuration cannot be used, and LedgerMisconfigured
     when the ledger source's cannot."""
     ticks = price_ticks(settings)
-    books = book_source(settings)
-    venue = await build_venue(settings, ticks)
+    stored = await read_stored_state(settings, ticks)
+    venue = await build_venue(settings, ticks, stored.resume_ms)
+    try:
+        books = book_source(settings, venue.engine)
+    except BookSourceError:
+        for close in venue.closers:
+            await close()
+        raise
     clock = venue.clock
     bus = MemoryBus()
     store = await open_store(settings.database_url, migrate=True, clock=clock)
@@ -263,6 +284,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         operator=operator,
         alerter=alerter,
         funding=funding,
+        stored=stored,
         hedgers=hedgers,
     )
 
@@ -303,7 +325,7 @@ async def _start_venue(runtime: Runtime) -> None:
             return
         if runtime.venue.start is not None:
             try:
-                await runtime.venue.start()
+                await _checked_start(runtime.venue)
             except VenueMisconfigured as error:
                 runtime.alerter.event(
                     AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error)
@@ -313,6 +335,17 @@ async def _start_venue(runtime: Runtime) -> None:
                 raise
         runtime.venue_ready = True
         log.info("venue ready", venue=runtime.venue.description)
+
+
+async def _checked_start(venue: VenueSetup) -> None:
+    assert venue.start is not None
+    try:
+        await venue.start()
+    except (VenueError, OSError, TimeoutError) as error:
+        raise VenueUnreachable(
+            f"cannot reach {venue.description}: {error}; check the network, or [venue] "
+            "rest_url (PEGKEEPER_VENUE__REST_URL)"
+        ) from None
 
 
 async def _hedge(runtime: Runtime) -> None:
@@ -332,8 +365,42 @@ async def _fund(runtime: Runtime) -> None:
 
 
 async def run_services(runtime: Runtime, services: list[str]) -> None:
+    """Binds the ports first (a taken one raises ServerStartError before anything is
+    announced), then runs every service until cancelled; the store is closed last."""
     health = build_health(runtime, services)
     web: WebSetup | None = build_web(runtime, services, health) if "web" in services else None
+    grpc: PriceServers | None = None
+    sockets: list[socket.socket] = []
+    try:
+        if "price-server" in services:
+            observe = web.metrics.observe_quote if web is not None else None
+            grpc = price_servers(runtime.settings, runtime.pricing, observe)
+            await grpc.start()
+        if web is not None:
+            sockets.append(bind_http(runtime.settings))
+        if "hedger" in services or "funding" in services:
+            await _start_venue(runtime)  # an unreachable venue stops the start here
+        if web is not None:
+            announce(runtime, services)
+        jobs = _jobs(runtime, services, web, grpc, sockets)
+        async with asyncio.TaskGroup() as group:
+            for name, job in jobs.items():
+                group.create_task(_logged(name, job, health), name=name)
+    finally:
+        if grpc is not None:
+            await grpc.stop(0)  # nothing left to stop once its job ended
+        for sock in sockets:
+            sock.close()
+        await _close(runtime)
+
+
+def _jobs(
+    runtime: Runtime,
+    services: list[str],
+    web: WebSetup | None,
+    grpc: PriceServers | None,
+    sockets: list[socket.socket],
+) -> dict[str, Awaitable[object]]:
     jobs: dict[str, Awaitable[object]] = {}
     if runtime.venue.prices is not None:
         jobs["sim-prices"] = runtime.venue.prices()
@@ -346,72 +413,36 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     if "ledger" in services and runtime.ledger.run is not None:
         jobs["ledger"] = runtime.ledger.run()
     live_books = runtime.pricing.live_books
-    if "market-data" in services or ("price-server" in services and live_books is not None):
+    if "market-data" in services or (grpc is not None and live_books is not None):
         # the price server follows the live feed, so it runs the feed too
         jobs["okx-books"] = run_okx_books(
             runtime.settings, runtime.bus, runtime.market_clock, live_books
         )
     if "quote-feeds" in services:
         jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
-    if "price-server" in services:
-        observe = web.metrics.observe_quote if web is not None else None
-        jobs["price-server"] = price_servers(runtime.settings, runtime.pricing, observe).run()
+    if grpc is not None:
+        jobs["price-server"] = grpc.run()
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:
             jobs["market-replay"] = runtime.market_replay.run()
     jobs["correlation-log"] = CorrelationLog(runtime.bus, runtime.store.hedge).run()
     if web is not None:
-        jobs["web"] = web.server.serve()
+        jobs["web"] = serve_web(web, sockets)
         jobs["metrics"] = web.metrics.follow(runtime.bus)
-        _announce(runtime.settings, services, runtime.venue.description, runtime.ledger)
-    try:
-        async with asyncio.TaskGroup() as group:
-            for name, job in jobs.items():
-                group.create_task(_logged(name, job, health), name=name)
-    finally:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runtime.alerter.close(), 5)
-        closers = [*runtime.venue.closers, *runtime.ledger.closers]
-        if runtime.funding is not None:
-            closers += runtime.funding.closers
-        for close in closers:
-            await close()
-        await runtime.store.close()
+    return jobs
 
 
-def _announce(
-    settings: Settings, services: list[str], venue_description: str, ledger: LedgerSetup
-) -> None:
-    base = f"http://{settings.http.host}:{settings.http.port}"
-    demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
-    log.info("http", url=base, dashboard=f"{base}/", metrics=f"{base}/metrics")
-    operators = (
-        ", ".join(settings.web.tokens()) or "none (read-only; set PEGKEEPER_WEB__OPERATOR_TOKENS)"
-    )
-    lines = [
-        f"pegkeeper is running{demo}",
-        f"  dashboard: {base}/",
-        f"  operators: {operators}",
-        f"  venue:   {venue_description}",
-        f"  ledger:  {ledger.description}",
-        f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
-        f"  orders:  {base}/api/v1/orders",
-        f"  funding: {base}/api/v1/funding  (or: pegkeeper funding)",
-        f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
-    ]
-    if "price-server" in services:
-        p = settings.price_server
-        lines.append(
-            f"  gRPC:    price {p.host}:{p.price_port}, quotes {p.host}:{p.quote_port} "
-            "(or: pegkeeper price --buy --sats 100000)"
-        )
-    lines += [
-        f"  metrics: {base}/metrics   health: {base}/readyz",
-        "  post a liability change: pegkeeper liability add --cents 500000",
-        "  stop with Ctrl-C",
-    ]
-    sys.stderr.write("\n".join(lines) + "\n")
+async def _close(runtime: Runtime) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(runtime.alerter.close(), 5)
+    closers = [*runtime.venue.closers, *runtime.ledger.closers]
+    if runtime.funding is not None:
+        closers += runtime.funding.closers
+    for close in closers:
+        await close()
+    await runtime.store.close()
+    log.info("store closed")
 
 
 async def _logged(name: str, job: Awaitable[object], health: HealthMonitor) -> None:
@@ -438,36 +469,26 @@ def replay_capture(exchange: str, paths: list[Path]) -> ReplayReport:
 
 
 def run_forever(settings: Settings, names: list[str]) -> None:
+    """Runs until SIGINT or SIGTERM (then returns, every service stopped and the store
+    closed); raises one of START_ERRORS when a service cannot start."""
     services = select_services(names, settings)
+    if "price-server" in services and is_real_venue(settings):
+        refuse_file_book_with_real_venue(settings)
     configure_logging(settings.log.level, settings.log.json_format)
+    stopping = Stopping()
 
     async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        stopping.install(task)
         runtime = await build_runtime(settings)
         await run_services(runtime, services)
 
-    runner = _event_loop_runner()
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            runner(main())
-        except BaseExceptionGroup as group:
-            raise _startup_error(group) or group from None
-
-
-def _startup_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """A service that could not start (a port taken), unwrapped from the task group."""
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            found = _startup_error(error)
-            if found is not None:
-                return found
-        elif isinstance(error, ServerStartError | VenueMisconfigured | LedgerMisconfigured):
-            return error
-    return None
-
-
-def _event_loop_runner() -> Callable[[Awaitable[None]], None]:
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with ccxt on every supported platform
-        return lambda coro: asyncio.run(coro)  # type: ignore[arg-type]
-    return lambda coro: uvloop.run(coro)  # type: ignore[arg-type]
+        event_loop_runner()(main())
+    except BaseExceptionGroup as group:
+        raise start_error(group) or group from None
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        if not stopping.signal_name:
+            raise
+    log.info("pegkeeper stopped", signal=stopping.signal_name or None)

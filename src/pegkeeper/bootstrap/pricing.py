@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.feeds.book_file import FileBookProvider
+from pegkeeper.adapters.feeds.sim_books import SimBookProvider
 from pegkeeper.api.grpc.server import GrpcServerSettings, PriceServers
 from pegkeeper.api.grpc.timing import LatencyInterceptor, Observe
 from pegkeeper.bootstrap.feeds import LiveBooks
@@ -17,6 +18,7 @@ from pegkeeper.ports import BookProvider, Clock, QuoteRepository
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.pricer import Pricer, PricerSettings
 from pegkeeper.services.market.wallet_quotes import QuoteService
+from pegkeeper.sim.engine import SimEngine
 
 BUNDLED_BOOK = "okx-btc-usd-swap-books-snapshot.json"
 
@@ -76,9 +78,11 @@ def build_pricing(
     return Pricing(pricer, quotes, live)
 
 
-def book_source(settings: Settings) -> BookSource:
-    """An explicit book file first; else the live feed when enabled; else the bundled book.
-    Raises BookSourceError when the file cannot be used."""
+def book_source(settings: Settings, sim_engine: SimEngine | None = None) -> BookSource:
+    """An explicit book file first; else the live feed when enabled; else the simulated
+    exchange's own book when the hedger trades on it (the demo: users are quoted at the price
+    the hedge trades at); else the bundled book. Raises BookSourceError when the file cannot
+    be used."""
     market_data = settings.market_data
     if market_data.okx_book_file:
         path = Path(market_data.okx_book_file)
@@ -87,9 +91,29 @@ def book_source(settings: Settings) -> BookSource:
     if market_data.okx.enabled:
         live = LiveBooks(market_data.okx.inst_ids)
         return BookSource(live, "OKX live books feed", live)
+    if sim_engine is not None and settings.price_server.inst_id in sim_engine.instrument_ids:
+        return BookSource(SimBookProvider(sim_engine), "OKX simulator's own book", None)
     path = bundled_book_path()
     books = _file_books(path, settings, "the bundled book")
     return BookSource(books, f"bundled book file {path.name}", None)
+
+
+def refuse_file_book_with_real_venue(settings: Settings) -> None:
+    """A real venue with a recorded book would quote users a price the market left long ago
+    (and a recorded book is never stale): refused unless the override says it is meant.
+    Raises BookSourceError naming the settings."""
+    market_data = settings.market_data
+    if market_data.okx.enabled and not market_data.okx_book_file:
+        return
+    if settings.price_server.allow_file_book_with_real_venue:
+        return
+    book = market_data.okx_book_file or "the bundled 2022 book"
+    raise BookSourceError(
+        f"the price server would quote users from {book} while the hedger trades on a real "
+        "venue: set [market_data.okx] enabled = true (and no okx_book_file) for live books, "
+        "or [price_server] enabled = false, or [price_server] "
+        "allow_file_book_with_real_venue = true if a recorded book is meant"
+    )
 
 
 def _file_books(path: Path, settings: Settings, origin: str) -> FileBookProvider:

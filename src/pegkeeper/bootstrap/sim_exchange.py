@@ -27,7 +27,7 @@ from pegkeeper.sim.okx_server.app import OkxSimServer
 from pegkeeper.sim.okx_server.auth import Credentials
 from pegkeeper.sim.okx_server.context import SimContext
 from pegkeeper.sim.okx_server.faults import Faults, parse_assignment
-from pegkeeper.sim.player import PricePlayer
+from pegkeeper.sim.player import PricePlayer, tick_in_force
 from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
 
 DEFAULT_CREDENTIALS = Credentials(
@@ -97,23 +97,28 @@ def faults_from(assignments: tuple[str, ...] | list[str]) -> Faults:
 class SimExchange:
     """With `clock`, the engine runs on that clock and the path plays at its own timestamps
     (the in-process demo shares the runtime's clock); without, the path is shifted to start
-    now and played at `speed`, so the exchange's timestamps are real ones at speed 1."""
+    now and played at `speed`, so the exchange's timestamps are real ones at speed 1. With
+    `clock` and `resume_ms` (a restarted demo), the exchange opens at that time, at the price
+    the path has then, and plays on from there."""
 
     def __init__(
         self,
         settings: SimExchangeSettings,
         clock: Clock | None = None,
         ticks: list[PriceTick] | None = None,
+        resume_ms: int | None = None,
     ) -> None:
         self.settings = settings
         ticks = ticks if ticks is not None else load_ticks(settings)
         start_ms = None
         if clock is None:
-            start_ms = time.time_ns() // 1_000_000
+            start_ms, resume_ms = time.time_ns() // 1_000_000, None
             clock = ScaledClock(start_ms=start_ms, speed=settings.speed)
         self.clock = clock
-        first_ms = ticks[0].ts_ms if start_ms is None else start_ms
-        self.engine = build_engine(settings, first_ms, ticks[0].price_usd)
+        opening = ticks[0] if start_ms is None else PriceTick(start_ms, ticks[0].price_usd)
+        if resume_ms is not None:
+            opening = PriceTick(resume_ms, tick_in_force(ticks, resume_ms).price_usd)
+        self.engine = build_engine(settings, opening.ts_ms, opening.price_usd)
         self.ctx = SimContext(
             self.engine, clock, settings.credentials, faults_from(settings.faults)
         )
@@ -132,6 +137,7 @@ class SimExchange:
             loop=True,
             start_ms=start_ms,
             every_instrument=True,
+            after_ms=resume_ms,
         )
 
     async def start(self) -> None:

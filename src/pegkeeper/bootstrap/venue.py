@@ -30,8 +30,9 @@ from pegkeeper.config import Settings, VenueSettings
 from pegkeeper.domain.allocation import ROLLING_QUARTERLY, quarterly_instrument_id
 from pegkeeper.domain.errors import NotFound, VenueMisconfigured
 from pegkeeper.ports import Clock, FundingVenue, Venue
+from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.okx_server.auth import Credentials
-from pegkeeper.sim.player import PricePlayer
+from pegkeeper.sim.player import PricePlayer, tick_in_force
 from pegkeeper.sim.price_path import PriceTick, bundled_demo_path, load_price_path
 from pegkeeper.sim.wallet import Wallet as ExchangeWallet
 
@@ -39,6 +40,8 @@ log = structlog.get_logger("pegkeeper")
 
 # The in-process simulator is on this machine: ccxt need not pace requests as for OKX.
 LOCAL_RATE_LIMIT_MS = 5
+# A restarted demo's clock starts this long after the last stored time.
+RESUME_STEP_MS = 1_000
 
 Job = Callable[[], Awaitable[object]]
 
@@ -58,6 +61,7 @@ class VenueSetup:
     exchange_wallet: ExchangeWallet | None = None  # the simulated exchange's onchain side
     leverage: int = 4  # the cross leverage the venue is set to
     price_listeners: list[Callable[[Decimal], object]] = field(default_factory=list)
+    engine: SimEngine | None = None  # the simulated exchange's, whose book the demo quotes
 
     def tick(self, tick: PriceTick) -> None:
         for listener in self.price_listeners:
@@ -69,17 +73,33 @@ def price_ticks(settings: Settings) -> list[PriceTick]:
     return load_price_path(path)
 
 
-async def build_venue(settings: Settings, ticks: list[PriceTick]) -> VenueSetup:
-    """Raises VenueMisconfigured with what to change."""
+def is_real_venue(settings: Settings) -> bool:
+    """Whether the hedger trades on a real exchange (with real or demo-trading money)."""
     venue = settings.venue
-    real = venue.kind == "ccxt" or (venue.kind == "okx" and venue.has_credentials())
-    if real and settings.demo.enabled:
+    return venue.kind == "ccxt" or (venue.kind == "okx" and venue.has_credentials())
+
+
+def simulated_start_ms(ticks: list[PriceTick], last_stored_ms: int | None) -> int | None:
+    """Where a simulated clock starts: None at the path's first tick, or after the last time
+    the store holds when that is later (a restarted demo goes on, never back)."""
+    if last_stored_ms is None or last_stored_ms < ticks[0].ts_ms:
+        return None
+    return last_stored_ms + RESUME_STEP_MS
+
+
+async def build_venue(
+    settings: Settings, ticks: list[PriceTick], resume_ms: int | None = None
+) -> VenueSetup:
+    """Raises VenueMisconfigured with what to change. `resume_ms`: where a simulated clock
+    starts (see `simulated_start_ms`), None at the price path's start."""
+    venue = settings.venue
+    if is_real_venue(settings) and settings.demo.enabled:
         raise VenueMisconfigured(
             f"[venue] kind = {venue.kind!r} trades on a real exchange, and the demo's simulated "
             "users would move the liability it hedges: set [demo] enabled = false"
         )
     if venue.kind == "sim":
-        return _in_process_engine(settings, ticks)
+        return _in_process_engine(settings, ticks, resume_ms)
     if venue.kind == "ccxt":
         return _ccxt(settings)
     if venue.has_credentials():
@@ -90,7 +110,7 @@ async def build_venue(settings: Settings, ticks: list[PriceTick]) -> VenueSetup:
             "PEGKEEPER_VENUE__API_KEY, PEGKEEPER_VENUE__SECRET_KEY and "
             "PEGKEEPER_VENUE__PASSPHRASE (empty rest_url without them runs the simulator)"
         )
-    return await _okx_simulator(settings, ticks)
+    return await _okx_simulator(settings, ticks, resume_ms)
 
 
 def hedged_instrument_ids(settings: Settings, now_ms: int) -> tuple[str, ...]:
@@ -154,9 +174,11 @@ def _okx(settings: Settings) -> VenueSetup:
     )
 
 
-async def _okx_simulator(settings: Settings, ticks: list[PriceTick]) -> VenueSetup:
+async def _okx_simulator(
+    settings: Settings, ticks: list[PriceTick], resume_ms: int | None
+) -> VenueSetup:
     sim = settings.sim
-    clock = ScaledClock(start_ms=ticks[0].ts_ms, speed=sim.speed)
+    clock = ScaledClock(start_ms=resume_ms or ticks[0].ts_ms, speed=sim.speed)
     credentials = Credentials(*(secrets.token_urlsafe(24) for _ in range(3)))
     exchange = SimExchange(
         SimExchangeSettings(
@@ -173,6 +195,7 @@ async def _okx_simulator(settings: Settings, ticks: list[PriceTick]) -> VenueSet
         ),
         clock=clock,
         ticks=ticks,
+        resume_ms=resume_ms,
     )
     await exchange.start()
     server = exchange.server
@@ -206,6 +229,7 @@ async def _okx_simulator(settings: Settings, ticks: list[PriceTick]) -> VenueSet
         account_check=venue.check_account,
         exchange_wallet=exchange.engine.wallet,
         leverage=sim.leverage,
+        engine=exchange.engine,
     )
     exchange.tick_listeners.append(setup.tick)
     return setup
@@ -266,9 +290,12 @@ def _ccxt(settings: Settings) -> VenueSetup:
     )
 
 
-def _in_process_engine(settings: Settings, ticks: list[PriceTick]) -> VenueSetup:
+def _in_process_engine(
+    settings: Settings, ticks: list[PriceTick], resume_ms: int | None
+) -> VenueSetup:
     sim = settings.sim
-    clock = ScaledClock(start_ms=ticks[0].ts_ms, speed=sim.speed)
+    clock = ScaledClock(start_ms=resume_ms or ticks[0].ts_ms, speed=sim.speed)
+    opening = ticks[0] if resume_ms is None else tick_in_force(ticks, resume_ms)
     # the OKX simulator's instruments: the swaps and the current and next quarterly futures
     engine = build_engine(
         SimExchangeSettings(
@@ -280,8 +307,8 @@ def _in_process_engine(settings: Settings, ticks: list[PriceTick]) -> VenueSetup
             funding_rate=sim.funding_rate,
             leverage=sim.leverage,
         ),
-        ticks[0].ts_ms,
-        ticks[0].price_usd,
+        resume_ms or ticks[0].ts_ms,
+        opening.price_usd,
     )
     setup = VenueSetup(
         SimVenue(engine, clock),
@@ -291,11 +318,14 @@ def _in_process_engine(settings: Settings, ticks: list[PriceTick]) -> VenueSetup
         funding=SimFunding(engine, clock),
         exchange_wallet=engine.wallet,
         leverage=sim.leverage,
+        engine=engine,
     )
 
     async def on_tick(tick: PriceTick) -> None:
         setup.tick(tick)
 
-    player = PricePlayer(engine, ticks, clock, on_tick, loop=True, every_instrument=True)
+    player = PricePlayer(
+        engine, ticks, clock, on_tick, loop=True, every_instrument=True, after_ms=resume_ms
+    )
     setup.prices = player.run
     return setup

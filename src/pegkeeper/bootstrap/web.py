@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -22,7 +24,7 @@ from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
 from pegkeeper.services.views.dashboard import DashboardView
-from pegkeeper.services.views.health import READY, Check, HealthMonitor
+from pegkeeper.services.views.health import READY, Check, HealthMonitor, order_wait_state
 
 if TYPE_CHECKING:
     from pegkeeper.bootstrap import Runtime
@@ -43,6 +45,18 @@ class WebSetup:
     server: uvicorn.Server
     metrics: Metrics
     dashboard: Dashboard
+
+
+async def serve_web(web: WebSetup, sockets: list[socket.socket]) -> None:
+    """Serves on the bound sockets; cancelled (Ctrl-C, SIGTERM), the server shuts down
+    gracefully first: streams closed, the application's shutdown run."""
+    serving = asyncio.ensure_future(web.server.serve(sockets=sockets))
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        web.server.should_exit = True
+        await serving
+        raise
 
 
 def brackets(runtime: Runtime) -> dict[str, Decimal]:
@@ -67,6 +81,16 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
             failures = max(hedger.consecutive_failures for hedger in hedgers)
             if failures >= web.venue_failures_not_ready:
                 return f"venue unreachable: the last {failures} hedge cycles failed (see the log)"
+            for hedger in hedgers:
+                waited = hedger.hedge.order_waited_on()
+                if waited is not None:
+                    order, seconds = waited
+                    limit = hedger.hedge.longest_order_wait_seconds
+                    state = order_wait_state(
+                        order.intent.client_order_id, order.state.value, seconds, limit
+                    )
+                    if state != READY:
+                        return state
             return READY
 
         health.watch("hedger", hedger_ready)

@@ -186,6 +186,9 @@ class PriceServerSettings(_Section):
     inst_id: str = "BTC-USD-SWAP"
     stale_after_seconds: float = Field(30.0, gt=0)  # by the exchange's timestamp of the book
     quote_expiration_seconds: float = Field(120.0, gt=0)
+    # With a real venue the price server quotes from the live OKX feed; true lets it quote
+    # from a book file (or the bundled one) instead, which never goes stale.
+    allow_file_book_with_real_venue: bool = False
     fees: PriceFeeSettings = PriceFeeSettings()
 
 

@@ -10,7 +10,14 @@ from pegkeeper.domain.ledger_sync import LedgerReadiness
 
 
 class Clock(Protocol):
-    def now_ms(self) -> int: ...
+    def now_ms(self) -> int:
+        """The time of day (unix ms) to record and to show; it may jump, also back."""
+        ...
+
+    def monotonic_ms(self) -> int:
+        """Milliseconds on a reading that never goes back and means nothing across processes:
+        waits and windows are measured on it, never on `now_ms`."""
+        ...
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of this clock's time (a simulated clock may run faster)."""

@@ -86,8 +86,10 @@ class PriceServers:
         log.info("grpc listening", price_port=self.price_port, quote_port=self.quote_port)
 
     async def run(self) -> None:
-        """Serve until cancelled, keeping the health status in step with the book."""
-        await self.start()
+        """Serve until cancelled (started first, unless `start` was called), keeping the
+        health status in step with the book."""
+        if not self._served:
+            await self.start()
         try:
             while True:
                 await asyncio.sleep(self._settings.health_interval_seconds)

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 from pegkeeper.domain.errors import NotFound, VenueError
 from pegkeeper.domain.execution import Outcome, lookup_window_passed, outcome_of
+from pegkeeper.ports import Clock
 
 T = TypeVar("T")
 
@@ -49,15 +50,39 @@ class Lookup(Generic[T]):
     error: str = ""
 
 
-async def look_up(
-    request: Awaitable[T], created_at_ms: int, now_ms: int, window_seconds: float
-) -> Lookup[T]:
+class Waits:
+    """How long each request not final has been waited on, on the clock's monotonic reading:
+    from when this process sent it, or for one left by an earlier process from when this one
+    first met it. The recorded times of day are not used: a clock that jumps back (a restarted
+    demo, a corrected system clock) would hold a request in flight for ever, one that jumps
+    forward would declare it lost before the venue could have answered."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._since_ms: dict[str, int] = {}
+
+    def started_ms(self, request_id: str) -> int:
+        """The monotonic reading the wait counts from (now, the first time it is asked)."""
+        return self._since_ms.setdefault(request_id, self._clock.monotonic_ms())
+
+    def seconds(self, request_id: str) -> float:
+        return (self._clock.monotonic_ms() - self.started_ms(request_id)) / 1000
+
+    def window_passed(self, request_id: str, window_seconds: float) -> bool:
+        started_ms = self.started_ms(request_id)
+        return lookup_window_passed(started_ms, self._clock.monotonic_ms(), window_seconds)
+
+    def forget(self, request_id: str) -> None:
+        self._since_ms.pop(request_id, None)
+
+
+async def look_up(request: Awaitable[T], window_passed: bool) -> Lookup[T]:
     """Looks a request up by its client id (`request` raises NotFound when the venue does not
-    know it)."""
+    know it); one the venue does not know is lost once `window_passed`."""
     try:
         return Lookup(Found.ANSWER, await request)
     except NotFound:
-        if lookup_window_passed(created_at_ms, now_ms, window_seconds):
+        if window_passed:
             return Lookup(Found.LOST)
         return Lookup(Found.NOT_YET)
     except (VenueError, OSError, TimeoutError) as error:

@@ -20,9 +20,9 @@ from pegkeeper.domain.collateral import (
     OperationState,
     OperationUpdate,
 )
-from pegkeeper.domain.execution import Outcome, lookup_window_passed
+from pegkeeper.domain.execution import Outcome
 from pegkeeper.ports import Clock, CollateralRepository
-from pegkeeper.services.execution.core import Found, attempt, look_up
+from pegkeeper.services.execution.core import Found, Waits, attempt, look_up
 
 log = structlog.get_logger("pegkeeper.funding")
 
@@ -40,6 +40,7 @@ class OperationExecution:
         self._repository = repository
         self._clock = clock
         self._lookup_window_seconds = lookup_window_seconds
+        self._waits = Waits(clock)  # how long each operation not final has been waited on
 
     async def open(
         self, decision: CollateralDecisionRecord, operation: CollateralOperation | None = None
@@ -47,6 +48,8 @@ class OperationExecution:
         """Commits the decision and its operation (raises SlotTaken, writing nothing, while
         another operation of the same account and class is open)."""
         await self._repository.record_decision(decision, operation)
+        if operation is not None:
+            self._waits.started_ms(operation.operation_id)
 
     async def send(
         self, operation: CollateralOperation, request: Awaitable[OperationUpdate]
@@ -71,9 +74,7 @@ class OperationExecution:
         """The venue's answer for an operation by its client id, `lost` once the venue still
         does not know it after the lookup window, None meanwhile (or when the lookup got no
         answer). Not recorded: the caller records what changed."""
-        found = await look_up(
-            request, operation.created_at_ms, self._clock.now_ms(), self._lookup_window_seconds
-        )
+        found = await look_up(request, self.window_passed(operation))
         if found.found is Found.LOST:
             return OperationUpdate(OperationState.LOST, message="not found at the venue")
         if found.found is Found.FAILED:
@@ -84,10 +85,10 @@ class OperationExecution:
 
     def window_passed(self, operation: CollateralOperation) -> bool:
         """Whether an operation nothing has seen is old enough to be given up."""
-        return lookup_window_passed(
-            operation.created_at_ms, self._clock.now_ms(), self._lookup_window_seconds
-        )
+        return self._waits.window_passed(operation.operation_id, self._lookup_window_seconds)
 
     async def record(self, operation_id: str, update: OperationUpdate) -> None:
         """The one place an operation's new state is written."""
         await self._repository.record_operation_state(operation_id, update, self._clock.now_ms())
+        if update.state.is_terminal:
+            self._waits.forget(operation_id)

@@ -19,7 +19,6 @@ Every new state goes through `record`. What is written together is one unit of w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -40,7 +39,7 @@ from pegkeeper.domain.orders import Fill, OrderIntent, OrderKind, OrderReport, O
 from pegkeeper.domain.records import DecisionRecord, LiabilityCover, OrderRecord
 from pegkeeper.domain.roll import RollRecord
 from pegkeeper.ports import Bus, Clock, OrderVenue, Store
-from pegkeeper.services.execution.core import Found, attempt, look_up
+from pegkeeper.services.execution.core import Found, Waits, attempt, look_up
 from pegkeeper.services.unit_of_work import UnitOfWork
 
 log = structlog.get_logger("pegkeeper.execution")
@@ -77,6 +76,7 @@ class OrderExecution:
         self._clock = clock
         self._lookup_window_seconds = lookup_window_seconds
         self._on_final = on_final
+        self.waits = Waits(clock)  # how long each order not final has been waited on
 
     async def open(
         self,
@@ -119,6 +119,7 @@ class OrderExecution:
 
     async def send(self, intent: OrderIntent) -> Sent:
         """Sends an order already committed and records what became of it."""
+        self.waits.started_ms(intent.client_order_id)
         result = await attempt(self._request(intent))
         if result.answer is not None:
             await self.record_report(intent, result.answer)
@@ -144,10 +145,7 @@ class OrderExecution:
         its state is recorded as the answer; not found (it may still arrive) or not readable,
         the uncertainty stands and `resolve` looks again later."""
         found = await look_up(
-            self._venue.order(intent.instrument_id, intent.client_order_id),
-            intent.created_at_ms,
-            self._clock.now_ms(),
-            math.inf,
+            self._venue.order(intent.instrument_id, intent.client_order_id), window_passed=False
         )
         if found.answer is None:
             return None
@@ -167,11 +165,11 @@ class OrderExecution:
         """Looks an order up at the venue and records what it says. Returns its state now, or
         None while the venue does not know it yet or the lookup got no answer."""
         intent = order.intent
+        window_passed = self.waits.window_passed(
+            intent.client_order_id, self._lookup_window_seconds
+        )
         found = await look_up(
-            self._venue.order(intent.instrument_id, intent.client_order_id),
-            intent.created_at_ms,
-            self._clock.now_ms(),
-            self._lookup_window_seconds,
+            self._venue.order(intent.instrument_id, intent.client_order_id), window_passed
         )
         if found.found is Found.LOST:
             await self.record(intent, OrderState.LOST, message="not found at the venue")
@@ -266,6 +264,8 @@ class OrderExecution:
                 fills=fills,
             )
             events.add(TOPIC_ORDER, self._order_event(intent, state))
+        if state.is_terminal:
+            self.waits.forget(intent.client_order_id)
         if state.is_terminal and self._on_final is not None:
             self._on_final(intent, state, filled_contracts)
 

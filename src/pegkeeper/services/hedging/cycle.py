@@ -117,6 +117,7 @@ class HedgeCycle:
             settings.venue_leverage,
         )
         self.waiting_for = ""  # why the gate is closed, while it is
+        self.waiting_on: OrderRecord | None = None  # the oldest order in flight, while any is
         self.failures = 0  # cycles that failed or waited in a row; 0 after a success
         self.recheck_in_seconds: float | None = None  # asked for by the last cycle
         self.needs_reconcile = True
@@ -377,7 +378,7 @@ class HedgeCycle:
 
     async def _orders_in_flight(self) -> bool:
         """Resolve every order of this leg not yet final; True while any is still in flight."""
-        in_flight = False
+        in_flight: list[OrderRecord] = []
         for order in await self._execution.open_orders(self._scope.owns):
             state = await self._execution.resolve(order)
             if state is not None and not state.is_terminal and await self._resting_too_long(order):
@@ -385,10 +386,28 @@ class HedgeCycle:
                 if state is not None:
                     self._maker_missed = False  # canceled by the cycle: it may rest again
             if state is None or not state.is_terminal:
-                in_flight = True
+                in_flight.append(order)
+        self.waiting_on = in_flight[0] if in_flight else None
         if in_flight:
             self._recheck()
-        return in_flight
+        return bool(in_flight)
+
+    def order_waited_on(self) -> tuple[OrderRecord, float] | None:
+        """The oldest order the last cycle found in flight, and how long it has waited."""
+        order = self.waiting_on
+        return None if order is None else (order, self.waited_seconds(order))
+
+    @property
+    def longest_order_wait_seconds(self) -> float:
+        """The longest a healthy order can keep the hedger waiting (clock seconds): a resting
+        limit order's timeout, then the lookup window of its cancel."""
+        settings = self._settings
+        return settings.limit_order_timeout_seconds + settings.order_lookup_window_seconds
+
+    def waited_seconds(self, order: OrderRecord) -> float:
+        """How long the cycle has waited on an order not final (this process's monotonic
+        time, in the clock's seconds)."""
+        return self._execution.waits.seconds(order.intent.client_order_id)
 
     async def _resting_too_long(self, order: OrderRecord) -> bool:
         """A limit order waits `limit_order_timeout_seconds` at most, and not at all once the
@@ -396,8 +415,7 @@ class HedgeCycle:
         intent = order.intent
         if not intent.kind.has_limit_price:
             return False
-        age_s = (self._clock.now_ms() - intent.created_at_ms) / 1000
-        if age_s >= self._settings.limit_order_timeout_seconds:
+        if self.waited_seconds(order) >= self._settings.limit_order_timeout_seconds:
             return True
         latest = await self._store.liability.recent(1)
         liability_cents = self._scope.share_cents(latest[0].balance_after_cents if latest else 0)

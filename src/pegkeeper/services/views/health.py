@@ -56,3 +56,16 @@ class HealthMonitor:
             if state != READY:
                 return state
         return READY
+
+
+def order_wait_state(
+    client_order_id: str, state: str, waited_seconds: float, limit_seconds: float
+) -> str:
+    """Ready while the order the hedger waits on has waited no longer than a healthy one can;
+    else which order it is and how long it has waited."""
+    if waited_seconds <= limit_seconds:
+        return READY
+    return (
+        f"waiting on order {client_order_id} ({state}) for {waited_seconds:.0f} s, longer "
+        f"than the {limit_seconds:g} s a healthy order takes: no new hedge until it is resolved"
+    )

@@ -1,0 +1,48 @@
+"""The start banner: where everything is, once the ports are bound."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import structlog
+
+if TYPE_CHECKING:
+    from pegkeeper.bootstrap import Runtime
+
+log = structlog.get_logger("pegkeeper")
+
+
+def announce(runtime: Runtime, services: list[str]) -> None:
+    """Where everything is, once the ports are bound."""
+    settings = runtime.settings
+    base = f"http://{settings.http.host}:{settings.http.port}"
+    demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
+    log.info("http", url=base, dashboard=f"{base}/", metrics=f"{base}/metrics")
+    operators = (
+        ", ".join(settings.web.tokens()) or "none (read-only; set PEGKEEPER_WEB__OPERATOR_TOKENS)"
+    )
+    lines = [
+        f"pegkeeper is running{demo}",
+        f"  dashboard: {base}/",
+        f"  operators: {operators}",
+        f"  venue:   {runtime.venue.description}",
+        f"  ledger:  {runtime.ledger.description}",
+        f"  state:   {runtime.stored.describe()}",
+        f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
+        f"  orders:  {base}/api/v1/orders",
+        f"  funding: {base}/api/v1/funding  (or: pegkeeper funding)",
+        f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
+    ]
+    if "price-server" in services:
+        p = settings.price_server
+        lines.append(
+            f"  gRPC:    price {p.host}:{p.price_port}, quotes {p.host}:{p.quote_port} "
+            "(or: pegkeeper price --buy --sats 100000)"
+        )
+    lines += [
+        f"  metrics: {base}/metrics   health: {base}/readyz",
+        "  post a liability change: pegkeeper liability add --cents 500000",
+        "  stop with Ctrl-C (or SIGTERM)",
+    ]
+    sys.stderr.write("\n".join(lines) + "\n")
