@@ -421,7 +421,9 @@ class OperationRunner:
         )
 
     def _age_s(self, op: CollateralOperation) -> float:
-        return (self._clock.now_ms() - op.created_at_ms) / 1000
+        """Measured as every wait of the execution core is: a clock that jumps neither loses a
+        deposit early nor holds it for ever."""
+        return self.execution.waited_seconds(op)
 
 
 def _changed(record: OperationRecord, update: OperationUpdate) -> bool:

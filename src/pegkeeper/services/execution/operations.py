@@ -83,6 +83,10 @@ class OperationExecution:
             )
         return found.answer
 
+    def waited_seconds(self, operation: CollateralOperation) -> float:
+        """How long this process has waited on the operation, on the monotonic clock."""
+        return self._waits.seconds(operation.operation_id)
+
     def window_passed(self, operation: CollateralOperation) -> bool:
         """Whether an operation nothing has seen is old enough to be given up."""
         return self._waits.window_passed(operation.operation_id, self._lookup_window_seconds)
