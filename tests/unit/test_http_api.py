@@ -112,8 +112,12 @@ async def test_dealer_shape_before_and_after_a_snapshot(
     assert body["liability_cents"] == 1_000_000 and body["exposure_cents"] == -980_000
     assert body["hedge_ratio"] == "0.9800"  # -(-980 000) / 1 000 000
     assert body["position_contracts"] == "-98" and body["btc_price_usd"] == "7938.39"
-    assert body["collateral_btc"] == "1.5" and body["leverage"] == "0.8230"
-    assert body["liquidation_price_usd"] == "12345.6"
+    # the hedger's snapshot is the freshest reading: its figures, rounded once (leverage up)
+    assert body["collateral_btc"] == "1.5" and body["leverage"] == "0.83"
+    assert body["liquidation_price_usd"] == "12345.60"
+    assert body["risk"]["source"] == "hedger" and body["risk"]["as_of_ms"] == 5
+    # (12 345.60 - 7 938.39) / 7 938.39 = 55.517... %, rounded down
+    assert body["risk"]["liquidation_distance_pct"] == "55.51"
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:

@@ -35,14 +35,10 @@ from pegkeeper.backtest.service_funding import (
     ServiceFundingSettings,
     service_funding,
 )
-from pegkeeper.bootstrap.collateral import (
-    alert_settings,
-    collateral_currency,
-    funding_policy,
-    funding_settings,
-)
+from pegkeeper.bootstrap.collateral import alert_settings, funding_policy, funding_settings
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
+from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.services.hedging.hedger import HedgerSettings
 
 

@@ -26,6 +26,7 @@ from pegkeeper.domain.collateral_policy import (
     StablesatsCollateralPolicy,
 )
 from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.domain.units import SATS_PER_BTC
 from pegkeeper.ports import AlertSink, Bus, ReadinessGate, Wallet
 from pegkeeper.services.alerts import Alerter, AlertSettings
@@ -54,11 +55,6 @@ def allocation_of(settings: Settings) -> Allocation:
     if not legs:
         return Allocation.single(settings.hedger.instrument_id)
     return Allocation(tuple(HedgeLeg(leg.instrument_id, leg.weight) for leg in legs))
-
-
-def collateral_currency(instrument_id: str) -> str:
-    """OKX's linear swaps settle in USDT; its inverse swaps and futures in BTC."""
-    return "USDT" if "USDT" in instrument_id.upper() else "BTC"
 
 
 def build_alerter(settings: Settings, store: SqlStore, venue: VenueSetup) -> Alerter:

@@ -194,6 +194,11 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
             instrument_id=settings.hedger.instrument_id,
             brackets={k: str(v) for k, v in data.brackets.items()},
             minimum_liability_cents=settings.hedger.stablesats.minimum_liability_threshold_cents,
+            leverage_bounds={
+                "low": str(settings.funding.low_bound_leverage),
+                "high": str(settings.funding.high_bound_leverage),
+            },
+            liquidation_floor_pct=str(settings.alerts.liquidation_distance_floor_pct),
             operator_actions=auth.enabled and hedging,
             demo=settings.demo.enabled,
         ),

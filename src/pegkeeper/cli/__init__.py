@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pegkeeper.cli.backtest import register as register_backtest_command
+from pegkeeper.cli.figures import hedging_rows, in_flight_rows, risk_rows
 from pegkeeper.cli.quotes import register as register_quote_commands
 from pegkeeper.cli.sim import register as register_sim_commands
 from pegkeeper.config import ConfigError, Settings, load_settings
@@ -216,10 +217,10 @@ def _status_table(data: dict[str, Any]) -> Table:
         ("exposure", _usd(data["exposure_cents"])),
         ("hedge ratio", data["hedge_ratio"] or "-"),
         ("position (contracts)", data["position_contracts"]),
-        ("BTC price (USD)", data["btc_price_usd"] or "-"),
         ("collateral (BTC)", data["collateral_btc"] or "-"),
-        ("leverage", data["leverage"] or "-"),
-        ("liquidation price (USD)", data["liquidation_price_usd"] or "-"),
+        *risk_rows(data.get("risk")),
+        *hedging_rows(data.get("hedging")),
+        *in_flight_rows(data.get("orders_in_flight", [])),
     ]
     rows += _ledger_rows(data.get("ledger"))
     decision = data.get("last_decision")
@@ -275,12 +276,8 @@ def _account_table(account: dict[str, Any], data: dict[str, Any]) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     live = account["live"] or {}
-    rows = [
-        ("leverage (at the mark)", live.get("leverage")),
-        ("liquidation price (USD)", live.get("liquidation_price_usd")),
-        ("liquidation distance (%)", live.get("liquidation_distance_pct")),
-        ("mark price (USD)", live.get("mark_price_usd")),
-        (f"trading equity ({currency})", live.get("equity")),
+    rows: list[tuple[str, str | None]] = [
+        *risk_rows(account.get("risk")),
         (f"funding account ({currency})", live.get("funding_balance")),
         ("hedge ratio", live.get("hedge_ratio")),
     ]

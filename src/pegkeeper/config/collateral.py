@@ -122,8 +122,15 @@ class FundingSettingsModel(_Section):
 
     @property
     def high_bound_leverage(self) -> Decimal:
-        chosen = self.stablesats if self.policy == "stablesats" else self.galoy_dealer
-        return chosen.high_bound_ratio_leverage
+        return self._chosen.high_bound_ratio_leverage
+
+    @property
+    def low_bound_leverage(self) -> Decimal:
+        return self._chosen.low_bound_ratio_leverage
+
+    @property
+    def _chosen(self) -> StablesatsFundingSettings | GaloyDealerFundingSettings:
+        return self.stablesats if self.policy == "stablesats" else self.galoy_dealer
 
 
 class AlertsSettingsModel(_Section):

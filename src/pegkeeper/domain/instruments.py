@@ -85,6 +85,11 @@ BTC_USDT_SWAP = Instrument(
 )
 
 
+def collateral_currency(instrument_id: str) -> str:
+    """OKX's linear swaps settle in USDT; its inverse swaps and futures in BTC."""
+    return "USDT" if "USDT" in instrument_id.upper() else "BTC"
+
+
 def quarterly_expiries_ms(now_ms: int, count: int = 2) -> list[int]:
     """The next `count` quarterly expiries after `now_ms`: the last Friday of March, June,
     September and December at 08:00 UTC, as OKX's quarterly futures."""

@@ -16,7 +16,7 @@ from pegkeeper.domain.orders import CLIENT_ID_PATTERN
 from pegkeeper.ports import Clock
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.market.peg_monitor import PegMonitor
-from pegkeeper.services.views.dashboard import DashboardView, liquidation_distance
+from pegkeeper.services.views.dashboard import DashboardView
 
 WINDOWS_MS = {
     "15m": 15 * 60_000,
@@ -53,10 +53,11 @@ def dashboard_router(data: DashboardData) -> APIRouter:
         status = await view.dealer.status()
         body = serialize.dealer(status)
         p = status.position
-        body["liquidation_distance"] = serialize.dec(liquidation_distance(p))
+        risk = status.risk
+        body["liquidation_distance"] = serialize.dec(risk.liquidation_distance if risk else None)
         body["collateral_available_btc"] = serialize.dec(p.collateral_available) if p else None
         body["brackets"] = {k: str(v) for k, v in data.brackets.items()}
-        body["hedging"] = serialize_web.hedging_state(data.control.state) if data.control else None
+        body["hedging"] = serialize.hedging_state(data.control.state) if data.control else None
         body["now_ms"] = view.now_ms()
         return body
 
@@ -147,7 +148,7 @@ async def health_summary(data: DashboardData) -> dict[str, Any]:
         "ready": all(state == "ready" for state in services.values()),
         "services": services,
         "sources": sources,
-        "hedging": serialize_web.hedging_state(data.control.state) if data.control else None,
+        "hedging": serialize.hedging_state(data.control.state) if data.control else None,
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from pegkeeper.api.http.serialize import dec
+from pegkeeper.api.http.serialize import dec, risk
 from pegkeeper.domain.collateral import (
     AlertRecord,
     CollateralDecisionRecord,
@@ -17,6 +17,7 @@ from pegkeeper.domain.collateral import (
 )
 from pegkeeper.domain.roll import RollRecord
 from pegkeeper.services.views.collateral import AccountView, CollateralStatus, CollateralView
+from pegkeeper.services.views.risk import of_reading
 
 
 def funding_router(view: CollateralView) -> APIRouter:
@@ -47,24 +48,27 @@ def funding_status(status: CollateralStatus) -> dict[str, Any]:
 
 
 def _account(view: AccountView) -> dict[str, Any]:
+    """`live` is the collateral manager's own reading; `risk` the freshest reading of the
+    account, the leverage and liquidation `/api/v1/dealer` and the dashboard show too."""
     state = view.state
     body: dict[str, Any] = {"currency": view.currency, "policy": view.policy, "live": None}
     if state is not None:
-        reading = state.reading
+        figures = of_reading(state)
         body["live"] = {
             "read_at_ms": state.read_at_ms,
             "liability_cents": state.liability_cents,
             "exposure_cents": state.inputs.exposure_cents,
             "hedge_ratio": dec(_q(state.hedge_ratio)),
-            "mark_price_usd": dec(reading.mark_price_usd),
-            "equity": dec(_q(reading.equity, "0.00000001")),
+            "mark_price_usd": dec(figures.mark_price_usd),
+            "equity": dec(figures.equity),
             "funding_balance": dec(state.balances.funding_balance),
-            "notional": dec(_q(reading.notional, "0.00000001")),
-            "leverage": dec(_q(reading.leverage)),
-            "liquidation_price_usd": dec(_q(reading.liquidation_price_usd, "0.01")),
-            "liquidation_source": reading.liquidation_source.value,
-            "liquidation_distance_pct": dec(_q(reading.distance_pct, "0.01")),
+            "notional": dec(_q(state.reading.notional, "0.00000001")),
+            "leverage": dec(figures.leverage),
+            "liquidation_price_usd": dec(figures.liquidation_price_usd),
+            "liquidation_source": figures.liquidation_source.value,
+            "liquidation_distance_pct": dec(figures.liquidation_distance_pct),
         }
+    body["risk"] = risk(view.risk)
     body["last_snapshot"] = _snapshot(view.last_snapshot)
     return body
 

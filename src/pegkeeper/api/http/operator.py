@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pegkeeper.api.http.guard import BearerAuth, Refused, json_object, require_json
-from pegkeeper.api.http.serialize_web import hedging_state, operator_action
+from pegkeeper.api.http.serialize import hedging_state
+from pegkeeper.api.http.serialize_web import operator_action
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.operator import OperatorAction, OperatorResult
 from pegkeeper.services.hedging.operator import OperatorService, Requester

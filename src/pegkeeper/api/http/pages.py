@@ -31,6 +31,9 @@ class PageSettings:
     instrument_id: str
     brackets: dict[str, str] = field(default_factory=dict)
     minimum_liability_cents: int = 0  # below it the policy keeps no hedge
+    # the funding policy's bounds: outside them the leverage is red (the policy acts)
+    leverage_bounds: dict[str, str] = field(default_factory=lambda: {"low": "2", "high": "4"})
+    liquidation_floor_pct: str = "20"  # [alerts] liquidation_distance_floor_pct: red below it
     operator_actions: bool = False  # tokens configured and a hedger to act on
     demo: bool = False
 
@@ -47,6 +50,8 @@ def pages_router(settings: PageSettings) -> APIRouter:
             "instrument_id": settings.instrument_id,
             "brackets": settings.brackets,
             "minimum_liability_cents": settings.minimum_liability_cents,
+            "leverage_bounds": settings.leverage_bounds,
+            "liquidation_floor_pct": settings.liquidation_floor_pct,
             "operator_actions": settings.operator_actions,
             **extra,
         }

@@ -8,8 +8,10 @@ from typing import Any
 from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.orders import Fill
-from pegkeeper.domain.records import DecisionRecord
+from pegkeeper.domain.records import DecisionRecord, OrderRecord
+from pegkeeper.services.hedging.control import HedgingState
 from pegkeeper.services.views.dealer import DealerStatus, OrderView
+from pegkeeper.services.views.risk import RiskFigures
 
 
 def dec(value: Decimal | None) -> str | None:
@@ -51,21 +53,66 @@ def decision(record: DecisionRecord | None) -> dict[str, Any] | None:
 
 
 def dealer(status: DealerStatus) -> dict[str, Any]:
-    position = status.position
+    """Leverage, liquidation and the mark come from `risk`, the freshest reading of the
+    collateral account (the figures `/api/v1/funding` shows); the rest from the hedger's last
+    position snapshot, as of `as_of_ms`."""
+    position, figures = status.position, status.risk
     return {
         "liability_cents": status.liability_cents,
         "exposure_cents": status.exposure_cents,
         "hedge_ratio": dec(status.hedge_ratio),
         "position_contracts": dec(position.size_contracts) if position else "0",
         "instrument_id": position.instrument_id if position else None,
-        "btc_price_usd": dec(position.mark_price_usd) if position else None,
+        "btc_price_usd": dec(figures.mark_price_usd) if figures else None,
         "collateral_btc": dec(position.collateral) if position else None,
         "funding_btc": dec(position.funding_balance) if position else None,
-        "leverage": dec(position.leverage) if position else None,
-        "liquidation_price_usd": dec(position.liquidation_price_usd) if position else None,
+        "leverage": dec(figures.leverage) if figures else None,
+        "liquidation_price_usd": dec(figures.liquidation_price_usd) if figures else None,
         "as_of_ms": position.created_at_ms if position else None,
+        "risk": risk(figures),
+        "hedging": hedging_state(status.hedging) if status.hedging else None,
+        "orders_in_flight": [in_flight(o, status.age_ms(o)) for o in status.in_flight],
         "last_decision": decision(status.last_decision),
         "ledger": ledger(status.ledger),
+    }
+
+
+def risk(figures: RiskFigures | None) -> dict[str, Any] | None:
+    """Rounded once, where the figures are made (services/views/risk.py)."""
+    if figures is None:
+        return None
+    return {
+        "as_of_ms": figures.as_of_ms,
+        "source": figures.source.value,
+        "currency": figures.currency,
+        "mark_price_usd": dec(figures.mark_price_usd),
+        "equity": dec(figures.equity),
+        "leverage": dec(figures.leverage),
+        "liquidation_price_usd": dec(figures.liquidation_price_usd),
+        "liquidation_source": figures.liquidation_source.value,
+        "liquidation_distance_pct": dec(figures.liquidation_distance_pct),
+    }
+
+
+def hedging_state(state: HedgingState) -> dict[str, Any]:
+    return {
+        "paused": state.paused,
+        "by": state.by or None,
+        "since_ms": state.since_ms or None,
+        "note": state.note,
+    }
+
+
+def in_flight(record: OrderRecord, age_ms: int | None) -> dict[str, Any]:
+    intent = record.intent
+    return {
+        "client_order_id": intent.client_order_id,
+        "instrument_id": intent.instrument_id,
+        "side": intent.side.value if intent.side else None,
+        "size_contracts": dec(intent.size_contracts),
+        "state": record.state.value,
+        "created_at_ms": intent.created_at_ms,
+        "age_ms": age_ms,
     }
 
 

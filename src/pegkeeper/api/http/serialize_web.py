@@ -12,7 +12,6 @@ from pegkeeper.domain.operator import OperatorAction
 from pegkeeper.domain.pnl import DealerPnl
 from pegkeeper.domain.quotes import Quote
 from pegkeeper.domain.records import PositionSnapshot
-from pegkeeper.services.hedging.control import HedgingState
 from pegkeeper.services.views.dashboard import (
     DealerPoint,
     OrderDetail,
@@ -62,15 +61,6 @@ def transfer(record: OperationRecord) -> dict[str, Any]:
         "correlation_id": op.correlation_id,
         "created_at_ms": op.created_at_ms,
         "updated_at_ms": record.updated_at_ms,
-    }
-
-
-def hedging_state(state: HedgingState) -> dict[str, Any]:
-    return {
-        "paused": state.paused,
-        "by": state.by or None,
-        "since_ms": state.since_ms or None,
-        "note": state.note,
     }
 
 

@@ -13,10 +13,13 @@ from pegkeeper.domain.collateral import (
     OperationRecord,
 )
 from pegkeeper.domain.errors import VenueError
+from pegkeeper.domain.instruments import collateral_currency
+from pegkeeper.domain.records import PositionSnapshot
 from pegkeeper.domain.roll import RollRecord
 from pegkeeper.ports import Store, Wallet
 from pegkeeper.services.collateral.manager import CollateralManager
 from pegkeeper.services.collateral.reading import AccountState
+from pegkeeper.services.views.risk import RiskFigures, freshest
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class AccountView:
     policy: str
     state: AccountState | None  # None until the first reading
     last_snapshot: LeverageSnapshot | None
+    risk: RiskFigures | None = None  # leverage and liquidation, the freshest reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class CollateralView:
     async def status(self, limit: int = 20) -> CollateralStatus:
         funding = self._store.funding
         snapshots = await funding.recent_leverage(50)
+        position = await self._store.hedge.last_position()
         accounts = [
             AccountView(
                 currency=s.settings.currency,
@@ -60,6 +65,7 @@ class CollateralView:
                 last_snapshot=next(
                     (x for x in snapshots if x.currency == s.settings.currency), None
                 ),
+                risk=freshest(_margined_in(position, s.settings.currency), s.state),
             )
             for s in self._services
         ]
@@ -90,3 +96,9 @@ class CollateralView:
             return await self._wallet.balance_sats()
         except (VenueError, OSError, TimeoutError):
             return None
+
+
+def _margined_in(position: PositionSnapshot | None, currency: str) -> PositionSnapshot | None:
+    if position is None or collateral_currency(position.instrument_id) != currency:
+        return None
+    return position

@@ -33,6 +33,34 @@
     );
   }
 
+  // Colours from the configured policy: leverage red outside the funding policy's bounds (where
+  // it acts), the liquidation distance red under the alert floor.
+  function leverageClass(leverage) {
+    if (leverage === null) return "";
+    const x = Number(leverage);
+    const bounds = PK.config.leverage_bounds;
+    return x < Number(bounds.low) || x > Number(bounds.high) ? "bad" : "good";
+  }
+
+  function distanceClass(pct) {
+    if (pct === null) return "";
+    return Number(pct) < Number(PK.config.liquidation_floor_pct) ? "bad" : "good";
+  }
+
+  const SOURCES = { funding: "the funding manager's reading", hedger: "the hedger's snapshot" };
+
+  // The freshest reading of the account, rounded by the server: shown as given.
+  function renderRisk(risk) {
+    const r = risk || { leverage: null, liquidation_distance_pct: null, liquidation_price_usd: null };
+    setField("leverage", r.leverage === null ? "–" : `${fmt.number(r.leverage, 2)} ×`, r.leverage);
+    $("#card-leverage").className = `card ${leverageClass(r.leverage)}`;
+    setField("risk-as-of", risk ? `as of ${fmt.time(risk.as_of_ms)}, ${SOURCES[risk.source] || risk.source}` : "no reading yet");
+    const pct = r.liquidation_distance_pct;
+    setField("liquidation-distance", pct === null ? "–" : `${fmt.number(pct, 2)} % away`, pct);
+    setField("liquidation-price", r.liquidation_price_usd ? `at ${fmt.usd(r.liquidation_price_usd)} (${r.liquidation_source})` : "no liquidation price");
+    $("#card-liquidation").className = `card ${distanceClass(pct)}`;
+  }
+
   async function loadBook() {
     const d = await api("/api/v1/overview");
     const exposure = d.exposure_cents;
@@ -46,13 +74,7 @@
     renderBracket(d.hedge_ratio);
     setField("btc-price", fmt.usd(d.btc_price_usd), d.btc_price_usd);
     setField("instrument", d.instrument_id || PK.config.instrument_id);
-    setField("leverage", d.leverage === null ? "–" : `${fmt.number(d.leverage, 2)} ×`, d.leverage);
-    const leverage = Number(d.leverage || 0);
-    $("#card-leverage").className = `card ${leverage > 3 ? "bad" : leverage > 2 ? "warn" : d.leverage === null ? "" : "good"}`;
-    setField("liquidation-distance", d.liquidation_distance === null ? "–" : `${fmt.percent(d.liquidation_distance)} away`, d.liquidation_distance);
-    setField("liquidation-price", d.liquidation_price_usd ? `at ${fmt.usd(d.liquidation_price_usd)}` : "no liquidation price");
-    const distance = d.liquidation_distance === null ? null : Number(d.liquidation_distance);
-    $("#card-liquidation").className = `card ${distance === null ? "" : distance < 0.15 ? "bad" : distance < 0.3 ? "warn" : "good"}`;
+    renderRisk(d.risk);
     setField("collateral", fmt.btc(d.collateral_btc), d.collateral_btc);
     const price = Number(d.btc_price_usd || 0);
     setField("collateral-detail", d.collateral_btc === null ? "" : `≈ ${fmt.usd(Number(d.collateral_btc) * price)} · available ${fmt.btc(d.collateral_available_btc)}`);
