@@ -67,6 +67,10 @@ def test_a_restarted_demo_goes_on_and_resolves_the_order_left_in_flight(tmp_path
 
     second = start(tmp_path, QUIET, wait="up")
     try:
+        banner = second.log.read_text().splitlines()
+        assert "  hedging: on" in banner
+        in_flight = f"  in flight: order {left['client_order_id']} on BTC-USD-SWAP is "
+        assert [line for line in banner if line.startswith(in_flight)], banner
         resumed = next(e for e in _logged(second) if e["event"] == "state resumed")
         # a restart at 00:00 would see the order made half an hour in its future, and wait
         # that long (30 s at 60x) plus the window before giving it up

@@ -165,3 +165,16 @@ async def test_a_funding_setup_that_cannot_work_is_refused(
     settings = load_settings(data_dir=tmp_path, venue={"kind": "sim"}, **options)
     with pytest.raises(VenueMisconfigured, match=message):
         await bootstrap.build_runtime(settings)
+
+
+def test_the_banner_says_when_hedging_was_left_paused() -> None:
+    from types import SimpleNamespace
+
+    from pegkeeper.bootstrap.banner import _hedging
+    from pegkeeper.services.hedging.control import HedgeControl
+
+    control = HedgeControl()
+    assert _hedging(SimpleNamespace(control=control)) == "on"  # type: ignore[arg-type]
+    control.pause("alice", 1_700_000_000_000, "maintenance")
+    line = _hedging(SimpleNamespace(control=control))  # type: ignore[arg-type]
+    assert line == "PAUSED by alice (resume from the dashboard or the API)"

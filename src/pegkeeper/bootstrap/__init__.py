@@ -387,7 +387,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         if "hedger" in services or "funding" in services:
             await _start_venue(runtime)  # an unreachable venue stops the start here
         if web is not None:
-            announce(runtime, services)
+            await announce(runtime, services)
         jobs = _jobs(runtime, services, web, grpc, sockets)
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():

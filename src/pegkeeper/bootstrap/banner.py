@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("pegkeeper")
 
 
-def announce(runtime: Runtime, services: list[str]) -> None:
-    """Where everything is, once the ports are bound."""
+async def announce(runtime: Runtime, services: list[str]) -> None:
+    """Where everything is, once the ports are bound; the hedging switch and the orders a
+    previous run left in flight."""
     settings = runtime.settings
     base = f"http://{settings.http.host}:{settings.http.port}"
     demo = " (demo: simulated exchange and users)" if settings.demo.enabled else ""
@@ -29,6 +30,8 @@ def announce(runtime: Runtime, services: list[str]) -> None:
         f"  venue:   {runtime.venue.description}",
         f"  ledger:  {runtime.ledger.description}",
         f"  state:   {runtime.stored.describe()}",
+        f"  hedging: {_hedging(runtime)}",
+        *[f"  in flight: {line}" for line in await _in_flight(runtime)],
         f"  dealer:  {base}/api/v1/dealer   (or: pegkeeper status)",
         f"  orders:  {base}/api/v1/orders",
         f"  funding: {base}/api/v1/funding  (or: pegkeeper funding)",
@@ -46,3 +49,18 @@ def announce(runtime: Runtime, services: list[str]) -> None:
         "  stop with Ctrl-C (or SIGTERM)",
     ]
     sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _hedging(runtime: Runtime) -> str:
+    state = runtime.control.state
+    if not state.paused:
+        return "on"
+    return f"PAUSED by {state.by or 'an operator'} (resume from the dashboard or the API)"
+
+
+async def _in_flight(runtime: Runtime) -> list[str]:
+    """Orders not final, looked up at the venue before anything new is sent."""
+    return [
+        f"order {o.intent.client_order_id} on {o.intent.instrument_id} is {o.state.value}"
+        for o in await runtime.store.hedge.open_orders()
+    ]
