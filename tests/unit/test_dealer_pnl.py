@@ -28,7 +28,8 @@ TRANSFER = OwnMove(OperationKind.TRANSFER_TO_TRADING, D("0.3"), D(0))
 
 
 def test_a_withdrawal_to_the_own_wallet_is_no_loss_and_the_components_reconcile() -> None:
-    pnl = dealer_pnl(PnlInputs(START, END, [FILL], [WITHDRAWAL, TRANSFER], []), FACE_USD)
+    recorded = PnlInputs(START, END, [FILL], [WITHDRAWAL, TRANSFER], [], [D("0.001")])
+    pnl = dealer_pnl(recorded, FACE_USD)
     assert pnl.hedge_btc == D("2.5")
     assert pnl.trading_fees_btc == D("-0.0005")
     assert pnl.onchain_fees_btc == D("-0.0002")
@@ -38,6 +39,7 @@ def test_a_withdrawal_to_the_own_wallet_is_no_loss_and_the_components_reconcile(
     assert pnl.wallet_change_btc == D("1.52")
     assert pnl.own_transfers_btc == D("-1.52")
     assert pnl.equity_change_btc == pnl.total_btc  # venue plus wallet, no external flow
+    assert pnl.unexplained_btc == 0
     assert pnl.usd(pnl.total_btc) == D("20002.4000")  # at the window's last mark, 8 000
 
 
@@ -53,3 +55,29 @@ def test_quote_income_is_the_spread_against_the_mid_at_acceptance() -> None:
     assert pnl.quote_income_usd == D("0.90")
     assert pnl.quotes_unpriced == 1
     assert pnl.total_btc == 0  # nothing moved at the venue
+
+
+def test_funding_is_what_the_venue_booked_and_a_settlement_not_recorded_is_unexplained() -> None:
+    # the same window with the funding bill not recorded: 0.001 BTC of the venue's equity
+    # change is explained by no component, and is not called funding
+    pnl = dealer_pnl(PnlInputs(START, END, [FILL], [WITHDRAWAL, TRANSFER], []), FACE_USD)
+    assert pnl.funding_btc == 0
+    assert pnl.total_btc == D("2.4993")
+    assert pnl.unexplained_btc == D("0.001")
+
+
+def test_a_deposit_costs_its_onchain_fee_only() -> None:
+    # 0.5 BTC from the wallet to the venue, 2 820 sats of fee (after a bump) paid by the wallet;
+    # two funding bills: +0.0004 and -0.0001 BTC. The position does not move (price flat).
+    start = VenueState(0, D(-1000), D(10_000), D(3))
+    end = VenueState(3_600_000, D(-1000), D(10_000), D("3.5003"))
+    deposit = OwnMove(OperationKind.DEPOSIT, D("0.5"), D("0.0000282"))
+    recorded = PnlInputs(start, end, [], [deposit], [], [D("0.0004"), D("-0.0001")])
+    pnl = dealer_pnl(recorded, FACE_USD)
+    assert pnl.hedge_btc == 0
+    assert pnl.funding_btc == D("0.0003")
+    assert pnl.onchain_fees_btc == D("-0.0000282")
+    assert pnl.wallet_change_btc == D("-0.5000282")  # the amount and its fee left the wallet
+    assert pnl.own_transfers_btc == D("0.5")
+    assert pnl.total_btc == D("0.0002718")
+    assert pnl.equity_change_btc == D("0.0002718") and pnl.unexplained_btc == 0

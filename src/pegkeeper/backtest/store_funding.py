@@ -21,6 +21,7 @@ from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.orders import OrderIntent
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.roll import RollRecord
+from pegkeeper.domain.venue import FundingPayment
 
 
 class MemorySlots:
@@ -62,6 +63,7 @@ class MemoryCollateralRepository:
         self.bumps: list[FeeBump] = []
         self.leverage: list[LeverageSnapshot] = []
         self.alerts: list[AlertRecord] = []
+        self.payments: dict[tuple[str, str], FundingPayment] = {}  # by (venue, bill id)
         self.slots = MemorySlots()
 
     async def record_decision(
@@ -123,6 +125,18 @@ class MemoryCollateralRepository:
 
     async def recent_leverage(self, limit: int) -> list[LeverageSnapshot]:
         return list(reversed(self.leverage))[:limit]
+
+    async def record_funding_payments(
+        self, venue: str, payments: Sequence[FundingPayment], now_ms: int
+    ) -> int:
+        new = {(venue, p.bill_id): p for p in payments if (venue, p.bill_id) not in self.payments}
+        self.payments |= new
+        return len(new)
+
+    async def last_funding_payment_ms(self, venue: str, currency: str) -> int | None:
+        stored = self.payments.items()
+        times = [p.ts_ms for (v, _), p in stored if (v, p.currency) == (venue, currency)]
+        return max(times, default=None)
 
     async def record_alert(self, record: AlertRecord) -> None:
         self.alerts.append(record)

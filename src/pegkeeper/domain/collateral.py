@@ -128,6 +128,7 @@ class OperationUpdate:
     venue_id: str = ""
     tx_id: str = ""
     message: str = ""
+    fee_sats: int | None = None  # the onchain fee the wallet paid for `tx_id`, when read
 
 
 @dataclass(frozen=True, slots=True)

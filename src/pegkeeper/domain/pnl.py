@@ -1,12 +1,13 @@
 """The dealer's P&L over a window, in components, for an inverse (BTC-margined) hedge.
 
 Money that moves between the operator's own accounts (the venue's trading and funding
-accounts, the operator's wallet) is neither gained nor lost: only its fees are. The hedge is
-marked to market from the position at the window's start and each fill in it to the mark at
-the window's end. What is left of the venue's equity change once the hedge, the fees and the
-transfers are explained is the swap's funding (and any other settlement the venue made).
-Quote income is the wallet's: the spread of each accepted quote against the mid at acceptance,
-in USD; it is not part of the venue's or the operator wallet's equity.
+accounts, the operator's wallet) is neither gained nor lost: only its fees are (a withdrawal's
+exchange fee, a deposit's onchain fee). The hedge is marked to market from the position at the
+window's start and each fill in it to the mark at the window's end. Funding is what the venue
+booked as the swap's funding in the window. What the components leave of the change of equity
+(venue plus wallet) unexplained is the reconciliation's difference: a settlement no record
+shows, or rounding. Quote income is the wallet's: the spread of each accepted quote against the
+mid at acceptance, in USD; it is not part of the venue's or the operator wallet's equity.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class OwnMove:
 
     kind: OperationKind
     amount_btc: Decimal
-    fee_btc: Decimal  # a withdrawal's exchange fee, on top of the amount
+    fee_btc: Decimal  # on top of the amount: a withdrawal's exchange fee, a deposit's onchain
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +61,15 @@ class AcceptedQuote:
 @dataclass(frozen=True, slots=True)
 class PnlInputs:
     """What the store recorded over a window: the venue's accounts at its start and end, and
-    between them the hedge's fills, the own moves that arrived and the quotes accepted."""
+    between them the hedge's fills, the own moves that arrived, the quotes accepted and the
+    swap's funding payments (BTC received, negative when paid)."""
 
     start: VenueState
     end: VenueState
     fills: Sequence[HedgeFill]
     moves: Sequence[OwnMove]
     quotes: Sequence[AcceptedQuote]
+    funding_btc: Sequence[Decimal] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,11 @@ class DealerPnl:
         """The change of total equity (venue accounts plus wallet) net of external flows."""
         return self.venue_equity_change_btc + self.wallet_change_btc
 
+    @property
+    def unexplained_btc(self) -> Decimal:
+        """What no component explains: zero when every settlement was recorded."""
+        return self.equity_change_btc - self.total_btc
+
     def usd(self, amount_btc: Decimal) -> Decimal:
         return amount_btc * self.price_usd
 
@@ -111,9 +119,9 @@ def dealer_pnl(recorded: PnlInputs, face_value_usd: Decimal) -> DealerPnl:
         ZERO,
     )
     trading_fees = -sum((f.fee_btc for f in fills), ZERO)
-    into_venue, wallet_change, onchain_fees = _own_moves(recorded.moves)
+    wallet_change, onchain_fees, moved = _own_moves(recorded.moves)
     venue_change = end.equity_btc - start.equity_btc
-    funding = venue_change - hedge - trading_fees - into_venue
+    funding = sum(recorded.funding_btc, ZERO)
     priced = [q for q in recorded.quotes if q.mid_usd_per_btc is not None]
     return DealerPnl(
         hedge_btc=hedge,
@@ -124,24 +132,25 @@ def dealer_pnl(recorded: PnlInputs, face_value_usd: Decimal) -> DealerPnl:
         quotes_unpriced=len(recorded.quotes) - len(priced),
         venue_equity_change_btc=venue_change,
         wallet_change_btc=wallet_change,
-        own_transfers_btc=into_venue - onchain_fees,
+        own_transfers_btc=moved,
         price_usd=mark,
     )
 
 
 def _own_moves(moves: Sequence[OwnMove]) -> tuple[Decimal, Decimal, Decimal]:
-    """What the moves did to the venue's equity and to the wallet, and their fees (negative),
-    in BTC. Transfers between the venue's two accounts change neither."""
-    venue = wallet = fees = ZERO
+    """What the moves did to the wallet, their fees (negative), and the amount moved from the
+    wallet into the venue, fees apart, in BTC. Transfers between the venue's two accounts
+    change neither account's sum but by their fees."""
+    wallet = fees = moved = ZERO
     for move in moves:
         if move.kind is OperationKind.DEPOSIT:
-            venue += move.amount_btc
-            wallet -= move.amount_btc
+            wallet -= move.amount_btc + move.fee_btc
+            moved += move.amount_btc
         elif move.kind is OperationKind.WITHDRAWAL:
-            venue -= move.amount_btc + move.fee_btc
             wallet += move.amount_btc
+            moved -= move.amount_btc
         fees -= move.fee_btc
-    return venue, wallet, fees
+    return wallet, fees, moved
 
 
 def quote_income_usd(quote: AcceptedQuote) -> Decimal:

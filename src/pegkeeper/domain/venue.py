@@ -26,6 +26,18 @@ class VenueBalances:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """A swap's funding as the venue booked it in the trading account (OKX: a bill of type 8,
+    funding fee); `bill_id` is the venue's own, unique per account."""
+
+    bill_id: str
+    instrument_id: str
+    currency: str
+    amount: Decimal  # received; negative when paid
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class VenueResync:
     """The venue's stream of changes was interrupted (a reconnection): what it would have
     said is unknown, so positions and orders must be read again before acting."""

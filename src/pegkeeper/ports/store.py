@@ -31,6 +31,7 @@ from pegkeeper.domain.records import (
     PositionSnapshot,
 )
 from pegkeeper.domain.roll import RollRecord
+from pegkeeper.domain.venue import FundingPayment
 
 
 class LiabilityRepository(Protocol):
@@ -261,6 +262,17 @@ class CollateralRepository(Protocol):
     async def record_leverage(self, snapshot: LeverageSnapshot) -> None: ...
 
     async def recent_leverage(self, limit: int) -> list[LeverageSnapshot]: ...
+
+    async def record_funding_payments(
+        self, venue: str, payments: Sequence[FundingPayment], now_ms: int
+    ) -> int:
+        """Stores the payments not stored yet (one per venue and bill id); returns how many
+        were new."""
+        ...
+
+    async def last_funding_payment_ms(self, venue: str, currency: str) -> int | None:
+        """The time of the newest payment stored for the venue's account in `currency`."""
+        ...
 
     async def record_alert(self, record: AlertRecord) -> None: ...
 

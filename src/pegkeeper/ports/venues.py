@@ -15,6 +15,7 @@ from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.orders import OrderIntent, OrderReport
 from pegkeeper.domain.venue import (
     DepositRecord,
+    FundingPayment,
     TransferReport,
     VenueBalances,
     VenuePosition,
@@ -108,6 +109,11 @@ class FundingVenue(Protocol):
     async def withdrawal_fee(self, currency: str) -> tuple[str, Decimal]:
         """(chain, minimum fee) of an onchain withdrawal of `currency`; the fee is paid on top
         of the amount, from the funding account."""
+        ...
+
+    async def funding_payments(self, currency: str, since_ms: int) -> list[FundingPayment]:
+        """The swap funding the trading account paid or received in `currency` at or after
+        `since_ms`, oldest first."""
         ...
 
 

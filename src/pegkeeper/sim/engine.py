@@ -265,6 +265,12 @@ class SimEngine:
     def funding_payments(self) -> tuple[FundingPayment, ...]:
         return tuple(self._funding_payments)
 
+    def funding_bills(self, currency: str = SETTLE_CURRENCY) -> list[tuple[str, FundingPayment]]:
+        """The funding payments in `currency`, oldest first, each with the bill id the venue
+        gives it: its place among all the engine's payments, from 1, never reused."""
+        payments = enumerate(self._funding_payments, 1)
+        return [(str(n), p) for n, p in payments if p.currency == currency]
+
     @property
     def transfers(self) -> tuple[TransferResult, ...]:
         """Every transfer between the funding and trading accounts, oldest first."""

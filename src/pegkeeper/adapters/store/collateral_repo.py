@@ -1,5 +1,6 @@
 """The funding manager's trail in SQL: decisions, operations and their states, fee bumps,
-leverage snapshots, alerts sent. Rows are inserted once; a state is a new row."""
+leverage snapshots, the swap's funding payments, alerts sent. Rows are inserted once; a state
+is a new row."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pegkeeper.adapters.store.tables import (
     funding_decisions,
     funding_operation_events,
     funding_operations,
+    funding_payments,
     leverage_snapshots,
     open_funding_operations,
 )
@@ -37,6 +39,7 @@ from pegkeeper.domain.collateral import (
     Severity,
 )
 from pegkeeper.domain.errors import ConflictError, SlotTaken
+from pegkeeper.domain.venue import FundingPayment
 
 _DECISION_COLUMNS = [c for c in funding_decisions.c if c.name != "id"]
 _BUMP_COLUMNS = [c for c in fee_bumps.c if c.name != "id"]
@@ -161,6 +164,37 @@ class SqlCollateralRepository:
         rows = await self._all(_RECENT_LEVERAGE, {"limit": limit})
         return [LeverageSnapshot(**r._asdict()) for r in rows]
 
+    async def record_funding_payments(
+        self, venue: str, payments: Sequence[FundingPayment], now_ms: int
+    ) -> int:
+        if not payments:
+            return 0
+        p = funding_payments
+        async with self._tx.write() as conn:
+            known = set(
+                (
+                    await conn.execute(
+                        select(p.c.bill_id)
+                        .where(p.c.venue == venue)
+                        .where(p.c.bill_id.in_([x.bill_id for x in payments]))
+                    )
+                ).scalars()
+            )
+            new = {x.bill_id: x for x in payments if x.bill_id not in known}
+            if new:
+                rows = [
+                    asdict(x) | {"venue": venue, "recorded_at_ms": now_ms} for x in new.values()
+                ]
+                await conn.execute(insert(p), rows)
+        return len(new)
+
+    async def last_funding_payment_ms(self, venue: str, currency: str) -> int | None:
+        p = funding_payments
+        newest = select(func.max(p.c.ts_ms)).where(p.c.venue == venue, p.c.currency == currency)
+        async with self._tx.read() as conn:
+            found: int | None = (await conn.execute(newest)).scalar_one_or_none()
+        return found
+
     async def record_alert(self, record: AlertRecord) -> None:
         alert = record.alert
         row = {
@@ -227,6 +261,7 @@ async def _append_state(
             "venue_id": update.venue_id,
             "tx_id": update.tx_id,
             "message": update.message,
+            "fee_sats": update.fee_sats,
             "correlation_id": correlation_id,
             "created_at_ms": now_ms,
         },

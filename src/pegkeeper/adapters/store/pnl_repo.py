@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, func, select
+from sqlalchemy import Row, Select, and_, select
 
 from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.adapters.store.tables import (
     fills,
     funding_operation_events,
     funding_operations,
+    funding_payments,
     orders,
     position_snapshots,
     quotes,
@@ -23,6 +24,7 @@ from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.pnl import AcceptedQuote, HedgeFill, OwnMove, PnlInputs, VenueState
 from pegkeeper.domain.quote_math import Direction
 from pegkeeper.domain.quotes import QuoteState
+from pegkeeper.domain.units import sats_to_btc
 
 S = position_snapshots
 
@@ -54,6 +56,7 @@ async def read_pnl_inputs(tx: Transactions, since_ms: int, until_ms: int) -> Pnl
             )
         ).all()
         moves = (await conn.execute(_moves_done(*within))).all()
+        funding = (await conn.execute(_funding_paid(*within))).scalars().all()
         quote_rows = (await conn.execute(_quotes_accepted(*within))).all()
         marks = (
             await conn.execute(
@@ -77,8 +80,9 @@ async def read_pnl_inputs(tx: Transactions, since_ms: int, until_ms: int) -> Pnl
             )
             for r in fill_rows
         ],
-        moves=[OwnMove(OperationKind(r.kind), r.amount, r.fee) for r in moves],
+        moves=[_move(r) for r in moves],
         quotes=[_quote(r, marks) for r in quote_rows],
+        funding_btc=list(funding),
     )
 
 
@@ -97,19 +101,32 @@ def _state(r: Row[Any]) -> VenueState:
 
 
 def _moves_done(since_ms: int, until_ms: int) -> Select[Any]:
-    """Operations whose `done` state was recorded in the window."""
+    """Operations whose `done` state was recorded in the window, with the onchain fee read
+    then (a deposit's)."""
     e, o = funding_operation_events, funding_operations
-    done = (
-        select(e.c.operation_id, func.min(e.c.created_at_ms).label("done_ms"))
-        .where(e.c.state == OperationState.DONE.value)
-        .group_by(e.c.operation_id)
-        .subquery()
-    )
     return (
-        select(o.c.kind, o.c.amount, o.c.fee)
-        .select_from(o.join(done, done.c.operation_id == o.c.operation_id))
-        .where(and_(done.c.done_ms > since_ms, done.c.done_ms <= until_ms))
+        select(o.c.kind, o.c.amount, o.c.fee, e.c.fee_sats)
+        .select_from(o.join(e, e.c.operation_id == o.c.operation_id))
+        .where(e.c.state == OperationState.DONE.value)
+        .where(and_(e.c.created_at_ms > since_ms, e.c.created_at_ms <= until_ms))
         .where(o.c.currency == "BTC")
+    )
+
+
+def _move(row: Row[Any]) -> OwnMove:
+    kind = OperationKind(row.kind)
+    if kind is OperationKind.DEPOSIT:  # its fee is the wallet's, in sats
+        return OwnMove(kind, row.amount, sats_to_btc(row.fee_sats or 0))
+    return OwnMove(kind, row.amount, row.fee)
+
+
+def _funding_paid(since_ms: int, until_ms: int) -> Select[Any]:
+    f = funding_payments
+    return (
+        select(f.c.amount)
+        .where(f.c.currency == "BTC")
+        .where(and_(f.c.ts_ms > since_ms, f.c.ts_ms <= until_ms))
+        .order_by(f.c.ts_ms, f.c.id)
     )
 
 

@@ -317,6 +317,7 @@ funding_operation_events = Table(
     Column("message", Text, nullable=False),
     Column("correlation_id", String(ID), nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
+    Column("fee_sats", BigInteger, nullable=True),  # the onchain fee paid for tx_id, when read
     Index(None, "operation_id", "id"),
 )
 
@@ -371,6 +372,22 @@ leverage_snapshots = Table(
     Column("liquidation_price_usd", ExactDecimal, nullable=True),
     Column("liquidation_source", String(NAME), nullable=False),
     Column("distance_pct", ExactDecimal, nullable=True),
+)
+
+# The swap's funding the venue booked in the trading account, once each (its bill id).
+funding_payments = Table(
+    "funding_payments",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("venue", String(NAME), nullable=False),
+    Column("bill_id", String(ID), nullable=False),
+    Column("instrument_id", String(NAME), nullable=False),
+    Column("currency", String(NAME), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),  # received; negative when paid
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("recorded_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("venue", "bill_id"),
+    Index(None, "currency", "ts_ms"),
 )
 
 alerts_sent = Table(
@@ -430,6 +447,7 @@ ALL_TABLES = (
     open_funding_operations,
     fee_bumps,
     leverage_snapshots,
+    funding_payments,
     alerts_sent,
     hedge_rolls,
 )

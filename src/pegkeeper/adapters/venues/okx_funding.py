@@ -1,5 +1,6 @@
 """OKX's funding calls through ccxt: transfers between the funding (6) and trading (18)
-accounts, deposit address and history, onchain withdrawals, the funding rate.
+accounts, deposit address and history, onchain withdrawals, the funding rate, and the swap
+funding the trading account paid and received (its bills of type 8).
 
 Transfers and withdrawals carry pegkeeper's client id; one that raises VenueUncertain may have
 gone through and must be looked up by that id (`transfer_state`, `withdrawal`) before any new
@@ -14,9 +15,17 @@ from typing import Any
 
 from pegkeeper.adapters.venues import okx_parse as parse
 from pegkeeper.domain.errors import NotFound, VenueUnavailable
-from pegkeeper.domain.venue import DepositRecord, FundingRate, TransferReport, WithdrawalReport
+from pegkeeper.domain.venue import (
+    DepositRecord,
+    FundingPayment,
+    FundingRate,
+    TransferReport,
+    WithdrawalReport,
+)
 
 Json = Mapping[str, Any]
+BILLS_PAGE = 100  # OKX's largest page of /api/v5/account/bills
+FUNDING_FEE_BILL = "8"
 Call = Callable[[str, dict[str, str]], Awaitable[list[Json]]]
 
 
@@ -114,3 +123,20 @@ class OkxFunding:
         rows = await self._read("public_get_public_funding_rate", {"instId": instrument_id})
         row = one_row(rows, "funding rate")
         return parse.funding_rate(row)
+
+    async def funding_payments(self, currency: str, since_ms: int) -> list[FundingPayment]:
+        """OKX's funding-fee bills (type 8) since `since_ms`, page by page (newest first,
+        `after` the last bill id of a full page); OKX keeps 7 days of bills here."""
+        params = {"type": FUNDING_FEE_BILL, "ccy": currency, "begin": str(since_ms)}
+        params["limit"] = str(BILLS_PAGE)
+        found: list[FundingPayment] = []
+        while True:
+            rows = await self._read("private_get_account_bills", params)
+            found += [parse.funding_payment(r) for r in rows if r.get("type") == FUNDING_FEE_BILL]
+            if len(rows) < BILLS_PAGE:
+                break
+            params = params | {"after": str(rows[-1]["billId"])}
+        return sorted(
+            (f for f in found if f.ts_ms >= since_ms and f.currency == currency),
+            key=lambda f: (f.ts_ms, f.bill_id.zfill(32)),  # bill ids are numbers
+        )

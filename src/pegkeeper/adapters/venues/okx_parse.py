@@ -13,6 +13,7 @@ from pegkeeper.domain.venue import (
     AccountConfig,
     DepositRecord,
     DepositState,
+    FundingPayment,
     FundingRate,
     MovementState,
     TransferReport,
@@ -191,6 +192,17 @@ def transfer(row: Json, state: str = "success") -> TransferReport:
         to_account=ACCOUNTS.get(str(row.get("to")), str(row.get("to"))),
         state=transfer_state(venue_state),
         venue_state=venue_state,
+    )
+
+
+def funding_payment(row: Json) -> FundingPayment:
+    """A bill of type 8: `balChg` is what the account received (negative: paid)."""
+    return FundingPayment(
+        bill_id=str(row["billId"]),
+        instrument_id=str(row.get("instId", "")),
+        currency=str(row["ccy"]),
+        amount=decimal(row["balChg"], "balChg"),
+        ts_ms=millis(row.get("ts")),
     )
 
 

@@ -1,5 +1,6 @@
 """The FundingVenue port over the in-process simulated exchange engine: transfers between its
-funding and trading accounts, its deposit address and history, onchain withdrawals.
+funding and trading accounts, its deposit address and history, onchain withdrawals, and the
+swap funding its trading account settled.
 
 The engine keeps OKX's deposit and withdrawal state codes (its wire server answers in them);
 they are read as the OKX adapter reads them."""
@@ -10,7 +11,13 @@ from decimal import Decimal
 
 from pegkeeper.adapters.venues import okx_parse
 from pegkeeper.domain.errors import InvalidInput, OrderRejected
-from pegkeeper.domain.venue import DepositRecord, MovementState, TransferReport, WithdrawalReport
+from pegkeeper.domain.venue import (
+    DepositRecord,
+    FundingPayment,
+    MovementState,
+    TransferReport,
+    WithdrawalReport,
+)
 from pegkeeper.ports import Clock
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.events import TransferResult
@@ -81,6 +88,14 @@ class SimFunding:
         if currency not in CHAINS:
             raise OrderRejected(f"{currency} cannot be withdrawn onchain here", code="51000")
         return CHAINS[currency], MIN_WITHDRAWAL_FEE[currency]
+
+    async def funding_payments(self, currency: str, since_ms: int) -> list[FundingPayment]:
+        self.engine.advance(self._clock.now_ms())
+        return [
+            FundingPayment(bill_id, p.instrument_id, p.currency, p.amount_btc, p.ts_ms)
+            for bill_id, p in self.engine.funding_bills(currency)
+            if p.ts_ms >= since_ms
+        ]
 
 
 def _transfer(done: TransferResult) -> TransferReport:

@@ -229,7 +229,7 @@ def pnl_components(p: DealerPnl | None) -> dict[str, Any]:
             "wallet_change_btc": dec(_sats(p.wallet_change_btc)),
             "equity_change_btc": dec(_sats(p.equity_change_btc)),
             "components_total_btc": dec(_sats(p.total_btc)),
-            "difference_btc": dec(_sats(p.equity_change_btc - p.total_btc)),
+            "difference_btc": dec(_sats(p.unexplained_btc)),
         },
     }
 

@@ -15,7 +15,7 @@ Triggers: liability changes and filled orders on the bus, the periodic check, an
 only when the policy would act or the liquidation distance falls under the floor. A cycle a
 price tick asked for reads the venue only: the liability and the operations in flight are
 the ones the last full cycle read from the store (every other trigger reads them again).
-Everything runs on the Clock port; nothing sleeps in real time.
+Periodic checks store the swap's funding payments; all runs on the Clock port, no real sleep.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from pegkeeper.domain.events import (
 from pegkeeper.domain.leverage import LeverageReading
 from pegkeeper.ports import Bus, Clock, FundingVenue, ReadinessGate, Store, Venue, Wallet
 from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.collateral.funding_payments import FundingPaymentRecorder
 from pegkeeper.services.collateral.operations import Cannot, OperationRunner, OperationSettings
 from pegkeeper.services.collateral.reading import (
     AccountReader,
@@ -138,6 +139,9 @@ class CollateralManager:
         self._ops = OperationRunner(
             store.funding, funding_venue, wallet, clock, alerter, settings.operations, rng
         )
+        self._payments = FundingPaymentRecorder(
+            store.funding, funding_venue, clock, settings.venue_name, settings.currency
+        )
         self._wallet = wallet
         self._loop = TriggerLoop("funding", clock, settings.check_interval_seconds)
         self.state: AccountState | None = None
@@ -217,6 +221,7 @@ class CollateralManager:
         correlation_id = correlation_id or new_correlation_id()
         if reason in ("periodic", "startup"):
             await self._watch.periodic()
+            await self._payments.collect()
         from_store = reason != "price" or self._open_ops is None or self.state is None
         total = None if from_store or self.state is None else self.state.total_liability_cents
         state = await self._read(correlation_id, total_cents=total)

@@ -235,6 +235,7 @@ class OperationRunner:
                     found.venue_id or record.venue_id,
                     found.tx_id or record.tx_id,
                     found.message,
+                    found.fee_sats,
                 )
                 await self.execution.record(record.operation.operation_id, update)
                 if update.state.is_terminal:
@@ -292,6 +293,7 @@ class OperationRunner:
                 credited.deposit_id,
                 credited.tx_id,
                 f"state {credited.venue_state}",
+                await self._fee_paid(credited.tx_id or record.tx_id),
             )
         if self._age_s(op) >= self.settings.deposit_timeout_seconds:
             self._alert_lost(record)
@@ -309,6 +311,16 @@ class OperationRunner:
             message = f"seen by the exchange, state {found.venue_state}"
             return OperationUpdate(OperationState.PENDING, found.deposit_id, record.tx_id, message)
         return None
+
+    async def _fee_paid(self, tx_id: str) -> int | None:
+        """The onchain fee of the deposit's mined transaction, in sats (after fee bumps, the
+        last replacement's: the only one that paid); None when the wallet cannot say now."""
+        assert self._wallet is not None
+        try:
+            return (await self._wallet.transaction(tx_id)).fee_sats
+        except (VenueError, OSError, TimeoutError) as error:
+            log.warning("deposit fee not read", tx_id=tx_id, error=str(error))
+            return None
 
     async def _find_send(self, record: OperationRecord) -> OperationUpdate | None:
         """A deposit whose send left no tx id: the wallet's payments with its id say. One the

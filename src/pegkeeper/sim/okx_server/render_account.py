@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pegkeeper.domain.orders import Fill, OrderState
 from pegkeeper.sim.accounts import CURRENCIES
-from pegkeeper.sim.events import TransferResult
+from pegkeeper.sim.events import FundingPayment, TransferResult
 from pegkeeper.sim.okx_server.context import SimContext
 from pegkeeper.sim.okx_server.envelope import Json, text
 from pegkeeper.sim.okx_server.render_market import inst_type
@@ -325,6 +325,32 @@ def transfer_state_json(transfer: TransferResult) -> Json:
         "toInstId": "",
         "transId": transfer.transfer_id,
         "type": "0",
+    }
+
+
+def funding_bill_json(bill_id: str, payment: FundingPayment) -> Json:
+    """A bill of type 8 (funding fee): subType 174 income, 173 expense; `px` the mark."""
+    amount = text(payment.amount_btc)
+    return {
+        "bal": "",
+        "balChg": amount,
+        "billId": bill_id,
+        "ccy": payment.currency,
+        "execType": "",
+        "fee": "0",
+        "instId": payment.instrument_id,
+        "instType": "SWAP",
+        "mgnMode": "cross",
+        "notes": "",
+        "ordId": "",
+        "pnl": amount,
+        "posBal": "",
+        "posBalChg": "0",
+        "px": text(payment.mark_price_usd),
+        "subType": "174" if payment.amount_btc >= 0 else "173",
+        "sz": text(abs(payment.size_contracts)),
+        "ts": str(payment.ts_ms),
+        "type": "8",
     }
 
 

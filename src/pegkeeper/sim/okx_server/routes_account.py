@@ -1,20 +1,29 @@
-"""Private account endpoints: configuration, leverage, positions, trading balance."""
+"""Private account endpoints: configuration, leverage, positions, trading balance, bills."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from pegkeeper.domain.errors import InvalidInput
+from pegkeeper.sim.accounts import CURRENCIES
 from pegkeeper.sim.okx_server.context import SimContext
-from pegkeeper.sim.okx_server.envelope import OkxError, positive_decimal, required, text
+from pegkeeper.sim.okx_server.envelope import (
+    OkxError,
+    decimal_param,
+    positive_decimal,
+    required,
+    text,
+)
 from pegkeeper.sim.okx_server.render_account import (
     account_config_json,
     balance_json,
+    funding_bill_json,
     positions_json,
 )
 from pegkeeper.sim.okx_server.routing import Params, Reply, Route, comma_list
 
 POSITION_MODES = ("net_mode", "long_short_mode")
+BILLS_LIMIT = 100
 
 
 async def config(ctx: SimContext, params: Params) -> Reply:
@@ -72,6 +81,37 @@ async def balance(ctx: SimContext, params: Params) -> Reply:
     return Reply([balance_json(ctx, comma_list(params, "ccy"))])
 
 
+async def bills(ctx: SimContext, params: Params) -> Reply:
+    """The trading account's bills, newest first; the simulator books funding fees (type 8)
+    only. Filters: type, ccy, instId, begin and end (ms, inclusive), `after` (older than that
+    bill id) and `before` (newer), limit (at most 100)."""
+    limit = _whole(params, "limit", BILLS_LIMIT)
+    if not 1 <= limit <= BILLS_LIMIT:
+        raise OkxError("51000", "Parameter limit error")
+    if params.get("type", "8") != "8":
+        return Reply([])
+    after, before = _whole(params, "after", 0), _whole(params, "before", 0)
+    begin, end = _whole(params, "begin", 0), _whole(params, "end", 0)
+    found = [
+        (int(bill_id), funding_bill_json(bill_id, payment))
+        for currency in comma_list(params, "ccy") or CURRENCIES
+        for bill_id, payment in ctx.engine.funding_bills(currency)
+        if begin <= payment.ts_ms and (not end or payment.ts_ms <= end)
+        and params.get("instId", payment.instrument_id) == payment.instrument_id
+        and (not after or int(bill_id) < after) and int(bill_id) > before
+    ]  # fmt: skip
+    return Reply([bill for _, bill in sorted(found, key=lambda b: -b[0])[:limit]])
+
+
+def _whole(params: Params, name: str, default: int) -> int:
+    number = decimal_param(params, name, optional=True)
+    if number is None:
+        return default
+    if number != number.to_integral_value():
+        raise OkxError("51000", f"Parameter {name} error")
+    return int(number)
+
+
 def _margin_mode(params: Params) -> str:
     mode = required(params, "mgnMode")
     if mode != "cross":
@@ -97,4 +137,5 @@ ROUTES = (
     Route("POST", "account/set-position-mode", set_position_mode),
     Route("GET", "account/positions", positions),
     Route("GET", "account/balance", balance),
+    Route("GET", "account/bills", bills),
 )
