@@ -1,6 +1,6 @@
 """The swap's funding payments as the venue booked them, and the onchain fee a deposit paid.
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 from pegkeeper.adapters.store.types import ExactDecimal, RowId
 
-revision: str = "0013"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
