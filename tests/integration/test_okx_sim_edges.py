@@ -34,7 +34,7 @@ async def _requests(sim: RunningSim, http: aiohttp.ClientSession) -> dict[str, A
 
 
 CASES: list[tuple[str, str, str, Any]] = [
-    ("no_route", "GET", "account/bills", None),
+    ("no_route", "GET", "account/interest-accrued", None),
     ("inst_type", "GET", "public/instruments?instType=STOCKS", None),
     ("no_inst_type", "GET", "public/instruments", None),
     ("one_inst", "GET", "public/instruments?instType=SWAP&instId=BTC-USDT-SWAP", None),
