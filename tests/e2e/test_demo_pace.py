@@ -48,10 +48,12 @@ def test_the_demo_hedge_follows_and_the_readme_example_has_a_full_trail(tmp_path
             alerts = client.get("/api/v1/alerts").json()["alerts"]
         # from then on the users' own trades never take the hedge out for long
         assert inside >= SAMPLES * 3 // 4, f"inside the brackets in {inside} of {SAMPLES}"
-        outside = [
+        outside = [  # a wait for collateral before may still end meanwhile: "resolved"
             a
             for a in alerts
-            if a["kind"] == "hedge_outside_brackets" and a["created_at_ms"] > followed_ms
+            if a["kind"] == "hedge_outside_brackets"
+            and a["severity"] != "resolved"
+            and a["created_at_ms"] > followed_ms
         ]
         assert outside == [], outside
 
