@@ -50,3 +50,13 @@ class SlotTaken(ConflictError):
     """Another writer holds the slot (an instrument leg, or an account's class of funding
     operations), or acted on it since the caller read its inputs: the database refused the
     new order or operation, and no request was sent."""
+
+
+class ChainError(Exception):
+    """The node did not answer as asked (an RPC error, a timeout, not a contract)."""
+
+
+class ChainIncomplete(ChainError):
+    """What the node returned does not cover what was asked (it lags behind the range, a page
+    is short, a Clear's AfterClear is missing even from the receipt): read it again later, and
+    never move the checkpoint past it."""

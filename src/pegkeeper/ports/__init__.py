@@ -3,6 +3,7 @@ them and bootstrap wires them. Every port is importable from here."""
 
 from __future__ import annotations
 
+from pegkeeper.ports.equities import Broker, ChainSource, EquityRepository
 from pegkeeper.ports.ledger import (
     GaloyApi,
     GaloyRepository,
@@ -49,9 +50,12 @@ __all__ = [
     "BestBidAsk",
     "BookDecoder",
     "BookProvider",
+    "Broker",
     "Bus",
+    "ChainSource",
     "Clock",
     "CollateralRepository",
+    "EquityRepository",
     "FundingVenue",
     "GaloyApi",
     "GaloyRepository",
