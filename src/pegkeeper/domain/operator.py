@@ -17,6 +17,9 @@ class OperatorActionKind(StrEnum):
     RESUME_HEDGING = "hedging.resume"
     CLOSE_POSITION = "position.close"
     ACKNOWLEDGE_ALERT = "alert.acknowledge"
+    # the equity hedger's switches, on target "equities" (all symbols) or "equities:SYMBOL"
+    PAUSE_EQUITIES = "equities.pause"
+    RESUME_EQUITIES = "equities.resume"
 
     @property
     def leaves_hedging_paused(self) -> bool:
@@ -25,7 +28,17 @@ class OperatorActionKind(StrEnum):
 
     @property
     def sets_hedging_state(self) -> bool:
-        return self is not OperatorActionKind.ACKNOWLEDGE_ALERT
+        """Whether the action sets the dealer hedger's switch (the equity switches do not)."""
+        return self in _DEALER_SWITCHES
+
+
+_DEALER_SWITCHES = frozenset(
+    {
+        OperatorActionKind.PAUSE_HEDGING,
+        OperatorActionKind.RESUME_HEDGING,
+        OperatorActionKind.CLOSE_POSITION,
+    }
+)
 
 
 class OperatorResult(StrEnum):
