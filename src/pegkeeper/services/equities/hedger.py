@@ -1,0 +1,360 @@
+"""The equity hedger: keeps each symbol's exposure at the broker near zero.
+
+A trigger loop (services/trigger_loop.py): a new onchain fill, a reverted one, an operator's
+switch, its own rechecks while an order is in flight, and the periodic check (60 s) each run
+one cycle; triggers that arrive during a cycle are folded into the next one. A cycle:
+
+1. resolves every broker order not final (at start, those an earlier process left) before
+   anything new is sent: their fills move the exposure;
+2. for each symbol not paused and with no order in flight, sizes the hedge with the domain's
+   `hedge_size` and, when it is an order, sends it through the execution core with a client
+   order id derived from the symbol and the slot's sequence. A failed order leaves the
+   exposure where it was; the next check fires again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from pegkeeper.domain.collateral import AlertKind
+from pegkeeper.domain.equities.accumulation import HedgeSize, Wait, hedge_size
+from pegkeeper.domain.equities.broker import BrokerOrderIntent, BrokerOrderReport
+from pegkeeper.domain.equities.ledger import BrokerOrderRecord, SymbolExposure
+from pegkeeper.domain.errors import ConflictError, SlotTaken
+from pegkeeper.domain.execution import Outcome
+from pegkeeper.ports import Broker, Clock, EquityRepository
+from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.equities.control import EquityControl
+from pegkeeper.services.execution.broker_orders import BrokerOrderExecution, BrokerSent
+from pegkeeper.services.ids import broker_client_order_id, new_correlation_id
+from pegkeeper.services.trigger_loop import Trigger, TriggerLoop, backoff_delay_seconds
+
+log = structlog.get_logger("pegkeeper.equities.hedger")
+
+_MAX_ID_PROBES = 1_000  # ids taken past the counted sequence (orders of another process)
+
+
+@dataclass(frozen=True, slots=True)
+class EquityHedgerSettings:
+    check_interval_seconds: float = 60.0
+    min_notional_usd: Decimal = Decimal(2)
+    order_lookup_window_seconds: float = 30.0
+    recheck_open_order_seconds: float = 1.0  # while an order is in flight
+    unhedged_alert_seconds: float = 600.0
+    backoff_cap_seconds: float = 60.0
+    client_id_prefix: str = "eq"
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStatus:
+    """One symbol as the hedger sees it, for the API and the dashboard."""
+
+    symbol: str
+    onchain_net: Decimal  # shares the maker holds from onchain fills (long positive)
+    broker_net: Decimal  # shares its broker fills hold
+    exposure: Decimal  # onchain_net + broker_net: what is left to hedge
+    pending: Decimal  # signed shares of the order in flight not filled yet
+    in_flight: BrokerOrderRecord | None
+    waiting: str  # why no order now: the domain's reason, paused, the broker; "" otherwise
+    paused: bool
+    exposure_age_seconds: float | None  # since the oldest onchain fill not covered
+    last_price_usd: Decimal | None  # the last onchain fill's price
+    unhedged_usd: Decimal | None  # |exposure| at the last price
+    last_error: str  # the last failed order's reason, until an order goes through
+
+
+class EquityHedger:
+    def __init__(
+        self,
+        repository: EquityRepository,
+        broker: Broker,
+        clock: Clock,
+        settings: EquityHedgerSettings,
+        *,
+        symbols: Sequence[str] = (),
+        control: EquityControl | None = None,
+        alerter: Alerter | None = None,
+        on_broker_fills: Callable[[str], None] | None = None,
+    ) -> None:
+        """`symbols` are the configured ones (shown even before their first fill);
+        `on_broker_fills` is told of every report that brought broker fills."""
+        self._repository = repository
+        self._broker = broker
+        self._clock = clock
+        self.settings = settings
+        self._symbols = tuple(symbols)
+        self.control = control
+        self._alerter = alerter
+        self._on_broker_fills = on_broker_fills
+        self.execution = BrokerOrderExecution(
+            repository,
+            broker,
+            clock,
+            lookup_window_seconds=settings.order_lookup_window_seconds,
+            on_fills=self._fills_reported,
+        )
+        self._loop = TriggerLoop("equity-hedge", clock, settings.check_interval_seconds)
+        self._sequence: dict[str, int] | None = None  # the next order's number, per symbol
+        self._waiting: dict[str, str] = {}
+        self._errors: dict[str, str] = {}
+        self._status: dict[str, SymbolStatus] = {}
+        self.cycles = 0
+        self.consecutive_failures = 0
+        self.orders_sent = 0
+        self.last_cycle_ms: int | None = None
+        self.ready = asyncio.Event()
+        if control is not None:
+            control.on_change(lambda target: self.trigger("operator"))
+
+    def trigger(self, reason: str, correlation_id: str | None = None) -> None:
+        """Ask for a cycle (a new fill, a revert, an operator); folded while one runs."""
+        self._loop.trigger(reason, correlation_id)
+
+    async def run(self) -> None:
+        await self._loop.run(self._run_cycle, [], on_failure=self._failed, started=self.ready)
+
+    async def _run_cycle(self, trigger: Trigger) -> None:
+        await self.cycle(trigger.reason, trigger.correlation_id)
+
+    def _failed(self) -> None:
+        self.consecutive_failures += 1
+        delay = backoff_delay_seconds(
+            self.settings.recheck_open_order_seconds,
+            self.settings.backoff_cap_seconds,
+            self.consecutive_failures,
+        )
+        self._loop.recheck_in(delay)
+
+    async def cycle(self, reason: str, correlation_id: str = "") -> list[BrokerSent]:
+        """One cycle: resolve the orders in flight, then hedge what is left. Returns what
+        became of each order sent."""
+        in_flight = await self._resolve_open()
+        exposures = await self._repository.exposures()
+        sent: list[BrokerSent] = []
+        statuses: dict[str, SymbolStatus] = {}
+        for symbol in sorted(set(self._symbols) | set(exposures)):
+            exposure = exposures.get(symbol) or _flat(symbol)
+            result = await self._hedge(exposure, reason, correlation_id, in_flight)
+            if result is not None:
+                sent.append(result)
+            statuses[symbol] = self._status_of(exposure)
+            self._alert_unhedged(statuses[symbol])
+        self._status = statuses
+        self.cycles += 1
+        self.consecutive_failures = 0
+        self.last_cycle_ms = self._clock.now_ms()
+        waiting_on_broker = any(s.in_flight is not None for s in statuses.values())
+        if waiting_on_broker or any(not r.state.is_terminal for r in sent):
+            self._loop.recheck_in(self.settings.recheck_open_order_seconds)
+        return sent
+
+    async def _resolve_open(self) -> set[str]:
+        """Looks up every order not final; returns the symbols that still have one."""
+        still: set[str] = set()
+        for order in await self._repository.open_broker_orders():
+            state = await self.execution.resolve(order)
+            if state is None or not state.is_terminal:
+                still.add(order.intent.symbol)
+            else:
+                self._order_ended(order.intent, state.value, order.message)
+        return still
+
+    async def _hedge(
+        self, exposure: SymbolExposure, reason: str, correlation_id: str, in_flight: set[str]
+    ) -> BrokerSent | None:
+        symbol = exposure.symbol
+        self._waiting[symbol] = ""
+        if exposure.in_flight is not None or symbol in in_flight:
+            self._waiting[symbol] = "an order is in flight"
+            return None
+        size = self._size(exposure)
+        if isinstance(size, Wait):
+            self._waiting[symbol] = size.reason
+            return None
+        if self.control is not None and self.control.paused(symbol):
+            self._waiting[symbol] = "paused by an operator"
+            return None
+        intent = await self._intent(exposure, size, correlation_id)
+        try:
+            await self.execution.open(intent, f"{reason}: exposure {exposure.exposure} shares")
+        except SlotTaken as error:
+            self._waiting[symbol] = f"another order holds the slot: {error}"
+            return None
+        except ConflictError as error:  # the id was taken meanwhile: count again next time
+            self._sequence = None
+            self._waiting[symbol] = f"order id taken: {error}"
+            return None
+        self._bump(symbol)
+        result = await self.execution.send(intent)
+        self.orders_sent += 1
+        self._after_send(intent, result)
+        return result
+
+    def _size(self, exposure: SymbolExposure) -> HedgeSize | Wait:
+        return hedge_size(
+            exposure.exposure,
+            self._broker.kind,
+            last_price_usd=exposure.last_price_usd,
+            min_notional_usd=self.settings.min_notional_usd,
+        )
+
+    async def _intent(
+        self, exposure: SymbolExposure, size: HedgeSize, correlation_id: str
+    ) -> BrokerOrderIntent:
+        symbol = exposure.symbol
+        sequence = await self._next_sequence(symbol)
+        return BrokerOrderIntent(
+            client_order_id=broker_client_order_id(
+                symbol, sequence, self.settings.client_id_prefix
+            ),
+            symbol=symbol,
+            side=size.side,
+            quantity=size.quantity,
+            created_at_ms=self._clock.now_ms(),
+            correlation_id=correlation_id or new_correlation_id(),
+        )
+
+    async def _next_sequence(self, symbol: str) -> int:
+        """The symbol's next order number: its orders counted once at start, then past any
+        id already taken (an order another process opened)."""
+        if self._sequence is None:
+            snapshot = await self._repository.ledger_snapshot()
+            self._sequence = dict(Counter(o.intent.symbol for o in snapshot.broker_orders))
+        sequence = self._sequence.get(symbol, 0)
+        prefix = self.settings.client_id_prefix
+        for _ in range(_MAX_ID_PROBES):
+            taken = await self._repository.broker_order(
+                broker_client_order_id(symbol, sequence, prefix)
+            )
+            if taken is None:
+                break
+            sequence += 1
+        self._sequence[symbol] = sequence
+        return sequence
+
+    def _bump(self, symbol: str) -> None:
+        if self._sequence is not None:
+            self._sequence[symbol] = self._sequence.get(symbol, 0) + 1
+
+    def _after_send(self, intent: BrokerOrderIntent, result: BrokerSent) -> None:
+        symbol = intent.symbol
+        if result.outcome is Outcome.ACCEPTED or result.outcome is Outcome.UNCERTAIN:
+            self._errors.pop(symbol, None)
+            if self._alerter is not None:
+                self._alerter.cleared(
+                    AlertKind.EQUITY_ORDER_FAILED, symbol, f"{symbol} hedge order accepted", ""
+                )
+            if result.report is not None and result.state.is_terminal:
+                self._order_ended(intent, result.state.value, result.report.message)
+            return
+        self._errors[symbol] = f"{result.outcome.value}: {result.error}"
+        self._waiting[symbol] = f"the broker did not take the order: {result.error}"
+        log.warning(
+            "broker order failed; the exposure stays and the next check fires again",
+            symbol=symbol,
+            client_order_id=intent.client_order_id,
+            outcome=result.outcome.value,
+            error=result.error,
+        )
+        if self._alerter is not None:
+            self._alerter.condition(
+                AlertKind.EQUITY_ORDER_FAILED,
+                symbol,
+                f"{symbol} hedge order failed",
+                f"{intent.side.value} {intent.quantity} {symbol}: {result.error}; "
+                "the exposure stays and the next check fires again",
+                {"client_order_id": intent.client_order_id, "outcome": result.outcome.value},
+            )
+
+    def _order_ended(self, intent: BrokerOrderIntent, state: str, message: str) -> None:
+        log.info(
+            "broker order ended",
+            symbol=intent.symbol,
+            client_order_id=intent.client_order_id,
+            state=state,
+            message=message,
+        )
+
+    def _fills_reported(self, report: BrokerOrderReport) -> None:
+        if self._on_broker_fills is not None:
+            self._on_broker_fills("broker_fill")
+
+    def _status_of(self, exposure: SymbolExposure) -> SymbolStatus:
+        symbol = exposure.symbol
+        now_ms = self._clock.now_ms()
+        order = exposure.in_flight
+        pending = Decimal(0)
+        if order is not None:
+            left = max(order.intent.quantity - order.filled_quantity, Decimal(0))
+            pending = left if order.intent.signed_quantity > 0 else -left
+        age = None
+        if exposure.exposure != 0 and exposure.oldest_open_ms is not None:
+            age = max(now_ms - exposure.oldest_open_ms, 0) / 1000
+        price = exposure.last_price_usd
+        paused = self.control is not None and self.control.paused(symbol)
+        return SymbolStatus(
+            symbol=symbol,
+            onchain_net=exposure.onchain_net,
+            broker_net=exposure.broker_net,
+            exposure=exposure.exposure,
+            pending=pending,
+            in_flight=order,
+            waiting=self._waiting.get(symbol, ""),
+            paused=paused,
+            exposure_age_seconds=age,
+            last_price_usd=price,
+            unhedged_usd=abs(exposure.exposure) * price if price is not None else None,
+            last_error=self._errors.get(symbol, ""),
+        )
+
+    def _alert_unhedged(self, status: SymbolStatus) -> None:
+        """An exposure big enough to hedge, left longer than the limit, raises an alert (a
+        remainder under the broker's minimum is not one: it waits for the next fill)."""
+        if self._alerter is None:
+            return
+        age = status.exposure_age_seconds
+        sizeable = isinstance(
+            hedge_size(
+                status.exposure,
+                self._broker.kind,
+                last_price_usd=status.last_price_usd,
+                min_notional_usd=self.settings.min_notional_usd,
+            ),
+            HedgeSize,
+        )
+        symbol = status.symbol
+        if sizeable and age is not None and age >= self.settings.unhedged_alert_seconds:
+            why = status.waiting or status.last_error or "an order is in flight"
+            self._alerter.condition(
+                AlertKind.EQUITY_UNHEDGED,
+                symbol,
+                f"{symbol} exposure unhedged for {age:.0f} s",
+                f"{status.exposure} shares (about {status.unhedged_usd} USD) wait: {why}",
+                {"symbol": symbol, "exposure": str(status.exposure)},
+            )
+        else:
+            self._alerter.cleared(
+                AlertKind.EQUITY_UNHEDGED, symbol, f"{symbol} exposure hedged again", ""
+            )
+
+    def status(self) -> dict[str, SymbolStatus]:
+        """Each symbol as of the last cycle."""
+        return dict(self._status)
+
+    async def statuses(self) -> dict[str, SymbolStatus]:
+        """Each symbol now: its books read again, the reasons of the last cycle."""
+        exposures = await self._repository.exposures()
+        return {
+            symbol: self._status_of(exposures.get(symbol) or _flat(symbol))
+            for symbol in sorted(set(self._symbols) | set(exposures))
+        }
+
+
+def _flat(symbol: str) -> SymbolExposure:
+    return SymbolExposure(symbol, Decimal(0), Decimal(0), None, None, None)
