@@ -15,11 +15,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from pegkeeper.domain.equities.assets import EquityAsset
+from pegkeeper.domain.equities.assets import EquityAsset, EquityUniverse
 from pegkeeper.domain.equities.broker import BrokerKind
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,19}$")  # as domain.equities.assets takes it
 BROKERS_LATER = ("alpaca-trading", "alpaca-broker", "schwab")
 # keys whose values are never shown in an error message
 HIDDEN_KEYS = ("equities.rpc_url",)
@@ -34,8 +34,8 @@ def _address(value: str) -> str:
 def _symbol(value: str) -> str:
     if not SYMBOL.match(value):
         raise ValueError(
-            "expected the broker's ticker: upper-case letters, digits, '.' or '-', "
-            "starting with a letter (e.g. AAPL, BRK.B)"
+            "expected the broker's ticker: 1 to 20 upper-case letters, digits, '.', '/' or "
+            "'-' (e.g. AAPL, BRK.B)"
         )
     return value
 
@@ -124,8 +124,9 @@ class EquitiesSettings(_Section):
             _check_required(self)
         return self
 
-    def universe_assets(self) -> tuple[EquityAsset, ...]:
-        return tuple(a.asset() for a in self.assets)
+    def universe(self) -> EquityUniverse:
+        """The configured assets as the domain takes them (refuses what it cannot use)."""
+        return EquityUniverse.of(self.order_owner, self.usdc, tuple(a.asset() for a in self.assets))
 
 
 def _check_names(assets: list[EquityAssetSettings]) -> None:

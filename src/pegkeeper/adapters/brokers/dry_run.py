@@ -49,6 +49,7 @@ class DryRunSettings:
 class _Order:
     intent: BrokerOrderIntent
     broker_order_id: str
+    placed_price_usd: Decimal  # the market price at placement: the fallback of each fill
     due_ms: list[int]  # monotonic time of each piece not filled yet
     quantities: list[Decimal]  # each piece's shares, in step with `due_ms`
     fills: list[BrokerFill] = field(default_factory=list)
@@ -75,6 +76,7 @@ class DryRunBroker:
         self._clock = clock
         self._last_price = last_price
         self._orders: dict[str, _Order] = {}
+        self._market: dict[str, Decimal] = {}  # the market price of the last fill, by symbol
         self.sent: list[BrokerOrderIntent] = []  # every order placed, in order
         self._fail_next: Exception | None = None
         self._timeout_after_accept_next = False
@@ -107,12 +109,13 @@ class DryRunBroker:
                 raise OrderRejected("client_order_id must be unique", code="422")
             return await self._report(known)
         self._check(intent)
-        if await self._price(intent.symbol) is None:
+        price_usd = await self._price(intent.symbol)
+        if price_usd is None:
             raise OrderRejected(
                 f"no price for {intent.symbol}: no onchain fill yet and no quote configured "
                 f"([equities.dry_run.quotes] {intent.symbol})"
             )
-        order = self._new_order(intent)
+        order = self._new_order(intent, price_usd)
         self._orders[intent.client_order_id] = order
         self.sent.append(intent)
         report = await self._report(order)
@@ -153,14 +156,14 @@ class DryRunBroker:
         if intent.order_type is not BrokerOrderType.MARKET:
             raise OrderRejected("the dry-run broker takes market orders only")
 
-    def _new_order(self, intent: BrokerOrderIntent) -> _Order:
+    def _new_order(self, intent: BrokerOrderIntent, price_usd: Decimal) -> _Order:
         quantity = intent.quantity + self._overfill_next
         self._overfill_next = Decimal(0)
         pieces = _pieces(quantity, self.settings.fill_pieces, self.kind)
         first_ms = self._clock.monotonic_ms() + self.settings.latency_ms
         due = [first_ms + i * self.settings.piece_interval_ms for i in range(len(pieces))]
         broker_order_id = f"dry-{len(self._orders) + 1}"
-        return _Order(intent, broker_order_id, due, pieces)
+        return _Order(intent, broker_order_id, price_usd, due, pieces)
 
     async def _report(self, order: _Order) -> BrokerOrderReport:
         await self._advance(order)
@@ -172,9 +175,8 @@ class DryRunBroker:
         while order.due_ms and order.due_ms[0] <= now_ms and not order.state.is_terminal:
             order.due_ms.pop(0)
             quantity = order.quantities.pop(0)
-            market = await self._price(order.intent.symbol)
-            if market is None:  # the quote went away after placement: fill at the last one
-                market = order.fills[-1].price_usd if order.fills else Decimal(0)
+            market = await self._price(order.intent.symbol) or order.placed_price_usd
+            self._market[order.intent.symbol] = market
             number = len(order.fills) + 1
             order.fills.append(
                 BrokerFill(
@@ -188,11 +190,13 @@ class DryRunBroker:
                 order.state = BrokerOrderState.FILLED
 
     async def _price(self, symbol: str) -> Decimal | None:
+        """The last onchain fill's price, else the configured quote, else the market price
+        of this broker's last fill of the symbol (a reorg may take every onchain fill away)."""
         if self._last_price is not None:
             price = await self._last_price(symbol)
             if price is not None and price > 0:
                 return price
-        return self.settings.quotes.get(symbol)
+        return self.settings.quotes.get(symbol) or self._market.get(symbol)
 
     def _slipped(self, market_usd: Decimal, side: OrderSide) -> Decimal:
         move = market_usd * self.settings.slippage_bps / BPS

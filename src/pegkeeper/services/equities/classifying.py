@@ -23,7 +23,7 @@ from pegkeeper.domain.equities.chain import (
     TokenInfo,
 )
 from pegkeeper.domain.equities.raindex import classify, maker_trade
-from pegkeeper.domain.errors import ChainError, ChainIncomplete
+from pegkeeper.domain.errors import ChainError, ChainIncomplete, InvalidInput
 from pegkeeper.ports import ChainSource
 
 Call = Callable[[Awaitable[Any]], Awaitable[Any]]
@@ -68,7 +68,10 @@ class Classifier:
     async def _one(
         self, event: RaindexEvent, ratios: dict[tuple[str, int], Decimal]
     ) -> OnchainFill | SkippedLog:
-        trade = maker_trade(event, self._universe.order_owner)
+        try:
+            trade = maker_trade(event, self._universe.order_owner)
+        except InvalidInput:  # an IO index outside the order: the domain skips it
+            trade = None
         tokens: dict[str, TokenInfo] = {}
         shares_per_token: dict[str, Decimal] = {}
         if trade is not None:

@@ -103,6 +103,7 @@ class EquityHedger:
         self._sequence: dict[str, int] | None = None  # the next order's number, per symbol
         self._waiting: dict[str, str] = {}
         self._errors: dict[str, str] = {}
+        self._prices: dict[str, Decimal] = {}  # the last price seen per symbol
         self._status: dict[str, SymbolStatus] = {}
         self.cycles = 0
         self.consecutive_failures = 0
@@ -134,17 +135,22 @@ class EquityHedger:
     async def cycle(self, reason: str, correlation_id: str = "") -> list[BrokerSent]:
         """One cycle: resolve the orders in flight, then hedge what is left. Returns what
         became of each order sent."""
+        if self._sequence is None:
+            self._sequence = await self._load_history()
         in_flight = await self._resolve_open()
         exposures = await self._repository.exposures()
         sent: list[BrokerSent] = []
-        statuses: dict[str, SymbolStatus] = {}
-        for symbol in sorted(set(self._symbols) | set(exposures)):
+        symbols = sorted(set(self._symbols) | set(exposures))
+        for symbol in symbols:
             exposure = exposures.get(symbol) or _flat(symbol)
             result = await self._hedge(exposure, reason, correlation_id, in_flight)
             if result is not None:
                 sent.append(result)
-            statuses[symbol] = self._status_of(exposure)
-            self._alert_unhedged(statuses[symbol])
+        if sent:  # the fills reported move the books: show them as they are now
+            exposures = await self._repository.exposures()
+        statuses = {s: self._status_of(exposures.get(s) or _flat(s)) for s in symbols}
+        for status in statuses.values():
+            self._alert_unhedged(status)
         self._status = statuses
         self.cycles += 1
         self.consecutive_failures = 0
@@ -182,7 +188,7 @@ class EquityHedger:
             return None
         intent = await self._intent(exposure, size, correlation_id)
         try:
-            await self.execution.open(intent, f"{reason}: exposure {exposure.exposure} shares")
+            await self.execution.open(intent, f"{reason}: exposure {_shown(exposure.exposure)}")
         except SlotTaken as error:
             self._waiting[symbol] = f"another order holds the slot: {error}"
             return None
@@ -200,9 +206,17 @@ class EquityHedger:
         return hedge_size(
             exposure.exposure,
             self._broker.kind,
-            last_price_usd=exposure.last_price_usd,
+            last_price_usd=self._price_of(exposure),
             min_notional_usd=self.settings.min_notional_usd,
         )
+
+    def _price_of(self, exposure: SymbolExposure) -> Decimal | None:
+        """The last onchain fill's price; when a reorg took every live fill away (the
+        correcting hedge of a reverted one), the last price seen of the symbol."""
+        if exposure.last_price_usd is not None:
+            self._prices[exposure.symbol] = exposure.last_price_usd
+            return exposure.last_price_usd
+        return self._prices.get(exposure.symbol)
 
     async def _intent(
         self, exposure: SymbolExposure, size: HedgeSize, correlation_id: str
@@ -220,12 +234,24 @@ class EquityHedger:
             correlation_id=correlation_id or new_correlation_id(),
         )
 
+    async def _load_history(self) -> dict[str, int]:
+        """Read once: each symbol's orders so far (the next one's number) and the last
+        prices its fills had (the fallback of `_price_of` after a restart)."""
+        snapshot = await self._repository.ledger_snapshot()
+        fills = sorted(snapshot.broker_fills, key=lambda f: f.ts_ms)
+        live = sorted(
+            (f for f in snapshot.onchain_fills if not f.reverted),
+            key=lambda f: (f.block_number, f.log_index),
+        )
+        known = {f.symbol: f.price_usd for f in fills} | {f.symbol: f.price_usd for f in live}
+        self._prices = known | self._prices
+        return dict(Counter(o.intent.symbol for o in snapshot.broker_orders))
+
     async def _next_sequence(self, symbol: str) -> int:
         """The symbol's next order number: its orders counted once at start, then past any
         id already taken (an order another process opened)."""
         if self._sequence is None:
-            snapshot = await self._repository.ledger_snapshot()
-            self._sequence = dict(Counter(o.intent.symbol for o in snapshot.broker_orders))
+            self._sequence = await self._load_history()
         sequence = self._sequence.get(symbol, 0)
         prefix = self.settings.client_id_prefix
         for _ in range(_MAX_ID_PROBES):
@@ -296,7 +322,7 @@ class EquityHedger:
         age = None
         if exposure.exposure != 0 and exposure.oldest_open_ms is not None:
             age = max(now_ms - exposure.oldest_open_ms, 0) / 1000
-        price = exposure.last_price_usd
+        price = self._price_of(exposure)
         paused = self.control is not None and self.control.paused(symbol)
         return SymbolStatus(
             symbol=symbol,
@@ -335,8 +361,9 @@ class EquityHedger:
                 AlertKind.EQUITY_UNHEDGED,
                 symbol,
                 f"{symbol} exposure unhedged for {age:.0f} s",
-                f"{status.exposure} shares (about {status.unhedged_usd} USD) wait: {why}",
-                {"symbol": symbol, "exposure": str(status.exposure)},
+                f"{_shown(status.exposure)} shares (about {_shown(status.unhedged_usd)} USD) "
+                f"wait: {why}",
+                {"symbol": symbol, "exposure": _shown(status.exposure)},
             )
         else:
             self._alerter.cleared(
@@ -354,6 +381,13 @@ class EquityHedger:
             symbol: self._status_of(exposures.get(symbol) or _flat(symbol))
             for symbol in sorted(set(self._symbols) | set(exposures))
         }
+
+
+def _shown(amount: Decimal | None) -> str:
+    """An amount without its trailing zeros (fills carry 18 places), for people."""
+    if amount is None:
+        return "?"
+    return f"{amount.normalize():f}"
 
 
 def _flat(symbol: str) -> SymbolExposure:

@@ -70,8 +70,9 @@ class EquityPnl:
         self.ready = asyncio.Event()
 
     async def start(self) -> bool:
-        """Replays every trade and compares with what is stored; returns whether they were
-        equal (a store only behind is not a difference). The stored entries end equal."""
+        """Replays every trade and compares with what is stored; returns False when they
+        differed (a store only behind, missing entries at the end, does not). The stored
+        entries end equal to the replay."""
         trades = await self._repository.trades()
         replayed = self._replay(trades)
         stored = await self._repository.pnl_entries()
@@ -84,7 +85,7 @@ class EquityPnl:
         await self._store_tail(replayed, stored)
         self._trades, self._entries = trades, replayed
         self.started = True
-        return equal
+        return equal or behind
 
     def trigger(self, reason: str) -> None:
         """Replay again soon (new fills, broker fills, reverts); folded while one runs."""
