@@ -37,7 +37,7 @@ from pegkeeper.domain.equities.ledger import (
     SymbolExposure,
 )
 from pegkeeper.domain.equities.pnl import PnlEntry, Trade
-from pegkeeper.domain.errors import ChainError, ChainIncomplete
+from pegkeeper.domain.errors import ChainCallReverted, ChainIncomplete
 
 OWNER = "0x" + "0a" * 20
 TAKER = "0x" + "0b" * 20
@@ -158,21 +158,23 @@ class FakeChain:
         self.blocks: list[_Block] = []
         self.fork = 0  # bumped by each reorg: new hashes
         self.reads: list[tuple[int, int]] = []
-        self.failures: dict[str, list[Exception]] = {}
-        self.hashes_per_range = 8  # the adapter's: hashes of the range's last blocks
+        self.failures: dict[str, list[Exception | None]] = {}
         self.mine(1)  # block 0
 
     @property
     def head(self) -> int:
         return len(self.blocks) - 1
 
-    def fail(self, method: str, *errors: Exception) -> None:
+    def fail(self, method: str, *errors: Exception | None) -> None:
+        """The next calls of `method` raise these, in turn (None: that call answers)."""
         self.failures.setdefault(method, []).extend(errors)
 
     def _maybe_fail(self, method: str) -> None:
         queued = self.failures.get(method)
         if queued:
-            raise queued.pop(0)
+            error = queued.pop(0)
+            if error is not None:
+                raise error
 
     def mine(self, count: int = 1, *events: RaindexEvent) -> list[int]:
         """Mines `count` empty blocks, the events (built with `next_ref`) in the first."""
@@ -211,13 +213,16 @@ class FakeChain:
         self._maybe_fail("cutoff")
         return self.blocks[max(self.head - self.depth, 0)].ref
 
-    async def read_range(self, from_block: int, to_block: int) -> RangeRead:
+    async def read_range(
+        self, from_block: int, to_block: int, *, keep_from_block: int | None = None
+    ) -> RangeRead:
         self._maybe_fail("read_range")
         if to_block > self.head:
             raise ChainIncomplete(f"the node's head {self.head} is behind {to_block}")
         self.reads.append((from_block, to_block))
         blocks = self.blocks[from_block : to_block + 1]
-        last = blocks[-self.hashes_per_range :]
+        keep_from = to_block - 7 if keep_from_block is None else keep_from_block
+        last = [b for b in blocks if b.ref.number >= keep_from]
         return RangeRead(
             from_block,
             to_block,
@@ -234,13 +239,13 @@ class FakeChain:
     async def token(self, address: str) -> TokenInfo:
         self._maybe_fail("token")
         if address in self.unreadable or address not in self.tokens:
-            raise ChainError(f"{address} is not a contract")
+            raise ChainCallReverted(f"{address} is not a contract")
         return self.tokens[address]
 
     async def shares_per_token(self, wrapper: str, block_number: int) -> Decimal:
         self._maybe_fail("shares_per_token")
         if wrapper in self.unreadable or wrapper not in self.ratios:
-            raise ChainError(f"convertToAssets reverted on {wrapper}")
+            raise ChainCallReverted(f"convertToAssets reverted on {wrapper}")
         return self.ratios[wrapper]
 
 

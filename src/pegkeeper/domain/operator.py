@@ -17,8 +17,7 @@ class OperatorActionKind(StrEnum):
     RESUME_HEDGING = "hedging.resume"
     CLOSE_POSITION = "position.close"
     ACKNOWLEDGE_ALERT = "alert.acknowledge"
-    # the equity hedger's switches, on target "equities" (all symbols) or "equities:SYMBOL"
-    PAUSE_EQUITIES = "equities.pause"
+    PAUSE_EQUITIES = "equities.pause"  # one symbol, or every one (target "all")
     RESUME_EQUITIES = "equities.resume"
 
     @property
@@ -28,17 +27,12 @@ class OperatorActionKind(StrEnum):
 
     @property
     def sets_hedging_state(self) -> bool:
-        """Whether the action sets the dealer hedger's switch (the equity switches do not)."""
-        return self in _DEALER_SWITCHES
-
-
-_DEALER_SWITCHES = frozenset(
-    {
-        OperatorActionKind.PAUSE_HEDGING,
-        OperatorActionKind.RESUME_HEDGING,
-        OperatorActionKind.CLOSE_POSITION,
-    }
-)
+        """The dealer's hedging switch (the equity hedger keeps switches of its own)."""
+        return self in (
+            OperatorActionKind.PAUSE_HEDGING,
+            OperatorActionKind.RESUME_HEDGING,
+            OperatorActionKind.CLOSE_POSITION,
+        )
 
 
 class OperatorResult(StrEnum):

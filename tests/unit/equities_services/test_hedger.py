@@ -248,10 +248,10 @@ async def test_pause_and_resume_per_symbol_and_for_all() -> None:
     assert state["symbols"]["AAPL"]["paused"] is False and state["symbols"]["AAPL"]["by"] == "alice"
     results = [(a.action, a.target, a.result) for a in w.actions.actions]
     assert results == [
-        (OperatorActionKind.PAUSE_EQUITIES, "equities:AAPL", OperatorResult.DONE),
-        (OperatorActionKind.RESUME_EQUITIES, "equities:AAPL", OperatorResult.DONE),
-        (OperatorActionKind.PAUSE_EQUITIES, "equities", OperatorResult.DONE),
-        (OperatorActionKind.PAUSE_EQUITIES, "equities", OperatorResult.UNCHANGED),
+        (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.DONE),
+        (OperatorActionKind.RESUME_EQUITIES, "AAPL", OperatorResult.DONE),
+        (OperatorActionKind.PAUSE_EQUITIES, "all", OperatorResult.DONE),
+        (OperatorActionKind.PAUSE_EQUITIES, "all", OperatorResult.UNCHANGED),
     ]
     # a restart finds the switches as operators left them
     restored = EquityControl(w.actions, w.clock, ("AAPL", "MSFT"))

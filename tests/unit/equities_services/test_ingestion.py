@@ -96,6 +96,17 @@ async def test_a_token_read_that_fails_skips_the_log_and_ingestion_goes_on() -> 
     assert skipped.reason is SkipReason.TOKEN_UNREADABLE and w.wrapper("AAPL") in skipped.detail
 
 
+async def test_a_node_that_does_not_answer_a_token_read_fails_the_range_instead() -> None:
+    w = make_world()
+    w.mine(w.fill("AAPL", sold=True, shares="1", usdc="150", wrapped=True))
+    w.chain.fail("shares_per_token", ChainError("node timeout"))
+    with pytest.raises(ChainError, match="node timeout"):
+        await w.ingestion.poll_once()
+    assert await w.repo.checkpoint() is None and w.memory.skipped == {}  # type: ignore[union-attr]
+    (fill,) = await w.ingestion.poll_once()  # read again: the fill is not lost
+    assert fill.shares == 1
+
+
 async def test_wrapped_amounts_are_converted_at_the_fills_block() -> None:
     w = make_world()
     w.chain.ratios[w.wrapper("AAPL")] = D("1.05")
@@ -110,18 +121,7 @@ async def test_the_checkpoint_never_moves_past_a_range_that_failed() -> None:
     w.chain.mine(12)
     w.mine(w.fill("AAPL", sold=True, shares="1", usdc="150"))  # block 13
     w.chain.mine(10)  # head 23
-    w.chain.reads.clear()
-    original = w.chain.read_range
-    calls = 0
-
-    async def second_fails(a: int, b: int):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise ChainIncomplete("short page")
-        return await original(a, b)
-
-    w.chain.read_range = second_fails  # type: ignore[method-assign]
+    w.chain.fail("read_range", None, ChainIncomplete("short page"))
     with pytest.raises(ChainIncomplete):
         await w.ingestion.poll_once()
     checkpoint = await w.repo.checkpoint()
@@ -243,3 +243,14 @@ async def test_start_refuses_a_configured_token_that_is_not_a_contract() -> None
     w.chain.unreadable.add(w.token("MSFT"))
     with pytest.raises(InvalidInput, match=r"equities\.assets\[1\]\.tokens\[0\] \(MSFT\)"):
         await w.ingestion.start()
+
+
+async def test_start_waits_for_a_node_that_does_not_answer_instead_of_refusing() -> None:
+    w = make_world(ingestion_settings=IngestionSettings(poll_interval_seconds=5))
+    w.chain.fail("token", ChainError("connection refused"))
+    start = asyncio.create_task(w.ingestion.start())
+    await settle()
+    assert not start.done() and w.ingestion.consecutive_failures == 1
+    w.clock.advance(backoff_delay_seconds(5, 300, 1))
+    await settle()
+    assert start.done() and start.exception() is None

@@ -2,9 +2,10 @@
 the token facts it needs read from the chain (each token's decimals once, a wrapper's ratio
 at the event's block), each undecodable log kept as a skipped one.
 
-A token read the node refuses (a reverting `decimals()`, a wrapper without
-`convertToAssets`) skips that log as TOKEN_UNREADABLE, never the range; a node that did not
-answer at all (a timeout, an incomplete answer) fails the range, which is read again.
+A token read the contract refuses (ChainCallReverted: a reverting `decimals()`, a wrapper
+without `convertToAssets`, no contract at the address) skips that log as TOKEN_UNREADABLE,
+never the range; a node that did not answer (any other ChainError, a timeout) fails the
+range, which is read again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pegkeeper.domain.equities.chain import (
     TokenInfo,
 )
 from pegkeeper.domain.equities.raindex import classify, maker_trade
-from pegkeeper.domain.errors import ChainError, ChainIncomplete, InvalidInput
+from pegkeeper.domain.errors import ChainCallReverted, InvalidInput
 from pegkeeper.ports import ChainSource
 
 Call = Callable[[Awaitable[Any]], Awaitable[Any]]
@@ -84,9 +85,7 @@ class Classifier:
                     if role is not None and role.wrapped:
                         block = event.ref.block_number
                         shares_per_token[address] = await self._ratio(address, block, ratios)
-                except ChainIncomplete:
-                    raise
-                except ChainError as error:
+                except ChainCallReverted as error:  # the same answer every time: skip it
                     detail = f"{address}: {error}"
                     return SkippedLog(event.ref, SkipReason.TOKEN_UNREADABLE, detail)
         return classify(event, self._universe, tokens, shares_per_token)

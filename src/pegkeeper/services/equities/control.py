@@ -1,8 +1,10 @@
 """The equity hedger's switches: one for every symbol at once and one per symbol. A paused
 symbol keeps its exposure and its order in flight (still resolved), but no new order is sent.
 
-Each switch is an operator action in the audit trail (target "equities" for all symbols,
-"equities:SYMBOL" for one), so that after a restart every switch stays as operators left it.
+Each switch is an operator action in the audit trail (target "all" for every symbol, the
+symbol for one), so that after a restart every switch stays as operators left it. Where the
+caller writes the audit trail itself (with the request's address), the control is built with
+`records_actions=False` and only moves the switch; `load` restores either way.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from pegkeeper.services.ids import new_correlation_id
 
 log = structlog.get_logger("pegkeeper.equities.control")
 
-GLOBAL_TARGET = "equities"
+GLOBAL_TARGET = "all"  # the audit target of an action on every symbol
 _TARGETS_PER_READ = 400  # below the repository's bound on targets per query
 _KINDS = (OperatorActionKind.PAUSE_EQUITIES, OperatorActionKind.RESUME_EQUITIES)
 
 
 def target_of(symbol: str | None) -> str:
-    return GLOBAL_TARGET if symbol is None else f"{GLOBAL_TARGET}:{symbol}"
+    return GLOBAL_TARGET if symbol is None else symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +49,17 @@ class Switch:
 
 class EquityControl:
     def __init__(
-        self, actions: OperatorActionRepository, clock: Clock, symbols: Sequence[str]
+        self,
+        actions: OperatorActionRepository,
+        clock: Clock,
+        symbols: Sequence[str],
+        *,
+        records_actions: bool = True,
     ) -> None:
+        if GLOBAL_TARGET in symbols:
+            raise InvalidInput(f"{GLOBAL_TARGET!r} names every symbol; it cannot be one")
         self._actions = actions
+        self._records = records_actions
         self._clock = clock
         self._symbols = tuple(symbols)
         self._global = Switch()
@@ -121,7 +131,8 @@ class EquityControl:
             correlation_id=new_correlation_id(),
             client_address="",
         )
-        await self._actions.record(action)
+        if self._records:
+            await self._actions.record(action)
         if result is OperatorResult.DONE:
             self._apply(action)
             log.warning(detail, by=by, note=text)
@@ -146,9 +157,8 @@ class EquityControl:
         if action.target == GLOBAL_TARGET:
             self._global = switch
             return
-        symbol = action.target.removeprefix(f"{GLOBAL_TARGET}:")
-        if symbol in self._by_symbol:  # a symbol no longer configured is left out
-            self._by_symbol[symbol] = switch
+        if action.target in self._by_symbol:  # a symbol no longer configured is left out
+            self._by_symbol[action.target] = switch
 
     def _stamp(self) -> int:
         """Now, but after every action already recorded here: actions are restored in the

@@ -370,6 +370,10 @@ class EquityHedger:
                 AlertKind.EQUITY_UNHEDGED, symbol, f"{symbol} exposure hedged again", ""
             )
 
+    def waiting_reasons(self) -> dict[str, str]:
+        """Per symbol, why the last cycle sent no order ("" when nothing held it back)."""
+        return {s: status.waiting for s, status in self._status.items()}
+
     def status(self) -> dict[str, SymbolStatus]:
         """Each symbol as of the last cycle."""
         return dict(self._status)

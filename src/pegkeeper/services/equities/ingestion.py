@@ -33,7 +33,7 @@ from pegkeeper.domain.equities.chain import (
     TokenInfo,
 )
 from pegkeeper.domain.equities.ledger import RevertedFill
-from pegkeeper.domain.errors import ChainError, ChainIncomplete, InvalidInput
+from pegkeeper.domain.errors import ChainCallReverted, ChainError, ChainIncomplete, InvalidInput
 from pegkeeper.ports import ChainSource, Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.classifying import Classifier, token_keys
@@ -128,17 +128,25 @@ class ChainIngestion:
         self._cutoff = cutoff
         self._checkpoint = await self._repository.checkpoint()
         for address, key in token_keys(self._universe).items():
-            try:
-                self._classifier.remember(await self._call(self._chain.token(address)))
-                role = self._universe.role(address)
-                if role is not None and role.wrapped:
-                    await self._call(self._chain.shares_per_token(address, cutoff.number))
-            except (ChainError, TimeoutError) as error:
-                raise InvalidInput(
-                    f"{key}: {address} is not a token contract the node can read ({error}); "
-                    "expected the address of the asset's ERC-20 token (an ERC-4626 vault "
-                    "for wrapped_tokens)"
-                ) from None
+            while True:
+                try:
+                    await self._check_token(address, key, cutoff)
+                    break
+                except (ChainError, TimeoutError, OSError) as error:  # the node, not the token
+                    await self._failed(error)
+
+    async def _check_token(self, address: str, key: str, cutoff: BlockRef) -> None:
+        try:
+            self._classifier.remember(await self._call(self._chain.token(address)))
+            role = self._universe.role(address)
+            if role is not None and role.wrapped:
+                await self._call(self._chain.shares_per_token(address, cutoff.number))
+        except ChainCallReverted as error:
+            raise InvalidInput(
+                f"{key}: {address} is not a token contract the node can read ({error}); "
+                "expected the address of the asset's ERC-20 token (an ERC-4626 vault for "
+                "wrapped_tokens)"
+            ) from None
 
     async def run(self) -> None:
         await self.start()
@@ -178,7 +186,8 @@ class ChainIngestion:
         return new
 
     async def _ingest(self, start: int, end: int, cutoff: BlockRef) -> list[OnchainFill]:
-        read = await self._call(self._chain.read_range(start, end))
+        keep_from = max(end - self.settings.keep_block_hashes + 1, 0)
+        read = await self._call(self._chain.read_range(start, end, keep_from_block=keep_from))
         if (read.from_block, read.to_block) != (start, end):
             raise ChainIncomplete(
                 f"asked blocks {start}-{end}, the node answered {read.from_block}-{read.to_block}"
@@ -187,7 +196,6 @@ class ChainIngestion:
         read_to = await self._end_of(read, cutoff)
         hashes = {n: h for n, h in read.block_hashes.items() if start <= n <= end}
         hashes[read_to.number] = read_to.hash
-        keep_from = max(end - self.settings.keep_block_hashes + 1, 0)
         new = await self._repository.record_range(
             read_to, fills, skipped, hashes, keep_from_block=keep_from
         )
@@ -325,6 +333,20 @@ class ChainIngestion:
             self._alerter.cleared(
                 AlertKind.EQUITY_INGESTION_STALLED, "chain", "chain ingestion advances again", ""
             )
+
+    @property
+    def cutoff(self) -> BlockRef | None:
+        """The newest block ingestion could read at its last poll (None before the first)."""
+        return self._cutoff
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self._failures
+
+    @property
+    def last_error(self) -> str:
+        """The last poll's error in words, "" after a complete poll."""
+        return self._last_error
 
     def figures(self) -> IngestionFigures:
         checkpoint, cutoff = self._checkpoint, self._cutoff

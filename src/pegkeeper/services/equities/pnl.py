@@ -169,6 +169,12 @@ class EquityPnl:
             trades=len(entries),
         )
 
+    def unrealised_usd(self) -> dict[str, Decimal]:
+        """Per symbol, the open lots marked at its last onchain price (symbols with one)."""
+        return {
+            s: p.unrealised_usd for s, p in self.symbols().items() if p.unrealised_usd is not None
+        }
+
     def totals(self) -> tuple[Decimal, Decimal, Decimal]:
         """Realised, fees and unrealised (symbols with a price) over every symbol, in USD."""
         figures = self.symbols().values()

@@ -101,6 +101,15 @@ class LedgerReconciler:
             severity=Severity.CRITICAL,
         )
 
+    @property
+    def last_checked_ms(self) -> int | None:
+        return self._last_check_ms
+
+    @property
+    def breaks(self) -> tuple[LedgerBreak, ...]:
+        """What the last check found broken (empty: every invariant held)."""
+        return self._breaks
+
     def figures(self) -> ReconcilerFigures:
         return ReconcilerFigures(
             breaks_by_scope=_by_scope(self._breaks),
