@@ -66,13 +66,19 @@ class EquityControl:
         self._by_symbol: dict[str, Switch] = {s: Switch() for s in self._symbols}
         self._listeners: list[Callable[[str], None]] = []
         self._last_ms = 0
+        self._loaded = False
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """`listener` is told (with the target) of every switch an operator moves."""
         self._listeners.append(listener)
 
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
     async def load(self) -> None:
         """Restores the switches from the operator actions store, as operators left them."""
+        self._loaded = True
         targets = [target_of(None), *(target_of(s) for s in self._symbols)]
         found: list[OperatorAction] = []
         for start in range(0, len(targets), _TARGETS_PER_READ):

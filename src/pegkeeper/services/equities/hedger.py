@@ -24,10 +24,13 @@ import structlog
 
 from pegkeeper.domain.collateral import AlertKind
 from pegkeeper.domain.equities.accumulation import HedgeSize, Wait, hedge_size
-from pegkeeper.domain.equities.broker import BrokerOrderIntent, BrokerOrderReport
+from pegkeeper.domain.equities.broker import (
+    BrokerOrderIntent,
+    BrokerOrderReport,
+    BrokerOrderState,
+)
 from pegkeeper.domain.equities.ledger import BrokerOrderRecord, SymbolExposure
 from pegkeeper.domain.errors import ConflictError, SlotTaken
-from pegkeeper.domain.execution import Outcome
 from pegkeeper.ports import Broker, Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.control import EquityControl
@@ -37,6 +40,7 @@ from pegkeeper.services.trigger_loop import Trigger, TriggerLoop, backoff_delay_
 
 log = structlog.get_logger("pegkeeper.equities.hedger")
 
+_FAILED = (BrokerOrderState.FAILED, BrokerOrderState.LOST)
 _MAX_ID_PROBES = 1_000  # ids taken past the counted sequence (orders of another process)
 
 
@@ -118,6 +122,8 @@ class EquityHedger:
         self._loop.trigger(reason, correlation_id)
 
     async def run(self) -> None:
+        if self.control is not None and not self.control.loaded:
+            await self.control.load()  # never an order before the switches are restored
         await self._loop.run(self._run_cycle, [], on_failure=self._failed, started=self.ready)
 
     async def _run_cycle(self, trigger: Trigger) -> None:
@@ -168,7 +174,8 @@ class EquityHedger:
             if state is None or not state.is_terminal:
                 still.add(order.intent.symbol)
             else:
-                self._order_ended(order.intent, state.value, order.message)
+                record = await self._repository.broker_order(order.intent.client_order_id)
+                self._order_outcome(order.intent, state, record.message if record else "")
         return still
 
     async def _hedge(
@@ -269,43 +276,48 @@ class EquityHedger:
             self._sequence[symbol] = self._sequence.get(symbol, 0) + 1
 
     def _after_send(self, intent: BrokerOrderIntent, result: BrokerSent) -> None:
+        message = result.error or (result.report.message if result.report else "")
+        self._order_outcome(intent, result.state, message)
+
+    def _order_outcome(
+        self, intent: BrokerOrderIntent, state: BrokerOrderState, message: str
+    ) -> None:
+        """A failed or lost order leaves its reason on the symbol (and an alert) until an
+        order of the symbol goes through; any other outcome clears them."""
         symbol = intent.symbol
-        if result.outcome is Outcome.ACCEPTED or result.outcome is Outcome.UNCERTAIN:
-            self._errors.pop(symbol, None)
-            if self._alerter is not None:
+        if state.is_terminal:
+            log.info(
+                "broker order ended",
+                symbol=symbol,
+                client_order_id=intent.client_order_id,
+                state=state.value,
+                message=message,
+            )
+        if state not in _FAILED:
+            if self._errors.pop(symbol, None) is not None and self._alerter is not None:
                 self._alerter.cleared(
                     AlertKind.EQUITY_ORDER_FAILED, symbol, f"{symbol} hedge order accepted", ""
                 )
-            if result.report is not None and result.state.is_terminal:
-                self._order_ended(intent, result.state.value, result.report.message)
             return
-        self._errors[symbol] = f"{result.outcome.value}: {result.error}"
-        self._waiting[symbol] = f"the broker did not take the order: {result.error}"
+        reason = message or state.value
+        self._errors[symbol] = f"{state.value}: {reason}"
+        self._waiting[symbol] = f"the broker did not take the order: {reason}"
         log.warning(
             "broker order failed; the exposure stays and the next check fires again",
             symbol=symbol,
             client_order_id=intent.client_order_id,
-            outcome=result.outcome.value,
-            error=result.error,
+            state=state.value,
+            reason=reason,
         )
         if self._alerter is not None:
             self._alerter.condition(
                 AlertKind.EQUITY_ORDER_FAILED,
                 symbol,
-                f"{symbol} hedge order failed",
-                f"{intent.side.value} {intent.quantity} {symbol}: {result.error}; "
+                f"{symbol} hedge order {state.value}",
+                f"{intent.side.value} {_shown(intent.quantity)} {symbol}: {reason}; "
                 "the exposure stays and the next check fires again",
-                {"client_order_id": intent.client_order_id, "outcome": result.outcome.value},
+                {"client_order_id": intent.client_order_id, "state": state.value},
             )
-
-    def _order_ended(self, intent: BrokerOrderIntent, state: str, message: str) -> None:
-        log.info(
-            "broker order ended",
-            symbol=intent.symbol,
-            client_order_id=intent.client_order_id,
-            state=state,
-            message=message,
-        )
 
     def _fills_reported(self, report: BrokerOrderReport) -> None:
         if self._on_broker_fills is not None:
