@@ -246,7 +246,7 @@ async def test_pause_and_resume_per_symbol_and_for_all() -> None:
         "note": "broker maintenance",
     }
     assert state["symbols"]["AAPL"]["paused"] is False and state["symbols"]["AAPL"]["by"] == "alice"
-    results = [(a.action, a.target, a.result) for a in w.actions.actions]
+    results = [(a.action, a.target, a.result) for a in reversed(await w.actions.recent(10))]
     assert results == [
         (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.DONE),
         (OperatorActionKind.RESUME_EQUITIES, "AAPL", OperatorResult.DONE),

@@ -25,8 +25,15 @@ D = Decimal
 T0_S = 1_000
 
 
-def onchain(repo: MemoryEquityRepository, step: int, side: OnchainSide, shares: str, price: str):  # type: ignore[no-untyped-def]
-    ref = LogRef(step, f"0xb{step}", f"0x{step:064x}", 0, T0_S + 10 * step)
+def onchain(  # type: ignore[no-untyped-def]
+    repo: MemoryEquityRepository,
+    step: int,
+    side: OnchainSide,
+    shares: str,
+    price: str,
+    ts_s: int | None = None,
+):
+    ref = LogRef(step, f"0xb{step}", f"0x{step:064x}", 0, ts_s or T0_S + 10 * step)
     fill = OnchainFill(
         ref, Generation.V4, "AAPL", side, D(shares), D(shares) * D(price), "0x" + "1" * 40
     )
@@ -137,3 +144,16 @@ async def test_a_revert_rewrites_the_changed_tail() -> None:
     assert repo.entries == replay(await repo.trades())
     assert pnl.symbols()["AAPL"].realised_usd == D("1.80")
     assert await pnl.refresh() == 0
+
+
+async def test_a_store_only_behind_is_brought_up_to_date_without_an_alert() -> None:
+    repo = golden()
+    first, _ = service(repo)
+    await first.start()
+    # a fill read after the last refresh, with a block time before the last broker fill's
+    onchain(repo, 8, OnchainSide.SOLD, "0.1", "150", ts_s=T0_S + 65)
+    again, alerter = service(repo)
+    assert await again.start()
+    assert alerter.sent == [] and repo.entries == replay(await repo.trades())
+    # it opens no lot: it closes 0.1 of the 1.4 long at 147.5, +0.25, before the broker sell
+    assert again.symbols()["AAPL"].realised_usd == D("3.45") + D("0.25")

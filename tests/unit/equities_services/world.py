@@ -16,7 +16,7 @@ from pegkeeper.domain.equities.assets import EquityAsset, EquityUniverse
 from pegkeeper.domain.equities.broker import BrokerKind
 from pegkeeper.domain.equities.chain import RaindexEvent, TokenInfo
 from pegkeeper.domain.equities.ledger import SymbolExposure
-from pegkeeper.ports import EquityRepository
+from pegkeeper.ports import EquityRepository, OperatorActionRepository
 from pegkeeper.services.alerts import Alerter, AlertSettings
 from pegkeeper.services.equities.control import EquityControl
 from pegkeeper.services.equities.hedger import EquityHedger, EquityHedgerSettings
@@ -46,7 +46,7 @@ class World:
     broker: DryRunBroker
     alerter: Alerter
     universe: EquityUniverse
-    actions: FakeOperatorActionRepository
+    actions: OperatorActionRepository
     control: EquityControl
     ingestion: ChainIngestion
     hedger: EquityHedger
@@ -99,7 +99,7 @@ def make_world(
     range_blocks: int = 1_000,
     depth: int = 0,
     repo: EquityRepository | None = None,
-    actions: FakeOperatorActionRepository | None = None,
+    actions: OperatorActionRepository | None = None,
     broker: DryRunBroker | None = None,
     clock: ManualClock | None = None,
     chain: FakeChain | None = None,

@@ -2,9 +2,9 @@
 replay of the trades (the domain's `fifo.replay`).
 
 At start the trades are replayed and compared with the stored entries: equal is fine; a
-store that is only behind (entries missing at the end) gets the missing tail; anything else
-is logged and alerted, and the stored entries are replaced by the replay from the first
-difference on. After new onchain fills, broker fills and reverts the replay runs again and
+store that is only behind (the replay of the trades known when it was written) gets what
+changed since; anything else is logged and alerted. Either way the stored entries are
+replaced by the replay from the first difference on. After new onchain fills, broker fills and reverts the replay runs again and
 the changed tail is stored.
 """
 
@@ -71,21 +71,28 @@ class EquityPnl:
 
     async def start(self) -> bool:
         """Replays every trade and compares with what is stored; returns False when they
-        differed (a store only behind, missing entries at the end, does not). The stored
-        entries end equal to the replay."""
+        differed (a store only behind does not). The stored entries end equal to the
+        replay."""
         trades = await self._repository.trades()
         replayed = self._replay(trades)
         stored = await self._repository.pnl_entries()
         at = _first_difference(replayed, stored)
-        equal = at == len(replayed) == len(stored)
-        behind = at == len(stored) and not equal
-        if not equal and not behind:
+        consistent = at == len(replayed) == len(stored) or self._behind(trades, stored)
+        if not consistent:
             self._mismatch(replayed, stored, at)
             self.rewritten_entries += len(stored) - at
         await self._store_tail(replayed, stored)
         self._trades, self._entries = trades, replayed
         self.started = True
-        return equal or behind
+        return consistent
+
+    def _behind(self, trades: list[Trade], stored: list[PnlEntry]) -> bool:
+        """Whether the stored entries are the replay of the trades known when they were
+        stored: only behind, not wrong. Fills arrive after later broker fills (block time
+        runs behind the cutoff), so the missing trades may sit anywhere in time order."""
+        stored_ids = {e.trade_id for e in stored}
+        known = [t for t in trades if t.trade_id in stored_ids]
+        return len(known) == len(stored) and self._replay(known) == stored
 
     def trigger(self, reason: str) -> None:
         """Replay again soon (new fills, broker fills, reverts); folded while one runs."""
