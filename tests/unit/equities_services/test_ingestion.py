@@ -254,3 +254,29 @@ async def test_start_waits_for_a_node_that_does_not_answer_instead_of_refusing()
     w.clock.advance(backoff_delay_seconds(5, 300, 1))
     await settle()
     assert start.done() and start.exception() is None
+
+
+async def test_a_reorg_of_depth_five_reverts_every_fill_from_the_fork() -> None:
+    w = make_world()
+    await w.control.pause(None, "alice")
+    for i in range(5):  # blocks 1-5, the maker sells 1 share in each
+        w.mine(w.fill("AAPL", sold=True, shares="1", usdc=str(100 + i)))
+    w.chain.mine(5)  # head 10
+    await w.ingestion.poll_once()
+    assert (await w.exposure("AAPL")).exposure == D(-5)
+    w.chain.reorg(6)  # blocks 6-10: empty ones already, new hashes
+    w.chain.reorg(4)  # blocks 4-10 replaced: the fills of blocks 4 and 5 are gone
+    await w.ingestion.poll_once()
+    exposure = await w.exposure("AAPL")
+    assert exposure.exposure == D(-3) and exposure.last_price_usd == D(102)
+    assert w.ingestion.figures().fills_reverted == 2
+
+
+async def test_a_reorg_below_the_kept_hashes_is_alerted_as_possibly_deeper() -> None:
+    w = make_world(ingestion_settings=IngestionSettings(keep_block_hashes=3))
+    w.chain.mine(10)  # head 10: the hashes of blocks 8-10 are kept
+    await w.ingestion.poll_once()
+    w.chain.reorg(2)
+    await w.ingestion.poll_once()
+    (alert,) = w.alerts(AlertKind.EQUITY_FILL_REVERTED)
+    assert alert.title == "reorg at the oldest kept block" and alert.details == {"block": "8"}

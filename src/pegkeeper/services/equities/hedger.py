@@ -29,11 +29,12 @@ from pegkeeper.domain.equities.broker import (
     BrokerOrderReport,
     BrokerOrderState,
 )
-from pegkeeper.domain.equities.ledger import BrokerOrderRecord, SymbolExposure
+from pegkeeper.domain.equities.ledger import SymbolExposure
 from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.ports import Broker, Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.control import EquityControl
+from pegkeeper.services.equities.status import SymbolStatus, flat, shown, symbol_status
 from pegkeeper.services.execution.broker_orders import BrokerOrderExecution, BrokerSent
 from pegkeeper.services.ids import broker_client_order_id, new_correlation_id
 from pegkeeper.services.trigger_loop import Trigger, TriggerLoop, backoff_delay_seconds
@@ -53,24 +54,6 @@ class EquityHedgerSettings:
     unhedged_alert_seconds: float = 600.0
     backoff_cap_seconds: float = 60.0
     client_id_prefix: str = "eq"
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolStatus:
-    """One symbol as the hedger sees it, for the API and the dashboard."""
-
-    symbol: str
-    onchain_net: Decimal  # shares the maker holds from onchain fills (long positive)
-    broker_net: Decimal  # shares its broker fills hold
-    exposure: Decimal  # onchain_net + broker_net: what is left to hedge
-    pending: Decimal  # signed shares of the order in flight not filled yet
-    in_flight: BrokerOrderRecord | None
-    waiting: str  # why no order now: the domain's reason, paused, the broker; "" otherwise
-    paused: bool
-    exposure_age_seconds: float | None  # since the oldest onchain fill not covered
-    last_price_usd: Decimal | None  # the last onchain fill's price
-    unhedged_usd: Decimal | None  # |exposure| at the last price
-    last_error: str  # the last failed order's reason, until an order goes through
 
 
 class EquityHedger:
@@ -148,13 +131,13 @@ class EquityHedger:
         sent: list[BrokerSent] = []
         symbols = sorted(set(self._symbols) | set(exposures))
         for symbol in symbols:
-            exposure = exposures.get(symbol) or _flat(symbol)
+            exposure = exposures.get(symbol) or flat(symbol)
             result = await self._hedge(exposure, reason, correlation_id, in_flight)
             if result is not None:
                 sent.append(result)
         if sent:  # the fills reported move the books: show them as they are now
             exposures = await self._repository.exposures()
-        statuses = {s: self._status_of(exposures.get(s) or _flat(s)) for s in symbols}
+        statuses = {s: self._status_of(exposures.get(s) or flat(s)) for s in symbols}
         for status in statuses.values():
             self._alert_unhedged(status)
         self._status = statuses
@@ -195,7 +178,7 @@ class EquityHedger:
             return None
         intent = await self._intent(exposure, size, correlation_id)
         try:
-            await self.execution.open(intent, f"{reason}: exposure {_shown(exposure.exposure)}")
+            await self.execution.open(intent, f"{reason}: exposure {shown(exposure.exposure)}")
         except SlotTaken as error:
             self._waiting[symbol] = f"another order holds the slot: {error}"
             return None
@@ -314,7 +297,7 @@ class EquityHedger:
                 AlertKind.EQUITY_ORDER_FAILED,
                 symbol,
                 f"{symbol} hedge order {state.value}",
-                f"{intent.side.value} {_shown(intent.quantity)} {symbol}: {reason}; "
+                f"{intent.side.value} {shown(intent.quantity)} {symbol}: {reason}; "
                 "the exposure stays and the next check fires again",
                 {"client_order_id": intent.client_order_id, "state": state.value},
             )
@@ -325,29 +308,12 @@ class EquityHedger:
 
     def _status_of(self, exposure: SymbolExposure) -> SymbolStatus:
         symbol = exposure.symbol
-        now_ms = self._clock.now_ms()
-        order = exposure.in_flight
-        pending = Decimal(0)
-        if order is not None:
-            left = max(order.intent.quantity - order.filled_quantity, Decimal(0))
-            pending = left if order.intent.signed_quantity > 0 else -left
-        age = None
-        if exposure.exposure != 0 and exposure.oldest_open_ms is not None:
-            age = max(now_ms - exposure.oldest_open_ms, 0) / 1000
-        price = self._price_of(exposure)
-        paused = self.control is not None and self.control.paused(symbol)
-        return SymbolStatus(
-            symbol=symbol,
-            onchain_net=exposure.onchain_net,
-            broker_net=exposure.broker_net,
-            exposure=exposure.exposure,
-            pending=pending,
-            in_flight=order,
+        return symbol_status(
+            exposure,
+            now_ms=self._clock.now_ms(),
+            price_usd=self._price_of(exposure),
+            paused=self.control is not None and self.control.paused(symbol),
             waiting=self._waiting.get(symbol, ""),
-            paused=paused,
-            exposure_age_seconds=age,
-            last_price_usd=price,
-            unhedged_usd=abs(exposure.exposure) * price if price is not None else None,
             last_error=self._errors.get(symbol, ""),
         )
 
@@ -373,9 +339,9 @@ class EquityHedger:
                 AlertKind.EQUITY_UNHEDGED,
                 symbol,
                 f"{symbol} exposure unhedged for {age:.0f} s",
-                f"{_shown(status.exposure)} shares (about {_shown(status.unhedged_usd)} USD) "
+                f"{shown(status.exposure)} shares (about {shown(status.unhedged_usd)} USD) "
                 f"wait: {why}",
-                {"symbol": symbol, "exposure": _shown(status.exposure)},
+                {"symbol": symbol, "exposure": shown(status.exposure)},
             )
         else:
             self._alerter.cleared(
@@ -394,17 +360,6 @@ class EquityHedger:
         """Each symbol now: its books read again, the reasons of the last cycle."""
         exposures = await self._repository.exposures()
         return {
-            symbol: self._status_of(exposures.get(symbol) or _flat(symbol))
+            symbol: self._status_of(exposures.get(symbol) or flat(symbol))
             for symbol in sorted(set(self._symbols) | set(exposures))
         }
-
-
-def _shown(amount: Decimal | None) -> str:
-    """An amount without its trailing zeros (fills carry 18 places), for people."""
-    if amount is None:
-        return "?"
-    return f"{amount.normalize():f}"
-
-
-def _flat(symbol: str) -> SymbolExposure:
-    return SymbolExposure(symbol, Decimal(0), Decimal(0), None, None, None)

@@ -4,8 +4,8 @@ replay of the trades (the domain's `fifo.replay`).
 At start the trades are replayed and compared with the stored entries: equal is fine; a
 store that is only behind (the replay of the trades known when it was written) gets what
 changed since; anything else is logged and alerted. Either way the stored entries are
-replaced by the replay from the first difference on. After new onchain fills, broker fills and reverts the replay runs again and
-the changed tail is stored.
+replaced by the replay from the first difference on. After new onchain fills, broker fills
+and reverts the replay runs again and the changed tail is stored.
 """
 
 from __future__ import annotations
