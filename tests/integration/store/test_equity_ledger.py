@@ -294,7 +294,12 @@ async def _check_invariants(repo: EquityRepository) -> None:
         open_signs = {_sign(v) for v in onchain_left.values() if v != 0}
         broker_signs = {_sign(v) for v in broker_left.values() if v != 0}
         assert not any(-s in broker_signs for s in open_signs), symbol
-        open_blocks = [live[k].block_timestamp_s for k, v in onchain_left.items() if v != 0]
+        exposed = _sign(book.exposure)
+        open_blocks = [
+            live[k].block_timestamp_s
+            for k, v in onchain_left.items()
+            if v != 0 and _sign(v) == exposed and book.exposure != 0
+        ]
         assert book.oldest_open_ms == (min(open_blocks) * 1000 if open_blocks else None)
 
 

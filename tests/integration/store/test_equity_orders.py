@@ -161,7 +161,8 @@ async def test_a_fill_covers_only_its_symbols_fills_of_the_opposite_sign(store: 
     assert allocations == [Allocation("o1", "e1", aapl_sold.fill_id, D("0.6"))]
     books = await repo.exposures()
     assert (books["AAPL"].onchain_net, books["AAPL"].exposure) == (D("-0.6"), D("0"))
-    assert books["AAPL"].oldest_open_ms == block_ms(10)  # 0.4 of the sale, and the purchase
+    # 0.4 of the sale and the purchase stay open, but they net to nothing: no exposure waits
+    assert books["AAPL"].oldest_open_ms is None
     assert (books["MSFT"].exposure, books["MSFT"].oldest_open_ms) == (D("-2"), block_ms(11))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,7 +24,7 @@ from pegkeeper.adapters.store.equity_tables import (
     equity_positions,
     equity_skipped_logs,
 )
-from pegkeeper.domain.equities.chain import BlockRef
+from pegkeeper.domain.equities.chain import BlockRef, OnchainSide
 from pegkeeper.domain.equities.ledger import (
     Allocation,
     BrokerFillRecord,
@@ -43,10 +45,12 @@ MS_PER_S = 1000
 
 _OPEN_ORDERS = select(_ORDERS).where(_ORDERS.c.open_slot.is_not(None)).order_by(_ORDERS.c.id)
 _ORDER_BY_ID = select(_ORDERS).where(_ORDERS.c.client_order_id == bindparam("client_order_id"))
+# Per symbol and side: the age of the oldest open fill; the exposure's sign picks the side
+# (fills of both signs that net each other are never hedged, so their age is no wait).
 _OLDEST_OPEN = (
-    select(_O.c.symbol, func.min(_O.c.block_timestamp_s).label("oldest_s"))
+    select(_O.c.symbol, _O.c.side, func.min(_O.c.block_timestamp_s).label("oldest_s"))
     .where(_O.c.is_open, _LIVE)
-    .group_by(_O.c.symbol)
+    .group_by(_O.c.symbol, _O.c.side)
 )
 _newest = (
     select(
@@ -86,7 +90,9 @@ async def checkpoint(conn: AsyncConnection) -> BlockRef | None:
 async def exposures(conn: AsyncConnection) -> dict[str, SymbolExposure]:
     positions = (await conn.execute(select(equity_positions))).all()
     in_flight = {r.symbol: order_record(r) for r in (await conn.execute(_OPEN_ORDERS)).all()}
-    oldest = {r.symbol: r.oldest_s * MS_PER_S for r in (await conn.execute(_OLDEST_OPEN)).all()}
+    oldest = {
+        (r.symbol, r.side): r.oldest_s * MS_PER_S for r in (await conn.execute(_OLDEST_OPEN)).all()
+    }
     last_price = {r.symbol: r.usdc / r.shares for r in (await conn.execute(_LAST_FILL)).all()}
     return {
         p.symbol: SymbolExposure(
@@ -94,11 +100,18 @@ async def exposures(conn: AsyncConnection) -> dict[str, SymbolExposure]:
             onchain_net=p.onchain_net,
             broker_net=p.broker_net,
             in_flight=in_flight.get(p.symbol),
-            oldest_open_ms=oldest.get(p.symbol),
+            oldest_open_ms=oldest.get((p.symbol, _exposed_side(p.onchain_net + p.broker_net))),
             last_price_usd=last_price.get(p.symbol),
         )
         for p in sorted(positions, key=lambda p: p.symbol)
     }
+
+
+def _exposed_side(exposure: Decimal) -> str | None:
+    """The onchain side whose open fills a hedge of `exposure` covers first."""
+    if exposure == 0:
+        return None
+    return (OnchainSide.BOUGHT if exposure > 0 else OnchainSide.SOLD).value
 
 
 async def open_orders(conn: AsyncConnection) -> list[BrokerOrderRecord]:
