@@ -45,8 +45,9 @@ class UrlRedactor:
         secret_path = parts.path not in ("", "/")
         if secret_path or parts.query or parts.fragment or parts.username:
             self.shown += "/" + REDACTED
-        candidates = {url, url.rstrip("/"), parts.netloc}
-        candidates |= {parts.path, parts.query, parts.fragment}
+        candidates = {parts.path, parts.query, parts.fragment}
+        if parts.username or parts.password:
+            candidates.add(parts.netloc)
         candidates |= {parts.username or "", parts.password or ""}
         candidates |= set(parts.path.split("/"))
         for pair in parts.query.split("&"):
