@@ -35,7 +35,7 @@ def anvil_path() -> Path | None:
     process it stops), else the npm wrapper, else one on PATH."""
     override = os.environ.get("PEGKEEPER_ANVIL")
     if override:
-        return Path(override)
+        return Path(override) if os.access(override, os.X_OK) else None
     for candidate in sorted(NODE_MODULES.glob("@foundry-rs/anvil-*/bin/anvil")):
         if os.access(candidate, os.X_OK):
             return candidate
@@ -49,7 +49,7 @@ def anvil_path() -> Path | None:
 def solcjs_path() -> Path | None:
     override = os.environ.get("PEGKEEPER_SOLCJS")
     if override:
-        return Path(override)
+        return Path(override) if Path(override).exists() else None
     local = NODE_MODULES / ".bin" / "solcjs"
     if local.exists() and shutil.which("node"):
         return local

@@ -28,6 +28,8 @@ class Misbehaviour:
     drop_receipt_logs: LogFilter | None = None  # receipt logs left out
     repeat_logs: bool = False  # every eth_getLogs entry twice
     strip_block_timestamp: bool = False  # logs without blockTimestamp
+    rewrite_log: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # logs and receipts'
+    rewrite_receipt: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     head_lag_blocks: int = 0  # the head answered is this far behind; later logs are missing
     http_status: dict[str, int] = field(default_factory=dict)  # method -> status
     rpc_error: dict[str, str] = field(default_factory=dict)  # method -> error message
@@ -51,7 +53,7 @@ class RpcProxy:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post(SECRET_PATH, self._handle)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -110,9 +112,13 @@ class RpcProxy:
             result["logs"] = [
                 self._log(e) for e in result["logs"] if not (drop is not None and drop(e))
             ]
+            if bad.rewrite_receipt is not None:
+                return bad.rewrite_receipt(result)
         return result
 
     def _log(self, entry: dict[str, Any]) -> dict[str, Any]:
+        if self.misbehave.rewrite_log is not None:
+            entry = self.misbehave.rewrite_log(dict(entry))
         if self.misbehave.strip_block_timestamp:
             return {key: value for key, value in entry.items() if key != "blockTimestamp"}
         return entry

@@ -3,9 +3,12 @@ with its AfterClear, and keeping an RPC URL's key out of messages."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from eth_abi.abi import encode
 
+from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.chain.raindex_abi import (
     AFTER_CLEAR,
     AFTER_CLEAR_V2,
@@ -135,3 +138,39 @@ def test_an_rpc_url_without_a_host_is_refused_without_echoing_it() -> None:
     with pytest.raises(InvalidInput, match=r"expected http:// or https:// with a host") as raised:
         UrlRedactor("wss:///secret-key-12345")
     assert "secret-key-12345" not in str(raised.value)
+
+
+ORDERBOOK = "0x" + "0b" * 20
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"orderbook": "0x1234"}, r"orderbook address '0x1234': expected 0x followed by 40"),
+        ({"cutoff": -1}, r"cutoff -1: expected a confirmation depth .* or one of 'safe', 'final"),
+        ({"cutoff": "latest"}, r"cutoff 'latest': expected a confirmation depth"),
+        ({"keep_blocks": 0}, r"keep_blocks 0: expected at least 1 block"),
+        ({"max_parallel_requests": 0}, r"max_parallel_requests 0: expected >= 1"),
+        ({"timeout_s": 0}, r"RPC timeout 0 s: expected a positive number of seconds"),
+        ({"rpc_url": "ftp://node.example/key"}, r"RPC URL 'ftp://node.example' is not usable"),
+    ],
+)
+def test_a_misconfigured_source_is_refused_with_the_setting_named(
+    kwargs: dict[str, Any], expected: str
+) -> None:
+    settings: dict[str, Any] = {"rpc_url": "http://127.0.0.1:8545", "orderbook": ORDERBOOK}
+    settings.update(kwargs)
+    rpc_url, orderbook = settings.pop("rpc_url"), settings.pop("orderbook")
+
+    with pytest.raises(InvalidInput, match=expected):
+        RaindexChain(rpc_url, orderbook, **settings)
+
+
+async def test_bad_block_numbers_are_refused_before_any_request() -> None:
+    # port 9 answers nothing: any request would fail with a ChainError, not InvalidInput
+    async with RaindexChain("http://127.0.0.1:9", ORDERBOOK) as source:
+        assert source.endpoint == "http://127.0.0.1:9"
+        with pytest.raises(InvalidInput, match=r"block range 5..4: expected 0 <= from_block"):
+            await source.read_range(5, 4)
+        with pytest.raises(InvalidInput, match=r"block number -1: expected 0 or more"):
+            await source.shares_per_token(ORDERBOOK, -1)

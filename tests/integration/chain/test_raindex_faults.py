@@ -4,6 +4,10 @@ a ChainError naming the method, and no message carries the RPC URL's key."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from web3 import AsyncWeb3
 
@@ -11,7 +15,13 @@ from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.chain.raindex_abi import AFTER_CLEAR, AFTER_CLEAR_V2, CLEAR_V2
 from pegkeeper.domain.equities.chain import ClearEvent
 from pegkeeper.domain.errors import ChainError, ChainIncomplete
-from tests.chain_rpc_proxy import SECRET_PATH, SECRET_QUERY, RpcProxy, in_tx_and_topic
+from tests.chain_rpc_proxy import (
+    SECRET_PATH,
+    SECRET_QUERY,
+    Misbehaviour,
+    RpcProxy,
+    in_tx_and_topic,
+)
 from tests.raindex_world import (
     FLOAT_TWO,
     RaindexWorld,
@@ -136,10 +146,19 @@ async def test_timestamps_are_read_from_blocks_when_logs_lack_them(
         await world.block_timestamp(first.block_number),
         await world.block_timestamp(second.block_number),
     ]
+    # read again: the timestamps come from the adapter's cache, the same
+    again = await proxied_chain.read_range(first.block_number, second.block_number)
+    assert again.events == read.events
 
 
 @pytest.mark.parametrize(
-    ("method", "status"), [("eth_getLogs", 500), ("eth_blockNumber", 502), ("eth_getLogs", 429)]
+    ("method", "status"),
+    [
+        ("eth_getLogs", 500),
+        ("eth_blockNumber", 502),
+        ("eth_getLogs", 429),
+        ("eth_getBlockByNumber", 503),
+    ],
 )
 async def test_http_errors_name_the_method_and_not_the_key(
     world: RaindexWorld,
@@ -196,3 +215,62 @@ async def test_a_node_that_refuses_connections_is_a_chain_error(world: RaindexWo
             await closed.cutoff()
     finally:
         await closed.aclose()
+
+
+async def test_the_rpc_libraries_debug_logs_do_not_carry_the_key(
+    world: RaindexWorld,
+    proxy: RpcProxy,
+    proxied_chain: RaindexChain,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        await proxied_chain.cutoff()
+
+    assert "Making request HTTP" in caplog.text  # web3.py did log the request
+    assert "127.0.0.1" in caplog.text
+    for secret in ("k3y-0123456789abcdef", "s3cr3t-fedcba9876543210"):
+        assert secret not in caplog.text
+
+
+FAKE_HASH = "0x" + "ee" * 32
+
+
+def with_fields(**fields: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda entry: {**entry, **fields}
+
+
+@pytest.mark.parametrize(
+    ("misbehave", "expected"),
+    [
+        (Misbehaviour(rewrite_log=with_fields(removed=True)), "answered a removed log"),
+        (Misbehaviour(rewrite_log=with_fields(blockNumber="0x0")), "answered a log of block 0"),
+        (
+            Misbehaviour(rewrite_log=with_fields(blockHash=FAKE_HASH)),
+            "changed while the range was read",
+        ),
+        (
+            Misbehaviour(rewrite_log=with_fields(blockHash=FAKE_HASH), strip_block_timestamp=True),
+            "changed while the range was read",
+        ),
+        (
+            Misbehaviour(
+                drop_logs=lambda entry: entry["topics"][0] == AFTER_CLEAR.topic0,
+                rewrite_receipt=with_fields(blockHash=FAKE_HASH),
+            ),
+            "from another block than its logs",
+        ),
+    ],
+    ids=["removed", "outside-range", "stale-hash", "stale-hash-no-timestamp", "stale-receipt"],
+)
+async def test_answers_that_do_not_fit_together_stop_the_range(
+    world: RaindexWorld,
+    proxy: RpcProxy,
+    proxied_chain: RaindexChain,
+    misbehave: Misbehaviour,
+    expected: str,
+) -> None:
+    sent = await clear_v2(world)
+    proxy.misbehave = misbehave
+
+    with pytest.raises(ChainIncomplete, match=expected):
+        await proxied_chain.read_range(sent.block_number, sent.block_number)

@@ -8,6 +8,7 @@ No retries here: the ingestion service decides when to ask again.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit
@@ -75,6 +76,19 @@ class UrlRedactor:
         return text
 
 
+class RedactingFilter(logging.Filter):
+    """web3.py logs the endpoint URL at DEBUG level; this rewrites such records' text."""
+
+    def __init__(self, redactor: UrlRedactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor.clean(record.getMessage())
+        record.args = None
+        return True
+
+
 class Rpc:
     """One node: `call("eth_getLogs", lambda: w3.eth.get_logs(...))` runs a web3 request under
     the timeout and translates its failures."""
@@ -91,6 +105,10 @@ class Rpc:
         )
         self._provider = provider
         self.w3 = AsyncWeb3(provider)
+        self._log_filter = RedactingFilter(self.redactor)
+        self._loggers = [provider.logger, provider._request_session_manager.logger]
+        for logger in self._loggers:
+            logger.addFilter(self._log_filter)
 
     @property
     def endpoint(self) -> str:
@@ -121,4 +139,8 @@ class Rpc:
         return f"{method} at {self.endpoint}: {what} ({detail})"
 
     async def close(self) -> None:
-        await self._provider.disconnect()
+        try:
+            await self._provider.disconnect()
+        finally:
+            for logger in self._loggers:
+                logger.removeFilter(self._log_filter)
