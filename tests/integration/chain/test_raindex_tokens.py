@@ -11,6 +11,7 @@ import pytest
 from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.domain.equities.chain import TokenInfo
 from pegkeeper.domain.errors import ChainCallReverted, InvalidInput
+from tests.chain_rpc_proxy import RpcProxy
 from tests.raindex_world import WAD, RaindexWorld
 
 
@@ -77,3 +78,13 @@ async def test_the_wrapper_ratio_is_read_at_the_fills_block(
     assert await chain.shares_per_token(wrapper.address, at_start) == Decimal(1)
     with pytest.raises(ChainCallReverted, match=r"is not a contract"):
         await chain.shares_per_token(wrapper.address, created_before)
+
+
+async def test_a_token_read_asks_the_node_three_things(
+    world: RaindexWorld, proxy: RpcProxy, proxied_chain: RaindexChain
+) -> None:
+    stock = await world.token("tAAPL", 18)
+
+    await proxied_chain.token(stock.address)
+
+    assert proxy.calls == ["eth_getCode", "eth_call", "eth_call"]  # code, decimals, symbol

@@ -104,7 +104,8 @@ class Rpc:
             exception_retry_configuration=None,
         )
         self._provider = provider
-        self.w3 = AsyncWeb3(provider)
+        # No middleware: the default validation asks eth_chainId around every eth_call.
+        self.w3 = AsyncWeb3(provider, middleware=[])
         self._log_filter = RedactingFilter(self.redactor)
         self._loggers = [provider.logger, provider._request_session_manager.logger]
         for logger in self._loggers:
