@@ -239,6 +239,16 @@ def with_fields(**fields: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return lambda entry: {**entry, **fields}
 
 
+async def test_a_malformed_log_is_a_chain_error(
+    world: RaindexWorld, proxy: RpcProxy, proxied_chain: RaindexChain
+) -> None:
+    sent = await clear_v2(world)
+    proxy.misbehave.rewrite_log = lambda entry: {k: v for k, v in entry.items() if k != "logIndex"}
+
+    with pytest.raises(ChainError, match=r"^eth_getLogs answered a malformed log \(KeyError"):
+        await proxied_chain.read_range(sent.block_number, sent.block_number)
+
+
 @pytest.mark.parametrize(
     ("misbehave", "expected"),
     [

@@ -176,7 +176,7 @@ class RaindexChain:
         unique: dict[tuple[str, int], RawLog] = {}
         block_hash_of: dict[int, str] = {}
         for entry in answered:
-            log = RawLog.from_rpc(entry)
+            log = RawLog.from_rpc(entry, "eth_getLogs")
             if log.removed:
                 raise ChainIncomplete(
                     f"eth_getLogs answered a removed log of block {log.block_number}"
@@ -258,7 +258,7 @@ class RaindexChain:
             raise ChainIncomplete(
                 f"the receipt of {tx_hash} is from another block than its logs (a reorg)"
             )
-        logs = [RawLog.from_rpc(entry) for entry in receipt["logs"]]
+        logs = [RawLog.from_rpc(entry, "eth_getTransactionReceipt") for entry in receipt["logs"]]
         return [log for log in logs if is_orderbook_log(log, self.orderbook)]
 
     async def _kept_blocks(

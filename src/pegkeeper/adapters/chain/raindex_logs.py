@@ -17,6 +17,7 @@ from pegkeeper.adapters.chain.raindex_abi import (
     decode_log,
 )
 from pegkeeper.domain.equities.chain import LogRef, RaindexEvent, UndecodableLog
+from pegkeeper.domain.errors import ChainError
 
 
 def hex_str(value: Any) -> str:
@@ -54,7 +55,17 @@ class RawLog:
     removed: bool
 
     @classmethod
-    def from_rpc(cls, entry: Mapping[str, Any]) -> RawLog:
+    def from_rpc(cls, entry: Mapping[str, Any], method: str) -> RawLog:
+        """The log as `method` answered it; ChainError when a field is missing or malformed."""
+        try:
+            return cls._parse(entry)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise ChainError(
+                f"{method} answered a malformed log ({type(exc).__name__}: {exc})"
+            ) from None
+
+    @classmethod
+    def _parse(cls, entry: Mapping[str, Any]) -> RawLog:
         timestamp = entry.get("blockTimestamp")
         return cls(
             address=hex_str(entry["address"]),
