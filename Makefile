@@ -8,8 +8,12 @@ PROTOS := $(wildcard $(GRPC)/protos/services/*/v1/*.proto)
 GENERATED := $(GRPC)/generated/.stamp
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 CHROMIUM := /usr/bin/chromium
+# anvil and solcjs from the npm registry (package.json, package-lock.json) for the chain tests;
+# node_modules/ is git-ignored.
+NODE_TOOLS := node_modules/.tools-installed
+SOLCJS := node_modules/.bin/solcjs
 
-.PHONY: install run test lint bench fmt clean
+.PHONY: install run test lint bench fmt clean tools contracts
 
 install: $(STAMP) $(GENERATED)
 
@@ -27,7 +31,7 @@ $(GENERATED): $(STAMP) $(PROTOS)
 run: install
 	$(BIN)/pegkeeper run
 
-test: install $(CHROMIUM)
+test: install tools $(CHROMIUM)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q --cov --cov-report=term $(PYTEST_ARGS)
 
@@ -35,6 +39,19 @@ $(CHROMIUM):
 	@echo "installing Debian's chromium for the browser tests"
 	@(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		>/dev/null 2>&1 || echo "could not install chromium: the browser tests skip (fail with CI=true)"
+
+tools: $(NODE_TOOLS)
+
+$(NODE_TOOLS): package.json package-lock.json
+	@command -v npm >/dev/null || (echo "installing Debian's npm for anvil and solc" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) \
+		>/dev/null 2>&1 || true
+	@(npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 && touch $@) \
+		|| echo "could not install anvil and solc from npm: the chain tests skip (fail with CI=true)"
+
+# The test contracts' committed ABI and bytecode (src/pegkeeper/sim/raindex/artifacts.json).
+contracts: install tools
+	$(BIN)/python -m pegkeeper.sim.raindex.compile --solcjs $(SOLCJS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,1 @@
+"""Chain adapters: the Raindex orderbook read over JSON-RPC (web3.py)."""
