@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pegkeeper.adapters.chain.raindex import RaindexChain
+from pegkeeper.adapters.chain.stand_in import RaindexWorld
 from pegkeeper.sim.raindex.artifacts import Artifact
 from tests.anvil_chain import (
     AnvilNode,
@@ -19,7 +20,6 @@ from tests.anvil_chain import (
     solcjs_path,
 )
 from tests.chain_rpc_proxy import RpcProxy
-from tests.raindex_world import RaindexWorld
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,14 @@ from __future__ import annotations
 from web3 import AsyncWeb3
 
 from pegkeeper.adapters.chain.raindex import RaindexChain
-from tests.raindex_world import FLOAT_TWO, RaindexWorld, Sent, float_word, order_v4, take_config_v4
+from pegkeeper.adapters.chain.stand_in import (
+    FLOAT_TWO,
+    RaindexWorld,
+    Sent,
+    float_word,
+    order_v4,
+    take_config_v4,
+)
 
 STOCK = AsyncWeb3.to_checksum_address("0x" + "a1" * 20)
 USDC = AsyncWeb3.to_checksum_address("0x" + "b2" * 20)

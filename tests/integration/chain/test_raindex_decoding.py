@@ -7,15 +7,7 @@ from web3 import AsyncWeb3
 
 from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.chain.raindex_abi import AFTER_CLEAR, CLEAR_V2, TAKE_ORDER_V3
-from pegkeeper.domain.equities.chain import (
-    ClearEvent,
-    Generation,
-    Io,
-    LogRef,
-    RaindexOrder,
-    TakeOrderEvent,
-)
-from tests.raindex_world import (
+from pegkeeper.adapters.chain.stand_in import (
     FLOAT_160_15507752,
     FLOAT_TWO,
     RaindexWorld,
@@ -28,6 +20,14 @@ from tests.raindex_world import (
     take_config_v3,
     take_config_v4,
     word_int,
+)
+from pegkeeper.domain.equities.chain import (
+    ClearEvent,
+    Generation,
+    Io,
+    LogRef,
+    RaindexOrder,
+    TakeOrderEvent,
 )
 
 STOCK = AsyncWeb3.to_checksum_address("0x" + "a1" * 20)

@@ -13,16 +13,7 @@ from web3 import AsyncWeb3
 
 from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.chain.raindex_abi import AFTER_CLEAR, AFTER_CLEAR_V2, CLEAR_V2
-from pegkeeper.domain.equities.chain import ClearEvent
-from pegkeeper.domain.errors import ChainError, ChainIncomplete
-from tests.chain_rpc_proxy import (
-    SECRET_PATH,
-    SECRET_QUERY,
-    Misbehaviour,
-    RpcProxy,
-    in_tx_and_topic,
-)
-from tests.raindex_world import (
+from pegkeeper.adapters.chain.stand_in import (
     FLOAT_TWO,
     RaindexWorld,
     Sent,
@@ -31,6 +22,15 @@ from tests.raindex_world import (
     order_v3,
     order_v4,
     take_config_v4,
+)
+from pegkeeper.domain.equities.chain import ClearEvent
+from pegkeeper.domain.errors import ChainError, ChainIncomplete
+from tests.chain_rpc_proxy import (
+    SECRET_PATH,
+    SECRET_QUERY,
+    Misbehaviour,
+    RpcProxy,
+    in_tx_and_topic,
 )
 
 STOCK = AsyncWeb3.to_checksum_address("0x" + "a1" * 20)

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from pegkeeper.adapters.chain.raindex import RaindexChain
+from pegkeeper.adapters.chain.stand_in import WAD, RaindexWorld
 from pegkeeper.domain.equities.chain import TokenInfo
 from pegkeeper.domain.errors import ChainCallReverted, InvalidInput
 from tests.chain_rpc_proxy import RpcProxy
-from tests.raindex_world import WAD, RaindexWorld
 
 
 async def test_decimals_and_labels(world: RaindexWorld, chain: RaindexChain) -> None:

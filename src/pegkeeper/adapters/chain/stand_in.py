@@ -1,5 +1,6 @@
-"""The test contracts deployed on an anvil node, and the Raindex events they emit, built from
-struct values the way an orderbook encodes them (specs/equities.md, "Raindex events")."""
+"""The stand-in contracts (sim/raindex) deployed on a local node, and the Raindex events they
+emit, built from struct values the way an orderbook encodes them (specs/equities.md, "Raindex
+events"). The equities demo, the benchmarks and the tests drive the chain through it."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ class RaindexWorld:
         self.taker = ""
 
     async def start(self) -> None:
-        accounts = await self.w3.eth.accounts
+        accounts = list(await self.w3.eth.accounts)
         self.account, self.owner, self.taker = accounts[0], accounts[1], accounts[2]
         self.orderbook = await self.deploy("RaindexStandIn")
 
@@ -117,7 +118,9 @@ class RaindexWorld:
         tx_hash = await factory.constructor(*args).transact({"from": self.account})
         receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
         address = receipt["contractAddress"]
-        return self.w3.eth.contract(address=address, abi=artifact.abi)
+        contract = self.w3.eth.contract(address=address, abi=artifact.abi)
+        assert isinstance(contract, AsyncContract)  # given an address, an instance
+        return contract
 
     async def token(self, symbol: str, decimals: int) -> AsyncContract:
         return await self.deploy("TestToken", f"{symbol} token", symbol, decimals)
@@ -141,17 +144,17 @@ class RaindexWorld:
         return await self.send(self.orderbook.functions.multicall(encoded))
 
     async def mine(self, blocks: int) -> None:
-        await self.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
+        await self.w3.provider.make_request("anvil_mine", [hex(blocks)])
 
     async def head(self) -> int:
         return int(await self.w3.eth.block_number)
 
     async def snapshot(self) -> str:
-        answer = await self.w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
+        answer = await self.w3.provider.make_request("evm_snapshot", [])
         return str(answer["result"])
 
     async def revert(self, snapshot_id: str) -> None:
-        answer = await self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
+        answer = await self.w3.provider.make_request("evm_revert", [snapshot_id])
         if answer.get("result") is not True:
             raise RuntimeError(f"evm_revert({snapshot_id}) answered {answer}")
 
