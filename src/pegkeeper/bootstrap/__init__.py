@@ -21,6 +21,7 @@ from pegkeeper.adapters.feeds.peg_replay import (
 from pegkeeper.adapters.store.database import open_store
 from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.bootstrap.collateral import allocation_of, build_alerter, build_funding
+from pegkeeper.bootstrap.equities import build_equities, equities_wanted
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
 from pegkeeper.bootstrap.jobs import run_services
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, build_ledger
@@ -67,6 +68,7 @@ SERVICES = (
     "quote-feeds",
     "peg-monitor",
     "price-server",
+    "equity-hedger",
     "web",
 )
 __all__ = [
@@ -109,6 +111,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
     disabled["market-data"] = not settings.market_data.okx.enabled
     disabled["quote-feeds"] = not settings.market_data.quotes.enabled
     disabled["price-server"] = not settings.price_server.enabled
+    disabled["equity-hedger"] = not equities_wanted(settings)
     return [n for n in SERVICES if not disabled.get(n, False)]
 
 
@@ -145,10 +148,11 @@ async def _instruments_held(hedgers: list[HedgerService]) -> list[str]:
     return [i for hedger in hedgers for i in await hedger.hedge.instruments_held()]
 
 
-async def build_runtime(settings: Settings) -> Runtime:
+async def build_runtime(settings: Settings, services: list[str] | None = None) -> Runtime:
     """Raises BookSourceError when the price server's book file cannot be used,
     VenueMisconfigured when the venue's configuration cannot be used, and LedgerMisconfigured
-    when the ledger source's cannot."""
+    when the ledger source's cannot. `services` (default: every one) says whether the equity
+    hedger is built."""
     ticks = price_ticks(settings)
     stored = await read_stored_state(settings, ticks)
     venue = await build_venue(settings, ticks, stored.resume_ms)
@@ -228,6 +232,9 @@ async def build_runtime(settings: Settings) -> Runtime:
                 await close()
             await store.close()
             raise
+    equities = None
+    if services is None or "equity-hedger" in services:
+        equities = await build_equities(settings, store, alerter)
     return Runtime(
         pegs=pegs,
         market_clock=market_clock,
@@ -255,6 +262,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         funding=funding,
         stored=stored,
         hedgers=hedgers,
+        equities=equities,
     )
 
 
@@ -308,7 +316,7 @@ def run_forever(settings: Settings, names: list[str]) -> None:
         task = asyncio.current_task()
         assert task is not None
         stopping.install(task)
-        runtime = await build_runtime(settings)
+        runtime = await build_runtime(settings, services)
         await run_services(runtime, services)
 
     try:

@@ -11,6 +11,7 @@ import structlog
 
 from pegkeeper.api.grpc.server import PriceServers
 from pegkeeper.bootstrap.banner import announce
+from pegkeeper.bootstrap.equities import EquitySetup
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books
 from pegkeeper.bootstrap.pricing import price_servers
 from pegkeeper.bootstrap.process import VenueUnreachable, bind_http
@@ -129,6 +130,9 @@ def _jobs(
         jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
     if grpc is not None:
         jobs["price-server"] = grpc.run()
+    equities = runtime.equities
+    if "equity-hedger" in services and isinstance(equities, EquitySetup):
+        jobs["equity-hedger"] = equities.run()
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:
@@ -146,6 +150,8 @@ async def _close(runtime: Runtime) -> None:
     closers = [*runtime.venue.closers, *runtime.ledger.closers]
     if runtime.funding is not None:
         closers += runtime.funding.closers
+    if isinstance(runtime.equities, EquitySetup):
+        closers.append(runtime.equities.close)
     for close in closers:
         await close()
     await runtime.store.close()

@@ -9,6 +9,7 @@ from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.feeds.peg_replay import MarketReplay
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.bootstrap.collateral import FundingSetup
+from pegkeeper.bootstrap.equities import EquityDemoUnavailable, EquitySetup
 from pegkeeper.bootstrap.ledger import LedgerSetup
 from pegkeeper.bootstrap.pricing import Pricing
 from pegkeeper.bootstrap.resume import StoredState
@@ -46,6 +47,7 @@ class Runtime:
     alerter: Alerter
     funding: FundingSetup | None
     stored: StoredState
+    equities: EquitySetup | EquityDemoUnavailable | None = None
     hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -262,6 +262,8 @@ class DemoSettings(_Section):
     peg_replay: bool = True  # replay the March 2023 USDC depeg into the peg monitor
     peg_replay_minutes_per_second: float = Field(20.0, gt=0)  # recorded minutes per real second
     peg_replay_start_minute: int = Field(0, ge=0, lt=11_520)  # 4_500: just before the depeg
+    # a local chain (anvil, when installed) with takers filling tokenized-stock orders
+    equities: bool = True
 
 
 class LogSettings(_Section):

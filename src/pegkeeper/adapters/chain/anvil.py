@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 START_TIMEOUT_S = 20.0
+KEPT_STATES = 64  # blocks whose state a restarted node still answers calls at
 INSTALL_HINT = "run `make tools` (npm ci installs @foundry-rs/anvil and solc into node_modules/)"
 
 
@@ -65,11 +66,14 @@ def rpc(url: str, method: str, params: list[object] | None = None) -> object:
 
 class AnvilNode:
     """One anvil process on a free port of 127.0.0.1, mining a block per transaction, or one
-    every `block_time_s` seconds."""
+    every `block_time_s` seconds; with a `state_path`, the chain is kept there across restarts."""
 
-    def __init__(self, binary: Path, *, block_time_s: int | None = None) -> None:
+    def __init__(
+        self, binary: Path, *, block_time_s: int | None = None, state_path: Path | None = None
+    ) -> None:
         self.binary = binary
         self.block_time_s = block_time_s
+        self.state_path = state_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
@@ -77,6 +81,11 @@ class AnvilNode:
     def start(self) -> None:
         # Without a block time anvil mines one block per transaction: the caller sets the pace.
         pace = ["--block-time", str(self.block_time_s)] if self.block_time_s else []
+        if self.state_path is not None:
+            # the chain (its blocks, and the states of the last blocks for reads at a fill's
+            # block) survives a restart; saved every second and on exit
+            pace += ["--state", str(self.state_path), "--state-interval", "1"]
+            pace += ["--preserve-historical-states", "--prune-history", str(KEPT_STATES)]
         self._process = subprocess.Popen(
             [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *pace],
             stdout=subprocess.DEVNULL,

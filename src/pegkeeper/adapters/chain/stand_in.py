@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 from web3.contract import AsyncContract
 
 from pegkeeper.sim.raindex.artifacts import Artifact
@@ -104,10 +104,24 @@ class RaindexWorld:
         self.owner = ""  # the market maker's orders are this account's
         self.taker = ""
 
-    async def start(self) -> None:
+    async def start(self, orderbook: str = "") -> None:
+        """Deploys the orderbook stand-in, or attaches to the one at `orderbook`."""
         accounts = list(await self.w3.eth.accounts)
         self.account, self.owner, self.taker = accounts[0], accounts[1], accounts[2]
-        self.orderbook = await self.deploy("RaindexStandIn")
+        if orderbook:
+            self.orderbook = self.attach("RaindexStandIn", orderbook)
+        else:
+            self.orderbook = await self.deploy("RaindexStandIn")
+
+    def attach(self, name: str, address: str) -> AsyncContract:
+        """A contract already deployed at `address`."""
+        abi = self.artifacts[name].abi
+        contract = self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+        assert isinstance(contract, AsyncContract)  # given an address, an instance
+        return contract
+
+    async def has_code(self, address: str) -> bool:
+        return len(await self.w3.eth.get_code(Web3.to_checksum_address(address))) > 0
 
     async def close(self) -> None:
         await self.w3.provider.disconnect()

@@ -1,0 +1,241 @@
+"""The tokenized-equity hedger, built from `[equities]`: chain ingestion over the node, the
+broker, the hedger, the P&L and the ledger's reconciler. In the embedded demo it also starts a
+local node (anvil, when installed), deploys the stand-in orderbook and runs takers on it.
+
+Equity services run on real time whatever the dealer's demo clock does: block times are real,
+and exposure ages are measured against them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import structlog
+
+from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings
+from pegkeeper.adapters.chain.anvil import INSTALL_HINT, AnvilNode, anvil_path
+from pegkeeper.adapters.chain.demo_market import DemoDeployment, DemoMarket
+from pegkeeper.adapters.chain.raindex import RaindexChain
+from pegkeeper.adapters.clock import RealClock
+from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.bootstrap.venue import is_real_venue
+from pegkeeper.config import Settings
+from pegkeeper.config.equities import EquitiesSettings, EquityAssetSettings
+from pegkeeper.ports import Clock, EquityRepository
+from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.equities.control import EquityControl
+from pegkeeper.services.equities.hedger import EquityHedger, EquityHedgerSettings
+from pegkeeper.services.equities.ingestion import ChainIngestion, IngestionSettings
+from pegkeeper.services.equities.pnl import EquityPnl
+from pegkeeper.services.equities.reconciler import LedgerReconciler
+
+log = structlog.get_logger("pegkeeper.equities")
+
+Job = Callable[[], Awaitable[None]]
+
+# The demo's chain: a block a second, read two blocks behind the head, polled every second.
+DEMO_BLOCK_TIME_S = 1
+DEMO_CUTOFF_BLOCKS = 2
+DEMO_POLL_SECONDS = 1.0
+
+
+@dataclass
+class EquitySetup:
+    settings: EquitiesSettings
+    repository: EquityRepository
+    chain: RaindexChain
+    broker: DryRunBroker
+    control: EquityControl
+    ingestion: ChainIngestion
+    hedger: EquityHedger
+    pnl: EquityPnl
+    reconciler: LedgerReconciler
+    demo: DemoMarket | None = None
+    closers: list[Job] = field(default_factory=list)
+
+    async def run(self) -> None:
+        """Every equity service, until cancelled (ingestion checks the tokens first)."""
+        await self.ingestion.start()
+        await self.control.load()
+        await self.pnl.start()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.ingestion.run(), name="equity-ingestion")
+            group.create_task(self.hedger.run(), name="equity-hedger")
+            group.create_task(self.pnl.run(), name="equity-pnl")
+            group.create_task(self.reconciler.run(), name="equity-reconciler")
+            if self.demo is not None:
+                group.create_task(self.demo.run(), name="equity-demo-takers")
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+
+
+@dataclass(frozen=True, slots=True)
+class EquityDemoUnavailable:
+    """Why the embedded equities demo does not run (said in the banner and the log)."""
+
+    reason: str
+
+
+def equities_wanted(settings: Settings) -> bool:
+    """Whether the equity hedger runs: configured, or the embedded demo's (simulated venue)."""
+    if settings.equities.enabled:
+        return True
+    return settings.demo.enabled and settings.demo.equities and not is_real_venue(settings)
+
+
+async def build_equities(
+    settings: Settings, store: SqlStore, alerter: Alerter
+) -> EquitySetup | EquityDemoUnavailable | None:
+    """The equity hedger as configured; in the embedded demo, on a local node of its own (or
+    why not); None when equities are off."""
+    if settings.equities.enabled:
+        return _build(settings.equities, store, alerter, RealClock())
+    if not equities_wanted(settings):
+        return None
+    return await _build_demo(settings, store, alerter)
+
+
+async def _build_demo(
+    settings: Settings, store: SqlStore, alerter: Alerter
+) -> EquitySetup | EquityDemoUnavailable:
+    binary = anvil_path()
+    if binary is None:
+        return EquityDemoUnavailable(f"the equities demo needs anvil: {INSTALL_HINT}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state_path = settings.data_dir / "equities-demo-chain.json"
+    node = AnvilNode(binary, block_time_s=DEMO_BLOCK_TIME_S, state_path=state_path)
+    await asyncio.to_thread(node.start)
+    market = DemoMarket(node.url, seed=settings.demo.seed)
+    try:
+        deployment = await market.open(settings.data_dir / "equities-demo-contracts.json")
+    except BaseException:
+        await market.close()
+        node.stop()
+        raise
+    equities = demo_settings(settings.equities, node.url, deployment)
+    setup = _build(equities, store, alerter, RealClock())
+    setup.demo = market
+    setup.closers += [market.close, lambda: asyncio.to_thread(node.stop)]
+    log.info(
+        "equities demo: a local chain with takers", rpc=node.url, orderbook=deployment.orderbook
+    )
+    return setup
+
+
+def demo_settings(
+    base: EquitiesSettings, rpc_url: str, deployment: DemoDeployment
+) -> EquitiesSettings:
+    """`[equities]` pointed at the demo's chain: its orderbook, tokens and a fast pace."""
+    assets = [
+        EquityAssetSettings(
+            symbol=a.symbol,
+            tokens=[a.token],
+            wrapped_tokens=[a.wrapper] if a.wrapper else [],
+        )
+        for a in deployment.assets
+    ]
+    return EquitiesSettings.model_validate(
+        {
+            **base.model_dump(exclude={"rpc_url", "assets"}),
+            "enabled": True,
+            "rpc_url": rpc_url,
+            "orderbook": deployment.orderbook,
+            "deployment_block": deployment.deployment_block,
+            "order_owner": deployment.order_owner,
+            "usdc": deployment.usdc,
+            "cutoff": DEMO_CUTOFF_BLOCKS,
+            "poll_interval_seconds": DEMO_POLL_SECONDS,
+            "assets": [a.model_dump() for a in assets],
+        }
+    )
+
+
+def _build(
+    equities: EquitiesSettings, store: SqlStore, alerter: Alerter, clock: Clock
+) -> EquitySetup:
+    repository = store.equities
+    universe = equities.universe()
+    chain = RaindexChain(
+        equities.rpc_url.get_secret_value(),
+        equities.orderbook,
+        cutoff=equities.cutoff,
+        keep_blocks=equities.keep_block_hashes,
+        timeout_s=equities.request_timeout_seconds,
+    )
+    broker = DryRunBroker(clock, _dry_run(equities), last_price=_last_price(repository))
+    symbols = universe.symbols
+    control = EquityControl(store.operator_actions, clock, symbols, records_actions=False)
+    pnl = EquityPnl(repository, clock, alerter=alerter)
+    hedger = EquityHedger(
+        repository,
+        broker,
+        clock,
+        EquityHedgerSettings(
+            check_interval_seconds=equities.check_interval_seconds,
+            min_notional_usd=equities.min_notional_usd,
+            order_lookup_window_seconds=equities.order_lookup_window_seconds,
+            unhedged_alert_seconds=equities.unhedged_alert_seconds,
+        ),
+        symbols=symbols,
+        control=control,
+        alerter=alerter,
+        on_broker_fills=pnl.trigger,
+    )
+    ingestion = ChainIngestion(
+        chain,
+        repository,
+        universe,
+        clock,
+        IngestionSettings(
+            deployment_block=equities.deployment_block,
+            poll_interval_seconds=equities.poll_interval_seconds,
+            range_blocks=equities.range_blocks,
+            keep_block_hashes=equities.keep_block_hashes,
+            checkpoint_stall_alert_seconds=equities.checkpoint_stall_alert_seconds,
+            request_timeout_seconds=equities.request_timeout_seconds,
+        ),
+        alerter=alerter,
+        listeners=[hedger.trigger, pnl.trigger],
+    )
+    reconciler = LedgerReconciler(
+        repository, clock, alerter=alerter, interval_seconds=equities.reconcile_interval_seconds
+    )
+    return EquitySetup(
+        settings=equities,
+        repository=repository,
+        chain=chain,
+        broker=broker,
+        control=control,
+        ingestion=ingestion,
+        hedger=hedger,
+        pnl=pnl,
+        reconciler=reconciler,
+        closers=[chain.aclose],
+    )
+
+
+def _dry_run(equities: EquitiesSettings) -> DryRunSettings:
+    d = equities.dry_run
+    return DryRunSettings(
+        kind=d.broker_kind,
+        slippage_bps=d.slippage_bps,
+        latency_ms=d.latency_ms,
+        quotes=dict(d.quotes),
+        fill_pieces=d.fill_pieces,
+        piece_interval_ms=d.piece_interval_ms,
+    )
+
+
+def _last_price(repository: EquityRepository) -> Callable[[str], Awaitable[Decimal | None]]:
+    """The dry-run broker fills at the symbol's last onchain fill price."""
+
+    async def last_price(symbol: str) -> Decimal | None:
+        exposure = (await repository.exposures()).get(symbol)
+        return exposure.last_price_usd if exposure is not None else None
+
+    return last_price
