@@ -17,6 +17,8 @@ class OperatorActionKind(StrEnum):
     RESUME_HEDGING = "hedging.resume"
     CLOSE_POSITION = "position.close"
     ACKNOWLEDGE_ALERT = "alert.acknowledge"
+    PAUSE_EQUITIES = "equities.pause"  # one symbol, or every one (target "all")
+    RESUME_EQUITIES = "equities.resume"
 
     @property
     def leaves_hedging_paused(self) -> bool:
@@ -25,7 +27,12 @@ class OperatorActionKind(StrEnum):
 
     @property
     def sets_hedging_state(self) -> bool:
-        return self is not OperatorActionKind.ACKNOWLEDGE_ALERT
+        """The dealer's hedging switch (the equity hedger keeps switches of its own)."""
+        return self in (
+            OperatorActionKind.PAUSE_HEDGING,
+            OperatorActionKind.RESUME_HEDGING,
+            OperatorActionKind.CLOSE_POSITION,
+        )
 
 
 class OperatorResult(StrEnum):
