@@ -89,7 +89,7 @@ def equities_router(api: EquitiesApi | None, auth: OperatorAuth) -> APIRouter:
             return who
         if api is None or api.view.control is None:
             return JSONResponse({"error": NOT_RUNNING}, 409)
-        body = await action_body(request)
+        body = await action_body(request, '{"symbol": "AAPL", "note": "..."}')
         symbol = _symbol(body.get("symbol"), api.view.known_symbols())
         action = await _switch(api, api.view.control, kind, who, symbol, body.get("note"))
         switches = api.view.switches()

@@ -129,12 +129,12 @@ def authorised(request: Request, auth: OperatorAuth, action: str = "") -> Reques
         )
 
 
-async def action_body(request: Request) -> dict[str, Any]:
+async def action_body(request: Request, example: str = '{"note": "..."}') -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         require_json(request)
-        return json_object(raw, '{"note": "..."}')
+        return json_object(raw, example)
     except (Refused, ValueError) as error:
         raise InvalidInput(str(error)) from None

@@ -1,0 +1,432 @@
+"""The equity hedger's HTTP routes over the hand-worked book of tests/equities_web_support.py:
+positions, the fill-to-hedge trail, P&L, metrics, and the operator's pause and resume with the
+dealer's tokens and audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from pegkeeper.domain.events import OperatorActed, decode_event
+from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
+from tests.equities_web_support import NOW_MS, FakeSwitchBoard, equities_world
+from tests.web_support import ALICE_TOKEN, WebWorld, web_world
+
+PAUSE = "/api/v1/equities/pause"
+RESUME = "/api/v1/equities/resume"
+AAPL_F4 = "0x" + "14" * 32
+AAPL_F3 = "0x" + "13" * 32
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[WebWorld]:
+    async with equities_world() as w:
+        yield w
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def switchboard(world: WebWorld) -> FakeSwitchBoard:
+    api = world.metrics.sources.equities
+    assert api is not None and isinstance(api.control, FakeSwitchBoard)
+    return api.control
+
+
+async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld) -> None:
+    async with world.client() as client:
+        body = (await client.get("/api/v1/equities")).json()
+    assert body["configured"] is True and body["operator_actions"] is True
+    assert body["now_ms"] == NOW_MS
+    aapl, msft, nvda, tsla = body["symbols"]
+    assert aapl == {
+        "symbol": "AAPL",
+        "onchain_net": "-1.8",
+        "hedged": "1.5",
+        "pending": "0.3",
+        "exposure": "-0.3",
+        "exposure_usd": "-45.60",
+        "exposure_age_seconds": 120,
+        "oldest_open_ms": NOW_MS - 120_000,
+        "waiting_reason": "order pkaapl0002 working: buy 0.8, 0.5 filled",
+        "paused": False,
+        "last_price_usd": "152.000000",
+        "realised_pnl_usd": "1.20",
+        "fees_usd": "0.015",
+        "unrealised_pnl_usd": "0.00",
+        "in_flight": {
+            "client_order_id": "pkaapl0002",
+            "broker_order_id": "dry-2",
+            "side": "buy",
+            "quantity": "0.8",
+            "filled": "0.5",
+            "state": "working",
+            "created_at_ms": NOW_MS - 115_000,
+            "updated_at_ms": NOW_MS - 60_000,
+            "message": "",
+        },
+    }
+    assert (msft["exposure_usd"], msft["waiting_reason"]) == ("1.60", "below the 2 USD minimum")
+    assert nvda == {
+        "symbol": "NVDA",
+        "onchain_net": "0",
+        "hedged": "0",
+        "pending": "0",
+        "exposure": "0",
+        "exposure_usd": None,
+        "exposure_age_seconds": None,
+        "oldest_open_ms": None,
+        "waiting_reason": "",
+        "paused": False,
+        "last_price_usd": None,
+        "realised_pnl_usd": "0",
+        "fees_usd": "0",
+        "unrealised_pnl_usd": None,
+        "in_flight": None,
+    }
+    assert (tsla["exposure"], tsla["exposure_usd"], tsla["exposure_age_seconds"]) == (
+        "1.5",
+        "315.00",
+        3600,
+    )
+    assert (tsla["paused"], tsla["realised_pnl_usd"], tsla["unrealised_pnl_usd"]) == (
+        True,
+        "5.00",
+        "15.00",
+    )
+    assert body["ingestion"] == {
+        "running": True,
+        "checkpoint_block": 1290,
+        "checkpoint_time_ms": NOW_MS - 20_000,
+        "cutoff_block": 1296,
+        "lag_blocks": 6,
+        "lag_seconds": 12,
+        "consecutive_failures": 1,
+        "last_error": "eth_getLogs timed out after 10 s",
+        "skipped": {
+            "undecodable": 0,
+            "not_our_order": 12,
+            "unknown_token": 2,
+            "not_stock_usdc": 0,
+            "zero_shares": 0,
+            "non_positive_price": 0,
+            "token_unreadable": 0,
+        },
+    }
+    assert body["switches"] == {
+        "global": {"paused": False, "by": None, "since_ms": None, "note": ""},
+        "symbols": {
+            "TSLA": {
+                "paused": True,
+                "by": "alice",
+                "since_ms": NOW_MS - 7_200_000,
+                "note": "earnings call",
+            }
+        },
+    }
+    assert body["ledger"] == {
+        "checked_at_ms": NOW_MS - 30_000,
+        "breaks": 0,
+        "by_scope": {"order": 0, "fill": 0, "symbol": 0},
+        "details": [],
+    }
+
+
+async def test_the_fill_to_hedge_trail_of_a_symbol(world: WebWorld) -> None:
+    async with world.client() as client:
+        trail = (await client.get("/api/v1/equities/aapl/fills?limit=2")).json()
+        every = (await client.get("/api/v1/equities/AAPL/fills")).json()
+        untraded = await client.get("/api/v1/equities/NVDA/fills")
+    assert trail == {
+        "symbol": "AAPL",
+        "fills": [
+            {
+                "fill_id": f"{AAPL_F4}:0",
+                "tx_hash": AAPL_F4,
+                "block_number": 1240,
+                "log_index": 0,
+                "block_time_ms": NOW_MS - 120_000,
+                "side": "sold",
+                "shares": "0.5",
+                "usdc": "76.000000",
+                "price_usd": "152.000000",
+                "reverted": False,
+                "covered_shares": "0.2",
+                "uncovered_shares": "0.3",
+                "covers": [
+                    {
+                        "client_order_id": "pkaapl0002",
+                        "broker_fill_id": "e2",
+                        "shares": "0.2",
+                        "side": "buy",
+                        "fill_quantity": "0.5",
+                        "price_usd": "151",
+                        "fee_usd": "0.005",
+                        "ts_ms": NOW_MS - 60_000,
+                        "captured_usd": "0.20",  # (152 - 151) * 0.2
+                    }
+                ],
+            },
+            {
+                "fill_id": f"{AAPL_F3}:2",
+                "tx_hash": AAPL_F3,
+                "block_number": 1000,
+                "log_index": 2,
+                "block_time_ms": NOW_MS - 600_000,
+                "side": "sold",
+                "shares": "0.6",
+                "usdc": "89.400000",
+                "price_usd": "149.000000",
+                "reverted": False,
+                "covered_shares": "0.6",
+                "uncovered_shares": "0.0",
+                "covers": [
+                    {
+                        "client_order_id": "pkaapl0001",
+                        "broker_fill_id": "e1",
+                        "shares": "0.3",
+                        "side": "buy",
+                        "fill_quantity": "1",
+                        "price_usd": "148.5",
+                        "fee_usd": "0.01",
+                        "ts_ms": NOW_MS - 590_000,
+                        "captured_usd": "0.15",  # (149 - 148.5) * 0.3
+                    },
+                    {
+                        "client_order_id": "pkaapl0002",
+                        "broker_fill_id": "e2",
+                        "shares": "0.3",
+                        "side": "buy",
+                        "fill_quantity": "0.5",
+                        "price_usd": "151",
+                        "fee_usd": "0.005",
+                        "ts_ms": NOW_MS - 60_000,
+                        "captured_usd": "-0.60",  # (149 - 151) * 0.3
+                    },
+                ],
+            },
+        ],
+    }
+    # the four fills: every share of e1 (1) and of e2 (0.5) allocated once
+    covers = [c for f in every["fills"] for c in f["covers"]]
+    assert [f["fill_id"][-1] for f in every["fills"]] == ["0", "2", "0", "1"]
+    assert sorted((c["broker_fill_id"], c["shares"]) for c in covers) == [
+        ("e1", "0.3"),
+        ("e1", "0.3"),
+        ("e1", "0.4"),
+        ("e2", "0.2"),
+        ("e2", "0.3"),
+    ]
+    assert untraded.json() == {"symbol": "NVDA", "fills": []}
+
+
+async def test_an_unknown_symbol_or_a_bad_limit_is_named(world: WebWorld) -> None:
+    async with world.client() as client:
+        unknown = await client.get("/api/v1/equities/XYZ/fills")
+        zero = await client.get("/api/v1/equities/AAPL/fills?limit=0")
+    assert unknown.status_code == 404
+    assert unknown.json() == {
+        "detail": "no equity symbol 'XYZ': the configured symbols are AAPL, MSFT, NVDA, TSLA"
+    }
+    assert zero.status_code == 422 and zero.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+async def test_pnl_totals_by_bucket_and_symbol_and_over_time(world: WebWorld) -> None:
+    async with world.client() as client:
+        pnl = (await client.get("/api/v1/equities/pnl?max_points=3")).json()
+    assert {k: v for k, v in pnl.items() if k not in ("symbols", "points")} == {
+        "configured": True,
+        "realised_usd": "6.20",
+        "fees_usd": "0.015",
+        "net_realised_usd": "6.185",
+        "unrealised_usd": "15.000",
+        "total_usd": "21.185",
+        "buckets": {
+            "counter_trade": "1.35",
+            "onchain_netting": "5.00",
+            "directional_exposure": "-0.15",
+        },
+    }
+    assert pnl["symbols"][0] == {
+        "symbol": "AAPL",
+        "realised_usd": "1.20",
+        "fees_usd": "0.015",
+        "unrealised_usd": "0.00",
+        "position_shares": "-0.3",
+        "trades": 6,
+        "buckets": {
+            "counter_trade": "1.35",
+            "onchain_netting": "0",
+            "directional_exposure": "-0.15",
+        },
+    }
+    assert [s["symbol"] for s in pnl["symbols"]] == ["AAPL", "MSFT", "NVDA", "TSLA"]
+    assert pnl["points"] == [
+        {"ts_ms": NOW_MS - 3_600_000, "realised_usd": "0", "fees_usd": "0", "net_usd": "0"},
+        {"ts_ms": NOW_MS - 600_000, "realised_usd": "5.00", "fees_usd": "0", "net_usd": "5.00"},
+        {
+            "ts_ms": NOW_MS - 30_000,
+            "realised_usd": "6.20",
+            "fees_usd": "0.015",
+            "net_usd": "6.185",
+        },
+    ]
+
+
+async def test_the_metrics_of_the_equity_hedger(world: WebWorld) -> None:
+    async with world.client() as client:
+        text = (await client.get("/metrics")).text
+    expected = [
+        "pegkeeper_equity_checkpoint_block 1290.0",
+        "pegkeeper_equity_checkpoint_lag_blocks 6.0",
+        "pegkeeper_equity_checkpoint_lag_seconds 12.0",
+        "pegkeeper_equity_ingestion_failures 1.0",
+        "pegkeeper_equity_oldest_unhedged_seconds 3600.0",  # TSLA's
+        'pegkeeper_equity_unhedged_usd{symbol="AAPL"} -45.6',
+        'pegkeeper_equity_unhedged_usd{symbol="TSLA"} 315.0',
+        'pegkeeper_equity_unhedged_shares{symbol="MSFT"} 0.004',
+        'pegkeeper_equity_unhedged_shares{symbol="NVDA"} 0.0',
+        'pegkeeper_equity_paused{symbol="TSLA"} 1.0',
+        'pegkeeper_equity_paused{symbol="AAPL"} 0.0',
+        'pegkeeper_equity_skipped_logs{reason="not_our_order"} 12.0',
+        'pegkeeper_equity_skipped_logs{reason="undecodable"} 0.0',
+        'pegkeeper_equity_ledger_breaks{scope="symbol"} 0.0',
+    ]
+    lines = set(text.splitlines())
+    assert [line for line in expected if line not in lines] == []
+    assert 'pegkeeper_equity_unhedged_usd{symbol="NVDA"}' not in text  # no price yet
+
+
+async def test_without_an_equity_hedger_the_routes_say_so() -> None:
+    async with web_world() as bare, bare.client() as client:
+        assert (await client.get("/api/v1/equities")).json() == {
+            "configured": False,
+            "symbols": [],
+        }
+        assert (await client.get("/api/v1/equities/pnl")).json() == {"configured": False}
+        fills = await client.get("/api/v1/equities/AAPL/fills")
+        paused = await client.post(PAUSE, json={}, headers=bearer(ALICE_TOKEN))
+        metrics = (await client.get("/metrics")).text
+        assert await bare.store.operator_actions.recent(10) == []
+    assert fills.status_code == 404
+    assert fills.json() == {
+        "detail": "no equity symbol 'AAPL': the equity hedger does not run in this process"
+    }
+    assert paused.status_code == 409
+    assert paused.json() == {"error": "the equity hedger does not run in this process"}
+    assert "pegkeeper_equity_" not in metrics
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "says"),
+    [
+        ({}, 401, "operator actions need Authorization: Bearer"),
+        (bearer("alice-0123456789abcdeX"), 403, "not valid"),
+        (bearer(ALICE_TOKEN) | {"origin": "http://evil.example"}, 403, "cross-site"),
+    ],
+)
+async def test_a_refused_action_moves_nothing(
+    world: WebWorld, headers: dict[str, str], status: int, says: str
+) -> None:
+    async with world.client() as client:
+        for path in (PAUSE, RESUME):
+            response = await client.post(path, json={"symbol": "AAPL"}, headers=headers)
+            assert response.status_code == status and says in response.json()["error"]
+    assert switchboard(world).calls == []
+    assert await world.store.operator_actions.recent(10) == []
+
+
+async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_them(
+    world: WebWorld,
+) -> None:
+    operators = world.bus.subscribe("operator")
+    board = switchboard(world)
+    async with world.client() as client:
+        paused = await client.post(
+            PAUSE, json={"symbol": "aapl", "note": "split tomorrow"}, headers=bearer(ALICE_TOKEN)
+        )
+        again = await client.post(PAUSE, json={"symbol": "AAPL"}, headers=bearer(ALICE_TOKEN))
+        everything = await client.post(PAUSE, headers=bearer(ALICE_TOKEN))
+        resumed = await client.post(RESUME, json={"symbol": "TSLA"}, headers=bearer(ALICE_TOKEN))
+        listed = (await client.get("/api/v1/equities")).json()
+        audit = (await client.get("/api/v1/operator")).json()["actions"]
+    assert paused.status_code == 200
+    body = paused.json()
+    assert (body["action"], body["target"], body["result"], body["note"]) == (
+        "equities.pause",
+        "AAPL",
+        "done",
+        "split tomorrow",
+    )
+    assert body["detail"] == "AAPL paused: no broker order is sent until resumed"
+    assert body["switches"]["symbols"]["AAPL"] == {
+        "paused": True,
+        "by": "alice",
+        "since_ms": NOW_MS,
+        "note": "split tomorrow",
+    }
+    assert (again.json()["result"], again.json()["detail"]) == (
+        "unchanged",
+        "AAPL already paused by alice",
+    )
+    assert (everything.json()["target"], everything.json()["result"]) == ("all", "done")
+    assert resumed.json()["detail"] == (
+        "TSLA resumed: the hedger decides again at its next check "
+        "(every symbol stays paused by the global switch)"
+    )
+    # the switch moved only for what was done, never for "unchanged"
+    assert board.calls == [
+        ("pause", "AAPL", "alice", "split tomorrow"),
+        ("pause", None, "alice", ""),
+        ("resume", "TSLA", "alice", ""),
+    ]
+    assert all(row["paused"] for row in listed["symbols"])
+    assert listed["symbols"][3]["waiting_reason"] == "paused for every symbol by alice"
+    recorded = await world.store.operator_actions.recent(10)
+    assert [(a.action, a.target, a.result) for a in reversed(recorded)] == [
+        (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.DONE),
+        (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.UNCHANGED),
+        (OperatorActionKind.PAUSE_EQUITIES, "all", OperatorResult.DONE),
+        (OperatorActionKind.RESUME_EQUITIES, "TSLA", OperatorResult.DONE),
+    ]
+    assert all(a.operator == "alice" and a.client_address for a in recorded)
+    assert [a["action"] for a in audit][:4] == ["equities.resume"] + ["equities.pause"] * 3
+    announced = [decode_event(operators.queue.get_nowait()[1]) for _ in range(4)]
+    assert all(isinstance(e, OperatorActed) for e in announced)
+    # for equity actions the flag is the equity hedger's global switch after the action
+    assert [e.hedging_paused for e in announced if isinstance(e, OperatorActed)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert not world.control.paused  # the dealer's switch is another one
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (
+            {"symbol": "XYZ"},
+            "symbol 'XYZ' is not a configured equity: expected one of AAPL, MSFT, NVDA, TSLA, "
+            "or no symbol for every one",
+        ),
+        (
+            {"symbol": 7},
+            "symbol must be text (one of AAPL, MSFT, NVDA, TSLA, or no symbol for every one), "
+            "got int",
+        ),
+        ({"note": "x" * 501}, "note must be at most 500 characters, got 501"),
+        ([1], 'request body must be a JSON object like {"symbol": "AAPL", "note": "..."}'),
+    ],
+)
+async def test_a_bad_body_is_named_and_moves_nothing(
+    world: WebWorld, body: object, says: str
+) -> None:
+    async with world.client() as client:
+        response = await client.post(PAUSE, json=body, headers=bearer(ALICE_TOKEN))
+    assert response.status_code == 422 and says in response.json()["error"]
+    assert switchboard(world).calls == []
+    assert await world.store.operator_actions.recent(10) == []
