@@ -29,11 +29,17 @@ Chain: checkpoint block 1290 (20 s ago), cutoff 1296 (8 s ago): 6 blocks, 12 s b
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+import uvicorn
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
@@ -308,3 +314,36 @@ async def equities_world(tokens: dict[str, str] | None = None) -> AsyncIterator[
     """The dashboard's app (web_support) with the equity hedger over the book above."""
     async with web_world(tokens, equities=book_api) as world:
         yield world
+
+
+@contextlib.contextmanager
+def equities_served(configured: bool = True) -> Iterator[str]:
+    """The app of `equities_world` (or, not `configured`, of `web_world` alone) served over
+    HTTP on its own thread, with its own event loop where the store lives (for the CLI and the
+    browser); yields the base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    servers: list[uvicorn.Server] = []
+
+    async def serve() -> None:
+        world_of = equities_world() if configured else web_world()
+        async with world_of as world:
+            config = uvicorn.Config(
+                world.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+            )
+            servers.append(uvicorn.Server(config))
+            await servers[0].serve(sockets=[sock])
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    while not (servers and servers[0].started):
+        if not thread.is_alive():
+            raise RuntimeError("the equities app stopped before it served")
+        threading.Event().wait(0.01)
+    try:
+        yield url
+    finally:
+        servers[0].should_exit = True
+        thread.join(timeout=10)
+        sock.close()
