@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -57,8 +57,11 @@ from pegkeeper.domain.equities.ledger import (
     SymbolExposure,
 )
 from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry
+from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import OrderSide
+from pegkeeper.ports import OperatorActionRepository
 from pegkeeper.services.views.equities import EquitiesView
+from tests.fakes import FakeOperatorActionRepository
 from tests.web_support import START_MS, WebWorld, web_world
 
 NOW_MS = START_MS
@@ -195,7 +198,7 @@ class FakeEquityReads:
     )
     last_read: BlockRef | None = field(
         default_factory=lambda: BlockRef(1290, "0x" + "ab" * 32, NOW_S - 20)
-    )
+    )  # the cutoff, 1296, is 8 s old: 6 blocks and 12 s behind it
 
     async def checkpoint(self) -> BlockRef | None:
         return self.last_read
@@ -213,85 +216,154 @@ class FakeEquityReads:
         return list(self.entries)
 
 
+@dataclass(frozen=True)
+class FakeSymbolStatus:
+    waiting: str = ""
+    last_error: str = ""
+
+
 @dataclass
 class FakeHedger:
-    reasons: dict[str, str] = field(
+    """EquityHedger's `status()`: the reasons of its last cycle."""
+
+    statuses: dict[str, FakeSymbolStatus] = field(
         default_factory=lambda: {
-            "MSFT": "below the 2 USD minimum",
-            "TSLA": "market closed",
-            "AAPL": "order in flight",
+            "MSFT": FakeSymbolStatus("below the 2 USD minimum"),
+            "TSLA": FakeSymbolStatus("market closed"),
+            "AAPL": FakeSymbolStatus("order in flight"),
+            "NVDA": FakeSymbolStatus(),
         }
     )
 
-    def waiting_reasons(self) -> Mapping[str, str]:
-        return self.reasons
+    def status(self) -> dict[str, FakeSymbolStatus]:
+        return dict(self.statuses)
+
+
+@dataclass(frozen=True)
+class FakeIngestionFigures:
+    cutoff_block: int | None = 1296
+    lag_blocks: int | None = 6
+    lag_seconds: int | None = 12
+    consecutive_failures: int = 1
+    last_error: str = "eth_getLogs timed out after 10 s"
+    last_success_ms: int | None = NOW_MS - 25_000
+    stalled: bool = False
 
 
 @dataclass
 class FakeIngestion:
-    cutoff: BlockRef | None = field(
-        default_factory=lambda: BlockRef(1296, "0x" + "cd" * 32, NOW_S - 8)
-    )
-    consecutive_failures: int = 1
-    last_error: str = "eth_getLogs timed out after 10 s"
+    """ChainIngestion's `figures()`."""
+
+    now: FakeIngestionFigures = field(default_factory=FakeIngestionFigures)
+
+    def figures(self) -> FakeIngestionFigures:
+        return self.now
+
+
+@dataclass(frozen=True)
+class FakeSymbolPnl:
+    unrealised_usd: Decimal | None
 
 
 @dataclass
-class FakeMarks:
-    marks: dict[str, Decimal] = field(
+class FakePnl:
+    """EquityPnl's `symbols()`: marked at each symbol's last onchain price."""
+
+    marks: dict[str, Decimal | None] = field(
         default_factory=lambda: {"AAPL": D("0.00"), "TSLA": D("15.00"), "MSFT": D("0.000")}
     )
 
-    def unrealised_usd(self) -> Mapping[str, Decimal]:
-        return self.marks
+    def symbols(self) -> dict[str, FakeSymbolPnl]:
+        return {symbol: FakeSymbolPnl(usd) for symbol, usd in self.marks.items()}
 
 
 @dataclass
 class FakeSwitchBoard:
-    """EquityControl's interface, in memory."""
+    """EquityControl's interface: each move written to the operator actions first (target
+    "equities" or "equities:SYMBOL"), as the real one restores its switches from them."""
 
+    actions: OperatorActionRepository
+    clock: ManualClock
     all_symbols: dict[str, Any] = field(default_factory=lambda: {"paused": False})
     symbols: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
+            "AAPL": {"paused": False},
+            "MSFT": {"paused": False},
+            "NVDA": {"paused": False},
             "TSLA": {
                 "paused": True,
                 "by": "alice",
                 "since_ms": NOW_MS - 7_200_000,
                 "note": "earnings call",
-            }
+            },
         }
     )
     calls: list[tuple[str, str | None, str, str]] = field(default_factory=list)
-    now_ms: int = NOW_MS
 
     def state(self) -> dict[str, Any]:
-        return {
-            "global": dict(self.all_symbols),
-            "symbols": {k: dict(v) for k, v in self.symbols.items()},
-        }
+        symbols = {k: dict(v) for k, v in self.symbols.items()}
+        return {"global": dict(self.all_symbols), "symbols": symbols}
 
     async def pause(self, symbol: str | None, by: str, note: str = "") -> None:
-        self._set(True, symbol, by, note)
+        await self._set(True, symbol, by, note)
 
     async def resume(self, symbol: str | None, by: str, note: str = "") -> None:
-        self._set(False, symbol, by, note)
+        await self._set(False, symbol, by, note)
 
-    def _set(self, paused: bool, symbol: str | None, by: str, note: str) -> None:
+    async def _set(self, paused: bool, symbol: str | None, by: str, note: str) -> None:
         self.calls.append(("pause" if paused else "resume", symbol, by, note))
-        state = {"paused": paused, "by": by, "since_ms": self.now_ms, "note": note}
-        if symbol is None:
-            self.all_symbols = state
-        else:
-            self.symbols[symbol] = state
+        now = self.all_symbols if symbol is None else self.symbols[symbol]
+        done = bool(now.get("paused")) != paused
+        scope = "every symbol" if symbol is None else symbol
+        verb = "paused: no new order is sent" if paused else "resumed"
+        await self.actions.record(
+            OperatorAction(
+                action_id=f"act{len(self.calls)}",
+                created_at_ms=self.clock.now_ms(),
+                operator=by,
+                action=OperatorActionKind.PAUSE_EQUITIES
+                if paused
+                else OperatorActionKind.RESUME_EQUITIES,
+                target="equities" if symbol is None else f"equities:{symbol}",
+                note=note,
+                result=OperatorResult.DONE if done else OperatorResult.UNCHANGED,
+                detail=f"{scope} {verb}"
+                if done
+                else f"{scope} already {'paused' if paused else 'not paused'}",
+                correlation_id=f"corr{len(self.calls)}",
+                client_address="",
+            )
+        )
+        if done:
+            state = {"paused": paused, "by": by, "since_ms": self.clock.now_ms(), "note": note}
+            if symbol is None:
+                self.all_symbols = state
+            else:
+                self.symbols[symbol] = state
+
+
+@dataclass(frozen=True)
+class FakeLedgerFigures:
+    last_check_ms: int | None = NOW_MS - 30_000
+    breaks: tuple[LedgerBreak, ...] = ()
+    last_error: str = ""
 
 
 @dataclass
 class FakeReconciler:
-    last_checked_ms: int | None = NOW_MS - 30_000
-    breaks: Sequence[LedgerBreak] = ()
+    """LedgerReconciler's `figures()`."""
+
+    now: FakeLedgerFigures = field(default_factory=FakeLedgerFigures)
+
+    def figures(self) -> FakeLedgerFigures:
+        return self.now
 
 
-def book_view(clock: ManualClock, repository: FakeEquityReads | None = None) -> EquitiesView:
+def book_view(
+    clock: ManualClock,
+    repository: FakeEquityReads | None = None,
+    actions: OperatorActionRepository | None = None,
+) -> EquitiesView:
     """The view over the book above, with every service reporting."""
     return EquitiesView(
         repository or FakeEquityReads(),
@@ -299,14 +371,16 @@ def book_view(clock: ManualClock, repository: FakeEquityReads | None = None) -> 
         SYMBOLS,
         hedger=FakeHedger(),
         ingestion=FakeIngestion(),
-        marks=FakeMarks(),
-        control=FakeSwitchBoard(),
+        pnl_source=FakePnl(),
+        control=FakeSwitchBoard(actions or FakeOperatorActionRepository(), clock),
         reconciler=FakeReconciler(),
     )
 
 
 def book_api(store: SqlStore, clock: ManualClock, bus: MemoryBus) -> EquitiesApi:
-    return EquitiesApi(book_view(clock), store.operator_actions, clock, bus)
+    return EquitiesApi(
+        book_view(clock, actions=store.operator_actions), store.operator_actions, clock, bus
+    )
 
 
 @asynccontextmanager

@@ -158,7 +158,7 @@ def test_an_operator_pauses_one_symbol_from_the_page(page: Page) -> None:
         page.fill("#eq-note", "split tomorrow")
         page.click("#eq-pause")
         expect(page.locator("#eq-op-result")).to_have_text(
-            "equities.pause AAPL by alice: done, AAPL paused: no broker order is sent until resumed"
+            "equities.pause by alice: done, AAPL paused: no new order is sent"
         )
         expect(cell(page, "AAPL", "waiting")).to_have_text(
             "paused for this symbol by alice (split tomorrow)"
@@ -166,6 +166,7 @@ def test_an_operator_pauses_one_symbol_from_the_page(page: Page) -> None:
         expect(page.locator('#positions tr[data-id="AAPL"]')).to_have_class("paused selected")
         # the header's badge is the dealer's switch, which no equity action moves
         expect(page.locator("#hedging-badge")).to_have_text("hedging active")
+        page.goto("about:blank")  # the live stream closed before its server stops
 
 
 def test_without_an_equity_hedger_the_page_says_so(page: Page) -> None:
@@ -175,3 +176,4 @@ def test_without_an_equity_hedger_the_page_says_so(page: Page) -> None:
             "No equities are configured", timeout=10_000
         )
         expect(page.locator("#equities-live")).to_be_hidden()
+        page.goto("about:blank")

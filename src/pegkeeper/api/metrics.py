@@ -285,6 +285,11 @@ def _equity_families(view: EquitiesOverview) -> list[Metric]:
             "Chain polls that failed in a row",
             chain.consecutive_failures,
         ),
+        _gauge(
+            "pegkeeper_equity_ingestion_stalled",
+            "1 while the checkpoint has not moved, behind the cutoff, past the alert limit",
+            (1 if chain.stalled else 0) if chain.running else None,
+        ),
     ]
     ages = [r.exposure_age_seconds for r in view.symbols if r.exposure_age_seconds is not None]
     families.append(

@@ -11,6 +11,7 @@ import pytest
 from pegkeeper.domain.events import OperatorActed, decode_event
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from tests.equities_web_support import NOW_MS, FakeSwitchBoard, equities_world
+from tests.fakes import FakeOperatorActionRepository
 from tests.web_support import ALICE_TOKEN, WebWorld, web_world
 
 PAUSE = "/api/v1/equities/pause"
@@ -105,6 +106,8 @@ async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld)
         "lag_seconds": 12,
         "consecutive_failures": 1,
         "last_error": "eth_getLogs timed out after 10 s",
+        "last_success_ms": NOW_MS - 25_000,
+        "stalled": False,
         "skipped": {
             "undecodable": 0,
             "not_our_order": 12,
@@ -115,19 +118,24 @@ async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld)
             "token_unreadable": 0,
         },
     }
+    active = {"paused": False, "by": None, "since_ms": None, "note": ""}
     assert body["switches"] == {
-        "global": {"paused": False, "by": None, "since_ms": None, "note": ""},
+        "global": active,
         "symbols": {
+            "AAPL": active,
+            "MSFT": active,
+            "NVDA": active,
             "TSLA": {
                 "paused": True,
                 "by": "alice",
                 "since_ms": NOW_MS - 7_200_000,
                 "note": "earnings call",
-            }
+            },
         },
     }
     assert body["ledger"] == {
         "checked_at_ms": NOW_MS - 30_000,
+        "last_error": "",
         "breaks": 0,
         "by_scope": {"order": 0, "fill": 0, "symbol": 0},
         "details": [],
@@ -283,6 +291,7 @@ async def test_the_metrics_of_the_equity_hedger(world: WebWorld) -> None:
         "pegkeeper_equity_checkpoint_lag_blocks 6.0",
         "pegkeeper_equity_checkpoint_lag_seconds 12.0",
         "pegkeeper_equity_ingestion_failures 1.0",
+        "pegkeeper_equity_ingestion_stalled 0.0",
         "pegkeeper_equity_oldest_unhedged_seconds 3600.0",  # TSLA's
         'pegkeeper_equity_unhedged_usd{symbol="AAPL"} -45.6',
         'pegkeeper_equity_unhedged_usd{symbol="TSLA"} 315.0',
@@ -352,49 +361,52 @@ async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_th
         resumed = await client.post(RESUME, json={"symbol": "TSLA"}, headers=bearer(ALICE_TOKEN))
         listed = (await client.get("/api/v1/equities")).json()
         audit = (await client.get("/api/v1/operator")).json()["actions"]
+    # the switch board was told who and why, and wrote each action to the audit trail
+    assert board.calls == [
+        ("pause", "AAPL", "alice", "split tomorrow"),
+        ("pause", "AAPL", "alice", ""),
+        ("pause", None, "alice", ""),
+        ("resume", "TSLA", "alice", ""),
+    ]
+    recorded = await world.store.operator_actions.recent(10)
+    assert [(a.action, a.target, a.result) for a in reversed(recorded)] == [
+        (OperatorActionKind.PAUSE_EQUITIES, "equities:AAPL", OperatorResult.DONE),
+        (OperatorActionKind.PAUSE_EQUITIES, "equities:AAPL", OperatorResult.UNCHANGED),
+        (OperatorActionKind.PAUSE_EQUITIES, "equities", OperatorResult.DONE),
+        (OperatorActionKind.RESUME_EQUITIES, "equities:TSLA", OperatorResult.DONE),
+    ]
+    # each answer is the record the switch board wrote, with the switches after it
     assert paused.status_code == 200
     body = paused.json()
-    assert (body["action"], body["target"], body["result"], body["note"]) == (
+    first = recorded[-1]
+    assert {k: body[k] for k in ("action_id", "correlation_id", "created_at_ms")} == {
+        "action_id": first.action_id,
+        "correlation_id": first.correlation_id,
+        "created_at_ms": NOW_MS,
+    }
+    assert (body["action"], body["target"], body["result"], body["note"], body["detail"]) == (
         "equities.pause",
-        "AAPL",
+        "equities:AAPL",
         "done",
         "split tomorrow",
+        "AAPL paused: no new order is sent",
     )
-    assert body["detail"] == "AAPL paused: no broker order is sent until resumed"
     assert body["switches"]["symbols"]["AAPL"] == {
         "paused": True,
         "by": "alice",
         "since_ms": NOW_MS,
         "note": "split tomorrow",
     }
-    assert (again.json()["result"], again.json()["detail"]) == (
-        "unchanged",
-        "AAPL already paused by alice",
-    )
-    assert (everything.json()["target"], everything.json()["result"]) == ("all", "done")
-    assert resumed.json()["detail"] == (
-        "TSLA resumed: the hedger decides again at its next check "
-        "(every symbol stays paused by the global switch)"
-    )
-    # the switch moved only for what was done, never for "unchanged"
-    assert board.calls == [
-        ("pause", "AAPL", "alice", "split tomorrow"),
-        ("pause", None, "alice", ""),
-        ("resume", "TSLA", "alice", ""),
-    ]
-    assert all(row["paused"] for row in listed["symbols"])
+    assert (again.json()["result"], again.json()["detail"]) == ("unchanged", "AAPL already paused")
+    assert (everything.json()["target"], everything.json()["result"]) == ("equities", "done")
+    assert resumed.json()["switches"]["global"]["paused"] is True
+    assert all(row["paused"] for row in listed["symbols"])  # the global switch holds them
     assert listed["symbols"][3]["waiting_reason"] == "paused for every symbol by alice"
-    recorded = await world.store.operator_actions.recent(10)
-    assert [(a.action, a.target, a.result) for a in reversed(recorded)] == [
-        (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.DONE),
-        (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.UNCHANGED),
-        (OperatorActionKind.PAUSE_EQUITIES, "all", OperatorResult.DONE),
-        (OperatorActionKind.RESUME_EQUITIES, "TSLA", OperatorResult.DONE),
-    ]
-    assert all(a.operator == "alice" and a.client_address for a in recorded)
     assert [a["action"] for a in audit][:4] == ["equities.resume"] + ["equities.pause"] * 3
     announced = [decode_event(operators.queue.get_nowait()[1]) for _ in range(4)]
-    assert all(isinstance(e, OperatorActed) for e in announced)
+    assert [e.action_id for e in announced if isinstance(e, OperatorActed)] == [
+        a.action_id for a in reversed(recorded)
+    ]
     # for equity actions the flag is the equity hedger's global switch after the action
     assert [e.hedging_paused for e in announced if isinstance(e, OperatorActed)] == [
         False,
@@ -403,6 +415,21 @@ async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_th
         True,
     ]
     assert not world.control.paused  # the dealer's switch is another one
+
+
+async def test_a_switch_board_that_writes_no_record_gets_one_written(world: WebWorld) -> None:
+    board = switchboard(world)
+    board.actions = FakeOperatorActionRepository()  # elsewhere: nothing lands in the store
+    async with world.client() as client:
+        paused = await client.post(PAUSE, json={"symbol": "MSFT"}, headers=bearer(ALICE_TOKEN))
+        again = await client.post(PAUSE, json={"symbol": "MSFT"}, headers=bearer(ALICE_TOKEN))
+    recorded = await world.store.operator_actions.recent(10)
+    assert [(a.target, a.result, a.detail) for a in reversed(recorded)] == [
+        ("equities:MSFT", OperatorResult.DONE, "MSFT paused"),
+        ("equities:MSFT", OperatorResult.UNCHANGED, "MSFT unchanged"),
+    ]
+    assert all(a.operator == "alice" and a.client_address for a in recorded)
+    assert (paused.json()["result"], again.json()["result"]) == ("done", "unchanged")
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,11 @@ from tests.equities_web_support import (
     NOW_S,
     SYMBOLS,
     FakeEquityReads,
+    FakeHedger,
+    FakeLedgerFigures,
     FakeReconciler,
     FakeSwitchBoard,
+    FakeSymbolStatus,
     book_view,
 )
 
@@ -113,6 +116,14 @@ async def test_once_the_order_is_final_the_hedger_says_why_it_waits() -> None:
     assert row["AAPL"].waiting_reason == "order in flight"  # the hedger's words, as given
 
 
+async def test_a_failed_order_is_the_reason_when_the_hedger_gives_none() -> None:
+    view = book_view(ManualClock(NOW_MS))
+    assert isinstance(view.hedger, FakeHedger)
+    view.hedger.statuses["MSFT"] = FakeSymbolStatus(last_error="rejected: market closed")
+    rows = rows_by_symbol((await view.overview()).symbols)
+    assert rows["MSFT"].waiting_reason == "the last order failed: rejected: market closed"
+
+
 def test_pending_is_the_unfilled_part_of_an_order_not_final_bought_positive() -> None:
     assert pending_shares(IN_FLIGHT) == D("0.3")
     selling = replace(IN_FLIGHT, intent=replace(IN_FLIGHT.intent, side=OrderSide.SELL))
@@ -162,15 +173,18 @@ async def test_a_long_series_is_thinned_keeping_the_first_and_the_last() -> None
 async def test_ingestion_lag_skips_and_the_ledger_check() -> None:
     view = book_view(ManualClock(NOW_MS))
     assert isinstance(view.reconciler, FakeReconciler)
-    view.reconciler.breaks = (
-        LedgerBreak("symbol", "AAPL", "remainders -0.3 but net -0.2"),
-        LedgerBreak("fill", F3.fill_id, "covered 0.7 of 0.6"),
-        LedgerBreak("fill", F4.fill_id, "covered by a fill of another symbol"),
+    view.reconciler.now = FakeLedgerFigures(
+        breaks=(
+            LedgerBreak("symbol", "AAPL", "remainders -0.3 but net -0.2"),
+            LedgerBreak("fill", F3.fill_id, "covered 0.7 of 0.6"),
+            LedgerBreak("fill", F4.fill_id, "covered by a fill of another symbol"),
+        )
     )
     overview = await view.overview()
     chain = overview.ingestion
     assert chain.running is True and chain.checkpoint is not None
-    assert (chain.checkpoint.number, chain.lag_blocks, chain.lag_seconds) == (1290, 6, 12)
+    assert (chain.checkpoint.number, chain.cutoff_block) == (1290, 1296)
+    assert (chain.lag_blocks, chain.lag_seconds, chain.stalled) == (6, 12, False)
     assert (chain.consecutive_failures, chain.last_error) == (1, "eth_getLogs timed out after 10 s")
     assert chain.skipped == {
         "undecodable": 0,

@@ -41,7 +41,8 @@ from pegkeeper.services.views.equities import (
 
 log = structlog.get_logger("pegkeeper.http")
 
-EVERY_SYMBOL = "all"  # the audit target of an action on every symbol
+EVERY_SYMBOL = "equities"  # the audit target of a switch of every symbol ("equities:AAPL")
+READ_BACK = 20  # the newest audit records searched for the one the switch board wrote
 NOT_RUNNING = "the equity hedger does not run in this process"
 
 
@@ -92,8 +93,7 @@ def equities_router(api: EquitiesApi | None, auth: OperatorAuth) -> APIRouter:
         body = await action_body(request, '{"symbol": "AAPL", "note": "..."}')
         symbol = _symbol(body.get("symbol"), api.view.known_symbols())
         action = await _switch(api, api.view.control, kind, who, symbol, body.get("note"))
-        switches = api.view.switches()
-        answer = operator_action(action) | {"switches": switches_json(switches)}
+        answer = operator_action(action) | {"switches": switches_json(api.view.switches())}
         return JSONResponse(answer, status_code=200)
 
     @router.post("/api/v1/equities/pause")
@@ -127,61 +127,79 @@ async def _switch(
     symbol: str | None,
     note: object,
 ) -> OperatorAction:
-    """Recorded in the audit trail before the switch moves, as the dealer's actions are."""
+    """The switch board writes the action to the audit trail (it restores the switches from
+    there after a restart) and moves the switch; the answer is that record, read back. A
+    switch board that wrote none gets one written here: an action is never left out."""
     text = validate_note(note)
-    pausing = kind is OperatorActionKind.PAUSE_EQUITIES
-    result, detail = _outcome(Switches.of(control.state()), pausing, symbol)
-    now_ms = api.clock.now_ms()
-    action = OperatorAction(
-        action_id=new_correlation_id(),
-        created_at_ms=now_ms,
-        operator=who.operator,
-        action=kind,
-        target=symbol or EVERY_SYMBOL,
-        note=text,
-        result=result,
-        detail=detail,
-        correlation_id=new_correlation_id(),
-        client_address=who.client_address[:128],
-    )
-    await api.actions.record(action)
-    if result is OperatorResult.DONE:
-        if pausing:
-            await control.pause(symbol, who.operator, text)
-        else:
-            await control.resume(symbol, who.operator, text)
+    known = {a.action_id for a in await api.actions.recent(READ_BACK)}
+    before = Switches.of(control.state())
+    if kind is OperatorActionKind.PAUSE_EQUITIES:
+        await control.pause(symbol, who.operator, text)
+    else:
+        await control.resume(symbol, who.operator, text)
+    after = Switches.of(control.state())
+    recorded = [
+        a
+        for a in await api.actions.recent(READ_BACK)
+        if a.action is kind and a.operator == who.operator and a.action_id not in known
+    ]
+    action = recorded[0] if recorded else await _record(api, kind, who, symbol, text, before, after)
     log.info(
         "operator action",
         operator=who.operator,
         action=kind.value,
         target=action.target,
-        result=result.value,
-        detail=detail,
+        result=action.result.value,
+        detail=action.detail,
         correlation_id=action.correlation_id,
+        client=who.client_address,
     )
     if api.bus is not None:
-        paused = Switches.of(control.state()).all_symbols.paused
-        await api.bus.publish(TOPIC_OPERATOR, encode_event(_acted(action, paused)))
+        event = _acted(action, after.all_symbols.paused)
+        await api.bus.publish(TOPIC_OPERATOR, encode_event(event))
     return action
 
 
-def _outcome(switches: Switches, pausing: bool, symbol: str | None) -> tuple[OperatorResult, str]:
-    switch = switches.all_symbols if symbol is None else switches.symbols.get(symbol, Switch())
+async def _record(
+    api: EquitiesApi,
+    kind: OperatorActionKind,
+    who: Requester,
+    symbol: str | None,
+    note: str,
+    before: Switches,
+    after: Switches,
+) -> OperatorAction:
     scope = "every symbol" if symbol is None else symbol
-    if pausing and switch.paused:
-        return OperatorResult.UNCHANGED, f"{scope} already paused by {switch.by or 'an operator'}"
-    if pausing:
-        return OperatorResult.DONE, f"{scope} paused: no broker order is sent until resumed"
-    if not switch.paused:
-        return OperatorResult.UNCHANGED, f"{scope} was not paused"
-    detail = f"{scope} resumed: the hedger decides again at its next check"
-    if symbol is not None and switches.all_symbols.paused:
-        detail += " (every symbol stays paused by the global switch)"
-    return OperatorResult.DONE, detail
+    moved = _switch_of(before, symbol) != _switch_of(after, symbol)
+    verb = "paused" if kind is OperatorActionKind.PAUSE_EQUITIES else "resumed"
+    action = OperatorAction(
+        action_id=new_correlation_id(),
+        created_at_ms=api.clock.now_ms(),
+        operator=who.operator,
+        action=kind,
+        target=target_of(symbol),
+        note=note,
+        result=OperatorResult.DONE if moved else OperatorResult.UNCHANGED,
+        detail=f"{scope} {verb}" if moved else f"{scope} unchanged",
+        correlation_id=new_correlation_id(),
+        client_address=who.client_address[:128],
+    )
+    await api.actions.record(action)
+    return action
+
+
+def _switch_of(switches: Switches, symbol: str | None) -> Switch:
+    return switches.all_symbols if symbol is None else switches.symbols.get(symbol, Switch())
+
+
+def target_of(symbol: str | None) -> str:
+    """The audit trail's target of an equity switch, as services.equities.control names it."""
+    return EVERY_SYMBOL if symbol is None else f"{EVERY_SYMBOL}:{symbol}"
 
 
 def _acted(action: OperatorAction, equities_paused: bool) -> OperatorActed:
-    """`hedging_paused` carries the equity hedger's global switch for equity actions."""
+    """Announced as the dealer's actions are; `hedging_paused` is the equity hedger's global
+    switch after the action."""
     return OperatorActed(
         action_id=action.action_id,
         operator=action.operator,

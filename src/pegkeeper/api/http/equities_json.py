@@ -71,16 +71,18 @@ def in_flight(order: BrokerOrderRecord | None) -> dict[str, Any] | None:
 
 
 def ingestion(status: Ingestion) -> dict[str, Any]:
-    checkpoint, cutoff = status.checkpoint, status.cutoff
+    checkpoint = status.checkpoint
     return {
         "running": status.running,
         "checkpoint_block": checkpoint.number if checkpoint else None,
         "checkpoint_time_ms": checkpoint.timestamp_s * 1000 if checkpoint else None,
-        "cutoff_block": cutoff.number if cutoff else None,
+        "cutoff_block": status.cutoff_block,
         "lag_blocks": status.lag_blocks,
         "lag_seconds": status.lag_seconds,
         "consecutive_failures": status.consecutive_failures,
         "last_error": status.last_error,
+        "last_success_ms": status.last_success_ms,
+        "stalled": status.stalled,
         "skipped": status.skipped,
     }
 
@@ -108,6 +110,7 @@ def ledger(status: LedgerStatus | None) -> dict[str, Any] | None:
         return None
     return {
         "checked_at_ms": status.checked_at_ms,
+        "last_error": status.last_error,
         "breaks": len(status.breaks),
         "by_scope": status.by_scope,
         "details": [

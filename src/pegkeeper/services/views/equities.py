@@ -52,45 +52,88 @@ class EquityReads(Protocol):
     async def pnl_entries(self) -> list[PnlEntry]: ...
 
 
-class HedgerStatus(Protocol):
-    """The equity hedger's word on each symbol."""
-
-    def waiting_reasons(self) -> Mapping[str, str]:
-        """Per symbol, why no broker order is sent now, in words ("below the 1 USD minimum",
-        "market closed"); a symbol absent, or with "", has nothing holding it back."""
-        ...
-
-
-class IngestionStatus(Protocol):
-    """The chain ingestion's liveness (the checkpoint itself is read from the store)."""
+class SymbolWait(Protocol):
+    """What the hedger says of one symbol (services.equities.hedger.SymbolStatus)."""
 
     @property
-    def cutoff(self) -> BlockRef | None:
-        """The newest block ingestion could read at its last poll (None before the first)."""
-        ...
-
-    @property
-    def consecutive_failures(self) -> int:
-        """Polls that failed in a row since the last complete one."""
+    def waiting(self) -> str:
+        """Why no order is sent now ("below the 2 USD minimum", "market closed"), "" when
+        nothing holds it back."""
         ...
 
     @property
     def last_error(self) -> str:
-        """The last poll's error in words, "" after a complete poll."""
+        """The last failed order's reason, until an order goes through."""
+        ...
+
+
+class HedgerStatus(Protocol):
+    """The equity hedger (services.equities.hedger.EquityHedger)."""
+
+    def status(self) -> Mapping[str, SymbolWait]:
+        """Each symbol as of the hedger's last cycle."""
+        ...
+
+
+class IngestionFigures(Protocol):
+    """The chain ingestion's liveness (services.equities.ingestion.IngestionFigures)."""
+
+    @property
+    def cutoff_block(self) -> int | None: ...
+
+    @property
+    def lag_blocks(self) -> int | None:
+        """Blocks between the checkpoint and the cutoff."""
+        ...
+
+    @property
+    def lag_seconds(self) -> int | None:
+        """Block time between the checkpoint and the cutoff."""
+        ...
+
+    @property
+    def consecutive_failures(self) -> int: ...
+
+    @property
+    def last_error(self) -> str: ...
+
+    @property
+    def last_success_ms(self) -> int | None:
+        """When a poll last read up to the cutoff."""
+        ...
+
+    @property
+    def stalled(self) -> bool:
+        """The checkpoint has not moved, while behind, for longer than the alert limit."""
+        ...
+
+
+class IngestionStatus(Protocol):
+    """services.equities.ingestion.ChainIngestion."""
+
+    def figures(self) -> IngestionFigures: ...
+
+
+class MarkedPnl(Protocol):
+    """One symbol's P&L as the P&L service marks it (services.equities.pnl.SymbolPnl)."""
+
+    @property
+    def unrealised_usd(self) -> Decimal | None:
+        """The open lots at the last onchain price; None without a price."""
         ...
 
 
 class PnlSource(Protocol):
-    """The P&L service's marks: realised P&L and fees are read from the stored entries."""
+    """services.equities.pnl.EquityPnl. Realised P&L and fees are read from the stored
+    entries (so a process without the service shows them too); unrealised from here."""
 
-    def unrealised_usd(self) -> Mapping[str, Decimal]:
-        """Per symbol, the open lots marked at the last price; a symbol without a mark yet
-        is absent."""
-        ...
+    def symbols(self) -> Mapping[str, MarkedPnl]: ...
 
 
 class SwitchBoard(Protocol):
-    """The equity hedger's switches: one global, one per symbol."""
+    """The equity hedger's switches, one global and one per symbol
+    (services.equities.control.EquityControl). Each move is written to the operator actions
+    of the audit trail by the switch board itself, which restores the switches from them."""
 
     def state(self) -> dict[str, Any]:
         """{"global": {paused, by, since_ms, note}, "symbols": {SYMBOL: {...}}}."""
@@ -103,16 +146,27 @@ class SwitchBoard(Protocol):
     async def resume(self, symbol: str | None, by: str, note: str = "") -> object: ...
 
 
-class LedgerCheck(Protocol):
-    """The reconciler's last check of the fill-to-hedge ledger."""
+class LedgerFigures(Protocol):
+    """The reconciler's last check (services.equities.reconciler.ReconcilerFigures)."""
 
     @property
-    def last_checked_ms(self) -> int | None: ...
+    def last_check_ms(self) -> int | None: ...
 
     @property
     def breaks(self) -> Sequence[LedgerBreak]:
         """What the last check found broken (empty: every invariant held)."""
         ...
+
+    @property
+    def last_error(self) -> str:
+        """Why the last check could not read the ledger, "" when it could."""
+        ...
+
+
+class LedgerCheck(Protocol):
+    """services.equities.reconciler.LedgerReconciler."""
+
+    def figures(self) -> LedgerFigures: ...
 
 
 # ---- what the view builds ---------------------------------------------------------------
@@ -191,30 +245,22 @@ class SymbolRow:
 @dataclass(frozen=True, slots=True)
 class Ingestion:
     running: bool  # an ingestion reports to this process
-    checkpoint: BlockRef | None
-    cutoff: BlockRef | None
-    consecutive_failures: int | None
-    last_error: str
-    skipped: dict[str, int]
-
-    @property
-    def lag_blocks(self) -> int | None:
-        if self.checkpoint is None or self.cutoff is None:
-            return None
-        return max(self.cutoff.number - self.checkpoint.number, 0)
-
-    @property
-    def lag_seconds(self) -> int | None:
-        """Block time between the checkpoint and the cutoff."""
-        if self.checkpoint is None or self.cutoff is None:
-            return None
-        return max(self.cutoff.timestamp_s - self.checkpoint.timestamp_s, 0)
+    checkpoint: BlockRef | None  # from the store
+    cutoff_block: int | None = None
+    lag_blocks: int | None = None
+    lag_seconds: int | None = None
+    consecutive_failures: int | None = None
+    last_error: str = ""
+    last_success_ms: int | None = None
+    stalled: bool = False
+    skipped: dict[str, int] = field(default_factory=dict)  # stored skipped logs, by reason
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerStatus:
     checked_at_ms: int | None
     breaks: tuple[LedgerBreak, ...]
+    last_error: str = ""
 
     @property
     def by_scope(self) -> dict[str, int]:
@@ -286,7 +332,7 @@ class EquitiesView:
     configured: Sequence[str] = ()  # the configured broker symbols, shown even before a fill
     hedger: HedgerStatus | None = None
     ingestion: IngestionStatus | None = None
-    marks: PnlSource | None = None
+    pnl_source: PnlSource | None = None
     control: SwitchBoard | None = None
     reconciler: LedgerCheck | None = None
     _seen: set[str] = field(default_factory=set, init=False, repr=False)  # symbols with data
@@ -303,7 +349,7 @@ class EquitiesView:
         pnl = await self.pnl(max_points=2)
         by_symbol = {p.symbol: p for p in pnl.symbols}
         switches = self.switches()
-        reasons = self.hedger.waiting_reasons() if self.hedger is not None else {}
+        reasons = _hedger_reasons(self.hedger)
         now_ms = self.clock.now_ms()
         rows = [
             _row(
@@ -320,14 +366,22 @@ class EquitiesView:
         )
 
     async def ingestion_status(self) -> Ingestion:
-        source = self.ingestion
+        checkpoint = await self.repository.checkpoint()
+        skipped = await self.skipped()
+        if self.ingestion is None:
+            return Ingestion(False, checkpoint, skipped=skipped)
+        figures = self.ingestion.figures()
         return Ingestion(
-            running=source is not None,
-            checkpoint=await self.repository.checkpoint(),
-            cutoff=source.cutoff if source is not None else None,
-            consecutive_failures=source.consecutive_failures if source is not None else None,
-            last_error=source.last_error if source is not None else "",
-            skipped=await self.skipped(),
+            running=True,
+            checkpoint=checkpoint,
+            cutoff_block=figures.cutoff_block,
+            lag_blocks=figures.lag_blocks,
+            lag_seconds=figures.lag_seconds,
+            consecutive_failures=figures.consecutive_failures,
+            last_error=figures.last_error,
+            last_success_ms=figures.last_success_ms,
+            stalled=figures.stalled,
+            skipped=skipped,
         )
 
     async def skipped(self) -> dict[str, int]:
@@ -339,7 +393,8 @@ class EquitiesView:
     def ledger(self) -> LedgerStatus | None:
         if self.reconciler is None:
             return None
-        return LedgerStatus(self.reconciler.last_checked_ms, tuple(self.reconciler.breaks))
+        figures = self.reconciler.figures()
+        return LedgerStatus(figures.last_check_ms, tuple(figures.breaks), figures.last_error)
 
     async def fills(self, symbol: str, limit: int) -> list[FillCover]:
         """The symbol's onchain fills, newest first, each with the broker fills covering it;
@@ -370,8 +425,11 @@ class EquitiesView:
         ]
         return PnlSummary(symbols, _thinned(_running(entries), max_points))
 
-    def _unrealised(self) -> Mapping[str, Decimal]:
-        return self.marks.unrealised_usd() if self.marks is not None else {}
+    def _unrealised(self) -> dict[str, Decimal]:
+        if self.pnl_source is None:
+            return {}
+        marked = self.pnl_source.symbols().items()
+        return {symbol: p.unrealised_usd for symbol, p in marked if p.unrealised_usd is not None}
 
 
 def pending_shares(order: BrokerOrderRecord | None) -> Decimal:
@@ -454,6 +512,19 @@ def _waiting(
             f"{plain(intent.quantity)}, {plain(order.filled_quantity)} filled"
         )
     return hedger
+
+
+def _hedger_reasons(hedger: HedgerStatus | None) -> dict[str, str]:
+    """The hedger's reason per symbol, else its last failed order's."""
+    if hedger is None:
+        return {}
+    reasons = {}
+    for symbol, status in hedger.status().items():
+        if status.waiting:
+            reasons[symbol] = status.waiting
+        elif status.last_error:
+            reasons[symbol] = f"the last order failed: {status.last_error}"
+    return reasons
 
 
 def _flat(symbol: str) -> SymbolExposure:

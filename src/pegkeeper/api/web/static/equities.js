@@ -249,7 +249,7 @@
     const symbol = $("#eq-op-symbol").value || undefined;
     const { status, data } = await operator.call(path, { symbol, note: note || undefined });
     if (data.action) {
-      showResult(`${data.action} ${data.target} by ${data.operator}: ${data.result}, ${data.detail}`, data.result !== "failed");
+      showResult(`${data.action} by ${data.operator}: ${data.result}, ${data.detail}`, data.result !== "failed");
       $("#eq-note").value = "";
     } else {
       showResult(`refused (${status}): ${data.error || JSON.stringify(data)}`, false);
