@@ -57,11 +57,8 @@ from pegkeeper.domain.equities.ledger import (
     SymbolExposure,
 )
 from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry
-from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import OrderSide
-from pegkeeper.ports import OperatorActionRepository
 from pegkeeper.services.views.equities import EquitiesView
-from tests.fakes import FakeOperatorActionRepository
 from tests.web_support import START_MS, WebWorld, web_world
 
 NOW_MS = START_MS
@@ -279,10 +276,9 @@ class FakePnl:
 
 @dataclass
 class FakeSwitchBoard:
-    """EquityControl's interface: each move written to the operator actions first (target
-    "equities" or "equities:SYMBOL"), as the real one restores its switches from them."""
+    """EquityControl's interface as the API uses it (`records_actions=False`: the API writes
+    the audit trail, the switch board only moves)."""
 
-    actions: OperatorActionRepository
     clock: ManualClock
     all_symbols: dict[str, Any] = field(default_factory=lambda: {"paused": False})
     symbols: dict[str, dict[str, Any]] = field(
@@ -305,41 +301,18 @@ class FakeSwitchBoard:
         return {"global": dict(self.all_symbols), "symbols": symbols}
 
     async def pause(self, symbol: str | None, by: str, note: str = "") -> None:
-        await self._set(True, symbol, by, note)
+        self._set(True, symbol, by, note)
 
     async def resume(self, symbol: str | None, by: str, note: str = "") -> None:
-        await self._set(False, symbol, by, note)
+        self._set(False, symbol, by, note)
 
-    async def _set(self, paused: bool, symbol: str | None, by: str, note: str) -> None:
+    def _set(self, paused: bool, symbol: str | None, by: str, note: str) -> None:
         self.calls.append(("pause" if paused else "resume", symbol, by, note))
-        now = self.all_symbols if symbol is None else self.symbols[symbol]
-        done = bool(now.get("paused")) != paused
-        scope = "every symbol" if symbol is None else symbol
-        verb = "paused: no new order is sent" if paused else "resumed"
-        await self.actions.record(
-            OperatorAction(
-                action_id=f"act{len(self.calls)}",
-                created_at_ms=self.clock.now_ms(),
-                operator=by,
-                action=OperatorActionKind.PAUSE_EQUITIES
-                if paused
-                else OperatorActionKind.RESUME_EQUITIES,
-                target="equities" if symbol is None else f"equities:{symbol}",
-                note=note,
-                result=OperatorResult.DONE if done else OperatorResult.UNCHANGED,
-                detail=f"{scope} {verb}"
-                if done
-                else f"{scope} already {'paused' if paused else 'not paused'}",
-                correlation_id=f"corr{len(self.calls)}",
-                client_address="",
-            )
-        )
-        if done:
-            state = {"paused": paused, "by": by, "since_ms": self.clock.now_ms(), "note": note}
-            if symbol is None:
-                self.all_symbols = state
-            else:
-                self.symbols[symbol] = state
+        state = {"paused": paused, "by": by, "since_ms": self.clock.now_ms(), "note": note}
+        if symbol is None:
+            self.all_symbols = state
+        else:
+            self.symbols[symbol] = state
 
 
 @dataclass(frozen=True)
@@ -359,11 +332,7 @@ class FakeReconciler:
         return self.now
 
 
-def book_view(
-    clock: ManualClock,
-    repository: FakeEquityReads | None = None,
-    actions: OperatorActionRepository | None = None,
-) -> EquitiesView:
+def book_view(clock: ManualClock, repository: FakeEquityReads | None = None) -> EquitiesView:
     """The view over the book above, with every service reporting."""
     return EquitiesView(
         repository or FakeEquityReads(),
@@ -372,15 +341,13 @@ def book_view(
         hedger=FakeHedger(),
         ingestion=FakeIngestion(),
         pnl_source=FakePnl(),
-        control=FakeSwitchBoard(actions or FakeOperatorActionRepository(), clock),
+        control=FakeSwitchBoard(clock),
         reconciler=FakeReconciler(),
     )
 
 
 def book_api(store: SqlStore, clock: ManualClock, bus: MemoryBus) -> EquitiesApi:
-    return EquitiesApi(
-        book_view(clock, actions=store.operator_actions), store.operator_actions, clock, bus
-    )
+    return EquitiesApi(book_view(clock), store.operator_actions, clock, bus)
 
 
 @asynccontextmanager

@@ -158,7 +158,7 @@ def test_an_operator_pauses_one_symbol_from_the_page(page: Page) -> None:
         page.fill("#eq-note", "split tomorrow")
         page.click("#eq-pause")
         expect(page.locator("#eq-op-result")).to_have_text(
-            "equities.pause by alice: done, AAPL paused: no new order is sent"
+            "equities.pause by alice: done, AAPL paused: no broker order is sent until resumed"
         )
         expect(cell(page, "AAPL", "waiting")).to_have_text(
             "paused for this symbol by alice (split tomorrow)"

@@ -11,7 +11,6 @@ import pytest
 from pegkeeper.domain.events import OperatorActed, decode_event
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from tests.equities_web_support import NOW_MS, FakeSwitchBoard, equities_world
-from tests.fakes import FakeOperatorActionRepository
 from tests.web_support import ALICE_TOKEN, WebWorld, web_world
 
 PAUSE = "/api/v1/equities/pause"
@@ -359,53 +358,57 @@ async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_th
         again = await client.post(PAUSE, json={"symbol": "AAPL"}, headers=bearer(ALICE_TOKEN))
         everything = await client.post(PAUSE, headers=bearer(ALICE_TOKEN))
         resumed = await client.post(RESUME, json={"symbol": "TSLA"}, headers=bearer(ALICE_TOKEN))
+        idle = await client.post(RESUME, json={"symbol": "MSFT"}, headers=bearer(ALICE_TOKEN))
         listed = (await client.get("/api/v1/equities")).json()
         audit = (await client.get("/api/v1/operator")).json()["actions"]
-    # the switch board was told who and why, and wrote each action to the audit trail
-    assert board.calls == [
-        ("pause", "AAPL", "alice", "split tomorrow"),
-        ("pause", "AAPL", "alice", ""),
-        ("pause", None, "alice", ""),
-        ("resume", "TSLA", "alice", ""),
-    ]
-    recorded = await world.store.operator_actions.recent(10)
-    assert [(a.action, a.target, a.result) for a in reversed(recorded)] == [
-        (OperatorActionKind.PAUSE_EQUITIES, "equities:AAPL", OperatorResult.DONE),
-        (OperatorActionKind.PAUSE_EQUITIES, "equities:AAPL", OperatorResult.UNCHANGED),
-        (OperatorActionKind.PAUSE_EQUITIES, "equities", OperatorResult.DONE),
-        (OperatorActionKind.RESUME_EQUITIES, "equities:TSLA", OperatorResult.DONE),
-    ]
-    # each answer is the record the switch board wrote, with the switches after it
     assert paused.status_code == 200
     body = paused.json()
-    first = recorded[-1]
-    assert {k: body[k] for k in ("action_id", "correlation_id", "created_at_ms")} == {
-        "action_id": first.action_id,
-        "correlation_id": first.correlation_id,
-        "created_at_ms": NOW_MS,
-    }
-    assert (body["action"], body["target"], body["result"], body["note"], body["detail"]) == (
+    assert (body["action"], body["target"], body["result"], body["note"]) == (
         "equities.pause",
-        "equities:AAPL",
+        "AAPL",
         "done",
         "split tomorrow",
-        "AAPL paused: no new order is sent",
     )
+    assert body["detail"] == "AAPL paused: no broker order is sent until resumed"
+    assert body["created_at_ms"] == NOW_MS and body["client_address"] == "127.0.0.1"
     assert body["switches"]["symbols"]["AAPL"] == {
         "paused": True,
         "by": "alice",
         "since_ms": NOW_MS,
         "note": "split tomorrow",
     }
-    assert (again.json()["result"], again.json()["detail"]) == ("unchanged", "AAPL already paused")
-    assert (everything.json()["target"], everything.json()["result"]) == ("equities", "done")
-    assert resumed.json()["switches"]["global"]["paused"] is True
-    assert all(row["paused"] for row in listed["symbols"])  # the global switch holds them
+    assert (again.json()["result"], again.json()["detail"]) == (
+        "unchanged",
+        "AAPL already paused by alice",
+    )
+    assert (everything.json()["target"], everything.json()["result"]) == ("all", "done")
+    assert resumed.json()["detail"] == (
+        "TSLA resumed: the hedger decides again at its next check "
+        "(every symbol stays paused by the global switch)"
+    )
+    assert (idle.json()["result"], idle.json()["detail"]) == ("unchanged", "MSFT was not paused")
+    # the switch moved only for what was done, never for "unchanged"
+    assert board.calls == [
+        ("pause", "AAPL", "alice", "split tomorrow"),
+        ("pause", None, "alice", ""),
+        ("resume", "TSLA", "alice", ""),
+    ]
+    assert all(row["paused"] for row in listed["symbols"])
     assert listed["symbols"][3]["waiting_reason"] == "paused for every symbol by alice"
-    assert [a["action"] for a in audit][:4] == ["equities.resume"] + ["equities.pause"] * 3
-    announced = [decode_event(operators.queue.get_nowait()[1]) for _ in range(4)]
+    # each written to the audit trail, in distinct milliseconds (the order a restart replays)
+    recorded = list(reversed(await world.store.operator_actions.recent(10)))
+    assert [(a.action, a.target, a.result, a.created_at_ms - NOW_MS) for a in recorded] == [
+        (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.DONE, 0),
+        (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.UNCHANGED, 1),
+        (OperatorActionKind.PAUSE_EQUITIES, "all", OperatorResult.DONE, 2),
+        (OperatorActionKind.RESUME_EQUITIES, "TSLA", OperatorResult.DONE, 3),
+        (OperatorActionKind.RESUME_EQUITIES, "MSFT", OperatorResult.UNCHANGED, 4),
+    ]
+    assert all(a.operator == "alice" and a.client_address == "127.0.0.1" for a in recorded)
+    assert [a["action"] for a in audit][:5] == ["equities.resume"] * 2 + ["equities.pause"] * 3
+    announced = [decode_event(operators.queue.get_nowait()[1]) for _ in range(5)]
     assert [e.action_id for e in announced if isinstance(e, OperatorActed)] == [
-        a.action_id for a in reversed(recorded)
+        a.action_id for a in recorded
     ]
     # for equity actions the flag is the equity hedger's global switch after the action
     assert [e.hedging_paused for e in announced if isinstance(e, OperatorActed)] == [
@@ -413,23 +416,9 @@ async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_th
         False,
         True,
         True,
+        True,
     ]
     assert not world.control.paused  # the dealer's switch is another one
-
-
-async def test_a_switch_board_that_writes_no_record_gets_one_written(world: WebWorld) -> None:
-    board = switchboard(world)
-    board.actions = FakeOperatorActionRepository()  # elsewhere: nothing lands in the store
-    async with world.client() as client:
-        paused = await client.post(PAUSE, json={"symbol": "MSFT"}, headers=bearer(ALICE_TOKEN))
-        again = await client.post(PAUSE, json={"symbol": "MSFT"}, headers=bearer(ALICE_TOKEN))
-    recorded = await world.store.operator_actions.recent(10)
-    assert [(a.target, a.result, a.detail) for a in reversed(recorded)] == [
-        ("equities:MSFT", OperatorResult.DONE, "MSFT paused"),
-        ("equities:MSFT", OperatorResult.UNCHANGED, "MSFT unchanged"),
-    ]
-    assert all(a.operator == "alice" and a.client_address for a in recorded)
-    assert (paused.json()["result"], again.json()["result"]) == ("done", "unchanged")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ POST /api/v1/equities/pause and /api/v1/equities/resume with {"symbol": ..., "no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -41,8 +41,7 @@ from pegkeeper.services.views.equities import (
 
 log = structlog.get_logger("pegkeeper.http")
 
-EVERY_SYMBOL = "equities"  # the audit target of a switch of every symbol ("equities:AAPL")
-READ_BACK = 20  # the newest audit records searched for the one the switch board wrote
+EVERY_SYMBOL = "all"  # the audit target of a switch of every symbol (else the symbol)
 NOT_RUNNING = "the equity hedger does not run in this process"
 
 
@@ -53,9 +52,17 @@ class EquitiesApi:
     clock: Clock
     bus: Bus | None = None  # operator actions are announced as the dealer's are
 
+    _last_ms: int = field(default=0, init=False, repr=False)
+
     @property
     def acts(self) -> bool:
         return self.view.control is not None
+
+    def stamp(self) -> int:
+        """Now, but after the last action stamped here: the switches are restored in the
+        order of these times, so two actions must never share one."""
+        self._last_ms = max(self.clock.now_ms(), self._last_ms + 1)
+        return self._last_ms
 
 
 def equities_router(api: EquitiesApi | None, auth: OperatorAuth) -> APIRouter:
@@ -127,74 +134,64 @@ async def _switch(
     symbol: str | None,
     note: object,
 ) -> OperatorAction:
-    """The switch board writes the action to the audit trail (it restores the switches from
-    there after a restart) and moves the switch; the answer is that record, read back. A
-    switch board that wrote none gets one written here: an action is never left out."""
+    """Written to the audit trail before the switch moves, as the dealer's actions are; the
+    switch board restores its switches from these records after a restart (so it is built
+    not to write them itself: services.equities.control, `records_actions=False`)."""
     text = validate_note(note)
-    known = {a.action_id for a in await api.actions.recent(READ_BACK)}
-    before = Switches.of(control.state())
-    if kind is OperatorActionKind.PAUSE_EQUITIES:
-        await control.pause(symbol, who.operator, text)
-    else:
-        await control.resume(symbol, who.operator, text)
-    after = Switches.of(control.state())
-    recorded = [
-        a
-        for a in await api.actions.recent(READ_BACK)
-        if a.action is kind and a.operator == who.operator and a.action_id not in known
-    ]
-    action = recorded[0] if recorded else await _record(api, kind, who, symbol, text, before, after)
+    pausing = kind is OperatorActionKind.PAUSE_EQUITIES
+    result, detail = _outcome(Switches.of(control.state()), pausing, symbol)
+    action = OperatorAction(
+        action_id=new_correlation_id(),
+        created_at_ms=api.stamp(),
+        operator=who.operator,
+        action=kind,
+        target=target_of(symbol),
+        note=text,
+        result=result,
+        detail=detail,
+        correlation_id=new_correlation_id(),
+        client_address=who.client_address[:128],
+    )
+    await api.actions.record(action)
+    if result is OperatorResult.DONE:
+        if pausing:
+            await control.pause(symbol, who.operator, text)
+        else:
+            await control.resume(symbol, who.operator, text)
     log.info(
         "operator action",
         operator=who.operator,
         action=kind.value,
         target=action.target,
-        result=action.result.value,
-        detail=action.detail,
+        result=result.value,
+        detail=detail,
         correlation_id=action.correlation_id,
-        client=who.client_address,
     )
     if api.bus is not None:
-        event = _acted(action, after.all_symbols.paused)
-        await api.bus.publish(TOPIC_OPERATOR, encode_event(event))
+        paused = Switches.of(control.state()).all_symbols.paused
+        await api.bus.publish(TOPIC_OPERATOR, encode_event(_acted(action, paused)))
     return action
 
 
-async def _record(
-    api: EquitiesApi,
-    kind: OperatorActionKind,
-    who: Requester,
-    symbol: str | None,
-    note: str,
-    before: Switches,
-    after: Switches,
-) -> OperatorAction:
+def _outcome(switches: Switches, pausing: bool, symbol: str | None) -> tuple[OperatorResult, str]:
+    switch = switches.all_symbols if symbol is None else switches.symbols.get(symbol, Switch())
     scope = "every symbol" if symbol is None else symbol
-    moved = _switch_of(before, symbol) != _switch_of(after, symbol)
-    verb = "paused" if kind is OperatorActionKind.PAUSE_EQUITIES else "resumed"
-    action = OperatorAction(
-        action_id=new_correlation_id(),
-        created_at_ms=api.clock.now_ms(),
-        operator=who.operator,
-        action=kind,
-        target=target_of(symbol),
-        note=note,
-        result=OperatorResult.DONE if moved else OperatorResult.UNCHANGED,
-        detail=f"{scope} {verb}" if moved else f"{scope} unchanged",
-        correlation_id=new_correlation_id(),
-        client_address=who.client_address[:128],
-    )
-    await api.actions.record(action)
-    return action
-
-
-def _switch_of(switches: Switches, symbol: str | None) -> Switch:
-    return switches.all_symbols if symbol is None else switches.symbols.get(symbol, Switch())
+    if pausing and switch.paused:
+        return OperatorResult.UNCHANGED, f"{scope} already paused by {switch.by or 'an operator'}"
+    if pausing:
+        return OperatorResult.DONE, f"{scope} paused: no broker order is sent until resumed"
+    if not switch.paused:
+        return OperatorResult.UNCHANGED, f"{scope} was not paused"
+    detail = f"{scope} resumed: the hedger decides again at its next check"
+    if symbol is not None and switches.all_symbols.paused:
+        detail += " (every symbol stays paused by the global switch)"
+    return OperatorResult.DONE, detail
 
 
 def target_of(symbol: str | None) -> str:
-    """The audit trail's target of an equity switch, as services.equities.control names it."""
-    return EVERY_SYMBOL if symbol is None else f"{EVERY_SYMBOL}:{symbol}"
+    """The audit target of an equity switch: the symbol, or "all" (the switch board restores
+    its switches from the records with these targets)."""
+    return EVERY_SYMBOL if symbol is None else symbol
 
 
 def _acted(action: OperatorAction, equities_paused: bool) -> OperatorActed:

@@ -132,8 +132,9 @@ class PnlSource(Protocol):
 
 class SwitchBoard(Protocol):
     """The equity hedger's switches, one global and one per symbol
-    (services.equities.control.EquityControl). Each move is written to the operator actions
-    of the audit trail by the switch board itself, which restores the switches from them."""
+    (services.equities.control.EquityControl, built with `records_actions=False`: the HTTP
+    API writes each action to the audit trail, with the request's address, before it calls
+    `pause` or `resume`; the switch board restores its switches from those records)."""
 
     def state(self) -> dict[str, Any]:
         """{"global": {paused, by, since_ms, note}, "symbols": {SYMBOL: {...}}}."""
