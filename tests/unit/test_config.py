@@ -26,7 +26,7 @@ def keys_of(model: type[BaseModel], prefix: str = "") -> set[str]:
 def keys_in(table: dict[str, object], prefix: str = "") -> set[str]:
     keys = set()
     for name, value in table.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:  # an empty table is a key: `quotes = {}`
             keys |= keys_in(value, f"{prefix}{name}.")
         else:
             keys.add(f"{prefix}{name}")

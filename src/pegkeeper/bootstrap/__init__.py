@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,12 +18,12 @@ from pegkeeper.adapters.feeds.peg_replay import (
     bundled_depeg_path,
     load_market_minutes,
 )
-from pegkeeper.adapters.store.database import SqlStore, open_store
-from pegkeeper.api.grpc.server import PriceServers, ServerStartError
-from pegkeeper.bootstrap.banner import announce
-from pegkeeper.bootstrap.collateral import FundingSetup, allocation_of, build_alerter, build_funding
+from pegkeeper.adapters.store.database import open_store
+from pegkeeper.api.grpc.server import ServerStartError
+from pegkeeper.bootstrap.collateral import allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
-from pegkeeper.bootstrap.ledger import LedgerMisconfigured, LedgerSetup, build_ledger
+from pegkeeper.bootstrap.jobs import run_services
+from pegkeeper.bootstrap.ledger import LedgerMisconfigured, build_ledger
 from pegkeeper.bootstrap.logging_setup import configure_logging
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.bootstrap.pricing import (
@@ -34,28 +31,22 @@ from pegkeeper.bootstrap.pricing import (
     Pricing,
     book_source,
     build_pricing,
-    price_servers,
     refuse_file_book_with_real_venue,
 )
 from pegkeeper.bootstrap.process import (
     START_ERRORS,
     Stopping,
     StoreUnavailable,
-    VenueUnreachable,
-    bind_http,
     event_loop_runner,
     start_error,
 )
-from pegkeeper.bootstrap.resume import StoredState, read_stored_state
+from pegkeeper.bootstrap.resume import read_stored_state
+from pegkeeper.bootstrap.runtime import Runtime
 from pegkeeper.bootstrap.venue import VenueSetup, build_venue, is_real_venue, price_ticks
-from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web, serve_web
 from pegkeeper.config import Settings
-from pegkeeper.domain.collateral import AlertKind
-from pegkeeper.domain.errors import VenueError, VenueMisconfigured
+from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
 from pegkeeper.ports import Clock
-from pegkeeper.services.alerts import Alerter
-from pegkeeper.services.correlation_log import CorrelationLog
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.hedging.operator import OperatorService
@@ -64,7 +55,6 @@ from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.peg_monitor import PegMonitor, PegMonitorSettings
 from pegkeeper.services.market.replay import ReplayReport, replay_books
 from pegkeeper.services.views.dealer import DealerView
-from pegkeeper.services.views.health import HealthMonitor
 
 log = structlog.get_logger("pegkeeper")
 
@@ -103,33 +93,6 @@ __all__ = [
 
 class UnknownService(ValueError):
     pass
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    clock: Clock
-    bus: MemoryBus
-    store: SqlStore
-    venue: VenueSetup
-    liability: LiabilityService
-    hedger: HedgerService
-    dealer: DealerView
-    demo: DemoFlow | None
-    pegs: PegMonitor
-    market_clock: Clock
-    market_replay: MarketReplay | None
-    pricing: Pricing
-    ledger: LedgerSetup
-    control: HedgeControl
-    operator: OperatorService
-    alerter: Alerter
-    funding: FundingSetup | None
-    stored: StoredState
-    hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)
-    venue_ready: bool = False
 
 
 def select_services(names: list[str], settings: Settings) -> list[str]:
@@ -322,148 +285,6 @@ def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketRe
     minutes = load_market_minutes(bundled_depeg_path())
     start = settings.demo.peg_replay_start_minute
     return MarketReplay(bus, clock, minutes, interval_seconds, start_minute=start)
-
-
-async def _start_venue(runtime: Runtime) -> None:
-    """The venue's checks, once (OKX: account mode, level, leverage); a failure is alerted."""
-    async with runtime.venue_started:
-        if runtime.venue_ready:
-            return
-        if runtime.venue.start is not None:
-            try:
-                await _checked_start(runtime.venue)
-            except VenueMisconfigured as error:
-                runtime.alerter.event(
-                    AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error)
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(runtime.alerter.drain(), 10)
-                raise
-        runtime.venue_ready = True
-        log.info("venue ready", venue=runtime.venue.description)
-
-
-async def _checked_start(venue: VenueSetup) -> None:
-    assert venue.start is not None
-    try:
-        await venue.start()
-    except (VenueError, OSError, TimeoutError) as error:
-        raise VenueUnreachable(
-            f"cannot reach {venue.description}: {error}; check the network, or [venue] "
-            "rest_url (PEGKEEPER_VENUE__REST_URL)"
-        ) from None
-
-
-async def _hedge(runtime: Runtime) -> None:
-    """The venue's checks first, then a hedger for each leg of the allocation."""
-    await _start_venue(runtime)
-    async with asyncio.TaskGroup() as group:
-        for index, hedger in enumerate(runtime.hedgers):
-            group.create_task(hedger.run(), name=f"hedger-{index}")
-
-
-async def _fund(runtime: Runtime) -> None:
-    assert runtime.funding is not None
-    await _start_venue(runtime)
-    async with asyncio.TaskGroup() as group:
-        for service in runtime.funding.services:
-            group.create_task(service.run(), name=f"funding-{service.settings.currency}")
-
-
-async def run_services(runtime: Runtime, services: list[str]) -> None:
-    """Binds the ports first (a taken one raises ServerStartError before anything is
-    announced), then runs every service until cancelled; the store is closed last."""
-    health = build_health(runtime, services)
-    web: WebSetup | None = build_web(runtime, services, health) if "web" in services else None
-    grpc: PriceServers | None = None
-    sockets: list[socket.socket] = []
-    try:
-        if "price-server" in services:
-            observe = web.metrics.observe_quote if web is not None else None
-            grpc = price_servers(runtime.settings, runtime.pricing, observe)
-            await grpc.start()
-        if web is not None:
-            sockets.append(bind_http(runtime.settings))
-        if "hedger" in services or "funding" in services:
-            await _start_venue(runtime)  # an unreachable venue stops the start here
-        if web is not None:
-            await announce(runtime, services)
-        jobs = _jobs(runtime, services, web, grpc, sockets)
-        async with asyncio.TaskGroup() as group:
-            for name, job in jobs.items():
-                group.create_task(_logged(name, job, health), name=name)
-    finally:
-        if grpc is not None:
-            await grpc.stop(0)  # nothing left to stop once its job ended
-        for sock in sockets:
-            sock.close()
-        await _close(runtime)
-
-
-def _jobs(
-    runtime: Runtime,
-    services: list[str],
-    web: WebSetup | None,
-    grpc: PriceServers | None,
-    sockets: list[socket.socket],
-) -> dict[str, Awaitable[object]]:
-    jobs: dict[str, Awaitable[object]] = {}
-    if runtime.venue.prices is not None:
-        jobs["sim-prices"] = runtime.venue.prices()
-    if "hedger" in services:
-        jobs["hedger"] = _hedge(runtime)
-    if "funding" in services and runtime.funding is not None:
-        jobs["funding"] = _fund(runtime)
-    if "liability" in services and runtime.demo is not None:
-        jobs["demo-flow"] = runtime.demo.run()
-    if "ledger" in services and runtime.ledger.run is not None:
-        jobs["ledger"] = runtime.ledger.run()
-    live_books = runtime.pricing.live_books
-    if "market-data" in services or (grpc is not None and live_books is not None):
-        # the price server follows the live feed, so it runs the feed too
-        jobs["okx-books"] = run_okx_books(
-            runtime.settings, runtime.bus, runtime.market_clock, live_books
-        )
-    if "quote-feeds" in services:
-        jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
-    if grpc is not None:
-        jobs["price-server"] = grpc.run()
-    if "peg-monitor" in services:
-        jobs["peg-monitor"] = runtime.pegs.run()
-        if runtime.market_replay is not None:
-            jobs["market-replay"] = runtime.market_replay.run()
-    jobs["correlation-log"] = CorrelationLog(runtime.bus, runtime.store.hedge).run()
-    if web is not None:
-        jobs["web"] = serve_web(web, sockets)
-        jobs["metrics"] = web.metrics.follow(runtime.bus)
-    return jobs
-
-
-async def _close(runtime: Runtime) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(runtime.alerter.close(), 5)
-    closers = [*runtime.venue.closers, *runtime.ledger.closers]
-    if runtime.funding is not None:
-        closers += runtime.funding.closers
-    for close in closers:
-        await close()
-    await runtime.store.close()
-    log.info("store closed")
-
-
-async def _logged(name: str, job: Awaitable[object], health: HealthMonitor) -> None:
-    log.info("service started", service=name)
-    service = JOB_SERVICES.get(name, name)
-    try:
-        await job
-    except asyncio.CancelledError:
-        raise
-    except BaseException as error:
-        health.job_ended(service, error)
-        log.error("service stopped", service=name, error=f"{type(error).__name__}: {error}")
-        raise
-    health.job_ended(service, None)
-    log.warning("service stopped", service=name)
 
 
 def replay_capture(exchange: str, paths: list[Path]) -> ReplayReport:

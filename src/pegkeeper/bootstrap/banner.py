@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 if TYPE_CHECKING:
-    from pegkeeper.bootstrap import Runtime
+    from pegkeeper.bootstrap.runtime import Runtime
 
 log = structlog.get_logger("pegkeeper")
 

@@ -27,7 +27,7 @@ from pegkeeper.services.views.dashboard import DashboardView
 from pegkeeper.services.views.health import READY, Check, HealthMonitor, order_wait_state
 
 if TYPE_CHECKING:
-    from pegkeeper.bootstrap import Runtime
+    from pegkeeper.bootstrap.runtime import Runtime
 
 SHUTDOWN_GRACE_SECONDS = 2  # open event streams are closed after this on shutdown
 

@@ -27,6 +27,8 @@ from pegkeeper.config.collateral import (
     AllocationSettings,
     FundingSettingsModel,
 )
+from pegkeeper.config.equities import HIDDEN_KEYS as EQUITY_HIDDEN_KEYS
+from pegkeeper.config.equities import EquitiesSettings
 from pegkeeper.config.hedge import MakerBandPolicySettings
 from pegkeeper.config.ledger import (
     LEDGER_SECRETS,
@@ -291,6 +293,7 @@ class Settings(BaseSettings):
     funding: FundingSettingsModel = FundingSettingsModel()
     alerts: AlertsSettingsModel = AlertsSettingsModel()
     allocation: AllocationSettings = AllocationSettings()
+    equities: EquitiesSettings = EquitiesSettings()
 
     @property
     def database_url(self) -> str:
@@ -354,7 +357,7 @@ def _describe(error: ValidationError, path: Path | None) -> str:
             lines.append(f"  {key}: unknown key (see examples/pegkeeper.toml for every key)")
             continue
         got = item.get("input")
-        secret = key in FILE_SECRETS
+        secret = key in FILE_SECRETS or key in EQUITY_HIDDEN_KEYS
         shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}{shown}")

@@ -188,6 +188,14 @@ class AlertKind(StrEnum):
     HEDGE_OUTSIDE_BRACKETS = "hedge_outside_brackets"
     ACCOUNT_CHECK_FAILED = "account_check_failed"
     FUNDING_REFUSED = "funding_refused"
+    # the tokenized-equity hedger's
+    EQUITY_FILL_REVERTED = "equity_fill_reverted"  # a reorg undid an onchain fill
+    EQUITY_LOG_SKIPPED = "equity_log_skipped"  # an orderbook log that is not a hedgeable fill
+    EQUITY_INGESTION_STALLED = "equity_ingestion_stalled"  # the checkpoint does not advance
+    EQUITY_UNHEDGED = "equity_unhedged"  # an exposure big enough to hedge, left too long
+    EQUITY_ORDER_FAILED = "equity_order_failed"  # a broker order failed or was lost
+    EQUITY_LEDGER_BREAK = "equity_ledger_break"  # the fill-to-hedge ledger broke an invariant
+    EQUITY_PNL_MISMATCH = "equity_pnl_mismatch"  # stored P&L differs from its replay
 
 
 class Severity(StrEnum):

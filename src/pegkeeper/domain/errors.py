@@ -60,3 +60,8 @@ class ChainIncomplete(ChainError):
     """What the node returned does not cover what was asked (it lags behind the range, a page
     is short, a Clear's AfterClear is missing even from the receipt): read it again later, and
     never move the checkpoint past it."""
+
+
+class ChainCallReverted(ChainError):
+    """The node answered, and the contract refused the call: it reverted, answered nothing
+    decodable, or the address holds no contract. Asking again gives the same answer."""

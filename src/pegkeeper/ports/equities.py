@@ -40,10 +40,14 @@ class ChainSource(Protocol):
         node's `safe` / `finalized` block."""
         ...
 
-    async def read_range(self, from_block: int, to_block: int) -> RangeRead:
+    async def read_range(
+        self, from_block: int, to_block: int, *, keep_from_block: int | None = None
+    ) -> RangeRead:
         """Every orderbook log of the range, decoded and paired, read completely; raises
         ChainIncomplete when the node lags behind `to_block`, a page is short, or a Clear's
-        AfterClear is missing from the logs and from the receipt."""
+        AfterClear is missing from the logs and from the receipt. The block hashes returned
+        are those of the range's blocks from `keep_from_block` on (None: the source's own
+        window below the head), always with `to_block`'s."""
         ...
 
     async def block_hashes(self, numbers: Sequence[int]) -> dict[int, str]:
@@ -51,12 +55,14 @@ class ChainSource(Protocol):
         ...
 
     async def token(self, address: str) -> TokenInfo:
-        """decimals() and symbol() of a token; raises ChainError when it is not a contract
-        or decimals() fails (a failing symbol() gives an empty label)."""
+        """decimals() and symbol() of a token; raises ChainCallReverted (a ChainError) when it
+        is not a contract or decimals() fails (a failing symbol() gives an empty label)."""
         ...
 
     async def shares_per_token(self, wrapper: str, block_number: int) -> Decimal:
-        """Underlying shares per whole wrapped token (ERC-4626 convertToAssets) at a block."""
+        """Underlying shares per whole wrapped token (ERC-4626 convertToAssets) at a block;
+        ChainCallReverted when the wrapper does not answer asset(), decimals() or
+        convertToAssets."""
         ...
 
 

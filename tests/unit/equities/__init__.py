@@ -1,0 +1,1 @@
+"""Unit tests of the tokenized-equity hedger's domain rules."""

@@ -23,6 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from pegkeeper.adapters.store.audit_repo import SqlAuditReader
 from pegkeeper.adapters.store.collateral_repo import SqlCollateralRepository
+from pegkeeper.adapters.store.equity_repo import SqlEquityRepository
 from pegkeeper.adapters.store.galoy_repo import SqlGaloyRepository
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
 from pegkeeper.adapters.store.ledger_state_repo import SqlLedgerStateRepository
@@ -43,6 +44,7 @@ from pegkeeper.ports import (
     QuoteRepository,
     RollRepository,
 )
+from pegkeeper.ports.equities import EquityRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -71,6 +73,7 @@ class SqlStore:
         *,
         galoy: SqlGaloyRepository,
         ledger_state: SqlLedgerStateRepository,
+        equities: SqlEquityRepository,
     ) -> None:
         self.engine = tx.engine
         self._tx = tx
@@ -85,6 +88,7 @@ class SqlStore:
         self.audit: AuditReader = audit
         self.funding: CollateralRepository = funding
         self.rolls: RollRepository = rolls
+        self.equities: EquityRepository = equities
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._tx.unit()
@@ -126,6 +130,7 @@ async def open_store(
         SqlRollRepository(tx),
         galoy=SqlGaloyRepository(tx),
         ledger_state=SqlLedgerStateRepository(tx),
+        equities=SqlEquityRepository(tx, now_ms),
     )
 
 

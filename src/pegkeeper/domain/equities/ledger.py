@@ -60,7 +60,7 @@ class SymbolExposure:
     onchain_net: Decimal  # sum of live onchain fills' signed shares
     broker_net: Decimal  # sum of broker fills' signed quantities
     in_flight: BrokerOrderRecord | None
-    oldest_open_ms: int | None  # block time of the oldest onchain fill not fully covered
+    oldest_open_ms: int | None  # block time of the oldest open fill on the exposed side
     last_price_usd: Decimal | None  # the last onchain fill's price
 
     @property

@@ -15,7 +15,10 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from pegkeeper.adapters.store import ledger_tables  # noqa: F401 (its tables join `metadata`)
+from pegkeeper.adapters.store import (  # noqa: F401 (their tables join `metadata`)
+    equity_tables,
+    ledger_tables,
+)
 from pegkeeper.adapters.store.database import (
     create_engine,
     migration_transaction,

@@ -1,0 +1,1 @@
+"""Brokerages the equity hedger hedges at, each behind the Broker port."""

@@ -1,0 +1,167 @@
+"""Running the services a process was asked for, until it is stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable
+
+import structlog
+
+from pegkeeper.api.grpc.server import PriceServers
+from pegkeeper.bootstrap.banner import announce
+from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books
+from pegkeeper.bootstrap.pricing import price_servers
+from pegkeeper.bootstrap.process import VenueUnreachable, bind_http
+from pegkeeper.bootstrap.runtime import Runtime
+from pegkeeper.bootstrap.venue import VenueSetup
+from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web, serve_web
+from pegkeeper.domain.collateral import AlertKind
+from pegkeeper.domain.errors import VenueError, VenueMisconfigured
+from pegkeeper.services.correlation_log import CorrelationLog
+from pegkeeper.services.views.health import HealthMonitor
+
+log = structlog.get_logger("pegkeeper")
+
+
+async def _start_venue(runtime: Runtime) -> None:
+    """The venue's checks, once (OKX: account mode, level, leverage); a failure is alerted."""
+    async with runtime.venue_started:
+        if runtime.venue_ready:
+            return
+        if runtime.venue.start is not None:
+            try:
+                await _checked_start(runtime.venue)
+            except VenueMisconfigured as error:
+                runtime.alerter.event(
+                    AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error)
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(runtime.alerter.drain(), 10)
+                raise
+        runtime.venue_ready = True
+        log.info("venue ready", venue=runtime.venue.description)
+
+
+async def _checked_start(venue: VenueSetup) -> None:
+    assert venue.start is not None
+    try:
+        await venue.start()
+    except (VenueError, OSError, TimeoutError) as error:
+        raise VenueUnreachable(
+            f"cannot reach {venue.description}: {error}; check the network, or [venue] "
+            "rest_url (PEGKEEPER_VENUE__REST_URL)"
+        ) from None
+
+
+async def _hedge(runtime: Runtime) -> None:
+    """The venue's checks first, then a hedger for each leg of the allocation."""
+    await _start_venue(runtime)
+    async with asyncio.TaskGroup() as group:
+        for index, hedger in enumerate(runtime.hedgers):
+            group.create_task(hedger.run(), name=f"hedger-{index}")
+
+
+async def _fund(runtime: Runtime) -> None:
+    assert runtime.funding is not None
+    await _start_venue(runtime)
+    async with asyncio.TaskGroup() as group:
+        for service in runtime.funding.services:
+            group.create_task(service.run(), name=f"funding-{service.settings.currency}")
+
+
+async def run_services(runtime: Runtime, services: list[str]) -> None:
+    """Binds the ports first (a taken one raises ServerStartError before anything is
+    announced), then runs every service until cancelled; the store is closed last."""
+    health = build_health(runtime, services)
+    web: WebSetup | None = build_web(runtime, services, health) if "web" in services else None
+    grpc: PriceServers | None = None
+    sockets: list[socket.socket] = []
+    try:
+        if "price-server" in services:
+            observe = web.metrics.observe_quote if web is not None else None
+            grpc = price_servers(runtime.settings, runtime.pricing, observe)
+            await grpc.start()
+        if web is not None:
+            sockets.append(bind_http(runtime.settings))
+        if "hedger" in services or "funding" in services:
+            await _start_venue(runtime)  # an unreachable venue stops the start here
+        if web is not None:
+            await announce(runtime, services)
+        jobs = _jobs(runtime, services, web, grpc, sockets)
+        async with asyncio.TaskGroup() as group:
+            for name, job in jobs.items():
+                group.create_task(_logged(name, job, health), name=name)
+    finally:
+        if grpc is not None:
+            await grpc.stop(0)  # nothing left to stop once its job ended
+        for sock in sockets:
+            sock.close()
+        await _close(runtime)
+
+
+def _jobs(
+    runtime: Runtime,
+    services: list[str],
+    web: WebSetup | None,
+    grpc: PriceServers | None,
+    sockets: list[socket.socket],
+) -> dict[str, Awaitable[object]]:
+    jobs: dict[str, Awaitable[object]] = {}
+    if runtime.venue.prices is not None:
+        jobs["sim-prices"] = runtime.venue.prices()
+    if "hedger" in services:
+        jobs["hedger"] = _hedge(runtime)
+    if "funding" in services and runtime.funding is not None:
+        jobs["funding"] = _fund(runtime)
+    if "liability" in services and runtime.demo is not None:
+        jobs["demo-flow"] = runtime.demo.run()
+    if "ledger" in services and runtime.ledger.run is not None:
+        jobs["ledger"] = runtime.ledger.run()
+    live_books = runtime.pricing.live_books
+    if "market-data" in services or (grpc is not None and live_books is not None):
+        # the price server follows the live feed, so it runs the feed too
+        jobs["okx-books"] = run_okx_books(
+            runtime.settings, runtime.bus, runtime.market_clock, live_books
+        )
+    if "quote-feeds" in services:
+        jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
+    if grpc is not None:
+        jobs["price-server"] = grpc.run()
+    if "peg-monitor" in services:
+        jobs["peg-monitor"] = runtime.pegs.run()
+        if runtime.market_replay is not None:
+            jobs["market-replay"] = runtime.market_replay.run()
+    jobs["correlation-log"] = CorrelationLog(runtime.bus, runtime.store.hedge).run()
+    if web is not None:
+        jobs["web"] = serve_web(web, sockets)
+        jobs["metrics"] = web.metrics.follow(runtime.bus)
+    return jobs
+
+
+async def _close(runtime: Runtime) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(runtime.alerter.close(), 5)
+    closers = [*runtime.venue.closers, *runtime.ledger.closers]
+    if runtime.funding is not None:
+        closers += runtime.funding.closers
+    for close in closers:
+        await close()
+    await runtime.store.close()
+    log.info("store closed")
+
+
+async def _logged(name: str, job: Awaitable[object], health: HealthMonitor) -> None:
+    log.info("service started", service=name)
+    service = JOB_SERVICES.get(name, name)
+    try:
+        await job
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
+        health.job_ended(service, error)
+        log.error("service stopped", service=name, error=f"{type(error).__name__}: {error}")
+        raise
+    health.job_ended(service, None)
+    log.warning("service stopped", service=name)

@@ -1,0 +1,52 @@
+"""What a running pegkeeper process holds: every adapter and service bootstrap built."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.feeds.peg_replay import MarketReplay
+from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.bootstrap.collateral import FundingSetup
+from pegkeeper.bootstrap.ledger import LedgerSetup
+from pegkeeper.bootstrap.pricing import Pricing
+from pegkeeper.bootstrap.resume import StoredState
+from pegkeeper.bootstrap.venue import VenueSetup
+from pegkeeper.config import Settings
+from pegkeeper.ports import Clock
+from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.hedging.control import HedgeControl
+from pegkeeper.services.hedging.hedger import HedgerService
+from pegkeeper.services.hedging.operator import OperatorService
+from pegkeeper.services.ledger.demo_flow import DemoFlow
+from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.peg_monitor import PegMonitor
+from pegkeeper.services.views.dealer import DealerView
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    bus: MemoryBus
+    store: SqlStore
+    venue: VenueSetup
+    liability: LiabilityService
+    hedger: HedgerService
+    dealer: DealerView
+    demo: DemoFlow | None
+    pegs: PegMonitor
+    market_clock: Clock
+    market_replay: MarketReplay | None
+    pricing: Pricing
+    ledger: LedgerSetup
+    control: HedgeControl
+    operator: OperatorService
+    alerter: Alerter
+    funding: FundingSetup | None
+    stored: StoredState
+    hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)
+    venue_ready: bool = False

@@ -1,0 +1,174 @@
+"""Settings of the `[equities]` section: the tokenized-equity hedger.
+
+The RPC URL often carries a provider's key: it is kept as a secret (never shown in errors or
+logs) and may come from the environment, PEGKEEPER_EQUITIES__RPC_URL, which overrides the file.
+Every address is checked at start (0x and 40 hex digits) and lower-cased; an asset named twice,
+an address used twice or a missing USDC address is refused with the key named. Whether each
+token address is a contract needs the chain: chain ingestion checks it when it starts.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from pegkeeper.domain.equities.assets import EquityAsset, EquityUniverse
+from pegkeeper.domain.equities.broker import BrokerKind
+
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,19}$")  # as domain.equities.assets takes it
+BROKERS_LATER = ("alpaca-trading", "alpaca-broker", "schwab")
+# keys whose values are never shown in an error message
+HIDDEN_KEYS = ("equities.rpc_url",)
+
+
+def _address(value: str) -> str:
+    if value and not ADDRESS.match(value):
+        raise ValueError("expected an address: 0x and 40 hexadecimal digits")
+    return value.lower()
+
+
+def _symbol(value: str) -> str:
+    if not SYMBOL.match(value):
+        raise ValueError(
+            "expected the broker's ticker: 1 to 20 upper-case letters, digits, '.', '/' or "
+            "'-' (e.g. AAPL, BRK.B)"
+        )
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+Symbol = Annotated[str, AfterValidator(_symbol)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EquityAssetSettings(_Section):
+    symbol: Symbol  # the broker's ticker
+    tokens: list[Address] = Field(default_factory=list)  # one token = one share
+    wrapped_tokens: list[Address] = Field(default_factory=list)  # ERC-4626 wrappers
+
+    @model_validator(mode="after")
+    def _has_a_token(self) -> EquityAssetSettings:
+        if not self.tokens and not self.wrapped_tokens:
+            raise ValueError(f"{self.symbol} names no token: set tokens or wrapped_tokens")
+        return self
+
+    def asset(self) -> EquityAsset:
+        return EquityAsset(self.symbol, tuple(self.tokens), tuple(self.wrapped_tokens))
+
+
+class DryRunBrokerSettings(_Section):
+    kind: Literal["fractional", "whole_shares"] = "fractional"
+    slippage_bps: Decimal = Field(Decimal(5), ge=0, lt=10_000)  # against the maker
+    latency_ms: int = Field(200, ge=0, le=600_000)  # working until then
+    fill_pieces: int = Field(1, ge=1, le=100)  # > 1: partial fills
+    piece_interval_ms: int = Field(1_000, ge=0, le=600_000)
+    quotes: dict[Symbol, Decimal] = Field(default_factory=dict)  # USD per share, by symbol
+
+    @model_validator(mode="after")
+    def _positive_quotes(self) -> DryRunBrokerSettings:
+        bad = [symbol for symbol, price in self.quotes.items() if price <= 0]
+        if bad:
+            raise ValueError(f"quotes must be positive prices in USD, not for {', '.join(bad)}")
+        return self
+
+    @property
+    def broker_kind(self) -> BrokerKind:
+        return BrokerKind(self.kind)
+
+
+class EquitiesSettings(_Section):
+    enabled: bool = False
+    broker: Literal["dry-run", "alpaca-trading", "alpaca-broker", "schwab"] = "dry-run"
+    rpc_url: SecretStr = SecretStr("")  # http(s) or ws(s); PEGKEEPER_EQUITIES__RPC_URL
+    orderbook: Address = ""  # the Raindex orderbook contract
+    deployment_block: int = Field(0, ge=0)  # the orderbook's first block: read from there
+    order_owner: Address = ""  # the maker's address: only its orders count
+    usdc: Address = ""
+    # the newest block read: the node's "safe" or "finalized" block, or head - N
+    cutoff: Literal["safe", "finalized"] | Annotated[int, Field(ge=0, le=10_000)] = "finalized"
+    poll_interval_seconds: float = Field(5.0, gt=0)
+    range_blocks: int = Field(1_000, ge=1, le=100_000)
+    keep_block_hashes: int = Field(128, ge=1, le=100_000)  # checked for reorgs each poll
+    request_timeout_seconds: float = Field(30.0, gt=0)
+    check_interval_seconds: float = Field(60.0, gt=0)
+    min_notional_usd: Decimal = Field(Decimal(2), ge=Decimal(1))  # Alpaca's floor is 1 USD
+    order_lookup_window_seconds: float = Field(30.0, gt=0)
+    unhedged_alert_seconds: float = Field(600.0, gt=0)
+    checkpoint_stall_alert_seconds: float = Field(300.0, gt=0)
+    reconcile_interval_seconds: float = Field(60.0, gt=0)
+    assets: list[EquityAssetSettings] = Field(default_factory=list)
+    dry_run: DryRunBrokerSettings = DryRunBrokerSettings()
+
+    @model_validator(mode="after")
+    def _check(self) -> EquitiesSettings:
+        if self.broker in BROKERS_LATER:
+            raise ValueError(
+                f'broker = "{self.broker}" is not available yet: only "dry-run" is '
+                "(Alpaca and Schwab come with the next release)"
+            )
+        if isinstance(self.cutoff, int) and self.keep_block_hashes < self.cutoff:
+            raise ValueError(
+                f"keep_block_hashes ({self.keep_block_hashes}) must be at least the cutoff's "
+                f"depth ({self.cutoff}): reorgs are seen only within the kept hashes"
+            )
+        _check_names(self.assets)
+        _check_addresses(self)
+        if self.enabled:
+            _check_required(self)
+        return self
+
+    def universe(self) -> EquityUniverse:
+        """The configured assets as the domain takes them (refuses what it cannot use)."""
+        return EquityUniverse.of(self.order_owner, self.usdc, tuple(a.asset() for a in self.assets))
+
+
+def _check_names(assets: list[EquityAssetSettings]) -> None:
+    seen: dict[str, int] = {}
+    for i, asset in enumerate(assets):
+        if asset.symbol in seen:
+            raise ValueError(
+                f"assets[{i}].symbol: {asset.symbol} is named twice "
+                f"(also assets[{seen[asset.symbol]}].symbol); name each asset once"
+            )
+        seen[asset.symbol] = i
+
+
+def _check_addresses(settings: EquitiesSettings) -> None:
+    used: dict[str, str] = {}
+    named = [("usdc", settings.usdc)] if settings.usdc else []
+    for i, asset in enumerate(settings.assets):
+        named += [(f"assets[{i}].tokens[{j}]", a) for j, a in enumerate(asset.tokens)]
+        named += [
+            (f"assets[{i}].wrapped_tokens[{j}]", a) for j, a in enumerate(asset.wrapped_tokens)
+        ]
+    for key, address in named:
+        if address in used:
+            raise ValueError(
+                f"{key}: {address} is used twice (also {used[address]}); "
+                "each address is one token of one asset"
+            )
+        used[address] = key
+
+
+def _check_required(settings: EquitiesSettings) -> None:
+    required = (
+        ("rpc_url", settings.rpc_url.get_secret_value(), "a node (or PEGKEEPER_EQUITIES__RPC_URL)"),
+        ("orderbook", settings.orderbook, "the Raindex orderbook's address"),
+        ("order_owner", settings.order_owner, "the maker's address"),
+        ("usdc", settings.usdc, "the USDC token's address"),
+    )
+    missing = [f"{key} ({what})" for key, value, what in required if not value]
+    if missing:
+        raise ValueError(f"enabled = true needs {', '.join(missing)}")
+    if not settings.assets:
+        raise ValueError("enabled = true needs at least one [[equities.assets]] to hedge")
+    url = settings.rpc_url.get_secret_value()
+    if not url.startswith(("http://", "https://", "ws://", "wss://")):
+        raise ValueError("rpc_url: expected an http(s):// or ws(s):// URL")
