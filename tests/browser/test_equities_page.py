@@ -1,7 +1,7 @@
 """The Equities page in headless chromium, served over the hand-worked book of
-tests/equities_web_support.py: positions with exposure age and why each waits, the chain
-ingestion, P&L by bucket and over time, the fill-to-hedge trail of a chosen symbol, and an
-operator pausing one symbol.
+tests/equities_book.py written into the SQL equity store: positions with exposure age and why
+each waits, the chain ingestion, P&L by bucket and over time, the fill-to-hedge trail of a
+chosen symbol, and an operator pausing one symbol.
 
 Screenshots: artifacts/browser/equities-*.png.
 """
@@ -9,6 +9,7 @@ Screenshots: artifacts/browser/equities-*.png.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -98,10 +99,10 @@ def test_pnl_by_bucket_and_over_time(url: str, page: Page) -> None:
     expect(buckets.locator('tr[data-bucket="unrealised"] [data-usd]')).to_have_text("+15.00 USD")
     # the exact figures travel in data-value (6.185 would round either way on screen)
     values = {
-        b: buckets.locator(f'tr[data-bucket="{b}"]').get_attribute("data-value")
+        b: Decimal(buckets.locator(f'tr[data-bucket="{b}"]').get_attribute("data-value") or "")
         for b in ("net", "total")
     }
-    assert values == {"net": "6.185", "total": "21.185"}
+    assert values == {"net": Decimal("6.185"), "total": Decimal("21.185")}
     expect(page.locator('[data-field="unrealised"]')).to_have_text("+15.00 USD")
     # the chart: one point after each of the 9 trades, drawn by uPlot
     chart = page.locator("#chart-eq-pnl")

@@ -1,5 +1,5 @@
 """`pegkeeper equities` and `pegkeeper equities fills` against a served app over the
-hand-worked book of tests/equities_web_support.py."""
+hand-worked book of tests/equities_book.py, written into the SQL equity store."""
 
 from __future__ import annotations
 

@@ -1,16 +1,24 @@
-"""The equity hedger's HTTP routes over the hand-worked book of tests/equities_web_support.py:
-positions, the fill-to-hedge trail, P&L, metrics, and the operator's pause and resume with the
-dealer's tokens and audit trail."""
+"""The equity hedger's HTTP routes over the hand-worked book of tests/equities_book.py, read
+from the SQL equity store it was written into (the store allocating, the domain's FIFO replay
+making the P&L) and from the fake of the store: positions, the fill-to-hedge trail, P&L,
+metrics, and the operator's pause and resume with the dealer's tokens and audit trail.
+
+Decimals are compared by value (`numbers`): "1.20" from the hand-worked book, "1.200000"
+from the FIFO replay's arithmetic, are the same amount."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from pegkeeper.domain.events import OperatorActed, decode_event
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
-from tests.equities_web_support import NOW_MS, FakeSwitchBoard, equities_world
+from tests.equities_book import NOW_MS, FakeSwitchBoard
+from tests.equities_web_support import Repository, equities_world
 from tests.web_support import ALICE_TOKEN, WebWorld, web_world
 
 PAUSE = "/api/v1/equities/pause"
@@ -19,10 +27,25 @@ AAPL_F4 = "0x" + "14" * 32
 AAPL_F3 = "0x" + "13" * 32
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[WebWorld]:
-    async with equities_world() as w:
+DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@pytest.fixture(params=["sql", "fake"])
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[WebWorld]:
+    repository: Repository = request.param
+    async with equities_world(repository=repository) as w:
         yield w
+
+
+def numbers(value: Any) -> Any:
+    """`value` with every decimal string made a Decimal (compared by value)."""
+    if isinstance(value, dict):
+        return {k: numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [numbers(v) for v in value]
+    if isinstance(value, str) and DECIMAL.match(value):
+        return Decimal(value)
+    return value
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -41,33 +64,35 @@ async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld)
     assert body["configured"] is True and body["operator_actions"] is True
     assert body["now_ms"] == NOW_MS
     aapl, msft, nvda, tsla = body["symbols"]
-    assert aapl == {
-        "symbol": "AAPL",
-        "onchain_net": "-1.8",
-        "hedged": "1.5",
-        "pending": "0.3",
-        "exposure": "-0.3",
-        "exposure_usd": "-45.60",
-        "exposure_age_seconds": 120,
-        "oldest_open_ms": NOW_MS - 120_000,
-        "waiting_reason": "order pkaapl0002 working: buy 0.8, 0.5 filled",
-        "paused": False,
-        "last_price_usd": "152.000000",
-        "realised_pnl_usd": "1.20",
-        "fees_usd": "0.015",
-        "unrealised_pnl_usd": "0.00",
-        "in_flight": {
-            "client_order_id": "pkaapl0002",
-            "broker_order_id": "dry-2",
-            "side": "buy",
-            "quantity": "0.8",
-            "filled": "0.5",
-            "state": "working",
-            "created_at_ms": NOW_MS - 115_000,
-            "updated_at_ms": NOW_MS - 60_000,
-            "message": "",
-        },
-    }
+    assert numbers(aapl) == numbers(
+        {
+            "symbol": "AAPL",
+            "onchain_net": "-1.8",
+            "hedged": "1.5",
+            "pending": "0.3",
+            "exposure": "-0.3",
+            "exposure_usd": "-45.60",
+            "exposure_age_seconds": 120,
+            "oldest_open_ms": NOW_MS - 120_000,
+            "waiting_reason": "order pkaapl0002 working: buy 0.8, 0.5 filled",
+            "paused": False,
+            "last_price_usd": "152.000000",
+            "realised_pnl_usd": "1.20",
+            "fees_usd": "0.015",
+            "unrealised_pnl_usd": "0.00",
+            "in_flight": {
+                "client_order_id": "pkaapl0002",
+                "broker_order_id": "dry-2",
+                "side": "buy",
+                "quantity": "0.8",
+                "filled": "0.5",
+                "state": "working",
+                "created_at_ms": NOW_MS - 115_000,
+                "updated_at_ms": NOW_MS - 60_000,
+                "message": "",
+            },
+        }
+    )
     assert (msft["exposure_usd"], msft["waiting_reason"]) == ("1.60", "below the 2 USD minimum")
     assert nvda == {
         "symbol": "NVDA",
@@ -91,11 +116,11 @@ async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld)
         "315.00",
         3600,
     )
-    assert (tsla["paused"], tsla["realised_pnl_usd"], tsla["unrealised_pnl_usd"]) == (
+    assert numbers([tsla["paused"], tsla["realised_pnl_usd"], tsla["unrealised_pnl_usd"]]) == [
         True,
-        "5.00",
-        "15.00",
-    )
+        5,
+        15,
+    ]
     assert body["ingestion"] == {
         "running": True,
         "checkpoint_block": 1290,
@@ -243,43 +268,49 @@ async def test_an_unknown_symbol_or_a_bad_limit_is_named(world: WebWorld) -> Non
 async def test_pnl_totals_by_bucket_and_symbol_and_over_time(world: WebWorld) -> None:
     async with world.client() as client:
         pnl = (await client.get("/api/v1/equities/pnl?max_points=3")).json()
-    assert {k: v for k, v in pnl.items() if k not in ("symbols", "points")} == {
-        "configured": True,
-        "realised_usd": "6.20",
-        "fees_usd": "0.015",
-        "net_realised_usd": "6.185",
-        "unrealised_usd": "15.000",
-        "total_usd": "21.185",
-        "buckets": {
-            "counter_trade": "1.35",
-            "onchain_netting": "5.00",
-            "directional_exposure": "-0.15",
-        },
-    }
-    assert pnl["symbols"][0] == {
-        "symbol": "AAPL",
-        "realised_usd": "1.20",
-        "fees_usd": "0.015",
-        "unrealised_usd": "0.00",
-        "position_shares": "-0.3",
-        "trades": 6,
-        "buckets": {
-            "counter_trade": "1.35",
-            "onchain_netting": "0",
-            "directional_exposure": "-0.15",
-        },
-    }
-    assert [s["symbol"] for s in pnl["symbols"]] == ["AAPL", "MSFT", "NVDA", "TSLA"]
-    assert pnl["points"] == [
-        {"ts_ms": NOW_MS - 3_600_000, "realised_usd": "0", "fees_usd": "0", "net_usd": "0"},
-        {"ts_ms": NOW_MS - 600_000, "realised_usd": "5.00", "fees_usd": "0", "net_usd": "5.00"},
+    assert numbers({k: v for k, v in pnl.items() if k not in ("symbols", "points")}) == numbers(
         {
-            "ts_ms": NOW_MS - 30_000,
+            "configured": True,
             "realised_usd": "6.20",
             "fees_usd": "0.015",
-            "net_usd": "6.185",
-        },
-    ]
+            "net_realised_usd": "6.185",
+            "unrealised_usd": "15.000",
+            "total_usd": "21.185",
+            "buckets": {
+                "counter_trade": "1.35",
+                "onchain_netting": "5.00",
+                "directional_exposure": "-0.15",
+            },
+        }
+    )
+    assert numbers(pnl["symbols"][0]) == numbers(
+        {
+            "symbol": "AAPL",
+            "realised_usd": "1.20",
+            "fees_usd": "0.015",
+            "unrealised_usd": "0.00",
+            "position_shares": "-0.3",
+            "trades": 6,
+            "buckets": {
+                "counter_trade": "1.35",
+                "onchain_netting": "0",
+                "directional_exposure": "-0.15",
+            },
+        }
+    )
+    assert [s["symbol"] for s in pnl["symbols"]] == ["AAPL", "MSFT", "NVDA", "TSLA"]
+    assert numbers(pnl["points"]) == numbers(
+        [
+            {"ts_ms": NOW_MS - 3_600_000, "realised_usd": "0", "fees_usd": "0", "net_usd": "0"},
+            {"ts_ms": NOW_MS - 600_000, "realised_usd": "5.00", "fees_usd": "0", "net_usd": "5.00"},
+            {
+                "ts_ms": NOW_MS - 30_000,
+                "realised_usd": "6.20",
+                "fees_usd": "0.015",
+                "net_usd": "6.185",
+            },
+        ]
+    )
 
 
 async def test_the_metrics_of_the_equity_hedger(world: WebWorld) -> None:

@@ -1,4 +1,4 @@
-"""The equities view over the hand-worked book of tests/equities_web_support.py."""
+"""The equities view over the hand-worked book of tests/equities_book.py."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pegkeeper.services.views.equities import (
     pending_shares,
     plain,
 )
-from tests.equities_web_support import (
+from tests.equities_book import (
     E1,
     E2,
     EXPOSURES,
