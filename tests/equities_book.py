@@ -307,7 +307,7 @@ class FakeSwitchBoard:
 
 @dataclass(frozen=True)
 class FakeLedgerFigures:
-    last_check_ms: int | None = NOW_MS - 30_000
+    last_check_ms: int | None = NOW_MS
     breaks: tuple[LedgerBreak, ...] = ()
     last_error: str = ""
 

@@ -1,6 +1,6 @@
 """The book of tests/equities_book.py written into the SQL equity store through its
 own write methods, in the order it happened: the store allocates the broker fills and keeps
-the exposures, the domain's FIFO replay makes the P&L entries, as the services do."""
+the exposures; the P&L service (services.equities.pnl) replays and stores the P&L."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from pegkeeper.domain.equities.chain import (
     SkippedLog,
     SkipReason,
 )
-from pegkeeper.domain.equities.fifo import replay
 from pegkeeper.domain.equities.ledger import BrokerFillRecord, OnchainFillRecord
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.ports import EquityRepository
@@ -89,7 +88,6 @@ async def write_book(repository: EquityRepository) -> None:
     await repository.open_broker_order(pk2, "AAPL short 0.8")
     working = BrokerOrderReport("pkaapl0002", BrokerOrderState.WORKING, "dry-2", (broker(E2),))
     await repository.record_broker_report(working, E2.ts_ms)
-    await repository.replace_pnl_from(0, replay(await repository.trades()))
 
 
 def intent(client_order_id: str, quantity: str, ago_ms: int) -> BrokerOrderIntent:

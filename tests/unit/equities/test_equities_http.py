@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from pegkeeper.domain.events import OperatorActed, decode_event
-from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
-from tests.equities_book import NOW_MS, FakeSwitchBoard
+from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
+from pegkeeper.services.equities.control import EquityControl
+from tests.equities_book import NOW_MS, SYMBOLS
 from tests.equities_web_support import Repository, equities_world
 from tests.web_support import ALICE_TOKEN, WebWorld, web_world
 
@@ -52,10 +53,16 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def switchboard(world: WebWorld) -> FakeSwitchBoard:
-    api = world.metrics.sources.equities
-    assert api is not None and isinstance(api.control, FakeSwitchBoard)
-    return api.control
+def switchboard(world: WebWorld) -> EquityControl:
+    view = world.metrics.sources.equities
+    assert view is not None and isinstance(view.control, EquityControl)
+    return view.control
+
+
+async def actions_since_start(world: WebWorld) -> list[OperatorAction]:
+    """The operator actions recorded by the test, oldest first (TSLA's pause is older)."""
+    recent = await world.store.operator_actions.recent(20)
+    return [a for a in reversed(recent) if a.created_at_ms >= NOW_MS]
 
 
 async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld) -> None:
@@ -158,7 +165,7 @@ async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld)
         },
     }
     assert body["ledger"] == {
-        "checked_at_ms": NOW_MS - 30_000,
+        "checked_at_ms": NOW_MS,
         "last_error": "",
         "breaks": 0,
         "by_scope": {"order": 0, "fill": 0, "symbol": 0},
@@ -369,12 +376,13 @@ async def test_without_an_equity_hedger_the_routes_say_so() -> None:
 async def test_a_refused_action_moves_nothing(
     world: WebWorld, headers: dict[str, str], status: int, says: str
 ) -> None:
+    before = switchboard(world).state()
     async with world.client() as client:
         for path in (PAUSE, RESUME):
             response = await client.post(path, json={"symbol": "AAPL"}, headers=headers)
             assert response.status_code == status and says in response.json()["error"]
-    assert switchboard(world).calls == []
-    assert await world.store.operator_actions.recent(10) == []
+    assert switchboard(world).state() == before
+    assert await actions_since_start(world) == []
 
 
 async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_them(
@@ -418,16 +426,20 @@ async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_th
         "(every symbol stays paused by the global switch)"
     )
     assert (idle.json()["result"], idle.json()["detail"]) == ("unchanged", "MSFT was not paused")
-    # the switch moved only for what was done, never for "unchanged"
-    assert board.calls == [
-        ("pause", "AAPL", "alice", "split tomorrow"),
-        ("pause", None, "alice", ""),
-        ("resume", "TSLA", "alice", ""),
+    # the switches after: AAPL and every symbol paused, TSLA resumed under the global switch
+    # (stamped by the switch board's own clock: one millisecond apart for each move)
+    state = board.state()
+    assert state["global"] == {"paused": True, "by": "alice", "since_ms": NOW_MS + 1, "note": ""}
+    assert [(s, w["paused"], w["since_ms"]) for s, w in state["symbols"].items()] == [
+        ("AAPL", True, NOW_MS),  # not moved again by the second, unchanged, pause
+        ("MSFT", False, 0),
+        ("NVDA", False, 0),
+        ("TSLA", False, NOW_MS + 2),
     ]
     assert all(row["paused"] for row in listed["symbols"])
     assert listed["symbols"][3]["waiting_reason"] == "paused for every symbol by alice"
     # each written to the audit trail, in distinct milliseconds (the order a restart replays)
-    recorded = list(reversed(await world.store.operator_actions.recent(10)))
+    recorded = await actions_since_start(world)
     assert [(a.action, a.target, a.result, a.created_at_ms - NOW_MS) for a in recorded] == [
         (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.DONE, 0),
         (OperatorActionKind.PAUSE_EQUITIES, "AAPL", OperatorResult.UNCHANGED, 1),
@@ -450,6 +462,21 @@ async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_th
         True,
     ]
     assert not world.control.paused  # the dealer's switch is another one
+    # after a restart the switch board reads the same switches back from the audit trail
+    restored = EquityControl(world.store.operator_actions, world.clock, SYMBOLS)
+    await restored.load()
+
+    def without_times(switches: dict[str, Any]) -> dict[str, Any]:
+        return {k: {**v, "since_ms": None} for k, v in switches.items()}
+
+    back = restored.state()
+    assert without_times(back["symbols"]) == without_times(state["symbols"])
+    assert without_times({"all": back["global"]}) == without_times({"all": state["global"]})
+    # the times a restart restores are those of the audit records
+    assert [back["global"]["since_ms"], back["symbols"]["TSLA"]["since_ms"]] == [
+        recorded[2].created_at_ms,
+        recorded[3].created_at_ms,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -472,8 +499,9 @@ async def test_an_operator_pauses_a_symbol_then_every_one_and_the_audit_names_th
 async def test_a_bad_body_is_named_and_moves_nothing(
     world: WebWorld, body: object, says: str
 ) -> None:
+    before = switchboard(world).state()
     async with world.client() as client:
         response = await client.post(PAUSE, json=body, headers=bearer(ALICE_TOKEN))
     assert response.status_code == 422 and says in response.json()["error"]
-    assert switchboard(world).calls == []
-    assert await world.store.operator_actions.recent(10) == []
+    assert switchboard(world).state() == before
+    assert await actions_since_start(world) == []
