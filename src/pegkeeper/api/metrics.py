@@ -24,7 +24,8 @@ from pegkeeper.services.market.peg_monitor import PegMonitor
 from pegkeeper.services.market.pricer import Pricer
 from pegkeeper.services.views.dashboard import liquidation_distance
 from pegkeeper.services.views.dealer import DealerStatus, DealerView
-from pegkeeper.services.views.equities import EquitiesOverview, EquitiesView
+from pegkeeper.services.views.equities import EquitiesView
+from pegkeeper.services.views.equities_figures import EquitiesOverview
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 

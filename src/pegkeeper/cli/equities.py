@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pegkeeper.cli.quotes import utc_iso
-from pegkeeper.services.views.equities import plain
+from pegkeeper.services.views.equities_figures import plain
 
 CENTS = Decimal("0.01")  # USD on screen, half even (the API has every digit)
 NOT_CONFIGURED = (

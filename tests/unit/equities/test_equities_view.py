@@ -14,10 +14,9 @@ from pegkeeper.domain.equities.ledger import BrokerFillRecord
 from pegkeeper.domain.equities.pnl import PnlBucket
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.orders import OrderSide
-from pegkeeper.services.views.equities import (
-    EquitiesView,
+from pegkeeper.services.views.equities import EquitiesView, UnknownSymbol
+from pegkeeper.services.views.equities_figures import (
     SymbolRow,
-    UnknownSymbol,
     captured_usd,
     pending_shares,
     plain,

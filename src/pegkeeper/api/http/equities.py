@@ -30,14 +30,8 @@ from pegkeeper.domain.operator import (
 from pegkeeper.ports import Bus, Clock, OperatorActionRepository
 from pegkeeper.services.hedging.operator import Requester
 from pegkeeper.services.ids import new_correlation_id
-from pegkeeper.services.views.equities import (
-    MAX_FILLS,
-    EquitiesView,
-    Switch,
-    SwitchBoard,
-    Switches,
-    UnknownSymbol,
-)
+from pegkeeper.services.views.equities import MAX_FILLS, EquitiesView, SwitchBoard, UnknownSymbol
+from pegkeeper.services.views.equities_figures import Switch, Switches
 
 log = structlog.get_logger("pegkeeper.http")
 

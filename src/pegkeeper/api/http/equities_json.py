@@ -7,7 +7,7 @@ from typing import Any
 
 from pegkeeper.api.http.serialize import dec
 from pegkeeper.domain.equities.ledger import BrokerOrderRecord, FillCover
-from pegkeeper.services.views.equities import (
+from pegkeeper.services.views.equities_figures import (
     EquitiesOverview,
     Ingestion,
     LedgerStatus,
