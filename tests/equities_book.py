@@ -249,19 +249,37 @@ class FakeIngestion:
 
 @dataclass(frozen=True)
 class FakeSymbolPnl:
+    realised_usd: Decimal
+    realised_by_bucket_usd: dict[PnlBucket, Decimal]
+    fees_usd: Decimal
+    position_shares: Decimal
     unrealised_usd: Decimal | None
+    trades: int
+
+
+def buckets(counter: str = "0", netting: str = "0", directional: str = "0") -> Any:
+    return {COUNTER: D(counter), NETTING: D(netting), DIRECTIONAL: D(directional)}
 
 
 @dataclass
 class FakePnl:
-    """EquityPnl's `symbols()`: marked at each symbol's last onchain price."""
+    """EquityPnl's `symbols()`: the P&L of the entries above, marked at each symbol's last
+    onchain price (AAPL's open short 0.3 at 152, TSLA's long 1.5 from 200 at 210)."""
 
-    marks: dict[str, Decimal | None] = field(
-        default_factory=lambda: {"AAPL": D("0.00"), "TSLA": D("15.00"), "MSFT": D("0.000")}
+    figures: dict[str, FakeSymbolPnl] = field(
+        default_factory=lambda: {
+            "AAPL": FakeSymbolPnl(
+                D("1.20"), buckets("1.35", "0", "-0.15"), D("0.015"), D("-0.3"), D("0.00"), 6
+            ),
+            "MSFT": FakeSymbolPnl(D("0"), buckets(), D("0"), D("0.004"), D("0.000"), 1),
+            "TSLA": FakeSymbolPnl(
+                D("5.00"), buckets(netting="5.00"), D("0"), D("1.5"), D("15.00"), 2
+            ),
+        }
     )
 
     def symbols(self) -> dict[str, FakeSymbolPnl]:
-        return {symbol: FakeSymbolPnl(usd) for symbol, usd in self.marks.items()}
+        return dict(self.figures)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from tests.equities_book import (
     FakeEquityReads,
     FakeHedger,
     FakeLedgerFigures,
+    FakePnl,
     FakeReconciler,
     FakeSwitchBoard,
     FakeSymbolStatus,
@@ -133,6 +134,18 @@ def test_pending_is_the_unfilled_part_of_an_order_not_final_bought_positive() ->
     assert pending_shares(None) == 0
 
 
+async def test_positions_take_the_pnl_services_figures_the_report_the_stored_ones() -> None:
+    view = book_view(ManualClock(NOW_MS))
+    assert isinstance(view.pnl_source, FakePnl)
+    later = replace(view.pnl_source.figures["AAPL"], realised_usd=D("2.50"), trades=7)
+    view.pnl_source.figures["AAPL"] = later  # the service has replayed a trade not yet stored
+    rows = rows_by_symbol((await view.overview()).symbols)
+    assert (rows["AAPL"].pnl.realised_usd, rows["AAPL"].pnl.trades) == (D("2.50"), 7)
+    assert rows["NVDA"].pnl.realised_usd == 0 and rows["NVDA"].pnl.unrealised_usd is None
+    report = await view.pnl(max_points=10)
+    assert [s.realised_usd for s in report.symbols if s.symbol == "AAPL"] == [D("1.20")]
+
+
 async def test_pnl_totals_buckets_and_the_running_series() -> None:
     summary = await book_view(ManualClock(NOW_MS)).pnl(max_points=500)
     assert summary.realised_usd == D("6.20")  # AAPL 1.20 + TSLA 5.00
@@ -211,6 +224,10 @@ async def test_without_the_services_only_the_store_speaks() -> None:
     assert rows["TSLA"].paused is False and rows["TSLA"].waiting_reason == ""
     assert rows["AAPL"].waiting_reason.startswith("order pkaapl0002 working")
     assert all(r.pnl.unrealised_usd is None for r in overview.symbols)
+    # realised P&L and fees from the stored entries
+    assert (rows["AAPL"].pnl.realised_usd, rows["AAPL"].pnl.fees_usd) == (D("1.20"), D("0.015"))
+    assert rows["AAPL"].pnl.by_bucket[PnlBucket.COUNTER_TRADE] == D("1.35")
+    assert (rows["TSLA"].pnl.realised_usd, rows["TSLA"].pnl.trades) == (D("5.00"), 2)
     assert (await view.pnl(max_points=10)).unrealised_usd is None
 
 

@@ -21,7 +21,7 @@ from pegkeeper.domain.equities.ledger import (
     FillCover,
     SymbolExposure,
 )
-from pegkeeper.domain.equities.pnl import PnlEntry
+from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.ports import Clock
 from pegkeeper.services.views.equities_figures import (
@@ -124,17 +124,35 @@ class IngestionStatus(Protocol):
 
 
 class MarkedPnl(Protocol):
-    """One symbol's P&L as the P&L service marks it (services.equities.pnl.SymbolPnl)."""
+    """One symbol's P&L as the P&L service keeps it (services.equities.pnl.SymbolPnl)."""
+
+    @property
+    def realised_usd(self) -> Decimal: ...
+
+    @property
+    def realised_by_bucket_usd(self) -> Mapping[PnlBucket, Decimal]: ...
+
+    @property
+    def fees_usd(self) -> Decimal: ...
+
+    @property
+    def position_shares(self) -> Decimal:
+        """Signed shares of the open FIFO lots."""
+        ...
 
     @property
     def unrealised_usd(self) -> Decimal | None:
         """The open lots at the last onchain price; None without a price."""
         ...
 
+    @property
+    def trades(self) -> int: ...
+
 
 class PnlSource(Protocol):
-    """services.equities.pnl.EquityPnl. Realised P&L and fees are read from the stored
-    entries (so a process without the service shows them too); unrealised from here."""
+    """services.equities.pnl.EquityPnl, which keeps every entry in memory: the positions read
+    their P&L from it. Without it they read the stored entries; the P&L report and its
+    series always do (with the unrealised from here)."""
 
     def symbols(self) -> Mapping[str, MarkedPnl]: ...
 
@@ -206,24 +224,22 @@ class EquitiesView:
     async def overview(self) -> EquitiesOverview:
         exposures = await self.repository.exposures()
         self._seen.update(exposures)
-        pnl = await self.pnl(max_points=2)
-        by_symbol = {p.symbol: p for p in pnl.symbols}
+        by_symbol = await self._symbol_pnls()
         switches = self.switches()
         reasons = _hedger_reasons(self.hedger)
         now_ms = self.clock.now_ms()
         rows = [
             _row(
                 exposures.get(symbol) or _flat(symbol),
-                by_symbol.get(symbol) or _no_pnl(symbol, self._unrealised().get(symbol)),
+                by_symbol.get(symbol) or symbol_pnl(symbol, [], None),
                 switches,
                 reasons.get(symbol, ""),
                 now_ms,
             )
             for symbol in self.known_symbols()
         ]
-        return EquitiesOverview(
-            now_ms, rows, await self.ingestion_status(), switches, self.ledger()
-        )
+        chain = await self.ingestion_status()
+        return EquitiesOverview(now_ms, rows, chain, switches, self.ledger())
 
     async def ingestion_status(self) -> Ingestion:
         checkpoint = await self.repository.checkpoint()
@@ -284,6 +300,22 @@ class EquitiesView:
             for symbol in sorted(set(grouped) | set(self.configured))
         ]
         return PnlSummary(symbols, thinned(running(entries), max_points))
+
+    async def _symbol_pnls(self) -> dict[str, SymbolPnl]:
+        if self.pnl_source is None:
+            return {p.symbol: p for p in (await self.pnl(max_points=2)).symbols}
+        return {
+            symbol: SymbolPnl(
+                symbol,
+                p.realised_usd,
+                dict(p.realised_by_bucket_usd),
+                p.fees_usd,
+                p.unrealised_usd,
+                p.position_shares,
+                p.trades,
+            )
+            for symbol, p in self.pnl_source.symbols().items()
+        }
 
     def _unrealised(self) -> dict[str, Decimal]:
         if self.pnl_source is None:
@@ -357,7 +389,3 @@ def _hedger_reasons(hedger: HedgerStatus | None) -> dict[str, str]:
 
 def _flat(symbol: str) -> SymbolExposure:
     return SymbolExposure(symbol, Decimal(0), Decimal(0), None, None, None)
-
-
-def _no_pnl(symbol: str, unrealised: Decimal | None) -> SymbolPnl:
-    return symbol_pnl(symbol, [], unrealised)
