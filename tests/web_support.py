@@ -3,7 +3,7 @@ venue port, a manual clock. For unit tests of the dashboard's endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +17,7 @@ from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.dashboard import Dashboard
 from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
+from pegkeeper.api.http.equities import EquitiesApi
 from pegkeeper.api.http.events import EventStream
 from pegkeeper.api.http.operator import OperatorAuth
 from pegkeeper.api.http.pages import PageSettings
@@ -74,7 +75,10 @@ class WebWorld:
 
 
 @asynccontextmanager
-async def web_world(tokens: dict[str, str] | None = None) -> AsyncIterator[WebWorld]:
+async def web_world(
+    tokens: dict[str, str] | None = None,
+    equities: Callable[[SqlStore, ManualClock, MemoryBus], EquitiesApi] | None = None,
+) -> AsyncIterator[WebWorld]:
     store = await open_store("sqlite+aiosqlite://")
     clock = ManualClock(START_MS)
     bus = MemoryBus()
@@ -86,6 +90,7 @@ async def web_world(tokens: dict[str, str] | None = None) -> AsyncIterator[WebWo
     )
     health = HealthMonitor(["hedger", "liability", "web"])
     view = DashboardView(store, store.audit, clock)
+    equity_api = equities(store, clock, bus) if equities is not None else None
     data = DashboardData(view, health.readiness, clock, dict(BRACKETS), control)
     metrics = Metrics(
         MetricSources(
@@ -95,6 +100,7 @@ async def web_world(tokens: dict[str, str] | None = None) -> AsyncIterator[WebWo
             control=control,
             brackets=BRACKETS,
             bus_messages=lambda: bus.published,
+            equities=equity_api.view if equity_api is not None else None,
         )
     )
     events = EventStream(bus, lambda: health_summary(data), 0.05)
@@ -113,6 +119,7 @@ async def web_world(tokens: dict[str, str] | None = None) -> AsyncIterator[WebWo
         auth=auth,
         operator=operator,
         metrics=metrics,
+        equities=equity_api,
     )
     pricer = Pricer(OneBook(), clock, PricerSettings(stale_after_ms=None), "test book")
     app = create_app(

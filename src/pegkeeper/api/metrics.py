@@ -1,7 +1,8 @@
 """Prometheus metrics: the book (liability, exposure, hedge ratio, leverage, liquidation
 distance), feeds and pegs, service readiness, bus traffic, quote latency, order outcomes and
-problems by cause. Gauges are read from the services at scrape time; counters and the latency
-histogram are kept as things happen."""
+problems by cause, the equity hedger (chain checkpoint lag, unhedged exposure and its age,
+skipped logs, ledger breaks). Gauges are read from the services at scrape time; counters and
+the latency histogram are kept as things happen."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from pegkeeper.services.market.peg_monitor import PegMonitor
 from pegkeeper.services.market.pricer import Pricer
 from pegkeeper.services.views.dashboard import liquidation_distance
 from pegkeeper.services.views.dealer import DealerStatus, DealerView
+from pegkeeper.services.views.equities import EquitiesView
+from pegkeeper.services.views.equities_figures import EquitiesOverview
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -42,6 +45,7 @@ class MetricSources:
     brackets: Mapping[str, Decimal] = field(default_factory=dict)
     bus_messages: Callable[[], Mapping[str, int]] = dict
     problems: Callable[[], Mapping[tuple[str, str], int]] = dict
+    equities: EquitiesView | None = None
 
 
 class _Families(Collector):
@@ -127,6 +131,8 @@ class Metrics:
             )
             fresh.add_metric([], 1.0 if s.pricer.status().fresh else 0.0)
             families.append(fresh)
+        if s.equities is not None:
+            families += _equity_families(await s.equities.overview())
         bus = CounterMetricFamily(
             "pegkeeper_bus_messages",
             "Messages published on the bus, by topic family",
@@ -255,3 +261,80 @@ def _peg_families(pegs: PegMonitor, now_ms: int) -> list[Metric]:
         deviation.add_metric([symbol], reading.deviation_bps)
         score.add_metric([symbol], reading.ticks.score)
     return [age, stale, price, deviation, score]
+
+
+def _equity_families(view: EquitiesOverview) -> list[Metric]:
+    chain = view.ingestion
+    families: list[Metric] = [
+        _gauge(
+            "pegkeeper_equity_checkpoint_block",
+            "The last block of the orderbook read completely",
+            chain.checkpoint.number if chain.checkpoint else None,
+        ),
+        _gauge(
+            "pegkeeper_equity_checkpoint_lag_blocks",
+            "Blocks between the checkpoint and the newest block ingestion may read",
+            chain.lag_blocks,
+        ),
+        _gauge(
+            "pegkeeper_equity_checkpoint_lag_seconds",
+            "Block time between the checkpoint and the newest block ingestion may read",
+            chain.lag_seconds,
+        ),
+        _gauge(
+            "pegkeeper_equity_ingestion_failures",
+            "Chain polls that failed in a row",
+            chain.consecutive_failures,
+        ),
+        _gauge(
+            "pegkeeper_equity_ingestion_stalled",
+            "1 while the checkpoint has not moved, behind the cutoff, past the alert limit",
+            (1 if chain.stalled else 0) if chain.running else None,
+        ),
+    ]
+    ages = [r.exposure_age_seconds for r in view.symbols if r.exposure_age_seconds is not None]
+    families.append(
+        _gauge(
+            "pegkeeper_equity_oldest_unhedged_seconds",
+            "Age of the oldest onchain fill not yet covered by a broker fill (0: none open)",
+            max(ages, default=0),
+        )
+    )
+    unhedged = GaugeMetricFamily(
+        "pegkeeper_equity_unhedged_usd",
+        "Open exposure at the last onchain price, by symbol (negative: the maker is short)",
+        labels=["symbol"],
+    )
+    shares = GaugeMetricFamily(
+        "pegkeeper_equity_unhedged_shares",
+        "Open exposure in shares, by symbol (negative: the maker is short)",
+        labels=["symbol"],
+    )
+    paused = GaugeMetricFamily(
+        "pegkeeper_equity_paused",
+        "1 while an operator's switch (global or its own) holds the symbol",
+        labels=["symbol"],
+    )
+    for row in view.symbols:
+        if row.exposure_usd is not None:
+            unhedged.add_metric([row.symbol], float(row.exposure_usd))
+        shares.add_metric([row.symbol], float(row.exposure))
+        paused.add_metric([row.symbol], 1.0 if row.paused else 0.0)
+    skipped = GaugeMetricFamily(
+        "pegkeeper_equity_skipped_logs",
+        "Orderbook logs recorded as skipped, by reason",
+        labels=["reason"],
+    )
+    for reason, count in sorted(chain.skipped.items()):
+        skipped.add_metric([reason], count)
+    families += [unhedged, shares, paused, skipped]
+    if view.ledger is not None:
+        breaks = GaugeMetricFamily(
+            "pegkeeper_equity_ledger_breaks",
+            "Invariants of the fill-to-hedge ledger broken at the last check, by scope",
+            labels=["scope"],
+        )
+        for scope, count in view.ledger.by_scope.items():
+            breaks.add_metric([scope], count)
+        families.append(breaks)
+    return families

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pegkeeper.api.http.dashboard_api import DashboardData, dashboard_router
+from pegkeeper.api.http.equities import EquitiesApi, equities_router
 from pegkeeper.api.http.events import EventStream, events_router
 from pegkeeper.api.http.operator import OperatorAuth, operator_router
 from pegkeeper.api.http.pages import PageSettings, pages_router
@@ -29,10 +30,12 @@ class Dashboard:
     auth: OperatorAuth
     operator: OperatorService | None = None
     metrics: Metrics | None = None
+    equities: EquitiesApi | None = None  # None: `configured: false` (no equity hedger here)
 
     def install(self, app: FastAPI) -> None:
         app.include_router(dashboard_router(self.data))
         app.include_router(operator_router(self.operator, self.auth))
+        app.include_router(equities_router(self.equities, self.auth))
         app.include_router(events_router(self.events))
         app.include_router(pages_router(self.pages))
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

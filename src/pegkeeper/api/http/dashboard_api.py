@@ -1,5 +1,6 @@
 """The dashboard's data: the book over time, orders with their causes, audit trails, quotes,
-P&L, health, and the places where later parts (transfers, equities) plug in."""
+P&L, health, and the place where the funding manager's transfers plug in (the equity hedger
+has its own routes: api/http/equities.py)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,6 @@ class DashboardData:
     pegs: PegMonitor | None = None
     pegs_clock: Clock | None = None
     transfers: TransferSource | None = None
-    equities: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
 
 
 def dashboard_router(data: DashboardData) -> APIRouter:
@@ -111,12 +111,6 @@ def dashboard_router(data: DashboardData) -> APIRouter:
     @router.get("/api/v1/alerts")
     async def alerts(limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
         return {"alerts": [serialize_web.alert(a) for a in await view.alerts(limit)]}
-
-    @router.get("/api/v1/equities")
-    async def equities() -> dict[str, Any]:
-        if data.equities is None:
-            return {"configured": False, "symbols": []}
-        return {"configured": True, "symbols": await data.equities()}
 
     @router.get("/api/v1/health")
     async def health() -> dict[str, Any]:

@@ -58,18 +58,18 @@ def operator_router(service: OperatorService | None, auth: OperatorAuth) -> APIR
 
     @router.get("/api/v1/operator/whoami")
     async def whoami(request: Request) -> JSONResponse:
-        who = _authorised(request, auth)
+        who = authorised(request, auth)
         if isinstance(who, JSONResponse):
             return who
         return JSONResponse({"operator": who.operator})
 
     async def act(request: Request, name: str, call: _Call) -> JSONResponse:
-        who = _authorised(request, auth, action=name)
+        who = authorised(request, auth, action=name)
         if isinstance(who, JSONResponse):
             return who
         if service is None:
             return JSONResponse({"error": "the hedger does not run in this process"}, 409)
-        action = await call(service, who, await _body(request))
+        action = await call(service, who, await action_body(request))
         return JSONResponse(operator_action(action), status_code=_STATUS[action.result])
 
     @router.post("/api/v1/operator/hedging/pause")
@@ -115,7 +115,7 @@ async def _close(service: OperatorService, who: Requester, body: dict[str, Any])
     return await service.close_position(who, body.get("note"))
 
 
-def _authorised(request: Request, auth: OperatorAuth, action: str = "") -> Requester | JSONResponse:
+def authorised(request: Request, auth: OperatorAuth, action: str = "") -> Requester | JSONResponse:
     try:
         return auth.who(request)
     except Refused as refusal:
@@ -129,12 +129,12 @@ def _authorised(request: Request, auth: OperatorAuth, action: str = "") -> Reque
         )
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def action_body(request: Request, example: str = '{"note": "..."}') -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         require_json(request)
-        return json_object(raw, '{"note": "..."}')
+        return json_object(raw, example)
     except (Refused, ValueError) as error:
         raise InvalidInput(str(error)) from None

@@ -211,7 +211,9 @@ const PK = (() => {
       source.addEventListener(name, (message) => {
         touch();
         const data = JSON.parse(message.data);
-        if (name === "operator") renderHedging({ paused: data.hedging_paused, by: data.operator, since_ms: data.ts_ms });
+        // the badge is the dealer's switch; the equity hedger's actions carry its own
+        const dealer = name === "operator" && !String(data.action).startsWith("equities.");
+        if (dealer) renderHedging({ paused: data.hedging_paused, by: data.operator, since_ms: data.ts_ms });
         emit(name, data);
       });
     }
