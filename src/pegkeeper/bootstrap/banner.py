@@ -36,6 +36,7 @@ async def announce(runtime: Runtime, services: list[str]) -> None:
         f"  orders:  {base}/api/v1/orders",
         f"  funding: {base}/api/v1/funding  (or: pegkeeper funding)",
         f"  a price: {base}/api/v1/quote?direction=buy&sats=100000",
+        *_equities(runtime, base),
     ]
     if "price-server" in services:
         p = settings.price_server
@@ -63,4 +64,19 @@ async def _in_flight(runtime: Runtime) -> list[str]:
     return [
         f"order {o.intent.client_order_id} on {o.intent.instrument_id} is {o.state.value}"
         for o in await runtime.store.hedge.open_orders()
+    ]
+
+
+def _equities(runtime: Runtime, base: str) -> list[str]:
+    from pegkeeper.bootstrap.equities import EquityDemoUnavailable, EquitySetup
+
+    equities = runtime.equities
+    if isinstance(equities, EquityDemoUnavailable):
+        return [f"  equities: off ({equities.reason})"]
+    if not isinstance(equities, EquitySetup):
+        return []
+    demo = " (demo: a local chain with takers)" if equities.demo is not None else ""
+    return [
+        f"  equities: {base}/api/v1/equities   (or: pegkeeper equities){demo}",
+        f"            chain {equities.chain.endpoint}, broker {equities.broker.name}",
     ]

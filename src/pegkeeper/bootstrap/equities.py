@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import structlog
 
-from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings
+from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings, PriceSource
 from pegkeeper.adapters.chain.anvil import INSTALL_HINT, AnvilNode, anvil_path
 from pegkeeper.adapters.chain.demo_market import DemoDeployment, DemoMarket
 from pegkeeper.adapters.chain.raindex import RaindexChain
@@ -31,6 +31,8 @@ from pegkeeper.services.equities.hedger import EquityHedger, EquityHedgerSetting
 from pegkeeper.services.equities.ingestion import ChainIngestion, IngestionSettings
 from pegkeeper.services.equities.pnl import EquityPnl
 from pegkeeper.services.equities.reconciler import LedgerReconciler
+from pegkeeper.services.views.equities import EquitiesView
+from pegkeeper.services.views.health import READY
 
 log = structlog.get_logger("pegkeeper.equities")
 
@@ -68,6 +70,19 @@ class EquitySetup:
             group.create_task(self.reconciler.run(), name="equity-reconciler")
             if self.demo is not None:
                 group.create_task(self.demo.run(), name="equity-demo-takers")
+
+    def view(self) -> EquitiesView:
+        """What the API, the dashboard and the metrics read of the equity hedger."""
+        return EquitiesView(
+            self.repository,
+            RealClock(),
+            self.settings.universe().symbols,
+            hedger=self.hedger,
+            ingestion=self.ingestion,
+            pnl_source=self.pnl,
+            control=self.control,
+            reconciler=self.reconciler,
+        )
 
     async def close(self) -> None:
         for close in reversed(self.closers):
@@ -118,7 +133,7 @@ async def _build_demo(
         node.stop()
         raise
     equities = demo_settings(settings.equities, node.url, deployment)
-    setup = _build(equities, store, alerter, RealClock())
+    setup = _build(equities, store, alerter, RealClock(), market_price=market.market_price)
     setup.demo = market
     setup.closers += [market.close, lambda: asyncio.to_thread(node.stop)]
     log.info(
@@ -156,8 +171,14 @@ def demo_settings(
 
 
 def _build(
-    equities: EquitiesSettings, store: SqlStore, alerter: Alerter, clock: Clock
+    equities: EquitiesSettings,
+    store: SqlStore,
+    alerter: Alerter,
+    clock: Clock,
+    *,
+    market_price: PriceSource | None = None,
 ) -> EquitySetup:
+    """`market_price`: where the dry-run broker fills (default: the last onchain fill's)."""
     repository = store.equities
     universe = equities.universe()
     chain = RaindexChain(
@@ -167,7 +188,8 @@ def _build(
         keep_blocks=equities.keep_block_hashes,
         timeout_s=equities.request_timeout_seconds,
     )
-    broker = DryRunBroker(clock, _dry_run(equities), last_price=_last_price(repository))
+    price = market_price or _last_price(repository)
+    broker = DryRunBroker(clock, _dry_run(equities), last_price=price)
     symbols = universe.symbols
     control = EquityControl(store.operator_actions, clock, symbols, records_actions=False)
     pnl = EquityPnl(repository, clock, alerter=alerter)
@@ -231,7 +253,7 @@ def _dry_run(equities: EquitiesSettings) -> DryRunSettings:
     )
 
 
-def _last_price(repository: EquityRepository) -> Callable[[str], Awaitable[Decimal | None]]:
+def _last_price(repository: EquityRepository) -> PriceSource:
     """The dry-run broker fills at the symbol's last onchain fill price."""
 
     async def last_price(symbol: str) -> Decimal | None:
@@ -239,3 +261,34 @@ def _last_price(repository: EquityRepository) -> Callable[[str], Awaitable[Decim
         return exposure.last_price_usd if exposure is not None else None
 
     return last_price
+
+
+# A node that failed this many polls in a row makes the equity hedger not ready.
+NODE_FAILURES_NOT_READY = 3
+
+
+def equities_check(setup: EquitySetup) -> Callable[[], Awaitable[str]]:
+    """The equity hedger's readiness: started, the chain read advancing, the ledger whole."""
+
+    async def check() -> str:
+        if not setup.hedger.ready.is_set():
+            return "starting: checking the tokens and the orders in flight"
+        chain = setup.ingestion.figures()
+        if chain.stalled:
+            return (
+                f"chain ingestion stalled: checkpoint {chain.checkpoint_block} has not moved for "
+                f"{chain.stalled_seconds:.0f} s, {chain.lag_blocks} blocks behind the cutoff"
+            )
+        if chain.consecutive_failures >= NODE_FAILURES_NOT_READY:
+            return (
+                f"node unreachable: the last {chain.consecutive_failures} polls failed "
+                f"({chain.last_error})"
+            )
+        breaks = setup.reconciler.figures().breaks
+        if breaks:
+            return (
+                f"fill-to-hedge ledger broken: {len(breaks)} invariant(s) fail ({breaks[0].detail})"
+            )
+        return READY
+
+    return check

@@ -14,6 +14,7 @@ from pegkeeper.adapters.clock import RealClock
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.dashboard import Dashboard
 from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
+from pegkeeper.api.http.equities import EquitiesApi
 from pegkeeper.api.http.events import EventStream
 from pegkeeper.api.http.funding import funding_router
 from pegkeeper.api.http.liability import ServiceAuth
@@ -22,6 +23,7 @@ from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.metrics import Metrics, MetricSources
+from pegkeeper.bootstrap.equities import EquitySetup, equities_check
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
 from pegkeeper.services.views.dashboard import DashboardView
 from pegkeeper.services.views.health import READY, Check, HealthMonitor, order_wait_state
@@ -121,6 +123,8 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
     if "peg-monitor" in services:
         expects_prices = "quote-feeds" in services or runtime.market_replay is not None
         health.watch("peg-monitor", _pegs_check(runtime, expects_prices))
+    if "equity-hedger" in services and isinstance(runtime.equities, EquitySetup):
+        health.watch("equity-hedger", equities_check(runtime.equities))
     if runtime.ledger.source != "http":
         gate = runtime.ledger.gate
 
@@ -152,6 +156,8 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
     pegs = runtime.pegs if "peg-monitor" in services else None
     hedging = "hedger" in services
     view = DashboardView(runtime.store, runtime.store.audit, runtime.clock, runtime.dealer)
+    equities = runtime.equities
+    equities_view = equities.view() if isinstance(equities, EquitySetup) else None
     data = DashboardData(
         view=view,
         readiness=health.readiness,
@@ -174,6 +180,7 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
             brackets=data.brackets,
             bus_messages=lambda: runtime.bus.published,
             problems=lambda: PROBLEMS,
+            equities=equities_view,
         )
     )
     server_box: list[uvicorn.Server] = []
@@ -205,6 +212,11 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
         auth=auth,
         operator=runtime.operator if hedging else None,
         metrics=metrics,
+        equities=(
+            EquitiesApi(equities_view, runtime.store.operator_actions, RealClock(), runtime.bus)
+            if equities_view is not None
+            else None
+        ),
     )
     context = ApiContext(
         liability=runtime.liability,

@@ -130,6 +130,11 @@ class DemoMarket:
     async def close(self) -> None:
         await self._world.close()
 
+    async def market_price(self, symbol: str) -> Decimal | None:
+        """Where the stock trades now, without the maker's edge: what the demo's dry-run
+        broker fills at, so that the demo's P&L shows the spread captured."""
+        return self._prices.get(symbol)
+
     async def run(self) -> None:
         """Takers fill the maker's orders until cancelled; a failed send is logged, not fatal."""
         while True:

@@ -15,7 +15,8 @@ from pegkeeper.services.views.risk import RiskFigures
 
 
 def dec(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    """A decimal as JSON carries it: a string of every digit, never in exponent form."""
+    return None if value is None else f"{value:f}"
 
 
 def liability_event(event: LiabilityEvent) -> dict[str, Any]:

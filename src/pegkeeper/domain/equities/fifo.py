@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pegkeeper.domain.equities.ledger import BrokerFillRecord, OnchainFillRecord
 from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry, Trade, TradeSource
 from pegkeeper.domain.errors import InvalidInput
 
 COUNTER_TRADE_WINDOW_MS = 300_000
+P_AND_L_PLACES = Decimal("1e-9")
 _ZERO = Decimal(0)
 
 
@@ -116,7 +117,7 @@ class FifoBook:
             closed = min(left, lot.quantity)
             # long lot closed by a sale: price - lot price; short lot closed by a buy: reverse
             gain_per_share = (trade.price_usd - lot.price_usd) * lot.sign
-            realised[self._bucket(trade, lot)] += gain_per_share * closed
+            realised[self._bucket(trade, lot)] += usd_amount(gain_per_share * closed)
             left -= closed
             if closed == lot.quantity:
                 book.lots.popleft()
@@ -176,7 +177,14 @@ def _average_price(lots: Sequence[Lot]) -> Decimal | None:
 
 
 def _marked(lots: Iterable[Lot], mark_price_usd: Decimal) -> Decimal:
-    return sum(((mark_price_usd - lot.price_usd) * lot.signed_quantity for lot in lots), _ZERO)
+    marked = ((mark_price_usd - lot.price_usd) * lot.signed_quantity for lot in lots)
+    return sum((usd_amount(amount) for amount in marked), _ZERO)
+
+
+def usd_amount(amount: Decimal) -> Decimal:
+    """A P&L amount of one lot, to 1e-9 USD half-even: an onchain price (USDC / shares) does
+    not terminate, and the stored running totals must replay to the same digits."""
+    return amount.quantize(P_AND_L_PLACES, rounding=ROUND_HALF_EVEN)
 
 
 def replay(
