@@ -28,7 +28,7 @@ $(GENERATED): $(STAMP) $(PROTOS)
 	$(BIN)/python -m pegkeeper.api.grpc.codegen --stubs
 	@touch $(GENERATED)
 
-run: install
+run: install tools
 	$(BIN)/pegkeeper run
 
 test: install tools $(CHROMIUM)
