@@ -13,7 +13,7 @@ CHROMIUM := /usr/bin/chromium
 NODE_TOOLS := node_modules/.tools-installed
 SOLCJS := node_modules/.bin/solcjs
 
-.PHONY: install run test lint bench fmt clean tools contracts
+.PHONY: install run test lint bench fmt clean tools contracts properties
 
 install: $(STAMP) $(GENERATED)
 
@@ -62,6 +62,11 @@ lint: install
 fmt: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
+
+# The equity ledger's invariants over 10 000 random histories (the suite runs 1 000).
+properties: install
+	PEGKEEPER_LEDGER_EXAMPLES=10000 $(BIN)/pytest -q -p no:cacheprovider --timeout=0 \
+		tests/unit/equities/test_book_property.py
 
 bench: install
 	@$(BIN)/python -c "import cryptofeed" 2>/dev/null || $(BIN)/pip install -q -c requirements.lock -e '.[dev,bench]'

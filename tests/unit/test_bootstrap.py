@@ -33,7 +33,23 @@ async def test_quote_feeds_follow_the_configured_sources(tmp_path: Path) -> None
 def test_live_feeds_are_off_in_the_demo(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     chosen = bootstrap.select_services([], settings)
-    assert chosen == ["hedger", "funding", "liability", "peg-monitor", "price-server", "web"]
+    assert chosen == [
+        "hedger",
+        "funding",
+        "liability",
+        "peg-monitor",
+        "price-server",
+        "equity-hedger",
+        "web",
+    ]
+
+
+def test_the_equity_hedger_runs_when_configured_or_in_the_demo_only(tmp_path: Path) -> None:
+    no_demo = load_settings(data_dir=tmp_path, demo={"enabled": False})
+    no_equities_demo = load_settings(data_dir=tmp_path, demo={"equities": False})
+
+    assert "equity-hedger" not in bootstrap.select_services([], no_demo)
+    assert "equity-hedger" not in bootstrap.select_services([], no_equities_demo)
 
 
 def test_the_bundled_book_is_the_stablesats_fixture() -> None:
