@@ -20,7 +20,7 @@ from pegkeeper.api.http.equities_json import fill_cover, overview, pnl_summary, 
 from pegkeeper.api.http.operator import OperatorAuth, action_body, authorised
 from pegkeeper.api.http.serialize_web import operator_action
 from pegkeeper.domain.errors import InvalidInput
-from pegkeeper.domain.events import TOPIC_OPERATOR, OperatorActed, encode_event
+from pegkeeper.domain.events import TOPIC_OPERATOR, encode_event
 from pegkeeper.domain.operator import (
     OperatorAction,
     OperatorActionKind,
@@ -28,7 +28,7 @@ from pegkeeper.domain.operator import (
     validate_note,
 )
 from pegkeeper.ports import Bus, Clock, OperatorActionRepository
-from pegkeeper.services.hedging.operator import Requester
+from pegkeeper.services.hedging.operator import Requester, acted
 from pegkeeper.services.ids import new_correlation_id
 from pegkeeper.services.views.equities import MAX_FILLS, EquitiesView, SwitchBoard, UnknownSymbol
 from pegkeeper.services.views.equities_figures import Switch, Switches
@@ -162,8 +162,8 @@ async def _switch(
         correlation_id=action.correlation_id,
     )
     if api.bus is not None:
-        paused = Switches.of(control.state()).all_symbols.paused
-        await api.bus.publish(TOPIC_OPERATOR, encode_event(_acted(action, paused)))
+        paused = Switches.of(control.state()).all_symbols.paused  # the equities' global switch
+        await api.bus.publish(TOPIC_OPERATOR, encode_event(acted(action, paused)))
     return action
 
 
@@ -186,19 +186,3 @@ def target_of(symbol: str | None) -> str:
     """The audit target of an equity switch: the symbol, or "all" (the switch board restores
     its switches from the records with these targets)."""
     return EVERY_SYMBOL if symbol is None else symbol
-
-
-def _acted(action: OperatorAction, equities_paused: bool) -> OperatorActed:
-    """Announced as the dealer's actions are; `hedging_paused` is the equity hedger's global
-    switch after the action."""
-    return OperatorActed(
-        action_id=action.action_id,
-        operator=action.operator,
-        action=action.action.value,
-        target=action.target,
-        result=action.result.value,
-        detail=action.detail,
-        hedging_paused=equities_paused,
-        correlation_id=action.correlation_id,
-        ts_ms=action.created_at_ms,
-    )

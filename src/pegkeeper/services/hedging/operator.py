@@ -313,14 +313,15 @@ class OperatorService:
             detail=detail,
             correlation_id=action.correlation_id,
         )
-        await self._publish(TOPIC_OPERATOR, _acted(action, self._control.paused))
+        await self._publish(TOPIC_OPERATOR, acted(action, self._control.paused))
         return action
 
     async def _publish(self, topic: str, event: OperatorActed) -> None:
         await self._bus.publish(topic, encode_event(event))
 
 
-def _acted(action: OperatorAction, paused: bool) -> OperatorActed:
+def acted(action: OperatorAction, paused: bool) -> OperatorActed:
+    """An operator's action as announced on the bus; `paused` is the switch it moved, after."""
     return OperatorActed(
         action_id=action.action_id,
         operator=action.operator,
