@@ -9,51 +9,59 @@ from decimal import Decimal
 from pegkeeper.adapters.chain.stand_in import RaindexWorld, Sent
 from pegkeeper.domain.equities.pnl import PnlBucket
 from pegkeeper.domain.orders import OrderSide
+from tests.chain_rpc_proxy import RpcProxy
 from tests.integration.equities_pipeline.market import Market, Via, fill_id
 from tests.integration.equities_pipeline.pipeline import running_pipeline
 
 D = Decimal
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
-# (symbol, the maker sells, shares, USDC), one every 250 blocks or so
+RANGE_BLOCKS = 250
+# (block after the deployment block, symbol, the maker sells, shares, USDC); ranges of 250
+# blocks: 249 ends the first, 250 starts the second
 BACKFILL = [
-    ("AAPL", True, "1.5", "300"),  # -1.5 at 200
-    ("MSFT", False, "2", "800"),  # +2 at 400
-    ("AAPL", True, "0.25", "50.5"),  # -0.25 at 202
-    ("MSFT", True, "0.5", "201"),  # -0.5 at 402
-    ("AAPL", False, "0.75", "149.25"),  # +0.75 at 199
-    ("AAPL", True, "3", "606"),  # -3 at 202
-    ("MSFT", False, "1.25", "500"),  # +1.25 at 400
-    ("AAPL", True, "0.125", "25.25"),  # -0.125 at 202
+    (100, "AAPL", True, "1.5", "300"),  # -1.5 at 200
+    (249, "MSFT", False, "2", "800"),  # +2 at 400
+    (250, "AAPL", True, "0.25", "50.5"),  # -0.25 at 202
+    (731, "MSFT", True, "0.5", "201"),  # -0.5 at 402
+    (1000, "AAPL", False, "0.75", "149.25"),  # +0.75 at 199
+    (1499, "AAPL", True, "3", "606"),  # -3 at 202
+    (1812, "MSFT", False, "1.25", "500"),  # +1.25 at 400
+    (2240, "AAPL", True, "0.125", "25.25"),  # -0.125 at 202
 ]
 
 
 async def test_a_backfill_of_thousands_of_blocks_ingests_each_fill_once_and_hedges(
-    world: RaindexWorld, database_url: str
+    world: RaindexWorld, proxy: RpcProxy, database_url: str
 ) -> None:
     market = await Market.open(world, ("AAPL", "MSFT"))
     sent: list[Sent] = []
-    for n, (symbol, sells, shares, usdc) in enumerate(BACKFILL):
-        await market.mine(240 + 7 * n)  # fills spread over the blocks, not on range edges
+    for n, (offset, symbol, sells, shares, usdc) in enumerate(BACKFILL):
+        await market.mine(market.deployment_block + offset - await market.head() - 1)
         fill = market.sell if sells else market.buy
         sent.append(await fill(symbol, shares, usdc, via=Via.TAKE_V4 if n == 3 else Via.TAKE_V5))
+    assert [s.block_number - market.deployment_block for s in sent] == [f[0] for f in BACKFILL]
     await market.mine(300)
     head = await market.head()
-    assert head - market.deployment_block > 2_000
+    assert head - market.deployment_block > 2_500
 
     async with running_pipeline(
-        database_url, market, range_blocks=250, slippage_bps="10"
+        database_url, market, rpc_url=proxy.url, range_blocks=RANGE_BLOCKS, slippage_bps="10"
     ) as pipeline:
         new = await pipeline.ingest()
         checkpoint = await pipeline.repo.checkpoint()
 
         assert checkpoint is not None and checkpoint.number == head
+        # one eth_getLogs per range of 250 blocks from the deployment block to the head
+        ranges = -(-(head - market.deployment_block + 1) // RANGE_BLOCKS)
+        assert proxy.calls.count("eth_getLogs") == ranges >= 11
         assert checkpoint.hash == await world.block_hash(head)
         assert [f.fill_id for f in new] == [fill_id(s) for s in sent]
         assert [f.fill_id for f in await pipeline.stored_fills()] == [fill_id(s) for s in sent]
         # AAPL: -1.5 - 0.25 + 0.75 - 3 - 0.125; MSFT: +2 - 0.5 + 1.25
         assert await pipeline.exposures() == {"AAPL": D("-4.125"), "MSFT": D("2.75")}
-        assert pipeline.ingestion.figures().polls == 1
+        figures = pipeline.ingestion.figures()
+        assert (figures.polls, figures.fills_ingested) == (1, 8)
 
         await pipeline.hedge()
 
