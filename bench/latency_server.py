@@ -38,12 +38,13 @@ async def main(port: int, data_dir: str, database_url: str) -> None:
         # per-endpoint budgets stay, at ccxt's costs
         venue={"burst_requests": 10_000, "burst_refill_per_second": 10_000.0},
     )
-    runtime = await build_runtime(settings)
+    services = ["hedger", "liability", "web"]
+    runtime = await build_runtime(settings, services)
     sys.stdout.write(f"simulator {runtime.venue.venue.rest_url}\n")
     sys.stdout.flush()
     reporter = asyncio.create_task(report_orders(runtime.bus))
     try:
-        await run_services(runtime, ["hedger", "liability", "web"])
+        await run_services(runtime, services)
     finally:
         reporter.cancel()
 

@@ -10,6 +10,9 @@ from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.config import load_settings
 
+# The dealer's services: no equity hedger (its demo would start a node) in these tests.
+DEALER = ["hedger", "funding", "liability", "price-server", "web"]
+
 
 async def test_quote_feeds_follow_the_configured_sources(tmp_path: Path) -> None:
     settings = load_settings(
@@ -144,7 +147,7 @@ async def test_the_funding_manager_is_wired_to_the_simulated_exchange(tmp_path: 
             "legs": [{"instrument_id": "BTC-USD-SWAP"}, {"instrument_id": "BTC-USDT-SWAP"}]
         },
     )
-    runtime = await bootstrap.build_runtime(settings)
+    runtime = await bootstrap.build_runtime(settings, DEALER)
     try:
         funding = runtime.funding
         assert funding is not None and isinstance(funding.wallet, SimWallet)
@@ -156,7 +159,7 @@ async def test_the_funding_manager_is_wired_to_the_simulated_exchange(tmp_path: 
         # the simulated wallet pays the simulated exchange's own deposit address
         assert funding.wallet.chain.balance_sats == 10 * 100_000_000
     finally:
-        await runtime.store.close()
+        await bootstrap.close_runtime(runtime)
 
 
 @pytest.mark.parametrize(
@@ -180,7 +183,7 @@ async def test_a_funding_setup_that_cannot_work_is_refused(
 
     settings = load_settings(data_dir=tmp_path, venue={"kind": "sim"}, **options)
     with pytest.raises(VenueMisconfigured, match=message):
-        await bootstrap.build_runtime(settings)
+        await bootstrap.build_runtime(settings, DEALER)
 
 
 def test_the_banner_says_when_hedging_was_left_paused() -> None:

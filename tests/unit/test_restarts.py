@@ -30,6 +30,9 @@ PATH = [PriceTick(0, Decimal(100)), PriceTick(15_000, Decimal(101))]
 PATH += [PriceTick(30_000, Decimal(102)), PriceTick(45_000, Decimal(103))]  # period 60 s
 MARCH_12_2020_MS = 1_583_971_200_000  # the bundled path's first tick, 00:00 UTC
 
+# The dealer's services: no equity hedger (its demo would start a node) in these tests.
+DEALER = ["hedger", "funding", "liability", "price-server", "web"]
+
 
 def test_the_tick_in_force_follows_the_looping_path() -> None:
     assert tick_in_force(PATH, -5) == PriceTick(0, Decimal(100))  # before the path starts
@@ -74,7 +77,7 @@ async def test_a_restarted_demo_goes_on_from_the_last_stored_time(
     stored_ms = MARCH_12_2020_MS + 5 * 3_600_000 + 7_000  # 05:00:07 on the demo's day
     await _store_liability_at(tmp_path, stored_ms)
     settings = load_settings(data_dir=tmp_path, venue={"kind": kind})
-    runtime = await bootstrap.build_runtime(settings)
+    runtime = await bootstrap.build_runtime(settings, DEALER)
     try:
         assert runtime.stored.last_stored_ms == stored_ms
         assert runtime.stored.resume_ms == stored_ms + 1_000
@@ -88,23 +91,23 @@ async def test_a_restarted_demo_goes_on_from_the_last_stored_time(
         open_usd = Decimal(bar.split(",")[1])
         assert engine.mark_price_usd("BTC-USD-SWAP") == open_usd
     finally:
-        for close in runtime.venue.closers:
-            await close()
-        await runtime.store.close()
+        await bootstrap.close_runtime(runtime)
 
 
 async def test_a_new_data_directory_starts_the_demo_at_the_path_s_start(tmp_path: Path) -> None:
-    runtime = await bootstrap.build_runtime(load_settings(data_dir=tmp_path, venue={"kind": "sim"}))
+    runtime = await bootstrap.build_runtime(
+        load_settings(data_dir=tmp_path, venue={"kind": "sim"}), DEALER
+    )
     try:
         assert runtime.stored.last_stored_ms is None and runtime.stored.resume_ms is None
         assert MARCH_12_2020_MS <= runtime.clock.now_ms() < MARCH_12_2020_MS + 600_000
         assert runtime.stored.describe().startswith("new: nothing stored in sqlite")
     finally:
-        await runtime.store.close()
+        await bootstrap.close_runtime(runtime)
 
 
 async def test_the_demo_quotes_from_the_simulator_s_own_book(tmp_path: Path) -> None:
-    runtime = await bootstrap.build_runtime(load_settings(data_dir=tmp_path))
+    runtime = await bootstrap.build_runtime(load_settings(data_dir=tmp_path), DEALER)
     try:
         engine = runtime.venue.engine
         assert engine is not None
@@ -114,9 +117,7 @@ async def test_the_demo_quotes_from_the_simulator_s_own_book(tmp_path: Path) -> 
         assert runtime.pricing.pricer.mid_rate_cents_per_sat() == Decimal("0.0076543")
         assert runtime.pricing.pricer.source == "OKX simulator's own book"
     finally:
-        for close in runtime.venue.closers:
-            await close()
-        await runtime.store.close()
+        await bootstrap.close_runtime(runtime)
 
 
 def _real_okx(monkeypatch: pytest.MonkeyPatch) -> None:

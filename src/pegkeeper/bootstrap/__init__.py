@@ -23,7 +23,7 @@ from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.bootstrap.collateral import allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.equities import build_equities, equities_wanted
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
-from pegkeeper.bootstrap.jobs import run_services
+from pegkeeper.bootstrap.jobs import close_runtime, run_services
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured, build_ledger
 from pegkeeper.bootstrap.logging_setup import configure_logging
 from pegkeeper.bootstrap.policies import hedge_policy
@@ -82,6 +82,7 @@ __all__ = [
     "UnknownService",
     "VenueMisconfigured",
     "build_runtime",
+    "close_runtime",
     "migrate_database",
     "quote_feeds",
     "replay_capture",

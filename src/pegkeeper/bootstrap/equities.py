@@ -124,7 +124,7 @@ async def _build_demo(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     state_path = settings.data_dir / "equities-demo-chain.json"
     node = AnvilNode(binary, block_time_s=DEMO_BLOCK_TIME_S, state_path=state_path)
-    await asyncio.to_thread(node.start)
+    node.start()  # on the event loop's thread: the node stops when that thread ends
     market = DemoMarket(node.url, seed=settings.demo.seed)
     try:
         deployment = await market.open(settings.data_dir / "equities-demo-contracts.json")

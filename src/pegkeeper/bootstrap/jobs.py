@@ -99,7 +99,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
             await grpc.stop(0)  # nothing left to stop once its job ended
         for sock in sockets:
             sock.close()
-        await _close(runtime)
+        await close_runtime(runtime)
 
 
 def _jobs(
@@ -144,7 +144,8 @@ def _jobs(
     return jobs
 
 
-async def _close(runtime: Runtime) -> None:
+async def close_runtime(runtime: Runtime) -> None:
+    """Closes what the runtime opened (adapters, the equity hedger's node, the store)."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(runtime.alerter.close(), 5)
     closers = [*runtime.venue.closers, *runtime.ledger.closers]

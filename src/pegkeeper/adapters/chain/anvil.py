@@ -4,11 +4,14 @@ demo, the benchmarks and the tests run the chain side against it."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +21,8 @@ from pathlib import Path
 
 START_TIMEOUT_S = 20.0
 KEPT_STATES = 64  # blocks whose state a restarted node still answers calls at
+STATE_INTERVAL_S = 30
+_PR_SET_PDEATHSIG = 1
 INSTALL_HINT = "run `make tools` (npm ci installs @foundry-rs/anvil and solc into node_modules/)"
 
 
@@ -43,6 +48,13 @@ def anvil_path() -> Path | None:
             return wrapper
     found = shutil.which("anvil")
     return Path(found) if found else None
+
+
+def _stop_with_parent() -> None:
+    """In the child before anvil starts: Linux sends it SIGTERM when the thread that started
+    it ends, so a pegkeeper (or a test run) killed outright leaves no node behind."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -83,13 +95,15 @@ class AnvilNode:
         pace = ["--block-time", str(self.block_time_s)] if self.block_time_s else []
         if self.state_path is not None:
             # the chain (its blocks, and the states of the last blocks for reads at a fill's
-            # block) survives a restart; saved every second and on exit
-            pace += ["--state", str(self.state_path), "--state-interval", "1"]
+            # block) survives a restart; saved on exit and every STATE_INTERVAL_S (a crash
+            # loses at most that much chain, which ingestion then sees as a reorg)
+            pace += ["--state", str(self.state_path), "--state-interval", str(STATE_INTERVAL_S)]
             pace += ["--preserve-historical-states", "--prune-history", str(KEPT_STATES)]
         self._process = subprocess.Popen(
             [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *pace],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_stop_with_parent,  # a signal setting only: safe before exec
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
