@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
@@ -21,6 +21,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
+from web3.types import RPCEndpoint
 
 from pegkeeper.domain.errors import ChainCallReverted, ChainError, InvalidInput
 
@@ -134,6 +135,26 @@ class Rpc:
             ) from None
         except (aiohttp.ClientError, OSError, Web3Exception, ValueError, KeyError) as exc:
             raise ChainError(self._message(method, "the request failed", exc)) from None
+
+    async def batch(self, method: str, params: Sequence[list[Any]]) -> list[Any] | None:
+        """Calls of `method`, one per entry of `params`, in one JSON-RPC batch: their results
+        in order (None where the node answered null). None when the node does not answer the
+        batch whole (an HTTP error status, a single error, an error or no answer for a call):
+        the caller then asks call by call, which reports each failure as it is."""
+        requests = [(RPCEndpoint(method), entry) for entry in params]
+
+        async def request() -> Any:
+            try:
+                return await self._provider.make_batch_request(requests)
+            except aiohttp.ClientResponseError:  # a node or proxy that takes no batches
+                return None
+
+        answers = await self.call(f"{method} (batch)", request)
+        if not isinstance(answers, list) or len(answers) != len(requests):
+            return None
+        if any(not isinstance(a, dict) or "error" in a or "result" not in a for a in answers):
+            return None
+        return [answer["result"] for answer in answers]
 
     def _message(self, method: str, what: str, exc: BaseException) -> str:
         detail = self.redactor.clean(f"{type(exc).__name__}: {exc}")
