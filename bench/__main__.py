@@ -8,9 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bench import backtest, grpc_quotes, okx_book, reaction_latency
+from bench import backtest, equities, grpc_quotes, okx_book, reaction_latency
 
-BENCHMARKS = ("book", "reaction", "grpc", "backtest")
+BENCHMARKS = ("book", "reaction", "grpc", "backtest", "equities")
 
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -23,7 +23,8 @@ def _table(title: str, rows: list[dict[str, object]]) -> Table:
 
 
 def main() -> None:
-    """`python -m bench [book] [reaction] [grpc] [backtest]`: the named benchmarks, or all."""
+    """`python -m bench [book] [reaction] [grpc] [backtest] [equities]`: the named benchmarks,
+    or all."""
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
@@ -38,6 +39,8 @@ def main() -> None:
         grpc(console)
     if "backtest" in chosen:
         backtests(console)
+    if "equities" in chosen:
+        equities.main(console, _table)
 
 
 def reaction(console: Console) -> None:

@@ -44,6 +44,7 @@ CutoffTag = Literal["safe", "finalized"]
 CUTOFF_TAGS: tuple[CutoffTag, ...] = ("safe", "finalized")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _TIMESTAMP_CACHE_BLOCKS = 1024
+_BLOCKS_PER_BATCH = 100  # a JSON-RPC batch size providers accept
 
 
 def checked_address(address: str, what: str) -> str:
@@ -151,7 +152,7 @@ class RaindexChain:
         )
 
     async def block_hashes(self, numbers: Sequence[int]) -> dict[int, str]:
-        refs = await self._gather(self._block(n) for n in sorted(set(numbers)))
+        refs = await self._blocks(sorted(set(numbers)))
         return {ref.number: ref.hash for ref in refs if ref is not None}
 
     async def token(self, address: str) -> TokenInfo:
@@ -208,7 +209,7 @@ class RaindexChain:
                 ]
             else:
                 wanted[log.block_number] = log.block_hash
-        refs = await self._gather(self._block(number) for number in sorted(wanted))
+        refs = await self._blocks(sorted(wanted))
         for number, ref in zip(sorted(wanted), refs, strict=True):
             if ref is None or ref.hash != wanted[number]:
                 raise ChainIncomplete(f"block {number} changed while the range was read (a reorg)")
@@ -265,7 +266,7 @@ class RaindexChain:
         self, numbers: Sequence[int], logs: Sequence[RawLog]
     ) -> dict[int, BlockRef]:
         """The blocks whose hashes the range returns; they must agree with the logs."""
-        answered = await self._gather(self._block(n) for n in numbers)
+        answered = await self._blocks(numbers)
         refs = {ref.number: ref for ref in answered if ref is not None}
         missing = [n for n in numbers if n not in refs]
         if missing:
@@ -289,8 +290,24 @@ class RaindexChain:
                 return None
 
         block = await self._rpc.call("eth_getBlockByNumber", request)
-        if block is None:
-            return None
+        return None if block is None else self._ref(block)
+
+    async def _blocks(self, numbers: Sequence[int]) -> list[BlockRef | None]:
+        """The blocks `numbers`, in order (None: the node has none), asked in JSON-RPC batches:
+        a round trip per batch, not per block (the reorg check asks up to `keep_blocks` of them
+        at every poll). A node that does not answer a batch whole is asked block by block."""
+        refs: list[BlockRef | None] = []
+        for first in range(0, len(numbers), _BLOCKS_PER_BATCH):
+            chunk = numbers[first : first + _BLOCKS_PER_BATCH]
+            params = [[hex(number), False] for number in chunk]
+            blocks = await self._rpc.batch("eth_getBlockByNumber", params) if chunk else []
+            if blocks is None:
+                refs += await self._gather(self._block(number) for number in chunk)
+            else:
+                refs += [None if block is None else self._ref(block) for block in blocks]
+        return refs
+
+    def _ref(self, block: Any) -> BlockRef:
         ref = BlockRef(
             number=as_int(block["number"]),
             hash=hex_str(block["hash"]),
