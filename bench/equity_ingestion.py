@@ -21,6 +21,7 @@ from bench.equity_chain import Market, anvil, fresh_store, store_labels
 from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.bootstrap.process import freeze_startup_heap
 from pegkeeper.services.equities.ingestion import ChainIngestion, IngestionSettings
 
 TX_COUNT = int(os.environ.get("BENCH_EQUITY_TXS", "256"))
@@ -149,6 +150,7 @@ async def backfill(market: Market, label: str, logs: int, head: int) -> dict[str
         service, chain = ingestion(market, store, probe)
         try:
             await service.start()  # the tokens' checks: not counted
+            freeze_startup_heap()  # as `pegkeeper run` does before it starts the services
             probe.reset()
             started = time.perf_counter()
             fills = await service.poll_once()

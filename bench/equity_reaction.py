@@ -29,6 +29,7 @@ from bench.reaction_latency import _percentile
 from pegkeeper.adapters.alerts.webhook import LogAlertSink
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.bootstrap.equities import EquitySetup, _build
+from pegkeeper.bootstrap.process import freeze_startup_heap
 from pegkeeper.domain.equities.broker import BrokerOrderIntent
 from pegkeeper.domain.equities.chain import BlockRef
 from pegkeeper.domain.orders import OrderSide
@@ -151,6 +152,7 @@ async def measure(market: Market, label: str) -> dict[str, Any]:
         clock = RealClock()
         alerter = Alerter(LogAlertSink(), store.funding, clock, AlertSettings())
         setup = _build(settings, store, alerter, clock)
+        freeze_startup_heap()  # as `pegkeeper run` does before it starts the services
         stamps = Stamps(setup)
         task = await _started(setup)
         taker = await Taker.start(market)

@@ -14,7 +14,7 @@ from pegkeeper.bootstrap.banner import announce
 from pegkeeper.bootstrap.equities import EquitySetup
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books
 from pegkeeper.bootstrap.pricing import price_servers
-from pegkeeper.bootstrap.process import VenueUnreachable, bind_http
+from pegkeeper.bootstrap.process import VenueUnreachable, bind_http, freeze_startup_heap
 from pegkeeper.bootstrap.runtime import Runtime
 from pegkeeper.bootstrap.venue import VenueSetup
 from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web, serve_web
@@ -91,6 +91,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
         if web is not None:
             await announce(runtime, services)
         jobs = _jobs(runtime, services, web, grpc, sockets)
+        freeze_startup_heap()
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
                 group.create_task(_logged(name, job, health), name=name)

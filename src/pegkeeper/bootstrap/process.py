@@ -4,6 +4,7 @@ the errors that stop a start reduced to one line, and SIGINT / SIGTERM stopping 
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -79,6 +80,15 @@ def start_error(group: BaseExceptionGroup[BaseException]) -> BaseException | Non
         elif isinstance(error, START_ERRORS):
             return error
     return None
+
+
+def freeze_startup_heap() -> None:
+    """Puts every object alive now (the imported libraries, the settings, the built services)
+    out of the cyclic garbage collector's walks. Else each full collection walks the imports'
+    ~370 k objects (ccxt alone is ~400 modules) and stops the event loop for 100 to 300 ms,
+    a few times a minute under load: the tail of every reaction time."""
+    gc.collect()
+    gc.freeze()
 
 
 def event_loop_runner() -> Callable[[Awaitable[None]], None]:
