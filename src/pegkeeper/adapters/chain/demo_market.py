@@ -26,12 +26,11 @@ from pegkeeper.adapters.chain.stand_in import (
     take_config_v3,
     take_config_v4,
 )
+from pegkeeper.domain.equities.raindex import SHARE_DECIMALS, USDC_DECIMALS
 from pegkeeper.sim.raindex.artifacts import load_artifacts
 
 log = structlog.get_logger("pegkeeper.equities.demo")
 
-SHARE_DECIMALS = 18
-USDC_DECIMALS = 6
 FLOAT_EXPONENT = -18  # the Float words carry 18 decimal places, as production's do
 WAD = 10**18
 
