@@ -36,7 +36,7 @@ from pegkeeper.domain.equities.ledger import (
     RevertedFill,
     SymbolExposure,
 )
-from pegkeeper.domain.equities.pnl import PnlEntry, Trade
+from pegkeeper.domain.equities.pnl import PnlEntry, Trade, TradeCursor, TradesRead
 from pegkeeper.domain.errors import ChainCallReverted, ChainIncomplete
 
 OWNER = "0x" + "0a" * 20
@@ -100,6 +100,9 @@ class MemoryEquityRepository:
     async def exposures(self) -> dict[str, SymbolExposure]:
         return self.book.exposures()
 
+    async def last_fill_price(self, symbol: str) -> Decimal | None:
+        return self.book.exposure(symbol).last_price_usd
+
     async def open_broker_order(self, intent: BrokerOrderIntent, reason: str) -> None:
         self.book.open_order(intent, intent.created_at_ms)
         self.reasons[intent.client_order_id] = reason
@@ -132,6 +135,9 @@ class MemoryEquityRepository:
     async def trades(self) -> list[Trade]:
         return self.book.trades()
 
+    async def trades_after(self, cursor: TradeCursor) -> TradesRead:
+        return self.book.trades_after(cursor)
+
     async def pnl_entries(self) -> list[PnlEntry]:
         return list(self.entries)
 
@@ -158,6 +164,7 @@ class FakeChain:
         self.blocks: list[_Block] = []
         self.fork = 0  # bumped by each reorg: new hashes
         self.reads: list[tuple[int, int]] = []
+        self.hash_requests: list[list[int]] = []
         self.failures: dict[str, list[Exception | None]] = {}
         self.mine(1)  # block 0
 
@@ -234,6 +241,7 @@ class FakeChain:
 
     async def block_hashes(self, numbers: Sequence[int]) -> dict[int, str]:
         self._maybe_fail("block_hashes")
+        self.hash_requests.append(list(numbers))
         return {n: self.blocks[n].ref.hash for n in numbers if 0 <= n <= self.head}
 
     async def token(self, address: str) -> TokenInfo:

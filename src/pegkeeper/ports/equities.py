@@ -28,7 +28,7 @@ from pegkeeper.domain.equities.ledger import (
     RevertedFill,
     SymbolExposure,
 )
-from pegkeeper.domain.equities.pnl import PnlEntry, Trade
+from pegkeeper.domain.equities.pnl import PnlEntry, Trade, TradeCursor, TradesRead
 
 
 class ChainSource(Protocol):
@@ -118,6 +118,10 @@ class EquityRepository(Protocol):
     # positions and broker orders
     async def exposures(self) -> dict[str, SymbolExposure]: ...
 
+    async def last_fill_price(self, symbol: str) -> Decimal | None:
+        """The price of the symbol's newest live onchain fill (USDC per share), if any."""
+        ...
+
     async def open_broker_order(self, intent: BrokerOrderIntent, reason: str) -> None:
         """Commits the order before any request; raises SlotTaken, writing nothing, while
         the symbol has an order not final."""
@@ -156,6 +160,12 @@ class EquityRepository(Protocol):
     async def trades(self) -> list[Trade]:
         """Live onchain fills and broker fills, in time order (ties: onchain first, then by
         chain position or fill id)."""
+        ...
+
+    async def trades_after(self, cursor: TradeCursor) -> TradesRead:
+        """The live trades recorded past `cursor` (all of them from `TradeCursor()`), and the
+        cursor after them. Onchain fills are recorded by one writer, broker fills by another,
+        so a place in the order of recording is never taken by a later commit."""
         ...
 
     async def pnl_entries(self) -> list[PnlEntry]: ...

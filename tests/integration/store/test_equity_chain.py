@@ -15,6 +15,7 @@ from pegkeeper.adapters.store.tables import metadata
 from pegkeeper.domain.equities.broker import BrokerOrderState
 from pegkeeper.domain.equities.chain import BlockRef, SkipReason
 from pegkeeper.domain.equities.ledger import Allocation, RevertedFill
+from pegkeeper.domain.equities.pnl import TradeCursor, broker_trade_key, onchain_trade_key
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.domain.orders import OrderSide
 
@@ -280,3 +281,41 @@ async def test_a_reverted_row_keeps_its_audit(store: SqlStore) -> None:
     async with store.engine.connect() as conn:
         row = (await conn.execute(select(table.c.reverted_at_ms, table.c.is_open))).one()
     assert (row.reverted_at_ms, row.is_open) == (1_234, False)
+
+
+async def test_trades_after_a_cursor_are_the_fills_recorded_since(store: SqlStore) -> None:
+    repo = store.equities
+    first = sold(10, 0, "1", "150")
+    await ingest(repo, 10, first)
+    everything = await repo.trades_after(TradeCursor())
+    assert [t.trade_id for _, t in everything.keyed] == [first.fill_id]
+    assert everything.keyed[0][0] == onchain_trade_key(block_ms(10), 10, 0)
+    assert everything.cursor.reverted == 0
+
+    second = bought(11, 1, "2", "302")
+    await ingest(repo, 11, second)
+    await repo.open_broker_order(intent("o1", OrderSide.BUY, "1"), "exposure -1")
+    await repo.record_broker_report(report("o1", FILLED, execution("e1", "1", "149", 7)), 8)
+    since = await repo.trades_after(everything.cursor)
+    assert sorted(k for k, _ in since.keyed) == [
+        broker_trade_key(7, "o1/e1"),
+        onchain_trade_key(block_ms(11), 11, 1),
+    ]
+    # 302 USDC for 2 shares
+    assert [t.price_usd for _, t in since.keyed if t.trade_id == second.fill_id] == [D("151")]
+    assert (await repo.trades_after(since.cursor)).keyed == []
+
+    await repo.revert_from(11, now_ms=9)
+    after_revert = await repo.trades_after(since.cursor)
+    assert after_revert.keyed == [] and after_revert.cursor.reverted == 1
+
+
+async def test_the_last_fill_price_is_the_newest_live_fills(store: SqlStore) -> None:
+    repo = store.equities
+    assert await repo.last_fill_price("AAPL") is None
+    await ingest(repo, 10, sold(10, 0, "2", "300"), sold(10, 1, "1", "151"))
+    await ingest(repo, 11, bought(11, 0, "4", "596"))
+    assert await repo.last_fill_price("AAPL") == D("149")  # 596 / 4
+    await repo.revert_from(11, now_ms=5)
+    assert await repo.last_fill_price("AAPL") == D("151")  # log 1 of block 10
+    assert await repo.last_fill_price("MSFT") is None

@@ -11,7 +11,7 @@ from pegkeeper.domain.equities.book import EquityBook
 from pegkeeper.domain.equities.broker import BrokerOrderState
 from pegkeeper.domain.equities.ledger import Allocation, OpenPiece, RevertedFill
 from pegkeeper.domain.equities.pnl import TradeSource
-from pegkeeper.domain.errors import InvalidInput, SlotTaken
+from pegkeeper.domain.errors import ConflictError, InvalidInput, SlotTaken
 from pegkeeper.domain.orders import OrderSide
 
 from .builders import intent, onchain, report
@@ -233,7 +233,7 @@ def test_bad_reports_are_refused_by_name() -> None:
     with pytest.raises(InvalidInput, match="broker order nope is not recorded"):
         book.apply_report(report("nope", WORKING), 0)
     book.open_order(intent("c1", "AAPL", BUY, "1"), 0)
-    with pytest.raises(InvalidInput, match="already recorded"):
+    with pytest.raises(ConflictError, match="already recorded"):
         book.open_order(intent("c1", "MSFT", BUY, "1"), 0)
     with pytest.raises(InvalidInput, match="quantity must be positive"):
         book.open_order(intent("c9", "MSFT", BUY, "0"), 0)

@@ -157,3 +157,31 @@ async def test_a_store_only_behind_is_brought_up_to_date_without_an_alert() -> N
     assert alerter.sent == [] and repo.entries == replay(await repo.trades())
     # it opens no lot: it closes 0.1 of the 1.4 long at 147.5, +0.25, before the broker sell
     assert again.symbols()["AAPL"].realised_usd == D("3.45") + D("0.25")
+
+
+async def test_new_fills_are_replayed_from_the_tape_not_from_the_first_trade() -> None:
+    repo = golden()
+    pnl, _ = service(repo)
+    await pnl.start()
+    replays = pnl.replays
+    # block time before the last broker fill (step 7): lands between o6 and c7
+    onchain(repo, 8, OnchainSide.SOLD, "0.1", "150", ts_s=T0_S + 65)
+    broker(repo, 9, OrderSide.BUY, "0.1", "149")
+    assert await pnl.refresh() == 3  # the new fill, the broker sell after it, the new buy
+    assert pnl.replays == replays  # no replay of every trade
+    assert repo.entries == replay(await repo.trades())
+    # the sale closes 0.1 of the 1.5 long at 147.5: +0.25; the buy at 149 opens a lot
+    assert pnl.symbols()["AAPL"].realised_usd == D("3.45") + D("0.25")
+    assert await pnl.refresh() == 0
+
+
+async def test_a_revert_after_new_fills_replays_everything_once() -> None:
+    repo = golden()
+    pnl, _ = service(repo)
+    await pnl.start()
+    replays = pnl.replays
+    onchain(repo, 8, OnchainSide.SOLD, "0.1", "150")
+    await repo.revert_from(8, 0)
+    await pnl.refresh()
+    assert pnl.replays == replays + 1 and repo.entries == replay(await repo.trades())
+    assert [e.trade_id for e in repo.entries][-1] == "c7/f1"

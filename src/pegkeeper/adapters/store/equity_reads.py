@@ -25,6 +25,7 @@ from pegkeeper.adapters.store.equity_tables import (
     equity_skipped_logs,
 )
 from pegkeeper.domain.equities.chain import BlockRef, OnchainSide
+from pegkeeper.domain.equities.fifo import keyed_trades
 from pegkeeper.domain.equities.ledger import (
     Allocation,
     BrokerFillRecord,
@@ -34,7 +35,7 @@ from pegkeeper.domain.equities.ledger import (
     OnchainFillRecord,
     SymbolExposure,
 )
-from pegkeeper.domain.equities.pnl import PnlEntry, Trade, TradeSource
+from pegkeeper.domain.equities.pnl import PnlEntry, Trade, TradeCursor, TradesRead
 
 _O = equity_onchain_fills
 _B = equity_broker_fills
@@ -52,25 +53,28 @@ _OLDEST_OPEN = (
     .where(_O.c.is_open, _LIVE)
     .group_by(_O.c.symbol, _O.c.side)
 )
-_newest = (
-    select(
-        _O.c.symbol,
-        _O.c.shares,
-        _O.c.usdc,
-        func.row_number()
-        .over(
-            partition_by=_O.c.symbol,
-            order_by=(_O.c.block_number.desc(), _O.c.log_index.desc()),
-        )
-        .label("newest_first"),
-    )
-    .where(_LIVE)
-    .subquery()
+_P = equity_positions
+# Per position, its symbol's newest live fill, found through the (symbol, block, log) index
+# from the top rather than by ranking every fill.
+_newest_fill_row = (
+    select(_O.c.id)
+    .where(_O.c.symbol == _P.c.symbol, _LIVE)
+    .order_by(_O.c.block_number.desc(), _O.c.log_index.desc())
+    .limit(1)
+    .correlate(_P)
+    .scalar_subquery()
 )
-_LAST_FILL = select(_newest.c.symbol, _newest.c.shares, _newest.c.usdc).where(
-    _newest.c.newest_first == 1
+_LAST_FILL = select(_P.c.symbol, _O.c.shares, _O.c.usdc).select_from(
+    _P.join(_O, _O.c.id == _newest_fill_row)
+)
+_NEWEST_FILL_OF = (
+    select(_O.c.shares, _O.c.usdc)
+    .where(_O.c.symbol == bindparam("symbol"), _LIVE)
+    .order_by(_O.c.block_number.desc(), _O.c.log_index.desc())
+    .limit(1)
 )
 _LIVE_ALLOCATIONS = _A.c.released_at_ms.is_(None)
+_REVERTED_COUNT = select(func.count()).select_from(_O).where(_O.c.reverted_at_ms.is_not(None))
 
 
 async def repeatable(conn: AsyncConnection) -> None:
@@ -88,7 +92,7 @@ async def checkpoint(conn: AsyncConnection) -> BlockRef | None:
 
 
 async def exposures(conn: AsyncConnection) -> dict[str, SymbolExposure]:
-    positions = (await conn.execute(select(equity_positions))).all()
+    positions = (await conn.execute(select(_P))).all()
     in_flight = {r.symbol: order_record(r) for r in (await conn.execute(_OPEN_ORDERS)).all()}
     oldest = {
         (r.symbol, r.side): r.oldest_s * MS_PER_S for r in (await conn.execute(_OLDEST_OPEN)).all()
@@ -105,6 +109,11 @@ async def exposures(conn: AsyncConnection) -> dict[str, SymbolExposure]:
         )
         for p in sorted(positions, key=lambda p: p.symbol)
     }
+
+
+async def last_fill_price(conn: AsyncConnection, symbol: str) -> Decimal | None:
+    row = (await conn.execute(_NEWEST_FILL_OF, {"symbol": symbol})).one_or_none()
+    return None if row is None else row.usdc / row.shares
 
 
 def _exposed_side(exposure: Decimal) -> str | None:
@@ -202,34 +211,28 @@ async def skipped_counts(conn: AsyncConnection) -> dict[str, int]:
 
 
 async def trades(conn: AsyncConnection) -> list[Trade]:
-    """Time order: onchain fills at their block's time, broker fills at theirs; at one time,
-    onchain first in chain order, then broker fills by piece id."""
-    keyed: list[tuple[tuple[int, int, int, int, str], Trade]] = []
-    for row in (await conn.execute(select(_O).where(_LIVE))).all():
-        fill = onchain_record(row)
-        ts_ms = row.block_timestamp_s * MS_PER_S
-        trade = Trade(
-            fill.fill_id,
-            fill.symbol,
-            TradeSource.ONCHAIN,
-            fill.signed_shares,
-            fill.price_usd,
-            ts_ms,
-        )
-        keyed.append(((ts_ms, 0, row.block_number, row.log_index, ""), trade))
-    for row in (await conn.execute(select(_B))).all():
-        broker = broker_fill_record(row)
-        trade = Trade(
-            broker.piece_id,
-            broker.symbol,
-            TradeSource.BROKER,
-            broker.signed_quantity,
-            broker.price_usd,
-            broker.ts_ms,
-            broker.fee_usd,
-        )
-        keyed.append(((broker.ts_ms, 1, 0, 0, broker.piece_id), trade))
+    """Live trades in time order (`pnl.TradeKey`)."""
+    keyed = (await trades_after(conn, TradeCursor())).keyed
     return [trade for _, trade in sorted(keyed, key=lambda pair: pair[0])]
+
+
+async def trades_after(conn: AsyncConnection, cursor: TradeCursor) -> TradesRead:
+    """Past the cursor: the live onchain fills of rows after `cursor.onchain` and the broker
+    fills of rows after `cursor.broker` (row ids), with the reverted count now."""
+    reverted = (await conn.execute(_REVERTED_COUNT)).scalar_one()
+    onchain = (await conn.execute(select(_O).where(_O.c.id > cursor.onchain))).all()
+    broker = (await conn.execute(select(_B).where(_B.c.id > cursor.broker))).all()
+    keyed = keyed_trades(
+        (onchain_record(row) for row in onchain), (broker_fill_record(row) for row in broker)
+    )
+    return TradesRead(
+        keyed,
+        TradeCursor(
+            onchain=max((row.id for row in onchain), default=cursor.onchain),
+            broker=max((row.id for row in broker), default=cursor.broker),
+            reverted=int(reverted),
+        ),
+    )
 
 
 async def pnl_entries(conn: AsyncConnection) -> list[PnlEntry]:

@@ -66,7 +66,7 @@ from pegkeeper.domain.equities.ledger import (
     RevertedFill,
     SymbolExposure,
 )
-from pegkeeper.domain.equities.pnl import PnlEntry, Trade
+from pegkeeper.domain.equities.pnl import PnlEntry, Trade, TradeCursor, TradesRead
 from pegkeeper.domain.errors import ConflictError, InvalidInput, SlotTaken
 from pegkeeper.domain.orders import OrderSide
 
@@ -170,6 +170,10 @@ class SqlEquityRepository:
         async with self._tx.read() as conn:
             return await reads.exposures(conn)
 
+    async def last_fill_price(self, symbol: str) -> Decimal | None:
+        async with self._tx.read() as conn:
+            return await reads.last_fill_price(conn, symbol)
+
     async def open_broker_order(self, intent: BrokerOrderIntent, reason: str) -> None:
         check_intent(intent)
         name = intent.client_order_id
@@ -248,6 +252,11 @@ class SqlEquityRepository:
         async with self._tx.read() as conn:
             await reads.repeatable(conn)
             return await reads.trades(conn)
+
+    async def trades_after(self, cursor: TradeCursor) -> TradesRead:
+        async with self._tx.read() as conn:
+            await reads.repeatable(conn)
+            return await reads.trades_after(conn, cursor)
 
     async def pnl_entries(self) -> list[PnlEntry]:
         async with self._tx.read() as conn:

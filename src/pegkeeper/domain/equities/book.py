@@ -24,7 +24,7 @@ from decimal import Decimal
 from pegkeeper.domain.equities.allocation import allocate, oldest_unhedged
 from pegkeeper.domain.equities.broker import BrokerOrderIntent, BrokerOrderReport, BrokerOrderState
 from pegkeeper.domain.equities.chain import OnchainFill
-from pegkeeper.domain.equities.fifo import trades_in_time_order
+from pegkeeper.domain.equities.fifo import keyed_trades, trades_in_time_order
 from pegkeeper.domain.equities.ledger import (
     Allocation,
     BrokerFillRecord,
@@ -36,8 +36,8 @@ from pegkeeper.domain.equities.ledger import (
     RevertedFill,
     SymbolExposure,
 )
-from pegkeeper.domain.equities.pnl import Trade
-from pegkeeper.domain.errors import InvalidInput, SlotTaken
+from pegkeeper.domain.equities.pnl import Trade, TradeCursor, TradesRead
+from pegkeeper.domain.errors import ConflictError, InvalidInput, SlotTaken
 
 _ZERO = Decimal(0)
 
@@ -149,8 +149,8 @@ class EquityBook:
 
     def open_order(self, intent: BrokerOrderIntent, now_ms: int) -> BrokerOrderRecord:
         """Records a new order (CREATED); SlotTaken while its symbol has an order not final."""
-        if intent.client_order_id in self._orders:
-            raise InvalidInput(f"broker order {intent.client_order_id} is already recorded")
+        if intent.client_order_id in self._orders:  # as the store's unique id refuses it
+            raise ConflictError(f"broker order {intent.client_order_id!r} is already recorded")
         if intent.quantity <= 0:
             raise InvalidInput(f"broker order quantity must be positive, not {intent.quantity}")
         busy = self.in_flight(intent.symbol)
@@ -337,6 +337,15 @@ class EquityBook:
     def trades(self) -> list[Trade]:
         """Live onchain fills and broker fills in time order, for FIFO P&L."""
         return trades_in_time_order(self._onchain.values(), self._fills.values())
+
+    def trades_after(self, cursor: TradeCursor) -> TradesRead:
+        """The live trades recorded past `cursor`: a fill's place is its order of recording
+        (a fill mined again after a revert keeps its place, and changes the reverted count)."""
+        onchain, fills = list(self._onchain.values()), list(self._fills.values())
+        return TradesRead(
+            keyed_trades(onchain[cursor.onchain :], fills[cursor.broker :]),
+            TradeCursor(len(onchain), len(fills), sum(f.reverted for f in onchain)),
+        )
 
 
 def _next_state(now: BrokerOrderState, told: BrokerOrderState) -> BrokerOrderState:

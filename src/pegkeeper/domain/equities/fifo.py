@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from pegkeeper.domain.equities.ledger import BrokerFillRecord, OnchainFillRecord
-from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry, Trade, TradeSource
+from pegkeeper.domain.equities.pnl import (
+    PnlBucket,
+    PnlEntry,
+    Trade,
+    TradeKey,
+    TradeSource,
+    broker_trade_key,
+    onchain_trade_key,
+)
 from pegkeeper.domain.errors import InvalidInput
 
 COUNTER_TRADE_WINDOW_MS = 300_000
@@ -140,6 +148,15 @@ class FifoBook:
             return PnlBucket.COUNTER_TRADE
         return PnlBucket.DIRECTIONAL
 
+    def copy(self) -> FifoBook:
+        """An independent book in the same state (lots are immutable, so shared)."""
+        twin = FifoBook(counter_trade_window_ms=self._window_ms)
+        twin._books = {
+            symbol: _SymbolBook(deque(book.lots), dict(book.realised), book.fees)
+            for symbol, book in self._books.items()
+        }
+        return twin
+
     def lots(self, symbol: str) -> tuple[Lot, ...]:
         book = self._books.get(symbol)
         return tuple(book.lots) if book is not None else ()
@@ -232,16 +249,23 @@ def broker_trade(fill: BrokerFillRecord) -> Trade:
     )
 
 
-def trades_in_time_order(
+def keyed_trades(
     onchain: Iterable[OnchainFillRecord], broker: Iterable[BrokerFillRecord]
-) -> list[Trade]:
-    """Live onchain fills and broker fills in time order; at the same millisecond onchain
-    first, then by chain position or broker piece id."""
-    keyed: list[tuple[tuple[int, int, int, int, str], Trade]] = [
-        ((f.block_timestamp_s * 1000, 0, f.block_number, f.log_index, ""), onchain_trade(f))
+) -> list[tuple[TradeKey, Trade]]:
+    """Live onchain fills and broker fills as trades, each with its time-order key."""
+    keyed = [
+        (
+            onchain_trade_key(f.block_timestamp_s * 1000, f.block_number, f.log_index),
+            onchain_trade(f),
+        )
         for f in onchain
         if not f.reverted
     ]
-    keyed += [((f.ts_ms, 1, 0, 0, f.piece_id), broker_trade(f)) for f in broker]
-    keyed.sort(key=lambda pair: pair[0])
-    return [trade for _, trade in keyed]
+    return keyed + [(broker_trade_key(f.ts_ms, f.piece_id), broker_trade(f)) for f in broker]
+
+
+def trades_in_time_order(
+    onchain: Iterable[OnchainFillRecord], broker: Iterable[BrokerFillRecord]
+) -> list[Trade]:
+    """Live onchain fills and broker fills in time order (`pnl.TradeKey`)."""
+    return [trade for _, trade in sorted(keyed_trades(onchain, broker), key=lambda p: p[0])]

@@ -4,8 +4,10 @@ replay of the trades (the domain's `fifo.replay`).
 At start the trades are replayed and compared with the stored entries: equal is fine; a
 store that is only behind (the replay of the trades known when it was written) gets what
 changed since; anything else is logged and alerted. Either way the stored entries are
-replaced by the replay from the first difference on. After new onchain fills, broker fills
-and reverts the replay runs again and the changed tail is stored.
+replaced by the replay from the first difference on. After new onchain fills and broker fills
+only the trades recorded since are read and put on the tape (`domain.equities.tape`), which
+replays from just before the first of them; the changed tail is stored. A revert changes the
+past, so it reads and replays everything again.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from decimal import Decimal
 import structlog
 
 from pegkeeper.domain.collateral import AlertKind
-from pegkeeper.domain.equities.fifo import COUNTER_TRADE_WINDOW_MS, replay, unrealised_usd
-from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry, Trade, TradeSource
+from pegkeeper.domain.equities.fifo import COUNTER_TRADE_WINDOW_MS, replay
+from pegkeeper.domain.equities.pnl import (
+    PnlBucket,
+    PnlEntry,
+    Trade,
+    TradeCursor,
+    TradeSource,
+)
+from pegkeeper.domain.equities.tape import PnlTape
 from pegkeeper.ports import Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.trigger_loop import Trigger, TriggerLoop
@@ -62,10 +71,10 @@ class EquityPnl:
         self._alerter = alerter
         self._window_ms = counter_trade_window_ms
         self._loop = TriggerLoop("equity-pnl", clock, check_interval_seconds)
-        self._trades: list[Trade] = []
-        self._entries: list[PnlEntry] = []  # as stored
+        self._tape = PnlTape(counter_trade_window_ms=counter_trade_window_ms)  # as stored
+        self._cursor = TradeCursor()
         self.started = False
-        self.replays = 0
+        self.replays = 0  # of every trade: at start and after a revert
         self.rewritten_entries = 0  # entries stored again after a difference (not the tail)
         self.ready = asyncio.Event()
 
@@ -73,18 +82,26 @@ class EquityPnl:
         """Replays every trade and compares with what is stored; returns False when they
         differed (a store only behind does not). The stored entries end equal to the
         replay."""
-        trades = await self._repository.trades()
-        replayed = self._replay(trades)
+        tape = await self._read_all()
         stored = await self._repository.pnl_entries()
+        replayed = tape.entries
         at = _first_difference(replayed, stored)
-        consistent = at == len(replayed) == len(stored) or self._behind(trades, stored)
+        consistent = at == len(replayed) == len(stored) or self._behind(tape.trades, stored)
         if not consistent:
             self._mismatch(replayed, stored, at)
             self.rewritten_entries += len(stored) - at
-        await self._store_tail(replayed, stored)
-        self._trades, self._entries = trades, replayed
+        await self._store_changed(tape, stored)
+        self._tape = tape
         self.started = True
         return consistent
+
+    async def _read_all(self) -> PnlTape:
+        read = await self._repository.trades_after(TradeCursor())
+        tape = PnlTape(counter_trade_window_ms=self._window_ms)
+        tape.insert(read.keyed)
+        self.replays += 1
+        self._cursor = read.cursor
+        return tape
 
     def _behind(self, trades: list[Trade], stored: list[PnlEntry]) -> bool:
         """Whether the stored entries are the replay of the trades known when they were
@@ -108,24 +125,34 @@ class EquityPnl:
             await self.refresh()
 
     async def refresh(self) -> int:
-        """Replays the trades and stores the entries that changed; returns how many."""
-        trades = await self._repository.trades()
-        replayed = self._replay(trades)
-        written = await self._store_tail(replayed, self._entries)
-        self._trades, self._entries = trades, replayed
-        return written
+        """Puts the trades recorded since on the tape and stores the entries that changed;
+        returns how many were stored."""
+        read = await self._repository.trades_after(self._cursor)
+        if read.cursor.reverted != self._cursor.reverted:
+            tape = await self._read_all()
+            written = await self._store_changed(tape, self._tape.entries)
+            self._tape = tape
+            return written
+        at = self._tape.insert(read.keyed)
+        self._cursor = read.cursor
+        if at == len(self._tape.entries):
+            return 0
+        tail = self._tape.from_ts(self._tape.entries[at].ts_ms)
+        await self._repository.replace_pnl_from(tail[0].ts_ms, tail)
+        return len(tail)
 
     def _replay(self, trades: Sequence[Trade]) -> list[PnlEntry]:
         self.replays += 1
         return replay(trades, counter_trade_window_ms=self._window_ms)
 
-    async def _store_tail(self, replayed: list[PnlEntry], stored: list[PnlEntry]) -> int:
+    async def _store_changed(self, tape: PnlTape, stored: list[PnlEntry]) -> int:
+        """Replaces the stored entries from the first that differs from the tape's."""
+        replayed = tape.entries
         at = _first_difference(replayed, stored)
         if at == len(replayed) == len(stored):
             return 0
-        firsts = [e.ts_ms for e in (replayed[at : at + 1] + stored[at : at + 1])]
-        from_ms = min(firsts)
-        tail = [e for e in replayed if e.ts_ms >= from_ms]  # replaced: every entry from then
+        from_ms = min(e.ts_ms for e in (replayed[at : at + 1] + stored[at : at + 1]))
+        tail = tape.from_ts(from_ms)  # replaced: every entry from then
         await self._repository.replace_pnl_from(from_ms, tail)
         return len(tail)
 
@@ -148,32 +175,25 @@ class EquityPnl:
 
     def symbols(self) -> dict[str, SymbolPnl]:
         """Each symbol's P&L now, unrealised marked at its last onchain fill's price."""
-        by_symbol: dict[str, list[PnlEntry]] = {}
-        for entry in self._entries:
-            by_symbol.setdefault(entry.symbol, []).append(entry)
-        trades: dict[str, list[Trade]] = {}
-        for trade in self._trades:
-            trades.setdefault(trade.symbol, []).append(trade)
-        return {s: self._of(s, by_symbol[s], trades.get(s, [])) for s in sorted(by_symbol)}
+        counts: dict[str, int] = {}
+        marks: dict[str, Decimal] = {}
+        for trade in self._tape.trades:
+            counts[trade.symbol] = counts.get(trade.symbol, 0) + 1
+            if trade.source is TradeSource.ONCHAIN:
+                marks[trade.symbol] = trade.price_usd
+        return {s: self._of(s, marks.get(s), counts[s]) for s in sorted(counts)}
 
-    def _of(self, symbol: str, entries: list[PnlEntry], trades: list[Trade]) -> SymbolPnl:
-        buckets = dict.fromkeys(PnlBucket, ZERO)
-        for entry in entries:
-            for bucket, amount in entry.realised_usd.items():
-                buckets[bucket] += amount
-        last = entries[-1]
-        mark = next(
-            (t.price_usd for t in reversed(trades) if t.source is TradeSource.ONCHAIN), None
-        )
+    def _of(self, symbol: str, mark: Decimal | None, trades: int) -> SymbolPnl:
+        summary = self._tape.book.summary(symbol, mark)
         return SymbolPnl(
             symbol=symbol,
-            realised_usd=last.realised_total_usd,
-            realised_by_bucket_usd=buckets,
-            fees_usd=last.fees_total_usd,
-            position_shares=last.position_after,
+            realised_usd=summary.realised_total_usd,
+            realised_by_bucket_usd=summary.realised_usd,
+            fees_usd=summary.fees_total_usd,
+            position_shares=summary.position,
             mark_price_usd=mark,
-            unrealised_usd=unrealised_usd(trades, mark) if mark is not None else None,
-            trades=len(entries),
+            unrealised_usd=summary.unrealised_usd,
+            trades=trades,
         )
 
     def unrealised_usd(self) -> dict[str, Decimal]:
@@ -196,7 +216,7 @@ class EquityPnl:
         running: dict[str, tuple[Decimal, Decimal]] = {}
         realised = fees = ZERO
         points: list[PnlPoint] = []
-        for entry in self._entries:
+        for entry in self._tape.entries:
             if symbol is not None and entry.symbol != symbol:
                 continue
             was_realised, was_fees = running.get(entry.symbol, (ZERO, ZERO))
