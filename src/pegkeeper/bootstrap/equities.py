@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import structlog
 
@@ -188,7 +187,7 @@ def _build(
         keep_blocks=equities.keep_block_hashes,
         timeout_s=equities.request_timeout_seconds,
     )
-    price = market_price or _last_price(repository)
+    price = market_price or repository.last_fill_price  # the last onchain fill's price
     broker = DryRunBroker(clock, _dry_run(equities), last_price=price)
     symbols = universe.symbols
     control = EquityControl(store.operator_actions, clock, symbols, records_actions=False)
@@ -251,16 +250,6 @@ def _dry_run(equities: EquitiesSettings) -> DryRunSettings:
         fill_pieces=d.fill_pieces,
         piece_interval_ms=d.piece_interval_ms,
     )
-
-
-def _last_price(repository: EquityRepository) -> PriceSource:
-    """The dry-run broker fills at the symbol's last onchain fill price."""
-
-    async def last_price(symbol: str) -> Decimal | None:
-        exposure = (await repository.exposures()).get(symbol)
-        return exposure.last_price_usd if exposure is not None else None
-
-    return last_price
 
 
 # A node that failed this many polls in a row makes the equity hedger not ready.

@@ -279,3 +279,22 @@ async def test_an_exposure_left_unhedged_past_the_limit_raises_one_alert() -> No
     await w.control.resume("AAPL", "alice")
     await w.hedger.cycle("operator")
     assert w.alerts(AlertKind.EQUITY_UNHEDGED)[-1].severity is Severity.RESOLVED
+
+
+async def test_an_order_number_another_process_took_is_counted_again_not_sent_twice() -> None:
+    first = make_world()
+    first.mine(first.fill("AAPL", sold=True, shares="1", usdc="200"))
+    await first.step()  # AAPL-0; its next number, 1, needs no lookup from now on
+    second = make_world(repo=first.repo, chain=first.chain, broker=first.broker, clock=first.clock)
+    second.mine(second.fill("AAPL", sold=True, shares="1", usdc="200"))
+    await second.step()  # counts the orders at start (1) and looks 1 up: free
+    first.mine(first.fill("AAPL", sold=True, shares="1", usdc="200"))
+    await first.step()  # 1 is taken: refused by the store, nothing sent
+    assert [o.client_order_id for o in first.broker.sent] == [
+        broker_client_order_id("AAPL", 0),
+        broker_client_order_id("AAPL", 1),
+    ]
+    assert first.hedger.status()["AAPL"].waiting.startswith("order id taken")
+    await first.hedger.cycle("order id taken")  # the cycle it asked for: counts again
+    assert first.broker.sent[-1].client_order_id == broker_client_order_id("AAPL", 2)
+    assert (await first.exposure("AAPL")).exposure == 0

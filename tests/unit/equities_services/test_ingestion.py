@@ -272,6 +272,20 @@ async def test_a_reorg_of_depth_five_reverts_every_fill_from_the_fork() -> None:
     assert w.ingestion.figures().fills_reverted == 2
 
 
+async def test_each_poll_asks_the_newest_kept_hash_and_all_of_them_after_a_change() -> None:
+    w = make_world(ingestion_settings=IngestionSettings(keep_block_hashes=3))
+    w.chain.mine(10)
+    await w.ingestion.poll_once()  # keeps 8-10
+    w.chain.mine(2)
+    await w.ingestion.poll_once()  # block 10 unchanged: its ancestors are too; keeps 10-12
+    await w.ingestion.poll_once()
+    assert w.chain.hash_requests == [[10], [12]]
+    w.chain.reorg(11)
+    await w.ingestion.poll_once()
+    assert w.chain.hash_requests[2:] == [[12], [10, 11, 12]]
+    assert await w.repo.checkpoint() == w.chain.blocks[12].ref  # read again on the new fork
+
+
 async def test_a_reorg_below_the_kept_hashes_is_alerted_as_possibly_deeper() -> None:
     w = make_world(ingestion_settings=IngestionSettings(keep_block_hashes=3))
     w.chain.mine(10)  # head 10: the hashes of blocks 8-10 are kept

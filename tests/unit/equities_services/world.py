@@ -128,10 +128,6 @@ def make_world(
         repo = memory
     store = repo
 
-    async def last_price(symbol: str) -> Decimal | None:
-        exposure = (await store.exposures()).get(symbol)
-        return exposure.last_price_usd if exposure else None
-
     broker = broker or DryRunBroker(
         clock,
         DryRunSettings(
@@ -140,7 +136,7 @@ def make_world(
             latency_ms=latency_ms,
             fill_pieces=fill_pieces,
         ),
-        last_price=last_price,
+        last_price=store.last_fill_price,
     )
     alerter = Alerter(RecordingSink(), MemoryCollateralRepository(), clock, AlertSettings())
     actions = actions or FakeOperatorActionRepository()

@@ -88,6 +88,7 @@ class EquityHedger:
         )
         self._loop = TriggerLoop("equity-hedge", clock, settings.check_interval_seconds)
         self._sequence: dict[str, int] | None = None  # the next order's number, per symbol
+        self._free: set[str] = set()  # symbols whose next number needs no lookup
         self._waiting: dict[str, str] = {}
         self._errors: dict[str, str] = {}
         self._prices: dict[str, Decimal] = {}  # the last price seen per symbol
@@ -182,9 +183,11 @@ class EquityHedger:
         except SlotTaken as error:
             self._waiting[symbol] = f"another order holds the slot: {error}"
             return None
-        except ConflictError as error:  # the id was taken meanwhile: count again next time
+        except ConflictError as error:  # the id was taken meanwhile: count again at once
             self._sequence = None
+            self._free.clear()
             self._waiting[symbol] = f"order id taken: {error}"
+            self.trigger("order id taken", correlation_id)
             return None
         self._bump(symbol)
         result = await self.execution.send(intent)
@@ -243,6 +246,8 @@ class EquityHedger:
         if self._sequence is None:
             self._sequence = await self._load_history()
         sequence = self._sequence.get(symbol, 0)
+        if symbol in self._free:
+            return sequence
         prefix = self.settings.client_id_prefix
         for _ in range(_MAX_ID_PROBES):
             taken = await self._repository.broker_order(
@@ -255,8 +260,11 @@ class EquityHedger:
         return sequence
 
     def _bump(self, symbol: str) -> None:
+        """After this process opened the symbol's order: the next number is free unless
+        another process takes it, which the database refuses (ConflictError)."""
         if self._sequence is not None:
             self._sequence[symbol] = self._sequence.get(symbol, 0) + 1
+            self._free.add(symbol)
 
     def _after_send(self, intent: BrokerOrderIntent, result: BrokerSent) -> None:
         message = result.error or (result.report.message if result.report else "")
