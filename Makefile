@@ -68,7 +68,7 @@ properties: install
 	PEGKEEPER_LEDGER_EXAMPLES=10000 $(BIN)/pytest -q -p no:cacheprovider --timeout=0 \
 		tests/unit/equities/test_book_property.py
 
-bench: install
+bench: install tools
 	@$(BIN)/python -c "import cryptofeed" 2>/dev/null || $(BIN)/pip install -q -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
