@@ -21,9 +21,9 @@ from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.bootstrap.venue import is_real_venue
-from pegkeeper.config import Settings
+from pegkeeper.config import ConfigError, Settings
 from pegkeeper.config.equities import EquitiesSettings, EquityAssetSettings
-from pegkeeper.ports import Clock, EquityRepository
+from pegkeeper.ports import Broker, Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.control import EquityControl
 from pegkeeper.services.equities.hedger import EquityHedger, EquityHedgerSettings
@@ -48,7 +48,7 @@ class EquitySetup:
     settings: EquitiesSettings
     repository: EquityRepository
     chain: RaindexChain
-    broker: DryRunBroker
+    broker: Broker
     control: EquityControl
     ingestion: ChainIngestion
     hedger: EquityHedger
@@ -188,7 +188,7 @@ def _build(
         timeout_s=equities.request_timeout_seconds,
     )
     price = market_price or repository.last_fill_price  # the last onchain fill's price
-    broker = DryRunBroker(clock, _dry_run(equities), last_price=price)
+    broker = _broker(equities, clock, price)
     symbols = universe.symbols
     control = EquityControl(store.operator_actions, clock, symbols, records_actions=False)
     pnl = EquityPnl(repository, clock, alerter=alerter)
@@ -240,6 +240,12 @@ def _build(
     )
 
 
+def _broker(equities: EquitiesSettings, clock: Clock, price: PriceSource) -> Broker:
+    if equities.broker == "dry-run":
+        return DryRunBroker(clock, _dry_run(equities), last_price=price)
+    raise ConfigError(f'broker = "{equities.broker}": this build hedges with "dry-run" only so far')
+
+
 def _dry_run(equities: EquitiesSettings) -> DryRunSettings:
     d = equities.dry_run
     return DryRunSettings(
@@ -249,6 +255,9 @@ def _dry_run(equities: EquitiesSettings) -> DryRunSettings:
         quotes=dict(d.quotes),
         fill_pieces=d.fill_pieces,
         piece_interval_ms=d.piece_interval_ms,
+        cash_usd=d.cash_usd,
+        holdings=dict(d.holdings),
+        default_holding_shares=d.default_holding_shares,
     )
 
 

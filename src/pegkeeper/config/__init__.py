@@ -27,6 +27,7 @@ from pegkeeper.config.collateral import (
     AllocationSettings,
     FundingSettingsModel,
 )
+from pegkeeper.config.equities import FILE_SECRETS as EQUITY_FILE_SECRETS
 from pegkeeper.config.equities import HIDDEN_KEYS as EQUITY_HIDDEN_KEYS
 from pegkeeper.config.equities import EquitiesSettings
 from pegkeeper.config.hedge import MakerBandPolicySettings
@@ -201,6 +202,7 @@ FILE_SECRETS = (
     *(f"web.{key}" for key in WEB_SECRET_KEYS),
     *LEDGER_SECRETS,
     *(f"{section}.{key}" for section, keys in ENV_ONLY_KEYS.items() for key in keys),
+    *EQUITY_FILE_SECRETS,
 )
 
 

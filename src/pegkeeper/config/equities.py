@@ -20,9 +20,16 @@ from pegkeeper.domain.equities.broker import BrokerKind
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,19}$")  # as domain.equities.assets takes it
-BROKERS_LATER = ("alpaca-trading", "alpaca-broker", "schwab")
+# read from the environment only (PEGKEEPER_EQUITIES__ALPACA__KEY_ID, ...); a file that sets
+# one is refused
+FILE_SECRETS = (
+    "equities.alpaca.key_id",
+    "equities.alpaca.secret_key",
+    "equities.schwab.app_key",
+    "equities.schwab.app_secret",
+)
 # keys whose values are never shown in an error message
-HIDDEN_KEYS = ("equities.rpc_url",)
+HIDDEN_KEYS = ("equities.rpc_url", *FILE_SECRETS)
 
 
 def _address(value: str) -> str:
@@ -70,6 +77,9 @@ class DryRunBrokerSettings(_Section):
     fill_pieces: int = Field(1, ge=1, le=100)  # > 1: partial fills
     piece_interval_ms: int = Field(1_000, ge=0, le=600_000)
     quotes: dict[Symbol, Decimal] = Field(default_factory=dict)  # USD per share, by symbol
+    cash_usd: Decimal = Field(Decimal(1_000_000), ge=0)  # the simulated account's cash
+    holdings: dict[Symbol, Decimal] = Field(default_factory=dict)  # shares held at start
+    default_holding_shares: Decimal = Field(Decimal(1_000), ge=0)  # of the other symbols
 
     @model_validator(mode="after")
     def _positive_quotes(self) -> DryRunBrokerSettings:
@@ -81,6 +91,33 @@ class DryRunBrokerSettings(_Section):
     @property
     def broker_kind(self) -> BrokerKind:
         return BrokerKind(self.kind)
+
+
+class AlpacaSettings(_Section):
+    """Alpaca: the Trading API (an individual account) or the Broker API (a managed account).
+    Keys from the environment only: PEGKEEPER_EQUITIES__ALPACA__KEY_ID and __SECRET_KEY."""
+
+    paper: bool = True  # paper trading (Trading API), the sandbox (Broker API)
+    base_url: str = ""  # empty: Alpaca's own host for the API and `paper`
+    account_id: str = ""  # alpaca-broker: the managed account's id
+    key_id: SecretStr = SecretStr("")
+    secret_key: SecretStr = SecretStr("")
+    requests_per_minute: int = Field(150, ge=1, le=10_000)  # Alpaca allows 200
+    request_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class SchwabSettings(_Section):
+    """The Charles Schwab Trader API. The app's key and secret from the environment only
+    (PEGKEEPER_EQUITIES__SCHWAB__APP_KEY, __APP_SECRET); the tokens from `pegkeeper auth
+    schwab`, stored encrypted with the key in PEGKEEPER_ENCRYPTION_KEY."""
+
+    base_url: str = ""  # empty: https://api.schwabapi.com
+    account_number: str = ""  # empty: the login's only account
+    redirect_uri: str = "https://127.0.0.1"  # the callback URL registered with the app
+    app_key: SecretStr = SecretStr("")
+    app_secret: SecretStr = SecretStr("")
+    requests_per_minute: int = Field(100, ge=1, le=10_000)  # Schwab allows 120 for orders
+    request_timeout_seconds: float = Field(10.0, gt=0)
 
 
 class EquitiesSettings(_Section):
@@ -103,15 +140,30 @@ class EquitiesSettings(_Section):
     unhedged_alert_seconds: float = Field(600.0, gt=0)
     checkpoint_stall_alert_seconds: float = Field(300.0, gt=0)
     reconcile_interval_seconds: float = Field(60.0, gt=0)
+    # market sessions: the broker's calendar ("always-open" hedges around the clock, the
+    # dry-run broker's own), the assets hedged in the extended sessions with limit orders at
+    # a reference +- slippage, repriced when unfilled after a while
+    calendar: Literal["broker", "exchange", "always-open"] = "broker"
+    extended_hours: list[Symbol] = Field(default_factory=list)
+    extended_slippage_bps: Decimal = Field(Decimal(100), ge=0, lt=10_000)
+    reprice_after_seconds: float = Field(300.0, gt=0)
+    preflight_slippage_bps: Decimal = Field(Decimal(50), ge=0, lt=10_000)  # a buy's cash margin
     assets: list[EquityAssetSettings] = Field(default_factory=list)
     dry_run: DryRunBrokerSettings = DryRunBrokerSettings()
+    alpaca: AlpacaSettings = AlpacaSettings()
+    schwab: SchwabSettings = SchwabSettings()
 
     @model_validator(mode="after")
     def _check(self) -> EquitiesSettings:
-        if self.broker in BROKERS_LATER:
+        if self.broker == "alpaca-broker" and not self.alpaca.account_id:
             raise ValueError(
-                f'broker = "{self.broker}" is not available yet: only "dry-run" is '
-                "(Alpaca and Schwab come with the next release)"
+                'broker = "alpaca-broker" needs alpaca.account_id: the managed account to hedge in'
+            )
+        unknown = sorted(set(self.extended_hours) - {a.symbol for a in self.assets})
+        if unknown:
+            raise ValueError(
+                f"extended_hours names {', '.join(unknown)}: not among the assets "
+                "([[equities.assets]] symbol)"
             )
         if isinstance(self.cutoff, int) and self.keep_block_hashes < self.cutoff:
             raise ValueError(

@@ -42,6 +42,22 @@ class VenueMisconfigured(Exception):
     """The venue account is not set up as pegkeeper needs; the message says what to change."""
 
 
+class CredentialsRejected(VenueMisconfigured):
+    """The broker or venue refused the credentials (wrong, expired, revoked): retrying does not
+    help; the message names the broker and what to do (set the keys, log in again)."""
+
+
+class RateLimited(VenueUnavailable):
+    """A 429: the request was not processed. `retry_after_seconds` is the wait the server
+    asked for (None when it named none)."""
+
+    def __init__(
+        self, message: str, *, retry_after_seconds: float | None = None, code: str = "429"
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class PositionAlreadyClosed(OrderRejected):
     """A close-position found nothing to close: the goal is already reached."""
 

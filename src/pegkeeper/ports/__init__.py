@@ -3,7 +3,7 @@ them and bootstrap wires them. Every port is importable from here."""
 
 from __future__ import annotations
 
-from pegkeeper.ports.equities import Broker, ChainSource, EquityRepository
+from pegkeeper.ports.equities import Broker, ChainSource, EquityRepository, MarketCalendar
 from pegkeeper.ports.ledger import (
     GaloyApi,
     GaloyRepository,
@@ -64,6 +64,7 @@ __all__ = [
     "LedgerStateRepository",
     "LiabilityQuery",
     "LiabilityRepository",
+    "MarketCalendar",
     "OperatorActionRepository",
     "OrderVenue",
     "PegRepository",

@@ -4,14 +4,17 @@ it hedges at, and the store of its fills, orders, allocations and P&L."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
 from pegkeeper.domain.equities.broker import (
+    BrokerAccount,
     BrokerKind,
     BrokerOrderIntent,
     BrokerOrderReport,
     BrokerOrderState,
+    BrokerPosition,
 )
 from pegkeeper.domain.equities.chain import (
     BlockRef,
@@ -29,6 +32,7 @@ from pegkeeper.domain.equities.ledger import (
     SymbolExposure,
 )
 from pegkeeper.domain.equities.pnl import PnlEntry, Trade, TradeCursor, TradesRead
+from pegkeeper.domain.equities.sessions import TradingDay
 
 
 class ChainSource(Protocol):
@@ -66,13 +70,30 @@ class ChainSource(Protocol):
         ...
 
 
-class Broker(Protocol):
+class MarketCalendar(Protocol):
+    async def trading_days(self, start: date, end: date) -> list[TradingDay]:
+        """The days the exchange opens from `start` to `end` (local dates, both included),
+        oldest first, with their sessions' bounds."""
+        ...
+
+
+class Broker(MarketCalendar, Protocol):
     """A brokerage that hedges equity exposure. Errors are sorted as for venues
-    (domain.errors): OrderRejected had no effect, VenueUnavailable was not processed, anything
-    else is uncertain and the order is looked up (`order`) before anything new is sent."""
+    (domain.errors): OrderRejected had no effect, VenueUnavailable (RateLimited among them)
+    was not processed, CredentialsRejected needs the operator, anything else is uncertain and
+    the order is looked up (`order`) before anything new is sent. `trading_days` is the
+    broker's own calendar."""
 
     name: str
     kind: BrokerKind
+
+    async def account(self) -> BrokerAccount: ...
+
+    async def positions(self) -> dict[str, BrokerPosition]:
+        """Every position held, by symbol."""
+        ...
+
+    async def aclose(self) -> None: ...
 
     async def place_order(self, intent: BrokerOrderIntent) -> BrokerOrderReport: ...
 

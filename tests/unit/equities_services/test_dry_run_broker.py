@@ -1,5 +1,6 @@
 """The dry-run broker: real prices with slippage, latency, partial fills, refusals."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from pegkeeper.domain.equities.broker import (
     BrokerOrderState,
     BrokerOrderType,
 )
+from pegkeeper.domain.equities.sessions import Session, session_at
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueUncertain
 from pegkeeper.domain.orders import OrderSide
 
@@ -140,3 +142,34 @@ async def test_a_timeout_after_accept_leaves_the_order_at_the_broker() -> None:
     with pytest.raises(VenueUncertain):
         await dry.place_order(intent("1"))
     assert (await dry.order(intent("1"))).state is BrokerOrderState.FILLED
+
+
+async def test_the_account_moves_with_every_fill_and_sells_reserve_shares() -> None:
+    clock = ManualClock(0)
+    b = broker(
+        clock,
+        {"AAPL": D(200)},
+        cash_usd=D(1_000),
+        holdings={"AAPL": D(3)},
+        latency_ms=100,
+    )
+    await b.place_order(intent("2", OrderSide.BUY, "c1"))
+    await b.place_order(intent("4", OrderSide.SELL, "c2"))
+    positions = await b.positions()
+    # nothing filled yet: 3 held, the working sale of 4 reserves them all
+    assert (positions["AAPL"].quantity, positions["AAPL"].available) == (D(3), D(0))
+    clock.advance(0.1)
+    await b.order(intent("2", OrderSide.BUY, "c1"))
+    await b.order(intent("4", OrderSide.SELL, "c2"))
+    account = await b.account()
+    # bought 2 and sold 4 at 200 (no slippage): 1 000 - 400 + 800
+    assert account.cash_usd == D(1_400) and account.fractional
+    assert (await b.positions())["AAPL"].quantity == D(1)
+    assert (await b.positions()).keys() == {"AAPL"}  # only the symbols held or traded
+
+
+async def test_the_dry_run_calendar_is_open_around_the_clock() -> None:
+    days = await broker(ManualClock(0)).trading_days(date(2026, 12, 5), date(2026, 12, 6))
+    assert [d.day for d in days] == [date(2026, 12, 5), date(2026, 12, 6)]  # a weekend too
+    saturday_3am = 1_796_439_600_000  # 2026-12-05 03:00 UTC
+    assert session_at(days, saturday_3am) is Session.REGULAR

@@ -73,6 +73,25 @@ def test_the_rpc_url_comes_from_the_environment_and_is_never_shown(
     assert "KEY123" not in str(error.value)
 
 
+def test_broker_keys_come_from_the_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PEGKEEPER_EQUITIES__ALPACA__KEY_ID", "PKID123")
+    monkeypatch.setenv("PEGKEEPER_EQUITIES__SCHWAB__APP_SECRET", "SECRET456")
+    equities = load(tmp_path, GOOD).equities
+    assert equities.alpaca.key_id.get_secret_value() == "PKID123"
+    assert equities.schwab.app_secret.get_secret_value() == "SECRET456"
+    assert "PKID123" not in repr(equities) and "SECRET456" not in repr(equities)
+    written = GOOD + '\n[equities.alpaca]\nsecret_key = "FILESECRET"\n'
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, written)
+    assert "sets equities.alpaca.secret_key: credentials are never read from a file" in str(
+        error.value
+    )
+    assert "PEGKEEPER_EQUITIES__ALPACA__SECRET_KEY" in str(error.value)
+    assert "FILESECRET" not in str(error.value)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -97,8 +116,12 @@ def test_the_rpc_url_comes_from_the_environment_and_is_never_shown(
             "equities.assets.1.tokens.0: expected an address: 0x and 40 hexadecimal digits",
         ),
         (
-            lambda t: t.replace("enabled = true", 'enabled = true\nbroker = "schwab"'),
-            'broker = "schwab" is not available yet: only "dry-run" is',
+            lambda t: t.replace("enabled = true", 'enabled = true\nbroker = "alpaca-broker"'),
+            'broker = "alpaca-broker" needs alpaca.account_id: the managed account to hedge in',
+        ),
+        (
+            lambda t: t.replace("enabled = true", 'enabled = true\nextended_hours = ["TSLA"]'),
+            "extended_hours names TSLA: not among the assets ([[equities.assets]] symbol)",
         ),
         (
             lambda t: t.replace('symbol = "MSFT"', 'symbol = "msft"'),

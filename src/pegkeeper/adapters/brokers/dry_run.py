@@ -14,16 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from pegkeeper.domain.equities.broker import (
+    BrokerAccount,
     BrokerFill,
     BrokerKind,
     BrokerOrderIntent,
     BrokerOrderReport,
     BrokerOrderState,
     BrokerOrderType,
+    BrokerPosition,
 )
+from pegkeeper.domain.equities.sessions import TradingDay, always_open
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueUncertain
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.ports import Clock
@@ -43,6 +47,9 @@ class DryRunSettings:
     quotes: Mapping[str, Decimal] = field(default_factory=dict)  # USD per share, by symbol
     fill_pieces: int = 1  # > 1: partial fills, one piece every `piece_interval_ms`
     piece_interval_ms: int = 1_000
+    cash_usd: Decimal = Decimal(1_000_000)  # the account's cash before any fill
+    holdings: Mapping[str, Decimal] = field(default_factory=dict)  # shares before any fill
+    default_holding_shares: Decimal = Decimal(1_000)  # of a symbol `holdings` does not name
 
 
 @dataclass(slots=True)
@@ -203,6 +210,58 @@ class DryRunBroker:
         if side is OrderSide.BUY:
             return (market_usd + move).quantize(PRICE_TICK, rounding=ROUND_CEILING)
         return (market_usd - move).quantize(PRICE_TICK, rounding=ROUND_FLOOR)
+
+    # -- the account: the starting cash and holdings moved by every fill ------------------------
+
+    async def account(self) -> BrokerAccount:
+        spent = sum(
+            (
+                f.quantity * f.price_usd * (1 if o.intent.side is OrderSide.BUY else -1) + f.fee_usd
+                for o in self._orders.values()
+                for f in o.fills
+            ),
+            Decimal(0),
+        )
+        cash = self.settings.cash_usd - spent
+        return BrokerAccount(
+            broker=self.name,
+            account_id="dry-run",
+            cash_usd=cash,
+            buying_power_usd=cash,
+            can_trade=True,
+            fractional=self.kind is BrokerKind.FRACTIONAL,
+            extended_hours=True,
+            status="simulated",
+        )
+
+    async def positions(self) -> dict[str, BrokerPosition]:
+        held: dict[str, Decimal] = {}
+        reserved: dict[str, Decimal] = {}
+        for order in self._orders.values():
+            intent = order.intent
+            filled = sum((f.quantity for f in order.fills), Decimal(0))
+            signed = filled if intent.side is OrderSide.BUY else -filled
+            held[intent.symbol] = held.get(intent.symbol, Decimal(0)) + signed
+            if intent.side is OrderSide.SELL and not order.state.is_terminal:
+                reserved[intent.symbol] = reserved.get(intent.symbol, Decimal(0)) + (
+                    intent.quantity - filled
+                )
+        symbols = set(held) | set(self.settings.holdings)
+        positions = {}
+        for symbol in sorted(symbols):
+            quantity = self._holding(symbol) + held.get(symbol, Decimal(0))
+            available = max(quantity - reserved.get(symbol, Decimal(0)), Decimal(0))
+            positions[symbol] = BrokerPosition(symbol, quantity, available)
+        return positions
+
+    def _holding(self, symbol: str) -> Decimal:
+        return self.settings.holdings.get(symbol, self.settings.default_holding_shares)
+
+    async def trading_days(self, start: date, end: date) -> list[TradingDay]:
+        return always_open(start, end)
+
+    async def aclose(self) -> None:
+        return None
 
     def _as_report(self, order: _Order) -> BrokerOrderReport:
         return BrokerOrderReport(

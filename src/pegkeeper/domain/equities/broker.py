@@ -48,6 +48,32 @@ _TERMINAL = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerAccount:
+    """What the broker says of the account pegkeeper hedges in, and what it may do there."""
+
+    broker: str  # the broker's name ("alpaca-trading", "schwab", ...)
+    account_id: str  # shown masked (`masked_account`)
+    cash_usd: Decimal  # what a buy may spend (spec: `cash`, not non-marginable buying power)
+    buying_power_usd: Decimal
+    can_trade: bool  # the account is active and not blocked from trading
+    fractional: bool  # fractional quantities allowed
+    extended_hours: bool  # orders in the extended sessions allowed
+    status: str = ""  # the broker's own word for the account's state
+
+
+def masked_account(account_id: str) -> str:
+    """An account id as logs and screens show it: its last 4 characters."""
+    return f"...{account_id[-4:]}" if len(account_id) > 4 else "..."
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    symbol: str
+    quantity: Decimal  # shares held, long positive
+    available: Decimal  # not reserved by open orders: what a sell may use
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerOrderIntent:
     client_order_id: str  # chosen and stored before the request; sent where the broker takes it
     symbol: str
