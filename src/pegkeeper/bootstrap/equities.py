@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings, PriceSource
+from pegkeeper.adapters.brokers.dry_run import PriceSource
 from pegkeeper.adapters.chain.anvil import INSTALL_HINT, AnvilNode, anvil_path
 from pegkeeper.adapters.chain.demo_market import DemoDeployment, DemoMarket
 from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.bootstrap.brokers import broker_probe, build_broker
 from pegkeeper.bootstrap.venue import is_real_venue
-from pegkeeper.config import ConfigError, Settings
+from pegkeeper.config import Settings
 from pegkeeper.config.equities import EquitiesSettings, EquityAssetSettings
 from pegkeeper.ports import Broker, Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.equities.broker_probe import BrokerProbe
 from pegkeeper.services.equities.control import EquityControl
 from pegkeeper.services.equities.hedger import EquityHedger, EquityHedgerSettings
 from pegkeeper.services.equities.ingestion import ChainIngestion, IngestionSettings
@@ -54,6 +56,7 @@ class EquitySetup:
     hedger: EquityHedger
     pnl: EquityPnl
     reconciler: LedgerReconciler
+    probe: BrokerProbe
     demo: DemoMarket | None = None
     closers: list[Job] = field(default_factory=list)
 
@@ -67,6 +70,7 @@ class EquitySetup:
             group.create_task(self.hedger.run(), name="equity-hedger")
             group.create_task(self.pnl.run(), name="equity-pnl")
             group.create_task(self.reconciler.run(), name="equity-reconciler")
+            group.create_task(self.probe.run(), name="equity-broker-probe")
             if self.demo is not None:
                 group.create_task(self.demo.run(), name="equity-demo-takers")
 
@@ -188,7 +192,7 @@ def _build(
         timeout_s=equities.request_timeout_seconds,
     )
     price = market_price or repository.last_fill_price  # the last onchain fill's price
-    broker = _broker(equities, clock, price)
+    broker = build_broker(equities, store, clock, price)
     symbols = universe.symbols
     control = EquityControl(store.operator_actions, clock, symbols, records_actions=False)
     pnl = EquityPnl(repository, clock, alerter=alerter)
@@ -236,28 +240,8 @@ def _build(
         hedger=hedger,
         pnl=pnl,
         reconciler=reconciler,
-        closers=[chain.aclose],
-    )
-
-
-def _broker(equities: EquitiesSettings, clock: Clock, price: PriceSource) -> Broker:
-    if equities.broker == "dry-run":
-        return DryRunBroker(clock, _dry_run(equities), last_price=price)
-    raise ConfigError(f'broker = "{equities.broker}": this build hedges with "dry-run" only so far')
-
-
-def _dry_run(equities: EquitiesSettings) -> DryRunSettings:
-    d = equities.dry_run
-    return DryRunSettings(
-        kind=d.broker_kind,
-        slippage_bps=d.slippage_bps,
-        latency_ms=d.latency_ms,
-        quotes=dict(d.quotes),
-        fill_pieces=d.fill_pieces,
-        piece_interval_ms=d.piece_interval_ms,
-        cash_usd=d.cash_usd,
-        holdings=dict(d.holdings),
-        default_holding_shares=d.default_holding_shares,
+        probe=broker_probe(equities, broker, clock, alerter),
+        closers=[chain.aclose, broker.aclose],
     )
 
 
@@ -271,6 +255,11 @@ def equities_check(setup: EquitySetup) -> Callable[[], Awaitable[str]]:
     async def check() -> str:
         if not setup.hedger.ready.is_set():
             return "starting: checking the tokens and the orders in flight"
+        broker = setup.probe.last
+        if broker is None:
+            return f"starting: checking the {setup.broker.name} broker"
+        if not broker.ok:
+            return f"{broker.broker} broker check failed: {'; '.join(broker.problems)}"
         chain = setup.ingestion.figures()
         if chain.stalled:
             return (

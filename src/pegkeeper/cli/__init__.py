@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pegkeeper.cli.backtest import register as register_backtest_command
+from pegkeeper.cli.broker import register as register_broker_commands
 from pegkeeper.cli.equities import register as register_equities_commands
 from pegkeeper.cli.figures import hedging_rows, in_flight_rows, risk_rows
 from pegkeeper.cli.quotes import register as register_quote_commands
@@ -326,6 +327,7 @@ register_quote_commands(app, _settings, _fail, _usage)
 register_sim_commands(app, _settings, _fail)
 register_backtest_command(app, _settings, _fail)
 register_equities_commands(app, _base_url, _request, _fail)
+register_broker_commands(app, _settings, _fail)
 
 
 def main() -> None:

@@ -196,6 +196,7 @@ class AlertKind(StrEnum):
     EQUITY_ORDER_FAILED = "equity_order_failed"  # a broker order failed or was lost
     EQUITY_LEDGER_BREAK = "equity_ledger_break"  # the fill-to-hedge ledger broke an invariant
     EQUITY_PNL_MISMATCH = "equity_pnl_mismatch"  # stored P&L differs from its replay
+    EQUITY_BROKER_CHECK = "equity_broker_check"  # the broker probe found a problem
 
 
 class Severity(StrEnum):
