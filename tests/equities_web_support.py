@@ -15,15 +15,19 @@ import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Literal
 
 import uvicorn
 
+from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.api.http.equities import EquitiesApi
+from pegkeeper.domain.equities.broker import BrokerKind
 from pegkeeper.domain.operator import OperatorAction, OperatorActionKind, OperatorResult
+from pegkeeper.services.equities.broker_probe import BrokerProbe, ProbeNeeds
 from pegkeeper.services.equities.control import EquityControl
 from pegkeeper.services.equities.pnl import EquityPnl
 from pegkeeper.services.equities.reconciler import LedgerReconciler
@@ -62,6 +66,8 @@ async def equities_world(
             view.repository = store.equities
             view.pnl_source = EquityPnl(store.equities, clock)
             view.reconciler = LedgerReconciler(store.equities, clock)
+        broker = DryRunBroker(clock, DryRunSettings(cash_usd=Decimal(25_000)))
+        view.broker = BrokerProbe(broker, broker, clock, ProbeNeeds(BrokerKind.FRACTIONAL))
         made.append(view)
         return EquitiesApi(view, store.operator_actions, clock, bus)
 
@@ -70,6 +76,8 @@ async def equities_world(
         await world.store.operator_actions.record(TSLA_PAUSED)
         assert isinstance(view.control, EquityControl)
         await view.control.load()
+        assert isinstance(view.broker, BrokerProbe)
+        await view.broker.check()
         if repository == "sql":
             await write_book(world.store.equities)
             assert isinstance(view.pnl_source, EquityPnl)

@@ -77,6 +77,9 @@ def test_ingestion_ledger_and_skipped_logs(url: str, page: Page) -> None:
     )
     expect(page.locator('[data-field="eq-cutoff"]')).to_have_text("block 1296")
     expect(page.locator('[data-field="eq-ledger"]')).to_contain_text("every invariant held")
+    expect(page.locator('[data-field="eq-broker"]')).to_contain_text(
+        "dry-run: market regular, cash 25,000.00"
+    )
     expect(page.locator('[data-field="eq-switches"]')).to_have_text("active")
     skipped = page.locator("#skipped tbody tr")
     expect(skipped).to_have_count(2)

@@ -85,6 +85,7 @@ class EquitySetup:
             pnl_source=self.pnl,
             control=self.control,
             reconciler=self.reconciler,
+            broker=self.probe,
         )
 
     async def close(self) -> None:

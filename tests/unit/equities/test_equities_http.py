@@ -50,6 +50,17 @@ async def test_each_symbol_with_its_exposure_age_reason_and_pnl(world: WebWorld)
         body = (await client.get("/api/v1/equities")).json()
     assert body["configured"] is True and body["operator_actions"] is True
     assert body["now_ms"] == NOW_MS
+    assert body["broker"] == {
+        "broker": "dry-run",
+        "ok": True,
+        "problems": [],
+        "checked_at_ms": NOW_MS,
+        "session": "regular",  # the dry-run broker's market never closes
+        "next_open_ms": (NOW_MS // 86_400_000 + 1) * 86_400_000,  # its next "day" at midnight UTC
+        "account": "...-run",
+        "cash_usd": "25000",
+        "buying_power_usd": "25000",
+    }
     aapl, msft, nvda, tsla = body["symbols"]
     assert numbers(aapl) == numbers(
         {

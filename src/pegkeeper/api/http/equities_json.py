@@ -6,7 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from pegkeeper.api.http.serialize import dec
+from pegkeeper.domain.equities.broker import masked_account
 from pegkeeper.domain.equities.ledger import BrokerOrderRecord, FillCover
+from pegkeeper.services.equities.broker_probe import BrokerCheck
 from pegkeeper.services.views.equities_figures import (
     EquitiesOverview,
     Ingestion,
@@ -30,6 +32,25 @@ def overview(view: EquitiesOverview) -> dict[str, Any]:
         "ingestion": ingestion(view.ingestion),
         "switches": switches_json(view.switches),
         "ledger": ledger(view.ledger),
+        "broker": broker_json(view.broker),
+    }
+
+
+def broker_json(check: BrokerCheck | None) -> dict[str, Any] | None:
+    """The last broker probe: whether the hedger can trade, the market now, the account's cash."""
+    if check is None:
+        return None
+    account = check.account
+    return {
+        "broker": check.broker,
+        "ok": check.ok,
+        "problems": list(check.problems),
+        "checked_at_ms": check.checked_at_ms,
+        "session": check.session.value if check.session else None,
+        "next_open_ms": check.next_open_ms,
+        "account": masked_account(account.account_id) if account else None,
+        "cash_usd": dec(account.cash_usd) if account else None,
+        "buying_power_usd": dec(account.buying_power_usd) if account else None,
     }
 
 

@@ -24,6 +24,7 @@ from pegkeeper.domain.equities.ledger import (
 from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.ports import Clock
+from pegkeeper.services.equities.broker_probe import BrokerCheck
 from pegkeeper.services.views.equities_figures import (
     EquitiesOverview,
     Ingestion,
@@ -197,6 +198,13 @@ class LedgerCheck(Protocol):
     def figures(self) -> LedgerFigures: ...
 
 
+class BrokerStatus(Protocol):
+    """services.equities.broker_probe.BrokerProbe: its last probe, None before the first."""
+
+    @property
+    def last(self) -> BrokerCheck | None: ...
+
+
 class UnknownSymbol(LookupError):
     def __init__(self, symbol: str, known: Sequence[str]) -> None:
         listed = ", ".join(known) or "none"
@@ -213,6 +221,7 @@ class EquitiesView:
     pnl_source: PnlSource | None = None
     control: SwitchBoard | None = None
     reconciler: LedgerCheck | None = None
+    broker: BrokerStatus | None = None
     _seen: set[str] = field(default_factory=set, init=False, repr=False)  # symbols with data
 
     def known_symbols(self) -> list[str]:
@@ -239,7 +248,8 @@ class EquitiesView:
             for symbol in self.known_symbols()
         ]
         chain = await self.ingestion_status()
-        return EquitiesOverview(now_ms, rows, chain, switches, self.ledger())
+        probe = self.broker.last if self.broker is not None else None
+        return EquitiesOverview(now_ms, rows, chain, switches, self.ledger(), probe)
 
     async def ingestion_status(self) -> Ingestion:
         checkpoint = await self.repository.checkpoint()

@@ -19,6 +19,7 @@ from pegkeeper.domain.equities.ledger import (
 )
 from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry
 from pegkeeper.domain.orders import OrderSide
+from pegkeeper.services.equities.broker_probe import BrokerCheck
 
 CENTS = Decimal("0.01")  # USD figures derived here (exposure value, spread captured)
 PRICE_PLACES = Decimal("0.000001")  # prices per share derived from a quotient
@@ -170,6 +171,7 @@ class EquitiesOverview:
     ingestion: Ingestion
     switches: Switches | None  # None: no equity hedger's switches in this process
     ledger: LedgerStatus | None  # None: no reconciler in this process
+    broker: BrokerCheck | None = None  # the last broker probe; None: none yet or not here
 
 
 def pending_shares(order: BrokerOrderRecord | None) -> Decimal:

@@ -97,7 +97,14 @@
     const switches = !all
       ? "no switches in this process"
       : all.paused ? `every symbol paused by ${all.by || "an operator"} at ${fmt.time(all.since_ms)}${all.note ? ` (${all.note})` : ""}` : "active";
+    const probe = d.broker;
+    const broker = !probe
+      ? "not checked yet"
+      : probe.ok
+        ? `${probe.broker}: market ${probe.session}, cash ${fmt.number(probe.cash_usd, 2, 2)} USD (checked ${fmt.time(probe.checked_at_ms)})`
+        : `${probe.broker}: ${probe.problems.join("; ")}`;
     $("#ingestion").replaceChildren(
+      ...row("broker", broker, "eq-broker"),
       ...row("checkpoint", chain.checkpoint_block === null ? "nothing read yet" : `block ${chain.checkpoint_block} (${fmt.time(chain.checkpoint_time_ms)})`, "eq-checkpoint"),
       ...row("cutoff", chain.cutoff_block === null ? "–" : `block ${chain.cutoff_block}`, "eq-cutoff"),
       ...row("behind the cutoff", chain.lag_blocks === null ? "–" : `${chain.lag_blocks} blocks, ${chain.lag_seconds} s`, "eq-lag"),
@@ -107,6 +114,7 @@
     );
     $('[data-field="eq-failures"]').className = chain.consecutive_failures ? "bad-text" : "";
     $('[data-field="eq-ledger"]').className = ledger && ledger.breaks ? "bad-text" : "";
+    $('[data-field="eq-broker"]').className = probe && !probe.ok ? "bad-text" : "";
     const counted = Object.entries(chain.skipped).filter(([, n]) => n > 0);
     PK.replace($("#skipped"), table(
       [
