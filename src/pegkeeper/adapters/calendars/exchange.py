@@ -18,7 +18,7 @@ from typing import Any
 
 import exchange_calendars  # type: ignore[import-untyped]
 
-from pegkeeper.domain.equities.sessions import EXCHANGE_ZONE, TradingDay
+from pegkeeper.domain.equities.sessions import EXCHANGE_ZONE, TradingDay, check_dates
 from pegkeeper.domain.errors import InvalidInput
 
 EXCHANGE = "XNYS"
@@ -46,8 +46,7 @@ class ExchangeCalendar:
 
     def days_between(self, start: date, end: date) -> list[TradingDay]:
         """The exchange's days from `start` to `end` (both included), oldest first."""
-        if start > end:
-            raise InvalidInput(f"start {start} is after end {end}: expected start <= end")
+        check_dates(start, end)
         if start < self.first_day or end > self.last_day:
             raise InvalidInput(
                 f"the offline {EXCHANGE} calendar covers {self.first_day} to {self.last_day}, "

@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from pegkeeper.domain.errors import InvalidInput
+
 EXCHANGE_ZONE = ZoneInfo("America/New_York")
 MS_PER_DAY = 86_400_000
 # A regular session shorter than 09:30-16:00 is a half day (13:00 close).
@@ -130,6 +132,12 @@ def calendar_window(now_ms: int) -> tuple[date, date]:
         today - timedelta(days=CALENDAR_DAYS_BEHIND),
         today + timedelta(days=CALENDAR_DAYS_AHEAD),
     )
+
+
+def check_dates(start: date, end: date) -> None:
+    """A calendar request's dates: `start` no later than `end`."""
+    if start > end:
+        raise InvalidInput(f"start {start} is after end {end}: expected start <= end")
 
 
 def always_open(start: date, end: date) -> list[TradingDay]:
