@@ -12,6 +12,7 @@ SATS_PER_BTC = 100_000_000
 CENTS_PER_USD = 100
 ONE_SAT_BTC = Decimal("0.00000001")
 ONE_CENT_USD = Decimal("0.01")
+BPS_PER_ONE = Decimal(10_000)  # basis points in a whole: x (1 + bps / BPS_PER_ONE)
 
 
 def floor_int(value: Decimal) -> int:

@@ -30,13 +30,13 @@ from pegkeeper.domain.equities.broker import (
 from pegkeeper.domain.equities.sessions import TradingDay, always_open
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueUncertain
 from pegkeeper.domain.orders import OrderSide
+from pegkeeper.domain.units import BPS_PER_ONE
 from pegkeeper.ports import Clock
 
 PriceSource = Callable[[str], Awaitable[Decimal | None]]
 
 QUANTITY_STEP = Decimal("0.000000001")  # 9 dp, as Alpaca takes them
 PRICE_TICK = Decimal("0.0001")  # fill prices: buys rounded up, sells down (against the maker)
-BPS = Decimal(10_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +206,7 @@ class DryRunBroker:
         return self.settings.quotes.get(symbol) or self._market.get(symbol)
 
     def _slipped(self, market_usd: Decimal, side: OrderSide) -> Decimal:
-        move = market_usd * self.settings.slippage_bps / BPS
+        move = market_usd * self.settings.slippage_bps / BPS_PER_ONE
         if side is OrderSide.BUY:
             return (market_usd + move).quantize(PRICE_TICK, rounding=ROUND_CEILING)
         return (market_usd - move).quantize(PRICE_TICK, rounding=ROUND_FLOOR)

@@ -68,12 +68,12 @@ def _fractional(
     notional_usd = quantity * last_price_usd
     if notional_usd < min_notional_usd:
         return Wait(
-            f"{_plain(quantity)} shares at {_plain(last_price_usd)} USD is "
-            f"{_plain(notional_usd)} USD, below the {_plain(min_notional_usd)} USD minimum"
+            f"{plain(quantity)} shares at {plain(last_price_usd)} USD is "
+            f"{plain(notional_usd)} USD, below the {plain(min_notional_usd)} USD minimum"
         )
     return HedgeSize(side, quantity)
 
 
-def _plain(amount: Decimal) -> str:
+def plain(amount: Decimal) -> str:
     """For messages: no trailing zeros, no exponent."""
     return f"{amount.normalize():f}"
