@@ -4,6 +4,9 @@ calendar it follows and the probe that checks both (`pegkeeper broker check`, `/
 from __future__ import annotations
 
 from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings, PriceSource
+from pegkeeper.adapters.calendars.always_open import AlwaysOpenCalendar
+from pegkeeper.adapters.calendars.exchange import ExchangeCalendar
+from pegkeeper.adapters.calendars.fallback import FallbackCalendar
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.config import ConfigError, Settings
 from pegkeeper.config.equities import EquitiesSettings
@@ -11,6 +14,7 @@ from pegkeeper.domain.equities.broker import BrokerKind
 from pegkeeper.ports import Broker, Clock, MarketCalendar
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.broker_probe import BrokerCheck, BrokerProbe, ProbeNeeds
+from pegkeeper.services.equities.hedge_gate import GateSettings, HedgeGate
 
 PROBE_INTERVAL_SECONDS = 300.0
 
@@ -25,18 +29,44 @@ def build_broker(
 
 
 def market_calendar(equities: EquitiesSettings, broker: Broker) -> MarketCalendar:
-    if equities.calendar == "broker":
+    """The broker's calendar (the dry-run broker's never closes), with the exchange's offline
+    calendar when a real broker does not answer; or the one `calendar` names."""
+    if equities.calendar == "always-open":
+        return AlwaysOpenCalendar()
+    if equities.calendar == "exchange":
+        return ExchangeCalendar()
+    if isinstance(broker, DryRunBroker):
         return broker
-    raise ConfigError(f'calendar = "{equities.calendar}": this build follows "broker" only so far')
+    return FallbackCalendar(broker, ExchangeCalendar())
+
+
+def hedge_gate(
+    equities: EquitiesSettings,
+    broker: Broker,
+    calendar: MarketCalendar,
+    clock: Clock,
+    alerter: Alerter | None,
+) -> HedgeGate:
+    settings = GateSettings(
+        extended_hours=frozenset(equities.extended_hours),
+        extended_slippage_bps=equities.extended_slippage_bps,
+        reprice_after_seconds=equities.reprice_after_seconds,
+        preflight_slippage_bps=equities.preflight_slippage_bps,
+    )
+    return HedgeGate(broker, calendar, clock, settings, alerter)
 
 
 def broker_probe(
-    equities: EquitiesSettings, broker: Broker, clock: Clock, alerter: Alerter | None
+    equities: EquitiesSettings,
+    broker: Broker,
+    calendar: MarketCalendar,
+    clock: Clock,
+    alerter: Alerter | None,
 ) -> BrokerProbe:
     needs = ProbeNeeds(kind=broker.kind, extended_hours=tuple(equities.extended_hours))
     return BrokerProbe(
         broker,
-        market_calendar(equities, broker),
+        calendar,
         clock,
         needs,
         alerter=alerter,
@@ -69,7 +99,8 @@ async def probe_once(settings: Settings) -> BrokerCheck:
     try:
         broker = build_broker(settings.equities, store, clock, store.equities.last_fill_price)
         try:
-            return await broker_probe(settings.equities, broker, clock, None).check()
+            calendar = market_calendar(settings.equities, broker)
+            return await broker_probe(settings.equities, broker, calendar, clock, None).check()
         finally:
             await broker.aclose()
     finally:

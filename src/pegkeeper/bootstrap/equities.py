@@ -20,7 +20,7 @@ from pegkeeper.adapters.chain.demo_market import DemoDeployment, DemoMarket
 from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
-from pegkeeper.bootstrap.brokers import broker_probe, build_broker
+from pegkeeper.bootstrap.brokers import broker_probe, build_broker, hedge_gate, market_calendar
 from pegkeeper.bootstrap.venue import is_real_venue
 from pegkeeper.config import Settings
 from pegkeeper.config.equities import EquitiesSettings, EquityAssetSettings
@@ -194,6 +194,7 @@ def _build(
     )
     price = market_price or repository.last_fill_price  # the last onchain fill's price
     broker = build_broker(equities, store, clock, price)
+    calendar = market_calendar(equities, broker)
     symbols = universe.symbols
     control = EquityControl(store.operator_actions, clock, symbols, records_actions=False)
     pnl = EquityPnl(repository, clock, alerter=alerter)
@@ -211,6 +212,7 @@ def _build(
         control=control,
         alerter=alerter,
         on_broker_fills=pnl.trigger,
+        gate=hedge_gate(equities, broker, calendar, clock, alerter),
     )
     ingestion = ChainIngestion(
         chain,
@@ -241,7 +243,7 @@ def _build(
         hedger=hedger,
         pnl=pnl,
         reconciler=reconciler,
-        probe=broker_probe(equities, broker, clock, alerter),
+        probe=broker_probe(equities, broker, calendar, clock, alerter),
         closers=[chain.aclose, broker.aclose],
     )
 

@@ -116,13 +116,19 @@ async def test_refuses_quantities_the_broker_would_refuse(
     assert dry.sent == []
 
 
-async def test_limit_orders_are_refused() -> None:
-    dry = broker(ManualClock(0), {"AAPL": D(100)})
+async def test_a_limit_order_fills_only_at_its_limit_or_better() -> None:
+    prices = {"AAPL": D(100)}
+    dry = broker(ManualClock(0), prices)
     limit = BrokerOrderIntent(
         "c1", "AAPL", OrderSide.BUY, D(1), 0, BrokerOrderType.LIMIT, D(99), True
     )
-    with pytest.raises(OrderRejected, match="market orders only"):
-        await dry.place_order(limit)
+    assert (await dry.place_order(limit)).state is BrokerOrderState.WORKING  # 100 > 99
+    prices["AAPL"] = D("98.5")
+    report = await dry.order(limit)
+    assert report.state is BrokerOrderState.FILLED and report.fills[0].price_usd == D("98.5")
+    no_price = BrokerOrderIntent("c2", "AAPL", OrderSide.SELL, D(1), 0, BrokerOrderType.LIMIT)
+    with pytest.raises(OrderRejected, match="a limit order needs a positive limit price"):
+        await dry.place_order(no_price)
 
 
 async def test_orders_are_found_by_client_id_and_a_reused_id_is_the_same_order() -> None:

@@ -16,9 +16,10 @@ from pegkeeper.domain.equities.assets import EquityAsset, EquityUniverse
 from pegkeeper.domain.equities.broker import BrokerKind
 from pegkeeper.domain.equities.chain import RaindexEvent, TokenInfo
 from pegkeeper.domain.equities.ledger import SymbolExposure
-from pegkeeper.ports import EquityRepository, OperatorActionRepository
+from pegkeeper.ports import EquityRepository, MarketCalendar, OperatorActionRepository
 from pegkeeper.services.alerts import Alerter, AlertSettings
 from pegkeeper.services.equities.control import EquityControl
+from pegkeeper.services.equities.hedge_gate import GateSettings, HedgeGate
 from pegkeeper.services.equities.hedger import EquityHedger, EquityHedgerSettings
 from pegkeeper.services.equities.ingestion import ChainIngestion, IngestionSettings
 from pegkeeper.services.equities.pnl import EquityPnl
@@ -105,6 +106,10 @@ def make_world(
     chain: FakeChain | None = None,
     hedger_settings: EquityHedgerSettings | None = None,
     ingestion_settings: IngestionSettings | None = None,
+    calendar: MarketCalendar | None = None,
+    gate_settings: GateSettings | None = None,
+    cash_usd: Decimal = Decimal(1_000_000),
+    holdings: dict[str, Decimal] | None = None,
 ) -> World:
     """Each symbol gets one plain token (address 0x..1, 0x..2, ...) and one wrapper (0x..101,
     0x..102, ...); prices come from the onchain fills, the broker's latency from `latency_ms`."""
@@ -135,6 +140,8 @@ def make_world(
             slippage_bps=Decimal(slippage_bps),
             latency_ms=latency_ms,
             fill_pieces=fill_pieces,
+            cash_usd=cash_usd,
+            holdings=dict(holdings or {}),
         ),
         last_price=store.last_fill_price,
     )
@@ -151,6 +158,9 @@ def make_world(
         control=control,
         alerter=alerter,
         on_broker_fills=pnl.trigger,
+        gate=None
+        if calendar is None
+        else HedgeGate(broker, calendar, clock, gate_settings or GateSettings(), alerter),
     )
     ingestion = ChainIngestion(
         chain,

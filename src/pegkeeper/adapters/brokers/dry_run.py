@@ -4,6 +4,8 @@ the callable the bootstrap passes), else a configured quote, moved against the m
 configured slippage. A market order is working until the configured latency has passed, and
 fills in one piece or, when configured, in several spread over time (the partial-fill path).
 
+A limit order (the extended sessions') fills only at its limit or better, else keeps working.
+
 Fault switches reproduce production failures in tests: `fail_next_with` raises instead of
 placing (nothing happens at the broker), `timeout_after_accept_next` places the order and then
 raises VenueUncertain (a timeout after the broker took it), `overfill_next_by` fills the next
@@ -160,8 +162,9 @@ class DryRunBroker:
             raise OrderRejected(f"quantity has more than 9 decimals: {quantity}")
         if self.kind is BrokerKind.WHOLE_SHARES and quantity != quantity.to_integral_value():
             raise OrderRejected(f"whole shares only, got {quantity}")
-        if intent.order_type is not BrokerOrderType.MARKET:
-            raise OrderRejected("the dry-run broker takes market orders only")
+        limit = intent.limit_price_usd
+        if intent.order_type is BrokerOrderType.LIMIT and (limit is None or limit <= 0):
+            raise OrderRejected(f"a limit order needs a positive limit price, got {limit}")
 
     def _new_order(self, intent: BrokerOrderIntent, price_usd: Decimal) -> _Order:
         quantity = intent.quantity + self._overfill_next
@@ -180,16 +183,19 @@ class DryRunBroker:
         """Fills the pieces whose time has come, each at the price of that moment."""
         now_ms = self._clock.monotonic_ms()
         while order.due_ms and order.due_ms[0] <= now_ms and not order.state.is_terminal:
-            order.due_ms.pop(0)
-            quantity = order.quantities.pop(0)
             market = await self._price(order.intent.symbol) or order.placed_price_usd
             self._market[order.intent.symbol] = market
+            price_usd = _within_limit(self._slipped(market, order.intent.side), order.intent)
+            if price_usd is None:
+                return  # a limit the market has not reached: it keeps working
+            order.due_ms.pop(0)
+            quantity = order.quantities.pop(0)
             number = len(order.fills) + 1
             order.fills.append(
                 BrokerFill(
                     fill_id=f"{order.broker_order_id}-{number}",
                     quantity=quantity,
-                    price_usd=self._slipped(market, order.intent.side),
+                    price_usd=price_usd,
                     ts_ms=self._clock.now_ms(),
                 )
             )
@@ -271,6 +277,17 @@ class DryRunBroker:
             fills=tuple(order.fills),
             message=order.message,
         )
+
+
+def _within_limit(price_usd: Decimal, intent: BrokerOrderIntent) -> Decimal | None:
+    """A market order's fill price as is; a limit order's at the limit or better, or None when
+    the price is past the limit (a buy above it, a sell below)."""
+    limit = intent.limit_price_usd
+    if intent.order_type is not BrokerOrderType.LIMIT or limit is None:
+        return price_usd
+    if intent.side is OrderSide.BUY:
+        return price_usd if price_usd <= limit else None
+    return price_usd if price_usd >= limit else None
 
 
 def _pieces(quantity: Decimal, wanted: int, kind: BrokerKind) -> list[Decimal]:

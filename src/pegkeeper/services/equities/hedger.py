@@ -30,10 +30,12 @@ from pegkeeper.domain.equities.broker import (
     BrokerOrderState,
 )
 from pegkeeper.domain.equities.ledger import SymbolExposure
+from pegkeeper.domain.equities.session_orders import SessionOrder, Upkeep
 from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.ports import Broker, Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.control import EquityControl
+from pegkeeper.services.equities.hedge_gate import HedgeGate
 from pegkeeper.services.equities.status import SymbolStatus, flat, shown, symbol_status
 from pegkeeper.services.execution.broker_orders import BrokerOrderExecution, BrokerSent
 from pegkeeper.services.ids import broker_client_order_id, new_correlation_id
@@ -68,9 +70,11 @@ class EquityHedger:
         control: EquityControl | None = None,
         alerter: Alerter | None = None,
         on_broker_fills: Callable[[str], None] | None = None,
+        gate: HedgeGate | None = None,
     ) -> None:
         """`symbols` are the configured ones (shown even before their first fill);
-        `on_broker_fills` is told of every report that brought broker fills."""
+        `on_broker_fills` is told of every report that brought broker fills; `gate` says what
+        the market session and the account allow (None: a market order at any time)."""
         self._repository = repository
         self._broker = broker
         self._clock = clock
@@ -79,6 +83,7 @@ class EquityHedger:
         self.control = control
         self._alerter = alerter
         self._on_broker_fills = on_broker_fills
+        self.gate = gate
         self.execution = BrokerOrderExecution(
             repository,
             broker,
@@ -155,12 +160,27 @@ class EquityHedger:
         still: set[str] = set()
         for order in await self._repository.open_broker_orders():
             state = await self.execution.resolve(order)
+            if state is not None and not state.is_terminal:
+                state = await self._upkeep(order.intent) or state
             if state is None or not state.is_terminal:
                 still.add(order.intent.symbol)
             else:
                 record = await self._repository.broker_order(order.intent.client_order_id)
                 self._order_outcome(order.intent, state, record.message if record else "")
         return still
+
+    async def _upkeep(self, intent: BrokerOrderIntent) -> BrokerOrderState | None:
+        """A working limit order the session moved past is canceled (repriced, replaced by a
+        market order at the open, or held): the next order is sized from what it left."""
+        if self.gate is None:
+            return None
+        step = await self.gate.upkeep(intent)
+        if step is Upkeep.KEEP:
+            return None
+        log.info(
+            "working limit order canceled", client_order_id=intent.client_order_id, step=step.value
+        )
+        return await self.execution.cancel(intent)
 
     async def _hedge(
         self, exposure: SymbolExposure, reason: str, correlation_id: str, in_flight: set[str]
@@ -177,7 +197,16 @@ class EquityHedger:
         if self.control is not None and self.control.paused(symbol):
             self._waiting[symbol] = "paused by an operator"
             return None
+        order: SessionOrder | None = None
+        if self.gate is not None:
+            allowed = await self.gate.order_for(size, symbol, self._price_of(exposure))
+            if not isinstance(allowed, SessionOrder):
+                self._waiting[symbol] = allowed.waiting
+                return None
+            order = allowed
         intent = await self._intent(exposure, size, correlation_id)
+        if order is not None:
+            intent = order.applied_to(intent)
         try:
             await self.execution.open(intent, f"{reason}: exposure {shown(exposure.exposure)}")
         except SlotTaken as error:
@@ -291,6 +320,8 @@ class EquityHedger:
                 )
             return
         reason = message or state.value
+        if self.gate is not None:
+            self.gate.account_changed()  # a refusal may be the account's: read it again
         self._errors[symbol] = f"{state.value}: {reason}"
         self._waiting[symbol] = f"the broker did not take the order: {reason}"
         log.warning(
@@ -311,6 +342,8 @@ class EquityHedger:
             )
 
     def _fills_reported(self, report: BrokerOrderReport) -> None:
+        if self.gate is not None:
+            self.gate.account_changed()
         if self._on_broker_fills is not None:
             self._on_broker_fills("broker_fill")
 
