@@ -35,6 +35,7 @@ from pegkeeper.ports.store import (
     RollRepository,
     Store,
 )
+from pegkeeper.ports.tokens import TokenRepository, TokenStore
 from pegkeeper.ports.venues import (
     AlertSink,
     FundingVenue,
@@ -74,6 +75,8 @@ __all__ = [
     "RollRepository",
     "Store",
     "Subscription",
+    "TokenRepository",
+    "TokenStore",
     "Venue",
     "Wallet",
 ]

@@ -33,6 +33,7 @@ from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
 from pegkeeper.adapters.store.roll_repo import SqlRollRepository
+from pegkeeper.adapters.store.token_repo import SqlTokenRepository
 from pegkeeper.ports import (
     AuditReader,
     Clock,
@@ -43,6 +44,7 @@ from pegkeeper.ports import (
     PegRepository,
     QuoteRepository,
     RollRepository,
+    TokenRepository,
 )
 from pegkeeper.ports.equities import EquityRepository
 
@@ -74,6 +76,7 @@ class SqlStore:
         galoy: SqlGaloyRepository,
         ledger_state: SqlLedgerStateRepository,
         equities: SqlEquityRepository,
+        broker_tokens: SqlTokenRepository,
     ) -> None:
         self.engine = tx.engine
         self._tx = tx
@@ -89,6 +92,8 @@ class SqlStore:
         self.funding: CollateralRepository = funding
         self.rolls: RollRepository = rolls
         self.equities: EquityRepository = equities
+        # sealed broker logins: adapters.store.token_store encrypts and decrypts them
+        self.broker_tokens: TokenRepository = broker_tokens
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._tx.unit()
@@ -131,6 +136,7 @@ async def open_store(
         galoy=SqlGaloyRepository(tx),
         ledger_state=SqlLedgerStateRepository(tx),
         equities=SqlEquityRepository(tx, now_ms),
+        broker_tokens=SqlTokenRepository(tx),
     )
 
 

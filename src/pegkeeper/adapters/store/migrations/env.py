@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from pegkeeper.adapters.store import (  # noqa: F401 (their tables join `metadata`)
     equity_tables,
     ledger_tables,
+    token_tables,
 )
 from pegkeeper.adapters.store.database import (
     create_engine,
