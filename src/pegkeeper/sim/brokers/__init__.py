@@ -1,0 +1,1 @@
+"""Local servers that speak brokers' JSON wire formats, for tests and local runs."""
