@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pegkeeper.cli.auth import register as register_auth_commands
 from pegkeeper.cli.backtest import register as register_backtest_command
 from pegkeeper.cli.broker import register as register_broker_commands
 from pegkeeper.cli.equities import register as register_equities_commands
@@ -328,6 +329,7 @@ register_sim_commands(app, _settings, _fail)
 register_backtest_command(app, _settings, _fail)
 register_equities_commands(app, _base_url, _request, _fail)
 register_broker_commands(app, _settings, _fail)
+register_auth_commands(app, _settings, _fail, _usage)
 
 
 def main() -> None:
