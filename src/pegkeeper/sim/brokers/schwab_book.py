@@ -285,9 +285,17 @@ class SchwabBook:
         order_id = self._next_order_id
         self._next_order_id += 1
         return SimOrder(
-            order_id, account, symbol, instruction, quantity, order_type, session, duration,
-            limit, now_ms,
-        )  # fmt: skip
+            order_id=order_id,
+            account=account,
+            symbol=symbol,
+            instruction=instruction,
+            quantity=quantity,
+            order_type=order_type,
+            session=session,
+            duration=duration,
+            limit_price_usd=limit,
+            entered_ms=now_ms,
+        )
 
 
 def _move_account(order: SimOrder, quantity: Decimal, price: Decimal) -> None:
