@@ -12,7 +12,7 @@ from pegkeeper.adapters.brokers.schwab import SchwabBroker
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.domain.equities.broker import BrokerAccount, BrokerPosition
 from pegkeeper.domain.equities.sessions import Session, TradingDay, session_at
-from pegkeeper.domain.errors import InvalidInput, VenueMisconfigured
+from pegkeeper.domain.errors import CredentialsRejected, InvalidInput
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.sim.brokers.schwab_server import SchwabServer
 
@@ -78,7 +78,7 @@ async def test_several_accounts_without_a_choice_are_refused_naming_them_masked(
 ) -> None:
     server.add_account("87654321", Decimal(0))
 
-    with pytest.raises(VenueMisconfigured) as refused:
+    with pytest.raises(CredentialsRejected) as refused:
         await (await make_broker()).account()
 
     message = str(refused.value)
@@ -103,7 +103,7 @@ async def test_a_configured_account_the_login_does_not_see_is_refused(
 ) -> None:
     broker = await make_broker(account_number="11112222")
 
-    with pytest.raises(VenueMisconfigured, match=r"account \.\.\.2222 is not among .*\.\.\.5678"):
+    with pytest.raises(CredentialsRejected, match=r"account \.\.\.2222 is not among .*\.\.\.5678"):
         await broker.positions()
 
 

@@ -1,6 +1,6 @@
-"""The execution core's broker path (services.execution.broker_orders) over the Schwab broker and
-the SQL store: an order whose POST timed out after Schwab took it is found at once and recorded
-with its fills; one the next process finds lost is not sent again."""
+"""The services over the Schwab broker: the execution core's broker path with the SQL store (an
+order whose POST timed out after Schwab took it is found at once and recorded with its fills;
+one Schwab never took is lost, not sent again), and the broker probe behind `/readyz`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from decimal import Decimal
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.domain.equities.broker import BrokerOrderState
+from pegkeeper.domain.equities.sessions import Session
 from pegkeeper.domain.execution import Outcome
 from pegkeeper.domain.orders import OrderSide
+from pegkeeper.services.equities.broker_probe import BrokerProbe, ProbeNeeds
 from pegkeeper.services.execution.broker_orders import BrokerOrderExecution
 from pegkeeper.sim.brokers.schwab_server import SchwabServer
 
@@ -64,3 +66,22 @@ async def test_an_order_schwab_never_took_is_unknown_then_lost_and_never_resent(
     assert await execution.resolve(record) is BrokerOrderState.LOST
     assert server.requests["place_order"] == 1
     assert server.book.orders == {}
+
+
+async def test_the_broker_probe_reads_schwab_and_names_an_expired_login(
+    server: SchwabServer, make_broker: MakeBroker, logged_in: object, clock: ManualClock
+) -> None:
+    broker = await make_broker()
+    probe = BrokerProbe(broker, broker, clock, ProbeNeeds(kind=broker.kind))
+
+    check = await probe.check()
+
+    assert check.ok, check.problems
+    assert check.account is not None and check.account.account_id == "12345678"
+    assert check.positions["AAPL"].available == Decimal(50)
+    assert check.session is Session.REGULAR  # Monday 10:00 ET
+    assert [d.day.isoformat() for d in check.days][:2] == ["2026-01-05", "2026-01-06"]
+    clock.advance(7 * 86_400)
+    expired = await probe.check()
+    assert not expired.ok
+    assert "run `pegkeeper auth schwab` again" in expired.problems[0]

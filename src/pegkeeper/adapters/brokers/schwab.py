@@ -53,6 +53,7 @@ from pegkeeper.domain.equities.broker import (
 )
 from pegkeeper.domain.equities.sessions import MS_PER_DAY, TradingDay
 from pegkeeper.domain.errors import (
+    CredentialsRejected,
     InvalidInput,
     NotFound,
     VenueError,
@@ -139,6 +140,8 @@ class SchwabBroker:
     # -- orders ----------------------------------------------------------------------------------
 
     async def place_order(self, intent: BrokerOrderIntent) -> BrokerOrderReport:
+        """CredentialsRejected and VenueUnavailable mean the order was not placed (the login
+        or the request was refused before Schwab took it); VenueUncertain that it may be."""
         body = order_body(intent)  # refuses what Schwab cannot take before anything is sent
         orders = await self._orders_path()
         response = await self._api.post_order(orders, body)
@@ -268,14 +271,15 @@ def _account_pairs(answer: object) -> list[tuple[str, str]]:
 
 
 def _chosen_account(answer: object, wanted: str) -> tuple[str, str]:
-    """(number, hash) of the configured account, or of the login's only one."""
+    """(number, hash) of the configured account, or of the login's only one. CredentialsRejected
+    otherwise: the login as configured cannot hedge, and only the operator can change that."""
     pairs = _account_pairs(answer)
     shown = ", ".join(masked_account(number) for number, _ in pairs) or "none"
     if wanted:
         for number, account_hash in pairs:
             if number == wanted:
                 return number, account_hash
-        raise VenueMisconfigured(
+        raise CredentialsRejected(
             f"{BROKER}: account {masked_account(wanted)} is not among the login's accounts "
             f"({shown}); set [equities.schwab] account_number to one of them, or log in as "
             "its owner with `pegkeeper auth schwab`"
@@ -283,8 +287,8 @@ def _chosen_account(answer: object, wanted: str) -> tuple[str, str]:
     if len(pairs) == 1:
         return pairs[0]
     if not pairs:
-        raise VenueMisconfigured(f"{BROKER}: the login sees no account to trade in")
-    raise VenueMisconfigured(
+        raise CredentialsRejected(f"{BROKER}: the login sees no account to trade in")
+    raise CredentialsRejected(
         f"{BROKER}: the login sees {len(pairs)} accounts ({shown}): set [equities.schwab] "
         "account_number to the one to hedge in"
     )
