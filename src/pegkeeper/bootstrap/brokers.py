@@ -4,10 +4,12 @@ calendar it follows and the probe that checks both (`pegkeeper broker check`, `/
 from __future__ import annotations
 
 from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings, PriceSource
+from pegkeeper.adapters.brokers.schwab import build_schwab
 from pegkeeper.adapters.calendars.always_open import AlwaysOpenCalendar
 from pegkeeper.adapters.calendars.exchange import ExchangeCalendar
 from pegkeeper.adapters.calendars.fallback import FallbackCalendar
 from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.adapters.store.token_store import EncryptedTokenStore, TokenCipher
 from pegkeeper.config import ConfigError, Settings
 from pegkeeper.config.equities import EquitiesSettings
 from pegkeeper.domain.equities.broker import BrokerKind
@@ -25,6 +27,9 @@ def build_broker(
     """`price`: where the dry-run broker fills (the last onchain fill's price)."""
     if equities.broker == "dry-run":
         return DryRunBroker(clock, _dry_run(equities), last_price=price)
+    if equities.broker == "schwab":
+        tokens = EncryptedTokenStore(store.broker_tokens, TokenCipher.from_environment(), clock)
+        return build_schwab(equities.schwab, tokens, clock)
     raise ConfigError(f'broker = "{equities.broker}": this build hedges with "dry-run" only so far')
 
 
@@ -71,6 +76,7 @@ def broker_probe(
         needs,
         alerter=alerter,
         interval_seconds=PROBE_INTERVAL_SECONDS,
+        login_expires=getattr(broker, "login_expires_at_ms", None),
     )
 
 

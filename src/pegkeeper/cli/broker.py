@@ -76,6 +76,8 @@ def check_json(check: BrokerCheck) -> dict[str, Any]:
             "fractional": account.fractional,
             "extended_hours": account.extended_hours,
         },
+        "login_expires_at": _utc(check.login_expires_at_ms) if check.login_expires_at_ms else None,
+        "notices": list(check.notices),
         "session": check.session.value if check.session else None,
         "next_open": _utc(check.next_open_ms) if check.next_open_ms else None,
         "days": [_day_json(day) for day in check.days],
@@ -106,6 +108,8 @@ def _print(console: Console, check: BrokerCheck) -> None:
         account.add_row("may trade", _yes(a.can_trade))
         account.add_row("fractional shares", _yes(a.fractional))
         account.add_row("extended hours", _yes(a.extended_hours))
+    if check.login_expires_at_ms is not None:
+        account.add_row("login valid until", _et(check.login_expires_at_ms))
     account.add_row("market now", check.session.value if check.session else "unknown")
     account.add_row("next regular open", _et(check.next_open_ms) if check.next_open_ms else "-")
     console.print(account)
@@ -116,6 +120,8 @@ def _print(console: Console, check: BrokerCheck) -> None:
     for symbol, p in check.positions.items():
         positions.add_row(symbol, str(p.quantity), str(p.available))
     console.print(positions)
+    for notice in check.notices:
+        console.print(f"[yellow]soon:[/yellow] {notice}", markup=True, highlight=False)
     for problem in check.problems:
         console.print(f"[red]problem:[/red] {problem}", markup=True, highlight=False)
     if check.ok:

@@ -197,6 +197,7 @@ class AlertKind(StrEnum):
     EQUITY_LEDGER_BREAK = "equity_ledger_break"  # the fill-to-hedge ledger broke an invariant
     EQUITY_PNL_MISMATCH = "equity_pnl_mismatch"  # stored P&L differs from its replay
     EQUITY_BROKER_CHECK = "equity_broker_check"  # the broker probe found a problem
+    EQUITY_BROKER_LOGIN = "equity_broker_login"  # the broker's stored login ends within a day
     EQUITY_HEDGE_BLOCKED = "equity_hedge_blocked"  # preflight: no shares or cash for a hedge
 
 

@@ -42,11 +42,6 @@ class VenueMisconfigured(Exception):
     """The venue account is not set up as pegkeeper needs; the message says what to change."""
 
 
-class CredentialsRejected(VenueMisconfigured):
-    """The broker or venue refused the credentials (wrong, expired, revoked): retrying does not
-    help; the message names the broker and what to do (set the keys, log in again)."""
-
-
 class RateLimited(VenueUnavailable):
     """A 429: the request was not processed. `retry_after_seconds` is the wait the server
     asked for (None when it named none)."""
@@ -56,6 +51,12 @@ class RateLimited(VenueUnavailable):
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after_seconds = retry_after_seconds
+
+
+class CredentialsRejected(VenueMisconfigured, VenueUnavailable):
+    """The broker or venue refused the credentials (wrong, expired, revoked): the request was
+    not processed, and retrying does not help; the message names the broker and what to do
+    (set the keys, log in again)."""
 
 
 class PositionAlreadyClosed(OrderRejected):

@@ -7,6 +7,7 @@ while this test's loop serves the local server."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -178,3 +179,46 @@ async def test_a_missing_or_malformed_key_stops_before_the_login(
     assert "64 hexadecimal characters" in result.output
     assert "/v1/oauth/authorize" not in result.output
     assert server.requests["token"] == 0
+
+
+def _hedge_at_schwab(config: Path) -> None:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[equities.schwab]", '[equities]\nbroker = "schwab"\n\n[equities.schwab]'),
+        encoding="utf-8",
+    )
+
+
+async def test_after_the_login_broker_check_reads_the_schwab_account(
+    server: SchwabServer, config: Path, tmp_path: Path
+) -> None:
+    key_hex = secrets.token_hex(32)
+    assert (await _auth(config, await _browser_lands_on(server), key_hex)).exit_code == 0
+    _hedge_at_schwab(config)
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["broker", "check", "--config", str(config), "--json"],
+        env=_env(key_hex),
+    )
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.output)
+    assert checked["broker"] == "schwab" and checked["problems"] == []
+    assert checked["account"]["account"] == "...4321"
+    assert checked["account"]["cash_usd"] == "2000"
+    assert checked["account"]["fractional"] is False  # Schwab: whole shares
+    assert checked["login_expires_at"] is not None
+
+
+async def test_broker_check_without_a_login_names_what_to_do(
+    server: SchwabServer, config: Path
+) -> None:
+    _hedge_at_schwab(config)
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["broker", "check", "--config", str(config)],
+        env=_env(secrets.token_hex(32)),
+    )
+    assert result.exit_code == 1
+    assert "pegkeeper auth schwab" in result.output

@@ -95,3 +95,37 @@ async def test_what_the_account_may_not_do_is_named() -> None:
         "account ...3456 does not allow fractional shares, which this broker's hedges use",
         "account ...3456 does not allow extended-hours orders, yet extended_hours names AAPL",
     )
+
+
+async def test_a_login_ending_within_a_day_is_announced_and_alerted() -> None:
+    clock = ManualClock(MONDAY_10_ET_MS)
+    broker = Weekdays(clock, DryRunSettings())
+    ends_ms = [MONDAY_10_ET_MS + 30 * 3_600_000]  # in 30 h
+
+    async def login_expires() -> int | None:
+        return ends_ms[0]
+
+    alerter = Alerter(RecordingSink(), MemoryCollateralRepository(), clock, AlertSettings())
+    probe = BrokerProbe(
+        broker,
+        broker,
+        clock,
+        ProbeNeeds(BrokerKind.FRACTIONAL),
+        alerter=alerter,
+        login_expires=login_expires,
+    )
+    assert (await probe.check()).notices == ()
+    clock.advance(12 * 3600)  # 18 h left
+    check = await probe.check()
+    assert check.ok and check.login_expires_at_ms == ends_ms[0]
+    assert check.notices == (
+        "the broker login ends in 18.0 h: run `pegkeeper auth schwab` again before then, "
+        "or the hedger stops sending orders",
+    )
+    ends_ms[0] += 7 * 86_400_000  # logged in again
+    await probe.check()
+    sent = [(a.kind, a.severity) for a in alerter.sent if a.kind is AlertKind.EQUITY_BROKER_LOGIN]
+    assert sent == [
+        (AlertKind.EQUITY_BROKER_LOGIN, Severity.WARNING),
+        (AlertKind.EQUITY_BROKER_LOGIN, Severity.RESOLVED),
+    ]

@@ -7,7 +7,7 @@ probe is the next try).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -29,6 +29,7 @@ from pegkeeper.services.alerts import Alerter
 log = structlog.get_logger("pegkeeper.equities.broker")
 
 T = TypeVar("T")
+LOGIN_WARNING_MS = 86_400_000  # a login that ends within a day is announced
 DAYS_AHEAD = 7  # the calendar shown: today and the next days
 _SUBJECT = "broker"
 
@@ -43,6 +44,8 @@ class BrokerCheck:
     session: Session | None = None  # now, by the calendar
     next_open_ms: int | None = None  # the next regular open after now
     problems: tuple[str, ...] = ()  # each a reason the hedger cannot work as configured
+    login_expires_at_ms: int | None = None  # a broker login that ends (Schwab's, 7 days)
+    notices: tuple[str, ...] = ()  # what needs the operator soon, not yet a problem
 
     @property
     def ok(self) -> bool:
@@ -67,13 +70,16 @@ class BrokerProbe:
         *,
         alerter: Alerter | None = None,
         interval_seconds: float = 300.0,
+        login_expires: Callable[[], Awaitable[int | None]] | None = None,
     ) -> None:
+        """`login_expires`: when the broker's stored login ends (None: it does not)."""
         self._broker = broker
         self._calendar = calendar
         self._clock = clock
         self._needs = needs
         self._alerter = alerter
         self.interval_seconds = interval_seconds
+        self._login_expires = login_expires
         self.last: BrokerCheck | None = None
 
     async def run(self) -> None:
@@ -95,6 +101,8 @@ class BrokerProbe:
         )
         if account is not None:
             problems += self._account_problems(account)
+        expires_ms = await self._login_expiry(problems)
+        notices = _login_notices(expires_ms, now_ms)
         check = BrokerCheck(
             broker=self._broker.name,
             checked_at_ms=now_ms,
@@ -104,8 +112,11 @@ class BrokerProbe:
             session=session_at(days, now_ms) if days is not None else None,
             next_open_ms=next((d.open_ms for d in days or () if d.open_ms > now_ms), None),
             problems=tuple(problems),
+            login_expires_at_ms=expires_ms,
+            notices=notices,
         )
         self._tell(check)
+        self._tell_login(check)
         self.last = check
         return check
 
@@ -119,6 +130,26 @@ class BrokerProbe:
         except TimeoutError:
             problems.append(f"{self._broker.name} did not answer for {what}: timed out")
         return None
+
+    async def _login_expiry(self, problems: list[str]) -> int | None:
+        if self._login_expires is None:
+            return None
+        return await self._read(self._login_expires(), "the stored login", problems)
+
+    def _tell_login(self, check: BrokerCheck) -> None:
+        if self._alerter is None:
+            return
+        if check.notices:
+            self._alerter.condition(
+                AlertKind.EQUITY_BROKER_LOGIN,
+                _SUBJECT,
+                f"{check.broker} login ends soon",
+                "; ".join(check.notices),
+            )
+        else:
+            self._alerter.cleared(
+                AlertKind.EQUITY_BROKER_LOGIN, _SUBJECT, f"{check.broker} login renewed", ""
+            )
 
     def _account_problems(self, account: BrokerAccount) -> list[str]:
         problems = []
@@ -156,3 +187,13 @@ class BrokerProbe:
                 "; ".join(check.problems),
                 severity=Severity.CRITICAL,
             )
+
+
+def _login_notices(expires_ms: int | None, now_ms: int) -> tuple[str, ...]:
+    if expires_ms is None or expires_ms - now_ms > LOGIN_WARNING_MS:
+        return ()
+    hours = max(expires_ms - now_ms, 0) / 3_600_000
+    return (
+        f"the broker login ends in {hours:.1f} h: run `pegkeeper auth schwab` again before "
+        "then, or the hedger stops sending orders",
+    )
