@@ -74,6 +74,7 @@ class AlpacaSimServer:
         self.faults = AlpacaFaults()
         self.requests_by_minute: Counter[int] = Counter()
         self.requests_by_endpoint: Counter[str] = Counter()
+        self.requests_by_endpoint_minute: Counter[tuple[str, int]] = Counter()
         self.posted_orders: Counter[str] = Counter()  # order requests received per client id
         self._runner: web.AppRunner | None = None
 
@@ -103,8 +104,15 @@ class AlpacaSimServer:
         """How many orders the book holds with this client id (in any account)."""
         return sum(1 for o in self.book.orders.values() if o.client_order_id == client_order_id)
 
-    def max_requests_in_a_minute(self) -> int:
-        return max(self.requests_by_minute.values(), default=0)
+    def max_requests_in_a_minute(self, endpoint: str | None = None) -> int:
+        """The most requests seen in one minute of the book's clock (of one endpoint, named
+        as `requests_by_endpoint` names it, e.g. "GET /v2/positions")."""
+        if endpoint is None:
+            return max(self.requests_by_minute.values(), default=0)
+        counts = [
+            n for (seen, _), n in self.requests_by_endpoint_minute.items() if seen == endpoint
+        ]
+        return max(counts, default=0)
 
     # -- the one path ------------------------------------------------------------------------
 
@@ -112,8 +120,10 @@ class AlpacaSimServer:
     async def _pipeline(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         resource = request.match_info.route.resource
         endpoint = f"{request.method} {resource.canonical if resource else request.path}"
-        self.requests_by_minute[self.book.now_ms() // 60_000] += 1
+        minute = self.book.now_ms() // 60_000
+        self.requests_by_minute[minute] += 1
         self.requests_by_endpoint[endpoint] += 1
+        self.requests_by_endpoint_minute[(endpoint, minute)] += 1
         refused = self._authenticate(request)
         if refused is not None:
             return refused
