@@ -54,7 +54,7 @@ async def test_a_blocked_account_cannot_trade_and_its_configurations_say_fractio
     assert (await broker.account()).fractional is False
     held.trading_blocked = True
     blocked = await broker.account()
-    assert (blocked.can_trade, blocked.extended_hours) == (False, False)
+    assert (blocked.can_trade, blocked.extended_hours, blocked.fractional) == (False, False, False)
     held.trading_blocked = False
     held.status = "ACCOUNT_UPDATED"
     assert (await broker.account()).can_trade is False
@@ -214,3 +214,6 @@ def test_build_alpaca_picks_the_host_by_api_and_paper() -> None:
     assert local.config.host() == "http://127.0.0.1:8123"
     with pytest.raises(ValueError, match="'dry-run' is not an Alpaca broker"):
         build_alpaca(EquitiesSettings(), SteppingClock())
+    without_keys = EquitiesSettings.model_validate({"broker": "alpaca-trading"})
+    with pytest.raises(ValueError, match="needs keys: set PEGKEEPER_EQUITIES__ALPACA__KEY_ID"):
+        build_alpaca(without_keys, SteppingClock())

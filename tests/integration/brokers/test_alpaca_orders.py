@@ -101,6 +101,24 @@ async def test_a_canceled_order_carries_its_partial_fill(
     assert ended.fills[0].price_usd == AAPL_USD
 
 
+async def test_a_fill_that_races_the_cancel_is_kept(
+    broker: AlpacaBroker, alpaca: AlpacaSimServer
+) -> None:
+    alpaca.book.script_next(fill("0.3", "190"), on_cancel=(fill("0.2", "192"), status("canceled")))
+    order_intent = intent(quantity="1")
+    await broker.place_order(order_intent)
+    await broker.order(order_intent)
+    # the cancel is taken (pending_cancel) and a fill of 0.2 arrives before it is done
+    canceling = await broker.cancel_order(order_intent)
+    assert (canceling.state, canceling.filled_quantity) == (WORKING, D("0.5"))
+    ended = await broker.order(order_intent)
+    assert (ended.state, ended.filled_quantity) == (BrokerOrderState.CANCELED, D("0.5"))
+    assert [(f.quantity, f.price_usd) for f in ended.fills] == [
+        (D("0.3"), D(190)),
+        (D("0.2"), D(192)),
+    ]
+
+
 async def test_an_over_fill_is_recorded_as_the_broker_reports_it(
     broker: AlpacaBroker, alpaca: AlpacaSimServer
 ) -> None:

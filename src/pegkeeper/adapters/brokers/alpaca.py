@@ -206,7 +206,7 @@ class AlpacaBroker:
             cash_usd=_required(answer, "cash"),
             buying_power_usd=decimal_field(answer, "buying_power", ZERO),
             can_trade=can_trade,
-            fractional=fractional and can_trade,
+            fractional=fractional,
             extended_hours=can_trade,
             status=status,
         )

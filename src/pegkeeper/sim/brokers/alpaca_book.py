@@ -60,10 +60,13 @@ class AlpacaBook:
         self.activities_status = 200  # another status: the activities endpoint answers that
         self.activities_lag = 0  # the newest fills the activities endpoint does not show yet
 
-    def script_next(self, *steps: Step, at_accept: int = 0) -> None:
+    def script_next(
+        self, *steps: Step, at_accept: int = 0, on_cancel: tuple[Step, ...] = ()
+    ) -> None:
         """The steps the next accepted order goes through, one per read; `at_accept` of them
-        before the POST is answered."""
-        self.scripts.append(Script(tuple(steps), at_accept))
+        before the POST is answered; `on_cancel`: the steps after a cancel request, which then
+        leaves the order pending_cancel (none: canceled at once)."""
+        self.scripts.append(Script(tuple(steps), at_accept, on_cancel))
 
     def set_calendar(self, days: list[CalendarDay]) -> None:
         """The calendar from now on: these days and no other (a holiday is a day left out)."""
@@ -79,6 +82,7 @@ class AlpacaBook:
         order = self._checked(account, body)
         script = self.scripts.popleft() if self.scripts else self._default_script(order)
         order.steps.extend(script.steps)
+        order.on_cancel = script.on_cancel
         self.orders[order.id] = order
         self.by_client_id[(account_id, order.client_order_id)] = order.id
         for _ in range(min(script.at_accept, len(order.steps))):
@@ -104,6 +108,10 @@ class AlpacaBook:
         if order.status not in CANCELABLE:
             raise OrderRefused(422, 42210000, f'order is already in "{order.status}" state')
         order.steps.clear()
+        if order.on_cancel:
+            order.steps.extend(order.on_cancel)
+            self._set_status(order, "pending_cancel")
+            return
         self._set_status(order, "canceled")
 
     def advance(self, order: Order) -> None:

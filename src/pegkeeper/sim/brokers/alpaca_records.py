@@ -11,7 +11,9 @@ ZERO = Decimal(0)
 # an order in one of these no longer reserves cash or shares
 CLOSED = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day", "replaced"})
 # a fill on an order in one of these leaves its status as it is (a fill on a canceled order)
-KEEPS_STATUS_ON_FILL = frozenset({"canceled", "expired", "rejected", "done_for_day"})
+KEEPS_STATUS_ON_FILL = frozenset(
+    {"canceled", "expired", "rejected", "done_for_day", "pending_cancel"}
+)
 # statuses an order may be canceled from (Alpaca refuses a DELETE of any other with 422)
 CANCELABLE = frozenset(
     {"new", "accepted", "pending_new", "partially_filled", "held", "accepted_for_bidding"}
@@ -54,6 +56,9 @@ def status(name: str) -> Step:
 class Script:
     steps: tuple[Step, ...]
     at_accept: int = 0  # steps applied before the POST is answered
+    # what a cancel does: () cancels at once; else the order is pending_cancel and goes
+    # through these steps instead of the rest of its script (a fill racing the cancel)
+    on_cancel: tuple[Step, ...] = ()
 
 
 @dataclass(slots=True)
@@ -91,6 +96,7 @@ class Order:
     ended_ms: dict[str, int] = field(default_factory=dict)  # "filled_at", "canceled_at", ...
     fills: list[Activity] = field(default_factory=list)
     steps: deque[Step] = field(default_factory=deque)
+    on_cancel: tuple[Step, ...] = ()
 
     @property
     def filled_qty(self) -> Decimal:
