@@ -195,7 +195,10 @@ class AlpacaSimServer:
 
     def _place(self, account_of: Callable[[web.Request], str]) -> Handler:
         async def place(request: web.Request) -> web.StreamResponse:
-            body = await request.json()
+            try:
+                body = await request.json()
+            except ValueError:
+                raise OrderRefused(400, 40010000, "request body must be JSON") from None
             if not isinstance(body, dict):
                 raise OrderRefused(400, 40010000, "request body must be a JSON object")
             self.posted_orders[str(body.get("client_order_id"))] += 1
