@@ -12,7 +12,7 @@ from pegkeeper.adapters.brokers.alpaca import AlpacaBroker, build_alpaca
 from pegkeeper.adapters.brokers.alpaca_config import AlpacaMode
 from pegkeeper.config.equities import EquitiesSettings
 from pegkeeper.domain.equities.broker import BrokerOrderState
-from pegkeeper.domain.errors import NotFound
+from pegkeeper.domain.errors import InvalidInput, NotFound
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.sim.brokers.alpaca_calendar import CalendarDay, half_day
 from pegkeeper.sim.brokers.alpaca_records import fill, status
@@ -102,7 +102,7 @@ async def test_the_calendar_in_utc_with_a_half_day_a_holiday_and_daylight_saving
     assert summer.close_ms == utc_ms(2024, 3, 11, 20, 0)  # 16:00 EDT
     assert half.close_ms == utc_ms(2024, 11, 29, 18, 0)  # 13:00 EST
     assert half.post_close_ms == utc_ms(2024, 11, 29, 22, 0)  # 17:00 EST
-    with pytest.raises(ValueError, match="end 2024-01-01 is before start 2024-03-08"):
+    with pytest.raises(InvalidInput, match="start 2024-03-08 is after end 2024-01-01"):
         await broker.trading_days(date(2024, 3, 8), date(2024, 1, 1))
 
 

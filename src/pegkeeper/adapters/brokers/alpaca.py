@@ -50,7 +50,7 @@ from pegkeeper.domain.equities.broker import (
     BrokerOrderType,
     BrokerPosition,
 )
-from pegkeeper.domain.equities.sessions import TradingDay
+from pegkeeper.domain.equities.sessions import TradingDay, check_dates
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError, VenueUncertain
 from pegkeeper.ports import Clock
 
@@ -243,8 +243,7 @@ class AlpacaBroker:
         return held
 
     async def trading_days(self, start: date, end: date) -> list[TradingDay]:
-        if end < start:
-            raise ValueError(f"trading_days: end {end} is before start {start}")
+        check_dates(start, end)
         answer = await self._http.get(
             Endpoint.CALENDAR, "/calendar", {"start": start.isoformat(), "end": end.isoformat()}
         )

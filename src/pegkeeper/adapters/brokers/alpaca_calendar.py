@@ -2,9 +2,10 @@
 
 A calendar day gives New York local times: `open` and `close` ("HH:MM", the regular session,
 an early close on a half day) and, when present, `session_open` and `session_close` ("HHMM"
-or "HH:MM", the extended hours). Without them the extended hours are 04:00 to 4 hours after
-the close (20:00, 17:00 on a half day). Each is turned into UTC epoch milliseconds with the
-zone's rules of that date, daylight saving included.
+or "HH:MM", the extended hours). Without them the extended hours are pegkeeper's, as the
+offline calendar has them (adapters.calendars.exchange): 04:00 to 4 hours after the close
+(20:00, 17:00 on a half day). Each is turned into UTC epoch milliseconds with the zone's rules
+of that date, daylight saving included.
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pegkeeper.adapters.brokers.alpaca_states import time_ms
-from pegkeeper.domain.equities.sessions import TradingDay
+from pegkeeper.adapters.calendars.exchange import POST_CLOSE_AFTER, PRE_OPEN
+from pegkeeper.domain.equities.sessions import EXCHANGE_ZONE, TradingDay
 from pegkeeper.domain.errors import VenueUnavailable
-
-NEW_YORK = ZoneInfo("America/New_York")
-EXTENDED_OPEN = time(4, 0)
-EXTENDED_AFTER_CLOSE = timedelta(hours=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +40,9 @@ def trading_day(entry: Mapping[str, Any]) -> TradingDay:
         closes = _local_time(str(entry["close"]))
         session_open = entry.get("session_open")
         session_close = entry.get("session_close")
-        pre_open = _local_time(str(session_open)) if session_open else EXTENDED_OPEN
+        pre_open = _local_time(str(session_open)) if session_open else PRE_OPEN
         post_close = (
-            _local_time(str(session_close))
-            if session_close
-            else _shifted(closes, EXTENDED_AFTER_CLOSE)
+            _local_time(str(session_close)) if session_close else _shifted(closes, POST_CLOSE_AFTER)
         )
     except (KeyError, ValueError) as error:
         raise VenueUnavailable(
@@ -84,5 +79,5 @@ def _shifted(moment: time, by: timedelta) -> time:
 
 
 def _utc_ms(day: date, local: time) -> int:
-    moment = datetime.combine(day, local, tzinfo=NEW_YORK).astimezone(UTC)
+    moment = datetime.combine(day, local, tzinfo=EXCHANGE_ZONE).astimezone(UTC)
     return int(moment.timestamp() * 1000)

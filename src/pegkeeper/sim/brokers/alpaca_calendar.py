@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-NEW_YORK = ZoneInfo("America/New_York")
+from pegkeeper.domain.equities.sessions import EXCHANGE_ZONE as NEW_YORK
 
 
 @dataclass(frozen=True, slots=True)
