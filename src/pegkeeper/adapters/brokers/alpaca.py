@@ -41,6 +41,7 @@ from pegkeeper.adapters.brokers.alpaca_http import (
     log,
 )
 from pegkeeper.adapters.brokers.alpaca_states import decimal_field, order_report
+from pegkeeper.domain.equities.accumulation import FRACTIONAL_DECIMALS, plain
 from pegkeeper.domain.equities.broker import (
     BrokerAccount,
     BrokerKind,
@@ -54,7 +55,7 @@ from pegkeeper.domain.equities.sessions import TradingDay, check_dates
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError, VenueUncertain
 from pegkeeper.ports import Clock
 
-QUANTITY_STEP = Decimal("0.000000001")  # Alpaca takes quantities to 9 decimals
+QUANTITY_STEP = Decimal(1).scaleb(-FRACTIONAL_DECIMALS)  # Alpaca takes quantities to 9 dp
 MAX_CLIENT_ORDER_ID = 128  # characters, as Alpaca takes them
 REUSED_CLIENT_ID = "client_order_id must be unique"
 ACTIVITIES_PAGE_SIZE = 100
@@ -275,7 +276,7 @@ def order_body(intent: BrokerOrderIntent) -> dict[str, Any]:
         )
     body: dict[str, Any] = {
         "symbol": intent.symbol,
-        "qty": format(quantity.normalize(), "f"),
+        "qty": plain(quantity),
         "side": intent.side.value,
         "type": intent.order_type.value,
         "time_in_force": "day",
@@ -288,7 +289,7 @@ def order_body(intent: BrokerOrderIntent) -> dict[str, Any]:
                 f"{intent.symbol}: a limit order needs a positive limit_price_usd, got {limit}; "
                 "nothing was sent"
             )
-        body["limit_price"] = format(limit.normalize(), "f")
+        body["limit_price"] = plain(limit)
         body["extended_hours"] = intent.extended_hours
     elif intent.extended_hours:
         raise OrderRejected(
