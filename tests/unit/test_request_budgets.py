@@ -5,7 +5,8 @@ from __future__ import annotations
 import ccxt.async_support as ccxt_async
 import pytest
 
-from pegkeeper.adapters.venues.ccxt_support import EndpointBudgets, RequestBudget, ccxt_cost
+from pegkeeper.adapters.pacing import RequestBudget
+from pegkeeper.adapters.venues.ccxt_support import EndpointBudgets, ccxt_cost
 
 POSITIONS = "private_get_account_positions"
 ORDER = "private_post_trade_order"

@@ -3,6 +3,7 @@ calendar it follows and the probe that checks both (`pegkeeper broker check`, `/
 
 from __future__ import annotations
 
+from pegkeeper.adapters.brokers.alpaca import build_alpaca
 from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings, PriceSource
 from pegkeeper.adapters.brokers.schwab import build_schwab
 from pegkeeper.adapters.calendars.always_open import AlwaysOpenCalendar
@@ -10,7 +11,7 @@ from pegkeeper.adapters.calendars.exchange import ExchangeCalendar
 from pegkeeper.adapters.calendars.fallback import FallbackCalendar
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.adapters.store.token_store import EncryptedTokenStore, TokenCipher
-from pegkeeper.config import ConfigError, Settings
+from pegkeeper.config import Settings
 from pegkeeper.config.equities import EquitiesSettings
 from pegkeeper.domain.equities.broker import BrokerKind
 from pegkeeper.ports import Broker, Clock, MarketCalendar
@@ -30,7 +31,7 @@ def build_broker(
     if equities.broker == "schwab":
         tokens = EncryptedTokenStore(store.broker_tokens, TokenCipher.from_environment(), clock)
         return build_schwab(equities.schwab, tokens, clock)
-    raise ConfigError(f'broker = "{equities.broker}": this build hedges with "dry-run" only so far')
+    return build_alpaca(equities, clock)  # alpaca-trading, alpaca-broker
 
 
 def market_calendar(equities: EquitiesSettings, broker: Broker) -> MarketCalendar:

@@ -114,7 +114,7 @@ def build_schwab(options: SchwabOptions, tokens: TokenStore, clock: Clock) -> Sc
         headers={"Accept": "application/json"},
     )
     login = SchwabLogin(SchwabOAuth(app, http, clock), tokens, clock)
-    api = SchwabHttp(http, login, request_budget(options.requests_per_minute), clock)
+    api = SchwabHttp(http, login, request_budget(options.requests_per_minute, clock), clock)
     return SchwabBroker(api, login, clock, account_number=options.account_number)
 
 

@@ -18,14 +18,13 @@ time). A 429 pauses every request for its Retry-After (seconds or an HTTP date) 
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from pegkeeper.adapters.brokers.schwab_oauth import SchwabLogin
-from pegkeeper.adapters.brokers.schwab_orders import BROKER, EPOCH, MalformedAnswer, read_json
-from pegkeeper.adapters.venues.ccxt_support import RequestBudget
+from pegkeeper.adapters.brokers.schwab_orders import BROKER, MalformedAnswer, read_json
+from pegkeeper.adapters.pacing import RequestBudget, retry_after_seconds
 from pegkeeper.domain.errors import (
     CredentialsRejected,
     NotFound,
@@ -41,9 +40,9 @@ PAUSE_AFTER_429_S = 1.0  # when Schwab names no Retry-After
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-def request_budget(requests_per_minute: int) -> RequestBudget:
-    """Bursts of up to 10 s worth of requests, `requests_per_minute` on average."""
-    return RequestBudget(max(1, requests_per_minute // 6), requests_per_minute / 60, 0.0)
+def request_budget(requests_per_minute: int, clock: Clock) -> RequestBudget:
+    """Never more than `requests_per_minute` in any 60 s (Schwab allows 120 for orders)."""
+    return RequestBudget.per_minute(requests_per_minute, 0.0, clock=clock)
 
 
 class SchwabHttp:
@@ -126,7 +125,7 @@ class SchwabHttp:
             return response
         where = f"{BROKER}: {method} {path}"
         if status == 429:
-            wait_s = self._retry_after_s(response.headers.get("Retry-After"))
+            wait_s = retry_after_seconds(response.headers.get("Retry-After"), self._clock.now_ms())
             pause_s = PAUSE_AFTER_429_S if wait_s is None else wait_s
             self._paused_until_ms = self._clock.monotonic_ms() + int(pause_s * 1000)
             raise RateLimited(f"{where}: rate limited (429)", retry_after_seconds=wait_s)
@@ -143,23 +142,6 @@ class SchwabHttp:
         if method == "GET":
             raise VenueUnavailable(message, code=str(status))
         raise OrderRejected(message, code=str(status))
-
-    def _retry_after_s(self, header: str | None) -> float | None:
-        """Seconds from now, from Retry-After's seconds or HTTP date; None when absent."""
-        if not header:
-            return None
-        text = header.strip()
-        try:
-            return max(float(text), 0.0)
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        return max((when - EPOCH).total_seconds() - self._clock.now_ms() / 1000, 0.0)
 
 
 def _transport_error(method: str, path: str, error: httpx.HTTPError) -> VenueError:

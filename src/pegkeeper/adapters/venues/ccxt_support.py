@@ -1,5 +1,6 @@
 """What every venue on ccxt needs: ccxt's errors in pegkeeper's terms, request budgets per
-endpoint from ccxt's cost table, retries of idempotent calls, and ccxt's logs kept quiet.
+endpoint from ccxt's cost table (over adapters.pacing's RequestBudget), retries of idempotent
+calls, and ccxt's logs kept quiet.
 
 The translation is what keeps an order from being sent twice. An order request ends in one of:
 - OrderRejected: the exchange answered and refused it (insufficient margin, a bad size): no
@@ -27,6 +28,7 @@ import ccxt.async_support as ccxt_async
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from pegkeeper.adapters.pacing import RequestBudget
 from pegkeeper.domain.errors import (
     NotFound,
     OrderRejected,
@@ -138,56 +140,6 @@ def http_status(error: BaseException) -> int | None:
     ExchangeNotAvailable, so the class alone does not tell)."""
     found = _HTTP_STATUS.match(str(error))
     return int(found.group(1)) if found else None
-
-
-class RequestBudget:
-    """A token bucket: bursts up to `capacity` requests, `refill_per_second` after; every
-    request waits while a rate limit answer's pause lasts. Real time, as rate limits are."""
-
-    def __init__(
-        self,
-        capacity: int,
-        refill_per_second: float,
-        pause_seconds: float,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._capacity = float(capacity)
-        self._refill = refill_per_second
-        self._pause_seconds = pause_seconds
-        self._rng = rng or random.Random()
-        self._tokens = float(capacity)
-        self._stamp: float | None = None
-        self._paused_until = 0.0
-        self._lock = asyncio.Lock()
-        self.waited_seconds = 0.0
-        self.pauses = 0
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            while True:
-                now = loop.time()
-                self._top_up(now)
-                wait = max(self._paused_until - now, 0.0)
-                if wait == 0 and self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                if wait == 0:
-                    wait = (1 - self._tokens) / self._refill
-                self.waited_seconds += wait
-                await asyncio.sleep(wait)
-
-    def pause(self) -> None:
-        """After a rate limit answer: nothing goes out for about `pause_seconds` (jittered)."""
-        loop = asyncio.get_running_loop()
-        pause = self._pause_seconds * (0.5 + self._rng.random())
-        self._paused_until = max(self._paused_until, loop.time() + pause)
-        self.pauses += 1
-
-    def _top_up(self, now: float) -> None:
-        if self._stamp is not None:
-            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._refill)
-        self._stamp = now
 
 
 class EndpointBudgets:

@@ -24,8 +24,8 @@ from typing import Any
 import ccxt.pro
 import structlog
 
+from pegkeeper.adapters.pacing import RequestBudget
 from pegkeeper.adapters.venues.ccxt_support import (
-    RequestBudget,
     all_or_none,
     is_rate_limit,
     placement_error,

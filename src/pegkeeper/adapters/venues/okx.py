@@ -46,11 +46,11 @@ import ccxt.pro
 import structlog
 
 from pegkeeper.adapters.feeds.okx_ws import backoff_seconds
+from pegkeeper.adapters.pacing import RequestBudget
 from pegkeeper.adapters.venues import okx_parse as parse
 from pegkeeper.adapters.venues.ccxt_support import (
     NOT_FOUND_CODES,
     EndpointBudgets,
-    RequestBudget,
     all_or_none,
     is_rate_limit,
     placement_error,
