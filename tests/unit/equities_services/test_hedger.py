@@ -1,19 +1,26 @@
 """The equity hedger over the in-memory ledger and the dry-run broker: when it hedges, how
 much, and that an order is never sent twice."""
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 
 from pegkeeper.domain.collateral import AlertKind, Severity
 from pegkeeper.domain.equities.broker import BrokerKind, BrokerOrderState
-from pegkeeper.domain.errors import InvalidInput, OrderRejected, VenueUnavailable, VenueUncertain
+from pegkeeper.domain.errors import (
+    InvalidInput,
+    OrderRejected,
+    RateLimited,
+    VenueUnavailable,
+    VenueUncertain,
+)
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.services.equities.control import EquityControl
 from pegkeeper.services.equities.hedger import EquityHedgerSettings
 from pegkeeper.services.ids import broker_client_order_id
-from tests.unit.equities_services.world import make_world
+from tests.unit.equities_services.world import make_world, settle
 
 D = Decimal
 
@@ -298,3 +305,19 @@ async def test_an_order_number_another_process_took_is_counted_again_not_sent_tw
     await first.hedger.cycle("order id taken")  # the cycle it asked for: counts again
     assert first.broker.sent[-1].client_order_id == broker_client_order_id("AAPL", 2)
     assert (await first.exposure("AAPL")).exposure == 0
+
+
+async def test_a_rate_limited_order_waits_as_asked_and_is_sent_once() -> None:
+    w = make_world()
+    w.mine(w.fill("AAPL", sold=True, shares="1", usdc="200"))
+    await w.ingestion.poll_once()
+    w.broker.fail_next_with(RateLimited("429 too many requests", retry_after_seconds=2))
+    cycle = asyncio.create_task(w.hedger.cycle("fill"))
+    await settle()
+    assert not cycle.done() and w.broker.sent == []  # waiting out the 2 s
+    w.clock.advance(2)
+    await cycle
+    (order,) = w.broker.sent
+    assert order.client_order_id == broker_client_order_id("AAPL", 0)
+    assert (await w.exposure("AAPL")).exposure == 0
+    assert w.alerts(AlertKind.EQUITY_ORDER_FAILED) == []

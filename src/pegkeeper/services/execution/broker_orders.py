@@ -30,10 +30,14 @@ from pegkeeper.domain.equities.broker import (
     BrokerOrderState,
 )
 from pegkeeper.domain.equities.ledger import Allocation, BrokerOrderRecord
-from pegkeeper.domain.errors import OrderRejected, VenueError
+from pegkeeper.domain.errors import OrderRejected, RateLimited, VenueError
 from pegkeeper.domain.execution import Outcome
 from pegkeeper.ports import Broker, Clock, EquityRepository
-from pegkeeper.services.execution.core import Found, Waits, attempt, look_up
+from pegkeeper.services.execution.core import Attempt, Found, Waits, attempt, look_up
+
+RATE_LIMITED_ATTEMPTS = 3  # places after a 429 before the order is recorded not processed
+RATE_LIMIT_WAIT_S = 1.0  # when the broker names no wait
+MAX_RATE_LIMIT_WAIT_S = 10.0  # a longer wait ends the attempt: the next check sends again
 
 log = structlog.get_logger("pegkeeper.equities.execution")
 
@@ -85,7 +89,7 @@ class BrokerOrderExecution:
     async def send(self, intent: BrokerOrderIntent) -> BrokerSent:
         """Sends an order already committed and records what became of it."""
         self.waits.started_ms(intent.client_order_id)
-        result = await attempt(self._broker.place_order(intent))
+        result = await self._place(intent)
         if result.answer is not None:
             await self.record_report(result.answer, filled_before=Decimal(0))
             return BrokerSent(Outcome.ACCEPTED, result.answer.state, result.answer)
@@ -102,6 +106,25 @@ class BrokerOrderExecution:
         prefix = "not processed: " if result.outcome is Outcome.NOT_PROCESSED else "refused: "
         await self.record_state(intent, BrokerOrderState.FAILED, prefix + error)
         return BrokerSent(result.outcome, BrokerOrderState.FAILED, error=error)
+
+    async def _place(self, intent: BrokerOrderIntent) -> Attempt[BrokerOrderReport]:
+        """Places the order; a rate limit (429: not processed, not a failure of the order) is
+        waited out as the broker asks, up to a bound, and the same order sent again."""
+        result = await attempt(self._broker.place_order(intent))
+        for _ in range(RATE_LIMITED_ATTEMPTS):
+            if not isinstance(result.error, RateLimited):
+                break
+            wait_s = result.error.retry_after_seconds or RATE_LIMIT_WAIT_S
+            if wait_s > MAX_RATE_LIMIT_WAIT_S:
+                break
+            log.info(
+                "broker rate limit: the order waits",
+                seconds=wait_s,
+                client_order_id=intent.client_order_id,
+            )
+            await self._clock.sleep(wait_s)
+            result = await attempt(self._broker.place_order(intent))
+        return result
 
     async def _found(self, intent: BrokerOrderIntent, error: str) -> BrokerOrderReport | None:
         """An order whose request ended uncertain, looked up at once: found, the broker's
