@@ -19,6 +19,7 @@ from pegkeeper.domain.events import OperatorActed, OrderUpdated, decode_event
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import OrderState
 from pegkeeper.ports import Bus, Clock
+from pegkeeper.services.equities.broker_probe import BrokerCheck
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.market.peg_monitor import PegMonitor
 from pegkeeper.services.market.pricer import Pricer
@@ -337,4 +338,38 @@ def _equity_families(view: EquitiesOverview) -> list[Metric]:
         for scope, count in view.ledger.by_scope.items():
             breaks.add_metric([scope], count)
         families.append(breaks)
+    if view.broker is not None:
+        families += _broker_families(view.broker)
+    return families
+
+
+def _broker_families(check: BrokerCheck) -> list[GaugeMetricFamily]:
+    families = [
+        _gauge(
+            "pegkeeper_equity_broker_ok",
+            "1 while the last broker probe found nothing that stops the hedger",
+            1 if check.ok else 0,
+        ),
+        _gauge(
+            "pegkeeper_equity_broker_checked_timestamp_seconds",
+            "When the broker was last probed (unix seconds)",
+            check.checked_at_ms / 1000,
+        ),
+    ]
+    if check.account is not None:
+        families.append(
+            _gauge(
+                "pegkeeper_equity_broker_cash_usd",
+                "The broker account's cash, what buys may spend",
+                check.account.cash_usd,
+            )
+        )
+    if check.login_expires_at_ms is not None:
+        families.append(
+            _gauge(
+                "pegkeeper_equity_broker_login_expires_timestamp_seconds",
+                "When the broker's stored login ends (unix seconds)",
+                check.login_expires_at_ms / 1000,
+            )
+        )
     return families

@@ -330,9 +330,13 @@ async def test_the_metrics_of_the_equity_hedger(world: WebWorld) -> None:
         'pegkeeper_equity_skipped_logs{reason="not_our_order"} 12.0',
         'pegkeeper_equity_skipped_logs{reason="undecodable"} 0.0',
         'pegkeeper_equity_ledger_breaks{scope="symbol"} 0.0',
+        "pegkeeper_equity_broker_ok 1.0",
+        "pegkeeper_equity_broker_cash_usd 25000.0",
     ]
     lines = set(text.splitlines())
     assert [line for line in expected if line not in lines] == []
+    (checked,) = [x for x in lines if x.startswith("pegkeeper_equity_broker_checked_timestamp")]
+    assert float(checked.split()[1]) == NOW_MS / 1000
     assert 'pegkeeper_equity_unhedged_usd{symbol="NVDA"}' not in text  # no price yet
 
 
