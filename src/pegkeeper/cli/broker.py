@@ -6,7 +6,9 @@ when the probe finds a problem, naming it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -47,7 +49,8 @@ def register(app: typer.Typer, settings_of: SettingsOf, fail: Fail) -> None:
 
         settings = settings_of(config)
         try:
-            result = asyncio.run(probe_once(settings))
+            with contextlib.redirect_stdout(sys.stderr):  # logs never mix with the output
+                result = asyncio.run(probe_once(settings))
         except Exception as error:  # a broker that cannot even be built: the reason, no trace
             fail(f"broker check: {error}")
         if as_json:
