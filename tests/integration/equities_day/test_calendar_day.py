@@ -75,3 +75,22 @@ def _hedges_add_up_to_the_exposure(run: DayRun, kind: BrokerKind | None) -> None
             assert abs(net[symbol] + bought) < 1, symbol
         else:
             assert bought == -net[symbol], symbol
+
+
+@pytest.mark.parametrize("broker", ["alpaca-trading", "schwab"])
+async def test_without_its_budget_a_busy_spell_asks_for_more_than_the_limit(broker: str) -> None:
+    """The limits above are a real test: lift the budget (10 000 a minute) and two minutes of
+    a busy spell in the regular session alone ask the server for more than the limit."""
+    spell = Burst(utc(2026, 12, 3, 15), minutes=2)  # Thursday 10:00 ET
+    run = await run_day(
+        broker,
+        spell.start_ms,
+        hours=0,
+        until_ms=spell.start_ms + 5 * 60_000,
+        closes=[],
+        bursts=(spell,),
+        requests_per_minute=10_000,
+    )
+    print(run.summary())
+    assert run.waited_ms == 0
+    assert run.busiest_minute > LIMITS[broker]
