@@ -13,7 +13,7 @@ CHROMIUM := /usr/bin/chromium
 NODE_TOOLS := node_modules/.tools-installed
 SOLCJS := node_modules/.bin/solcjs
 
-.PHONY: install run test lint bench fmt clean tools contracts properties
+.PHONY: install run test lint bench fmt clean tools contracts properties day
 
 install: $(STAMP) $(GENERATED)
 
@@ -67,6 +67,12 @@ fmt: install
 properties: install
 	PEGKEEPER_LEDGER_EXAMPLES=10000 $(BIN)/pytest -q -p no:cacheprovider --timeout=0 \
 		tests/unit/equities/test_book_property.py
+
+# The equity hedger's calendar day in full: 24 hours of fills at every broker, the real ones
+# against their local servers, each broker's numbers printed (the suite runs 6 hours of it).
+day: install
+	PEGKEEPER_DAY=full $(BIN)/pytest -q -p no:cacheprovider --timeout=0 --durations=0 \
+		tests/integration/equities_day
 
 bench: install tools
 	@$(BIN)/python -c "import cryptofeed" 2>/dev/null || $(BIN)/pip install -q -c requirements.lock -e '.[dev,bench]'
