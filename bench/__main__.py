@@ -15,11 +15,15 @@ BENCHMARKS = ("book", "reaction", "grpc", "backtest", "equities")
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
     table = Table(title=title)
-    for key in rows[0]:
-        table.add_column(key)
+    for key in rows[0]:  # words (labels, verdicts) are never cut: the numbers' headers wrap
+        table.add_column(key, no_wrap=any(_has_words(row[key]) for row in rows))
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     return table
+
+
+def _has_words(value: object) -> bool:
+    return isinstance(value, str) and any(c.isalpha() for c in value)
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """`python -m bench equities`: the tokenized-equity hedger's ingestion throughput and reaction
-latency against anvil, on SQLite and on PostgreSQL (BENCH_POSTGRES, "off" to skip)."""
+latency against anvil, on SQLite and on PostgreSQL (BENCH_POSTGRES, "off" to skip); the
+reaction also per broker against its local server, on SQLite (BENCH_EQUITY_BROKERS: a comma
+list of alpaca-trading, alpaca-broker, schwab; "" for none)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import equity_ingestion, equity_reaction
+from bench.broker_servers import REQUESTS_PER_MINUTE
 from bench.equity_chain import AnvilMissing
 from pegkeeper.bootstrap.logging_setup import configure_logging
 from pegkeeper.bootstrap.process import event_loop_runner
@@ -38,9 +41,14 @@ def main(console: Console, table: TableOf) -> None:
         console.print(
             table(
                 "equity reaction latency: block mined at the node -> hedge order accepted by the "
-                f"dry-run broker (latency 0), cutoff depth 0, ingestion polling every "
+                "broker: dry-run (latency 0), or Alpaca (Trading, Broker API) or Schwab (whole "
+                "shares) through pegkeeper's adapter over HTTP to its local server in its own "
+                'process (calendar "always-open", request budget lifted to '
+                f"{REQUESTS_PER_MINUTE:,}/min); cutoff depth 0, ingestion polling every "
                 f"{equity_reaction.POLL_INTERVAL_S * 1000:.0f} ms (it bounds the latency); "
-                f"target p99 < {equity_reaction.TARGET_P99_MS:.0f} ms",
+                f"target p99 < {equity_reaction.TARGET_P99_MS:.0f} ms; requests per order: "
+                "every request the server answered (preflight reads, orders, lookups) over the "
+                "orders placed",
                 reaction,
             )
         )
