@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.domain.collateral import AlertKind
-from pegkeeper.domain.equities.broker import BrokerOrderState, BrokerOrderType
+from pegkeeper.domain.equities.broker import BrokerAccount, BrokerOrderState, BrokerOrderType
 from pegkeeper.domain.equities.sessions import TradingDay
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.services.equities.hedge_gate import GateSettings
@@ -26,8 +27,9 @@ class HandCalendar:
 
 
 def world(now_ms: int, **kw: object) -> World:
+    clock = kw.pop("clock", None) or ManualClock(now_ms)
     return make_world(
-        clock=ManualClock(now_ms),
+        clock=clock,  # type: ignore[arg-type]
         calendar=HandCalendar(),
         gate_settings=GateSettings(extended_hours=frozenset(kw.pop("extended", ()))),  # type: ignore[arg-type]
         **kw,  # type: ignore[arg-type]
@@ -91,3 +93,27 @@ async def test_a_buy_needs_the_cash_for_its_cost_and_the_slippage() -> None:
     assert w.hedger.status()["AAPL"].waiting == (
         "buy 2 AAPL: needs 402.00 USD with 50 bps, cash 401.99 USD"
     )
+
+
+class CountingAccount(DryRunBroker):
+    reads = 0
+
+    async def account(self) -> BrokerAccount:
+        self.reads += 1
+        return await super().account()
+
+
+async def test_fills_in_a_row_read_the_account_once_within_its_age() -> None:
+    clock = ManualClock(utc(2026, 12, 7, 15))  # Monday 10:00 ET
+    broker = CountingAccount(clock, DryRunSettings(quotes={"AAPL": D(200)}))
+    w = world(utc(2026, 12, 7, 15), clock=clock, broker=broker)
+    for _ in range(3):
+        w.mine(w.fill("AAPL", sold=True, shares="1", usdc="200"))
+        await w.step()
+        clock.advance(2)
+    assert len(w.broker.sent) == 3
+    assert broker.reads == 1  # 6 s of hedges: the 10 s snapshot serves them all
+    clock.advance(10)
+    w.mine(w.fill("AAPL", sold=True, shares="1", usdc="200"))
+    await w.step()
+    assert broker.reads == 2

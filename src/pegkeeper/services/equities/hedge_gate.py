@@ -108,7 +108,9 @@ class HedgeGate:
         )
 
     def account_changed(self) -> None:
-        """A fill or a failed order: the next preflight reads the account again."""
+        """A failed order: the next preflight reads the account again. (Fills do not clear
+        the figures: a stale snapshot that passes is caught by the broker's own check, and one
+        that blocks is read again before the hedge is held.)"""
         self._account = None
 
     async def trading_days(self, now_ms: int) -> list[TradingDay] | None:

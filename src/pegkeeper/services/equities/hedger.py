@@ -342,8 +342,6 @@ class EquityHedger:
             )
 
     def _fills_reported(self, report: BrokerOrderReport) -> None:
-        if self.gate is not None:
-            self.gate.account_changed()
         if self._on_broker_fills is not None:
             self._on_broker_fills("broker_fill")
 
