@@ -26,6 +26,7 @@ from pegkeeper.adapters.store.collateral_repo import SqlCollateralRepository
 from pegkeeper.adapters.store.equity_repo import SqlEquityRepository
 from pegkeeper.adapters.store.galoy_repo import SqlGaloyRepository
 from pegkeeper.adapters.store.hedge_repo import SqlHedgeRepository
+from pegkeeper.adapters.store.lease_repo import SqlLeaseRepository
 from pegkeeper.adapters.store.ledger_state_repo import SqlLedgerStateRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
 from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
@@ -47,6 +48,7 @@ from pegkeeper.ports import (
     TokenRepository,
 )
 from pegkeeper.ports.equities import EquityRepository
+from pegkeeper.ports.leases import LeaseRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -77,6 +79,7 @@ class SqlStore:
         ledger_state: SqlLedgerStateRepository,
         equities: SqlEquityRepository,
         broker_tokens: SqlTokenRepository,
+        leases: SqlLeaseRepository,
     ) -> None:
         self.engine = tx.engine
         self._tx = tx
@@ -94,6 +97,8 @@ class SqlStore:
         self.equities: EquityRepository = equities
         # sealed broker logins: adapters.store.token_store encrypts and decrypts them
         self.broker_tokens: TokenRepository = broker_tokens
+        # the singleton services' leases; money writes fence on them (lease_repo.fence)
+        self.leases: LeaseRepository = leases
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._tx.unit()
@@ -137,6 +142,7 @@ async def open_store(
         ledger_state=SqlLedgerStateRepository(tx),
         equities=SqlEquityRepository(tx, now_ms),
         broker_tokens=SqlTokenRepository(tx),
+        leases=SqlLeaseRepository(tx),
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from pegkeeper.adapters.store import (  # noqa: F401 (their tables join `metadata`)
     equity_tables,
+    lease_tables,
     ledger_tables,
     token_tables,
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0013
 Revises: 0012
-Create Date: 2026-12-10
+Create Date: 2026-12-07
 """
 
 from __future__ import annotations

@@ -1,0 +1,93 @@
+"""Leases as the database keeps them. Every decision is a conditional statement on the
+database's own clock, so processes on machines whose clocks differ agree on who holds what.
+
+`fence` is the check a money write makes inside its own transaction: the lease it acts under
+must still be held, by it, at the epoch it was given, and not expired. On PostgreSQL the row is
+locked until the write commits, so a standby taking over waits for that write and then sees it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, case, literal_column, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pegkeeper.adapters.store.equity_ledger import dialect_insert
+from pegkeeper.adapters.store.lease_tables import leases as t
+from pegkeeper.adapters.store.repositories import Transactions
+from pegkeeper.domain.leases import Lease, LeaseLost, check_lease_request
+
+# the database's clock in unix milliseconds
+_NOW_MS = {
+    "postgresql": "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    "sqlite": "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+}
+
+
+def db_now_ms(conn: AsyncConnection) -> ColumnElement[int]:
+    return literal_column(_NOW_MS[conn.dialect.name])
+
+
+class SqlLeaseRepository:
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+
+    async def acquire(self, name: str, holder: str, ttl_ms: int) -> Lease | None:
+        """Takes the lease when it is free or expired, or renews it for its holder; None while
+        another process holds it. Taking it (again) raises its epoch."""
+        check_lease_request(name, holder, ttl_ms)
+        async with self._tx.write() as conn:
+            now = db_now_ms(conn)
+            insert = dialect_insert(conn, t).values(
+                name=name, holder=holder, epoch=1, expires_at_ms=now + ttl_ms
+            )
+            held_by_us = and_(t.c.holder == holder, t.c.expires_at_ms > now)
+            statement = insert.on_conflict_do_update(
+                index_elements=[t.c.name],
+                set_={
+                    "holder": holder,
+                    "epoch": _epoch_after(held_by_us),
+                    "expires_at_ms": now + ttl_ms,
+                },
+                where=or_(t.c.holder == holder, t.c.expires_at_ms <= now),
+            ).returning(t.c.name, t.c.holder, t.c.epoch, t.c.expires_at_ms)
+            row = (await conn.execute(statement)).one_or_none()
+        return None if row is None else Lease(row.name, row.holder, row.epoch, row.expires_at_ms)
+
+    async def release(self, lease: Lease) -> bool:
+        """Gives the lease up at once (a standby need not wait for it to expire); False when it
+        was no longer held at that epoch."""
+        async with self._tx.write() as conn:
+            now = db_now_ms(conn)
+            statement = (
+                update(t)
+                .where(t.c.name == lease.name, t.c.holder == lease.holder)
+                .where(t.c.epoch == lease.epoch, t.c.expires_at_ms > now)
+                .values(expires_at_ms=now - 1)
+            )
+            return (await conn.execute(statement)).rowcount == 1
+
+    async def current(self, name: str) -> Lease | None:
+        async with self._tx.read() as conn:
+            row = (await conn.execute(select(t).where(t.c.name == name))).one_or_none()
+        return None if row is None else Lease(row.name, row.holder, row.epoch, row.expires_at_ms)
+
+
+def _epoch_after(held_by_us: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((held_by_us, t.c.epoch), else_=t.c.epoch + 1)
+
+
+async def fence(conn: AsyncConnection, lease: Lease) -> None:
+    """Inside a write's transaction: raises LeaseLost unless `lease` is still held as given."""
+    query = select(t.c.epoch).where(
+        t.c.name == lease.name,
+        t.c.holder == lease.holder,
+        t.c.epoch == lease.epoch,
+        t.c.expires_at_ms > db_now_ms(conn),
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    if (await conn.execute(query)).one_or_none() is None:
+        raise LeaseLost(
+            f"lease {lease.name!r} is no longer held by {lease.holder} at epoch {lease.epoch}: "
+            "the write is refused"
+        )
