@@ -6,15 +6,11 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import CheckConstraint, Connection, inspect, select, text
+from sqlalchemy import select, text
 
 from pegkeeper.adapters.clock import ManualClock
-from pegkeeper.adapters.store.database import SqlStore, alembic_config
-from pegkeeper.adapters.store.tables import metadata
+from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.adapters.store.token_store import (
     ENCRYPTION_KEY_ENV,
     EncryptedTokenStore,
@@ -23,6 +19,7 @@ from pegkeeper.adapters.store.token_store import (
 )
 from pegkeeper.adapters.store.token_tables import TOKEN_TABLES, broker_tokens
 from pegkeeper.domain.credentials import OAuthTokens, SealedTokens
+from tests.integration.store.schema_support import downgrade_and_upgrade, schema_differences
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 ACCESS = "access-I0Fs2kJqQyWvY7tX"
@@ -44,32 +41,12 @@ def _vault(store: SqlStore, key_hex: str) -> EncryptedTokenStore:
     )
 
 
-def _token_schema_differences(conn: Connection) -> list[object]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
-    differences: list[object] = list(compare_metadata(context, metadata))
-    inspector = inspect(conn)
-    for table in TOKEN_TABLES:
-        expected = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
-        found = {c["name"] for c in inspector.get_check_constraints(table.name)}
-        if found != expected:
-            differences.append((table.name, "check constraints", found, expected))
-    return differences
-
-
-def _downgrade_and_upgrade(conn: Connection) -> tuple[set[str], set[str]]:
-    config = alembic_config(conn)
-    command.downgrade(config, "0012")
-    without = set(inspect(conn).get_table_names())
-    command.upgrade(config, "head")
-    return without, set(inspect(conn).get_table_names())
-
-
 async def test_the_migration_creates_the_token_table_as_declared_and_downgrades(
     store: SqlStore,
 ) -> None:
     async with store.engine.begin() as conn:
-        assert await conn.run_sync(_token_schema_differences) == []
-        without, again = await conn.run_sync(_downgrade_and_upgrade)
+        assert await conn.run_sync(schema_differences, TOKEN_TABLES) == []
+        without, again = await conn.run_sync(downgrade_and_upgrade, "0012")
     assert "broker_tokens" not in without
     assert "broker_tokens" in again
 

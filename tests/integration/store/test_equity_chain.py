@@ -4,20 +4,17 @@ hashes, onchain fills and skipped logs, reorgs."""
 from __future__ import annotations
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import CheckConstraint, Connection, inspect, select
+from sqlalchemy import inspect, select
 
-from pegkeeper.adapters.store.database import SqlStore, alembic_config
+from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.adapters.store.equity_tables import EQUITY_TABLES, equity_onchain_fills
-from pegkeeper.adapters.store.tables import metadata
 from pegkeeper.domain.equities.broker import BrokerOrderState
 from pegkeeper.domain.equities.chain import BlockRef, SkipReason
 from pegkeeper.domain.equities.ledger import Allocation, RevertedFill
 from pegkeeper.domain.equities.pnl import TradeCursor, broker_trade_key, onchain_trade_key
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.domain.orders import OrderSide
+from tests.integration.store.schema_support import downgrade_and_upgrade, schema_differences
 
 from .equity_records import (
     D,
@@ -36,36 +33,14 @@ from .equity_records import (
 FILLED = BrokerOrderState.FILLED
 
 
-def _equity_schema_differences(conn: Connection) -> list[object]:
-    context = MigrationContext.configure(
-        conn, opts={"compare_type": True, "compare_server_default": True}
-    )
-    differences: list[object] = list(compare_metadata(context, metadata))
-    inspector = inspect(conn)
-    for table in EQUITY_TABLES:
-        expected = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
-        found = {c["name"] for c in inspector.get_check_constraints(table.name)}
-        if found != expected:
-            differences.append((table.name, "check constraints", found, expected))
-    return differences
-
-
-def _downgrade_and_upgrade(conn: Connection) -> tuple[set[str], set[str]]:
-    config = alembic_config(conn)
-    command.downgrade(config, "0011")
-    without = set(inspect(conn).get_table_names())
-    command.upgrade(config, "head")
-    return without, set(inspect(conn).get_table_names())
-
-
 async def test_the_migration_creates_exactly_the_equity_tables_and_downgrades(
     store: SqlStore,
 ) -> None:
     names = {t.name for t in EQUITY_TABLES}
     async with store.engine.begin() as conn:
         assert names <= set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        assert await conn.run_sync(_equity_schema_differences) == []
-        without, again = await conn.run_sync(_downgrade_and_upgrade)
+        assert await conn.run_sync(schema_differences, EQUITY_TABLES) == []
+        without, again = await conn.run_sync(downgrade_and_upgrade, "0011")
     assert names.isdisjoint(without)
     assert names <= again
 

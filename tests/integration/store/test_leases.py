@@ -10,8 +10,10 @@ import pytest
 
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.adapters.store.lease_repo import fence
+from pegkeeper.adapters.store.lease_tables import LEASE_TABLES
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.leases import Lease, LeaseLost
+from tests.integration.store.schema_support import downgrade_and_upgrade, schema_differences
 
 TTL_MS = 1_000
 
@@ -81,3 +83,12 @@ async def test_a_lease_needs_a_name_a_holder_and_a_second(store: SqlStore) -> No
     with pytest.raises(InvalidInput, match="a lease needs a name and a holder"):
         await store.leases.acquire("", "host-a:1", 60_000)
     assert await store.leases.current("funding") is None
+
+
+async def test_the_migration_creates_the_lease_table_as_declared_and_downgrades(
+    store: SqlStore,
+) -> None:
+    async with store.engine.begin() as conn:
+        assert await conn.run_sync(schema_differences, LEASE_TABLES) == []
+        without, again = await conn.run_sync(downgrade_and_upgrade, "0013")
+    assert "leases" not in without and "leases" in again
