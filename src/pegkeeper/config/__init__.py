@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from pegkeeper.config.backtest import BacktestSettingsModel
+from pegkeeper.config.cluster import BusSettings, ClusterSettings, TracingSettings
 from pegkeeper.config.collateral import (
     ENV_ONLY_KEYS,
     AlertsSettingsModel,
@@ -298,6 +299,9 @@ class Settings(BaseSettings):
     alerts: AlertsSettingsModel = AlertsSettingsModel()
     allocation: AllocationSettings = AllocationSettings()
     equities: EquitiesSettings = EquitiesSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    bus: BusSettings = BusSettings()
+    tracing: TracingSettings = TracingSettings()
 
     @property
     def database_url(self) -> str:

@@ -9,6 +9,7 @@ can be refused inside its own transaction: a holder paused past its lease cannot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 
@@ -21,6 +22,23 @@ class Lease:
     holder: str  # the process that holds it (host, pid and a random part)
     epoch: int  # 1 for the first holder; +1 at every taking over
     expires_at_ms: int  # on the database's clock
+
+
+class LeaseState(StrEnum):
+    HELD = "held"  # this process acts for the singleton
+    WAITING = "waiting"  # a standby: another process holds it
+    STOPPED = "stopped"  # not trying (the service stopped, or the process is stopping)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    """What a process says about one of its leases in /readyz and the dashboard."""
+
+    name: str
+    state: LeaseState
+    holder: str  # who holds it now, as last read ("" when no one)
+    epoch: int  # the holder's epoch as last read (0 when no one)
+    expires_at_ms: int  # on the database's clock (0 when no one)
 
 
 class LeaseLost(ConflictError):

@@ -31,10 +31,20 @@ class Subscription(Protocol):
 
 
 class Bus(Protocol):
+    """Carries prices and notifications between services, never money state (which is in the
+    store): a consumer woken by a message reads the state it acts on from the store."""
+
     async def publish(self, topic: str, payload: bytes) -> None: ...
 
-    def subscribe(self, pattern: str) -> Subscription:
-        """Messages on topics matching `pattern` ("liability", "bbo.*") from now on."""
+    def subscribe(self, pattern: str, *, group: str | None = None) -> Subscription:
+        """Messages on topics matching `pattern` ("liability", "bbo.*") from now on. With a
+        `group`, the subscriptions of that name share the messages (each goes to one of them)
+        and a message counts as handled when its consumer asks for the next one; on a bus
+        that outlives the process, the group goes on where it stopped."""
+        ...
+
+    async def latest(self, topic: str) -> bytes | None:
+        """The newest message on `topic` (a price, a book), or None before the first."""
         ...
 
 

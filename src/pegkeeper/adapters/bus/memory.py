@@ -36,20 +36,32 @@ class MemoryBus:
     def __init__(self, queue_size: int = 10_000) -> None:
         self._queue_size = queue_size
         self._subscriptions: list[MemorySubscription] = []
+        self._groups: dict[tuple[str, str], MemorySubscription] = {}
+        self._latest: dict[str, bytes] = {}
         self.published: dict[str, int] = {}  # messages by topic family ("bbo", "liability")
 
     async def publish(self, topic: str, payload: bytes) -> None:
         family = topic.partition(".")[0]
         self.published[family] = self.published.get(family, 0) + 1
+        self._latest[topic] = payload
         for subscription in self._subscriptions:
             if fnmatchcase(topic, subscription.pattern):
                 subscription.offer(topic, payload)
 
-    def subscribe(self, pattern: str) -> MemorySubscription:
+    def subscribe(self, pattern: str, *, group: str | None = None) -> MemorySubscription:
+        """A group's members in this process share one queue: each message goes to one."""
+        if group is not None and (pattern, group) in self._groups:
+            return self._groups[(pattern, group)]
         subscription = MemorySubscription(self, pattern, self._queue_size)
         self._subscriptions.append(subscription)
+        if group is not None:
+            self._groups[(pattern, group)] = subscription
         return subscription
+
+    async def latest(self, topic: str) -> bytes | None:
+        return self._latest.get(topic)
 
     def unsubscribe(self, subscription: MemorySubscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
+        self._groups = {k: v for k, v in self._groups.items() if v is not subscription}
