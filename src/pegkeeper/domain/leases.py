@@ -8,8 +8,10 @@ can be refused inside its own transaction: a holder paused past its lease cannot
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 
@@ -51,3 +53,33 @@ def check_lease_request(name: str, holder: str, ttl_ms: int) -> None:
         raise InvalidInput(f"a lease needs a name and a holder, got {name!r} and {holder!r}")
     if ttl_ms < MIN_TTL_MS:
         raise InvalidInput(f"a lease lasts at least {MIN_TTL_MS} ms, not {ttl_ms}")
+
+
+class LeaseSource(Protocol):
+    def lease_for_write(self) -> Lease:
+        """The lease to fence a write with; raises LeaseLost when the holder must no longer
+        act (it lost the lease, or its local deadline passed)."""
+        ...
+
+
+_ACTING_UNDER: ContextVar[LeaseSource | None] = ContextVar("pegkeeper_lease", default=None)
+
+
+def act_under(source: LeaseSource | None) -> None:
+    """From now on, in this task and the tasks it starts, every write is fenced by `source`'s
+    lease and every request that moves money is sent only while it holds."""
+    _ACTING_UNDER.set(source)
+
+
+def acting_lease() -> Lease | None:
+    """The lease the current task's writes must be fenced with (None: not a singleton's task);
+    raises LeaseLost when that lease may no longer be used."""
+    source = _ACTING_UNDER.get()
+    return None if source is None else source.lease_for_write()
+
+
+def check_still_acting() -> None:
+    """Called right before a request that moves money leaves: raises LeaseLost when the task
+    acts for a singleton whose lease it may no longer rely on (a process woken after a pause
+    longer than its lease sends nothing)."""
+    acting_lease()

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from pegkeeper.adapters.store.database import SqlStore
-from pegkeeper.adapters.store.lease_repo import fence
+from pegkeeper.adapters.store.fencing import fence
 from pegkeeper.adapters.store.lease_tables import LEASE_TABLES
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.leases import Lease, LeaseLost

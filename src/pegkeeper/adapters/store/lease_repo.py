@@ -1,30 +1,18 @@
 """Leases as the database keeps them. Every decision is a conditional statement on the
 database's own clock, so processes on machines whose clocks differ agree on who holds what.
 
-`fence` is the check a money write makes inside its own transaction: the lease it acts under
-must still be held, by it, at the epoch it was given, and not expired. On PostgreSQL the row is
-locked until the write commits, so a standby taking over waits for that write and then sees it.
+The check every write of a lease holder makes is in fencing.py.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, case, literal_column, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 
 from pegkeeper.adapters.store.equity_ledger import dialect_insert
+from pegkeeper.adapters.store.fencing import db_now_ms
 from pegkeeper.adapters.store.lease_tables import leases as t
 from pegkeeper.adapters.store.repositories import Transactions
-from pegkeeper.domain.leases import Lease, LeaseLost, check_lease_request
-
-# the database's clock in unix milliseconds
-_NOW_MS = {
-    "postgresql": "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-    "sqlite": "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
-}
-
-
-def db_now_ms(conn: AsyncConnection) -> ColumnElement[int]:
-    return literal_column(_NOW_MS[conn.dialect.name])
+from pegkeeper.domain.leases import Lease, check_lease_request
 
 
 class SqlLeaseRepository:
@@ -74,20 +62,3 @@ class SqlLeaseRepository:
 
 def _epoch_after(held_by_us: ColumnElement[bool]) -> ColumnElement[int]:
     return case((held_by_us, t.c.epoch), else_=t.c.epoch + 1)
-
-
-async def fence(conn: AsyncConnection, lease: Lease) -> None:
-    """Inside a write's transaction: raises LeaseLost unless `lease` is still held as given."""
-    query = select(t.c.epoch).where(
-        t.c.name == lease.name,
-        t.c.holder == lease.holder,
-        t.c.epoch == lease.epoch,
-        t.c.expires_at_ms > db_now_ms(conn),
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    if (await conn.execute(query)).one_or_none() is None:
-        raise LeaseLost(
-            f"lease {lease.name!r} is no longer held by {lease.holder} at epoch {lease.epoch}: "
-            "the write is refused"
-        )

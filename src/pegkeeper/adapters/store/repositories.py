@@ -7,6 +7,9 @@ SQLite allows one writer at a time. Writes there take the database's write lock 
 (`BEGIN IMMEDIATE`, so two processes queue on the busy timeout instead of failing when a read
 transaction tries to upgrade) and, within one process, also queue on an asyncio lock so that
 tasks wait in the event loop rather than in SQLite's busy handler.
+
+A task that acts for a singleton (domain.leases.act_under) has every write transaction fenced:
+its first statement checks the lease (fencing.py), so a holder that lost it writes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from pegkeeper.adapters.store.fencing import fence
+from pegkeeper.domain.leases import acting_lease
 
 # Execution option read by the SQLite `begin` hook in database.py.
 IMMEDIATE_OPTION = "pegkeeper_begin_immediate"
@@ -44,7 +50,7 @@ class Transactions:
         when it ends, rolled back whole if it raises. Units do not nest."""
         if self._joined() is not None:
             raise RuntimeError("a unit of work is already open in this task")
-        async with _held(self._write_lock), self._write_engine.begin() as conn:
+        async with self._begin_write() as conn:
             token = _UNIT.set((asyncio.current_task(), conn))
             try:
                 yield
@@ -59,7 +65,15 @@ class Transactions:
         if joined is not None:
             yield joined
             return
+        async with self._begin_write() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _begin_write(self) -> AsyncIterator[AsyncConnection]:
+        lease = acting_lease()  # a lease already lost locally raises before the database
         async with _held(self._write_lock), self._write_engine.begin() as conn:
+            if lease is not None:
+                await fence(conn, lease)
             yield conn
 
     @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ window), or failed (the lookup itself did not get an answer: try again later).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,7 +17,9 @@ from typing import Generic, TypeVar
 
 from pegkeeper.domain.errors import NotFound, VenueError
 from pegkeeper.domain.execution import Outcome, lookup_window_passed, outcome_of
+from pegkeeper.domain.leases import LeaseLost, check_still_acting
 from pegkeeper.ports import Clock
+from pegkeeper.services.pause_points import pause_point
 
 T = TypeVar("T")
 
@@ -29,11 +32,23 @@ class Attempt(Generic[T]):
 
 
 async def attempt(request: Awaitable[T]) -> Attempt[T]:
-    """Sends the request (its row already committed) and sorts what came back."""
+    """Sends the request (its row already committed) and sorts what came back. A singleton's
+    task that may no longer rely on its lease sends nothing: LeaseLost is raised, the row stays
+    for the new holder to look up."""
+    pause_point("before-request")
     try:
-        return Attempt(Outcome.ACCEPTED, await request)
+        check_still_acting()
+    except LeaseLost:
+        if inspect.iscoroutine(request):
+            request.close()
+        raise
+    try:
+        answer = await request
     except Exception as error:  # sorted below: anything unforeseen is uncertain
+        pause_point("after-request")
         return Attempt(outcome_of(error), error=error)
+    pause_point("after-request")
+    return Attempt(Outcome.ACCEPTED, answer)
 
 
 class Found(StrEnum):
