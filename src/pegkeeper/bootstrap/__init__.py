@@ -20,6 +20,7 @@ from pegkeeper.adapters.feeds.peg_replay import (
 )
 from pegkeeper.adapters.store.database import open_store
 from pegkeeper.api.grpc.server import ServerStartError
+from pegkeeper.bootstrap.cluster import Cluster, DatabaseInUse, claim_sqlite
 from pegkeeper.bootstrap.collateral import allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.equities import build_equities, equities_wanted
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books, run_quote_feeds
@@ -75,6 +76,7 @@ __all__ = [
     "SERVICES",
     "START_ERRORS",
     "BookSourceError",
+    "DatabaseInUse",
     "LedgerMisconfigured",
     "Runtime",
     "ServerStartError",
@@ -262,6 +264,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         alerter=alerter,
         funding=funding,
         stored=stored,
+        cluster=Cluster.of(settings, store),
         hedgers=hedgers,
         equities=equities,
     )
@@ -311,6 +314,7 @@ def run_forever(settings: Settings, names: list[str]) -> None:
     if "price-server" in services and is_real_venue(settings):
         refuse_file_book_with_real_venue(settings)
     configure_logging(settings.log.level, settings.log.json_format)
+    sqlite_lock = claim_sqlite(settings)  # noqa: F841 - held for the process's life
     stopping = Stopping()
 
     async def main() -> None:

@@ -11,6 +11,7 @@ import structlog
 
 from pegkeeper.api.grpc.server import PriceServers
 from pegkeeper.bootstrap.banner import announce
+from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.equities import EquitySetup
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books
 from pegkeeper.bootstrap.pricing import price_servers
@@ -57,19 +58,29 @@ async def _checked_start(venue: VenueSetup) -> None:
 
 
 async def _hedge(runtime: Runtime) -> None:
-    """The venue's checks first, then a hedger for each leg of the allocation."""
+    """The venue's checks first, then a hedger for each leg of the allocation, each under its
+    own lease when processes share the store."""
     await _start_venue(runtime)
+    singleton = runtime.cluster.singleton
     async with asyncio.TaskGroup() as group:
         for index, hedger in enumerate(runtime.hedgers):
-            group.create_task(hedger.run(), name=f"hedger-{index}")
+            lease = hedger_lease(hedger.instrument_id)
+            group.create_task(_awaited(singleton(lease, hedger.run)), name=f"hedger-{index}")
 
 
 async def _fund(runtime: Runtime) -> None:
     assert runtime.funding is not None
     await _start_venue(runtime)
+    singleton = runtime.cluster.singleton
     async with asyncio.TaskGroup() as group:
         for service in runtime.funding.services:
-            group.create_task(service.run(), name=f"funding-{service.settings.currency}")
+            currency = service.settings.currency
+            job = singleton(funding_lease(currency), service.run)
+            group.create_task(_awaited(job), name=f"funding-{currency}")
+
+
+async def _awaited(job: Awaitable[object]) -> None:
+    await job
 
 
 async def run_services(runtime: Runtime, services: list[str]) -> None:
@@ -117,10 +128,11 @@ def _jobs(
         jobs["hedger"] = _hedge(runtime)
     if "funding" in services and runtime.funding is not None:
         jobs["funding"] = _fund(runtime)
+    singleton = runtime.cluster.singleton
     if "liability" in services and runtime.demo is not None:
-        jobs["demo-flow"] = runtime.demo.run()
+        jobs["demo-flow"] = singleton("demo-flow", runtime.demo.run)
     if "ledger" in services and runtime.ledger.run is not None:
-        jobs["ledger"] = runtime.ledger.run()
+        jobs["ledger"] = singleton("ledger", runtime.ledger.run)
     live_books = runtime.pricing.live_books
     if "market-data" in services or (grpc is not None and live_books is not None):
         # the price server follows the live feed, so it runs the feed too
@@ -133,7 +145,7 @@ def _jobs(
         jobs["price-server"] = grpc.run()
     equities = runtime.equities
     if "equity-hedger" in services and isinstance(equities, EquitySetup):
-        jobs["equity-hedger"] = equities.run()
+        jobs["equity-hedger"] = singleton("equity-hedger", equities.run)
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.feeds.peg_replay import MarketReplay
 from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.bootstrap.cluster import Cluster
 from pegkeeper.bootstrap.collateral import FundingSetup
 from pegkeeper.bootstrap.equities import EquityDemoUnavailable, EquitySetup
 from pegkeeper.bootstrap.ledger import LedgerSetup
@@ -47,6 +48,7 @@ class Runtime:
     alerter: Alerter
     funding: FundingSetup | None
     stored: StoredState
+    cluster: Cluster
     equities: EquitySetup | EquityDemoUnavailable | None = None
     hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -23,6 +23,7 @@ from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.metrics import Metrics, MetricSources
+from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.equities import EquitySetup, equities_check
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
 from pegkeeper.services.views.dashboard import DashboardView
@@ -75,9 +76,13 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
     health = HealthMonitor(services)
     web = runtime.settings.web
     if "hedger" in services:
-        hedgers = runtime.hedgers
+        cluster = runtime.cluster
 
         async def hedger_ready() -> str:
+            # a standby's leg is another process's job: it is ready by waiting
+            hedgers = [
+                h for h in runtime.hedgers if not cluster.standby(hedger_lease(h.instrument_id))
+            ]
             if not all(hedger.ready.is_set() for hedger in hedgers):
                 return "starting: reconciling with the venue"
             failures = max(hedger.consecutive_failures for hedger in hedgers)
@@ -100,7 +105,12 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
     if "funding" in services and funding is not None:
 
         async def funding_ready() -> str:
-            ready = all(service.ready.is_set() for service in funding.services)
+            acting = [
+                service
+                for service in funding.services
+                if not runtime.cluster.standby(funding_lease(service.settings.currency))
+            ]
+            ready = all(service.ready.is_set() for service in acting)
             return READY if ready else "starting: waiting for the venue"
 
         health.watch("funding", funding_ready)

@@ -69,12 +69,18 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Run pegkeeper's services in one process (with no config: the embedded demo)."""
-    from pegkeeper.bootstrap import START_ERRORS, BookSourceError, UnknownService, run_forever
+    from pegkeeper.bootstrap import (
+        START_ERRORS,
+        BookSourceError,
+        DatabaseInUse,
+        UnknownService,
+        run_forever,
+    )
 
     settings = _settings(config)
     try:
         run_forever(settings, services or [])  # returns on Ctrl-C or SIGTERM, all stopped
-    except (UnknownService, BookSourceError, *START_ERRORS) as error:
+    except (UnknownService, BookSourceError, DatabaseInUse, *START_ERRORS) as error:
         _error(str(error))
         raise typer.Exit(2) from None
     console.print("stopped")

@@ -37,6 +37,7 @@ class HedgerService:
         gate: ReadinessGate | None = None,
     ) -> None:
         self.hedge = HedgeCycle(store, venue, bus, clock, policy, settings, control, gate=gate)
+        self._instrument_id = settings.instrument_id
         self._venue = venue
         self._bus = bus
         self._loop = TriggerLoop("hedge", clock, settings.check_interval_seconds)
@@ -45,6 +46,11 @@ class HedgerService:
     @property
     def control(self) -> HedgeControl:
         return self.hedge.control
+
+    @property
+    def instrument_id(self) -> str:
+        """The instrument this hedger's leg trades (its lease is named after it)."""
+        return self._instrument_id
 
     @property
     def paused(self) -> bool:

@@ -1,0 +1,193 @@
+"""The hedger and its standby as separate processes on PostgreSQL, the OKX simulator as the
+venue, users moving the liability all along. The active hedger is killed (kill -9) at points
+of the order path and at random moments, again and again; the standby takes over each time.
+Afterwards: the position is within the policy's band for the liability, every order the venue
+saw is in the store with its decision, no client order id was sent twice, no liability change
+was lost. A hedger paused longer than its lease and then woken writes and sends nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pegkeeper.adapters.store.database import SqlStore, open_store
+from pegkeeper.domain.orders import OrderState
+from tests.cluster.flow import LiabilityFlow
+from tests.cluster.support import LEASE_TTL_SECONDS, Cluster, Process, cluster_of, tail
+from tests.integration.conftest import postgres_database
+from tests.waiting import until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
+
+KILLS = int(os.environ.get("PEGKEEPER_FAILOVER_KILLS", "20"))
+POINTS = ("before-request", "after-request", "anywhere")
+LEASE = "hedger:BTC-USD-SWAP"
+CONTRACT_USD = 100  # BTC-USD-SWAP: one contract is 100 USD
+LOW_RATIO, HIGH_RATIO = Decimal("0.95"), Decimal("1.03")  # the stablesats policy's bounds
+
+
+def _hedger(cluster: Cluster, point: str, occurrence: int) -> Process:
+    env = {} if point == "anywhere" else {"PEGKEEPER_PAUSE_AT": f"{point}:{occurrence}"}
+    return cluster.start("hedger", env=env)
+
+
+async def _started(process: Process) -> None:
+    await until(lambda: "venue ready" in process.output(), f"{process.name} started", 90)
+
+
+async def _holder(store: SqlStore) -> str:
+    lease = await store.leases.current(LEASE)
+    return "" if lease is None else lease.holder.rpartition(":")[0]
+
+
+async def _kill_the_holder(
+    cluster: Cluster, store: SqlStore, point: str, rng: random.Random
+) -> Process:
+    """Kills the active hedger where it paused at its point, or, for "anywhere", at a random
+    moment of its activity (one that paused meanwhile is killed where it paused)."""
+    hedgers = [p for p in cluster.processes if p.name.startswith("hedger") and p.alive()]
+    if point == "anywhere":
+        names = {p.name for p in hedgers}
+
+        async def held() -> bool:
+            return await _holder(store) in names
+
+        await until(held, "a hedger holding the lease", 60)
+        await asyncio.sleep(rng.uniform(0.2, 2.0))
+        name = await _holder(store)
+        victim = next((p for p in hedgers if p.stopped()), None)
+        victim = victim or next(p for p in hedgers if p.name == name)
+    else:
+        await until(lambda: any(p.stopped() for p in hedgers), f"a hedger paused at {point}", 90)
+        victim = next(p for p in hedgers if p.stopped())
+    victim.kill()
+    return victim
+
+
+async def _ready_standbys(cluster: Cluster, count: int) -> None:
+    """Hedgers started beforehand, so that a standby is always up when its holder dies
+    (a process takes seconds to start)."""
+
+    def started() -> int:
+        alive = [p for p in cluster.processes if p.name.startswith("hedger") and p.alive()]
+        return sum("venue ready" in p.output() for p in alive)
+
+    await until(lambda: started() >= count, f"{count} hedgers up", 120)
+
+
+async def _settled(cluster: Cluster, store: SqlStore, liability_cents: int) -> None:
+    async def in_band() -> bool:
+        if await store.hedge.open_orders():
+            return False
+        contracts = Decimal(cluster.venue_state()["positions"].get("BTC-USD-SWAP", "0"))
+        ratio = -contracts * CONTRACT_USD * 100 / liability_cents
+        return LOW_RATIO <= ratio <= HIGH_RATIO
+
+    await until(in_band, "the hedge back in its band with no order open", 90)
+
+
+async def test_kill_9_of_the_active_hedger_again_and_again(tmp_path: Path) -> None:
+    rng = random.Random(20261207)
+    async with postgres_database() as url:
+        with cluster_of(tmp_path, url) as cluster:
+            web = cluster.start("web")
+            cluster.wait_http(web)
+            store = await open_store(url, migrate=False)
+            flow = LiabilityFlow(web.http_url, seed=7)
+            try:
+                for _ in range(3):  # the holder and two standbys
+                    _hedger(cluster, rng.choice(POINTS[:2]), rng.randint(1, 3))
+                await _ready_standbys(cluster, 3)
+                flow.start()
+                for round_ in range(KILLS):
+                    await _ready_standbys(cluster, 2)
+                    point = rng.choice(POINTS)
+                    victim = await _kill_the_holder(cluster, store, point, rng)
+                    _hedger(cluster, rng.choice(POINTS[:2]), rng.randint(1, 3))
+                    assert not victim.alive(), f"round {round_}"
+                flow.stop()
+                await _settled(cluster, store, flow.balance_cents)
+                await _check_the_records(cluster, store, flow)
+            finally:
+                flow.stop()
+                await store.close()
+                for process in cluster.processes:
+                    process.wake()
+
+
+async def _check_the_records(cluster: Cluster, store: SqlStore, flow: LiabilityFlow) -> None:
+    # no liability change lost: every confirmed one is stored, and nothing else
+    assert await store.liability.balance_cents() == flow.balance_cents
+    for event_id in flow.recorded:
+        assert await store.liability.get(event_id) is not None, event_id
+    sent = cluster.order_requests()
+    orders = {o.intent.client_order_id: o for o in await store.hedge.recent_orders(10_000)}
+    # every order the venue saw is pegkeeper's, in the store, with its decision
+    assert set(sent) <= set(orders)
+    for client_order_id in sent:
+        decision = await store.hedge.get_decision(orders[client_order_id].intent.decision_id)
+        assert decision is not None, client_order_id
+    # no client order id sent twice: a request in doubt was looked up, not repeated
+    assert all(count == 1 for count in sent.values()), {k: v for k, v in sent.items() if v > 1}
+    # an order the venue never saw ended rejected (not sent) or lost, never filled
+    for client_order_id, order in orders.items():
+        if client_order_id not in sent:
+            assert order.state in (OrderState.LOST, OrderState.REJECTED), order
+    # the position at the venue is what the store's fills add up to
+    filled = sum(
+        (o.filled_contracts * (1 if o.intent.side and o.intent.side.value == "buy" else -1))
+        for o in orders.values()
+    )
+    venue = Decimal(cluster.venue_state()["positions"].get("BTC-USD-SWAP", "0"))
+    assert venue == filled
+
+
+async def test_a_hedger_woken_after_its_lease_sends_nothing(tmp_path: Path) -> None:
+    async with postgres_database() as url:
+        with cluster_of(tmp_path, url) as cluster:
+            web = cluster.start("web")
+            cluster.wait_http(web)
+            store = await open_store(url, migrate=False)
+            flow = LiabilityFlow(web.http_url, seed=11)
+            try:
+                first = _hedger(cluster, "before-request", 2)
+                await _started(first)
+                await until(_holds(store, first), "the first hedger holding the lease", 30)
+                standby = cluster.start("hedger")
+                await _started(standby)
+                flow.start()
+                await until(first.stopped, "the holder paused before an order's request", 90)
+                pending = [o.intent.client_order_id for o in await store.hedge.open_orders()]
+                assert len(pending) == 1  # its order row is committed, its request not sent
+                paused_at = time.monotonic()
+                await until(_holds(store, standby), "the standby taking over", 30)
+                await asyncio.sleep(
+                    max(0.0, LEASE_TTL_SECONDS * 2 - (time.monotonic() - paused_at))
+                )
+                before_wake = await store.hedge.recent_orders(10_000)
+                first.wake()
+                await until(lambda: "lease lost" in first.output(), "the woken one giving up", 30)
+                flow.stop()
+                await _settled(cluster, store, flow.balance_cents)
+                # the woken process sent nothing: its pending order never reached the venue
+                assert cluster.order_requests().get(pending[0], 0) == 0, tail(first)
+                after = {o.intent.client_order_id for o in await store.hedge.recent_orders(10_000)}
+                assert {o.intent.client_order_id for o in before_wake} <= after
+                assert first.alive() and not first.stopped()
+                await _check_the_records(cluster, store, flow)
+            finally:
+                flow.stop()
+                await store.close()
+
+
+def _holds(store: SqlStore, process: Process):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return await _holder(store) == process.name
+
+    return check
