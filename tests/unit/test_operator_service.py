@@ -310,3 +310,58 @@ async def test_close_position_closes_every_leg_of_the_allocation() -> None:
     assert {d.instrument_id for d in store.hedge.decisions} == {"BTC-USD-SWAP", "BTC-USDT-SWAP"}
     assert {o.correlation_id for o in closes} == {action.correlation_id}
     assert "closed 30 contracts" in action.detail and "closed 200 contracts" in action.detail
+
+
+async def test_a_close_through_another_process_is_executed_once_by_the_holder(
+    world: World,
+) -> None:
+    await world.post(1_000_000, "a")
+    await world.hedger.cycle("liability", "c1")
+    assert world.venue.size_contracts == Decimal(-98)
+    # the web process: it shares the store, so it only records the request
+    web = OperatorService(
+        HedgeControl(),
+        world.store,
+        world.actions,
+        world.venue,
+        world.bus,
+        world.clock,
+        "BTC-USD-SWAP",
+    )
+    web.shared_store = True
+    requested = await web.close_position(ALICE, "incident 43")
+    assert requested.result is OperatorResult.REQUESTED
+    assert world.venue.size_contracts == Decimal(-98) and len(world.venue.sent) == 1
+    # the hedger's process reads it before its next cycle, closes, and records the outcome
+    world.hedger.before_cycle = world.operator.sync
+    await world.hedger.cycle("operator", "c2")
+    assert world.venue.size_contracts == 0 and world.hedger.paused
+    close = world.venue.sent[-1]
+    assert close.kind is OrderKind.CLOSE_POSITION
+    assert close.correlation_id == requested.correlation_id
+    done = (await world.actions.recent(1))[0]
+    assert (done.action, done.result) == (OperatorActionKind.CLOSE_POSITION, OperatorResult.DONE)
+    assert (done.operator, done.note) == ("alice", "incident 43")
+    # later cycles find the close done: no second close order
+    await world.hedger.cycle("periodic", "c3")
+    assert len(world.venue.sent) == 2
+
+
+async def test_a_resume_through_another_process_reaches_the_hedger(world: World) -> None:
+    world.hedger.before_cycle = world.operator.sync
+    web = OperatorService(
+        HedgeControl(),
+        world.store,
+        world.actions,
+        world.venue,
+        world.bus,
+        world.clock,
+        "BTC-USD-SWAP",
+    )
+    await web.pause(ALICE)
+    await world.post(1_000_000, "a")
+    await world.hedger.cycle("liability", "c1")
+    assert world.hedger.paused and world.venue.sent == []
+    await web.resume(ALICE)
+    await world.hedger.cycle("operator", "c2")
+    assert not world.hedger.paused and world.venue.size_contracts == Decimal(-98)

@@ -204,6 +204,11 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         held_instruments=lambda: _instruments_held(hedgers),
     )
     await operator.restore()
+    cluster = Cluster.of(settings, store)
+    if cluster.store is not None:
+        operator.shared_store = True
+        for each in hedgers:
+            each.before_cycle = operator.sync
     demo = None
     if settings.demo.enabled and ledger.source == "http":  # not on top of a real wallet's ledger
         d = settings.demo
@@ -264,7 +269,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         alerter=alerter,
         funding=funding,
         stored=stored,
-        cluster=Cluster.of(settings, store),
+        cluster=cluster,
         hedgers=hedgers,
         equities=equities,
     )

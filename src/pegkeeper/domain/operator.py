@@ -41,6 +41,8 @@ class OperatorResult(StrEnum):
     FAILED = "failed"  # refused by the state of things or by the venue; the detail says why
     UNCERTAIN = "uncertain"  # the venue's answer is unknown; the hedger looks the order up
     RECORDED = "recorded"  # an acknowledgement: written down
+    # to be executed by the process that holds the hedger's lease (processes sharing a store)
+    REQUESTED = "requested"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ are folded into the next one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
-from pegkeeper.domain.events import TOPIC_LIABILITY, LiabilityChanged, decode_event
+from pegkeeper.domain.events import TOPIC_LIABILITY, TOPIC_OPERATOR, LiabilityChanged, decode_event
 from pegkeeper.domain.hedge_policy import HedgePolicy
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.venue import VenuePosition, VenueResync
@@ -38,6 +39,8 @@ class HedgerService:
     ) -> None:
         self.hedge = HedgeCycle(store, venue, bus, clock, policy, settings, control, gate=gate)
         self._instrument_id = settings.instrument_id
+        # where processes share the store: the operators' switch and requests read first
+        self.before_cycle: Callable[[], Awaitable[None]] | None = None
         self._venue = venue
         self._bus = bus
         self._loop = TriggerLoop("hedge", clock, settings.check_interval_seconds)
@@ -84,6 +87,8 @@ class HedgerService:
 
     async def cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
         """One cycle in the operators' turn; a recheck it asks for is scheduled."""
+        if self.before_cycle is not None:
+            await self.before_cycle()
         async with self.control.turn:
             decision = await self.hedge.cycle(reason, correlation_id)
         if self.hedge.recheck_in_seconds is not None:
@@ -95,7 +100,7 @@ class HedgerService:
         self.hedge.needs_reconcile = True
         await self._loop.run(
             self._run_cycle,
-            [self._listen_liability(), self._listen_positions()],
+            [self._listen_liability(), self._listen_operators(), self._listen_positions()],
             on_failure=self._failed,
             started=self.ready,
         )
@@ -115,6 +120,15 @@ class HedgerService:
                 event = decode_event(payload)
                 if isinstance(event, LiabilityChanged):
                     self.trigger("liability", event.correlation_id)
+        finally:
+            await subscription.close()
+
+    async def _listen_operators(self) -> None:
+        """An operator's action through another process: the cycle reads what it changed."""
+        subscription = self._bus.subscribe(TOPIC_OPERATOR)
+        try:
+            async for _ in subscription:
+                self.trigger("operator")
         finally:
             await subscription.close()
 

@@ -84,10 +84,47 @@ class OperatorService:
         self._instrument_id = instrument_id
         self._wake_hedger = wake_hedger
         self.alerts: AlertDesk | None = None
+        self.shared_store = False  # True: a close is requested here, executed by the holder
 
     @property
     def control(self) -> HedgeControl:
         return self._control
+
+    async def sync(self) -> None:
+        """Where processes share the store, before every hedge cycle: the switch as the
+        operators' last action left it, through whichever process, and a close requested
+        through another process executed here (only the hedger's lease holder calls this)."""
+        last = await self._last_switch()
+        if last is None:
+            return
+        if last.action.leaves_hedging_paused:
+            self._control.pause(last.operator, last.created_at_ms, last.note)
+        else:
+            self._control.resume(last.operator, last.created_at_ms, last.note)
+        if last.result is OperatorResult.REQUESTED:
+            await self._execute_requested_close()
+
+    async def _last_switch(self) -> OperatorAction | None:
+        return await self._actions.last_of([k for k in OperatorActionKind if k.sets_hedging_state])
+
+    async def _execute_requested_close(self) -> None:
+        async with self._control.turn:
+            request = await self._last_switch()  # again: another leg may have done it
+            if request is None or request.result is not OperatorResult.REQUESTED:
+                return
+            who = Requester(request.operator, request.client_address)
+            try:
+                outcome = await self._close(who, request.correlation_id)
+            except VenueError as error:
+                outcome = (OperatorResult.FAILED, f"the venue did not answer: {error}")
+        await self._recorded(
+            OperatorActionKind.CLOSE_POSITION,
+            who,
+            request.target,
+            request.note,
+            outcome,
+            correlation_id=request.correlation_id,
+        )
 
     async def restore(self) -> None:
         """After a restart hedging stays as the last operator left it."""
@@ -130,6 +167,18 @@ class OperatorService:
         text = validate_note(note)
         correlation_id = new_correlation_id()
         self._control.pause(who.operator, self._clock.now_ms(), text)
+        if self.shared_store:
+            outcome = (OperatorResult.REQUESTED, "the hedger's active process closes it")
+            action = await self._recorded(
+                OperatorActionKind.CLOSE_POSITION,
+                who,
+                self._instrument_id,
+                text,
+                outcome,
+                correlation_id=correlation_id,
+            )
+            self._wake_hedger("operator")
+            return action
         async with self._control.turn:
             try:
                 outcome = await self._close(who, correlation_id)
