@@ -34,6 +34,15 @@ def build_broker(
     return build_alpaca(equities, clock)  # alpaca-trading, alpaca-broker
 
 
+def broker_request_timeout_seconds(equities: EquitiesSettings) -> float:
+    """How long a request to the configured broker may take (the dry-run broker's: none)."""
+    if equities.broker == "dry-run":
+        return 0.0
+    if equities.broker == "schwab":
+        return equities.schwab.request_timeout_seconds
+    return equities.alpaca.request_timeout_seconds
+
+
 def market_calendar(equities: EquitiesSettings, broker: Broker) -> MarketCalendar:
     """The broker's calendar (the dry-run broker's never closes), with the exchange's offline
     calendar when a real broker does not answer; or the one `calendar` names."""

@@ -26,6 +26,7 @@ from pegkeeper.domain.collateral_policy import (
     StablesatsCollateralPolicy,
 )
 from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.execution import lookup_window_seconds
 from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.domain.units import SATS_PER_BTC
 from pegkeeper.ports import AlertSink, Bus, ReadinessGate, Wallet
@@ -210,10 +211,18 @@ def funding_policy(settings: Settings, currency: str) -> CollateralPolicy:
 
 
 def _service_settings(settings: Settings, currency: str, venue: VenueSetup) -> CollateralSettings:
-    window_seconds = settings.funding.lookup_window_seconds
+    window_seconds = transfer_lookup_window_seconds(settings)
     if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
         window_seconds *= venue.clock.speed  # a request's time on the wire is real time
     return funding_settings(settings, currency, window_seconds)
+
+
+def transfer_lookup_window_seconds(settings: Settings) -> float:
+    """[funding] lookup_window_seconds, lengthened past the latest a transfer or withdrawal
+    request may still be executed: it carries no expiry, so a paused former holder's may reach
+    the venue up to the lease plus the request timeout after it was sent."""
+    must_exceed_s = settings.cluster.lease_ttl_seconds + settings.venue.request_timeout_seconds
+    return lookup_window_seconds(settings.funding.lookup_window_seconds, must_exceed_s)
 
 
 def funding_settings(

@@ -20,10 +20,17 @@ from pegkeeper.adapters.chain.demo_market import DemoDeployment, DemoMarket
 from pegkeeper.adapters.chain.raindex import RaindexChain
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
-from pegkeeper.bootstrap.brokers import broker_probe, build_broker, hedge_gate, market_calendar
+from pegkeeper.bootstrap.brokers import (
+    broker_probe,
+    broker_request_timeout_seconds,
+    build_broker,
+    hedge_gate,
+    market_calendar,
+)
 from pegkeeper.bootstrap.venue import is_real_venue
 from pegkeeper.config import Settings
 from pegkeeper.config.equities import EquitiesSettings, EquityAssetSettings
+from pegkeeper.domain.execution import lookup_window_seconds
 from pegkeeper.ports import Broker, Clock, EquityRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.broker_probe import BrokerProbe
@@ -113,7 +120,8 @@ async def build_equities(
     """The equity hedger as configured; in the embedded demo, on a local node of its own (or
     why not); None when equities are off."""
     if settings.equities.enabled:
-        return _build(settings.equities, store, alerter, RealClock())
+        lease_s = settings.cluster.lease_ttl_seconds
+        return _build(settings.equities, store, alerter, RealClock(), lease_ttl_seconds=lease_s)
     if not equities_wanted(settings):
         return None
     return await _build_demo(settings, store, alerter)
@@ -137,7 +145,14 @@ async def _build_demo(
         node.stop()
         raise
     equities = demo_settings(settings.equities, node.url, deployment)
-    setup = _build(equities, store, alerter, RealClock(), market_price=market.market_price)
+    setup = _build(
+        equities,
+        store,
+        alerter,
+        RealClock(),
+        market_price=market.market_price,
+        lease_ttl_seconds=settings.cluster.lease_ttl_seconds,
+    )
     setup.demo = market
     setup.closers += [market.close, lambda: asyncio.to_thread(node.stop)]
     log.info(
@@ -174,6 +189,14 @@ def demo_settings(
     )
 
 
+def broker_lookup_window_seconds(equities: EquitiesSettings, lease_ttl_seconds: float) -> float:
+    """[equities] order_lookup_window_seconds, lengthened past the latest a broker order
+    request may still be executed: it carries no expiry, so a paused former holder's may reach
+    the broker up to the lease plus the request timeout after it was sent."""
+    must_exceed_s = lease_ttl_seconds + broker_request_timeout_seconds(equities)
+    return lookup_window_seconds(equities.order_lookup_window_seconds, must_exceed_s)
+
+
 def _build(
     equities: EquitiesSettings,
     store: SqlStore,
@@ -181,6 +204,7 @@ def _build(
     clock: Clock,
     *,
     market_price: PriceSource | None = None,
+    lease_ttl_seconds: float,
 ) -> EquitySetup:
     """`market_price`: where the dry-run broker fills (default: the last onchain fill's)."""
     repository = store.equities
@@ -205,7 +229,7 @@ def _build(
         EquityHedgerSettings(
             check_interval_seconds=equities.check_interval_seconds,
             min_notional_usd=equities.min_notional_usd,
-            order_lookup_window_seconds=equities.order_lookup_window_seconds,
+            order_lookup_window_seconds=broker_lookup_window_seconds(equities, lease_ttl_seconds),
             unhedged_alert_seconds=equities.unhedged_alert_seconds,
         ),
         symbols=symbols,

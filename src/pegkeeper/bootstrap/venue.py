@@ -29,6 +29,7 @@ from pegkeeper.bootstrap.sim_exchange import SimExchange, SimExchangeSettings, b
 from pegkeeper.config import Settings, VenueSettings
 from pegkeeper.domain.allocation import ROLLING_QUARTERLY, quarterly_instrument_id
 from pegkeeper.domain.errors import NotFound, VenueMisconfigured
+from pegkeeper.domain.execution import lookup_window_seconds
 from pegkeeper.ports import Clock, FundingVenue, Venue
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.okx_server.auth import Credentials
@@ -124,6 +125,17 @@ def hedged_instrument_ids(settings: Settings, now_ms: int) -> tuple[str, ...]:
     )
 
 
+def order_lookup_window_seconds(settings: Settings) -> float:
+    """[hedger] order_lookup_window_seconds, lengthened past the latest an order request may
+    still be executed: its expiry at OKX (expTime) plus the request timeout; through ccxt's
+    unified API, which sends no expiry, the lease plus the request timeout."""
+    venue = settings.venue
+    expires = venue.kind != "ccxt"
+    bound_s = venue.order_expiry_seconds if expires else settings.cluster.lease_ttl_seconds
+    must_exceed_s = bound_s + venue.request_timeout_seconds
+    return lookup_window_seconds(settings.hedger.order_lookup_window_seconds, must_exceed_s)
+
+
 def _okx_settings(settings: Settings, now_ms: int) -> OkxVenueSettings:
     venue = settings.venue
     return OkxVenueSettings(
@@ -134,6 +146,7 @@ def _okx_settings(settings: Settings, now_ms: int) -> OkxVenueSettings:
         leverage=venue.leverage,
         account_level=venue.account_level,
         request_timeout_seconds=venue.request_timeout_seconds,
+        order_expiry_seconds=venue.order_expiry_seconds,
         retry_attempts=venue.retry_attempts,
         retry_backoff_seconds=venue.retry_backoff_seconds,
         burst_requests=venue.burst_requests,

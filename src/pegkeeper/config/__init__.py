@@ -225,6 +225,9 @@ class VenueSettings(_Section):
     leverage: int = Field(4, ge=1, le=100)  # the account check at start expects this
     account_level: int = Field(2, ge=1, le=4)  # OKX acctLv: 2 = single-currency margin
     request_timeout_seconds: float = Field(10.0, gt=0)
+    # OKX refuses an order request this long after it was sent (its expTime header): shorter
+    # than [cluster] lease_ttl_seconds, so a request delayed past a lease is never executed
+    order_expiry_seconds: float = Field(5.0, gt=0)
     retry_attempts: int = Field(3, ge=1)  # reads only; an order is never sent twice
     retry_backoff_seconds: float = Field(0.2, gt=0)  # doubled each attempt, with jitter
     burst_requests: int = Field(20, ge=1)  # pegkeeper's own budget on top of ccxt's limiter
@@ -302,6 +305,17 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = ClusterSettings()
     bus: BusSettings = BusSettings()
     tracing: TracingSettings = TracingSettings()
+
+    @model_validator(mode="after")
+    def _check_order_expiry(self) -> Settings:
+        expiry, lease = self.venue.order_expiry_seconds, self.cluster.lease_ttl_seconds
+        if expiry >= lease:
+            raise ValueError(
+                f"[venue] order_expiry_seconds ({expiry:g}) must be shorter than [cluster] "
+                f"lease_ttl_seconds ({lease:g}): an order request that reaches the venue after "
+                "its sender's lease was taken over must be refused there"
+            )
+        return self
 
     @property
     def database_url(self) -> str:

@@ -6,7 +6,8 @@ The translation is what keeps an order from being sent twice. An order request e
 - OrderRejected: the exchange answered and refused it (insufficient margin, a bad size): no
   effect, nothing to look up;
 - VenueUnavailable: it was certainly not processed (a rate limit answer, a refused signature,
-  a connection that never opened): safe to decide again;
+  a connection that never opened, a request that reached OKX after its expTime): safe to
+  decide again;
 - VenueUncertain: anything else (a timeout, a 5xx, a dropped connection, an answer that could
   not be read): the order may exist, and must be looked up by its client id before acting.
 """
@@ -46,6 +47,9 @@ T = TypeVar("T")
 NOT_FOUND_CODES = frozenset({"51603", "58129", "51400"})
 # An order with this client id exists already: the earlier attempt went through.
 DUPLICATE_CODES = frozenset({"51016", "51011"})
+# The request reached OKX after its expTime header (50036; 50037 "Order expired" is read alike):
+# refused before it was processed.
+EXPIRED_CODES = frozenset({"50036", "50037"})
 # There is no position to close (OKX 51023): what a close wanted is already the case.
 POSITION_CLOSED_CODES = frozenset({"51023"})
 _REFUSED_BEFORE_PROCESSING = (
@@ -107,6 +111,8 @@ def placement_error(error: BaseException) -> VenueError:
         return VenueUncertain(f"the client id exists at the venue already: {message}", code=code)
     if _never_connected(error):
         return VenueUnavailable(f"could not connect, nothing sent: {message}", code=code)
+    if code in EXPIRED_CODES:
+        return VenueUnavailable(f"not processed: expired at the venue: {message}", code=code)
     if _is_refusal(error, code):
         if code in POSITION_CLOSED_CODES:
             return PositionAlreadyClosed(message, code=code)

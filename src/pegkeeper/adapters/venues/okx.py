@@ -9,6 +9,9 @@ Safety rules kept here:
 - orders carry pegkeeper's client id; a request that may have gone through raises
   VenueUncertain and is never repeated (the caller looks the id up); reads are retried with
   backoff and jitter;
+- order requests carry OKX's `expTime` header, `order_expiry_seconds` of real time after they
+  are signed: OKX refuses one that arrives later (not executed: VenueUnavailable), so a request
+  of a paused lease holder cannot be executed after its lease was taken over (okx_client);
 - a position is read with the mark price, and refused (VenueUnavailable) when the mark price
   is older than `max_price_age_seconds`, or when OKX lists no position while the account's
   margin says there is one: a position read as zero must not double the hedge;
@@ -42,9 +45,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import ccxt.pro
 import structlog
 
+from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.feeds.okx_ws import backoff_seconds
 from pegkeeper.adapters.pacing import RequestBudget
 from pegkeeper.adapters.venues import okx_parse as parse
@@ -58,6 +61,7 @@ from pegkeeper.adapters.venues.ccxt_support import (
     read_error,
     with_retries,
 )
+from pegkeeper.adapters.venues.okx_client import expiring, make_client
 from pegkeeper.adapters.venues.okx_funding import OkxFunding, one_row
 from pegkeeper.adapters.venues.okx_stream import OkxPushes
 from pegkeeper.adapters.venues.position_watch import PositionWatch, okx_position
@@ -99,6 +103,7 @@ class OkxVenueSettings:
     leverage: int = 4
     account_level: int = 2
     request_timeout_seconds: float = 10.0
+    order_expiry_seconds: float = 5.0  # OKX refuses an order request arriving later (expTime)
     retry_attempts: int = 3
     retry_backoff_seconds: float = 0.2
     burst_requests: int = 20
@@ -121,12 +126,17 @@ class OkxVenue:
         credentials: OkxCredentials,
         clock: Clock,
         rng: random.Random | None = None,
+        *,
+        request_clock: Clock | None = None,
     ) -> None:
+        """`request_clock`: the time of the requests' expTime headers, real time by default
+        whatever `clock` is (OKX compares them with its own clock, as the simulator does)."""
         quiet_ccxt_logs()
         self._settings = settings
         self._clock = clock
+        self._request_clock = request_clock or RealClock()
         self._rng = rng or random.Random()
-        self._client = _make_client(settings, credentials)
+        self._client = make_client(settings, credentials)
         self._budget = EndpointBudgets(
             self._client,
             RequestBudget(
@@ -256,7 +266,7 @@ class OkxVenue:
             "posSide": "net",
             "clOrdId": intent.client_order_id,
         }
-        await self._write("private_post_trade_close_position", body)
+        await self._write_expiring("private_post_trade_close_position", body)
         return await self._report_after_placing(intent)
 
     async def order(self, instrument_id: str, client_order_id: str) -> OrderReport:
@@ -329,7 +339,7 @@ class OkxVenue:
             "sz": parse.number_text(intent.size_contracts),
             "clOrdId": intent.client_order_id,
         } | extra
-        await self._write("private_post_trade_order", body)
+        await self._write_expiring("private_post_trade_order", body)
         return await self._report_after_placing(intent)
 
     async def _report_after_placing(self, intent: OrderIntent) -> OrderReport:
@@ -454,6 +464,16 @@ class OkxVenue:
     async def _write(self, method: str, body: dict[str, str]) -> list[Json]:
         return await self._call(method, body, read=False)
 
+    async def _write_expiring(self, method: str, body: dict[str, str]) -> list[Json]:
+        """An order request OKX refuses once `order_expiry_seconds` have passed since it was
+        signed (expTime); an expired one raises VenueUnavailable: not executed."""
+        with expiring(self._order_deadline_ms):
+            return await self._write(method, body)
+
+    def _order_deadline_ms(self) -> int:
+        expiry_ms = round(self._settings.order_expiry_seconds * 1000)
+        return self._request_clock.now_ms() + expiry_ms
+
     async def _call(self, method: str, params: dict[str, str], *, read: bool) -> list[Json]:
         await self._budget.acquire(method)
         try:
@@ -470,25 +490,3 @@ class OkxVenue:
             message = f"OKX answered {method} without a data list"
             raise VenueUnavailable(message) if read else VenueUncertain(message)
         return data
-
-
-def _make_client(settings: OkxVenueSettings, credentials: OkxCredentials) -> Any:
-    config: dict[str, Any] = {
-        "apiKey": credentials.api_key,
-        "secret": credentials.secret_key,
-        "password": credentials.passphrase,
-        "timeout": int(settings.request_timeout_seconds * 1000),
-        "enableRateLimit": False,  # paced per endpoint by EndpointBudgets instead
-        "options": {"fetchMarkets": {"types": ["swap", "future"]}},
-    }
-    if settings.ccxt_rate_limit_ms is not None:
-        config["rateLimit"] = settings.ccxt_rate_limit_ms
-    client = ccxt.pro.okx(config)
-    if settings.demo_trading:
-        client.set_sandbox_mode(True)
-    api = client.urls["api"]
-    if settings.rest_url:
-        api["rest"] = settings.rest_url.rstrip("/")
-    if settings.ws_url:
-        api["ws"] = settings.ws_url.rstrip("/")
-    return client

@@ -1,9 +1,10 @@
 """The OKX v5 simulator as an aiohttp server: REST under /api/v5, WebSockets under /ws/v5,
 and its own controls under /sim/v1 (faults, what it received, deposits from outside).
 
-Every /api/v5 request goes through one path: latency, signature check (private endpoints),
-the faults that answer before processing (429, 50011, 5xx), the handler, then the faults that
-answer after it (a hang past the client's timeout, a 502).
+Every /api/v5 request goes through one path: latency (and an order's delay), signature check
+(private endpoints), the faults that answer before processing (429, 50011, 5xx), an order
+request's expTime (expiry.py), the handler, then the faults that answer after it (a hang past
+the client's timeout, a 502).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pegkeeper.sim.okx_server.admin import admin_routes
 from pegkeeper.sim.okx_server.auth import verify_rest
 from pegkeeper.sim.okx_server.context import SimContext
 from pegkeeper.sim.okx_server.envelope import OkxError, error_response, json_body, respond
+from pegkeeper.sim.okx_server.expiry import check_exp_time
 from pegkeeper.sim.okx_server.faults import Scope
 from pegkeeper.sim.okx_server.routing import Route
 from pegkeeper.sim.okx_server.ws import WsHub
@@ -102,9 +104,11 @@ class OkxSimServer:
             )
         raw_body = await request.text()
         faults = self.ctx.faults
-        latency_ms = faults.numbers["latency_ms"]
-        if latency_ms > 0:
-            await asyncio.sleep(latency_ms / 1000)
+        delay_ms = faults.numbers["latency_ms"]
+        if route.places_orders:
+            delay_ms += faults.numbers["order_delay_ms"]
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
         try:
             if route.private:
                 verify_rest(
@@ -118,6 +122,8 @@ class OkxSimServer:
             if early is not None:
                 return early
             params = dict(request.query) if request.method == "GET" else json_body(raw_body)
+            if route.places_orders:
+                check_exp_time(self.ctx, path, request.headers, params)
             reply = await route.handler(self.ctx, params)
         except OkxError as error:
             return error_response(error)

@@ -18,6 +18,8 @@ placement and close-position), `reads` (GET requests).
 | stale_tickers (on/off) | tickers, mark price and books freeze where they are |
 | empty_positions (on/off) | /account/positions and the positions channel answer no position |
 | latency_ms | every REST answer is delayed this long |
+| order_delay_ms | an order request is held this long more before it is processed: it
+  arrives late, past its expTime if that is shorter |
 | ws_drop_every_seconds | every WebSocket is closed this often (0: never) |
 """
 
@@ -41,6 +43,7 @@ ORDER_ONLY = frozenset({"timeout_after_accept", "partial_fill", "reject_order"})
 SWITCHES = ("ws_silent", "stale_tickers", "empty_positions")
 NUMBERS = {
     "latency_ms": 0.0,
+    "order_delay_ms": 0.0,
     "hang_seconds": 30.0,
     "partial_fill_delay_seconds": 1.0,
     "ws_drop_every_seconds": 0.0,
