@@ -76,15 +76,16 @@ def test_a_restarted_demo_goes_on_and_resolves_the_order_left_in_flight(tmp_path
         # that long (30 s at 60x) plus the window before giving it up
         assert resumed["clock_from"] > "2020-03-12 00:30:00 UTC"
         with second.client() as client:
-            # the fresh simulator never saw the order: lost after the 10 s lookup window
-            # (600 simulated seconds at 60x), then the hedge is sent again and fills
+            # the fresh simulator never saw the order: lost after the 16 s lookup window (the
+            # order's 5 s expiry and the 10 s request timeout, and 1 s more), then the hedge
+            # is sent again and fills
             def re_hedged() -> list[dict[str, Any]] | None:
                 orders = _orders(client)
                 states = {o["client_order_id"]: o["state"] for o in orders}
                 done = len(orders) == 2 and states[left["client_order_id"]] == "lost"
                 return orders if done and "filled" in states.values() else None
 
-            orders = _until("the order left in flight resolved", re_hedged, 25)
+            orders = _until("the order left in flight resolved", re_hedged, 40)
             new = next(o for o in orders if o["client_order_id"] != left["client_order_id"])
             # the restarted clock went on: nothing made before the restart lies in its future
             assert new["created_at_ms"] > left["created_at_ms"]

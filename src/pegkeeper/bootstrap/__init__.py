@@ -44,7 +44,13 @@ from pegkeeper.bootstrap.process import (
 )
 from pegkeeper.bootstrap.resume import read_stored_state
 from pegkeeper.bootstrap.runtime import Runtime
-from pegkeeper.bootstrap.venue import VenueSetup, build_venue, is_real_venue, price_ticks
+from pegkeeper.bootstrap.venue import (
+    VenueSetup,
+    build_venue,
+    is_real_venue,
+    order_lookup_window_seconds,
+    price_ticks,
+)
 from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
@@ -125,7 +131,7 @@ async def migrate_database(settings: Settings) -> None:
 
 def _hedger_settings(settings: Settings, venue: VenueSetup, leg_index: int) -> HedgerSettings:
     h = settings.hedger
-    window_seconds = h.order_lookup_window_seconds
+    window_seconds = order_lookup_window_seconds(settings)
     if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
         # The window is the time a request may take to reach the venue: real time, so on a
         # simulated clock that runs faster it is that many times longer.
