@@ -27,6 +27,7 @@ from pegkeeper.bootstrap.brokers import (
     hedge_gate,
     market_calendar,
 )
+from pegkeeper.bootstrap.cluster import is_shared_store
 from pegkeeper.bootstrap.venue import is_real_venue
 from pegkeeper.config import Settings
 from pegkeeper.config.equities import EquitiesSettings, EquityAssetSettings
@@ -121,7 +122,9 @@ async def build_equities(
     why not); None when equities are off."""
     if settings.equities.enabled:
         lease_s = settings.cluster.lease_ttl_seconds
-        return _build(settings.equities, store, alerter, RealClock(), lease_ttl_seconds=lease_s)
+        setup = _build(settings.equities, store, alerter, RealClock(), lease_ttl_seconds=lease_s)
+        setup.hedger.reload_switches = is_shared_store(settings)
+        return setup
     if not equities_wanted(settings):
         return None
     return await _build_demo(settings, store, alerter)

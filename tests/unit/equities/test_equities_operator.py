@@ -182,3 +182,17 @@ async def test_a_bad_body_is_named_and_moves_nothing(
     assert response.status_code == 422 and says in response.json()["error"]
     assert switchboard(world).state() == before
     assert await actions_since_start(world) == []
+
+
+async def test_the_hedgers_process_reads_switches_moved_through_another(world: WebWorld) -> None:
+    # the equity hedger's own switch board, in another process sharing the store
+    elsewhere = EquityControl(world.store.operator_actions, world.clock, SYMBOLS)
+    await elsewhere.load()
+    assert not elsewhere.paused("AAPL")
+    async with world.client() as client:
+        await client.post(PAUSE, json={"symbol": "AAPL"}, headers=bearer(ALICE_TOKEN))
+        await elsewhere.load()
+        assert elsewhere.paused("AAPL") and not elsewhere.paused("MSFT")
+        await client.post(RESUME, json={"symbol": "AAPL"}, headers=bearer(ALICE_TOKEN))
+    await elsewhere.load()
+    assert not elsewhere.paused("AAPL")

@@ -103,6 +103,7 @@ class EquityHedger:
         self.orders_sent = 0
         self.last_cycle_ms: int | None = None
         self.ready = asyncio.Event()
+        self.reload_switches = False  # processes sharing the store: read them every cycle
         if control is not None:
             control.on_change(lambda target: self.trigger("operator"))
 
@@ -116,6 +117,8 @@ class EquityHedger:
         await self._loop.run(self._run_cycle, [], on_failure=self._failed, started=self.ready)
 
     async def _run_cycle(self, trigger: Trigger) -> None:
+        if self.reload_switches and self.control is not None:
+            await self.control.load()  # an operator may have acted through another process
         await self.cycle(trigger.reason, trigger.correlation_id)
 
     def _failed(self) -> None:
