@@ -1,8 +1,9 @@
 """Tracing of a process (`[tracing]`): spans exported over OTLP/HTTP when an endpoint is set.
 
 With `otlp_endpoint` empty nothing is installed and OpenTelemetry's API stays on its no-op
-tracer, so the spans of the services cost next to nothing. The HTTP middleware and the gRPC
-interceptor are installed by bootstrap/web.py and bootstrap/pricing.py on the same setting.
+tracer, so the spans of the services cost next to nothing. Once a provider is installed the
+HTTP API traces its requests (FastAPI's own telemetry, api/http/tracing.py); the gRPC
+interceptor is added by bootstrap/pricing.py on the same setting.
 """
 
 from __future__ import annotations
