@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+import grpc
+
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.feeds.book_file import FileBookProvider
 from pegkeeper.adapters.feeds.sim_books import SimBookProvider
 from pegkeeper.api.grpc.server import GrpcServerSettings, PriceServers
 from pegkeeper.api.grpc.timing import LatencyInterceptor, Observe
+from pegkeeper.api.grpc.tracing import TracingInterceptor
 from pegkeeper.bootstrap.feeds import LiveBooks
 from pegkeeper.config import Settings
 from pegkeeper.domain.quote_math import FeeRates
@@ -134,9 +137,14 @@ def price_servers(
     settings: Settings, pricing: Pricing, observe_latency: Observe | None = None
 ) -> PriceServers:
     p = settings.price_server
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if settings.tracing.otlp_endpoint:
+        interceptors.append(TracingInterceptor())
+    if observe_latency is not None:
+        interceptors.append(LatencyInterceptor(observe_latency))
     return PriceServers(
         pricing.pricer,
         pricing.quotes,
         GrpcServerSettings(host=p.host, price_port=p.price_port, quote_port=p.quote_port),
-        (LatencyInterceptor(observe_latency),) if observe_latency is not None else (),
+        tuple(interceptors),
     )

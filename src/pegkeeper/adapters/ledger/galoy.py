@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
+from pegkeeper.adapters.tracing import trace_event_hooks
 from pegkeeper.domain.galoy import GaloyPage, MalformedResponse, parse_edge
 from pegkeeper.domain.ledger_sync import LedgerAuthError, LedgerUnavailable
 
@@ -88,7 +89,7 @@ class GaloyClient:
         self._code = code
         self._api_key = api_key
         self._timeout_seconds = timeout_seconds
-        self._http = httpx.AsyncClient(timeout=timeout_seconds)
+        self._http = httpx.AsyncClient(timeout=timeout_seconds, event_hooks=trace_event_hooks())
         self._token: str | None = None
         self.logins = 0
 

@@ -19,6 +19,7 @@ from pegkeeper.api.http.liability import (
     ServiceAuth,
     liability_router,
 )
+from pegkeeper.api.http.tracing import TELEMETRY
 from pegkeeper.domain.errors import ConflictError, InvalidInput
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.views.dealer import DealerView
@@ -41,7 +42,13 @@ class ApiContext:
 
 
 def create_app(context: ApiContext) -> FastAPI:
-    app = FastAPI(title="pegkeeper", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="pegkeeper",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=TELEMETRY,
+    )
     add_offline_docs(app)
 
     @app.exception_handler(InvalidInput)

@@ -55,6 +55,7 @@ from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.legs import LegScope, OlderPosition
 from pegkeeper.services.hedging.snapshots import take_snapshot
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
+from pegkeeper.services.tracing import tag_correlation, traced
 from pegkeeper.services.trigger_loop import backoff_delay_seconds
 
 log = structlog.get_logger("pegkeeper.hedger")
@@ -150,6 +151,11 @@ class HedgeCycle:
     async def cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
         """One pass. Returns the decision (None while orders are in flight, the gate is closed
         or another writer holds the slot)."""
+        with traced("hedge.cycle", correlation_id) as span:
+            span.set_attribute("pegkeeper.reason", reason)
+            return await self._cycle(reason, correlation_id)
+
+    async def _cycle(self, reason: str, correlation_id: str) -> DecisionRecord | None:
         self.cycles += 1
         self.recheck_in_seconds = None
         seq_before = self._acted_on_seq
@@ -163,6 +169,7 @@ class HedgeCycle:
             return None
         self._instrument = instrument
         liability_cents, correlation_id = await self._liability(correlation_id)
+        tag_correlation(correlation_id)  # the newest liability event's, which this answers
         if self._acted_on_seq != seq_before and reason in _WOKEN_BY_OTHERS:
             reason = "liability"  # a new liability event, whichever wake-up found it first
         position = await self._venue.position(instrument.instrument_id)

@@ -8,6 +8,7 @@ from pegkeeper.domain.events import TOPIC_LIABILITY, LiabilityChanged, encode_ev
 from pegkeeper.domain.liability import LedgerEntry, LiabilityEvent, validate_change
 from pegkeeper.ports import Bus, Clock, LiabilityRepository
 from pegkeeper.services.ids import new_correlation_id
+from pegkeeper.services.tracing import tag_correlation
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class LiabilityService:
         event, created = await self._repository.append(
             entry.change, entry.correlation_id, entry.now_ms
         )
+        tag_correlation(event.correlation_id)
         if created:
             await self.announce(event)
         return PostResult(event=event, created=created)
@@ -53,6 +55,7 @@ class LiabilityService:
 
     async def announce(self, event: LiabilityEvent) -> None:
         """Tell the hedger about an event appended (created) in the ledger."""
+        tag_correlation(event.correlation_id)  # an accepted quote's event is announced here
         await self._bus.publish(TOPIC_LIABILITY, encode_event(_changed(event)))
 
     async def balance_cents(self) -> int:
