@@ -18,6 +18,7 @@ from pegkeeper.domain.venue import VenuePosition, VenueResync
 from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.cycle import HedgeCycle, HedgerSettings
+from pegkeeper.services.outbox import Outbox
 from pegkeeper.services.trigger_loop import Trigger, TriggerLoop
 
 __all__ = ["HedgerService", "HedgerSettings"]
@@ -35,8 +36,11 @@ class HedgerService:
         control: HedgeControl | None = None,
         *,
         gate: ReadinessGate | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
-        self.hedge = HedgeCycle(store, venue, bus, clock, policy, settings, control, gate=gate)
+        self.hedge = HedgeCycle(
+            store, venue, bus, clock, policy, settings, control, gate=gate, outbox=outbox
+        )
         self._venue = venue
         self._bus = bus
         self._loop = TriggerLoop("hedge", clock, settings.check_interval_seconds)
