@@ -1,10 +1,12 @@
 """Money events through the outbox, on SQLite and PostgreSQL: a unit of work in outbox mode
 writes its events in its own transaction, publishes them once after the commit and marks them;
-a pass that dies before its commit leaves them to be published again."""
+what it could not publish (the bus down, the process gone) the relay publishes later, in order,
+and nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -14,6 +16,7 @@ from pegkeeper.domain.errors import SlotTaken
 from pegkeeper.domain.outbox import OutboxBacklog
 from pegkeeper.ports.outbox import OutboxRepository
 from pegkeeper.services.outbox import Outbox, relay
+from pegkeeper.services.outbox_relay import OutboxRelay, RelayFigures, RelaySettings
 from pegkeeper.services.unit_of_work import UnitOfWork
 from tests.integration.test_store import decision, intent
 from tests.outbox_support import RecordingBus
@@ -77,6 +80,39 @@ async def test_a_committed_unit_publishes_its_events_once_and_marks_them(
     await subscription.close()
 
 
+async def test_events_the_fast_path_could_not_publish_are_relayed_later_in_order(
+    store: SqlStore,
+) -> None:
+    bus, clock = RecordingBus(), ManualClock(T0)
+    unit = outbox_unit(store, bus, clock)
+    await write(unit, b"1")  # published at once
+    bus.down = True
+    clock.advance(0.1)
+    await write(unit, b"2", b"3")  # committed; the caller is not told the bus is down
+    clock.advance(0.1)
+    await write(unit, b"4")
+    bus.down, bus.accept = False, 1
+    await write(unit, b"5", b"6", b"7")  # the bus takes one, then goes down again
+    assert carried(bus) == [b"1", b"5"]
+    assert await store.outbox.backlog() == OutboxBacklog(5, T0 + 100)
+    bus.down, bus.accept = False, None
+    relayer = OutboxRelay(store, Outbox(store.outbox, clock), bus)
+    assert await relayer.pass_once() == 0  # all of them younger than the grace
+    clock.advance(1.0)  # 2, 3 written 1.1 s ago, 4 and 6, 7 one second ago: not before the grace
+    assert await relayer.pass_once() == 2
+    clock.advance(0.001)
+    assert await relayer.pass_once() == 3
+    assert carried(bus) == [b"1", b"5", b"2", b"3", b"4", b"6", b"7"]
+    assert relayer.figures() == RelayFigures(
+        relayed_total=5,
+        backlog=0,
+        oldest_age_ms=0,
+        pruned_total=0,
+        consecutive_failures=0,
+        progress_ms=T0 + 1_201,
+    )
+
+
 class MarkFails:
     """The store's outbox, whose marking fails as a crash before the commit would."""
 
@@ -103,3 +139,43 @@ async def test_a_pass_that_dies_before_its_commit_publishes_again(store: SqlStor
     assert outcome.published == 2 and outcome.error is None
     assert carried(bus) == [b"a", b"b", b"a", b"b"]  # at least once
     assert await store.outbox.backlog() == NONE_WAITING
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while loop.time() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def test_the_relay_runs_until_cancelled_prunes_and_stalls_while_the_bus_is_down(
+    store: SqlStore,
+) -> None:
+    bus, clock = RecordingBus(), ManualClock(T0)
+    settings = RelaySettings(grace_seconds=0.0, retention_seconds=10.0, prune_interval_seconds=5)
+    relayer = OutboxRelay(store, Outbox(store.outbox, clock), bus, settings)
+    relayed = await store.outbox.add(ORDER, b"relayed before", T0 - 20_000)
+    await store.outbox.mark_published([relayed], T0 - 11_000)
+    await store.outbox.add(ORDER, b"waiting", T0 - 1)
+    task = asyncio.create_task(relayer.run())
+    try:
+        await until(lambda: relayer.progress_ms == T0, "the first pass, at start")
+        assert carried(bus) == [b"waiting"]
+        assert (relayer.relayed_total, relayer.pruned_total) == (1, 1)
+        bus.down = True
+        await store.outbox.add(ORDER, b"while down", T0 - 1)
+        clock.advance(0.5)  # the periodic pass
+        await until(lambda: relayer.consecutive_failures == 1, "a failed pass")
+        assert relayer.progress_ms == T0  # no progress while the bus refuses
+        assert (relayer.backlog, relayer.oldest_age_ms) == (OutboxBacklog(1, T0 - 1), 501)
+        bus.down = False
+        relayer.wake()
+        await until(lambda: relayer.progress_ms == T0 + 500, "the pass woken")
+        assert carried(bus) == [b"waiting", b"while down"]
+        assert relayer.figures() == RelayFigures(2, 0, 0, 1, 0, T0 + 500)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,14 +1,22 @@
 """The outbox table on SQLite and PostgreSQL: events come back oldest first until marked, a
-write joins the open unit of work and the retention deletes only what was relayed."""
+write joins the open unit of work, the retention deletes only what was relayed, and two relays
+at once (two processes, each with its own connections) publish every event once."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+
 import pytest
 
-from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.adapters.store.outbox_tables import OUTBOX_TABLES
 from pegkeeper.domain.outbox import OutboxBacklog, OutboxEntry
+from pegkeeper.services.outbox import Outbox
+from pegkeeper.services.outbox_relay import OutboxRelay, RelaySettings
 from tests.integration.store.schema_support import downgrade_and_upgrade, schema_differences
+from tests.outbox_support import PausingBus
 
 T0 = 1_700_000_000_000
 ORDER = "hedge.order"
@@ -61,6 +69,33 @@ async def test_the_retention_deletes_only_relayed_events_older_than_the_cutoff(
     # the one never relayed, older than both, is still there
     assert [e.id for e in await box.unpublished(10)] == [waiting]
     assert await box.mark_published([early, late], T0 + 6_000) == 0  # gone
+
+
+EVENTS = 120
+
+
+async def test_two_relays_at_once_publish_each_event_once(database_url: str) -> None:
+    """Each relay has its own store (its own engine and connections), as two processes would
+    during a lease handover; the buses pause at every message so that the passes interleave."""
+    stores = [await open_store(database_url) for _ in range(2)]
+    try:
+        payloads = [f"event {n}".encode() for n in range(EVENTS)]
+        for payload in payloads:
+            await stores[0].outbox.add(ORDER, payload, T0)
+        counts: Counter[bytes] = Counter()
+        clock = ManualClock(T0 + 5_000)
+        settings = RelaySettings(grace_seconds=1.0, batch_size=7)
+        relays = [
+            OutboxRelay(store, Outbox(store.outbox, clock), PausingBus(counts, seed), settings)
+            for seed, store in enumerate(stores)
+        ]
+        relayed = await asyncio.gather(*(relay.pass_once() for relay in relays))
+        assert counts == Counter(payloads)  # every event, once
+        assert sum(relayed) == EVENTS
+        assert await stores[1].outbox.backlog() == OutboxBacklog(0, None)
+    finally:
+        for store in stores:
+            await store.close()
 
 
 async def test_the_migration_creates_the_outbox_as_declared_and_downgrades(
