@@ -13,16 +13,26 @@ import pytest
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.domain.errors import SlotTaken
+from pegkeeper.domain.events import (
+    TOPIC_DECISION,
+    TOPIC_ORDER,
+    HedgeDecided,
+    OrderUpdated,
+    decode_event,
+)
+from pegkeeper.domain.orders import OrderState
 from pegkeeper.domain.outbox import OutboxBacklog
 from pegkeeper.ports.outbox import OutboxRepository
+from pegkeeper.services.execution.orders import OrderExecution
 from pegkeeper.services.outbox import Outbox, relay
 from pegkeeper.services.outbox_relay import OutboxRelay, RelayFigures, RelaySettings
 from pegkeeper.services.unit_of_work import UnitOfWork
+from tests.fakes import FakeVenue
 from tests.integration.test_store import decision, intent
 from tests.outbox_support import RecordingBus
 
 T0 = 1_700_000_000_000
-ORDER = "hedge.order"
+ORDER = TOPIC_ORDER
 NONE_WAITING = OutboxBacklog(0, None)
 
 
@@ -111,6 +121,30 @@ async def test_events_the_fast_path_could_not_publish_are_relayed_later_in_order
         consecutive_failures=0,
         progress_ms=T0 + 1_201,
     )
+
+
+def described(message: tuple[str, bytes]) -> tuple[str, str]:
+    event = decode_event(message[1])
+    assert isinstance(event, HedgeDecided | OrderUpdated)
+    return message[0], event.decision_id if isinstance(event, HedgeDecided) else event.state
+
+
+async def test_an_order_goes_out_while_the_bus_is_down_and_its_events_follow(
+    store: SqlStore,
+) -> None:
+    bus, clock, venue = RecordingBus(), ManualClock(T0), FakeVenue()
+    outbox = Outbox(store.outbox, clock)
+    execution = OrderExecution(store, venue, bus, clock, lookup_window_seconds=10, outbox=outbox)
+    bus.down = True
+    sent = await execution.submit(decision("d-o1"), intent("o1"))
+    assert [i.client_order_id for i in venue.sent] == ["o1"] and sent.state is OrderState.FILLED
+    expected = [(TOPIC_DECISION, "d-o1"), (ORDER, "created"), (ORDER, "filled")]
+    waiting = await store.outbox.unpublished(10)
+    assert [described((e.topic, e.payload)) for e in waiting] == expected
+    bus.down = False
+    clock.advance(2)
+    assert await OutboxRelay(store, outbox, bus).pass_once() == 3
+    assert [described(message) for message in bus.carried] == expected
 
 
 class MarkFails:
