@@ -44,6 +44,7 @@ from pegkeeper.bootstrap.process import (
 )
 from pegkeeper.bootstrap.resume import read_stored_state
 from pegkeeper.bootstrap.runtime import Runtime
+from pegkeeper.bootstrap.tracing import configure_tracing
 from pegkeeper.bootstrap.venue import (
     VenueSetup,
     build_venue,
@@ -332,8 +333,13 @@ def run_forever(settings: Settings, names: list[str]) -> None:
         task = asyncio.current_task()
         assert task is not None
         stopping.install(task)
-        runtime = await build_runtime(settings, services)
-        await run_services(runtime, services)
+        shutdown_tracing = configure_tracing(settings)  # None: [tracing] is off
+        try:
+            runtime = await build_runtime(settings, services)
+            await run_services(runtime, services)
+        finally:
+            if shutdown_tracing is not None:
+                await shutdown_tracing()
 
     try:
         event_loop_runner()(main())

@@ -44,10 +44,13 @@ def funding_lease(currency: str) -> str:
     return f"funding:{currency}"
 
 
+def process_name(settings: Settings) -> str:
+    return settings.cluster.process_name or f"{socket.gethostname()}-{os.getpid()}"
+
+
 def process_holder(settings: Settings) -> str:
     """This process's name in the leases and the cluster's health: unique per start."""
-    name = settings.cluster.process_name or f"{socket.gethostname()}-{os.getpid()}"
-    return f"{name}:{secrets.token_hex(3)}"
+    return f"{process_name(settings)}:{secrets.token_hex(3)}"
 
 
 @dataclass

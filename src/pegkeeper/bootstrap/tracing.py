@@ -9,8 +9,6 @@ interceptor is added by bootstrap/pricing.py on the same setting.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -20,6 +18,7 @@ from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resou
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from pegkeeper.bootstrap.cluster import process_name
 from pegkeeper.config import Settings
 
 log = structlog.get_logger("pegkeeper.tracing")
@@ -38,7 +37,7 @@ def configure_tracing(settings: Settings) -> Shutdown | None:
     resource = Resource.create(
         {
             SERVICE_NAME: tracing.service_name,
-            SERVICE_INSTANCE_ID: settings.cluster.process_name or default_process_name(),
+            SERVICE_INSTANCE_ID: process_name(settings),
         }
     )
     provider = TracerProvider(resource=resource)
@@ -59,7 +58,3 @@ def traces_url(endpoint: str) -> str:
     documents, or already the full URL."""
     base = endpoint.rstrip("/")
     return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
-
-
-def default_process_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"

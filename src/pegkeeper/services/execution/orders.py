@@ -40,6 +40,7 @@ from pegkeeper.domain.records import DecisionRecord, LiabilityCover, OrderRecord
 from pegkeeper.domain.roll import RollRecord
 from pegkeeper.ports import Bus, Clock, OrderVenue, Store
 from pegkeeper.services.execution.core import Found, Waits, attempt, look_up
+from pegkeeper.services.outbox import Outbox
 from pegkeeper.services.unit_of_work import UnitOfWork
 
 log = structlog.get_logger("pegkeeper.execution")
@@ -67,11 +68,13 @@ class OrderExecution:
         *,
         lookup_window_seconds: float,
         on_final: OnFinal | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
-        """`on_final` is told every order that reaches a final state, with its filled size."""
+        """`on_final` is told every order that reaches a final state, with its filled size;
+        with `outbox` the events go through the store's outbox (services/unit_of_work.py)."""
         self._orders = store.hedge
         self._rolls = store.rolls
-        self._unit = UnitOfWork(store, bus)
+        self._unit = UnitOfWork(store, bus, outbox=outbox)
         self._venue = venue
         self._clock = clock
         self._lookup_window_seconds = lookup_window_seconds

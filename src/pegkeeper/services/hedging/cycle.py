@@ -55,6 +55,7 @@ from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.legs import LegScope, OlderPosition
 from pegkeeper.services.hedging.snapshots import take_snapshot
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
+from pegkeeper.services.outbox import Outbox
 from pegkeeper.services.tracing import tag_correlation, traced
 from pegkeeper.services.trigger_loop import backoff_delay_seconds
 
@@ -92,7 +93,9 @@ class HedgeCycle:
         control: HedgeControl | None = None,
         *,
         gate: ReadinessGate | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
+        """With `outbox` its events go through the store's outbox (services/unit_of_work.py)."""
         self.control = control or HedgeControl()  # operators pause hedging here
         self._store = store
         self._gate = gate  # closed (a half-imported ledger): nothing new is sent
@@ -107,6 +110,7 @@ class HedgeCycle:
             clock,
             lookup_window_seconds=settings.order_lookup_window_seconds,
             on_final=self._on_final,
+            outbox=outbox,
         )
         self._scope = LegScope(
             venue,

@@ -19,6 +19,7 @@ from pegkeeper.domain.venue import VenuePosition, VenueResync
 from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.cycle import HedgeCycle, HedgerSettings
+from pegkeeper.services.outbox import Outbox
 from pegkeeper.services.trigger_loop import Trigger, TriggerLoop
 
 __all__ = ["HedgerService", "HedgerSettings"]
@@ -36,8 +37,11 @@ class HedgerService:
         control: HedgeControl | None = None,
         *,
         gate: ReadinessGate | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
-        self.hedge = HedgeCycle(store, venue, bus, clock, policy, settings, control, gate=gate)
+        self.hedge = HedgeCycle(
+            store, venue, bus, clock, policy, settings, control, gate=gate, outbox=outbox
+        )
         self._instrument_id = settings.instrument_id
         # where processes share the store: the operators' switch and requests read first
         self.before_cycle: Callable[[], Awaitable[None]] | None = None

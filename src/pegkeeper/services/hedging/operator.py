@@ -33,6 +33,7 @@ from pegkeeper.services.execution.orders import OrderExecution, Sent
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.snapshots import take_snapshot
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
+from pegkeeper.services.outbox import Outbox
 
 log = structlog.get_logger("pegkeeper.operator")
 
@@ -70,11 +71,15 @@ class OperatorService:
         wake_hedger: Callable[[str], None] = lambda reason: None,
         *,
         held_instruments: Callable[[], Awaitable[list[str]]] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         """`instrument_id` names the hedge in the records; `held_instruments` lists the
-        instruments a close must close (every leg's), by default `instrument_id` alone."""
+        instruments a close must close (every leg's), by default `instrument_id` alone; with
+        `outbox` the orders' events go through the store's outbox."""
         self._held = held_instruments
-        self._execution = OrderExecution(store, venue, bus, clock, lookup_window_seconds=0.0)
+        self._execution = OrderExecution(
+            store, venue, bus, clock, lookup_window_seconds=0.0, outbox=outbox
+        )
         self._control = control
         self._store = store
         self._actions = actions
