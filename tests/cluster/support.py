@@ -86,10 +86,11 @@ class Cluster:
             f'[store]\ndatabase_url = "{self.database_url}"\n'
             "[demo]\nenabled = false\n[funding]\nenabled = false\n"
             "[price_server]\nenabled = false\n[peg_monitor]\nenabled = false\n"
-            "[hedger]\ncheck_interval_seconds = 0.5\norder_lookup_window_seconds = 8.0\n"
+            "[hedger]\ncheck_interval_seconds = 0.5\norder_lookup_window_seconds = 4.0\n"
             f"[cluster]\nlease_ttl_seconds = {LEASE_TTL_SECONDS}\n"
             f'[venue]\nkind = "okx"\nrest_url = "{self.sim_url}"\n'
             f'ws_url = "{self.sim_url.replace("http", "ws")}/ws/v5"\n'
+            "request_timeout_seconds = 2.0\norder_expiry_seconds = 1.5\n"
             f"{extra}"
         )
         return path

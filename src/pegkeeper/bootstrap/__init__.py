@@ -180,6 +180,8 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     )
     ledger = build_ledger(settings, store, liability)
     control = HedgeControl()
+    cluster = Cluster.of(settings, store)
+    outbox = cluster.outbox()  # None: one process, events published after each commit
     hedgers = [
         HedgerService(
             store,
@@ -190,6 +192,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
             _hedger_settings(settings, venue, i),
             control,
             gate=ledger.gate,
+            outbox=outbox,
         )
         for i in range(len(allocation_of(settings).legs))
     ]
@@ -209,9 +212,9 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         settings.hedger.instrument_id,
         wake_hedger=wake_hedgers,
         held_instruments=lambda: _instruments_held(hedgers),
+        outbox=outbox,
     )
     await operator.restore()
-    cluster = Cluster.of(settings, store)
     if cluster.store is not None:
         operator.shared_store = True
         for each in hedgers:

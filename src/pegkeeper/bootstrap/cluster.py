@@ -22,7 +22,10 @@ from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.config import Settings
 from pegkeeper.domain.leases import LeaseState, LeaseStatus
+from pegkeeper.ports import Bus
 from pegkeeper.services.lease_keeper import LeaseKeeper
+from pegkeeper.services.outbox import Outbox
+from pegkeeper.services.outbox_relay import OutboxRelay
 
 SQLITE_PREFIX = "sqlite"
 
@@ -77,6 +80,17 @@ class Cluster:
         )
         self.keepers[name] = keeper
         return keeper.run(service)
+
+    def outbox(self) -> Outbox | None:
+        """Where processes share the store, money events go through its outbox (written with
+        the state they announce, relayed by `relay_job` if a publish is missed)."""
+        return None if self.store is None else Outbox(self.store.outbox, RealClock())
+
+    def relay_job(self, bus: Bus) -> Awaitable[object] | None:
+        outbox = self.outbox()
+        if outbox is None or self.store is None:
+            return None
+        return self.singleton("outbox-relay", OutboxRelay(self.store, outbox, bus).run)
 
     def standby(self, name: str) -> bool:
         keeper = self.keepers.get(name)

@@ -151,6 +151,9 @@ def _jobs(
         if runtime.market_replay is not None:
             jobs["market-replay"] = runtime.market_replay.run()
     jobs["correlation-log"] = CorrelationLog(runtime.bus, runtime.store.hedge).run()
+    relay = runtime.cluster.relay_job(runtime.bus)
+    if relay is not None:
+        jobs["outbox-relay"] = relay
     if web is not None:
         jobs["web"] = serve_web(web, sockets)
         jobs["metrics"] = web.metrics.follow(runtime.bus)
