@@ -31,6 +31,7 @@ from pegkeeper.adapters.store.ledger_state_repo import SqlLedgerStateRepository
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
 from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
+from pegkeeper.adapters.store.process_repo import SqlProcessRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
 from pegkeeper.adapters.store.roll_repo import SqlRollRepository
@@ -49,6 +50,7 @@ from pegkeeper.ports import (
 )
 from pegkeeper.ports.equities import EquityRepository
 from pegkeeper.ports.leases import LeaseRepository
+from pegkeeper.ports.processes import ProcessRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -80,6 +82,7 @@ class SqlStore:
         equities: SqlEquityRepository,
         broker_tokens: SqlTokenRepository,
         leases: SqlLeaseRepository,
+        processes: SqlProcessRepository,
     ) -> None:
         self.engine = tx.engine
         self._tx = tx
@@ -99,6 +102,8 @@ class SqlStore:
         self.broker_tokens: TokenRepository = broker_tokens
         # the singleton services' leases; money writes fence on them (lease_repo.fence)
         self.leases: LeaseRepository = leases
+        # the cluster's processes and their last beats (the dashboard's health panel)
+        self.processes: ProcessRepository = processes
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._tx.unit()
@@ -143,6 +148,7 @@ async def open_store(
         equities=SqlEquityRepository(tx, now_ms),
         broker_tokens=SqlTokenRepository(tx),
         leases=SqlLeaseRepository(tx),
+        processes=SqlProcessRepository(tx),
     )
 
 

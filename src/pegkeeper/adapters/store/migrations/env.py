@@ -19,6 +19,7 @@ from pegkeeper.adapters.store import (  # noqa: F401 (their tables join `metadat
     equity_tables,
     lease_tables,
     ledger_tables,
+    process_tables,
     token_tables,
 )
 from pegkeeper.adapters.store.database import (
