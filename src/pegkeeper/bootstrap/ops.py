@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pegkeeper.bootstrap.runtime import Runtime
 
 OPS_PORT_SETTING = "[cluster] ops_port or PEGKEEPER_CLUSTER__OPS_PORT"
-_ID_LENGTH = 64  # the leases' holder column
+_ID_LENGTH = 64  # the leases' holder column and the registry's name column
 _ANY_ADDRESS = {"", "0.0.0.0", "::"}
 
 
@@ -75,7 +75,7 @@ def describe_process(
         process_id = host[: _ID_LENGTH - len(suffix)] + suffix
     return ProcessInfo(
         process_id=process_id,
-        name=settings.cluster.process_name or f"{host}-{pid}",
+        name=(settings.cluster.process_name or f"{host}-{pid}")[:_ID_LENGTH],
         host=host,
         pid=pid,
         services=tuple(services),
