@@ -1,8 +1,8 @@
 """Prometheus metrics: the book (liability, exposure, hedge ratio, leverage, liquidation
-distance), feeds and pegs, service readiness, bus traffic, quote latency, order outcomes and
-problems by cause, the equity hedger (chain checkpoint lag, unhedged exposure and its age,
-skipped logs, ledger breaks). Gauges are read from the services at scrape time; counters and
-the latency histogram are kept as things happen."""
+distance), feeds and pegs, service readiness and leases, bus traffic, quote latency, order
+outcomes and problems by cause, the equity hedger (chain checkpoint lag, unhedged exposure and
+its age, skipped logs, ledger breaks). Gauges are read from the services at scrape time;
+counters and the latency histogram are kept as things happen."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pegkeeper.domain.events import OperatorActed, OrderUpdated, decode_event
+from pegkeeper.domain.leases import LeaseState, LeaseStatus
 from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from pegkeeper.domain.orders import OrderState
 from pegkeeper.ports import Bus, Clock
@@ -47,6 +48,7 @@ class MetricSources:
     bus_messages: Callable[[], Mapping[str, int]] = dict
     problems: Callable[[], Mapping[tuple[str, str], int]] = dict
     equities: EquitiesView | None = None
+    leases: Callable[[], list[LeaseStatus]] = list  # the process's leases
 
 
 class _Families(Collector):
@@ -123,6 +125,7 @@ class Metrics:
         s = self.sources
         families = list(_dealer_families(await s.dealer.status(), s.clock.now_ms(), s.brackets))
         families += _readiness_families(await s.readiness(), s.control)
+        families += _lease_families(s.leases())
         if s.pegs is not None:
             families += _peg_families(s.pegs, (s.pegs_clock or s.clock).now_ms())
         if s.pricer is not None:
@@ -233,6 +236,21 @@ def _readiness_families(states: Mapping[str, str], control: HedgeControl | None)
         (1 if control.paused else 0) if control is not None else None,
     )
     return [ready, paused]
+
+
+def _lease_families(leases: list[LeaseStatus]) -> list[Metric]:
+    held = GaugeMetricFamily(
+        "pegkeeper_lease_held", "1 while this process holds the lease", labels=["lease"]
+    )
+    epoch = GaugeMetricFamily(
+        "pegkeeper_lease_epoch",
+        "The lease's epoch as this process last read it (0: no holder)",
+        labels=["lease"],
+    )
+    for status in sorted(leases, key=lambda s: s.name):
+        held.add_metric([status.name], 1.0 if status.state == LeaseState.HELD else 0.0)
+        epoch.add_metric([status.name], status.epoch)
+    return [held, epoch]
 
 
 def _peg_families(pegs: PegMonitor, now_ms: int) -> list[Metric]:

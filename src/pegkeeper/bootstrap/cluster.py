@@ -28,6 +28,7 @@ from pegkeeper.services.outbox import Outbox
 from pegkeeper.services.outbox_relay import OutboxRelay
 
 SQLITE_PREFIX = "sqlite"
+HOLDER_NAME_CHARS = 56  # and ":" and 6 hex digits: within the 64 of the stores' columns
 
 
 class DatabaseInUse(Exception):
@@ -53,7 +54,7 @@ def process_name(settings: Settings) -> str:
 
 def process_holder(settings: Settings) -> str:
     """This process's name in the leases and the cluster's health: unique per start."""
-    return f"{process_name(settings)}:{secrets.token_hex(3)}"
+    return f"{process_name(settings)[:HOLDER_NAME_CHARS]}:{secrets.token_hex(3)}"
 
 
 @dataclass

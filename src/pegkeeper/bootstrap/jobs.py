@@ -14,6 +14,7 @@ from pegkeeper.bootstrap.banner import announce
 from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.equities import EquitySetup
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books
+from pegkeeper.bootstrap.ops import build_ops
 from pegkeeper.bootstrap.pricing import price_servers
 from pegkeeper.bootstrap.process import VenueUnreachable, bind_http, freeze_startup_heap
 from pegkeeper.bootstrap.runtime import Runtime
@@ -87,12 +88,16 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
     """Binds the ports first (a taken one raises ServerStartError before anything is
     announced), then runs every service until cancelled; the store is closed last."""
     health = build_health(runtime, services)
-    web: WebSetup | None = build_web(runtime, services, health) if "web" in services else None
+    ops = build_ops(runtime, services, health)
+    web = (
+        build_web(runtime, services, health, ops.probes, ops.metrics) if "web" in services else None
+    )
     grpc: PriceServers | None = None
     sockets: list[socket.socket] = []
     try:
+        ops.bind()
         if "price-server" in services:
-            observe = web.metrics.observe_quote if web is not None else None
+            observe = ops.metrics.observe_quote if ops.metrics is not None else None
             grpc = price_servers(runtime.settings, runtime.pricing, observe)
             await grpc.start()
         if web is not None:
@@ -101,7 +106,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
             await _start_venue(runtime)  # an unreachable venue stops the start here
         if web is not None:
             await announce(runtime, services)
-        jobs = _jobs(runtime, services, web, grpc, sockets)
+        jobs = _jobs(runtime, services, web, grpc, sockets) | ops.jobs()
         freeze_startup_heap()
         async with asyncio.TaskGroup() as group:
             for name, job in jobs.items():
@@ -111,6 +116,7 @@ async def run_services(runtime: Runtime, services: list[str]) -> None:
             await grpc.stop(0)  # nothing left to stop once its job ended
         for sock in sockets:
             sock.close()
+        ops.close()
         await close_runtime(runtime)
 
 

@@ -34,7 +34,13 @@ START_ERRORS = (ServerStartError, VenueMisconfigured, LedgerMisconfigured, Store
 
 def bind_http(settings: Settings) -> socket.socket:
     """The HTTP server's socket, bound now; raises ServerStartError naming the setting."""
-    host, port = settings.http.host, settings.http.port
+    return bind_listener(
+        settings.http.host, settings.http.port, "[http] port or PEGKEEPER_HTTP__PORT"
+    )
+
+
+def bind_listener(host: str, port: int, setting: str) -> socket.socket:
+    """A server's socket, bound now; raises ServerStartError naming `setting`."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -43,8 +49,7 @@ def bind_http(settings: Settings) -> socket.socket:
     except OSError as error:
         sock.close()
         raise ServerStartError(
-            f"cannot listen on {host}:{port} ([http] port or PEGKEEPER_HTTP__PORT): "
-            f"{error.strerror or error}"
+            f"cannot listen on {host}:{port} ({setting}): {error.strerror or error}"
         ) from None
     return sock
 

@@ -21,13 +21,24 @@ from pegkeeper.api.http.liability import ServiceAuth
 from pegkeeper.api.http.operator import OperatorAuth
 from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.pegs import pegs_router
+from pegkeeper.api.http.probes import Probes
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.equities import EquitySetup, equities_check
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
+from pegkeeper.services.process_heartbeat import (
+    DEFAULT_INTERVAL_SECONDS as HEARTBEAT_INTERVAL_SECONDS,
+)
+from pegkeeper.services.views.cluster import ClusterView
 from pegkeeper.services.views.dashboard import DashboardView
-from pegkeeper.services.views.health import READY, Check, HealthMonitor, order_wait_state
+from pegkeeper.services.views.health import (
+    READY,
+    Check,
+    HealthMonitor,
+    LeaseSource,
+    order_wait_state,
+)
 
 if TYPE_CHECKING:
     from pegkeeper.bootstrap.runtime import Runtime
@@ -51,13 +62,17 @@ class WebSetup:
 
 
 async def serve_web(web: WebSetup, sockets: list[socket.socket]) -> None:
+    await serve_http(web.server, sockets)
+
+
+async def serve_http(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
     """Serves on the bound sockets; cancelled (Ctrl-C, SIGTERM), the server shuts down
     gracefully first: streams closed, the application's shutdown run."""
-    serving = asyncio.ensure_future(web.server.serve(sockets=sockets))
+    serving = asyncio.ensure_future(server.serve(sockets=sockets))
     try:
         await asyncio.shield(serving)
     except asyncio.CancelledError:
-        web.server.should_exit = True
+        server.should_exit = True
         await serving
         raise
 
@@ -161,7 +176,41 @@ def _pegs_check(runtime: Runtime, expects_prices: bool) -> Check:
     return prices_fresh
 
 
-def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> WebSetup:
+def build_metrics(
+    runtime: Runtime,
+    services: list[str],
+    health: HealthMonitor,
+    leases: LeaseSource = list,
+) -> Metrics:
+    """The process's metrics, one set whichever port serves them (web, ops or both)."""
+    equities = runtime.equities
+    return Metrics(
+        MetricSources(
+            dealer=runtime.dealer,
+            clock=runtime.clock,
+            readiness=health.readiness,
+            control=runtime.control if "hedger" in services else None,
+            pegs=runtime.pegs if "peg-monitor" in services else None,
+            pegs_clock=runtime.market_clock,
+            pricer=runtime.pricing.pricer if "price-server" in services else None,
+            brackets=brackets(runtime),
+            bus_messages=lambda: runtime.bus.published,
+            problems=lambda: PROBLEMS,
+            equities=equities.view() if isinstance(equities, EquitySetup) else None,
+            leases=leases,
+        )
+    )
+
+
+def build_web(
+    runtime: Runtime,
+    services: list[str],
+    health: HealthMonitor,
+    probes: Probes | None = None,
+    metrics: Metrics | None = None,
+) -> WebSetup:
+    """`probes`: who this process is and its leases, for /readyz; `metrics`: the process's
+    own, shared with its ops server (default: built here)."""
     settings = runtime.settings
     pegs = runtime.pegs if "peg-monitor" in services else None
     hedging = "hedger" in services
@@ -178,21 +227,7 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
         pegs_clock=runtime.market_clock,
         transfers=runtime.funding.view.transfers if runtime.funding is not None else None,
     )
-    metrics = Metrics(
-        MetricSources(
-            dealer=view.dealer,
-            clock=runtime.clock,
-            readiness=health.readiness,
-            control=data.control,
-            pegs=pegs,
-            pegs_clock=runtime.market_clock,
-            pricer=runtime.pricing.pricer if "price-server" in services else None,
-            brackets=data.brackets,
-            bus_messages=lambda: runtime.bus.published,
-            problems=lambda: PROBLEMS,
-            equities=equities_view,
-        )
-    )
+    metrics = metrics or build_metrics(runtime, services, health)
     server_box: list[uvicorn.Server] = []
     stream = EventStream(
         runtime.bus,
@@ -227,7 +262,11 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
             if equities_view is not None
             else None
         ),
+        cluster=ClusterView(
+            runtime.store.processes, runtime.store.leases, HEARTBEAT_INTERVAL_SECONDS
+        ),
     )
+    probes = probes or Probes(health.readiness)
     context = ApiContext(
         liability=runtime.liability,
         dealer=view.dealer,
@@ -238,6 +277,8 @@ def build_web(runtime: Runtime, services: list[str], health: HealthMonitor) -> W
         funding=funding_router(runtime.funding.view) if runtime.funding is not None else None,
         service_auth=ServiceAuth(settings.web.service_token_map(), settings.http.host),
         liability_source=settings.ledger.source,
+        process=probes.process,
+        leases=probes.leases,
     )
     http = settings.http
     config = uvicorn.Config(

@@ -32,6 +32,7 @@ from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
 from pegkeeper.adapters.store.operator_repo import SqlOperatorActionRepository
 from pegkeeper.adapters.store.outbox_repo import SqlOutboxRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
+from pegkeeper.adapters.store.process_repo import SqlProcessRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
 from pegkeeper.adapters.store.roll_repo import SqlRollRepository
@@ -51,6 +52,7 @@ from pegkeeper.ports import (
 from pegkeeper.ports.equities import EquityRepository
 from pegkeeper.ports.leases import LeaseRepository
 from pegkeeper.ports.outbox import OutboxRepository
+from pegkeeper.ports.processes import ProcessRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -83,6 +85,7 @@ class SqlStore:
         broker_tokens: SqlTokenRepository,
         leases: SqlLeaseRepository,
         outbox: SqlOutboxRepository,
+        processes: SqlProcessRepository,
     ) -> None:
         self.engine = tx.engine
         self._tx = tx
@@ -104,6 +107,8 @@ class SqlStore:
         self.leases: LeaseRepository = leases
         # money events for the bus, written in their unit of work (services/outbox.py)
         self.outbox: OutboxRepository = outbox
+        # the cluster's processes and their last beats (the dashboard's health panel)
+        self.processes: ProcessRepository = processes
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._tx.unit()
@@ -149,6 +154,7 @@ async def open_store(
         broker_tokens=SqlTokenRepository(tx),
         leases=SqlLeaseRepository(tx),
         outbox=SqlOutboxRepository(tx),
+        processes=SqlProcessRepository(tx),
     )
 
 

@@ -59,6 +59,11 @@ class SqlLeaseRepository:
             row = (await conn.execute(select(t).where(t.c.name == name))).one_or_none()
         return None if row is None else Lease(row.name, row.holder, row.epoch, row.expires_at_ms)
 
+    async def all(self) -> list[Lease]:
+        async with self._tx.read() as conn:
+            rows = (await conn.execute(select(t).order_by(t.c.name))).all()
+        return [Lease(row.name, row.holder, row.epoch, row.expires_at_ms) for row in rows]
+
 
 def _epoch_after(held_by_us: ColumnElement[bool]) -> ColumnElement[int]:
     return case((held_by_us, t.c.epoch), else_=t.c.epoch + 1)

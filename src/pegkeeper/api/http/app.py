@@ -19,10 +19,13 @@ from pegkeeper.api.http.liability import (
     ServiceAuth,
     liability_router,
 )
+from pegkeeper.api.http.probes import Probes, probes_router
 from pegkeeper.api.http.tracing import TELEMETRY
 from pegkeeper.domain.errors import ConflictError, InvalidInput
+from pegkeeper.domain.processes import ProcessInfo
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.views.dealer import DealerView
+from pegkeeper.services.views.health import LeaseSource
 
 log = structlog.get_logger("pegkeeper.http")
 
@@ -39,6 +42,8 @@ class ApiContext:
     # who may post liability changes; by default anyone on this machine, from this site
     service_auth: ServiceAuth = field(default_factory=lambda: ServiceAuth({}, "127.0.0.1"))
     liability_source: str = HTTP_SOURCE  # [ledger] source: another one switches the post off
+    process: ProcessInfo | None = None  # who this process is, in /readyz
+    leases: LeaseSource = list  # its leases, in /readyz
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -70,16 +75,7 @@ def create_app(context: ApiContext) -> FastAPI:
             status_code=503,
         )
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
-        services = await context.readiness()
-        ready = all(state == "ready" for state in services.values())
-        body = {"status": "ready" if ready else "not ready", "services": services}
-        return JSONResponse(body, status_code=200 if ready else 503)
+    app.include_router(probes_router(Probes(context.readiness, context.process, context.leases)))
 
     @app.get("/api/v1/liability")
     async def get_liability(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:

@@ -6,18 +6,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pegkeeper.api.http.cluster import cluster_router
 from pegkeeper.api.http.dashboard_api import DashboardData, dashboard_router
 from pegkeeper.api.http.equities import EquitiesApi, equities_router
 from pegkeeper.api.http.events import EventStream, events_router
 from pegkeeper.api.http.operator import OperatorAuth, operator_router
 from pegkeeper.api.http.pages import PageSettings, pages_router
-from pegkeeper.api.metrics import CONTENT_TYPE, Metrics
+from pegkeeper.api.http.probes import metrics_router
+from pegkeeper.api.metrics import Metrics
 from pegkeeper.api.web import STATIC_DIR
 from pegkeeper.services.hedging.operator import OperatorService
+from pegkeeper.services.views.cluster import ClusterView
 
 QUOTE_PATH = "/api/v1/quote"
 
@@ -31,6 +34,7 @@ class Dashboard:
     operator: OperatorService | None = None
     metrics: Metrics | None = None
     equities: EquitiesApi | None = None  # None: `configured: false` (no equity hedger here)
+    cluster: ClusterView | None = None  # the processes and leases, GET /api/v1/cluster
 
     def install(self, app: FastAPI) -> None:
         app.include_router(dashboard_router(self.data))
@@ -38,20 +42,12 @@ class Dashboard:
         app.include_router(equities_router(self.equities, self.auth))
         app.include_router(events_router(self.events))
         app.include_router(pages_router(self.pages))
+        if self.cluster is not None:
+            app.include_router(cluster_router(self.cluster))
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
         if self.metrics is not None:
             app.include_router(metrics_router(self.metrics))
             app.add_middleware(QuoteTimer, metrics=self.metrics)
-
-
-def metrics_router(metrics: Metrics) -> APIRouter:
-    router = APIRouter()
-
-    @router.get("/metrics")
-    async def export() -> Response:
-        return Response(await metrics.render(), media_type=CONTENT_TYPE)
-
-    return router
 
 
 class QuoteTimer:

@@ -3,15 +3,23 @@
 Each service may register a check: an async callable answering "ready" or the reason it is not
 (a stale book, a venue that does not answer, a ledger still importing). Checks are evaluated
 when asked, each within a time limit, so the answer is as fresh as the question.
+
+A process is ready when every service is, and it is trying to hold each of its leases: a
+standby, its leases all held by others, is doing its job (waiting) and is ready.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from pegkeeper.domain.leases import LeaseState, LeaseStatus
 
 READY = "ready"
 Check = Callable[[], Awaitable[str]]
+Readiness = Callable[[], Awaitable[dict[str, str]]]  # service -> "ready" or the reason not
+LeaseSource = Callable[[], list[LeaseStatus]]  # the process's leases, as it last saw them
 
 
 class HealthMonitor:
@@ -69,3 +77,36 @@ def order_wait_state(
         f"waiting on order {client_order_id} ({state}) for {waited_seconds:.0f} s, longer "
         f"than the {limit_seconds:g} s a healthy order takes: no new hedge until it is resolved"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReadiness:
+    ready: bool
+    services: dict[str, str]
+    leases: list[LeaseStatus]
+    detail: str  # what it does for its singletons: holds them, stands by, or not trying
+
+
+async def process_readiness(readiness: Readiness, leases: LeaseSource) -> ProcessReadiness:
+    """The one rule of /readyz, on the web port and the ops port alike."""
+    services = await readiness()
+    statuses = leases()
+    trying = all(lease.state != LeaseState.STOPPED for lease in statuses)
+    ready = trying and all(state == READY for state in services.values())
+    return ProcessReadiness(ready, services, statuses, lease_detail(statuses))
+
+
+def lease_detail(leases: list[LeaseStatus]) -> str:
+    if not leases:
+        return "no leases"
+    held = [f"{s.name} (epoch {s.epoch})" for s in leases if s.state == LeaseState.HELD]
+    waiting = [s.name for s in leases if s.state == LeaseState.WAITING]
+    stopped = [s.name for s in leases if s.state == LeaseState.STOPPED]
+    if len(waiting) == len(leases):
+        return f"standby: waiting for {', '.join(waiting)}"
+    parts = [f"holds {', '.join(held)}"] if held else []
+    if waiting:
+        parts.append(f"standby for {', '.join(waiting)}")
+    if stopped:
+        parts.append(f"not trying to hold {', '.join(stopped)}")
+    return "; ".join(parts)

@@ -20,6 +20,7 @@ from pegkeeper.adapters.store import (  # noqa: F401 (their tables join `metadat
     lease_tables,
     ledger_tables,
     outbox_tables,
+    process_tables,
     token_tables,
 )
 from pegkeeper.adapters.store.database import (

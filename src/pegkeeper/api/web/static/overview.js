@@ -1,5 +1,6 @@
 // Overview: the book (liability, hedge, ratio against its brackets), risk (leverage,
-// liquidation, collateral, funding), their history, the last decision, health, operator actions.
+// liquidation, collateral, funding), their history, the last decision, health (the cluster's
+// processes and leases too), operator actions.
 "use strict";
 
 (() => {
@@ -172,6 +173,33 @@
     ));
   }
 
+  // The cluster, on the database's clock: every process heard from lately, every lease.
+  async function loadCluster() {
+    const d = await api("/api/v1/cluster");
+    const stale = (p) => (p.stale ? "bad-text" : "good-text");
+    PK.replace($("#processes"), table(
+      [
+        { label: "process", value: (p) => p.name },
+        { label: "host", value: (p) => `${p.host} (pid ${p.pid})` },
+        { label: "services", value: (p) => p.services.join(", ") },
+        { label: "last seen", num: true, value: (p) => `${fmt.age(p.seen_ago_ms)} ago` },
+        { label: "state", value: (p) => (p.stale ? "stale" : "running"), cls: stale },
+      ],
+      d.processes.map((p) => ({ ...p, _id: p.id })),
+      "no process has reported yet",
+    ));
+    PK.replace($("#leases"), table(
+      [
+        { label: "lease", value: (l) => l.name },
+        { label: "holder", value: (l) => l.holder_name || l.holder, cls: (l) => (l.expired ? "bad-text" : "") },
+        { label: "epoch", num: true, value: (l) => l.epoch },
+        { label: "expires", num: true, value: (l) => (l.expired ? `expired ${fmt.age(-l.expires_in_ms)} ago` : `in ${fmt.number(l.expires_in_ms / 1000, 1)} s`) },
+      ],
+      d.leases.map((l) => ({ ...l, _id: l.name })),
+      "no lease taken",
+    ));
+  }
+
   async function loadOperator() {
     const d = await api("/api/v1/operator?limit=10");
     PK.replace($("#op-actions"), table(
@@ -279,7 +307,9 @@
     loadOperator().catch(console.error);
     refreshAlerts();
   }, 250);
+  const refreshCluster = throttle(() => loadCluster().catch(console.error), 1000);
   function refreshAll() {
+    refreshCluster();
     refreshBook();
     refreshLiability();
     refreshHistory();
@@ -306,6 +336,7 @@
       refreshBook(); // snapshots taken on the venue's own schedule: keep the cards current
       refreshHistory();
       refreshAlerts();
+      refreshCluster();
     }
   });
 
