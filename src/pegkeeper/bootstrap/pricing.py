@@ -137,6 +137,8 @@ def price_servers(
     return PriceServers(
         pricing.pricer,
         pricing.quotes,
-        GrpcServerSettings(host=p.host, price_port=p.price_port, quote_port=p.quote_port),
+        GrpcServerSettings(
+            host=p.host, price_port=p.price_port, quote_port=p.quote_port, reuse_port=p.reuse_port
+        ),
         (LatencyInterceptor(observe_latency),) if observe_latency is not None else (),
     )
