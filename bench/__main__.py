@@ -8,9 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bench import backtest, equities, grpc_quotes, okx_book, reaction_latency
+from bench import backtest, equities, grpc_quotes, okx_book, reaction_latency, replicas
 
-BENCHMARKS = ("book", "reaction", "grpc", "backtest", "equities")
+BENCHMARKS = ("book", "reaction", "grpc", "replicas", "backtest", "equities")
 
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -27,8 +27,8 @@ def _has_words(value: object) -> bool:
 
 
 def main() -> None:
-    """`python -m bench [book] [reaction] [grpc] [backtest] [equities]`: the named benchmarks,
-    or all."""
+    """`python -m bench [book] [reaction] [grpc] [replicas] [backtest] [equities]`: the named
+    benchmarks, or all."""
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
@@ -41,6 +41,8 @@ def main() -> None:
         reaction(console)
     if "grpc" in chosen:
         grpc(console)
+    if "replicas" in chosen:
+        replica_servers(console)
     if "backtest" in chosen:
         backtests(console)
     if "equities" in chosen:
@@ -49,7 +51,7 @@ def main() -> None:
 
 def reaction(console: Console) -> None:
     rows = [reaction_latency.run()]
-    postgres = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    postgres = _postgres()
     if postgres != "off":
         url, drop = reaction_latency.fresh_postgres_database(postgres)
         try:
@@ -73,6 +75,28 @@ def grpc(console: Console) -> None:
     for line, met in grpc_quotes.verdicts(results):
         console.print(f"  {'met' if met else 'NOT MET'}: {line}")
     console.print(f"  {grpc_quotes.stored_quotes_line(results)}")
+
+
+def replica_servers(console: Console) -> None:
+    postgres = _postgres()
+    if postgres == "off":
+        console.print("replicas: skipped (BENCH_POSTGRES=off; the replicas share PostgreSQL)")
+        return
+    results = replicas.measure(postgres)
+    console.print(
+        _table(
+            f"price-server replicas on shared ports (SO_REUSEPORT), {replicas.INFLIGHT} in "
+            f"flight from {replicas.CLIENTS} client processes x {replicas.CHANNELS} "
+            f"connections (median of {replicas.ROUNDS} rounds; rounds in calls/s)",
+            replicas.rows(results),
+        )
+    )
+    for line, met in replicas.verdicts(results):
+        console.print(f"  {'met' if met else 'NOT MET'}: {line}")
+
+
+def _postgres() -> str:
+    return os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def backtests(console: Console) -> None:

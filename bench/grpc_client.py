@@ -1,7 +1,10 @@
 """The load generator of the gRPC benchmark, in its own process: prints one JSON line.
 
 `--inflight N`: N calls always in flight for `--seconds`; `--rate R`: R calls per second on a
-fixed schedule, latency counted from each call's scheduled time (a late start counts)."""
+fixed schedule, latency counted from each call's scheduled time (a late start counts).
+`--channels C`: the calls spread over C connections (replicas sharing a port by SO_REUSEPORT
+are chosen per connection); `--start-at T`: the measurement starts at wall-clock time T, so
+that several client processes measure the same window."""
 
 from __future__ import annotations
 
@@ -92,15 +95,42 @@ async def _open_loop(call: Any, request: Any, rate: float, seconds: float) -> di
 
 
 async def main(args: argparse.Namespace) -> None:
-    async with grpc.aio.insecure_channel(args.target) as channel:
-        call, request = _method(channel, args.kind)
-        for _ in range(WARMUP_CALLS):
+    # A local subchannel pool: otherwise channels to one target share one connection.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [
+        grpc.aio.insecure_channel(args.target, options=options) for _ in range(args.channels)
+    ]
+    try:
+        methods = [_method(channel, args.kind) for channel in channels]
+        for i in range(WARMUP_CALLS):
+            call, request = methods[i % len(methods)]
             await call(request, timeout=10)
+        if args.start_at:
+            await asyncio.sleep(max(0.0, args.start_at - time.time()))
         if args.rate:
-            result = await _open_loop(call, request, args.rate, args.seconds)
+            result = await _open_loop(*methods[0], args.rate, args.seconds)
         else:
-            result = await _closed_loop(call, request, args.inflight, args.seconds)
+            result = await _spread(methods, args.inflight, args.seconds)
+    finally:
+        for channel in channels:
+            await channel.close()
     print(json.dumps(result))
+
+
+async def _spread(methods: list[tuple[Any, Any]], inflight: int, seconds: float) -> dict[str, Any]:
+    shares = [inflight // len(methods) + (i < inflight % len(methods)) for i in range(len(methods))]
+    parts = await asyncio.gather(
+        *(
+            _closed_loop(call, request, n, seconds)
+            for (call, request), n in zip(methods, shares, strict=True)
+        )
+    )
+    return {
+        "calls": sum(p["calls"] for p in parts),
+        "seconds": max(p["seconds"] for p in parts),
+        "errors": sum(p["errors"] for p in parts),
+        "latencies": [latency for p in parts for latency in p["latencies"]],
+    }
 
 
 if __name__ == "__main__":
@@ -110,4 +140,6 @@ if __name__ == "__main__":
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--start-at", type=float, default=0.0)
     uvloop.run(main(parser.parse_args()))

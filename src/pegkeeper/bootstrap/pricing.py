@@ -145,6 +145,8 @@ def price_servers(
     return PriceServers(
         pricing.pricer,
         pricing.quotes,
-        GrpcServerSettings(host=p.host, price_port=p.price_port, quote_port=p.quote_port),
+        GrpcServerSettings(
+            host=p.host, price_port=p.price_port, quote_port=p.quote_port, reuse_port=p.reuse_port
+        ),
         tuple(interceptors),
     )

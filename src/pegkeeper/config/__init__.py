@@ -187,6 +187,9 @@ class PriceServerSettings(_Section):
     host: str = "127.0.0.1"
     price_port: int = Field(3325, ge=0, le=65535)  # services.price.v1.PriceService
     quote_port: int = Field(3326, ge=0, le=65535)  # services.quotes.v1.QuoteService
+    # true: replicas on one machine share the ports (SO_REUSEPORT; the kernel spreads the
+    # connections). false: a taken port stops the start.
+    reuse_port: bool = False
     inst_id: str = "BTC-USD-SWAP"
     stale_after_seconds: float = Field(30.0, gt=0)  # by the exchange's timestamp of the book
     quote_expiration_seconds: float = Field(120.0, gt=0)

@@ -1,4 +1,5 @@
-"""Quotes in SQL. Accepting one is a single transaction with its liability event.
+"""Quotes in SQL. New quotes are committed in groups (quote_batch); accepting one is a single
+transaction with its liability event.
 
 Of two accepts of one quote, the conditional update lets exactly one through: on PostgreSQL the
 second waits for the first's row lock and then finds the quote accepted; on SQLite writers
@@ -7,6 +8,7 @@ take turns. The ledger entry shares the transaction, so a refused entry leaves t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, insert, select, update
@@ -14,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pegkeeper.adapters.store.liability_repo import SqlLiabilityRepository
+from pegkeeper.adapters.store.quote_batch import QuoteBatcher
 from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.adapters.store.tables import quote_events, quotes
 from pegkeeper.domain.liability import LedgerEntry, LiabilityEvent
@@ -48,8 +51,12 @@ class SqlQuoteRepository:
     def __init__(self, tx: Transactions, ledger: SqlLiabilityRepository) -> None:
         self._tx = tx
         self._ledger = ledger
+        self._batcher = QuoteBatcher(tx, insert_quotes)
 
     async def create(self, quote: Quote, entry: LedgerEntry | None = None) -> LiabilityEvent | None:
+        if entry is None and not self._tx.in_unit():
+            await self._batcher.create(quote)
+            return None
         if entry is None:
             async with self._tx.write() as conn:
                 await _insert(conn, quote)
@@ -96,6 +103,17 @@ class SqlQuoteRepository:
 async def _insert(conn: AsyncConnection, quote: Quote) -> None:
     await conn.execute(_INSERT_QUOTE, _params(quote))
     await _event(conn, quote.quote_id, CREATED, quote.created_at_ms)
+
+
+async def insert_quotes(conn: AsyncConnection, batch: Sequence[Quote]) -> None:
+    """The quotes and their `created` events, one statement per table (asyncpg pipelines
+    the rows of an executemany in one round trip)."""
+    await conn.execute(_INSERT_QUOTE, [_params(quote) for quote in batch])
+    created = [
+        {"quote_id": quote.quote_id, "kind": CREATED, "created_at_ms": quote.created_at_ms}
+        for quote in batch
+    ]
+    await conn.execute(_INSERT_EVENT, created)
 
 
 async def _event(conn: AsyncConnection, quote_id: str, kind: str, now_ms: int) -> None:

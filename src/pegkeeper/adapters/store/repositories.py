@@ -85,6 +85,10 @@ class Transactions:
         async with _held(self._read_lock), self.engine.connect() as conn:
             yield conn
 
+    def in_unit(self) -> bool:
+        """Whether this task has a unit of work open (its writes join that transaction)."""
+        return self._joined() is not None
+
     @staticmethod
     def _joined() -> AsyncConnection | None:
         """The open unit of work's connection, when this very task opened it (a task started

@@ -34,6 +34,10 @@ class GrpcServerSettings:
     price_port: int = 3325  # 0: any free port
     quote_port: int = 3326
     health_interval_seconds: float = 0.5
+    # SO_REUSEPORT: several processes listen on the same ports and the kernel spreads new
+    # connections among them (replicas behind one address). Off, a port already taken is an
+    # error at start instead of a silent share with whatever holds it.
+    reuse_port: bool = False
 
 
 @dataclass(slots=True)
@@ -123,10 +127,10 @@ class PriceServers:
     def _server(
         self, service: str, methods: dict[str, grpc.RpcMethodHandler[Any, Any]], port: int, key: str
     ) -> _Served:
-        # grpcio sets SO_REUSEPORT by default: a second instance on the same port would then
-        # share it silently instead of failing to start.
+        # Always explicit: grpcio's own default on Linux is on (1).
+        reuse = 1 if self._settings.reuse_port else 0
         server = grpc.aio.server(
-            options=[("grpc.so_reuseport", 0)], interceptors=self._interceptors
+            options=[("grpc.so_reuseport", reuse)], interceptors=self._interceptors
         )
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, methods),))
         server.add_registered_method_handlers(service, methods)
