@@ -114,6 +114,7 @@ async def test_a_standby_is_ready_and_lists_its_leases(ops: Ops) -> None:
             "holder": "host-a:101:aa",
             "epoch": 4,
             "expires_at_ms": 1_800_000_000_000,
+            "store_error": "",
         },
         {
             "name": FUNDING,
@@ -121,8 +122,20 @@ async def test_a_standby_is_ready_and_lists_its_leases(ops: Ops) -> None:
             "holder": "host-a:101:aa",
             "epoch": 1,
             "expires_at_ms": 1_800_000_000_000,
+            "store_error": "",
         },
     ]
+
+
+async def test_not_ready_while_the_store_does_not_answer(ops: Ops) -> None:
+    unreachable = LeaseStatus(HEDGER, LeaseState.WAITING, "", 0, 0, "OSError: connection refused")
+    ops.leases[:] = [unreachable]
+    answer = await ops.client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["detail"] == (
+        "the store is unreachable, trading paused: OSError: connection refused; "
+        "standby: waiting for hedger:BTC-USD-SWAP"
+    )
 
 
 async def test_not_ready_while_a_service_is_not_or_a_lease_is_not_tried(ops: Ops) -> None:

@@ -41,6 +41,7 @@ class LeaseStatus:
     holder: str  # who holds it now, as last read ("" when no one)
     epoch: int  # the holder's epoch as last read (0 when no one)
     expires_at_ms: int  # on the database's clock (0 when no one)
+    store_error: str = ""  # why the last attempt to take or renew it got no answer
 
 
 class LeaseLost(ConflictError):

@@ -66,8 +66,10 @@ class LeaseKeeper:
     def status(self) -> LeaseStatus:
         seen = self._lease or self._seen
         if seen is None:
-            return LeaseStatus(self.name, self.state, "", 0, 0)
-        return LeaseStatus(self.name, self.state, seen.holder, seen.epoch, seen.expires_at_ms)
+            return LeaseStatus(self.name, self.state, "", 0, 0, self.store_error)
+        return LeaseStatus(
+            self.name, self.state, seen.holder, seen.epoch, seen.expires_at_ms, self.store_error
+        )
 
     async def run(self, service: Callable[[], Awaitable[object]]) -> None:
         """Until cancelled: waits for the lease, runs `service()` while it is held, and waits

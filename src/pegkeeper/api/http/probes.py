@@ -71,6 +71,7 @@ def lease_status(status: LeaseStatus) -> dict[str, Any]:
         "holder": status.holder,
         "epoch": status.epoch,
         "expires_at_ms": status.expires_at_ms,
+        "store_error": status.store_error,
     }
 
 

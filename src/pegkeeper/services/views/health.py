@@ -92,8 +92,12 @@ async def process_readiness(readiness: Readiness, leases: LeaseSource) -> Proces
     services = await readiness()
     statuses = leases()
     trying = all(lease.state != LeaseState.STOPPED for lease in statuses)
-    ready = trying and all(state == READY for state in services.values())
-    return ProcessReadiness(ready, services, statuses, lease_detail(statuses))
+    unreachable = [lease.store_error for lease in statuses if lease.store_error]
+    ready = trying and not unreachable and all(state == READY for state in services.values())
+    detail = lease_detail(statuses)
+    if unreachable:
+        detail = f"the store is unreachable, trading paused: {unreachable[0]}; {detail}"
+    return ProcessReadiness(ready, services, statuses, detail)
 
 
 def lease_detail(leases: list[LeaseStatus]) -> str:
