@@ -29,6 +29,15 @@ class Process:
     process: subprocess.Popen[bytes]
     log: Path
     http_url: str = ""
+    ops_url: str = ""
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        """/readyz of the process's ops port: (status code, body); (0, {}) before it listens."""
+        try:
+            answer = httpx.get(self.ops_url + "/readyz", timeout=5)
+        except httpx.ConnectError:
+            return 0, {}
+        return answer.status_code, dict(answer.json())
 
     @property
     def pid(self) -> int:
@@ -79,15 +88,15 @@ class Cluster:
     processes: list[Process] = field(default_factory=list)
     started: int = 0
 
-    def config(self, extra: str = "") -> Path:
+    def config(self, extra: str = "", database_url: str = "", ops_port: int = 0) -> Path:
         path = self.directory / f"pegkeeper-{self.started}.toml"
         path.write_text(
             f'data_dir = "{self.directory / "data"}"\n'
-            f'[store]\ndatabase_url = "{self.database_url}"\n'
+            f'[store]\ndatabase_url = "{database_url or self.database_url}"\n'
             "[demo]\nenabled = false\n[funding]\nenabled = false\n"
             "[price_server]\nenabled = false\n[peg_monitor]\nenabled = false\n"
             "[hedger]\ncheck_interval_seconds = 0.5\norder_lookup_window_seconds = 4.0\n"
-            f"[cluster]\nlease_ttl_seconds = {LEASE_TTL_SECONDS}\n"
+            f"[cluster]\nlease_ttl_seconds = {LEASE_TTL_SECONDS}\nops_port = {ops_port}\n"
             f'[venue]\nkind = "okx"\nrest_url = "{self.sim_url}"\n'
             f'ws_url = "{self.sim_url.replace("http", "ws")}/ws/v5"\n'
             "request_timeout_seconds = 2.0\norder_expiry_seconds = 1.5\n"
@@ -95,11 +104,18 @@ class Cluster:
         )
         return path
 
-    def start(self, *services: str, env: dict[str, str] | None = None, extra: str = "") -> Process:
+    def start(
+        self,
+        *services: str,
+        env: dict[str, str] | None = None,
+        extra: str = "",
+        database_url: str = "",
+    ) -> Process:
+        """`services` as one process; its probes on an ops port of their own."""
         self.started += 1
         name = f"{'+'.join(services)}-{self.started}"
-        port = free_port()
-        config = self.config(f"{extra}[http]\nport = {port}\n")
+        port, ops_port = free_port(), free_port()
+        config = self.config(f"{extra}[http]\nport = {port}\n", database_url, ops_port)
         log = self.directory / f"{name}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "pegkeeper", "run", *services],
@@ -115,7 +131,9 @@ class Cluster:
                 **(env or {}),
             },
         )
-        running = Process(name, process, log, f"http://127.0.0.1:{port}")
+        running = Process(
+            name, process, log, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ops_port}"
+        )
         self.processes.append(running)
         return running
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pegkeeper.adapters.store.database import SqlStore, open_store
-from pegkeeper.domain.orders import OrderState
+from tests.cluster.checks import check_the_records, settled
 from tests.cluster.flow import LiabilityFlow
 from tests.cluster.support import LEASE_TTL_SECONDS, Cluster, Process, cluster_of, tail
 from tests.integration.conftest import postgres_database
@@ -81,17 +81,6 @@ async def _ready_standbys(cluster: Cluster, count: int) -> None:
     await until(lambda: started() >= count, f"{count} hedgers up", 120)
 
 
-async def _settled(cluster: Cluster, store: SqlStore, liability_cents: int) -> None:
-    async def in_band() -> bool:
-        if await store.hedge.open_orders():
-            return False
-        contracts = Decimal(cluster.venue_state()["positions"].get("BTC-USD-SWAP", "0"))
-        ratio = -contracts * CONTRACT_USD * 100 / liability_cents
-        return LOW_RATIO <= ratio <= HIGH_RATIO
-
-    await until(in_band, "the hedge back in its band with no order open", 90)
-
-
 async def test_kill_9_of_the_active_hedger_again_and_again(tmp_path: Path) -> None:
     rng = random.Random(20261207)
     async with postgres_database() as url:
@@ -112,40 +101,13 @@ async def test_kill_9_of_the_active_hedger_again_and_again(tmp_path: Path) -> No
                     _hedger(cluster, rng.choice(POINTS[:2]), rng.randint(1, 3))
                     assert not victim.alive(), f"round {round_}"
                 flow.stop()
-                await _settled(cluster, store, flow.balance_cents)
-                await _check_the_records(cluster, store, flow)
+                await settled(cluster, store, flow.balance_cents)
+                await check_the_records(cluster, store, flow)
             finally:
                 flow.stop()
                 await store.close()
                 for process in cluster.processes:
                     process.wake()
-
-
-async def _check_the_records(cluster: Cluster, store: SqlStore, flow: LiabilityFlow) -> None:
-    # no liability change lost: every confirmed one is stored, and nothing else
-    assert await store.liability.balance_cents() == flow.balance_cents
-    for event_id in flow.recorded:
-        assert await store.liability.get(event_id) is not None, event_id
-    sent = cluster.order_requests()
-    orders = {o.intent.client_order_id: o for o in await store.hedge.recent_orders(10_000)}
-    # every order the venue saw is pegkeeper's, in the store, with its decision
-    assert set(sent) <= set(orders)
-    for client_order_id in sent:
-        decision = await store.hedge.get_decision(orders[client_order_id].intent.decision_id)
-        assert decision is not None, client_order_id
-    # no client order id sent twice: a request in doubt was looked up, not repeated
-    assert all(count == 1 for count in sent.values()), {k: v for k, v in sent.items() if v > 1}
-    # an order the venue never saw ended rejected (not sent) or lost, never filled
-    for client_order_id, order in orders.items():
-        if client_order_id not in sent:
-            assert order.state in (OrderState.LOST, OrderState.REJECTED), order
-    # the position at the venue is what the store's fills add up to
-    filled = sum(
-        (o.filled_contracts * (1 if o.intent.side and o.intent.side.value == "buy" else -1))
-        for o in orders.values()
-    )
-    venue = Decimal(cluster.venue_state()["positions"].get("BTC-USD-SWAP", "0"))
-    assert venue == filled
 
 
 async def test_a_hedger_woken_after_its_lease_sends_nothing(tmp_path: Path) -> None:
@@ -174,13 +136,13 @@ async def test_a_hedger_woken_after_its_lease_sends_nothing(tmp_path: Path) -> N
                 first.wake()
                 await until(lambda: "lease lost" in first.output(), "the woken one giving up", 30)
                 flow.stop()
-                await _settled(cluster, store, flow.balance_cents)
+                await settled(cluster, store, flow.balance_cents)
                 # the woken process sent nothing: its pending order never reached the venue
                 assert cluster.order_requests().get(pending[0], 0) == 0, tail(first)
                 after = {o.intent.client_order_id for o in await store.hedge.recent_orders(10_000)}
                 assert {o.intent.client_order_id for o in before_wake} <= after
                 assert first.alive() and not first.stopped()
-                await _check_the_records(cluster, store, flow)
+                await check_the_records(cluster, store, flow)
             finally:
                 flow.stop()
                 await store.close()
