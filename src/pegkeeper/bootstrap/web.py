@@ -100,7 +100,7 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
             ]
             if not all(hedger.ready.is_set() for hedger in hedgers):
                 return "starting: reconciling with the venue"
-            failures = max(hedger.consecutive_failures for hedger in hedgers)
+            failures = max((hedger.consecutive_failures for hedger in hedgers), default=0)
             if failures >= web.venue_failures_not_ready:
                 return f"venue unreachable: the last {failures} hedge cycles failed (see the log)"
             for hedger in hedgers:
