@@ -6,7 +6,10 @@ Alpaca brokers' tests and local runs. One server speaks both APIs:
   positions, clock, calendar, account/activities/FILL;
 - the Broker API under /v1 (HTTP Basic key:secret): trading/accounts/{account_id}/orders...,
   .../account, .../account/configurations, .../positions, clock, calendar, and
-  accounts/activities/FILL?account_id=.
+  accounts/activities/FILL?account_id=;
+- the simulator's own record under /sim/v1 (HTTP Basic key:secret; not Alpaca's): GET
+  /sim/v1/orders, every order of the book as the order endpoints show it (not moved on by the
+  read) and the order requests received per client order id.
 
 Every API request goes through one path: counted (per minute of the book's clock and per
 endpoint), authenticated (401 for an unknown key, 403 for a wrong secret), the faults that
@@ -46,6 +49,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TRADING = "/v2"
 BROKER = "/v1"
 BROKER_ACCOUNT = "/v1/trading/accounts/{account_id}"
+SIM = "/sim/v1"
 PAGE_SIZE_MAX = 100
 _BEFORE = frozenset({FaultKind.RATE_LIMIT, FaultKind.ERROR})
 
@@ -186,6 +190,7 @@ class AlpacaSimServer:
             ),
             web.get(f"{BROKER}/clock", self._clock),
             web.get(f"{BROKER}/calendar", self._calendar),
+            web.get(f"{SIM}/orders", self._sim_orders),
         ]
 
     def _trading_account(self, request: web.Request) -> str:
@@ -236,6 +241,10 @@ class AlpacaSimServer:
             return web.Response(status=204)
 
         return cancel
+
+    async def _sim_orders(self, request: web.Request) -> web.StreamResponse:
+        orders = [order_json(o) for o in self.book.orders.values()]
+        return web.json_response({"orders": orders, "posted": dict(self.posted_orders)})
 
     # -- account -------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from pegkeeper.adapters.brokers.alpaca import AlpacaBroker
@@ -13,7 +14,7 @@ from pegkeeper.domain.errors import NotFound, OrderRejected
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.sim.brokers.alpaca_records import fill, status
 from pegkeeper.sim.brokers.alpaca_server import AlpacaSimServer
-from tests.integration.brokers.alpaca.conftest import AAPL_USD, intent
+from tests.integration.brokers.alpaca.conftest import AAPL_USD, KEY_ID, SECRET_KEY, intent
 
 D = Decimal
 WORKING = BrokerOrderState.WORKING
@@ -170,3 +171,21 @@ async def test_an_unknown_client_id_is_not_found(broker: AlpacaBroker) -> None:
         await broker.order(intent("never-sent"))
     with pytest.raises(NotFound):
         await broker.cancel_order(intent("never-sent"))
+
+
+async def test_the_simulator_shows_its_orders_and_requests_without_moving_them(
+    broker: AlpacaBroker, alpaca: AlpacaSimServer
+) -> None:
+    async with httpx.AsyncClient(base_url=alpaca.url, auth=(KEY_ID, SECRET_KEY)) as client:
+        await broker.place_order(intent())
+        shown = (await client.get("/sim/v1/orders")).json()
+        with pytest.raises(OrderRejected):
+            await broker.place_order(intent(side=OrderSide.SELL))  # the same client id again
+        again = (await client.get("/sim/v1/orders")).json()
+        refused = await client.get("/sim/v1/orders", auth=(KEY_ID, "wrong"))
+    (order,) = shown["orders"]
+    assert (order["client_order_id"], order["side"], order["qty"]) == ("pk-AAPL-1", "buy", "1")
+    assert (order["status"], order["filled_qty"]) == ("accepted", "0")  # not filled by the read
+    assert shown["posted"] == {"pk-AAPL-1": 1}
+    assert len(again["orders"]) == 1 and again["posted"] == {"pk-AAPL-1": 2}
+    assert refused.status_code == 403
