@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import TypeVar
 
 import pytest
@@ -167,3 +168,21 @@ async def test_a_request_after_the_local_deadline_is_not_sent(store: SqlStore) -
     assert sent == [] and await store.liability.balance_cents() == 0
     answered = await _as_holder(_Source(lease, False), lambda: attempt(request()))
     assert (answered.answer, sent) == ("accepted", ["sent"])
+
+
+async def test_a_cancel_after_the_local_deadline_is_not_asked(store: SqlStore) -> None:
+    from pegkeeper.adapters.bus.memory import MemoryBus
+    from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide
+    from pegkeeper.services.execution.orders import OrderExecution
+    from tests.fakes import FakeVenue
+
+    lease = await store.leases.acquire("hedger:BTC-USD-SWAP", "host-a:1", 60_000)
+    assert lease is not None
+    venue = FakeVenue()
+    execution = OrderExecution(store, venue, MemoryBus(), RealClock(), lookup_window_seconds=5)
+    intent = OrderIntent(
+        "pk1", "BTC-USD-SWAP", OrderKind.LIMIT, OrderSide.SELL, Decimal(3), "d", "c", 0, Decimal(1)
+    )
+    with pytest.raises(LeaseLost):
+        await _as_holder(_Source(lease, True), lambda: execution.cancel(intent))
+    assert venue.orders == {}  # nothing was asked of the venue

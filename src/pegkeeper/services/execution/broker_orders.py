@@ -32,6 +32,7 @@ from pegkeeper.domain.equities.broker import (
 from pegkeeper.domain.equities.ledger import Allocation, BrokerOrderRecord
 from pegkeeper.domain.errors import OrderRejected, RateLimited, VenueError
 from pegkeeper.domain.execution import Outcome
+from pegkeeper.domain.leases import check_still_acting
 from pegkeeper.ports import Broker, Clock, EquityRepository
 from pegkeeper.services.execution.core import Attempt, Found, Waits, attempt, look_up
 
@@ -173,7 +174,9 @@ class BrokerOrderExecution:
 
     async def cancel(self, intent: BrokerOrderIntent) -> BrokerOrderState | None:
         """Cancels a working order; returns its state once its end is recorded, or None when
-        the broker did not confirm (it ended first, or did not answer: the next lookup says)."""
+        the broker did not confirm (it ended first, or did not answer: the next lookup says).
+        A holder that may no longer rely on its lease asks nothing (LeaseLost)."""
+        check_still_acting()
         record = await self._repository.broker_order(intent.client_order_id)
         filled_before = record.filled_quantity if record is not None else Decimal(0)
         try:

@@ -35,6 +35,7 @@ from pegkeeper.domain.events import (
     encode_event,
 )
 from pegkeeper.domain.execution import Outcome
+from pegkeeper.domain.leases import check_still_acting
 from pegkeeper.domain.orders import Fill, OrderIntent, OrderKind, OrderReport, OrderState
 from pegkeeper.domain.records import DecisionRecord, LiabilityCover, OrderRecord
 from pegkeeper.domain.roll import RollRecord
@@ -192,7 +193,9 @@ class OrderExecution:
 
     async def cancel(self, intent: OrderIntent) -> OrderState | None:
         """Cancels a working order; returns its state once its end is recorded, or None when
-        the venue did not confirm (it ended first, or did not answer: the next lookup says)."""
+        the venue did not confirm (it ended first, or did not answer: the next lookup says).
+        A holder that may no longer rely on its lease asks nothing (LeaseLost)."""
+        check_still_acting()
         try:
             report = await self._venue.cancel_order(intent.instrument_id, intent.client_order_id)
         except OrderRejected as error:
