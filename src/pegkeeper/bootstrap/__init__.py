@@ -166,14 +166,14 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     ticks = price_ticks(settings)
     stored = await read_stored_state(settings, ticks)
     venue = await build_venue(settings, ticks, stored.resume_ms)
+    bus = MemoryBus()
     try:
-        books = book_source(settings, venue.engine)
+        books = book_source(settings, venue.engine, bus)
     except BookSourceError:
         for close in venue.closers:
             await close()
         raise
     clock = venue.clock
-    bus = MemoryBus()
     store = await open_store(settings.database_url, migrate=True, clock=clock)
     liability = LiabilityService(
         store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents

@@ -149,6 +149,8 @@ def _jobs(
         jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
     if grpc is not None:
         jobs["price-server"] = grpc.run()
+        if runtime.pricing.bus_books is not None:
+            jobs["bus-books"] = runtime.pricing.bus_books.run()
     equities = runtime.equities
     if "equity-hedger" in services and isinstance(equities, EquitySetup):
         jobs["equity-hedger"] = singleton("equity-hedger", equities.run)

@@ -17,8 +17,9 @@ from pegkeeper.api.grpc.tracing import TracingInterceptor
 from pegkeeper.bootstrap.feeds import LiveBooks
 from pegkeeper.config import Settings
 from pegkeeper.domain.quote_math import FeeRates
-from pegkeeper.ports import BookProvider, Clock, QuoteRepository
+from pegkeeper.ports import BookProvider, Bus, Clock, QuoteRepository
 from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.market.bus_books import BusBooks
 from pegkeeper.services.market.pricer import Pricer, PricerSettings
 from pegkeeper.services.market.wallet_quotes import QuoteService
 from pegkeeper.sim.engine import SimEngine
@@ -35,6 +36,12 @@ class BookSource:
     books: BookProvider
     description: str  # for messages: "book file X", "OKX live books feed"
     live: LiveBooks | None  # set when the price server follows the live OKX feed
+    bus_books: BusBooks | None = None  # set when it follows another process's feed
+
+    @property
+    def ages(self) -> bool:
+        """Whether its books can go stale (a feed's do, a file's never)."""
+        return self.live is not None or self.bus_books is not None
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Pricing:
     pricer: Pricer
     quotes: QuoteService
     live_books: LiveBooks | None
+    bus_books: BusBooks | None = None
 
 
 def bundled_book_path() -> Path:
@@ -66,7 +74,7 @@ def build_pricing(
         clock,
         PricerSettings(
             inst_id=p.inst_id,
-            stale_after_ms=int(p.stale_after_seconds * 1000) if live is not None else None,
+            stale_after_ms=int(p.stale_after_seconds * 1000) if source.ages else None,
             fees=FeeRates(**p.fees.model_dump()),
         ),
         source.description,
@@ -78,14 +86,19 @@ def build_pricing(
         clock,
         expiration_ms=int(p.quote_expiration_seconds * 1000),
     )
-    return Pricing(pricer, quotes, live)
+    return Pricing(pricer, quotes, live, source.bus_books)
 
 
-def book_source(settings: Settings, sim_engine: SimEngine | None = None) -> BookSource:
-    """An explicit book file first; else the live feed when enabled; else the simulated
-    exchange's own book when the hedger trades on it (the demo: users are quoted at the price
-    the hedge trades at); else the bundled book. Raises BookSourceError when the file cannot
-    be used."""
+def book_source(
+    settings: Settings, sim_engine: SimEngine | None = None, bus: Bus | None = None
+) -> BookSource:
+    """The books on the bus when [price_server] books = "bus"; else an explicit book file;
+    else the live feed when enabled; else the simulated exchange's own book when the hedger
+    trades on it (the demo: users are quoted at the price the hedge trades at); else the
+    bundled book. Raises BookSourceError when the file cannot be used."""
+    if settings.price_server.books == "bus" and bus is not None:
+        on_bus = BusBooks(bus, [settings.price_server.inst_id])
+        return BookSource(on_bus, "books on the bus (the market-data feed)", None, on_bus)
     market_data = settings.market_data
     if market_data.okx_book_file:
         path = Path(market_data.okx_book_file)

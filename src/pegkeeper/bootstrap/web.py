@@ -50,6 +50,7 @@ JOB_SERVICES = {
     "sim-prices": "hedger",
     "demo-flow": "liability",
     "okx-books": "market-data",
+    "bus-books": "price-server",
     "market-replay": "peg-monitor",
 }
 

@@ -190,6 +190,9 @@ class PriceServerSettings(_Section):
     # true: replicas on one machine share the ports (SO_REUSEPORT; the kernel spreads the
     # connections). false: a taken port stops the start.
     reuse_port: bool = False
+    # "own": the books of this process (its feed, a file, the simulator); "bus": the books
+    # another process's market-data feed publishes on the bus (stateless replicas)
+    books: Literal["own", "bus"] = "own"
     inst_id: str = "BTC-USD-SWAP"
     stale_after_seconds: float = Field(30.0, gt=0)  # by the exchange's timestamp of the book
     quote_expiration_seconds: float = Field(120.0, gt=0)
