@@ -13,7 +13,7 @@ CHROMIUM := /usr/bin/chromium
 NODE_TOOLS := node_modules/.tools-installed
 SOLCJS := node_modules/.bin/solcjs
 
-.PHONY: install run test lint bench fmt clean tools contracts properties day
+.PHONY: install run test lint bench fmt clean tools contracts properties day cluster
 
 install: $(STAMP) $(GENERATED)
 
@@ -73,6 +73,13 @@ properties: install
 day: install
 	PEGKEEPER_DAY=full $(BIN)/pytest -q -p no:cacheprovider --timeout=0 --durations=0 \
 		tests/integration/equities_day
+
+# Every service its own process on PostgreSQL and Redis, with standbys (README: "Running as a
+# cluster"); Ctrl-C stops them all.
+cluster: install
+	@$(BIN)/python -c "import honcho" 2>/dev/null || $(BIN)/pip install -q -c requirements.lock -e '.[dev,cluster]'
+	PEGKEEPER_CONFIG=deploy/cluster/pegkeeper.toml $(BIN)/python deploy/cluster/prepare.py
+	$(BIN)/honcho -f deploy/cluster/Procfile -e deploy/cluster/env start
 
 bench: install tools
 	@$(BIN)/python -c "import cryptofeed" 2>/dev/null || $(BIN)/pip install -q -c requirements.lock -e '.[dev,bench]'
