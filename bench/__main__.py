@@ -8,9 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bench import backtest, equities, grpc_quotes, okx_book, reaction_latency, replicas
+from bench import backtest, equities, failover, grpc_quotes, okx_book, reaction_latency, replicas
 
-BENCHMARKS = ("book", "reaction", "grpc", "replicas", "backtest", "equities")
+BENCHMARKS = ("book", "reaction", "grpc", "replicas", "failover", "backtest", "equities")
 
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -27,7 +27,7 @@ def _has_words(value: object) -> bool:
 
 
 def main() -> None:
-    """`python -m bench [book] [reaction] [grpc] [replicas] [backtest] [equities]`: the named
+    """`python -m bench [book] [reaction] [grpc] [replicas] [failover] [backtest] [equities]`: the named
     benchmarks, or all."""
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
@@ -43,6 +43,15 @@ def main() -> None:
         grpc(console)
     if "replicas" in chosen:
         replica_servers(console)
+    if "failover" in chosen:
+        console.print(
+            _table(
+                "failover: kill -9 of the active hedger -> first order by the standby "
+                f"({failover.KILLS} kills, PostgreSQL, the OKX simulator, users moving the "
+                "liability)",
+                [failover.run()],
+            )
+        )
     if "backtest" in chosen:
         backtests(console)
     if "equities" in chosen:

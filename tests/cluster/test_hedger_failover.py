@@ -8,6 +8,7 @@ was lost. A hedger paused longer than its lease and then woken writes and sends 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
@@ -48,7 +49,7 @@ async def _holder(store: SqlStore) -> str:
 
 async def _kill_the_holder(
     cluster: Cluster, store: SqlStore, point: str, rng: random.Random
-) -> Process:
+) -> tuple[Process, set[str], float]:
     """Kills the active hedger where it paused at its point, or, for "anywhere", at a random
     moment of its activity (one that paused meanwhile is killed where it paused)."""
     hedgers = [p for p in cluster.processes if p.name.startswith("hedger") and p.alive()]
@@ -66,8 +67,22 @@ async def _kill_the_holder(
     else:
         await until(lambda: any(p.stopped() for p in hedgers), f"a hedger paused at {point}", 90)
         victim = next(p for p in hedgers if p.stopped())
+    sent = set(cluster.order_requests())
     victim.kill()
-    return victim
+    return victim, sent, time.monotonic()
+
+
+async def _first_order_after(cluster: Cluster, sent: set[str], killed_at: float) -> float:
+    """Seconds from the kill to the first order request the venue got from the standby."""
+    await until(lambda: bool(set(cluster.order_requests()) - sent), "the standby's order", 120)
+    return time.monotonic() - killed_at
+
+
+def _report(failovers_s: list[float]) -> None:
+    """For `make bench`: the failover times, to the file PEGKEEPER_FAILOVER_REPORT names."""
+    path = os.environ.get("PEGKEEPER_FAILOVER_REPORT")
+    if path:
+        Path(path).write_text(json.dumps({"failover_seconds": failovers_s}))
 
 
 async def _ready_standbys(cluster: Cluster, count: int) -> None:
@@ -94,12 +109,15 @@ async def test_kill_9_of_the_active_hedger_again_and_again(tmp_path: Path) -> No
                     _hedger(cluster, rng.choice(POINTS[:2]), rng.randint(1, 3))
                 await _ready_standbys(cluster, 3)
                 flow.start()
+                failovers_s: list[float] = []
                 for round_ in range(KILLS):
                     await _ready_standbys(cluster, 2)
                     point = rng.choice(POINTS)
-                    victim = await _kill_the_holder(cluster, store, point, rng)
+                    victim, sent, killed_at = await _kill_the_holder(cluster, store, point, rng)
                     _hedger(cluster, rng.choice(POINTS[:2]), rng.randint(1, 3))
                     assert not victim.alive(), f"round {round_}"
+                    failovers_s.append(await _first_order_after(cluster, sent, killed_at))
+                _report(failovers_s)
                 flow.stop()
                 await settled(cluster, store, flow.balance_cents)
                 await check_the_records(cluster, store, flow)
