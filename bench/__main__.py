@@ -27,8 +27,8 @@ def _has_words(value: object) -> bool:
 
 
 def main() -> None:
-    """`python -m bench [book] [reaction] [grpc] [replicas] [failover] [backtest] [equities]`: the named
-    benchmarks, or all."""
+    """`python -m bench [book] [reaction] [grpc] [replicas] [failover] [backtest] [equities]`:
+    the named benchmarks, or all."""
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
