@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,9 @@ from tests.e2e.conftest import free_port
 from tests.e2e.test_okx_operator import KEY, PHRASE, SECRET, start_sim_exchange
 
 LEASE_TTL_SECONDS = 3.0
+FUNDING_OFF = "[funding]\nenabled = false\n"
+
+SimStarter = Callable[[Path], tuple[subprocess.Popen[bytes], str]]
 
 
 @dataclass
@@ -79,7 +82,9 @@ class Process:
 
 @dataclass
 class Cluster:
-    """Processes sharing `database_url` (PostgreSQL) and the simulator at `sim_url`."""
+    """Processes sharing `database_url` (PostgreSQL) and the simulator at `sim_url`.
+    `funding`: the [funding] section of every process's configuration (with its
+    subsections)."""
 
     directory: Path
     database_url: str
@@ -87,13 +92,14 @@ class Cluster:
     sim_url: str
     processes: list[Process] = field(default_factory=list)
     started: int = 0
+    funding: str = FUNDING_OFF
 
     def config(self, extra: str = "", database_url: str = "", ops_port: int = 0) -> Path:
         path = self.directory / f"pegkeeper-{self.started}.toml"
         path.write_text(
             f'data_dir = "{self.directory / "data"}"\n'
             f'[store]\ndatabase_url = "{database_url or self.database_url}"\n'
-            "[demo]\nenabled = false\n[funding]\nenabled = false\n"
+            f"[demo]\nenabled = false\n{self.funding}"
             "[price_server]\nenabled = false\n[peg_monitor]\nenabled = false\n"
             "[hedger]\ncheck_interval_seconds = 0.5\norder_lookup_window_seconds = 4.0\n"
             f"[cluster]\nlease_ttl_seconds = {LEASE_TTL_SECONDS}\nops_port = {ops_port}\n"
@@ -154,8 +160,19 @@ class Cluster:
 
     def order_requests(self) -> dict[str, int]:
         """Placement requests the simulator received, by client order id."""
+        return self._requests("orders")
+
+    def transfer_requests(self) -> dict[str, int]:
+        """Transfer requests the simulator received, by client id."""
+        return self._requests("transfers")
+
+    def withdrawal_requests(self) -> dict[str, int]:
+        """Withdrawal requests the simulator received, by client id."""
+        return self._requests("withdrawals")
+
+    def _requests(self, kind: str) -> dict[str, int]:
         answer = httpx.get(self.sim_url + "/sim/v1/requests", timeout=10).json()
-        return dict(answer["orders"])
+        return dict(answer[kind])
 
     def close(self) -> None:
         for process in self.processes:
@@ -165,9 +182,14 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster_of(directory: Path, database_url: str) -> Iterator[Cluster]:
-    sim, sim_url = start_sim_exchange(directory)
-    cluster = Cluster(directory, database_url, sim, sim_url)
+def cluster_of(
+    directory: Path,
+    database_url: str,
+    start_sim: SimStarter = start_sim_exchange,
+    funding: str = FUNDING_OFF,
+) -> Iterator[Cluster]:
+    sim, sim_url = start_sim(directory)
+    cluster = Cluster(directory, database_url, sim, sim_url, funding=funding)
     try:
         yield cluster
     finally:

@@ -85,6 +85,7 @@ async def test_transfers_a_withdrawal_and_a_deposit_over_the_wire(tmp_path: Path
             third = (Decimal(1_000_000) / (7_938_39) / 3).quantize(Decimal("0.00000001"))
             assert abs(transfer_in.operation.amount - third) < Decimal("0.001")
             assert home.operation.fee == Decimal("0.0001") and home.venue_id.startswith("W")
+            assert world.sim.ctx.withdrawal_requests[home.operation.operation_id] == 1
             # 3 BTC in funding, less what went to trading, less the 1 BTC kept
             assert home.operation.amount == 2 - transfer_in.operation.amount
             # users buy 40 000 USD more: the liability outgrows the collateral (rule 5); the

@@ -7,8 +7,8 @@ WebSockets, read what it received, move the price, send a deposit from outside.
 | POST /sim/v1/faults | {"http_429": "2:orders", "ws_silent": "on"} | the same, after the change |
 | DELETE /sim/v1/faults | | every fault off |
 | POST /sim/v1/ws/drop | | closes every WebSocket now |
-| GET /sim/v1/requests | | orders and transfers received per client id, the orders' expTime
-  headers; REST requests by path |
+| GET /sim/v1/requests | | orders, transfers and withdrawals received per client id, the
+  orders' expTime headers; REST requests by path |
 | POST /sim/v1/price | {"price": "7000.5"} | every instrument at that price now |
 | POST /sim/v1/deposits | {"ccy": "BTC", "amt": "0.5"} | a deposit seen onchain |
 | POST /sim/v1/deposit-address | {"ccy": "BTC", "chain": "BTC-Lightning", "to": "18"} | the
@@ -60,6 +60,7 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
             {
                 "orders": dict(ctx.order_requests),
                 "transfers": dict(ctx.transfer_requests),
+                "withdrawals": dict(ctx.withdrawal_requests),
                 "exp_times": dict(ctx.exp_times),
                 "rest": dict(ctx.rest_requests),
                 "rest_total": ctx.rest_requests.total(),

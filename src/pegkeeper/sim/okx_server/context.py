@@ -35,6 +35,7 @@ class SimContext:
     uid: str = "44500000000001"
     order_requests: Counter[str] = field(default_factory=Counter)  # placements per clOrdId
     transfer_requests: Counter[str] = field(default_factory=Counter)  # per clientId
+    withdrawal_requests: Counter[str] = field(default_factory=Counter)  # per clientId
     exp_times: dict[str, int] = field(default_factory=dict)  # expTime headers per clOrdId
     # every /api/v5 request received, refused ones too, as "GET account/positions"
     rest_requests: Counter[str] = field(default_factory=Counter)

@@ -112,6 +112,7 @@ async def withdraw(ctx: SimContext, body: Params) -> Reply:
     address = required(body, "toAddr")
     fee = decimal_param(body, "fee", optional=True)
     client_id = str(body.get("clientId") or f"sim{ctx.now_ms()}")
+    ctx.withdrawal_requests[client_id] += 1
     try:
         done = ctx.engine.wallet.withdraw(client_id, currency, amount, address, ctx.now_ms(), fee)
     except VenueError as error:

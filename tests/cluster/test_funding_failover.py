@@ -1,0 +1,267 @@
+"""The funding manager and its standbys as separate processes on PostgreSQL, the OKX simulator
+as the venue, a hedger following users who move the liability, so that the collateral the
+hedge needs keeps changing: transfers between the funding and trading accounts, withdrawals
+home. The active funding manager is killed (kill -9) at points of its money path and at
+random moments, again and again; a standby takes over each time. Afterwards: no transfer or
+withdrawal reached the venue twice, every one the venue saw is in the store, every operation
+ended with an explanation, and the funding account holds what the operations recorded as done
+add up to. A funding manager paused longer than its lease and then woken sends nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pegkeeper.adapters.store.database import SqlStore, open_store
+from pegkeeper.domain.collateral import OperationKind, OperationRecord, OperationState
+from tests.cluster.flow import LiabilityFlow
+from tests.cluster.sim_exchange import start_fast_sim_exchange
+from tests.cluster.support import LEASE_TTL_SECONDS, Cluster, Process, cluster_of, tail
+from tests.integration.conftest import postgres_database
+from tests.waiting import until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+
+KILLS = int(os.environ.get("PEGKEEPER_FUNDING_KILLS", "6"))
+POINTS = ("before-request", "after-request", "anywhere")
+LEASE = "funding:BTC"
+HOME = "bc1qoperatorcoldwallet0000000000000000000"  # where withdrawals go
+FUNDING_START_BTC = Decimal(1)  # the simulator's funding account at start
+# no onchain wallet: deposits are refused (and alerted); transfers and withdrawals move
+FUNDING = (
+    "[funding]\ncheck_interval_seconds = 0.5\n"
+    # lengthened past the lease and the request timeout (2 s, cluster support's [venue])
+    "lookup_window_seconds = 1.0\n"
+    f'withdrawal_address = "{HOME}"\n[funding.wallet]\nkind = "none"\n'
+)
+TERMINAL = (OperationState.DONE, OperationState.FAILED, OperationState.LOST, OperationState.REFUSED)
+
+
+def _funding(cluster: Cluster, point: str, occurrence: int) -> Process:
+    env = {} if point == "anywhere" else {"PEGKEEPER_PAUSE_AT": f"{point}:{occurrence}"}
+    return cluster.start("funding", env=env)
+
+
+def _funding_processes(cluster: Cluster) -> list[Process]:
+    return [p for p in cluster.processes if p.name.startswith("funding") and p.alive()]
+
+
+async def _holder(store: SqlStore) -> str:
+    lease = await store.leases.current(LEASE)
+    return "" if lease is None else lease.holder.rpartition(":")[0]
+
+
+def _holds(store: SqlStore, process: Process):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return await _holder(store) == process.name
+
+    return check
+
+
+async def _started(process: Process) -> None:
+    await until(lambda: "venue ready" in process.output(), f"{process.name} started", 90)
+
+
+async def _ready_standbys(cluster: Cluster, count: int) -> None:
+    """Funding processes started beforehand, so that a standby is always up when its holder
+    dies (a process takes seconds to start)."""
+
+    def started() -> int:
+        return sum("venue ready" in p.output() for p in _funding_processes(cluster))
+
+    await until(lambda: started() >= count, f"{count} funding processes up", 120)
+
+
+async def _kill_the_holder(
+    cluster: Cluster, store: SqlStore, point: str, rng: random.Random
+) -> Process:
+    """Kills the active funding manager where it paused at its point, or, for "anywhere", at
+    a random moment of its activity (one that paused meanwhile is killed where it paused)."""
+    running = _funding_processes(cluster)
+    if point == "anywhere":
+        names = {p.name for p in running}
+
+        async def held() -> bool:
+            return await _holder(store) in names
+
+        await until(held, "a funding process holding the lease", 60)
+        await asyncio.sleep(rng.uniform(0.2, 2.0))
+        name = await _holder(store)
+        victim = next((p for p in running if p.stopped()), None)
+        victim = victim or next(p for p in running if p.name == name)
+    else:
+        await until(lambda: any(p.stopped() for p in running), f"a funding paused at {point}", 120)
+        victim = next(p for p in running if p.stopped())
+    victim.kill()
+    return victim
+
+
+async def test_kill_9_of_the_active_funding_manager_again_and_again(tmp_path: Path) -> None:
+    rng = random.Random(20261208)
+    async with postgres_database() as url:
+        with cluster_of(tmp_path, url, start_fast_sim_exchange, FUNDING) as cluster:
+            dealer = cluster.start("web", "hedger")
+            cluster.wait_http(dealer)
+            store = await open_store(url, migrate=False)
+            flow = LiabilityFlow(dealer.http_url, seed=5)
+            try:
+                for _ in range(3):  # the holder and two standbys
+                    _funding(cluster, rng.choice(POINTS[:2]), rng.randint(1, 2))
+                await _ready_standbys(cluster, 3)
+                flow.start()
+                for round_ in range(KILLS):
+                    await _ready_standbys(cluster, 2)
+                    point = rng.choice(POINTS)
+                    victim = await _kill_the_holder(cluster, store, point, rng)
+                    _funding(cluster, rng.choice(POINTS[:2]), rng.randint(1, 2))
+                    assert not victim.alive(), f"round {round_}"
+                flow.stop()
+                settled = await _check_the_records(cluster, store)
+                # money moved both ways between the accounts, and home
+                done = [o for o in settled.operations if o.state is OperationState.DONE]
+                kinds = {o.operation.kind for o in done}
+                assert kinds >= {
+                    OperationKind.TRANSFER_TO_FUNDING,
+                    OperationKind.TRANSFER_TO_TRADING,
+                    OperationKind.WITHDRAWAL,
+                }, kinds
+            finally:
+                flow.stop()
+                await store.close()
+                for process in cluster.processes:
+                    process.wake()
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The store's operations, all ended, and what the venue saw while none began."""
+
+    operations: list[OperationRecord]
+    funding_balance: Decimal  # the venue's funding account
+    transfers: dict[str, int]  # requests by client id
+    withdrawals: dict[str, int]
+
+    @property
+    def requests(self) -> dict[str, int]:
+        return {**self.transfers, **self.withdrawals}
+
+
+async def _settled(cluster: Cluster, store: SqlStore) -> Settled:
+    """Read the venue between two identical readings of the store with no operation open: an
+    operation is committed before its request is sent, so none can have moved meanwhile."""
+    found: Settled | None = None
+
+    async def quiet() -> bool:
+        nonlocal found
+        before = await store.funding.recent_operations(10_000)
+        if any(o.state not in TERMINAL for o in before):
+            return False
+        funding = Decimal(cluster.venue_state()["balances"]["BTC"]["funding"])
+        found = Settled(before, funding, cluster.transfer_requests(), cluster.withdrawal_requests())
+        after = await store.funding.recent_operations(10_000)
+        return _states(after) == _states(before)
+
+    await until(quiet, "every funding operation ended", 120)
+    assert found is not None
+    return found
+
+
+def _states(operations: list[OperationRecord]) -> list[tuple[str, OperationState]]:
+    return [(o.operation.operation_id, o.state) for o in operations]
+
+
+async def _check_the_records(cluster: Cluster, store: SqlStore) -> Settled:
+    settled = await _settled(cluster, store)
+    by_id = {o.operation.operation_id: o for o in settled.operations}
+    requests = settled.requests
+    # no client id reached the venue twice: a request in doubt was looked up, not repeated
+    assert all(count == 1 for count in requests.values()), requests
+    # every request the venue saw is an operation in the store, of its kind
+    for client_id in settled.transfers:
+        assert by_id[client_id].operation.kind.is_transfer, client_id
+    for client_id in settled.withdrawals:
+        assert by_id[client_id].operation.kind is OperationKind.WITHDRAWAL, client_id
+    # each ended with an explanation; one done reached the venue; one given up as lost never
+    # did
+    for record in settled.operations:
+        assert record.state in TERMINAL and record.message, record
+        if record.state is OperationState.DONE:
+            assert record.operation.operation_id in requests, record
+        if record.state is OperationState.LOST:
+            assert record.operation.operation_id not in requests, record
+    # the funding account holds what the operations done add up to: transfers in and out,
+    # withdrawals with their fee
+    done = [o for o in settled.operations if o.state is OperationState.DONE]
+    expected = FUNDING_START_BTC + sum((_funding_change(o) for o in done), Decimal(0))
+    assert settled.funding_balance == expected
+    return settled
+
+
+def _funding_change(record: OperationRecord) -> Decimal:
+    op = record.operation
+    if op.kind is OperationKind.TRANSFER_TO_FUNDING:
+        return op.amount
+    if op.kind is OperationKind.TRANSFER_TO_TRADING:
+        return -op.amount
+    assert op.kind is OperationKind.WITHDRAWAL, op
+    return -(op.amount + op.fee)
+
+
+async def test_a_funding_manager_woken_after_its_lease_sends_nothing(tmp_path: Path) -> None:
+    async with postgres_database() as url:
+        with cluster_of(tmp_path, url, start_fast_sim_exchange, FUNDING) as cluster:
+            dealer = cluster.start("web", "hedger")
+            cluster.wait_http(dealer)
+            store = await open_store(url, migrate=False)
+            flow = LiabilityFlow(dealer.http_url, seed=13)
+            try:
+                first = _funding(cluster, "before-request", 1)
+                await _started(first)
+                await until(_holds(store, first), "the first funding process holding it", 30)
+                standby = cluster.start("funding")
+                await _started(standby)
+                flow.start()
+                await until(first.stopped, "the holder paused before a request", 120)
+                pending = [o.operation.operation_id for o in await store.funding.open_operations()]
+                assert len(pending) == 1  # its operation is committed, its request not sent
+                paused_at = time.monotonic()
+                await until(_holds(store, standby), "the standby taking over", 30)
+                await asyncio.sleep(
+                    max(0.0, LEASE_TTL_SECONDS * 2 - (time.monotonic() - paused_at))
+                )
+                first.wake()
+                await until(lambda: "lease lost" in first.output(), "the woken one giving up", 30)
+                await until(_done_after(store, pending[0]), "the standby moving money", 90)
+                flow.stop()
+                settled = await _check_the_records(cluster, store)
+                # the woken process sent nothing (its pending operation never reached the
+                # venue; the standby gave it up): what the venue saw is the standby's
+                assert pending[0] not in settled.requests, tail(first)
+                (given_up,) = [
+                    o for o in settled.operations if o.operation.operation_id == pending[0]
+                ]
+                assert given_up.state is OperationState.LOST, given_up
+                assert first.alive() and not first.stopped()
+            finally:
+                flow.stop()
+                await store.close()
+
+
+def _done_after(store: SqlStore, pending: str):  # type: ignore[no-untyped-def]
+    """Whether an operation other than `pending` was done."""
+
+    async def check() -> bool:
+        operations = await store.funding.recent_operations(10_000)
+        return any(
+            o.state is OperationState.DONE and o.operation.operation_id != pending
+            for o in operations
+        )
+
+    return check
