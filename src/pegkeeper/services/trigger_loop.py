@@ -3,7 +3,7 @@ a periodic check, and rechecks after a backoff.
 
 A trigger that arrives during a cycle is folded into the next one; a liability trigger wins
 over the others, so that the cycle acts under the liability event's correlation id. A failed
-cycle is logged and never ends the loop.
+cycle is logged and never ends the loop, but for a lost lease: the service stops there.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from pegkeeper.domain.errors import VenueError
+from pegkeeper.domain.leases import LeaseLost
 from pegkeeper.ports import Clock
 from pegkeeper.services.ids import new_correlation_id
 
@@ -87,6 +88,8 @@ class TriggerLoop:
                     continue
                 try:
                     await cycle(pending)
+                except LeaseLost:
+                    raise  # the lease keeper stops the service: another process acts now
                 except VenueError as error:
                     log.warning(
                         f"{self._name} cycle waits for the venue",
