@@ -136,16 +136,20 @@ class LeaseKeeper:
         finally:
             if not task.done():
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
-                await task
-        self._lease = None
+            await asyncio.wait({task})
+        lease, self._lease = self._lease, None
         self.state = LeaseState.WAITING
         if task.cancelled():
             return
         error = task.exception()
-        if error is not None and not isinstance(error, LeaseLost):
-            await self._release()
-            raise error
+        if error is None:
+            return
+        if _lease_lost(error):
+            log.warning("lease lost: the service stopped", lease=self.name, holder=self.holder)
+            return
+        self._lease = lease
+        await self._release()  # a standby takes over at once, not after the lease expires
+        raise error
 
     def _renew_wait_ms(self) -> int:
         """A third of the lease between renewals; less once a renewal failed, so a short
@@ -163,6 +167,13 @@ class LeaseKeeper:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._leases.release(lease), 2)
             log.info("lease released", lease=self.name, holder=self.holder)
+
+
+def _lease_lost(error: BaseException) -> bool:
+    """The service ended because its lease was lost (in every task of a group, if it is one)."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(_lease_lost(each) for each in error.exceptions)
+    return isinstance(error, LeaseLost)
 
 
 def _fenced_task(

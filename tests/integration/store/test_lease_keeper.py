@@ -186,3 +186,39 @@ async def test_a_cancel_after_the_local_deadline_is_not_asked(store: SqlStore) -
     with pytest.raises(LeaseLost):
         await _as_holder(_Source(lease, True), lambda: execution.cancel(intent))
     assert venue.orders == {}  # nothing was asked of the venue
+
+
+async def test_a_failing_service_gives_its_lease_up_and_a_lost_one_waits_again(
+    store: SqlStore,
+) -> None:
+    keeper = _keeper(store, "host-a:1", "equity-hedger")
+
+    async def failing() -> None:
+        raise RuntimeError("the node is gone")
+
+    with pytest.raises(RuntimeError, match="the node is gone"):
+        await keeper.run(failing)
+    released = await store.leases.current("equity-hedger")
+    assert released is not None and released.holder == "host-a:1"
+    taken = await store.leases.acquire("equity-hedger", "host-b:2", 60_000)
+    assert taken is not None and taken.epoch == 2  # no wait for the lease to expire
+    await store.leases.release(taken)
+
+    runs: list[int] = []
+
+    async def lost_in_a_group() -> None:
+        runs.append(1)
+        async with asyncio.TaskGroup() as group:  # as the equity hedger's tasks run
+            group.create_task(_raise(LeaseLost("fenced")))
+            group.create_task(_raise(LeaseLost("fenced too")))
+
+    task = asyncio.create_task(keeper.run(lost_in_a_group))
+    await until(lambda: len(runs) >= 2, "the service run again once the lease is back")
+    assert not task.done()  # the keeper went on: waited, took the lease again, ran again
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _raise(error: Exception) -> None:
+    raise error
