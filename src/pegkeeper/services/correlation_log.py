@@ -38,7 +38,8 @@ class CorrelationLog:
                 group.create_task(self._follow(topic), name=f"correlation-log-{topic}")
 
     async def _follow(self, topic: str) -> None:
-        subscription = self._bus.subscribe(topic)
+        # one group for the cluster: each event is logged once, by whichever process takes it
+        subscription = self._bus.subscribe(topic, group="correlation-log")
         try:
             async for _, payload in subscription:
                 await self.record(payload)
