@@ -12,7 +12,7 @@ carry a password: it is never logged nor put in a message.
 from __future__ import annotations
 
 import time
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis
 
@@ -47,7 +47,7 @@ def shown_redis_url(url: str) -> str:
         netloc = f"{parts.username or ''}:{HIDDEN}@{netloc}"
     elif parts.username:
         netloc = f"{parts.username}@{netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, HIDDEN if parts.query else "", ""))
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{HIDDEN}" if parts.query else "")
 
 
 class RedisStreamsBus:
