@@ -31,6 +31,7 @@ HIDDEN = "***"
 # A topic is put in the topic set again after this long: a restarted Redis that lost the set
 # learns it back without anyone noticing the restart.
 TOPIC_REFRESH_SECONDS = 10.0
+CLOCK_SAMPLES = 3  # the one with the shortest round trip is kept
 
 
 def shown_redis_url(url: str) -> str:
@@ -76,15 +77,24 @@ class RedisStreamsBus:
         self.published: dict[str, int] = {}  # messages by topic family ("bbo", "liability")
 
     async def check(self) -> None:
-        """Raises BusUnavailable, naming Redis by its URL, when it cannot be reached."""
+        """Raises BusUnavailable, naming Redis by its URL, when it cannot be reached. Also
+        measures Redis's clock against this process's, which `subscribe` starts from."""
         try:
-            before_ms = time.time_ns() // 1_000_000
-            seconds, microseconds = await self._client.time()
-            after_ms = time.time_ns() // 1_000_000
+            await self._client.ping()  # connected first: a slow connect would skew the clock
+            samples = [await self._clock_sample() for _ in range(CLOCK_SAMPLES)]
         except UNREACHABLE as exc:
             raise self._unavailable(exc, "answer") from None
+        self._clock_offset_ms = min(samples)[1]
+
+    async def _clock_sample(self) -> tuple[int, int]:
+        """(round trip, offset) in ms. Redis read its clock between sending and answering:
+        taking the answer's arrival makes the offset as low as it can be, so a subscription
+        starts early (a message before it may come) rather than late (one after it lost)."""
+        sent_ms = time.time_ns() // 1_000_000
+        seconds, microseconds = await self._client.time()
+        answered_ms = time.time_ns() // 1_000_000
         redis_ms = seconds * 1000 + microseconds // 1000
-        self._clock_offset_ms = redis_ms - (before_ms + after_ms) // 2
+        return answered_ms - sent_ms, redis_ms - answered_ms
 
     async def publish(self, topic: str, payload: bytes) -> None:
         try:
@@ -98,8 +108,8 @@ class RedisStreamsBus:
     def subscribe(
         self, pattern: str, *, group: str | None = None
     ) -> BroadcastSubscription | GroupSubscription:
-        """From now on by Redis's clock (as measured by `check`): a message stamped in the
-        millisecond of subscribing may come too."""
+        """From now on by Redis's clock (measured by `check`): a message published up to one
+        round trip before may come too, none after is missed."""
         start_ms = time.time_ns() // 1_000_000 + self._clock_offset_ms
         if group is None:
             return BroadcastSubscription(self._connection, pattern, start_ms)
