@@ -8,9 +8,18 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bench import backtest, equities, failover, grpc_quotes, okx_book, reaction_latency, replicas
+from bench import (
+    backtest,
+    bus,
+    equities,
+    failover,
+    grpc_quotes,
+    okx_book,
+    reaction_latency,
+    replicas,
+)
 
-BENCHMARKS = ("book", "reaction", "grpc", "replicas", "failover", "backtest", "equities")
+BENCHMARKS = ("book", "reaction", "grpc", "replicas", "bus", "failover", "backtest", "equities")
 
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -27,8 +36,8 @@ def _has_words(value: object) -> bool:
 
 
 def main() -> None:
-    """`python -m bench [book] [reaction] [grpc] [replicas] [failover] [backtest] [equities]`:
-    the named benchmarks, or all."""
+    """`python -m bench [book] [reaction] [grpc] [replicas] [bus] [failover] [backtest]
+    [equities]`: the named benchmarks, or all."""
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
@@ -56,6 +65,8 @@ def main() -> None:
         backtests(console)
     if "equities" in chosen:
         equities.main(console, _table)
+    if "bus" in chosen:
+        buses(console)
 
 
 def reaction(console: Console) -> None:
@@ -116,6 +127,17 @@ def backtests(console: Console) -> None:
             f"{backtest.FLOWS}); events per CPU second of one process "
             f"(target {backtest.TARGET_EVENTS_PER_SECOND:,}); nproc {report['nproc']}",
             report["rows"],
+        )
+    )
+
+
+def buses(console: Console) -> None:
+    console.print(
+        _table(
+            f"bus on Redis Streams: {bus.MESSAGES:,} messages of {bus.PAYLOAD_BYTES} bytes, "
+            "published back to back by one task, consumed in another process; latency "
+            "publish -> consume",
+            bus.rows(),
         )
     )
 

@@ -69,6 +69,11 @@ class SlotTaken(ConflictError):
     new order or operation, and no request was sent."""
 
 
+class BusUnavailable(Exception):
+    """The message bus (Redis) could not be reached: nothing was published. The message names
+    the bus by its URL, its password left out."""
+
+
 class ChainError(Exception):
     """The node did not answer as asked (an RPC error, a timeout, not a contract)."""
 

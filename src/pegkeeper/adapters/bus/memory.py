@@ -61,6 +61,9 @@ class MemoryBus:
     async def latest(self, topic: str) -> bytes | None:
         return self._latest.get(topic)
 
+    async def close(self) -> None:
+        """Nothing to release: here for callers that close any bus."""
+
     def unsubscribe(self, subscription: MemorySubscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
