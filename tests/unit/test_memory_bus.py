@@ -56,3 +56,41 @@ async def test_patterns_select_topics() -> None:
     await _drain(subscription, received, 1)
     assert received == [b"yes"]
     assert subscription.queue.empty()
+
+
+async def test_a_member_leaving_its_group_leaves_the_others_subscribed() -> None:
+    bus = MemoryBus()
+    first, second = bus.subscribe("job", group="workers"), bus.subscribe("job", group="workers")
+    await first.close()
+    await bus.publish("job", b"after")
+    got: list[bytes] = []
+    await _drain(second, got, 1)
+    assert got == [b"after"]
+    await second.close()
+    await bus.publish("job", b"nobody")
+    assert bus.subscribe("job", group="workers").queue.empty()  # a new group, from now on
+
+
+async def test_notices_are_dropped_while_the_bus_is_down() -> None:
+    from pegkeeper.domain.errors import BusUnavailable
+    from pegkeeper.services.notices import LossyBus
+
+    class Down(MemoryBus):
+        down = True
+
+        async def publish(self, topic: str, payload: bytes) -> None:
+            if self.down:
+                raise BusUnavailable("redis://127.0.0.1:6390 did not answer")
+            await super().publish(topic, payload)
+
+    bus = Down()
+    notices = LossyBus(bus)
+    watcher = notices.subscribe("peg.*")
+    await notices.publish("peg.USDT", b"lost")
+    await notices.publish("peg.USDT", b"lost too")
+    bus.down = False
+    await notices.publish("peg.USDT", b"delivered")
+    got: list[bytes] = []
+    await _drain(watcher, got, 1)  # type: ignore[arg-type]
+    assert got == [b"delivered"] and notices.dropped == 2
+    assert notices.published == {"peg": 1}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import structlog
 
-from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.bus.factory import open_bus
 from pegkeeper.adapters.clock import RealClock, ScaledClock
 from pegkeeper.adapters.feeds.capture import read_capture
 from pegkeeper.adapters.feeds.okx_books import OkxBooks
@@ -55,7 +55,7 @@ from pegkeeper.bootstrap.venue import (
 from pegkeeper.config import Settings
 from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
-from pegkeeper.ports import Clock
+from pegkeeper.ports import Bus, Clock
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.hedging.operator import OperatorService
@@ -63,6 +63,7 @@ from pegkeeper.services.ledger.demo_flow import DemoFlow, DemoFlowSettings
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.peg_monitor import PegMonitor, PegMonitorSettings
 from pegkeeper.services.market.replay import ReplayReport, replay_books
+from pegkeeper.services.notices import LossyBus
 from pegkeeper.services.views.dealer import DealerView
 
 log = structlog.get_logger("pegkeeper")
@@ -165,18 +166,23 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     hedger is built."""
     ticks = price_ticks(settings)
     stored = await read_stored_state(settings, ticks)
-    venue = await build_venue(settings, ticks, stored.resume_ms)
-    bus = MemoryBus()
+    bus = await open_bus(settings.bus)  # raises BusUnavailable when Redis cannot be reached
+    notices = LossyBus(bus)
     try:
-        books = book_source(settings, venue.engine, bus)
+        venue = await build_venue(settings, ticks, stored.resume_ms)
+    except BaseException:
+        await bus.close()
+        raise
+    try:
+        books = book_source(settings, venue.engine, notices)
     except BookSourceError:
-        for close in venue.closers:
+        for close in [*venue.closers, bus.close]:
             await close()
         raise
     clock = venue.clock
     store = await open_store(settings.database_url, migrate=True, clock=clock)
     liability = LiabilityService(
-        store.liability, bus, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
+        store.liability, notices, clock, max_abs_delta_cents=settings.liability.max_abs_delta_cents
     )
     ledger = build_ledger(settings, store, liability)
     control = HedgeControl()
@@ -236,17 +242,17 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     # Live feeds stamp real time; the demo's recorded markets run on the simulated clock.
     live = settings.market_data.okx.enabled or settings.market_data.quotes.enabled
     market_clock: Clock = RealClock() if live else clock
-    pegs = PegMonitor(bus, market_clock, store.pegs, _peg_settings(settings))
+    pegs = PegMonitor(notices, market_clock, store.pegs, _peg_settings(settings))
     pricing = build_pricing(settings, books, store.quotes, liability)
     alerter = build_alerter(settings, store, venue)
     funding = None
     if settings.funding.enabled:
         try:
             funding = build_funding(
-                settings, store, venue, bus, alerter, _feed_health(pricing), ledger.gate
+                settings, store, venue, notices, alerter, _feed_health(pricing), ledger.gate
             )
         except VenueMisconfigured:
-            for close in venue.closers:
+            for close in [*venue.closers, bus.close]:
                 await close()
             await store.close()
             raise
@@ -256,10 +262,11 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     return Runtime(
         pegs=pegs,
         market_clock=market_clock,
-        market_replay=_market_replay(settings, bus, market_clock),
+        market_replay=_market_replay(settings, notices, market_clock),
         settings=settings,
         clock=clock,
         bus=bus,
+        notices=notices,
         store=store,
         venue=venue,
         liability=liability,
@@ -305,7 +312,7 @@ def _peg_settings(settings: Settings) -> PegMonitorSettings:
     )
 
 
-def _market_replay(settings: Settings, bus: MemoryBus, clock: Clock) -> MarketReplay | None:
+def _market_replay(settings: Settings, bus: Bus, clock: Clock) -> MarketReplay | None:
     if not (settings.demo.enabled and settings.demo.peg_replay):
         return None
     interval_seconds = settings.sim.speed / settings.demo.peg_replay_minutes_per_second

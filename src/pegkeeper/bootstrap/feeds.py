@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.feeds.capture_server import CaptureReplayServer
 from pegkeeper.adapters.feeds.ccxt_ws import CcxtTickerFeed, offline_markets
 from pegkeeper.adapters.feeds.okx_books import OkxBooks
 from pegkeeper.adapters.feeds.okx_ws import OkxPublicWebSocket, OkxWebSocketSettings
 from pegkeeper.config import Settings
 from pegkeeper.domain.market_events import BookSnapshot
-from pegkeeper.ports import Clock
+from pegkeeper.ports import Bus, Clock
 from pegkeeper.services.market.bbo_feeds import BboFeedService, BboFeedSettings
 from pegkeeper.services.market.order_books import OkxBookService, OkxBookSettings
 
@@ -33,7 +32,7 @@ class LiveBooks:
 
 
 async def run_okx_books(
-    settings: Settings, bus: MemoryBus, clock: Clock, live: LiveBooks | None = None
+    settings: Settings, bus: Bus, clock: Clock, live: LiveBooks | None = None
 ) -> None:
     """The OKX books feed; with a capture file, from a local server that replays it."""
     capture = settings.market_data.okx.capture
@@ -49,7 +48,7 @@ async def run_okx_books(
             await replay.stop()
 
 
-def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock, url: str) -> OkxBookService:
+def _okx_books(settings: Settings, bus: Bus, clock: Clock, url: str) -> OkxBookService:
     okx = settings.market_data.okx
     inst_ids = tuple(okx.inst_ids)
     feed = OkxPublicWebSocket(clock, OkxWebSocketSettings(url=url, inst_ids=inst_ids))
@@ -69,7 +68,7 @@ def _okx_books(settings: Settings, bus: MemoryBus, clock: Clock, url: str) -> Ok
     )
 
 
-async def run_quote_feeds(settings: Settings, bus: MemoryBus, clock: Clock) -> None:
+async def run_quote_feeds(settings: Settings, bus: Bus, clock: Clock) -> None:
     """The ccxt quote feeds; a source with a capture file replays it from a local server."""
     replays: list[CaptureReplayServer] = []
     try:
@@ -86,7 +85,7 @@ async def run_quote_feeds(settings: Settings, bus: MemoryBus, clock: Clock) -> N
 
 
 def quote_feeds(
-    settings: Settings, bus: MemoryBus, clock: Clock, capture_urls: dict[str, str] | None = None
+    settings: Settings, bus: Bus, clock: Clock, capture_urls: dict[str, str] | None = None
 ) -> BboFeedService:
     quotes = settings.market_data.quotes
     replayed = capture_urls or {}

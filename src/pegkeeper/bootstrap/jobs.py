@@ -143,10 +143,12 @@ def _jobs(
     if "market-data" in services or (grpc is not None and live_books is not None):
         # the price server follows the live feed, so it runs the feed too
         jobs["okx-books"] = run_okx_books(
-            runtime.settings, runtime.bus, runtime.market_clock, live_books
+            runtime.settings, runtime.notices, runtime.market_clock, live_books
         )
     if "quote-feeds" in services:
-        jobs["quote-feeds"] = quote_feeds(runtime.settings, runtime.bus, runtime.market_clock).run()
+        jobs["quote-feeds"] = quote_feeds(
+            runtime.settings, runtime.notices, runtime.market_clock
+        ).run()
     if grpc is not None:
         jobs["price-server"] = grpc.run()
         if runtime.pricing.bus_books is not None:
@@ -172,7 +174,7 @@ async def close_runtime(runtime: Runtime) -> None:
     """Closes what the runtime opened (adapters, the equity hedger's node, the store)."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(runtime.alerter.close(), 5)
-    closers = [*runtime.venue.closers, *runtime.ledger.closers]
+    closers = [*runtime.venue.closers, *runtime.ledger.closers, runtime.bus.close]
     if runtime.funding is not None:
         closers += runtime.funding.closers
     if isinstance(runtime.equities, EquitySetup):

@@ -14,7 +14,7 @@ import structlog
 from pegkeeper.api.grpc.server import ServerStartError
 from pegkeeper.bootstrap.ledger import LedgerMisconfigured
 from pegkeeper.config import Settings
-from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.errors import BusUnavailable, VenueMisconfigured
 
 log = structlog.get_logger("pegkeeper")
 
@@ -29,7 +29,13 @@ class VenueUnreachable(VenueMisconfigured):
     """The venue did not answer its start checks; the message names the setting."""
 
 
-START_ERRORS = (ServerStartError, VenueMisconfigured, LedgerMisconfigured, StoreUnavailable)
+START_ERRORS = (
+    ServerStartError,
+    VenueMisconfigured,
+    LedgerMisconfigured,
+    StoreUnavailable,
+    BusUnavailable,
+)
 
 
 def bind_http(settings: Settings) -> socket.socket:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from pegkeeper.adapters.bus.memory import MemoryBus
+from pegkeeper.adapters.bus.factory import ClosableBus
 from pegkeeper.adapters.feeds.peg_replay import MarketReplay
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.bootstrap.cluster import Cluster
@@ -24,6 +24,7 @@ from pegkeeper.services.hedging.operator import OperatorService
 from pegkeeper.services.ledger.demo_flow import DemoFlow
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.peg_monitor import PegMonitor
+from pegkeeper.services.notices import LossyBus
 from pegkeeper.services.views.dealer import DealerView
 
 
@@ -31,7 +32,8 @@ from pegkeeper.services.views.dealer import DealerView
 class Runtime:
     settings: Settings
     clock: Clock
-    bus: MemoryBus
+    bus: ClosableBus  # the order paths and the outbox relay publish here
+    notices: LossyBus  # prices, pegs, liability and operator notices: dropped if it is down
     store: SqlStore
     venue: VenueSetup
     liability: LiabilityService

@@ -259,7 +259,7 @@ def build_web(
         operator=runtime.operator if hedging else None,
         metrics=metrics,
         equities=(
-            EquitiesApi(equities_view, runtime.store.operator_actions, RealClock(), runtime.bus)
+            EquitiesApi(equities_view, runtime.store.operator_actions, RealClock(), runtime.notices)
             if equities_view is not None
             else None
         ),

@@ -34,6 +34,8 @@ class BusSection(Protocol):
 
 
 class ClosableBus(Bus, Protocol):
+    published: dict[str, int]  # messages published by this process, by topic family
+
     async def close(self) -> None: ...
 
 

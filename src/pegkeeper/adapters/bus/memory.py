@@ -17,6 +17,7 @@ class MemorySubscription:
         self.pattern = pattern
         self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize)
         self.dropped = 0
+        self.members = 1  # a group's members share this subscription; the last close ends it
 
     def offer(self, topic: str, payload: bytes) -> None:
         if self.queue.full():
@@ -29,7 +30,9 @@ class MemorySubscription:
             yield await self.queue.get()
 
     async def close(self) -> None:
-        self._bus.unsubscribe(self)
+        self.members -= 1
+        if self.members <= 0:
+            self._bus.unsubscribe(self)
 
 
 class MemoryBus:
@@ -51,7 +54,9 @@ class MemoryBus:
     def subscribe(self, pattern: str, *, group: str | None = None) -> MemorySubscription:
         """A group's members in this process share one queue: each message goes to one."""
         if group is not None and (pattern, group) in self._groups:
-            return self._groups[(pattern, group)]
+            shared = self._groups[(pattern, group)]
+            shared.members += 1
+            return shared
         subscription = MemorySubscription(self, pattern, self._queue_size)
         self._subscriptions.append(subscription)
         if group is not None:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import structlog
 
-from pegkeeper.domain.errors import SlotTaken, VenueError
+from pegkeeper.domain.errors import BusUnavailable, SlotTaken, VenueError
 from pegkeeper.domain.events import TOPIC_OPERATOR, OperatorActed, encode_event
 from pegkeeper.domain.execution import Outcome
 from pegkeeper.domain.hedge_policy import ActionKind
@@ -371,7 +371,11 @@ class OperatorService:
         return action
 
     async def _publish(self, topic: str, event: OperatorActed) -> None:
-        await self._bus.publish(topic, encode_event(event))
+        """A notice: the action is recorded already, and hedgers read it from the store."""
+        try:
+            await self._bus.publish(topic, encode_event(event))
+        except BusUnavailable as error:
+            log.warning("operator action not announced: the bus is down", error=str(error))
 
 
 def acted(action: OperatorAction, paused: bool) -> OperatorActed:
