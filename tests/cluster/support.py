@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from tests.e2e.conftest import free_port
 from tests.e2e.test_okx_operator import KEY, PHRASE, SECRET, start_sim_exchange
 
 LEASE_TTL_SECONDS = 3.0
+REDIS_URL = "redis://127.0.0.1:6379/0"
 FUNDING_OFF = "[funding]\nenabled = false\n"
 
 SimStarter = Callable[[Path], tuple[subprocess.Popen[bytes], str]]
@@ -93,6 +96,8 @@ class Cluster:
     processes: list[Process] = field(default_factory=list)
     started: int = 0
     funding: str = FUNDING_OFF
+    redis_url: str = REDIS_URL  # the bus: Redis Streams under a prefix of this cluster's own
+    stream_prefix: str = field(default_factory=lambda: f"pk-test-{secrets.token_hex(4)}")
 
     def config(self, extra: str = "", database_url: str = "", ops_port: int = 0) -> Path:
         path = self.directory / f"pegkeeper-{self.started}.toml"
@@ -103,6 +108,8 @@ class Cluster:
             "[price_server]\nenabled = false\n[peg_monitor]\nenabled = false\n"
             "[hedger]\ncheck_interval_seconds = 0.5\norder_lookup_window_seconds = 4.0\n"
             f"[cluster]\nlease_ttl_seconds = {LEASE_TTL_SECONDS}\nops_port = {ops_port}\n"
+            f'[bus]\nkind = "redis"\nredis_url = "{self.redis_url}"\n'
+            f'stream_prefix = "{self.stream_prefix}"\n'
             f'[venue]\nkind = "okx"\nrest_url = "{self.sim_url}"\n'
             f'ws_url = "{self.sim_url.replace("http", "ws")}/ws/v5"\n'
             "request_timeout_seconds = 2.0\norder_expiry_seconds = 1.5\n"
@@ -177,8 +184,19 @@ class Cluster:
     def close(self) -> None:
         for process in self.processes:
             process.stop()
+        _delete_streams(self.redis_url, self.stream_prefix)
         self.sim.terminate()
         self.sim.wait(timeout=20)
+
+
+def _delete_streams(redis_url: str, prefix: str) -> None:
+    with contextlib.suppress(redis.RedisError):
+        client = redis.Redis.from_url(redis_url)
+        try:
+            for key in client.scan_iter(f"{prefix}:*"):
+                client.delete(key)
+        finally:
+            client.close()
 
 
 @contextlib.contextmanager
@@ -187,9 +205,10 @@ def cluster_of(
     database_url: str,
     start_sim: SimStarter = start_sim_exchange,
     funding: str = FUNDING_OFF,
+    redis_url: str = REDIS_URL,
 ) -> Iterator[Cluster]:
     sim, sim_url = start_sim(directory)
-    cluster = Cluster(directory, database_url, sim, sim_url, funding=funding)
+    cluster = Cluster(directory, database_url, sim, sim_url, funding=funding, redis_url=redis_url)
     try:
         yield cluster
     finally:
