@@ -140,7 +140,8 @@ def _jobs(
     if "ledger" in services and runtime.ledger.run is not None:
         jobs["ledger"] = singleton("ledger", runtime.ledger.run)
     live_books = runtime.pricing.live_books
-    if "market-data" in services or (grpc is not None and live_books is not None):
+    follows_feed = grpc is not None and runtime.pricing.bus_books is None
+    if "market-data" in services or (follows_feed and live_books is not None):
         # the price server follows the live feed, so it runs the feed too
         jobs["okx-books"] = run_okx_books(
             runtime.settings, runtime.notices, runtime.market_clock, live_books

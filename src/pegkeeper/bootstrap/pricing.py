@@ -96,10 +96,12 @@ def book_source(
     else the live feed when enabled; else the simulated exchange's own book when the hedger
     trades on it (the demo: users are quoted at the price the hedge trades at); else the
     bundled book. Raises BookSourceError when the file cannot be used."""
+    market_data = settings.market_data
     if settings.price_server.books == "bus" and bus is not None:
         on_bus = BusBooks(bus, [settings.price_server.inst_id])
-        return BookSource(on_bus, "books on the bus (the market-data feed)", None, on_bus)
-    market_data = settings.market_data
+        # the feed, for a market-data service in the same process: not the price server's
+        live = LiveBooks(market_data.okx.inst_ids) if market_data.okx.enabled else None
+        return BookSource(on_bus, "books on the bus (the market-data feed)", live, on_bus)
     if market_data.okx_book_file:
         path = Path(market_data.okx_book_file)
         books = _file_books(path, settings, "market_data.okx_book_file")
@@ -121,6 +123,8 @@ def refuse_file_book_with_real_venue(settings: Settings) -> None:
     market_data = settings.market_data
     if market_data.okx.enabled and not market_data.okx_book_file:
         return
+    if settings.price_server.books == "bus":
+        return  # the market-data process's live books
     if settings.price_server.allow_file_book_with_real_venue:
         return
     book = market_data.okx_book_file or "the bundled 2022 book"

@@ -1,10 +1,11 @@
 """OKX's public and private WebSockets: text ping/pong, login, subscriptions and pushes.
 
-Public channels: tickers, mark-price, funding-rate, books5, bbo-tbt (pushed when the server is
-told prices changed). Private channels after login: positions and account (on every change and every
-`positions_push_seconds`, as OKX pushes both at a regular interval; positions with their push
-time, pTime), orders, and balance_and_position. Faults: `ws_silent` sends nothing at all, not
-even pong, while the socket stays open; `drop_all` closes every socket.
+Public channels: tickers, mark-price, funding-rate, books5, bbo-tbt, and books (each push a
+full snapshot with its checksum, which a client merges as a new book), pushed when the server
+is told prices changed. Private channels after login: positions and account (on every change
+and every `positions_push_seconds`, as OKX pushes both at a regular interval; positions with
+their push time, pTime), orders, and balance_and_position. Faults: `ws_silent` sends nothing
+at all, not even pong, while the socket stays open; `drop_all` closes every socket.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from pegkeeper.domain.orderbook import checksum_string, signed_crc32
 from pegkeeper.sim.events import OrderChanged, PositionChanged
 from pegkeeper.sim.okx_server.auth import verify_ws_login
 from pegkeeper.sim.okx_server.context import SimContext
@@ -34,7 +36,7 @@ from pegkeeper.sim.okx_server.render_market import (
     ticker_json,
 )
 
-PUBLIC_CHANNELS = ("tickers", "mark-price", "funding-rate", "books5", "bbo-tbt")
+PUBLIC_CHANNELS = ("tickers", "mark-price", "funding-rate", "books5", "bbo-tbt", "books")
 PRIVATE_CHANNELS = ("positions", "orders", "account", "balance_and_position")
 
 
@@ -124,9 +126,9 @@ class WsHub:
             for arg in conn.subscriptions:
                 if arg.get("channel") not in PUBLIC_CHANNELS:
                     continue  # a private channel is not a market data one
-                data = self._public_data(arg)
-                if data is not None:
-                    self._send(conn, {"arg": arg, "data": data})
+                message = self._public_message(arg)
+                if message is not None:
+                    self._send(conn, message)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -186,8 +188,11 @@ class WsHub:
     def _push_snapshot(self, conn: Connection, arg: dict[str, str]) -> None:
         channel = arg["channel"]
         if channel in PUBLIC_CHANNELS:
-            data = self._public_data(arg)
-        elif channel == "positions":
+            message = self._public_message(arg)
+            if message is not None:
+                self._send(conn, message)
+            return
+        if channel == "positions":
             data = self._positions_data(arg, None)
         elif channel in ("account", "balance_and_position"):
             data = [balance_json(self._ctx, [arg["ccy"]] if arg.get("ccy") else None)]
@@ -209,8 +214,22 @@ class WsHub:
             if not ctx.engine.instrument(inst_id).has_funding:
                 return None
             return [funding_rate_json(ctx, inst_id)]
+        if channel == "books":
+            book = book_json(ctx.market(inst_id))
+            bids = [(px, sz) for px, sz, *_ in book["bids"]]
+            asks = [(px, sz) for px, sz, *_ in book["asks"]]
+            return [book | {"checksum": signed_crc32(checksum_string(bids, asks))}]
         depth = 1 if channel == "bbo-tbt" else 5
         return [book_json(ctx.market(inst_id), depth) | {"instId": inst_id}]
+
+    def _public_message(self, arg: dict[str, str]) -> Json | None:
+        data = self._public_data(arg)
+        if data is None:
+            return None
+        message: Json = {"arg": arg, "data": data}
+        if arg["channel"] == "books":
+            message["action"] = "snapshot"
+        return message
 
     def _positions_data(self, arg: dict[str, str], changed: str | None) -> list[Json]:
         inst_id = arg.get("instId")
