@@ -192,3 +192,29 @@ async def test_latest_is_the_newest_message_of_the_topic(make_bus: BusFactory) -
         await bus.publish("peg.USDC", f"c{i}".encode())
     assert await bus.latest("peg.USDT") == b"p4"
     assert await bus.latest("peg.USDC") == b"c4"
+
+
+async def test_a_trace_crosses_the_bus_to_the_consumer(make_bus: BusFactory) -> None:
+    from opentelemetry.trace import SpanKind
+
+    from pegkeeper.services.tracing import traced
+    from tests.tracing_support import named, recording
+
+    publisher_bus, consumer_bus = make_bus(), make_bus()  # two processes' clients
+    subscription = consumer_bus.subscribe("liability")
+    with recording() as spans:
+        await asyncio.sleep(0.05)
+        with traced("post") as publisher:
+            await publisher_bus.publish("liability", b"changed")
+        await publisher_bus.publish("liability", b"outside any span")
+        assert await take(subscription, 2) == [
+            ("liability", b"changed"),
+            ("liability", b"outside any span"),
+        ]
+    consumer = named(spans, "liability process")
+    assert consumer.kind is SpanKind.CONSUMER
+    assert consumer.context.trace_id == publisher.get_span_context().trace_id
+    assert consumer.parent is not None
+    assert consumer.parent.span_id == publisher.get_span_context().span_id
+    # the message sent outside a span carried no context: no consumer span for it
+    assert [s.name for s in spans.get_finished_spans()].count("liability process") == 1

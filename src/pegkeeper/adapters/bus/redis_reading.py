@@ -30,9 +30,13 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import KeyT, StreamIdT
 
+from pegkeeper.adapters.tracing import consumer_span
+
 log = structlog.get_logger("pegkeeper.bus.redis")
 
 PAYLOAD_FIELD = b"p"
+# the publisher's trace context (W3C headers), present only while tracing is on
+TRACE_FIELDS = {b"tp": "traceparent", b"ts": "tracestate"}
 MAX_SEQUENCE = 2**64 - 1  # the largest sequence part of a stream id
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _PATTERN_CHARS = frozenset("*?[")
@@ -107,7 +111,8 @@ class _Subscription:
         self._start_id = start_id(start_ms)
         self._literal = not (_PATTERN_CHARS & set(pattern))
         self._streams: list[str] = []  # keys being read
-        self._buffer: deque[tuple[str, str, bytes | None]] = deque()  # key, id, payload
+        # key, id, payload, the publisher's trace headers
+        self._buffer: deque[tuple[str, str, bytes | None, dict[str, str]]] = deque()
         self._closed = False
         self._failures = 0  # consecutive failed attempts; 0 while Redis answers
         self._next_discovery_at = 0.0
@@ -140,10 +145,14 @@ class _Subscription:
 
     def _next_buffered(self) -> tuple[str, bytes] | None:
         while self._buffer:
-            key, entry_id, payload = self._buffer.popleft()
+            key, entry_id, payload, headers = self._buffer.popleft()
             self._taken(key, entry_id)
             if payload is not None:
-                return self._space.topic(key), payload
+                topic = self._space.topic(key)
+                if headers:
+                    with consumer_span(topic, headers):
+                        pass  # the trace crosses the bus: received here, in this process
+                return topic, payload
             self._handled_previous()  # an entry trimmed away before it was read
         return None
 
@@ -164,7 +173,12 @@ class _Subscription:
         """Adds an XREAD / XREADGROUP / XAUTOCLAIM reply's entries, ordered by id; returns how
         many."""
         entries = [
-            (_text(key), _text(entry_id), (fields or {}).get(PAYLOAD_FIELD))
+            (
+                _text(key),
+                _text(entry_id),
+                (fields or {}).get(PAYLOAD_FIELD),
+                _trace_headers(fields or {}),
+            )
             for key, stream_entries in (reply or [])
             for entry_id, fields in stream_entries
             if entry_id is not None
@@ -398,3 +412,7 @@ class GroupSubscription(_Subscription):
         self._handled.clear()  # their entries went with the old group
         self._own_pending_first = True
         self._group_lost = False
+
+
+def _trace_headers(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {name: _text(fields[key]) for key, name in TRACE_FIELDS.items() if key in fields}

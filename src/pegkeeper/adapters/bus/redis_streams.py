@@ -15,9 +15,11 @@ import time
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from pegkeeper.adapters.bus.redis_reading import (
     PAYLOAD_FIELD,
+    TRACE_FIELDS,
     UNREACHABLE,
     BroadcastSubscription,
     Connection,
@@ -25,6 +27,7 @@ from pegkeeper.adapters.bus.redis_reading import (
     ReadSettings,
     StreamSpace,
 )
+from pegkeeper.adapters.tracing import current_trace_headers
 from pegkeeper.domain.errors import BusUnavailable
 
 HIDDEN = "***"
@@ -136,15 +139,14 @@ class RedisStreamsBus:
 
     async def _append(self, topic: str, payload: bytes) -> None:
         key = self._space.key(topic)
+        fields: dict[FieldT, EncodableT] = {PAYLOAD_FIELD: payload, **_trace_fields()}
         now = time.monotonic()
         sent_at = self._topics_sent_at.get(topic)
         if sent_at is not None and now - sent_at < TOPIC_REFRESH_SECONDS:
-            await self._client.xadd(
-                key, {PAYLOAD_FIELD: payload}, maxlen=self._stream_maxlen, approximate=True
-            )
+            await self._client.xadd(key, fields, maxlen=self._stream_maxlen, approximate=True)
             return
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {PAYLOAD_FIELD: payload}, maxlen=self._stream_maxlen, approximate=True)
+            pipe.xadd(key, fields, maxlen=self._stream_maxlen, approximate=True)
             pipe.sadd(self._space.topics_key, topic)
             await pipe.execute()
         self._topics_sent_at[topic] = now
@@ -154,3 +156,9 @@ class RedisStreamsBus:
         for secret in {self._password, unquote(self._password)} - {""}:
             cause = cause.replace(secret, HIDDEN)
         return BusUnavailable(f"the bus's Redis at {self.shown_url} did not {what} ({cause})")
+
+
+def _trace_fields() -> dict[FieldT, EncodableT]:
+    """The current span's W3C headers, for the consumer's span to join (none: tracing off)."""
+    headers = current_trace_headers()
+    return {key: headers[name].encode() for key, name in TRACE_FIELDS.items() if name in headers}
