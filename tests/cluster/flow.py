@@ -41,6 +41,8 @@ class LiabilityFlow:
             delta = step if self._random.random() < 0.5 else -step
             if self.balance_cents + delta < OPENING_CENTS // 4:
                 delta = step
+            elif self.balance_cents + delta > OPENING_CENTS * 2:
+                delta = -step  # within what the simulated account's collateral can hedge
             self._post(f"flow-{count}", delta)
 
     def _post(self, event_id: str, delta_cents: int) -> None:

@@ -97,6 +97,14 @@ async def _first_order_after(store: SqlStore, died_at_ms: int) -> float:
     return (min(found) - died_at_ms) / 1000
 
 
+async def _only_a_hedger_without_pause_points(cluster: Cluster) -> None:
+    """The others would go on pausing at their points with no one left to kill them."""
+    armed = [p for p in cluster.processes if p.name.startswith("hedger") and p.alive()]
+    await _started(_hedger(cluster, "anywhere", 0))
+    for process in armed:
+        process.kill()
+
+
 def _report(failovers_s: list[float]) -> None:
     """For `make bench`: the failover times, to the file PEGKEEPER_FAILOVER_REPORT names."""
     path = os.environ.get("PEGKEEPER_FAILOVER_REPORT")
@@ -142,6 +150,7 @@ async def test_kill_9_of_the_active_hedger_again_and_again(tmp_path: Path) -> No
                     killed += len(victims)
                     failovers_s.append(await _first_order_after(store, died_at_ms))
                 _report(failovers_s)
+                await _only_a_hedger_without_pause_points(cluster)
                 flow.stop()
                 await settled(cluster, store, flow.balance_cents)
                 await check_the_records(cluster, store, flow)
