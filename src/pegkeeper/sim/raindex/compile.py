@@ -93,9 +93,7 @@ def _run(command: list[str], stdin: str) -> str:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CompileError(f"could not run {command[0]}: {exc}") from exc
         if done.returncode != 0:
-            raise CompileError(
-                f"{command[0]} exited with {done.returncode}: {done.stderr.strip()}"
-            )
+            raise CompileError(f"{command[0]} exited with {done.returncode}: {done.stderr.strip()}")
         stdout.seek(0)
         return stdout.read()
 
