@@ -87,3 +87,20 @@ class ChainIncomplete(ChainError):
 class ChainCallReverted(ChainError):
     """The node answered, and the contract refused the call: it reverted, answered nothing
     decodable, or the address holds no contract. Asking again gives the same answer."""
+
+
+class ChainLagging(ChainIncomplete):
+    """The node's head is below a block the read must see (a transaction's block, a pinned
+    block): it would answer state from before that transaction. Nothing was read; ask again
+    later, or another node."""
+
+    def __init__(self, message: str, *, head_block: int, min_block: int) -> None:
+        super().__init__(message)
+        self.head_block = head_block
+        self.min_block = min_block
+
+
+class TransactionRefused(ChainError):
+    """The node refused a signed transaction (its nonce used by another transaction, a fee too
+    low to replace the pending one, funds short of the gas): it was not taken, and sending the
+    same bytes again gets the same answer."""

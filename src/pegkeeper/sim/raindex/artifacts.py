@@ -10,7 +10,14 @@ from typing import Any
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONTRACTS_DIR = PACKAGE_DIR / "contracts"
 ARTIFACTS_PATH = PACKAGE_DIR / "artifacts.json"
-CONTRACT_NAMES = ("RaindexStandIn", "TestToken", "UnlabelledToken", "TestWrapper")
+CONTRACT_NAMES = (
+    "RaindexStandIn",
+    "TestToken",
+    "UnlabelledToken",
+    "TestWrapper",
+    "TestMessageTransmitter",
+    "TestTokenMessenger",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -76,20 +77,25 @@ def render(document: dict[str, Any]) -> str:
 
 
 def _run(command: list[str], stdin: str) -> str:
-    try:
-        done = subprocess.run(
-            command,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=COMPILE_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CompileError(f"could not run {command[0]}: {exc}") from exc
-    if done.returncode != 0:
-        raise CompileError(f"{command[0]} exited with {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
+    # stdout goes to a file, not a pipe: node exits before it has flushed more than 64 KiB
+    # written to a pipe, which cut the standard JSON output short.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
+        try:
+            done = subprocess.run(
+                command,
+                input=stdin,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=COMPILE_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CompileError(f"could not run {command[0]}: {exc}") from exc
+        if done.returncode != 0:
+            raise CompileError(f"{command[0]} exited with {done.returncode}: {done.stderr.strip()}")
+        stdout.seek(0)
+        return stdout.read()
 
 
 def main(argv: list[str] | None = None) -> int:

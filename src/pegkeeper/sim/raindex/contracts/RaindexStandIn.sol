@@ -3,7 +3,15 @@ pragma solidity ^0.8.25;
 
 // A stand-in for Raindex orderbooks: it emits the events of OrderBook V4 (ClearV2, AfterClear,
 // TakeOrderV2) and of OrderBook V5 / Raindex V6 (ClearV3, AfterClearV2, TakeOrderV3) with the
-// real structs, from functions that take the struct values as arguments. It moves no tokens.
+// real structs, from functions that take the struct values as arguments; those move no tokens.
+// It also holds OrderBook V4's vaults (deposit2, withdraw2, vaultBalance, with the real Deposit
+// and Withdraw events), which do move tokens, and a test-only settleFill that moves vault
+// balances as a fill would.
+
+interface IERC20Minimal {
+    function transfer(address to, uint256 amount) external returns (bool);
+    function transferFrom(address from, address to, uint256 amount) external returns (bool);
+}
 
 // OrderBook V4
 struct IO {
@@ -46,6 +54,11 @@ struct SignedContextV1 {
     address signer;
     uint256[] context;
     bytes signature;
+}
+
+struct TaskV1 {
+    EvaluableV3 evaluable;
+    SignedContextV1[] signedContext;
 }
 
 struct TakeOrderConfigV3 {
@@ -115,6 +128,78 @@ contract RaindexStandIn {
     event ClearV3(address sender, OrderV4 alice, OrderV4 bob, ClearConfigV2 clearConfig);
     event AfterClearV2(address sender, ClearStateChangeV2 clearStateChange);
     event TakeOrderV3(address sender, TakeOrderConfigV4 config, Float input, Float output);
+
+    event Deposit(address sender, address token, uint256 vaultId, uint256 amount);
+    event Withdraw(
+        address sender,
+        address token,
+        uint256 vaultId,
+        uint256 targetAmount,
+        uint256 amount
+    );
+
+    // owner => token => vault id => balance, as OrderBook V4 keeps it
+    mapping(address => mapping(address => mapping(uint256 => uint256))) private _vaults;
+
+    function vaultBalance(
+        address owner,
+        address token,
+        uint256 vaultId
+    ) external view returns (uint256) {
+        return _vaults[owner][token][vaultId];
+    }
+
+    // V4 vaults: the tasks are accepted and not run (the stand-in has no interpreter).
+    function deposit2(
+        address token,
+        uint256 vaultId,
+        uint256 depositAmount,
+        TaskV1[] calldata
+    ) external {
+        require(depositAmount > 0, "ZeroDepositAmount");
+        IERC20Minimal(token).transferFrom(msg.sender, address(this), depositAmount);
+        _vaults[msg.sender][token][vaultId] += depositAmount;
+        emit Deposit(msg.sender, token, vaultId, depositAmount);
+    }
+
+    // Withdraws min(targetAmount, balance): what arrives may be less than what was asked.
+    function withdraw2(
+        address token,
+        uint256 vaultId,
+        uint256 targetAmount,
+        TaskV1[] calldata
+    ) external {
+        require(targetAmount > 0, "ZeroWithdrawTargetAmount");
+        uint256 balance = _vaults[msg.sender][token][vaultId];
+        uint256 amount = targetAmount < balance ? targetAmount : balance;
+        if (amount > 0) {
+            _vaults[msg.sender][token][vaultId] = balance - amount;
+            IERC20Minimal(token).transfer(msg.sender, amount);
+            emit Withdraw(msg.sender, token, vaultId, targetAmount, amount);
+        }
+    }
+
+    // Test only: a fill against `owner`'s order, as the orderbook settles one: `amountIn` of
+    // `tokenIn` credited to the owner's vault (the tokens must already be held by this
+    // contract: fund it first) and `amountOut` of `tokenOut` debited from the owner's vault and
+    // sent to the caller, the taker.
+    function settleFill(
+        address owner,
+        address tokenIn,
+        uint256 vaultIn,
+        uint256 amountIn,
+        address tokenOut,
+        uint256 vaultOut,
+        uint256 amountOut
+    ) external {
+        uint256 balanceOut = _vaults[owner][tokenOut][vaultOut];
+        require(balanceOut >= amountOut, "vault balance too low");
+        _vaults[owner][tokenOut][vaultOut] = balanceOut - amountOut;
+        _vaults[owner][tokenIn][vaultIn] += amountIn;
+        if (amountOut > 0) {
+            IERC20Minimal(tokenOut).transfer(msg.sender, amountOut);
+        }
+    }
 
     // V4: a clear as the orderbook emits it (ClearV2, then its AfterClear), or each half alone.
     function clearV2(

@@ -3,7 +3,8 @@ pragma solidity ^0.8.25;
 
 // ERC-20 tokens for tests and the demo: a stock token (18 decimals), USDC (6), a token whose
 // symbol() reverts, and an ERC-4626-like wrapper whose share value can be changed to play a
-// dividend (1.05 underlying per share) or a split (2 per share).
+// dividend (1.05 underlying per share) or a split (2 per share). Anyone may mint; a holder may
+// burn its own tokens, as a bridge burns the USDC deposited with it (FiatToken's burn).
 
 contract TestToken {
     event Transfer(address indexed from, address indexed to, uint256 value);
@@ -28,6 +29,10 @@ contract TestToken {
 
     function mint(address to, uint256 amount) external {
         _mint(to, amount);
+    }
+
+    function burn(uint256 amount) external {
+        _burn(msg.sender, amount);
     }
 
     function transfer(address to, uint256 amount) external returns (bool) {
