@@ -7,30 +7,15 @@ is read only: asking is always safe to repeat.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from pegkeeper.domain.equities.transfers import BridgeMessage
 from pegkeeper.domain.errors import ChainError, InvalidInput
 
-STATUS_COMPLETE = "complete"
 _NOT_INDEXED = 404
 _TX_HASH_HEX = 64
-
-
-@dataclass(frozen=True, slots=True)
-class BridgeMessage:
-    """One message of a burn transaction as the attestation service states it."""
-
-    status: str  # "complete", "pending_confirmations"
-    nonce: str  # 0x hex as the service states it
-    message: bytes  # the attested message; empty until complete
-    attestation: bytes  # the attesters' signatures; empty until complete
-
-    @property
-    def complete(self) -> bool:
-        return self.status == STATUS_COMPLETE and bool(self.message) and bool(self.attestation)
 
 
 class IrisClient:

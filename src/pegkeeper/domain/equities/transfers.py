@@ -145,3 +145,22 @@ class CashConversion:
     filled_qty_usdc: Decimal  # as filled, up to 9 dp; the chain side floors it to 6
     filled_notional_usd: Decimal
     message: str = ""  # the broker's reason for a failure
+
+
+BRIDGE_STATUS_COMPLETE = "complete"
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeMessage:
+    """One message of a burn transaction as the bridge's attestation service states it."""
+
+    status: str  # "complete", "pending_confirmations"
+    nonce: str  # 0x hex as the service states it
+    message: bytes  # the attested message; empty until complete
+    attestation: bytes  # the attesters' signatures; empty until complete
+
+    @property
+    def complete(self) -> bool:
+        return (
+            self.status == BRIDGE_STATUS_COMPLETE and bool(self.message) and bool(self.attestation)
+        )

@@ -13,7 +13,7 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 from web3.contract import AsyncContract
 
-from pegkeeper.adapters.chain.iris import BridgeMessage, IrisClient
+from pegkeeper.adapters.chain.iris import IrisClient
 from pegkeeper.adapters.chain.rpc import Rpc
 from pegkeeper.adapters.chain.signer import ChainSigner
 from pegkeeper.adapters.chain.stand_in import RaindexWorld
@@ -25,7 +25,7 @@ from pegkeeper.adapters.chain.vault_calls import (
     erc20_approve,
     message_nonce,
 )
-from pegkeeper.domain.equities.transfers import TokenTransfer, TxStatus
+from pegkeeper.domain.equities.transfers import BridgeMessage, TokenTransfer, TxStatus
 from pegkeeper.sim.bridge.attestation_server import AttestationServer
 from pegkeeper.sim.raindex.artifacts import Artifact
 from tests.anvil_chain import AnvilNode, rpc, running_anvil
