@@ -13,6 +13,7 @@ import pytest
 
 from pegkeeper.adapters.brokers.alpaca_config import AlpacaConfig, AlpacaMode
 from pegkeeper.adapters.brokers.alpaca_inventory import AlpacaInventory
+from pegkeeper.ports.inventory import InventoryBroker
 from pegkeeper.sim.brokers.alpaca_book import AlpacaBook
 from pegkeeper.sim.brokers.alpaca_chain import ChainEffects, MemoryChain
 from pegkeeper.sim.brokers.alpaca_rebalancing import RebalancingSim, attach_rebalancing
@@ -81,7 +82,9 @@ def adapter_for(server: AlpacaSimServer, clock: SteppingClock) -> AlpacaInventor
         requests_per_minute=1000,
         request_timeout_seconds=5.0,
     )
-    return AlpacaInventory(config, clock, issuer="st0x", network="base")
+    adapter = AlpacaInventory(config, clock, issuer="st0x", network="base")
+    _port: InventoryBroker = adapter  # mypy: it implements the rebalancer's port
+    return adapter
 
 
 @pytest.fixture
