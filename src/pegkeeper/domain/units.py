@@ -65,6 +65,15 @@ def ceil_1e8(amount: Decimal) -> Decimal:
     return amount.quantize(ONE_E8, rounding=ROUND_CEILING)
 
 
+USDC_UNITS_PER_USDC = 10**6  # USDC has 6 decimals onchain
+
+
+def usdc_units_floor(amount_usdc: Decimal) -> int:
+    """USDC to whole onchain units (6 dp), rounded down: what a chain step may move of an
+    amount the broker states to more decimals (a USDC/USD fill has 9)."""
+    return floor_int(amount_usdc * USDC_UNITS_PER_USDC)
+
+
 def btc_to_sats(amount_btc: Decimal) -> int:
     """Exact conversion; refuses amounts finer than one sat rather than rounding silently."""
     sats = amount_btc * SATS_PER_BTC

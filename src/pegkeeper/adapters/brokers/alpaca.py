@@ -76,13 +76,9 @@ class AlpacaBroker:
         self.config = config
         self._clock = clock
         self._paths = AlpacaPaths.of(config.mode, config.account_id)
-        self._http = AlpacaHttp(
-            _client(config),
-            self.name,
-            what_keys(config),
-            AlpacaBudgets(config.requests_per_minute, clock),
-            clock,
-        )
+        # the account's per-minute request budget, to share with AlpacaInventory
+        self.budgets = AlpacaBudgets(config.requests_per_minute, clock)
+        self._http = AlpacaHttp(_client(config), self.name, what_keys(config), self.budgets, clock)
         self._activities_available = True
 
     def __repr__(self) -> str:

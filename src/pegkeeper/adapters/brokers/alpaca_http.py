@@ -70,6 +70,8 @@ class Endpoint(StrEnum):
     POSITIONS = "positions"
     CALENDAR = "calendar"
     CLOCK = "clock"
+    TOKENIZATION = "tokenization"
+    WALLETS = "wallets"
 
 
 class AlpacaBudgets:

@@ -27,14 +27,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from pegkeeper.sim.brokers.alpaca_book import AlpacaBook
 from pegkeeper.sim.brokers.alpaca_calendar import clock_json
 from pegkeeper.sim.brokers.alpaca_faults import AFTER_ACCEPT, AlpacaFaults, FaultKind, Scope
-from pegkeeper.sim.brokers.alpaca_records import Account, OrderRefused
+from pegkeeper.sim.brokers.alpaca_records import Account, Order, OrderRefused
 from pegkeeper.sim.brokers.alpaca_shapes import (
     account_json,
     activity_json,
@@ -56,6 +56,24 @@ _BEFORE = frozenset({FaultKind.RATE_LIMIT, FaultKind.ERROR})
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class Extension(Protocol):
+    """More of Alpaca's API on the same server (tokenization, wallets): its routes go through
+    the same pipeline (counting, authentication, faults)."""
+
+    def routes(self) -> list[web.RouteDef]: ...
+
+
+class OrderHook(Protocol):
+    """Orders the book does not take itself (the USDC/USD conversion): placed and shown here,
+    read and canceled through the order endpoints like any other."""
+
+    def takes(self, body: dict[str, Any]) -> bool: ...
+
+    def place(self, account_id: str, body: dict[str, Any]) -> Order: ...
+
+    def shape(self, order: Order) -> dict[str, Any] | None: ...
 
 
 class AlpacaSimServer:
@@ -80,6 +98,8 @@ class AlpacaSimServer:
         self.requests_by_endpoint: Counter[str] = Counter()
         self.requests_by_endpoint_minute: Counter[tuple[str, int]] = Counter()
         self.posted_orders: Counter[str] = Counter()  # order requests received per client id
+        self.extensions: list[Extension] = []  # attached before start()
+        self.order_hooks: list[OrderHook] = []
         self._runner: web.AppRunner | None = None
 
     @property
@@ -191,6 +211,7 @@ class AlpacaSimServer:
             web.get(f"{BROKER}/clock", self._clock),
             web.get(f"{BROKER}/calendar", self._calendar),
             web.get(f"{SIM}/orders", self._sim_orders),
+            *(route for extension in self.extensions for route in extension.routes()),
         ]
 
     def _trading_account(self, request: web.Request) -> str:
@@ -207,23 +228,40 @@ class AlpacaSimServer:
             if not isinstance(body, dict):
                 raise OrderRefused(400, 40010000, "request body must be a JSON object")
             self.posted_orders[str(body.get("client_order_id"))] += 1
-            order = self.book.place(account_of(request), body)
-            fault = self.faults.take(AFTER_ACCEPT, frozenset({Scope.ALL, Scope.ORDERS}))
-            if fault is not None and fault.kind is FaultKind.HANG_AFTER_ACCEPT:
-                await asyncio.sleep(fault.hang_seconds)
-            elif fault is not None:
-                return web.json_response(
-                    {"code": 50010000, "message": "internal server error occurred"},
-                    status=fault.status,
-                )
-            return web.json_response(order_json(order))
+            hook = next((h for h in self.order_hooks if h.takes(body)), None)
+            if hook is not None:
+                order = hook.place(account_of(request), body)
+            else:
+                order = self.book.place(account_of(request), body)
+            failed = await self.after_accept()
+            return failed or web.json_response(self.shape(order))
 
         return place
+
+    async def after_accept(self) -> web.Response | None:
+        """The faults that hit a request after it was recorded: an error answer, or an answer
+        held past the client's timeout (None: answer normally)."""
+        fault = self.faults.take(AFTER_ACCEPT, frozenset({Scope.ALL, Scope.ORDERS}))
+        if fault is not None and fault.kind is FaultKind.HANG_AFTER_ACCEPT:
+            await asyncio.sleep(fault.hang_seconds)
+        elif fault is not None:
+            return web.json_response(
+                {"code": 50010000, "message": "internal server error occurred"},
+                status=fault.status,
+            )
+        return None
+
+    def shape(self, order: Order) -> dict[str, Any]:
+        for hook in self.order_hooks:
+            shown = hook.shape(order)
+            if shown is not None:
+                return shown
+        return order_json(order)
 
     def _order(self, account_of: Callable[[web.Request], str]) -> Handler:
         async def read(request: web.Request) -> web.StreamResponse:
             order = self.book.read(account_of(request), request.match_info["order_id"])
-            return web.json_response(order_json(order))
+            return web.json_response(self.shape(order))
 
         return read
 
@@ -231,7 +269,7 @@ class AlpacaSimServer:
         async def read(request: web.Request) -> web.StreamResponse:
             client_id = request.query.get("client_order_id", "")
             order = self.book.read_by_client_id(account_of(request), client_id)
-            return web.json_response(order_json(order))
+            return web.json_response(self.shape(order))
 
         return read
 
@@ -243,7 +281,7 @@ class AlpacaSimServer:
         return cancel
 
     async def _sim_orders(self, request: web.Request) -> web.StreamResponse:
-        orders = [order_json(o) for o in self.book.orders.values()]
+        orders = [self.shape(o) for o in self.book.orders.values()]
         return web.json_response({"orders": orders, "posted": dict(self.posted_orders)})
 
     # -- account -------------------------------------------------------------------------------
