@@ -158,6 +158,8 @@ def _assess(
             f"{'; '.join(hedges)} blocked: {plain(shortfall)}{_unit(inv.asset)} short at the "
             f"broker ({held}); move at least that, and up to the {plain(band.target)} target"
         )
+        if amount < shortfall:
+            why += f"; only {plain(amount)}{_unit(inv.asset)} onchain"
         return _sized(inv, policy, Direction.TO_BROKER, amount, why, hedges)
     if band.contains(share):
         return none(f"onchain share {_share(share)} is inside {band} ({held})")

@@ -149,6 +149,7 @@ def test_a_blocked_sell_moves_at_least_up_to_the_target() -> None:
 def test_a_blocked_sell_moves_no_more_than_is_onchain() -> None:
     found = _one("AAPL", "3", "10", blocked=(blocked_sell("AAPL", D("20")),))
     assert found.proposal is not None and found.proposal.amount == D("3")
+    assert found.reason.endswith("; only 3 shares onchain: redeem 3 shares")
 
 
 def test_blocked_buys_bring_home_the_cash_they_need_together() -> None:
