@@ -3,10 +3,19 @@ timeouts, the named states a move stops in, and the transitions refused."""
 
 from __future__ import annotations
 
+from decimal import Decimal as D
+
 import pytest
 
 from pegkeeper.domain.equities.inventory import CASH_ASSET, Direction
-from pegkeeper.domain.equities.move_records import IntentStatus, check_intent_status
+from pegkeeper.domain.equities.move_records import (
+    IntentStatus,
+    MoveRecord,
+    NewMove,
+    ProposalStatus,
+    StepIntent,
+    check_intent_status,
+)
 from pegkeeper.domain.equities.moves import (
     HALTS,
     HOUR_MS,
@@ -199,3 +208,40 @@ def test_an_intent_only_goes_forward() -> None:
         check_intent_status(S.WRAPPED, IntentStatus.CONFIRMED, IntentStatus.FAILED)
     with pytest.raises(InvalidInput, match="cannot go from sent to intended"):
         check_intent_status(S.WRAPPED, IntentStatus.SENT, IntentStatus.INTENDED)
+
+
+def test_a_new_move_names_an_amount_and_the_asset_its_kind_moves() -> None:
+    move = NewMove("m1", MoveKind.CASH_TO_CHAIN, CASH_ASSET, D("100"), 1)
+    assert move.direction is Direction.TO_CHAIN and move.route == MoveRoute()
+    with pytest.raises(InvalidInput, match="move m2: amount must be > 0, not 0"):
+        NewMove("m2", MoveKind.MINT, "AAPL", D("0"), 1)
+    with pytest.raises(InvalidInput, match="a mint moves a stock, not USD"):
+        NewMove("m3", MoveKind.MINT, CASH_ASSET, D("1"), 1)
+    with pytest.raises(InvalidInput, match=r"a cash_home moves cash \(USD\), not AAPL"):
+        NewMove("m4", MoveKind.CASH_HOME, "AAPL", D("1"), 1)
+
+
+def test_statuses_that_hold_the_assets_slot_and_records_by_step() -> None:
+    assert [s for s in MoveStatus if s.holds_asset] == [ACTIVE, STUCK]
+    assert [s for s in ProposalStatus if s.is_open] == [
+        ProposalStatus.PROPOSED,
+        ProposalStatus.APPROVED,
+    ]
+    intent = StepIntent("m1", S.WRAPPED, IntentStatus.SENT, 1, 1, tx_hash="0xab")
+    record = MoveRecord(
+        "m1",
+        MoveKind.MINT,
+        "AAPL",
+        D("1"),
+        DIRECT,
+        S.TOKENS_RECEIVED,
+        ACTIVE,
+        1,
+        1,
+        1,
+        steps=(intent,),
+    )
+    assert record.intent(S.WRAPPED) == intent and record.intent(S.DEPOSITED) is None
+    assert record.plan.spec(S.WRAPPED).irreversible
+    with pytest.raises(InvalidTransition, match="a mint has no step matched"):
+        record.plan.spec(S.MATCHED)

@@ -12,9 +12,11 @@ from pegkeeper.domain.equities.inventory import (
     CASH_ASSET,
     BrokerReading,
     Direction,
+    InventoryChange,
     InventoryView,
     MoveLeg,
     OnchainReading,
+    Side,
     inventory_view,
 )
 from pegkeeper.domain.equities.moves import MoveKind
@@ -189,3 +191,19 @@ def test_a_band_must_fit_inside_zero_and_one() -> None:
         Band(D("0.9"), D("0.2"))
     with pytest.raises(InvalidInput, match="limit per move must be > 0"):
         AssetPolicy(PRODUCTION_STOCK_BAND, D("0"))
+
+
+def test_an_ambiguous_reading_or_a_dust_amount_proposes_nothing() -> None:
+    inside = BrokerReading("AAPL", D("33"), 1_000, 1_100)
+    view = inventory_view(
+        [OnchainReading("AAPL", D("67"), 100)],
+        [inside],
+        [InventoryChange("AAPL", Side.BROKER, D("1"), 1_050, "broker fill e5")],
+    )
+    [found] = assess(view, POLICIES)
+    assert found.proposal is None and found.reason.startswith("broker fill e5 happened while")
+    # 1e-10 shares too much onchain against a zero band: truncates to nothing at 9 dp
+    exact = {"AAPL": AssetPolicy(Band(D("0.5"), D("0")), D("10"))}
+    found = _one("AAPL", "0.5000000001", "0.4999999999", policies=exact)
+    assert found.proposal is None
+    assert found.reason.endswith("0.0000000001 shares rounds to nothing: no redeem proposed")
