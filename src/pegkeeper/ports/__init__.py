@@ -18,6 +18,7 @@ from pegkeeper.ports.market import (
     BookProvider,
     RawMessageFeed,
 )
+from pegkeeper.ports.rebalancing import RebalanceRepository
 from pegkeeper.ports.runtime import (
     Bus,
     Clock,
@@ -72,6 +73,7 @@ __all__ = [
     "QuoteRepository",
     "RawMessageFeed",
     "ReadinessGate",
+    "RebalanceRepository",
     "RollRepository",
     "Store",
     "Subscription",

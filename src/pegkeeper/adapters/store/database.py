@@ -34,6 +34,7 @@ from pegkeeper.adapters.store.outbox_repo import SqlOutboxRepository
 from pegkeeper.adapters.store.peg_repo import SqlPegRepository
 from pegkeeper.adapters.store.process_repo import SqlProcessRepository
 from pegkeeper.adapters.store.quote_repo import SqlQuoteRepository
+from pegkeeper.adapters.store.rebalance_repo import SqlRebalanceRepository
 from pegkeeper.adapters.store.repositories import IMMEDIATE_OPTION, NowMs, Transactions
 from pegkeeper.adapters.store.roll_repo import SqlRollRepository
 from pegkeeper.adapters.store.token_repo import SqlTokenRepository
@@ -53,6 +54,7 @@ from pegkeeper.ports.equities import EquityRepository
 from pegkeeper.ports.leases import LeaseRepository
 from pegkeeper.ports.outbox import OutboxRepository
 from pegkeeper.ports.processes import ProcessRepository
+from pegkeeper.ports.rebalancing import RebalanceRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -86,6 +88,7 @@ class SqlStore:
         leases: SqlLeaseRepository,
         outbox: SqlOutboxRepository,
         processes: SqlProcessRepository,
+        rebalancing: SqlRebalanceRepository,
     ) -> None:
         self.engine = tx.engine
         self._tx = tx
@@ -109,6 +112,8 @@ class SqlStore:
         self.outbox: OutboxRepository = outbox
         # the cluster's processes and their last beats (the dashboard's health panel)
         self.processes: ProcessRepository = processes
+        # inventory rebalancing: proposals, moves and their step intents, signer nonces
+        self.rebalancing: RebalanceRepository = rebalancing
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._tx.unit()
@@ -155,6 +160,7 @@ async def open_store(
         leases=SqlLeaseRepository(tx),
         outbox=SqlOutboxRepository(tx),
         processes=SqlProcessRepository(tx),
+        rebalancing=SqlRebalanceRepository(tx),
     )
 
 

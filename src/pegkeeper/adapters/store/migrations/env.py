@@ -21,6 +21,7 @@ from pegkeeper.adapters.store import (  # noqa: F401 (their tables join `metadat
     ledger_tables,
     outbox_tables,
     process_tables,
+    rebalance_tables,
     token_tables,
 )
 from pegkeeper.adapters.store.database import (
