@@ -199,6 +199,7 @@ class AlertKind(StrEnum):
     EQUITY_BROKER_CHECK = "equity_broker_check"  # the broker probe found a problem
     EQUITY_BROKER_LOGIN = "equity_broker_login"  # the broker's stored login ends within a day
     EQUITY_HEDGE_BLOCKED = "equity_hedge_blocked"  # preflight: no shares or cash for a hedge
+    REBALANCE_MOVE_HALTED = "rebalance_move_halted"  # a move failed or is stuck: see its action
 
 
 class Severity(StrEnum):

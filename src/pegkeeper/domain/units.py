@@ -74,6 +74,22 @@ def usdc_units_floor(amount_usdc: Decimal) -> int:
     return floor_int(amount_usdc * USDC_UNITS_PER_USDC)
 
 
+STOCK_TOKEN_UNITS_PER_SHARE = 10**18  # stock tokens (and their wrappers) have 18 decimals
+
+
+def stock_units_truncated(shares: Decimal) -> int:
+    """Shares to whole stock-token units (18 dp), truncated: never more than was asked."""
+    return floor_int(shares * STOCK_TOKEN_UNITS_PER_SHARE)
+
+
+def stock_units_to_shares(units: int) -> Decimal:
+    return Decimal(units) / STOCK_TOKEN_UNITS_PER_SHARE
+
+
+def usdc_units_to_usdc(units: int) -> Decimal:
+    return Decimal(units) / USDC_UNITS_PER_USDC
+
+
 def btc_to_sats(amount_btc: Decimal) -> int:
     """Exact conversion; refuses amounts finer than one sat rather than rounding silently."""
     sats = amount_btc * SATS_PER_BTC

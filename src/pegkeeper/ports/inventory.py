@@ -48,6 +48,11 @@ class ChainSigner(Protocol):
 
     async def outcome(self, tx_hash: str, nonce: int, confirmations: int) -> TxOutcome: ...
 
+    async def receipt(self, tx_hash: str, confirmations: int) -> TxOutcome:
+        """Any account's transaction (the broker's mint, a deposit): SUCCEEDED with its
+        transfers once `confirmations` deep; REPLACED is not told apart from UNSEEN."""
+        ...
+
     async def bump(self, tx: SignedTx, call: ContractCall, factor: Decimal) -> SignedTx:
         """The same call at the same nonce with higher fees: it replaces `tx` if mined first."""
         ...
@@ -63,6 +68,8 @@ class ChainBalances(Protocol):
     async def vault_balance(self, owner: str, token: str, vault_id: int, block: int) -> int: ...
 
     async def token_balance(self, token: str, holder: str, block: int) -> int: ...
+
+    async def allowance(self, token: str, owner: str, spender: str, block: int) -> int: ...
 
     async def wrapper_assets(self, wrapper: str, shares_units: int, block: int) -> int:
         """ERC-4626 convertToAssets at `block`."""
@@ -116,3 +123,25 @@ class InventoryBroker(Protocol):
         ...
 
     async def usdc_balance(self) -> Decimal: ...
+
+
+class ContractCalls(Protocol):
+    """The calls of the moves, ABI-encoded: ERC-20, the ERC-4626 wrapper, the Raindex vault."""
+
+    def transfer(self, token: str, recipient: str, amount_units: int) -> ContractCall: ...
+
+    def approve(self, token: str, spender: str, amount_units: int) -> ContractCall: ...
+
+    def wrap(self, wrapper: str, assets_units: int, receiver: str) -> ContractCall: ...
+
+    def unwrap(self, wrapper: str, shares_units: int, owner: str) -> ContractCall:
+        """Redeems the owner's shares to the owner."""
+        ...
+
+    def vault_deposit(
+        self, orderbook: str, token: str, vault_id: int, amount_units: int
+    ) -> ContractCall: ...
+
+    def vault_withdraw(
+        self, orderbook: str, token: str, vault_id: int, target_units: int
+    ) -> ContractCall: ...

@@ -184,10 +184,18 @@ class ChainSigner:
         tx_hash = tx_hash.lower()
         # the mined nonce first: a receipt looked up after it cannot miss a mining in between
         mined_nonce = await self.chain_nonce(pending=False)
+        outcome = await self.receipt(tx_hash, confirmations)
+        if outcome.status is TxStatus.UNSEEN and mined_nonce > nonce:
+            return TxOutcome(tx_hash, TxStatus.REPLACED)
+        return outcome
+
+    async def receipt(self, tx_hash: str, confirmations: int) -> TxOutcome:
+        """Where any account's transaction stands (REPLACED is not told apart from UNSEEN)."""
+        if confirmations < 1:
+            raise InvalidInput(f"confirmations {confirmations}: expected 1 or more")
+        tx_hash = tx_hash.lower()
         receipt = await self._receipt(tx_hash)
         if receipt is None:
-            if mined_nonce > nonce:
-                return TxOutcome(tx_hash, TxStatus.REPLACED)
             status = TxStatus.PENDING if await self._node_has(tx_hash) else TxStatus.UNSEEN
             return TxOutcome(tx_hash, status)
         block_number = int(receipt["blockNumber"])

@@ -261,3 +261,29 @@ class ChainReads:
             )
         (value,) = abi_decode(["uint256"], bytes(answer)[:_WORD])
         return int(value)
+
+
+class MoveCallBuilder:
+    """The calls of the rebalancing moves (ports.inventory.ContractCalls)."""
+
+    def transfer(self, token: str, recipient: str, amount_units: int) -> ContractCall:
+        return erc20_transfer(token, recipient, amount_units)
+
+    def approve(self, token: str, spender: str, amount_units: int) -> ContractCall:
+        return erc20_approve(token, spender, amount_units)
+
+    def wrap(self, wrapper: str, assets_units: int, receiver: str) -> ContractCall:
+        return wrapper_deposit(wrapper, assets_units, receiver)
+
+    def unwrap(self, wrapper: str, shares_units: int, owner: str) -> ContractCall:
+        return wrapper_redeem(wrapper, shares_units, owner, owner)
+
+    def vault_deposit(
+        self, orderbook: str, token: str, vault_id: int, amount_units: int
+    ) -> ContractCall:
+        return vault_deposit2(orderbook, token, vault_id, amount_units)
+
+    def vault_withdraw(
+        self, orderbook: str, token: str, vault_id: int, target_units: int
+    ) -> ContractCall:
+        return vault_withdraw2(orderbook, token, vault_id, target_units)
