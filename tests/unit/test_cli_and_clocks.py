@@ -37,7 +37,7 @@ def test_an_unknown_service_is_named(tmp_path: Path) -> None:
     assert "unknown service(s) hedgr" in said
     assert (
         "hedger, funding, liability, ledger, market-data, quote-feeds, peg-monitor, "
-        "price-server, equity-hedger, web" in said
+        "price-server, equity-hedger, rebalancer, web" in said
     )
 
 

@@ -42,6 +42,7 @@ from pegkeeper.bootstrap.process import (
     event_loop_runner,
     start_error,
 )
+from pegkeeper.bootstrap.rebalancing import build_rebalancer
 from pegkeeper.bootstrap.resume import read_stored_state
 from pegkeeper.bootstrap.runtime import Runtime
 from pegkeeper.bootstrap.tracing import configure_tracing
@@ -78,6 +79,7 @@ SERVICES = (
     "peg-monitor",
     "price-server",
     "equity-hedger",
+    "rebalancer",
     "web",
 )
 __all__ = [
@@ -123,6 +125,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
     disabled["quote-feeds"] = not settings.market_data.quotes.enabled
     disabled["price-server"] = not settings.price_server.enabled
     disabled["equity-hedger"] = not equities_wanted(settings)
+    disabled["rebalancer"] = not settings.equities.rebalancing.enabled
     return [n for n in SERVICES if not disabled.get(n, False)]
 
 
@@ -259,6 +262,10 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     equities = None
     if services is None or "equity-hedger" in services:
         equities = await build_equities(settings, store, alerter)
+    rebalancer = None
+    rebalancing = settings.equities.rebalancing.enabled
+    if rebalancing and (services is None or "rebalancer" in services):
+        rebalancer = build_rebalancer(settings.equities, store, alerter)
     return Runtime(
         pegs=pegs,
         market_clock=market_clock,
@@ -289,6 +296,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         cluster=cluster,
         hedgers=hedgers,
         equities=equities,
+        rebalancer=rebalancer,
     )
 
 

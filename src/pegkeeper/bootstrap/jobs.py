@@ -157,6 +157,8 @@ def _jobs(
     equities = runtime.equities
     if "equity-hedger" in services and isinstance(equities, EquitySetup):
         jobs["equity-hedger"] = singleton("equity-hedger", equities.run)
+    if "rebalancer" in services and runtime.rebalancer is not None:
+        jobs["rebalancer"] = singleton("rebalancer", runtime.rebalancer.run)
     if "peg-monitor" in services:
         jobs["peg-monitor"] = runtime.pegs.run()
         if runtime.market_replay is not None:
@@ -180,6 +182,8 @@ async def close_runtime(runtime: Runtime) -> None:
         closers += runtime.funding.closers
     if isinstance(runtime.equities, EquitySetup):
         closers.append(runtime.equities.close)
+    if runtime.rebalancer is not None:
+        closers.append(runtime.rebalancer.close)
     for close in closers:
         await close()
     await runtime.store.close()

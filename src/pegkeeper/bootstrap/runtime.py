@@ -13,6 +13,7 @@ from pegkeeper.bootstrap.collateral import FundingSetup
 from pegkeeper.bootstrap.equities import EquityDemoUnavailable, EquitySetup
 from pegkeeper.bootstrap.ledger import LedgerSetup
 from pegkeeper.bootstrap.pricing import Pricing
+from pegkeeper.bootstrap.rebalancing import RebalancerSetup
 from pegkeeper.bootstrap.resume import StoredState
 from pegkeeper.bootstrap.venue import VenueSetup
 from pegkeeper.config import Settings
@@ -52,6 +53,7 @@ class Runtime:
     stored: StoredState
     cluster: Cluster
     equities: EquitySetup | EquityDemoUnavailable | None = None
+    rebalancer: RebalancerSetup | None = None
     hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -27,6 +27,7 @@ from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.equities import EquitySetup, equities_check
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
+from pegkeeper.bootstrap.rebalancing import rebalancer_check
 from pegkeeper.services.process_heartbeat import (
     DEFAULT_INTERVAL_SECONDS as HEARTBEAT_INTERVAL_SECONDS,
 )
@@ -151,6 +152,8 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
         health.watch("peg-monitor", _pegs_check(runtime, expects_prices))
     if "equity-hedger" in services and isinstance(runtime.equities, EquitySetup):
         health.watch("equity-hedger", equities_check(runtime.equities))
+    if "rebalancer" in services and runtime.rebalancer is not None:
+        health.watch("rebalancer", rebalancer_check(runtime.rebalancer))
     if runtime.ledger.source != "http":
         gate = runtime.ledger.gate
 

@@ -15,8 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from pegkeeper.config.rebalancing import RebalancingSettings
 from pegkeeper.domain.equities.assets import EquityAsset, EquityUniverse
 from pegkeeper.domain.equities.broker import BrokerKind
+from pegkeeper.domain.equities.inventory import CASH_ASSET
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9./-]{0,19}$")  # as domain.equities.assets takes it
@@ -27,6 +29,7 @@ FILE_SECRETS = (
     "equities.alpaca.secret_key",
     "equities.schwab.app_key",
     "equities.schwab.app_secret",
+    "equities.rebalancing.signer_key",
 )
 # keys whose values are never shown in an error message
 HIDDEN_KEYS = ("equities.rpc_url", *FILE_SECRETS)
@@ -152,6 +155,7 @@ class EquitiesSettings(_Section):
     dry_run: DryRunBrokerSettings = DryRunBrokerSettings()
     alpaca: AlpacaSettings = AlpacaSettings()
     schwab: SchwabSettings = SchwabSettings()
+    rebalancing: RebalancingSettings = RebalancingSettings()
 
     @model_validator(mode="after")
     def _check(self) -> EquitiesSettings:
@@ -174,6 +178,8 @@ class EquitiesSettings(_Section):
         _check_addresses(self)
         if self.enabled:
             _check_required(self)
+        if self.rebalancing.enabled:
+            _check_rebalancing(self)
         return self
 
     def universe(self) -> EquityUniverse:
@@ -207,6 +213,32 @@ def _check_addresses(settings: EquitiesSettings) -> None:
                 "each address is one token of one asset"
             )
         used[address] = key
+
+
+def _check_rebalancing(settings: EquitiesSettings) -> None:
+    if settings.broker != "alpaca-broker":
+        raise ValueError(
+            f'rebalancing needs broker = "alpaca-broker" (the Broker API mints and redeems), '
+            f"not {settings.broker!r}"
+        )
+    symbols = {asset.symbol for asset in settings.assets}
+    untokened = [asset.symbol for asset in settings.assets if not asset.tokens]
+    if untokened:
+        raise ValueError(
+            f"rebalancing mints and redeems the stock token: name it in tokens for "
+            f"{', '.join(untokened)}"
+        )
+    missing = sorted(symbols - set(settings.rebalancing.vault_ids))
+    if missing:
+        raise ValueError(
+            f"rebalancing.vault_ids names no vault for {', '.join(missing)}: give each asset's "
+            "vault id"
+        )
+    unknown = sorted(set(settings.rebalancing.bands) - symbols - {CASH_ASSET})
+    if unknown:
+        raise ValueError(
+            f"rebalancing.bands names {', '.join(unknown)}: not among the assets or {CASH_ASSET}"
+        )
 
 
 def _check_required(settings: EquitiesSettings) -> None:

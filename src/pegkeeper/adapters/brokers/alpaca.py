@@ -378,6 +378,10 @@ def build_alpaca(equities: _EquitiesSection, clock: Clock) -> AlpacaBroker:
     """The Alpaca broker `[equities] broker` names ("alpaca-trading" or "alpaca-broker"), on
     `alpaca.base_url` when set, else Alpaca's paper / live (Trading API) or sandbox / live
     (Broker API) host by `alpaca.paper`."""
+    return AlpacaBroker(alpaca_config(equities), clock)
+
+
+def alpaca_config(equities: _EquitiesSection) -> AlpacaConfig:
     mode = MODES.get(equities.broker)
     if mode is None:
         raise ValueError(
@@ -385,7 +389,7 @@ def build_alpaca(equities: _EquitiesSection, clock: Clock) -> AlpacaBroker:
             "alpaca-trading or alpaca-broker"
         )
     section = equities.alpaca
-    config = AlpacaConfig(
+    return AlpacaConfig(
         mode=mode,
         paper=section.paper,
         base_url=section.base_url,
@@ -395,4 +399,3 @@ def build_alpaca(equities: _EquitiesSection, clock: Clock) -> AlpacaBroker:
         requests_per_minute=section.requests_per_minute,
         request_timeout_seconds=section.request_timeout_seconds,
     )
-    return AlpacaBroker(config, clock)

@@ -31,6 +31,7 @@ from pegkeeper.domain.equities.transfers import (
     WalletTransferStatus,
 )
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError
+from pegkeeper.domain.leases import check_still_acting
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.units import (
     stock_units_to_shares,
@@ -133,6 +134,7 @@ class MoveSteps:
             if known is not None:
                 return _requested(known)
         try:
+            check_still_acting()
             request = await self._broker.request_mint(
                 move.asset, move.amount, self._signer.address, issuer_id
             )
@@ -261,6 +263,7 @@ class MoveSteps:
             conversion = await self._conversion(client_id)
         if conversion is None:
             try:
+                check_still_acting()
                 conversion = await self._send_conversion(client_id, to_chain, asked)
             except OrderRejected as refused:
                 return Halted(Halt.CONVERSION_FAILED, str(refused))
@@ -291,6 +294,7 @@ class MoveSteps:
                 )
             await self._mark_sent(move, MoveStep.WITHDRAWN)
             try:
+                check_still_acting()
                 transfer = await self._broker.withdraw_usdc(amount, address)
             except OrderRejected as refused:
                 return Halted(Halt.WALLET_TRANSFER_FAILED, str(refused))

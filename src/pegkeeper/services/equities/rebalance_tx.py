@@ -24,6 +24,7 @@ from pegkeeper.domain.equities.move_records import IntentStatus, MoveRecord, Ste
 from pegkeeper.domain.equities.moves import MoveStep
 from pegkeeper.domain.equities.transfers import ContractCall, SignedTx, TxOutcome, TxStatus
 from pegkeeper.domain.errors import TransactionRefused
+from pegkeeper.domain.leases import check_still_acting
 from pegkeeper.ports import Clock
 from pegkeeper.ports.inventory import ChainSigner
 from pegkeeper.ports.rebalancing import RebalanceRepository
@@ -164,6 +165,7 @@ class TxSteps:
 
     async def _send(self, move: MoveRecord, intent: StepIntent) -> TxProgress:
         try:
+            check_still_acting()
             await self._signer.send(_signed(intent))
         except TransactionRefused as refused:
             why = f"the node refused transaction {intent.tx_hash}: {refused}"
@@ -183,6 +185,7 @@ class TxSteps:
         await self._repository.record_fee_bump(
             move.move_id, intent.step, bumped, self._clock.now_ms()
         )
+        check_still_acting()
         await self._signer.send(bumped)
         log.warning(
             "rebalancing transaction replaced with a higher fee",

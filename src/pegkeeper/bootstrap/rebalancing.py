@@ -1,0 +1,190 @@
+"""The rebalancer, built from `[equities.rebalancing]`: the maker's signer on the equities'
+node, the vaults and tokens of each asset, the Alpaca Broker API's trading, tokenization,
+wallet and conversion endpoints, and the store. A singleton: under the "rebalancer" lease in
+a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from eth_account import Account
+
+from pegkeeper.adapters.brokers.alpaca import AlpacaBroker, alpaca_config
+from pegkeeper.adapters.brokers.alpaca_inventory import AlpacaInventory
+from pegkeeper.adapters.chain.rpc import Rpc
+from pegkeeper.adapters.chain.signer import ChainSigner
+from pegkeeper.adapters.chain.vault_calls import ChainReads, MoveCallBuilder
+from pegkeeper.adapters.clock import RealClock
+from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.config.equities import EquitiesSettings
+from pegkeeper.config.rebalancing import BandSettings, RebalancingSettings
+from pegkeeper.domain.equities.inventory import CASH_ASSET
+from pegkeeper.domain.equities.moves import MoveStep, StepTimeouts
+from pegkeeper.domain.equities.proposals import AssetPolicy, Band
+from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.equities.inventory_reader import InventoryReader
+from pegkeeper.services.equities.rebalance_calls import (
+    ChainCalls,
+    StockVault,
+    VaultAccounts,
+    allowances_mined,
+    give_allowances,
+)
+from pegkeeper.services.equities.rebalance_steps import MoveSteps
+from pegkeeper.services.equities.rebalance_tx import TxSettings, TxSteps
+from pegkeeper.services.equities.rebalancer import Rebalancer, RebalancerSettings
+from pegkeeper.services.views.health import READY
+
+log = structlog.get_logger("pegkeeper.equities.rebalancer")
+
+Job = Callable[[], Awaitable[None]]
+ALLOWANCE_WAIT_SECONDS = 120.0
+STALLED_CYCLES = 3  # this many intervals without a cycle through: not ready
+
+
+class SignerMismatch(ValueError):
+    """The signing key is not the maker's: its moves would land in another owner's vaults."""
+
+
+@dataclass
+class RebalancerSetup:
+    rebalancer: Rebalancer
+    calls: ChainCalls
+    signer: ChainSigner
+    closers: list[Job] = field(default_factory=list)
+
+    async def run(self) -> None:
+        """Gives the allowances the moves need (once), then cycles until cancelled."""
+        sent = await give_allowances(self.calls, self.signer)
+        if sent:
+            await _wait_mined(self.signer, sent)
+        await self.rebalancer.run()
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+
+
+def build_rebalancer(
+    equities: EquitiesSettings, store: SqlStore, alerter: Alerter
+) -> RebalancerSetup:
+    settings = equities.rebalancing
+    key = settings.signer_key.get_secret_value()
+    address = Account.from_key(key).address.lower()
+    if address != equities.order_owner.lower():
+        raise SignerMismatch(
+            f"the rebalancing signer is {address}, not the maker ({equities.order_owner}): the "
+            "vaults it deposits into and withdraws from are the signer's own; use the maker's key"
+        )
+    clock = RealClock()
+    node = Rpc(equities.rpc_url.get_secret_value(), timeout_s=equities.request_timeout_seconds)
+    signer = ChainSigner(node, settings.signer_key)
+    reads = ChainReads(node, equities.orderbook)
+    calls = ChainCalls(_accounts(equities), MoveCallBuilder(), signer, reads)
+    config = alpaca_config(equities)
+    broker = AlpacaBroker(config, clock)
+    inventory = AlpacaInventory(
+        config, clock, issuer=settings.issuer, network=settings.network, budgets=broker.budgets
+    )
+    repository = store.rebalancing
+    tx = TxSteps(repository, signer, clock, _tx_settings(settings))
+    steps = MoveSteps(repository, inventory, signer, reads, calls, tx, clock)
+    reader = InventoryReader(
+        calls,
+        reads,
+        broker,
+        store.equities,
+        repository,
+        clock,
+        owner=address,
+        buy_margin_bps=equities.preflight_slippage_bps,
+    )
+    rebalancer = Rebalancer(
+        repository, steps, reader, clock, rebalancer_settings(equities), alerter=alerter
+    )
+    closers: list[Job] = [broker.aclose, inventory.aclose, node.close]
+    return RebalancerSetup(rebalancer, calls, signer, closers)
+
+
+def rebalancer_settings(equities: EquitiesSettings) -> RebalancerSettings:
+    settings = equities.rebalancing
+    policies = {
+        asset.symbol: AssetPolicy(
+            _band(settings.bands.get(asset.symbol, settings.stock_band)),
+            settings.max_shares_per_move,
+        )
+        for asset in equities.assets
+    }
+    cash_band = settings.bands.get(CASH_ASSET, settings.cash_band)
+    policies[CASH_ASSET] = AssetPolicy(_band(cash_band), settings.max_usd_per_move)
+    timeouts = StepTimeouts(
+        {MoveStep(name): round(s * 1000) for name, s in settings.step_timeouts_seconds.items()}
+    )
+    return RebalancerSettings(
+        policies,
+        wrapped={asset.symbol: bool(asset.wrapped_tokens) for asset in equities.assets},
+        interval_seconds=settings.interval_seconds,
+        timeouts=timeouts,
+    )
+
+
+def rebalancer_check(setup: RebalancerSetup) -> Callable[[], Awaitable[str]]:
+    """Ready while cycles go through; a rebalancer up and not advancing is not."""
+    interval_s = setup.rebalancer.settings.interval_seconds
+
+    async def check() -> str:
+        rebalancer = setup.rebalancer
+        last = rebalancer.last_cycle_ms
+        if last is None:
+            return "starting: giving allowances and reading the inventory"
+        age_s = (RealClock().now_ms() - last) / 1000
+        if age_s > STALLED_CYCLES * interval_s:
+            why = f" ({rebalancer.last_error})" if rebalancer.last_error else ""
+            return f"rebalancer stalled: no cycle through for {age_s:.0f} s{why}"
+        return READY
+
+    return check
+
+
+def _accounts(equities: EquitiesSettings) -> VaultAccounts:
+    settings = equities.rebalancing
+    stocks = {
+        asset.symbol: StockVault(
+            asset.symbol,
+            asset.tokens[0].lower() if asset.tokens else "",
+            asset.wrapped_tokens[0].lower() if asset.wrapped_tokens else "",
+            settings.vault_ids[asset.symbol],
+        )
+        for asset in equities.assets
+    }
+    return VaultAccounts(
+        orderbook=equities.orderbook.lower(),
+        usdc=equities.usdc.lower(),
+        usdc_vault_id=settings.vault_ids[CASH_ASSET],
+        redemption_wallet=settings.redemption_wallet,
+        stocks=stocks,
+    )
+
+
+def _band(settings: BandSettings) -> Band:
+    return Band(settings.target, settings.deviation)
+
+
+def _tx_settings(settings: RebalancingSettings) -> TxSettings:
+    return TxSettings(
+        confirmations=settings.confirmations,
+        bump_after_ms=round(settings.fee_bump_after_seconds * 1000),
+        bump_factor=settings.fee_bump_factor,
+    )
+
+
+async def _wait_mined(signer: ChainSigner, hashes: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ALLOWANCE_WAIT_SECONDS
+    while not await allowances_mined(signer, hashes):
+        if loop.time() > deadline:
+            raise TimeoutError(f"allowances {', '.join(hashes)} not mined after 120 s")
+        await asyncio.sleep(1)
