@@ -296,7 +296,7 @@ def _asset(value: object, known: list[str]) -> str | None:
     expected = f"one of {', '.join(known) or 'no asset configured'}, or {EVERY_ASSET!r}"
     if not isinstance(value, str):
         got = "nothing" if value is None else type(value).__name__
-        raise InvalidInput(f"asset must be text ({expected}), got {got}")
+        raise InvalidInput(f"asset must be text, {expected}; got {got}")
     name = value.strip()
     if name.lower() == EVERY_ASSET:
         return None
