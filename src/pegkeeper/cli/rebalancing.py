@@ -29,6 +29,7 @@ from pegkeeper.cli.equities import (
     usd,
 )
 from pegkeeper.cli.quotes import utc_iso
+from pegkeeper.services.views.equities_figures import plain
 
 TOKEN_ENV = "PEGKEEPER_OPERATOR_TOKEN"
 SHARE_SHOWN = Decimal("0.0001")  # the onchain share on screen, truncated as the rules show it
@@ -263,7 +264,7 @@ def _reference(step: dict[str, Any]) -> str:
 def share(value: str | None) -> str:
     if value is None:
         return "-"
-    return f"{Decimal(value).quantize(SHARE_SHOWN, rounding=ROUND_DOWN):f}"
+    return plain(Decimal(value).quantize(SHARE_SHOWN, rounding=ROUND_DOWN))
 
 
 def _segment(proposal_id: str, fail: Fail) -> str:

@@ -174,10 +174,7 @@ async def test_the_transfers_of_the_moves_with_hashes_and_amounts(
 ) -> None:
     body = await get(world, "/api/v1/equities/rebalancing/transfers")
     assert body["available"] is True
-    listed = [
-        (t["move_id"], t["step"], t["tx_hash"] or t["request_id"], t["amount_asked"], t["amount_received"])
-        for t in body["transfers"]
-    ]  # fmt: skip
+    listed = [_transfer(t) for t in body["transfers"]]
     assert listed == [
         ("m-tsla", "accepted", "tok-77", None, None),
         ("m-tsla", "requested", "req-tsla-1", "2", None),
@@ -195,6 +192,11 @@ async def test_the_transfers_of_the_moves_with_hashes_and_amounts(
         "0x" + "5a" * 20,
         "shares",
     )
+
+
+def _transfer(t: dict[str, Any]) -> tuple[str, str, str, str | None, str | None]:
+    reference = t["tx_hash"] or t["request_id"]
+    return (t["move_id"], t["step"], reference, t["amount_asked"], t["amount_received"])
 
 
 async def test_without_rebalancing_the_reads_say_so() -> None:
