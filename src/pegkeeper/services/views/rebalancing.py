@@ -166,9 +166,6 @@ class RebalancingView:
     async def open_proposals(self, limit: int = 100) -> list[ProposalRecord]:
         return await self.repository.proposals(OPEN_PROPOSALS, limit)
 
-    async def proposal(self, proposal_id: str) -> ProposalRecord | None:
-        return await self.repository.proposal(proposal_id)
-
     async def overview(
         self, history_limit: int = 20, before_ms: int | None = None
     ) -> RebalancingOverview:
