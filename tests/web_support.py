@@ -22,6 +22,7 @@ from pegkeeper.api.http.events import EventStream
 from pegkeeper.api.http.operator import OperatorAuth
 from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.quote import quote_router
+from pegkeeper.api.http.rebalancing import RebalancingApi
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.domain.market_events import BookSnapshot
 from pegkeeper.services.hedging.control import HedgeControl
@@ -78,6 +79,7 @@ class WebWorld:
 async def web_world(
     tokens: dict[str, str] | None = None,
     equities: Callable[[SqlStore, ManualClock, MemoryBus], EquitiesApi] | None = None,
+    rebalancing: Callable[[SqlStore, ManualClock, MemoryBus], RebalancingApi] | None = None,
 ) -> AsyncIterator[WebWorld]:
     store = await open_store("sqlite+aiosqlite://")
     clock = ManualClock(START_MS)
@@ -120,6 +122,7 @@ async def web_world(
         operator=operator,
         metrics=metrics,
         equities=equity_api,
+        rebalancing=rebalancing(store, clock, bus) if rebalancing is not None else None,
     )
     pricer = Pricer(OneBook(), clock, PricerSettings(stale_after_ms=None), "test book")
     app = create_app(

@@ -23,16 +23,20 @@ from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.pegs import pegs_router
 from pegkeeper.api.http.probes import Probes
 from pegkeeper.api.http.quote import quote_router
+from pegkeeper.api.http.rebalancing import RebalancingApi
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.equities import EquitySetup, equities_check
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
-from pegkeeper.bootstrap.rebalancing import rebalancer_check
+from pegkeeper.bootstrap.rebalancing import rebalancer_check, rebalancer_settings
+from pegkeeper.domain.equities.inventory import CASH_ASSET
+from pegkeeper.domain.equities.moves import StepTimeouts
 from pegkeeper.services.process_heartbeat import (
     DEFAULT_INTERVAL_SECONDS as HEARTBEAT_INTERVAL_SECONDS,
 )
 from pegkeeper.services.views.cluster import ClusterView
 from pegkeeper.services.views.dashboard import DashboardView
+from pegkeeper.services.views.equities import EquitiesView
 from pegkeeper.services.views.health import (
     READY,
     Check,
@@ -40,6 +44,7 @@ from pegkeeper.services.views.health import (
     LeaseSource,
     order_wait_state,
 )
+from pegkeeper.services.views.rebalancing import RebalancingView
 
 if TYPE_CHECKING:
     from pegkeeper.bootstrap.runtime import Runtime
@@ -206,6 +211,27 @@ def build_metrics(
     )
 
 
+def rebalancing_api(runtime: Runtime, equities_view: EquitiesView | None) -> RebalancingApi | None:
+    """The rebalancer's records over HTTP, wherever the equity hedger is configured (they
+    are read from the shared store, whichever process runs the rebalancer)."""
+    if equities_view is None:
+        return None
+    store = runtime.store
+    assets = [*equities_view.configured, CASH_ASSET]
+    equities = runtime.settings.equities
+    timeouts = rebalancer_settings(equities).timeouts if equities.rebalancing.enabled else None
+    view = RebalancingView(
+        store.rebalancing,
+        RealClock(),
+        store.operator_actions,
+        assets,
+        timeouts=timeouts or StepTimeouts(),
+    )
+    return RebalancingApi(
+        view, store.operator_actions, RealClock(), runtime.notices, store.transaction
+    )
+
+
 def build_web(
     runtime: Runtime,
     services: list[str],
@@ -269,6 +295,7 @@ def build_web(
         cluster=ClusterView(
             runtime.store.processes, runtime.store.leases, HEARTBEAT_INTERVAL_SECONDS
         ),
+        rebalancing=rebalancing_api(runtime, equities_view),
     )
     probes = probes or Probes(health.readiness)
     context = ApiContext(

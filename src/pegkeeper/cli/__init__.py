@@ -21,6 +21,7 @@ from pegkeeper.cli.broker import register as register_broker_commands
 from pegkeeper.cli.equities import register as register_equities_commands
 from pegkeeper.cli.figures import hedging_rows, in_flight_rows, risk_rows
 from pegkeeper.cli.quotes import register as register_quote_commands
+from pegkeeper.cli.rebalancing import register as register_rebalancing_commands
 from pegkeeper.cli.sim import register as register_sim_commands
 from pegkeeper.config import ConfigError, Settings, load_settings
 from pegkeeper.services.market.replay import ReplayReport
@@ -333,7 +334,8 @@ def _usage(message: str) -> NoReturn:
 register_quote_commands(app, _settings, _fail, _usage)
 register_sim_commands(app, _settings, _fail)
 register_backtest_command(app, _settings, _fail)
-register_equities_commands(app, _base_url, _request, _fail)
+equities_app = register_equities_commands(app, _base_url, _request, _fail)
+register_rebalancing_commands(equities_app, _base_url, _request, _fail)
 register_broker_commands(app, _settings, _fail)
 register_auth_commands(app, _settings, _fail, _usage)
 

@@ -38,7 +38,8 @@ ConfigOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 
 
-def register(app: typer.Typer, base_url: BaseUrl, request: Request, fail: Fail) -> None:
+def register(app: typer.Typer, base_url: BaseUrl, request: Request, fail: Fail) -> typer.Typer:
+    """Adds `pegkeeper equities`; returns its group, where more commands may join."""
     equities_app = typer.Typer(
         help="The tokenized-equity hedger: positions, exposure, P&L and the fill-to-hedge trail.",
         invoke_without_command=True,
@@ -84,6 +85,8 @@ def register(app: typer.Typer, base_url: BaseUrl, request: Request, fail: Fail) 
             typer.echo(json.dumps(data, indent=2))
             return
         Console().print(trail_table(data))
+
+    return equities_app
 
 
 def positions_table(data: dict[str, Any]) -> Table:

@@ -19,6 +19,11 @@ class OperatorActionKind(StrEnum):
     ACKNOWLEDGE_ALERT = "alert.acknowledge"
     PAUSE_EQUITIES = "equities.pause"  # one symbol, or every one (target "all")
     RESUME_EQUITIES = "equities.resume"
+    # inventory rebalancing: a proposal approved or dismissed (target: the proposal id), the
+    # execution switch of an asset or of every one (target: the asset, or "all")
+    APPROVE_REBALANCE = "equities.rebalancing.approve"
+    DISMISS_REBALANCE = "equities.rebalancing.dismiss"
+    SET_REBALANCE_EXECUTION = "equities.rebalancing.execution"
 
     @property
     def leaves_hedging_paused(self) -> bool:

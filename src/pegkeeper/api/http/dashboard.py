@@ -17,6 +17,7 @@ from pegkeeper.api.http.events import EventStream, events_router
 from pegkeeper.api.http.operator import OperatorAuth, operator_router
 from pegkeeper.api.http.pages import PageSettings, pages_router
 from pegkeeper.api.http.probes import metrics_router
+from pegkeeper.api.http.rebalancing import RebalancingApi, rebalancing_router
 from pegkeeper.api.metrics import Metrics
 from pegkeeper.api.web import STATIC_DIR
 from pegkeeper.services.hedging.operator import OperatorService
@@ -35,10 +36,12 @@ class Dashboard:
     metrics: Metrics | None = None
     equities: EquitiesApi | None = None  # None: `configured: false` (no equity hedger here)
     cluster: ClusterView | None = None  # the processes and leases, GET /api/v1/cluster
+    rebalancing: RebalancingApi | None = None  # None: `configured: false` (no rebalancing here)
 
     def install(self, app: FastAPI) -> None:
         app.include_router(dashboard_router(self.data))
         app.include_router(operator_router(self.operator, self.auth))
+        app.include_router(rebalancing_router(self.rebalancing, self.auth))
         app.include_router(equities_router(self.equities, self.auth))
         app.include_router(events_router(self.events))
         app.include_router(pages_router(self.pages))

@@ -20,6 +20,7 @@ NAV = (
     ("orders", "/orders", "Orders & transfers"),
     ("quotes", "/quotes", "Quotes"),
     ("equities", "/equities", "Equities"),
+    ("rebalancing", "/equities/rebalancing", "Rebalancing"),
     ("pnl", "/pnl", "P&L"),
 )
 
@@ -97,6 +98,10 @@ def pages_router(settings: PageSettings) -> APIRouter:
     @router.get("/equities", response_class=HTMLResponse)
     async def equities(request: Request) -> HTMLResponse:
         return render(request, "equities", "Equities")
+
+    @router.get("/equities/rebalancing", response_class=HTMLResponse)
+    async def rebalancing(request: Request) -> HTMLResponse:
+        return render(request, "rebalancing", "Rebalancing")
 
     @router.get("/pnl", response_class=HTMLResponse)
     async def pnl(request: Request) -> HTMLResponse:

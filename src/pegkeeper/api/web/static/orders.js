@@ -1,5 +1,6 @@
 // Orders & transfers: every hedge order with the decision behind it and the liability change
-// behind that, each a link to its audit trail; transfers once the funding manager records them.
+// behind that, each a link to its audit trail; transfers once the funding manager records them;
+// the inventory moves' transactions and requests, each a link to its move.
 "use strict";
 
 (() => {
@@ -51,15 +52,40 @@
     ], d.transfers, "no transfer yet"));
   }
 
+  async function loadMoveTransfers() {
+    const d = await api("/api/v1/equities/rebalancing/transfers?limit=50");
+    if (!d.available) {
+      PK.replace($("#move-transfers"), el("div", { class: "empty", id: "move-transfers-unavailable" },
+        "No inventory rebalancing in this installation: its moves appear here once it runs."));
+      return;
+    }
+    const amount = (v, unit) => (v === null ? "–" : `${fmt.number(v, 0, 9)} ${unit}`);
+    PK.replace($("#move-transfers"), table([
+      { label: "time", value: (t) => fmt.time(t.updated_at_ms) },
+      { label: "move", value: (t) => el("a", { href: `/equities/rebalancing?move=${encodeURIComponent(t.move_id)}`, class: "mono" }, t.move_id) },
+      { label: "kind", value: (t) => `${t.kind.replace(/_/g, " ")} ${t.asset}` },
+      { label: "step", value: (t) => t.step, cls: () => "col-step" },
+      { label: "state", value: (t) => t.status, cls: (t) => `state-${t.status}` },
+      { label: "transaction", value: (t) => el("span", { class: "mono col-tx", title: t.tx_hash || "" }, t.tx_hash ? fmt.short(t.tx_hash) : "–") },
+      { label: "request", value: (t) => el("span", { class: "mono" }, t.request_id || "–") },
+      { label: "asked", num: true, value: (t) => amount(t.amount_asked, t.unit) },
+      { label: "received", num: true, value: (t) => amount(t.amount_received, t.unit) },
+    ], d.transfers.map((t) => ({ ...t, _id: `${t.move_id}/${t.step}` })), "no move yet"));
+  }
+
   const refresh = throttle(() => loadOrders().catch(console.error), 300);
   on("order", refresh);
   on("decision", refresh);
+  const loadOthers = () => {
+    loadTransfers().catch(console.error);
+    loadMoveTransfers().catch(console.error);
+  };
   on("resync", () => {
     refresh();
-    loadTransfers().catch(console.error);
+    loadOthers();
   });
   document.addEventListener("DOMContentLoaded", () => {
     refresh();
-    loadTransfers().catch(console.error);
+    loadOthers();
   });
 })();
