@@ -13,7 +13,7 @@ CHROMIUM := /usr/bin/chromium
 NODE_TOOLS := node_modules/.tools-installed
 SOLCJS := node_modules/.bin/solcjs
 
-.PHONY: install run test lint bench fmt clean tools contracts properties day cluster
+.PHONY: install run test lint bench fmt clean tools contracts properties day cluster failover
 
 install: $(STAMP) $(GENERATED)
 
@@ -73,6 +73,12 @@ properties: install
 day: install
 	PEGKEEPER_DAY=full $(BIN)/pytest -q -p no:cacheprovider --timeout=0 --durations=0 \
 		tests/integration/equities_day
+
+# The kill -9 campaigns at full length: 20 kills of the active hedger, 6 of the funding manager
+# and of the equity hedger, each taken over by its standby (the suite runs 8, 3 and 3).
+failover: install tools
+	PEGKEEPER_FAILOVER_KILLS=20 PEGKEEPER_FUNDING_KILLS=6 PEGKEEPER_EQUITY_KILLS=6 \
+		$(BIN)/pytest -q -p no:cacheprovider --durations=0 tests/cluster
 
 # Every service its own process on PostgreSQL and Redis, with standbys (README: "Running as a
 # cluster"); Ctrl-C stops them all.

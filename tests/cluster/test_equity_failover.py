@@ -37,7 +37,7 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
-KILLS = int(os.environ.get("PEGKEEPER_EQUITY_KILLS", "6"))
+KILLS = int(os.environ.get("PEGKEEPER_EQUITY_KILLS", "3"))
 POINTS = ("before-request", "after-request", "anywhere")
 LEASE = "equity-hedger"
 BrokerOrder = dict[str, Any]  # an order as the local Alpaca shows it

@@ -29,7 +29,7 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 
-KILLS = int(os.environ.get("PEGKEEPER_FUNDING_KILLS", "6"))
+KILLS = int(os.environ.get("PEGKEEPER_FUNDING_KILLS", "3"))
 POINTS = ("before-request", "after-request", "anywhere")
 LEASE = "funding:BTC"
 HOME = "bc1qoperatorcoldwallet0000000000000000000"  # where withdrawals go
