@@ -32,7 +32,7 @@ from pegkeeper.bootstrap.venue import is_real_venue
 from pegkeeper.config import Settings
 from pegkeeper.config.equities import EquitiesSettings, EquityAssetSettings
 from pegkeeper.domain.execution import lookup_window_seconds
-from pegkeeper.ports import Broker, Clock, EquityRepository
+from pegkeeper.ports import Broker, Clock, EquityRepository, RebalanceRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.broker_probe import BrokerProbe
 from pegkeeper.services.equities.control import EquityControl
@@ -66,6 +66,7 @@ class EquitySetup:
     reconciler: LedgerReconciler
     probe: BrokerProbe
     demo: DemoMarket | None = None
+    rebalancing: RebalanceRepository | None = None  # its costs count in the P&L
     closers: list[Job] = field(default_factory=list)
 
     async def run(self) -> None:
@@ -94,6 +95,7 @@ class EquitySetup:
             control=self.control,
             reconciler=self.reconciler,
             broker=self.probe,
+            rebalancing=self.rebalancing,
         )
 
     async def close(self) -> None:
@@ -271,6 +273,7 @@ def _build(
         pnl=pnl,
         reconciler=reconciler,
         probe=broker_probe(equities, broker, calendar, clock, alerter),
+        rebalancing=store.rebalancing,
         closers=[chain.aclose, broker.aclose],
     )
 

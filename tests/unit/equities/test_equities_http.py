@@ -271,6 +271,8 @@ async def test_pnl_totals_by_bucket_and_symbol_and_over_time(world: WebWorld) ->
             "configured": True,
             "realised_usd": "6.20",
             "fees_usd": "0.015",
+            "rebalancing_costs_usd": "0",
+            "rebalancing_costs_by_kind_usd": {},
             "net_realised_usd": "6.185",
             "unrealised_usd": "15.000",
             "total_usd": "21.185",

@@ -176,11 +176,15 @@ def fill_cover(cover: FillCover) -> dict[str, Any]:
 
 
 def pnl_summary(summary: PnlSummary) -> dict[str, Any]:
-    net = summary.realised_usd - summary.fees_usd
+    net = summary.realised_usd - summary.fees_usd - summary.rebalancing_cost_usd
     unrealised = summary.unrealised_usd
     return {
         "realised_usd": dec(summary.realised_usd),
         "fees_usd": dec(summary.fees_usd),
+        "rebalancing_costs_usd": dec(summary.rebalancing_cost_usd),
+        "rebalancing_costs_by_kind_usd": {
+            kind: dec(usd) for kind, usd in sorted(summary.rebalancing_costs_usd.items())
+        },
         "net_realised_usd": dec(net),
         "unrealised_usd": dec(unrealised),
         "total_usd": dec(net + unrealised if unrealised is not None else net),

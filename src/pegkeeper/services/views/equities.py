@@ -21,6 +21,7 @@ from pegkeeper.domain.equities.ledger import (
     FillCover,
     SymbolExposure,
 )
+from pegkeeper.domain.equities.move_records import MoveCost
 from pegkeeper.domain.equities.pnl import PnlBucket, PnlEntry
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.ports import Clock
@@ -60,6 +61,10 @@ class EquityReads(Protocol):
     async def skipped_counts(self) -> dict[str, int]: ...
 
     async def pnl_entries(self) -> list[PnlEntry]: ...
+
+
+class RebalancingCosts(Protocol):
+    async def costs(self, since_ms: int, until_ms: int) -> list[MoveCost]: ...
 
 
 class SymbolWait(Protocol):
@@ -222,6 +227,7 @@ class EquitiesView:
     control: SwitchBoard | None = None
     reconciler: LedgerCheck | None = None
     broker: BrokerStatus | None = None
+    rebalancing: RebalancingCosts | None = None  # the rebalancer's records, when configured
     _seen: set[str] = field(default_factory=set, init=False, repr=False)  # symbols with data
 
     def known_symbols(self) -> list[str]:
@@ -309,7 +315,16 @@ class EquitiesView:
             symbol_pnl(symbol, grouped.get(symbol, []), unrealised.get(symbol))
             for symbol in sorted(set(grouped) | set(self.configured))
         ]
-        return PnlSummary(symbols, thinned(running(entries), max_points))
+        costs = await self._rebalancing_costs()
+        return PnlSummary(symbols, thinned(running(entries), max_points), costs)
+
+    async def _rebalancing_costs(self) -> dict[str, Decimal]:
+        if self.rebalancing is None:
+            return {}
+        totals: dict[str, Decimal] = {}
+        for cost in await self.rebalancing.costs(0, self.clock.now_ms() + 1):
+            totals[cost.kind.value] = totals.get(cost.kind.value, Decimal(0)) + cost.amount_usd
+        return totals
 
     async def _symbol_pnls(self) -> dict[str, SymbolPnl]:
         if self.pnl_source is None:

@@ -141,6 +141,13 @@ class PnlPoint:
 class PnlSummary:
     symbols: list[SymbolPnl]
     points: list[PnlPoint]
+    # what moving inventory cost (gas, tokenization, wallet and bridge fees, the conversion's
+    # spread) by kind, in USD: charged against the realised P&L with the fees
+    rebalancing_costs_usd: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def rebalancing_cost_usd(self) -> Decimal:
+        return sum(self.rebalancing_costs_usd.values(), Decimal(0))
 
     @property
     def realised_usd(self) -> Decimal:

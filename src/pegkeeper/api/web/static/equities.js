@@ -130,14 +130,15 @@
     const d = await api("/api/v1/equities/pnl?max_points=600");
     if (!d.configured) return;
     setField("net-realised", usd(d.net_realised_usd), d.net_realised_usd);
-    setField("realised-detail", `realised ${usd(d.realised_usd)}, fees ${fmt.number(d.fees_usd, 2, 6)} USD`);
+    setField("realised-detail", `realised ${usd(d.realised_usd)}, fees ${fmt.number(d.fees_usd, 2, 6)} USD, rebalancing ${fmt.number(d.rebalancing_costs_usd, 2, 6)} USD`);
     setField("unrealised", usd(d.unrealised_usd), d.unrealised_usd);
     setField("total", `total ${usd(d.total_usd)}`, d.total_usd);
-    const values = { ...d.buckets, fees: d.fees_usd, net: d.net_realised_usd, unrealised: d.unrealised_usd, total: d.total_usd };
+    const values = { ...d.buckets, fees: d.fees_usd, rebalancing: d.rebalancing_costs_usd, net: d.net_realised_usd, unrealised: d.unrealised_usd, total: d.total_usd };
     for (const row of document.querySelectorAll("#pnl-buckets tr[data-bucket]")) {
       const value = values[row.dataset.bucket];
       const cell = row.querySelector("[data-usd]");
-      cell.textContent = row.dataset.bucket === "fees" ? `${fmt.number(value, 2, 6)} USD` : usd(value);
+      const cost = row.dataset.bucket === "fees" || row.dataset.bucket === "rebalancing";
+      cell.textContent = cost ? `${fmt.number(value, 2, 6)} USD` : usd(value);
       row.dataset.value = value === null || value === undefined ? "" : value;
     }
     PK.replace($("#pnl-symbols"), table(
