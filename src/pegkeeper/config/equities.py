@@ -32,7 +32,7 @@ FILE_SECRETS = (
     "equities.rebalancing.signer_key",
 )
 # keys whose values are never shown in an error message
-HIDDEN_KEYS = ("equities.rpc_url", *FILE_SECRETS)
+HIDDEN_KEYS = ("equities.rpc_url", "equities.rebalancing.bridge.wallet_rpc_url", *FILE_SECRETS)
 
 
 def _address(value: str) -> str:

@@ -45,6 +45,49 @@ class BandSettings(BaseModel):
         return self
 
 
+class BridgeSettings(BaseModel):
+    """Where the broker's wallet chain is not the orderbook's: USDC crosses by burning on one
+    chain and minting on the other (Circle CCTP v2), with the attestation service between."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    wallet_rpc_url: SecretStr = SecretStr("")  # the broker wallet's chain; may carry a key
+    wallet_usdc: Address = ""  # USDC on the wallet's chain
+    wallet_domain: int = Field(0, ge=0)  # CCTP domain ids (Ethereum 0, Base 6)
+    orderbook_domain: int = Field(6, ge=0)
+    wallet_token_messenger: Address = ""
+    wallet_message_transmitter: Address = ""
+    orderbook_token_messenger: Address = ""
+    orderbook_message_transmitter: Address = ""
+    attestation_url: str = "https://iris-api.circle.com"
+    max_fee_units: int = Field(0, ge=0)  # the fast-transfer fee a burn allows, USDC units
+    min_finality_threshold: int = Field(2000, ge=0)  # 2000: finalized (standard transfer)
+
+    @model_validator(mode="after")
+    def _check(self) -> BridgeSettings:
+        if not self.enabled:
+            return self
+        named = {
+            "wallet_rpc_url": self.wallet_rpc_url.get_secret_value(),
+            "wallet_usdc": self.wallet_usdc,
+            "wallet_token_messenger": self.wallet_token_messenger,
+            "wallet_message_transmitter": self.wallet_message_transmitter,
+            "orderbook_token_messenger": self.orderbook_token_messenger,
+            "orderbook_message_transmitter": self.orderbook_message_transmitter,
+        }
+        missing = [key for key, value in named.items() if not value]
+        if missing:
+            raise ValueError(f"bridge enabled = true needs {', '.join(missing)}")
+        if self.wallet_domain == self.orderbook_domain:
+            raise ValueError(
+                f"bridge: wallet_domain and orderbook_domain are both {self.wallet_domain}: a "
+                "bridge joins two chains (disable it when the broker's wallet is on the "
+                "orderbook's chain)"
+            )
+        return self
+
+
 class RebalancingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,6 +107,9 @@ class RebalancingSettings(BaseModel):
     fee_bump_after_seconds: float = Field(120.0, gt=0)
     fee_bump_factor: Decimal = Field(Decimal("1.25"), ge=Decimal("1.1"), le=10)
     step_timeouts_seconds: dict[str, float] = Field(default_factory=dict)  # by step name
+    # the chain's native token in USD, to count gas in the equities P&L (required when enabled)
+    gas_token_price_usd: Decimal = Field(Decimal(0), ge=0)
+    bridge: BridgeSettings = BridgeSettings()
 
     @model_validator(mode="after")
     def _check(self) -> RebalancingSettings:
@@ -90,6 +136,8 @@ class RebalancingSettings(BaseModel):
             missing.append("signer_key (PEGKEEPER_EQUITIES__REBALANCING__SIGNER_KEY)")
         if not self.redemption_wallet:
             missing.append("redemption_wallet (the issuer's redemption address)")
+        if self.gas_token_price_usd <= 0:
+            missing.append("gas_token_price_usd (the native token's price, to count gas)")
         if CASH_ASSET not in self.vault_ids:
             missing.append(f"vault_ids.{CASH_ASSET} (the USDC vault's id)")
         if missing:

@@ -202,7 +202,8 @@ class ChainSigner:
         if await self.head() - block_number + 1 < confirmations:
             return TxOutcome(tx_hash, TxStatus.PENDING, block_number=block_number)
         status = TxStatus.SUCCEEDED if int(receipt["status"]) == 1 else TxStatus.REVERTED
-        return TxOutcome(tx_hash, status, block_number, transfer_logs(receipt["logs"]))
+        fee_wei = int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0))
+        return TxOutcome(tx_hash, status, block_number, transfer_logs(receipt["logs"]), fee_wei)
 
     # internals
 

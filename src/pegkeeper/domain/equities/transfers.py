@@ -62,6 +62,7 @@ class TxOutcome:
     status: TxStatus
     block_number: int | None = None
     transfers: tuple[TokenTransfer, ...] = ()  # from the receipt's logs, in log order
+    fee_wei: int = 0  # gas used x effective gas price, once mined
 
     def received(self, token: str, recipient: str) -> int:
         """Units of `token` the receipt moved to `recipient`: what a step actually got, which

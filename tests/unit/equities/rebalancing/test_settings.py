@@ -39,6 +39,7 @@ wrapped_tokens = ["{WRAPPED}"]
 enabled = true
 redemption_wallet = "0x{"e5" * 20}"
 vault_ids = {{ AAPL = 7, USD = 9 }}
+gas_token_price_usd = "3000"
 """
 
 
