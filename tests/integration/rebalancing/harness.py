@@ -120,6 +120,7 @@ class Process:
     """What one rebalancer process builds: its clients, the services, and their closers."""
 
     rebalancer: Rebalancer
+    reader: InventoryReader
     signer: ChainSigner
     broker: AlpacaBroker
     alerter: Alerter
@@ -308,14 +309,21 @@ async def start_process(desk: Desk, tap: Tap = untapped) -> Process:
         repository, tap("broker", inventory), tapped_signer, reads, calls, tx, desk.clock
     )
     reader = InventoryReader(
-        calls, reads, broker, desk.store.equities, repository, desk.clock, owner=signer.address
+        calls,
+        reads,
+        broker,
+        desk.store.equities,
+        repository,
+        desk.clock,
+        owner=signer.address,
+        wallet=inventory,
     )
     alerter = Alerter(desk.alerts, desk.store.funding, desk.clock, AlertSettings())
     rebalancer = Rebalancer(
         repository, tap("steps", steps), reader, desk.clock, desk.settings, alerter=alerter
     )
     closers = [broker.aclose, inventory.aclose, node.close]
-    return Process(rebalancer, signer, broker, alerter, closers)  # type: ignore[arg-type]
+    return Process(rebalancer, reader, signer, broker, alerter, closers)
 
 
 async def _give_allowances(world: RaindexWorld, maker: Maker) -> None:

@@ -27,10 +27,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from eth_typing import HexStr
 
 from pegkeeper.adapters.chain.stand_in import RaindexWorld
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.domain.collateral import AlertKind
+from pegkeeper.domain.equities.inventory import CASH_ASSET
+from pegkeeper.domain.equities.move_records import ProposalStatus
 from pegkeeper.domain.equities.moves import Halt, MoveKind, MoveStatus
 from pegkeeper.sim.brokers.alpaca_wallets import USDC_POSITION
 from pegkeeper.sim.raindex.artifacts import Artifact
@@ -200,6 +203,7 @@ async def crash_and_resume(chain: Chain, store: SqlStore, point: str) -> None:
         assert not await desk.alerted()
         await _sent_once(desk, tapper, kind, move.move_id, first_nonce)
         await CHECKS[kind](desk)
+        await _read_back_at_target(desk, move.asset)
     finally:
         await desk.close()
 
@@ -237,10 +241,11 @@ async def _sent_once(
     move = await desk.store.rebalancing.move(move_id)
     assert move is not None
     signed = [intent for intent in move.steps if intent.nonce is not None]
+    nonces = sorted(n for intent in signed if (n := intent.nonce) is not None)
     assert len(signed) == TX_STEPS[kind]
-    assert sorted(i.nonce for i in signed) == list(range(first_nonce, first_nonce + len(signed)))
+    assert nonces == list(range(first_nonce, first_nonce + len(signed)))
     for intent in signed:
-        receipt = await desk.world.w3.eth.get_transaction_receipt(intent.tx_hash)
+        receipt = await desk.world.w3.eth.get_transaction_receipt(HexStr(intent.tx_hash))
         assert receipt["status"] == 1, intent
     assert await desk.nonces() == (first_nonce + len(signed),) * 2
     mints = desk.sim.tokenization.mint_posts
@@ -251,6 +256,19 @@ async def _sent_once(
     assert desk.sim.wallets.withdrawal_posts == withdrawals
     broker_requests = {k: n for k, n in tapper.requests.items() if not k.startswith("send-")}
     assert all(n == 1 for n in broker_requests.values()), broker_requests
+
+
+async def _read_back_at_target(desk: Desk, asset: str) -> None:
+    """The rebalancer's next reading: the asset at its target on both sides (5 shares,
+    5 000 USD each), nothing in flight, nothing proposed."""
+    await desk.rebalancer.cycle()
+    assert desk.rebalancer.last_view is not None
+    inventory = desk.rebalancer.last_view[asset]
+    half = Decimal(5_000) if asset == CASH_ASSET else Decimal(5)
+    assert (inventory.onchain, inventory.broker) == (half, half)
+    assert not inventory.has_move_in_flight
+    proposals = await desk.store.rebalancing.proposals((ProposalStatus.PROPOSED,))
+    assert [p for p in proposals if p.proposal.asset == asset] == []
 
 
 def _conversions(desk: Desk) -> Counter[str]:
