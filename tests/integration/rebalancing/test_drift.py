@@ -120,3 +120,33 @@ async def _open_cash_proposal(desk: Desk) -> ProposalRecord:
     proposals = await desk.store.rebalancing.proposals((ProposalStatus.PROPOSED,))
     (cash,) = [p for p in proposals if p.proposal.asset == CASH_ASSET]
     return cash
+
+
+@pytest.fixture
+async def cash_heavy_desk(world: RaindexWorld, store: SqlStore) -> AsyncIterator[Desk]:
+    opened = await open_desk(
+        world, store, Holdings(Decimal(30), Decimal(30), Decimal(9_700), Decimal(300))
+    )
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_buy_blocked_after_a_like_sized_proposal_is_named_in_a_new_one(
+    cash_heavy_desk: Desk,
+) -> None:
+    desk = cash_heavy_desk
+    # 9 700 USDC onchain, 300 USD at the broker: share 0.97, 4 700 home to the target 5 000
+    await desk.rebalancer.cycle()
+    first = await _open_cash_proposal(desk)
+    assert (first.proposal.amount, first.proposal.unblocks) == (Decimal(4_700), ())
+
+    # a sale the broker cannot hedge: 381.90 needed, 300 there. 4 890 home now (the target
+    # of 10 380 is 5 190), within 5 % of the open 4 700, but this one frees the buy
+    await _sell_onchain(desk, 1)
+    await desk.rebalancer.cycle()
+    second = await _open_cash_proposal(desk)
+    assert second.proposal_id != first.proposal_id
+    assert second.proposal.amount == Decimal(4_890)
+    assert second.proposal.unblocks == (f"buy {SHARES_PER_SALE} AAPL",)
