@@ -100,6 +100,7 @@ def build_rebalancer(
         repository,
         clock,
         owner=address,
+        wallet=inventory,
         buy_margin_bps=equities.preflight_slippage_bps,
     )
     rebalancer = Rebalancer(

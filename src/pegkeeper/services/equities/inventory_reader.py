@@ -1,7 +1,11 @@
 """Reads the rebalancer's inventory: the vault balances at one pinned block (wrapped stock
 converted to shares at that block), the broker's positions and cash stamped before they are
 asked for, and the moves in flight, into the domain's view; and the hedges the broker cannot
-take now for want of shares or cash (what a proposal should unblock)."""
+take now for want of shares or cash (what a proposal should unblock).
+
+The broker's cash is its dollars and the USDC it holds (1 USDC counted as 1 USD, as onchain):
+USDC bought for a move to the chain is still there until its withdrawal is asked for, and
+USDC back from a FAILED withdrawal or arrived from the chain is there again."""
 
 from __future__ import annotations
 
@@ -16,12 +20,12 @@ from pegkeeper.domain.equities.inventory import (
     OnchainReading,
     inventory_view,
 )
-from pegkeeper.domain.equities.move_records import InventorySnapshot, MoveRecord
+from pegkeeper.domain.equities.move_records import IntentStatus, InventorySnapshot, MoveRecord
 from pegkeeper.domain.equities.moves import MoveKind, MoveStep
 from pegkeeper.domain.equities.proposals import AssetPolicy, BlockedHedge, blocked_buy, blocked_sell
 from pegkeeper.domain.units import stock_units_to_shares, usdc_units_to_usdc
 from pegkeeper.ports import Broker, Clock, EquityRepository
-from pegkeeper.ports.inventory import ChainBalances
+from pegkeeper.ports.inventory import ChainBalances, InventoryBroker
 from pegkeeper.ports.rebalancing import RebalanceRepository
 from pegkeeper.services.equities.rebalance_calls import ChainCalls
 
@@ -31,9 +35,11 @@ _BPS = Decimal(10_000)
 _LEGS = {
     MoveKind.MINT: (MoveStep.REQUESTED, MoveStep.DEPOSITED),
     MoveKind.REDEEM: (MoveStep.WITHDRAWN_FROM_VAULT, MoveStep.COMPLETED),
-    MoveKind.CASH_TO_CHAIN: (MoveStep.CONVERTED, MoveStep.DEPOSITED),
-    MoveKind.CASH_HOME: (MoveStep.WITHDRAWN_FROM_VAULT, MoveStep.CONVERTED),
+    MoveKind.CASH_TO_CHAIN: (MoveStep.WITHDRAWN, MoveStep.DEPOSITED),
+    MoveKind.CASH_HOME: (MoveStep.WITHDRAWN_FROM_VAULT, MoveStep.RECEIVED),
 }
+# the broker takes the amount as it takes the request: gone once the request is sent
+_TAKEN_WITH_REQUEST = frozenset({MoveStep.WITHDRAWN})
 
 
 class InventoryReader:
@@ -47,10 +53,13 @@ class InventoryReader:
         clock: Clock,
         *,
         owner: str,
+        wallet: InventoryBroker,
         buy_margin_bps: Decimal = Decimal(50),
     ) -> None:
-        """`owner`: whose vaults (the maker's address); `buy_margin_bps`: a buy's cash margin
-        over its last price, as preflight estimates it."""
+        """`owner`: whose vaults (the maker's address); `wallet`: the broker's USDC;
+        `buy_margin_bps`: a buy's cash margin over its last price, as preflight estimates
+        it."""
+        self._wallet = wallet
         self._calls = calls
         self._balances = balances
         self._broker = broker
@@ -70,6 +79,7 @@ class InventoryReader:
         stamp_ms = self._clock.now_ms()
         positions = await self._broker.positions()
         account = await self._broker.account()
+        usdc = await self._wallet.usdc_balance()
         answered_ms = self._clock.now_ms()
         broker = [
             BrokerReading(
@@ -80,12 +90,12 @@ class InventoryReader:
             )
             for symbol in self._calls.accounts.stocks
         ]
-        broker.append(BrokerReading(CASH_ASSET, account.cash_usd, stamp_ms, answered_ms))
+        cash = account.cash_usd + usdc
+        broker.append(BrokerReading(CASH_ASSET, cash, stamp_ms, answered_ms))
         view = inventory_view(onchain, broker, legs=[_leg(m) for m in moves])
         await self._store(view, policies)
-        cash = account.cash_usd
         available = {s: p.available for s, p in positions.items()}
-        return view, await self._blocked(available, cash)
+        return view, await self._blocked(available, account.cash_usd)  # buys take dollars
 
     async def _onchain(self) -> list[OnchainReading]:
         block = await self._balances.pin()
@@ -152,6 +162,9 @@ def _leg(move: MoveRecord) -> MoveLeg:
     sequence = move.plan.sequence
     done = sequence.index(move.step)
     left = left_step in sequence and sequence.index(left_step) <= done
+    if left_step in _TAKEN_WITH_REQUEST:
+        intent = move.intent(left_step)
+        left = left or (intent is not None and intent.status is not IntentStatus.INTENDED)
     arrived = arrived_step in sequence and sequence.index(arrived_step) <= done
     return MoveLeg(
         move_id=move.move_id,

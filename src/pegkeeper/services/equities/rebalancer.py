@@ -268,12 +268,13 @@ class Rebalancer:
 
 
 def _same(record: ProposalRecord | None, proposal: Proposal) -> bool:
-    """An open proposal that says about the same (direction, amount within SAME_AMOUNT):
-    kept rather than replaced every cycle as prices and fills move the amount a little."""
+    """An open proposal that says about the same (direction, the hedges it unblocks, amount
+    within SAME_AMOUNT): kept rather than replaced every cycle as prices and fills move the
+    amount a little. A hedge newly blocked or freed is news for the operator: replaced."""
     if record is None:
         return False
     old = record.proposal
-    if old.direction is not proposal.direction:
+    if old.direction is not proposal.direction or old.unblocks != proposal.unblocks:
         return False
     return abs(old.amount - proposal.amount) <= SAME_AMOUNT * old.amount
 
