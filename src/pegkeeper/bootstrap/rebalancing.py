@@ -14,6 +14,7 @@ from eth_account import Account
 
 from pegkeeper.adapters.brokers.alpaca import AlpacaBroker, alpaca_config
 from pegkeeper.adapters.brokers.alpaca_inventory import AlpacaInventory
+from pegkeeper.adapters.chain.iris import IrisClient
 from pegkeeper.adapters.chain.rpc import Rpc
 from pegkeeper.adapters.chain.signer import ChainSigner
 from pegkeeper.adapters.chain.vault_calls import ChainReads, MoveCallBuilder
@@ -24,14 +25,19 @@ from pegkeeper.config.rebalancing import BandSettings, RebalancingSettings
 from pegkeeper.domain.equities.inventory import CASH_ASSET
 from pegkeeper.domain.equities.moves import MoveStep, StepTimeouts
 from pegkeeper.domain.equities.proposals import AssetPolicy, Band
+from pegkeeper.ports import Clock, RebalanceRepository
+from pegkeeper.ports.inventory import ChainSigner as SignerPort
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.inventory_reader import InventoryReader
+from pegkeeper.services.equities.rebalance_bridge import BridgeRoute, BridgeSteps, ChainSide
 from pegkeeper.services.equities.rebalance_calls import (
     ChainCalls,
     StockVault,
     VaultAccounts,
     allowances_mined,
     give_allowances,
+    missing_approvals,
+    send_approvals,
 )
 from pegkeeper.services.equities.rebalance_steps import MoveSteps
 from pegkeeper.services.equities.rebalance_tx import TxSettings, TxSteps
@@ -54,6 +60,7 @@ class RebalancerSetup:
     rebalancer: Rebalancer
     calls: ChainCalls
     signer: ChainSigner
+    bridge: BridgeSteps | None = None
     closers: list[Job] = field(default_factory=list)
 
     async def run(self) -> None:
@@ -61,6 +68,8 @@ class RebalancerSetup:
         sent = await give_allowances(self.calls, self.signer)
         if sent:
             await _wait_mined(self.signer, sent)
+        if self.bridge is not None:
+            await _home_allowance(self.bridge)
         await self.rebalancer.run()
 
     async def close(self) -> None:
@@ -83,7 +92,8 @@ def build_rebalancer(
     node = Rpc(equities.rpc_url.get_secret_value(), timeout_s=equities.request_timeout_seconds)
     signer = ChainSigner(node, settings.signer_key)
     reads = ChainReads(node, equities.orderbook)
-    calls = ChainCalls(_accounts(equities), MoveCallBuilder(), signer, reads)
+    builder = MoveCallBuilder()
+    calls = ChainCalls(_accounts(equities), builder, signer, reads)
     config = alpaca_config(equities)
     broker = AlpacaBroker(config, clock)
     inventory = AlpacaInventory(
@@ -91,7 +101,31 @@ def build_rebalancer(
     )
     repository = store.rebalancing
     tx = TxSteps(repository, signer, clock, _tx_settings(settings))
-    steps = MoveSteps(repository, inventory, signer, reads, calls, tx, clock)
+    closers: list[Job] = [broker.aclose, inventory.aclose, node.close]
+    bridge = None
+    if settings.bridge.enabled:
+        orderbook_side = ChainSide(
+            signer,
+            tx,
+            reads,
+            equities.usdc.lower(),
+            settings.bridge.orderbook_token_messenger,
+            settings.bridge.orderbook_message_transmitter,
+            settings.bridge.orderbook_domain,
+        )
+        bridge, bridge_closers = _bridge(equities, repository, clock, builder, orderbook_side)
+        closers += bridge_closers
+    steps = MoveSteps(
+        repository,
+        inventory,
+        signer,
+        reads,
+        calls,
+        tx,
+        clock,
+        gas_token_price_usd=settings.gas_token_price_usd,
+        bridge=bridge,
+    )
     reader = InventoryReader(
         calls,
         reads,
@@ -106,8 +140,7 @@ def build_rebalancer(
     rebalancer = Rebalancer(
         repository, steps, reader, clock, rebalancer_settings(equities), alerter=alerter
     )
-    closers: list[Job] = [broker.aclose, inventory.aclose, node.close]
-    return RebalancerSetup(rebalancer, calls, signer, closers)
+    return RebalancerSetup(rebalancer, calls, signer, bridge, closers)
 
 
 def rebalancer_settings(equities: EquitiesSettings) -> RebalancerSettings:
@@ -126,6 +159,7 @@ def rebalancer_settings(equities: EquitiesSettings) -> RebalancerSettings:
     )
     return RebalancerSettings(
         policies,
+        bridged=settings.bridge.enabled,
         wrapped={asset.symbol: bool(asset.wrapped_tokens) for asset in equities.assets},
         interval_seconds=settings.interval_seconds,
         timeouts=timeouts,
@@ -161,7 +195,9 @@ def _accounts(equities: EquitiesSettings) -> VaultAccounts:
         )
         for asset in equities.assets
     }
+    bridge = settings.bridge
     return VaultAccounts(
+        token_messenger=bridge.orderbook_token_messenger if bridge.enabled else "",
         orderbook=equities.orderbook.lower(),
         usdc=equities.usdc.lower(),
         usdc_vault_id=settings.vault_ids[CASH_ASSET],
@@ -182,7 +218,47 @@ def _tx_settings(settings: RebalancingSettings) -> TxSettings:
     )
 
 
-async def _wait_mined(signer: ChainSigner, hashes: list[str]) -> None:
+def _bridge(
+    equities: EquitiesSettings,
+    repository: RebalanceRepository,
+    clock: Clock,
+    builder: MoveCallBuilder,
+    orderbook_side: ChainSide,
+) -> tuple[BridgeSteps, list[Job]]:
+    """The broker wallet's chain (the same key, its own node and nonces) and the bridge's
+    attestation service."""
+    settings = equities.rebalancing
+    bridge = settings.bridge
+    node = Rpc(bridge.wallet_rpc_url.get_secret_value(), timeout_s=equities.request_timeout_seconds)
+    signer = ChainSigner(node, settings.signer_key)
+    home_key = f"{signer.address}@domain-{bridge.wallet_domain}"
+    tx = TxSteps(repository, signer, clock, _tx_settings(settings), signer_key=home_key)
+    home = ChainSide(
+        signer,
+        tx,
+        ChainReads(node, equities.orderbook),
+        bridge.wallet_usdc,
+        bridge.wallet_token_messenger,
+        bridge.wallet_message_transmitter,
+        bridge.wallet_domain,
+    )
+    attestations = IrisClient(bridge.attestation_url, timeout_s=equities.request_timeout_seconds)
+    route = BridgeRoute(home, orderbook_side, bridge.max_fee_units, bridge.min_finality_threshold)
+    return BridgeSteps(route, builder, attestations), [attestations.close, node.close]
+
+
+async def _home_allowance(bridge: BridgeSteps) -> None:
+    """The bridge's messenger on the wallet's chain may take its USDC (to burn it)."""
+    home = bridge.route.home
+    pairs = [(home.usdc, home.token_messenger)]
+    builder = MoveCallBuilder()
+    calls = await missing_approvals(home.balances, builder, home.signer.address, pairs)
+    sent = await send_approvals(home.signer, calls)
+    if sent:
+        await _wait_mined(home.signer, sent)
+
+
+async def _wait_mined(signer: SignerPort, hashes: list[str]) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ALLOWANCE_WAIT_SECONDS
     while not await allowances_mined(signer, hashes):

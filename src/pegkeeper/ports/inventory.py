@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from pegkeeper.domain.equities.transfers import (
+    BridgeBurn,
     BridgeMessage,
     CashConversion,
     ContractCall,
@@ -145,3 +146,13 @@ class ContractCalls(Protocol):
     def vault_withdraw(
         self, orderbook: str, token: str, vault_id: int, target_units: int
     ) -> ContractCall: ...
+
+    def burn(self, burn: BridgeBurn) -> ContractCall:
+        """The bridge's depositForBurn on the source chain."""
+        ...
+
+    def receive(self, message_transmitter: str, message: BridgeMessage) -> ContractCall:
+        """The bridge's receiveMessage on the destination chain: mints once per nonce."""
+        ...
+
+    def message_nonce(self, message: BridgeMessage) -> bytes: ...

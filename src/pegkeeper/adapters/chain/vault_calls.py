@@ -20,7 +20,7 @@ from web3.types import TxParams
 
 from pegkeeper.adapters.chain.rpc import Rpc
 from pegkeeper.adapters.chain.signer import require_head
-from pegkeeper.domain.equities.transfers import ContractCall
+from pegkeeper.domain.equities.transfers import BridgeBurn, BridgeMessage, ContractCall
 from pegkeeper.domain.errors import ChainCallReverted, InvalidInput
 
 # OrderBook V4's TaskV1[]: ((interpreter, store, bytecode), (signer, context[], signature)[])[]
@@ -287,3 +287,20 @@ class MoveCallBuilder:
         self, orderbook: str, token: str, vault_id: int, target_units: int
     ) -> ContractCall:
         return vault_withdraw2(orderbook, token, vault_id, target_units)
+
+    def burn(self, burn: BridgeBurn) -> ContractCall:
+        return bridge_deposit_for_burn(
+            burn.token_messenger,
+            burn.amount_units,
+            burn.destination_domain,
+            burn.recipient,
+            burn.burn_token,
+            max_fee_units=burn.max_fee_units,
+            min_finality_threshold=burn.min_finality_threshold,
+        )
+
+    def receive(self, message_transmitter: str, message: BridgeMessage) -> ContractCall:
+        return bridge_receive_message(message_transmitter, message.message, message.attestation)
+
+    def message_nonce(self, message: BridgeMessage) -> bytes:
+        return message_nonce(message.message)

@@ -152,6 +152,19 @@ BRIDGE_STATUS_COMPLETE = "complete"
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeBurn:
+    """A burn on the source chain, minted to `recipient` on the destination's domain."""
+
+    token_messenger: str
+    amount_units: int
+    destination_domain: int
+    recipient: str
+    burn_token: str
+    max_fee_units: int = 0
+    min_finality_threshold: int = 2000
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeMessage:
     """One message of a burn transaction as the bridge's attestation service states it."""
 

@@ -50,6 +50,7 @@ class VaultAccounts:
     usdc_vault_id: int
     redemption_wallet: str
     stocks: Mapping[str, StockVault]
+    token_messenger: str = ""  # the bridge's on this chain, when cash crosses one
 
 
 class ChainCalls:
@@ -98,6 +99,9 @@ class ChainCalls:
     def transfer_usdc(self, recipient: str, units: int) -> ContractCall:
         return self._calls.transfer(self.accounts.usdc, recipient, units)
 
+    def transfer(self, token: str, recipient: str, units: int) -> ContractCall:
+        return self._calls.transfer(token, recipient, units)
+
     async def vault_units_for_shares(self, stock: StockVault, shares: Decimal) -> int:
         """The vault token's units holding `shares` (wrapped at the wrapper's ratio now),
         truncated: a withdrawal never asks for more than the move."""
@@ -119,6 +123,8 @@ class ChainCalls:
     def spenders(self) -> list[tuple[str, str]]:
         """(token, spender) pairs the moves need allowances for."""
         pairs = [(self.accounts.usdc, self.accounts.orderbook)]
+        if self.accounts.token_messenger:
+            pairs.append((self.accounts.usdc, self.accounts.token_messenger))
         for stock in self.accounts.stocks.values():
             pairs.append((stock.vault_token, self.accounts.orderbook))
             if stock.wrapper:
@@ -127,21 +133,32 @@ class ChainCalls:
 
     async def missing_allowances(self) -> list[ContractCall]:
         """The approvals still to give (unlimited), at the head."""
-        block = await self._balances.pin()
-        owner = self._signer.address
-        missing = []
-        for token, spender in self.spenders():
-            allowed = await self._balances.allowance(token, owner, spender, block)
-            if allowed < _ENOUGH_ALLOWANCE:
-                missing.append(self._calls.approve(token, spender, UNLIMITED_ALLOWANCE))
-        return missing
+        return await missing_approvals(
+            self._balances, self._calls, self._signer.address, self.spenders()
+        )
+
+
+async def missing_approvals(
+    balances: ChainBalances, builder: ContractCalls, owner: str, pairs: list[tuple[str, str]]
+) -> list[ContractCall]:
+    block = await balances.pin()
+    missing = []
+    for token, spender in pairs:
+        allowed = await balances.allowance(token, owner, spender, block)
+        if allowed < _ENOUGH_ALLOWANCE:
+            missing.append(builder.approve(token, spender, UNLIMITED_ALLOWANCE))
+    return missing
 
 
 async def give_allowances(calls: ChainCalls, signer: ChainSigner) -> list[str]:
     """Signs and sends the missing approvals at the chain's next nonces; the hashes sent. An
     approval sent twice (a restart before it was mined) sets the same allowance again."""
+    return await send_approvals(signer, await calls.missing_allowances())
+
+
+async def send_approvals(signer: ChainSigner, calls: list[ContractCall]) -> list[str]:
     sent = []
-    for call in await calls.missing_allowances():
+    for call in calls:
         nonce = await signer.next_nonce(0)
         tx = await signer.sign(call, nonce)
         await signer.send(tx)

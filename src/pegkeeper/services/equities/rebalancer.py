@@ -18,6 +18,7 @@ A cycle, every `interval_seconds` (a singleton: under the "rebalancer" lease in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from pegkeeper.domain.collateral import AlertKind
 from pegkeeper.domain.equities.inventory import CASH_ASSET, InventoryView
 from pegkeeper.domain.equities.move_records import (
     IntentStatus,
+    MoveCost,
     MoveRecord,
     NewMove,
     ProposalRecord,
@@ -45,12 +47,13 @@ from pegkeeper.domain.equities.moves import (
     overdue,
 )
 from pegkeeper.domain.equities.proposals import AssetPolicy, BlockedHedge, Proposal, assess
-from pegkeeper.domain.errors import ChainError, VenueError
+from pegkeeper.domain.errors import ChainError, ConflictError, VenueError
 from pegkeeper.ports import Clock
 from pegkeeper.ports.rebalancing import RebalanceRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.inventory_reader import InventoryReader
-from pegkeeper.services.equities.rebalance_steps import Done, Halted, MoveSteps, Wait
+from pegkeeper.services.equities.rebalance_looks import Done, Halted, Wait
+from pegkeeper.services.equities.rebalance_steps import MoveSteps
 
 log = structlog.get_logger("pegkeeper.equities.rebalancer")
 
@@ -64,6 +67,7 @@ class RebalancerSettings:
     interval_seconds: float = 30.0
     timeouts: StepTimeouts = field(default_factory=StepTimeouts)
     max_steps_per_look: int = 12  # a move's steps run back to back while each is done at once
+    bridged: bool = False  # cash crosses the bridge: the broker's wallet is on another chain
 
 
 class Rebalancer:
@@ -136,6 +140,7 @@ class Rebalancer:
 
     async def _done(self, move: MoveRecord, step: MoveStep, look: Done) -> MoveRecord:
         now_ms = self._now()
+        await self._record_costs(move, step, look, now_ms)
         await self._repository.record_step_result(
             move.move_id,
             step,
@@ -158,6 +163,16 @@ class Rebalancer:
         if move.status is MoveStatus.STUCK:
             self._cleared(move)
         return advanced
+
+    async def _record_costs(
+        self, move: MoveRecord, step: MoveStep, look: Done, now_ms: int
+    ) -> None:
+        """Before the step is marked done: a restart between the two finds the cost stored
+        (the store keeps one per move, step and kind) and goes on."""
+        for cost in look.costs:
+            record = MoveCost(move.move_id, step, cost.kind, cost.amount_usd, now_ms, cost.detail)
+            with contextlib.suppress(ConflictError):
+                await self._repository.record_cost(record)
 
     async def _halt(self, move: MoveRecord, halted: Halted) -> None:
         info = HALTS[halted.halt]
@@ -223,7 +238,10 @@ class Rebalancer:
             asset=proposal.asset,
             amount=proposal.amount,
             created_at_ms=self._now(),
-            route=MoveRoute(wrapped=wrapped and proposal.asset != CASH_ASSET, bridged=False),
+            route=MoveRoute(
+                wrapped=wrapped and proposal.asset != CASH_ASSET,
+                bridged=self.settings.bridged and proposal.asset == CASH_ASSET,
+            ),
             proposal_id=record.proposal_id,
         )
         try:
