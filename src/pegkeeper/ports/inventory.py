@@ -34,6 +34,10 @@ class ChainSigner(Protocol):
     @property
     def address(self) -> str: ...
 
+    async def chain_nonce(self, pending: bool) -> int:
+        """The account's next nonce: counting its pending transactions, or mined ones only."""
+        ...
+
     async def next_nonce(self, stored_next: int) -> int:
         """max(`stored_next`, the node's pending nonce): the caller reserves it in the store."""
         ...

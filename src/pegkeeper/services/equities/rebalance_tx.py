@@ -168,6 +168,11 @@ class TxSteps:
             check_still_acting()
             await self._signer.send(_signed(intent))
         except TransactionRefused as refused:
+            assert intent.nonce is not None
+            if await self._signer.chain_nonce(pending=False) > intent.nonce:
+                # its nonce is mined: this transaction or another of the step's (a fee bump),
+                # which the next look tells apart; it is not a refusal of what was asked
+                return Waiting(f"nonce {intent.nonce} is mined: looking {intent.tx_hash} up")
             why = f"the node refused transaction {intent.tx_hash}: {refused}"
             await self._failed(move, intent, why)
             return Reverted(why)
