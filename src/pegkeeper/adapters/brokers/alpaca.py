@@ -40,7 +40,12 @@ from pegkeeper.adapters.brokers.alpaca_http import (
     configure,
     log,
 )
-from pegkeeper.adapters.brokers.alpaca_states import decimal_field, order_report
+from pegkeeper.adapters.brokers.alpaca_states import (
+    answer_object,
+    decimal_field,
+    order_report,
+    required_decimal,
+)
 from pegkeeper.domain.equities.accumulation import FRACTIONAL_DECIMALS, plain
 from pegkeeper.domain.equities.broker import (
     BrokerAccount,
@@ -78,7 +83,9 @@ class AlpacaBroker:
         self._paths = AlpacaPaths.of(config.mode, config.account_id)
         # the account's per-minute request budget, to share with AlpacaInventory
         self.budgets = AlpacaBudgets(config.requests_per_minute, clock)
-        self._http = AlpacaHttp(_client(config), self.name, what_keys(config), self.budgets, clock)
+        self._http = AlpacaHttp(
+            rest_client(config), self.name, what_keys(config), self.budgets, clock
+        )
         self._activities_available = True
 
     def __repr__(self) -> str:
@@ -94,7 +101,7 @@ class AlpacaBroker:
             if REUSED_CLIENT_ID not in str(error):
                 raise
             return await self._adopt(intent)
-        order = _order_object(answer)
+        order = _orderanswer_object(answer)
         return await self._report(intent, order, when_placing=True)
 
     async def order(self, intent: BrokerOrderIntent) -> BrokerOrderReport:
@@ -106,7 +113,7 @@ class AlpacaBroker:
         order_id = str(order.get("id"))
         await self._http.delete(f"{self._paths.orders}/{order_id}")
         after = await self._http.get(Endpoint.ORDER, f"{self._paths.orders}/{order_id}")
-        return await self._report(intent, _order_object(after), when_placing=False)
+        return await self._report(intent, _orderanswer_object(after), when_placing=False)
 
     async def _adopt(self, intent: BrokerOrderIntent) -> BrokerOrderReport:
         """The client id is placed already: that order is this intent's (its request went
@@ -132,7 +139,7 @@ class AlpacaBroker:
             f"{self._paths.orders}:by_client_order_id",
             {"client_order_id": client_order_id},
         )
-        return _order_object(answer)
+        return _orderanswer_object(answer)
 
     async def _report(
         self, intent: BrokerOrderIntent, order: dict[str, Any], *, when_placing: bool
@@ -189,7 +196,9 @@ class AlpacaBroker:
     async def account(self) -> BrokerAccount:
         """`cash` is what a buy may spend. Alpaca names no permission for the extended hours:
         every account that may trade may send their DAY limit orders."""
-        answer = _object(await self._http.get(Endpoint.ACCOUNT, self._paths.account), "account")
+        answer = answer_object(
+            await self._http.get(Endpoint.ACCOUNT, self._paths.account), "account"
+        )
         fractional, suspended = await self._configurations()
         status = str(answer.get("status") or "")
         blocked = any(
@@ -200,7 +209,7 @@ class AlpacaBroker:
         return BrokerAccount(
             broker=self.name,
             account_id=str(answer.get("id") or self.config.account_id),
-            cash_usd=_required(answer, "cash"),
+            cash_usd=required_decimal(answer, "cash"),
             buying_power_usd=decimal_field(answer, "buying_power", ZERO),
             can_trade=can_trade,
             fractional=fractional,
@@ -217,7 +226,7 @@ class AlpacaBroker:
         except (NotFound, OrderRejected) as error:
             log.warning("alpaca account configurations unavailable", error=str(error))
             return True, False
-        configurations = _object(answer, "account configurations")
+        configurations = answer_object(answer, "account configurations")
         return (
             configurations.get("fractional_trading") is not False,
             configurations.get("suspend_trade") is True,
@@ -232,7 +241,7 @@ class AlpacaBroker:
         held: dict[str, BrokerPosition] = {}
         for item in answer:
             symbol = str(item.get("symbol") or "")
-            quantity = _required(item, "qty")
+            quantity = required_decimal(item, "qty")
             if item.get("side") == "short" and quantity > 0:
                 quantity = -quantity
             available = decimal_field(item, "qty_available", quantity) if quantity > 0 else ZERO
@@ -251,7 +260,7 @@ class AlpacaBroker:
 
     async def market_clock(self) -> MarketClock:
         """Alpaca's market clock (not part of the Broker port: for `pegkeeper broker check`)."""
-        return market_clock(_object(await self._http.get(Endpoint.CLOCK, "/clock"), "clock"))
+        return market_clock(answer_object(await self._http.get(Endpoint.CLOCK, "/clock"), "clock"))
 
     async def aclose(self) -> None:
         self._http.close()
@@ -295,27 +304,15 @@ def order_body(intent: BrokerOrderIntent) -> dict[str, Any]:
     return body
 
 
-def _order_object(answer: Any) -> dict[str, Any]:
-    order = _object(answer, "order")
+def _orderanswer_object(answer: Any) -> dict[str, Any]:
+    order = answer_object(answer, "order")
     if not order.get("id") or not order.get("status"):
         raise VenueUncertain(f"alpaca answered an order without id or status: {order}")
     return order
 
 
-def _object(answer: Any, what: str) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise VenueUncertain(f"alpaca answered a {what} that is not an object: {answer!r}")
-    return answer
-
-
-def _required(item: dict[str, Any], name: str) -> Decimal:
-    value = decimal_field(item, name, Decimal("NaN"))
-    if value.is_nan():
-        raise VenueUncertain(f"alpaca answered without {name}: {item}")
-    return value
-
-
-def _client(config: AlpacaConfig) -> RESTClient:
+def rest_client(config: AlpacaConfig) -> RESTClient:
+    """alpaca-py's client for the config's API, raw answers, with the request timeout."""
     client: RESTClient
     if config.mode is AlpacaMode.TRADING:
         client = TradingClient(

@@ -23,15 +23,13 @@ import re
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from alpaca.broker.client import BrokerClient
-
+from pegkeeper.adapters.brokers.alpaca import rest_client
 from pegkeeper.adapters.brokers.alpaca_config import AlpacaConfig, AlpacaMode, what_keys
 from pegkeeper.adapters.brokers.alpaca_http import (
     KEY_ENV_VARS,
     AlpacaBudgets,
     AlpacaHttp,
     Endpoint,
-    configure,
     log,
 )
 from pegkeeper.adapters.brokers.alpaca_inventory_shapes import (
@@ -104,14 +102,7 @@ class AlpacaInventory:
         self._account = f"/accounts/{config.account_id}"
         self._orders = f"/trading/accounts/{config.account_id}/orders"
         self._positions = f"/trading/accounts/{config.account_id}/positions"
-        client = BrokerClient(
-            config.key_id,
-            config.secret_key,
-            sandbox=config.paper,
-            raw_data=True,
-            url_override=config.host(),
-        )
-        configure(client, config.request_timeout_seconds)
+        client = rest_client(config)
         shared = budgets or AlpacaBudgets(config.requests_per_minute, clock)
         self._http = AlpacaHttp(client, "alpaca-broker", what_keys(config), shared, clock)
 

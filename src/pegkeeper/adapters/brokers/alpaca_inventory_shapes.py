@@ -10,7 +10,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pegkeeper.adapters.brokers.alpaca_states import decimal_field, time_ms
+from pegkeeper.adapters.brokers.alpaca_states import (
+    answer_object,
+    decimal_field,
+    required_decimal,
+    time_ms,
+)
 from pegkeeper.domain.equities.transfers import (
     CashConversion,
     ConversionState,
@@ -33,7 +38,7 @@ _ENDED = frozenset({"canceled", "expired", "rejected", "done_for_day", "replaced
 
 
 def tokenization_request(item: Any) -> TokenizationRequest:
-    answer = _object(item, "tokenization request")
+    answer = answer_object(item, "tokenization request")
     request_id = str(answer.get("tokenization_request_id") or "")
     kind = str(answer.get("type") or "").lower()
     if not request_id or kind not in (TokenizationKind.MINT, TokenizationKind.REDEEM):
@@ -44,7 +49,7 @@ def tokenization_request(item: Any) -> TokenizationRequest:
         kind=TokenizationKind(kind),
         status=_TOKENIZATION_STATUS.get(status, TokenizationStatus.PENDING),
         symbol=str(answer.get("underlying_symbol") or ""),
-        qty=_required(answer, "qty"),
+        qty=required_decimal(answer, "qty"),
         issuer_request_id=str(answer.get("issuer_request_id") or ""),
         tx_hash=str(answer.get("tx_hash") or "").lower(),
         fees_usd=decimal_field(answer, "fees", ZERO),
@@ -54,7 +59,7 @@ def tokenization_request(item: Any) -> TokenizationRequest:
 
 def wallet_transfer(item: Any) -> WalletTransfer:
     """`fees` is what the transfer cost: Alpaca's `fees` and `network_fee` together."""
-    answer = _object(item, "wallet transfer")
+    answer = answer_object(item, "wallet transfer")
     direction = str(answer.get("direction") or "").upper()
     if not answer.get("id") or direction not in (
         WalletDirection.OUTGOING,
@@ -68,7 +73,7 @@ def wallet_transfer(item: Any) -> WalletTransfer:
         transfer_id=str(answer["id"]),
         direction=WalletDirection(direction),
         asset=str(answer.get("asset") or ""),
-        amount=_required(answer, "amount"),
+        amount=required_decimal(answer, "amount"),
         status=_WALLET_STATUS.get(status, WalletTransferStatus.PENDING),
         address=str(address or "").lower(),
         tx_hash=str(answer.get("tx_hash") or "").lower(),
@@ -78,7 +83,7 @@ def wallet_transfer(item: Any) -> WalletTransfer:
 
 
 def cash_conversion(item: Any) -> CashConversion:
-    order = _object(item, "order")
+    order = answer_object(item, "order")
     status = str(order.get("status") or "")
     side = str(order.get("side") or "")
     if not order.get("id") or not status or side not in (OrderSide.BUY, OrderSide.SELL):
@@ -102,7 +107,7 @@ def cash_conversion(item: Any) -> CashConversion:
 
 
 def is_conversion(item: Any) -> bool:
-    symbol = str(_object(item, "order").get("symbol") or "").upper()
+    symbol = str(answer_object(item, "order").get("symbol") or "").upper()
     return symbol in USDC_SYMBOLS
 
 
@@ -112,7 +117,7 @@ def usdc_position(positions: Any) -> Decimal:
         raise VenueUncertain(f"alpaca answered positions that are not a list: {positions!r}")
     for item in positions:
         if isinstance(item, dict) and str(item.get("symbol") or "").upper() in USDC_SYMBOLS:
-            return _required(item, "qty")
+            return required_decimal(item, "qty")
     return ZERO
 
 
@@ -120,16 +125,3 @@ def items(answer: Any, what: str) -> list[Any]:
     if not isinstance(answer, list):
         raise VenueUncertain(f"alpaca answered {what} that are not a list: {answer!r}")
     return answer
-
-
-def _object(answer: Any, what: str) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise VenueUncertain(f"alpaca answered a {what} that is not an object: {answer!r}")
-    return answer
-
-
-def _required(item: dict[str, Any], name: str) -> Decimal:
-    value = decimal_field(item, name, Decimal("NaN"))
-    if value.is_nan():
-        raise VenueUncertain(f"alpaca answered without {name}: {item}")
-    return value

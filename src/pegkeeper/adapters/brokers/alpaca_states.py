@@ -139,3 +139,18 @@ def time_ms(raw: object) -> int | None:
         return int(datetime.fromisoformat(raw).timestamp() * 1000)
     except ValueError:
         return None
+
+
+def answer_object(answer: Any, what: str) -> dict[str, Any]:
+    """An answer that must be a JSON object; VenueUncertain (what was asked may have happened)
+    when it is not."""
+    if not isinstance(answer, dict):
+        raise VenueUncertain(f"alpaca answered a {what} that is not an object: {answer!r}")
+    return answer
+
+
+def required_decimal(item: dict[str, Any], name: str) -> Decimal:
+    value = decimal_field(item, name, Decimal("NaN"))
+    if value.is_nan():
+        raise VenueUncertain(f"alpaca answered without {name}: {item}")
+    return value
