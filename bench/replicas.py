@@ -3,7 +3,8 @@ price and quote ports (`[price_server] reuse_port`, SO_REUSEPORT: the kernel spr
 connections), quotes stored on one fresh PostgreSQL database.
 
 Price calls per second with 1 and 3 processes; stored quotes (GetQuoteToBuyUsd) per second
-with 1 and 2 processes, beside one process on SQLite measured in the same run. Every replica
+with 1 and 2 processes, beside one process on SQLite measured in the same run. Each figure is
+the median of ROUNDS rounds after a warm-up round that is not counted. Every replica
 quotes the bundled book file, so all of them answer alike. The load comes from separate client
 processes (bench/grpc_client.py), each over several connections, measuring the same window.
 """
@@ -25,7 +26,8 @@ from bench.grpc_quotes import _free_port, _percentile_ms, _wait_serving
 from bench.reaction_latency import fresh_postgres_database
 
 SECONDS = float(os.environ.get("BENCH_GRPC_SECONDS", "6"))
-ROUNDS = int(os.environ.get("BENCH_REPLICA_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_REPLICA_ROUNDS", "5"))
+WARMUP_ROUNDS = 1  # not counted: new connections, the tables' first pages, the pool growing
 CLIENTS = int(os.environ.get("BENCH_REPLICA_CLIENTS", "2"))  # load processes
 CHANNELS = 6  # connections per client process
 INFLIGHT = 64  # in all, shared by the clients
@@ -172,6 +174,8 @@ def _load(port: int, kind: str) -> dict[str, Any]:
 
 
 def _median(port: int, kind: str) -> dict[str, Any]:
+    for _ in range(WARMUP_ROUNDS):
+        _load(port, kind)
     rounds = [_load(port, kind) for _ in range(ROUNDS)]
     chosen = dict(sorted(rounds, key=lambda r: r["calls_per_s"])[len(rounds) // 2])
     chosen["errors"] = sum(r["errors"] for r in rounds)
