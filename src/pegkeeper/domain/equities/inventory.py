@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from pegkeeper.domain.equities.broker import BrokerFill
 from pegkeeper.domain.equities.chain import OnchainFill, OnchainSide
+from pegkeeper.domain.equities.pnl import Trade
 from pegkeeper.domain.equities.raindex import SHARE_DECIMALS, truncate_to
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.orders import OrderSide
@@ -125,6 +126,17 @@ def broker_fill_changes(
     return (
         InventoryChange(symbol, Side.BROKER, sign * fill.quantity, fill.ts_ms, source),
         InventoryChange(CASH_ASSET, Side.BROKER, cash_usd, fill.ts_ms, source),
+    )
+
+
+def broker_trade_changes(trade: Trade) -> tuple[InventoryChange, InventoryChange]:
+    """A broker fill as the P&L's trade records it (signed quantity, price, fee): the same
+    changes as `broker_fill_changes`."""
+    cash_usd = -trade.signed_quantity * trade.price_usd - trade.fee_usd
+    source = f"broker fill {trade.trade_id}"
+    return (
+        InventoryChange(trade.symbol, Side.BROKER, trade.signed_quantity, trade.ts_ms, source),
+        InventoryChange(CASH_ASSET, Side.BROKER, cash_usd, trade.ts_ms, source),
     )
 
 

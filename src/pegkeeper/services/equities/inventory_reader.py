@@ -18,10 +18,12 @@ from pegkeeper.domain.equities.inventory import (
     InventoryView,
     MoveLeg,
     OnchainReading,
+    broker_trade_changes,
     inventory_view,
 )
 from pegkeeper.domain.equities.move_records import IntentStatus, InventorySnapshot, MoveRecord
 from pegkeeper.domain.equities.moves import MoveKind, MoveStep
+from pegkeeper.domain.equities.pnl import Trade, TradeCursor, TradeSource
 from pegkeeper.domain.equities.proposals import AssetPolicy, BlockedHedge, blocked_buy, blocked_sell
 from pegkeeper.domain.units import stock_units_to_shares, usdc_units_to_usdc
 from pegkeeper.ports import Broker, Clock, EquityRepository
@@ -30,6 +32,7 @@ from pegkeeper.ports.rebalancing import RebalanceRepository
 from pegkeeper.services.equities.rebalance_calls import ChainCalls
 
 ZERO = Decimal(0)
+RECENT_MS = 60_000  # broker fills this long before a reading are kept to compare with it
 _BPS = Decimal(10_000)
 # (left the source once this step is done, arrived once this one is) per kind
 _LEGS = {
@@ -68,6 +71,8 @@ class InventoryReader:
         self._clock = clock
         self._owner = owner
         self._buy_margin_bps = buy_margin_bps
+        self._cursor = TradeCursor()  # the equity store's trades read so far
+        self._broker_trades: list[Trade] = []  # recent ones: newer than a reading, maybe
 
     async def read(
         self, moves: Sequence[MoveRecord], policies: Mapping[str, AssetPolicy]
@@ -92,10 +97,34 @@ class InventoryReader:
         ]
         cash = account.cash_usd + usdc
         broker.append(BrokerReading(CASH_ASSET, cash, stamp_ms, answered_ms))
-        view = inventory_view(onchain, broker, legs=[_leg(m) for m in moves])
+        changes = [
+            change
+            for trade in await self._broker_trades_since(stamp_ms - RECENT_MS)
+            for change in broker_trade_changes(trade)
+        ]
+        legs = [_leg(m) for m in moves]
+        view = inventory_view(onchain, broker, changes, legs)
         await self._store(view, policies)
         available = {s: p.available for s, p in positions.items()}
         return view, await self._blocked(available, account.cash_usd)  # buys take dollars
+
+    async def _broker_trades_since(self, since_ms: int) -> list[Trade]:
+        """The hedges' broker fills of the configured symbols at or after `since_ms`: a fill
+        newer than the reading is applied to it, one during the request makes the reading
+        ambiguous (the domain's rule). Onchain fills are never newer than the pinned block:
+        ingestion reads behind the head."""
+        read = await self._equities.trades_after(self._cursor)
+        if read.cursor.reverted != self._cursor.reverted:
+            self._broker_trades = []  # a revert: everything was read again
+        self._cursor = read.cursor
+        stocks = self._calls.accounts.stocks
+        self._broker_trades += [
+            trade
+            for _, trade in read.keyed
+            if trade.source is TradeSource.BROKER and trade.symbol in stocks
+        ]
+        self._broker_trades = [t for t in self._broker_trades if t.ts_ms >= since_ms]
+        return self._broker_trades
 
     async def _onchain(self) -> list[OnchainReading]:
         block = await self._balances.pin()
