@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +43,7 @@ class AlpacaServer:
     url: str
     key_id: str
     secret_key: str
+    account_id: str = ""  # the Broker API's managed account
 
     def _trading(self, path: str) -> Any:
         headers = {"APCA-API-KEY-ID": self.key_id, "APCA-API-SECRET-KEY": self.secret_key}
@@ -65,19 +66,29 @@ class AlpacaServer:
     def positions(self) -> dict[str, Decimal]:
         return {p["symbol"]: Decimal(p["qty"]) for p in self._trading("/v2/positions")}
 
+    def stop(self) -> dict[str, int]:
+        """Stops the server; the requests it answered, by endpoint, as it says when it stops."""
+        assert self.process.stdout is not None
+        self.process.terminate()
+        ended = self.process.stdout.read().splitlines()
+        self.process.wait(timeout=20)
+        return dict(json.loads(ended[-1])["requests"])
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=20)
 
 
-def start_alpaca(directory: Path) -> AlpacaServer:
+def start_alpaca(directory: Path, options: Sequence[str] = ()) -> AlpacaServer:
+    """The server with `options` (default: the equity hedger's cash, holdings and prices)."""
     prices = [f"--price={s}={p}" for s, p in PRICES.items()]
     holdings = [f"--holding={s}={HELD_SHARES}" for s in SYMBOLS]
+    options = options or [f"--cash={CASH_USD}", *holdings, *prices]
     process = subprocess.Popen(
         [
             sys.executable, "-m", "pegkeeper.sim.brokers.serve", "alpaca",
-            f"--cash={CASH_USD}", *holdings, *prices, "--exit-on-eof",
+            *options, "--exit-on-eof",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -87,7 +98,9 @@ def start_alpaca(directory: Path) -> AlpacaServer:
     line = process.stdout.readline()
     assert line, (directory / "alpaca.err").read_text()
     reach = json.loads(line)
-    return AlpacaServer(process, reach["url"], reach["key_id"], reach["secret_key"])
+    return AlpacaServer(
+        process, reach["url"], reach["key_id"], reach["secret_key"], reach["account_id"]
+    )
 
 
 @dataclass

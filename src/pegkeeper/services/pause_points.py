@@ -5,7 +5,9 @@ it reaches `before-request`; the test then kills it (`kill -9` at that exact poi
 it (SIGCONT) after longer than its lease. Unset, a point costs one comparison.
 
 Points: `before-request` (the request's row committed, the request not sent) and
-`after-request` (the venue answered, the answer not recorded).
+`after-request` (the venue answered, the answer not recorded). The execution core's requests
+pass them, and so do the rebalancer's transactions and broker requests
+(services/equities/rebalance_tx.outside_request), in the order a move sends them.
 """
 
 from __future__ import annotations

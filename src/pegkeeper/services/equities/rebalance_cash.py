@@ -23,12 +23,12 @@ from pegkeeper.domain.equities.transfers import (
     WalletTransferStatus,
 )
 from pegkeeper.domain.errors import OrderRejected, VenueError
-from pegkeeper.domain.leases import check_still_acting
 from pegkeeper.domain.orders import OrderSide
 from pegkeeper.domain.units import usdc_units_floor, usdc_units_to_usdc
 from pegkeeper.ports.inventory import ChainSigner
 from pegkeeper.services.equities.rebalance_looks import Done, Halted, StepCost, StepLook, Wait
 from pegkeeper.services.equities.rebalance_step_tools import LOOKBACK_MS, StepTools, _received
+from pegkeeper.services.equities.rebalance_tx import outside_request
 
 
 class CashSteps(StepTools):
@@ -44,8 +44,9 @@ class CashSteps(StepTools):
             conversion = await self._conversion(client_id)
         if conversion is None:
             try:
-                check_still_acting()
-                conversion = await self._send_conversion(client_id, to_chain, asked)
+                conversion = await outside_request(
+                    lambda: self._send_conversion(client_id, to_chain, asked)
+                )
             except OrderRejected as refused:
                 return Halted(Halt.CONVERSION_FAILED, str(refused))
             except VenueError as error:
@@ -75,8 +76,9 @@ class CashSteps(StepTools):
                 )
             await self._mark_sent(move, MoveStep.WITHDRAWN)
             try:
-                check_still_acting()
-                transfer = await self._broker.withdraw_usdc(amount, address)
+                transfer = await outside_request(
+                    lambda: self._broker.withdraw_usdc(amount, address)
+                )
             except OrderRejected as refused:
                 return Halted(Halt.WALLET_TRANSFER_FAILED, str(refused))
             except VenueError as error:

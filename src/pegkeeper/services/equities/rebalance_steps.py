@@ -23,7 +23,6 @@ from pegkeeper.domain.equities.transfers import (
     TxStatus,
 )
 from pegkeeper.domain.errors import OrderRejected, VenueError
-from pegkeeper.domain.leases import check_still_acting
 from pegkeeper.domain.units import (
     stock_units_to_shares,
     stock_units_truncated,
@@ -31,6 +30,7 @@ from pegkeeper.domain.units import (
 from pegkeeper.services.equities.rebalance_cash import CashSteps
 from pegkeeper.services.equities.rebalance_looks import Done, Halted, StepCost, StepLook, Wait
 from pegkeeper.services.equities.rebalance_step_tools import LOOKBACK_MS, StepTools, _received
+from pegkeeper.services.equities.rebalance_tx import outside_request
 
 Step = Callable[[MoveRecord, bool], Awaitable[StepLook]]
 
@@ -50,9 +50,10 @@ class StockSteps(StepTools):
             if known is not None:
                 return _requested(known)
         try:
-            check_still_acting()
-            request = await self._broker.request_mint(
-                move.asset, move.amount, self._signer.address, issuer_id
+            request = await outside_request(
+                lambda: self._broker.request_mint(
+                    move.asset, move.amount, self._signer.address, issuer_id
+                )
             )
         except OrderRejected as refused:
             return Halted(Halt.MINT_REJECTED, str(refused))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 import structlog
 
@@ -28,6 +29,7 @@ from pegkeeper.domain.leases import check_still_acting
 from pegkeeper.ports import Clock
 from pegkeeper.ports.inventory import ChainSigner
 from pegkeeper.ports.rebalancing import RebalanceRepository
+from pegkeeper.services.pause_points import pause_point
 
 log = structlog.get_logger("pegkeeper.equities.rebalancer")
 
@@ -56,6 +58,19 @@ class Reverted:
 
 TxProgress = Waiting | Mined | Reverted
 BuildCall = Callable[[], Awaitable[ContractCall]]
+T = TypeVar("T")
+
+
+async def outside_request(send: Callable[[], Awaitable[T]]) -> T:
+    """A request that moves something (a transaction, a broker request), sent only while the
+    task may rely on its lease (LeaseLost otherwise), between the test points of
+    services/pause_points."""
+    pause_point("before-request")
+    check_still_acting()
+    try:
+        return await send()
+    finally:
+        pause_point("after-request")
 
 
 class SignerBusy(Exception):
@@ -165,8 +180,7 @@ class TxSteps:
 
     async def _send(self, move: MoveRecord, intent: StepIntent) -> TxProgress:
         try:
-            check_still_acting()
-            await self._signer.send(_signed(intent))
+            await outside_request(lambda: self._signer.send(_signed(intent)))
         except TransactionRefused as refused:
             assert intent.nonce is not None
             if await self._signer.chain_nonce(pending=False) > intent.nonce:
@@ -190,8 +204,7 @@ class TxSteps:
         await self._repository.record_fee_bump(
             move.move_id, intent.step, bumped, self._clock.now_ms()
         )
-        check_still_acting()
-        await self._signer.send(bumped)
+        await outside_request(lambda: self._signer.send(bumped))
         log.warning(
             "rebalancing transaction replaced with a higher fee",
             move=move.move_id,
