@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from eth_account import Account
+from eth_typing import HexStr
 from pydantic import SecretStr
 from web3 import Web3
 from web3.contract import AsyncContract
@@ -34,6 +35,9 @@ from pegkeeper.bootstrap.rebalancing import (
     wallet_chain_side,
 )
 from pegkeeper.config.rebalancing import BridgeSettings
+from pegkeeper.domain.equities.inventory import CASH_ASSET
+from pegkeeper.domain.equities.move_records import IntentStatus, MoveRecord
+from pegkeeper.domain.equities.moves import MoveStep
 from pegkeeper.domain.equities.transfers import BridgeMessage
 from pegkeeper.ports import Clock
 from pegkeeper.ports.rebalancing import RebalanceRepository
@@ -42,6 +46,7 @@ from pegkeeper.services.equities.rebalance_tx import TxSettings, TxSteps
 from pegkeeper.sim.bridge.attestation_server import AttestationServer
 from pegkeeper.sim.brokers.alpaca_web3_chain import Web3Chain
 from tests.anvil_chain import rpc
+from tests.integration.rebalancing.crash_points import Crash, Tapper, move_of
 from tests.integration.rebalancing.harness import (
     ETHER_WEI,
     SETTINGS,
@@ -225,7 +230,53 @@ async def _cctp(world: RaindexWorld, domain: int, attester: str) -> Cctp:
     return Cctp(world, domain, transmitter, messenger)
 
 
-def gas_usd(receipt: Any, price_usd: Decimal) -> Decimal:
-    """A receipt's gas in USD: gas used x effective gas price, in ether, at `price_usd`."""
-    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
-    return Decimal(wei) / Decimal(ETHER_WEI) * price_usd
+async def sender_of(world: RaindexWorld, move: MoveRecord, step: MoveStep) -> str:
+    """Who sent the step's transaction, read from that chain's node."""
+    intent = move.intent(step)
+    assert intent is not None
+    tx = await world.w3.eth.get_transaction(HexStr(intent.tx_hash))
+    return str(tx["from"]).lower()
+
+
+async def nonce_of(world: RaindexWorld, address: str) -> int:
+    """The address's mined transaction count on that chain."""
+    return int(await world.w3.eth.get_transaction_count(Web3.to_checksum_address(address)))
+
+
+def on_both_chains(tapper: Tapper) -> Tap:
+    """The tapper's taps, the wallet chain's signer watched as the orderbook's is."""
+
+    def tap(role: str, real: Any) -> Any:
+        return tapper.tap("signer" if role == "wallet_signer" else role, real)
+
+    return tap
+
+
+async def until_crash(desk: Desk, tapper: Tapper) -> None:
+    """Cycles until the tapper's crash point is passed (the process dies there)."""
+    for _ in range(60):
+        try:
+            await desk.rebalancer.cycle()
+        except Crash:
+            return
+    raise AssertionError(f"the move never passed {tapper.crash_at}")
+
+
+async def at_step(desk: Desk, proposal_id: str, step: MoveStep) -> bool:
+    move = await move_of(desk, proposal_id)
+    return move is not None and move.step is step
+
+
+async def step_sent(desk: Desk, proposal_id: str, step: MoveStep) -> bool:
+    """Whether the step's request or transaction is recorded as sent."""
+    move = await move_of(desk, proposal_id)
+    intent = move.intent(step) if move is not None else None
+    return intent is not None and intent.status is IntentStatus.SENT
+
+
+def cash_held(desk: Desk) -> tuple[Decimal, Decimal, Decimal]:
+    """Cash onchain, at the broker and in flight, as the rebalancer last read it."""
+    view = desk.rebalancer.last_view
+    assert view is not None
+    cash = view[CASH_ASSET]
+    return cash.onchain, cash.broker, cash.in_flight_to_chain + cash.in_flight_to_broker
