@@ -3,12 +3,13 @@ chain and the broker wallet's chain, the CCTP v2 stand-in on each and a local at
 service. USD at the broker becomes USDC on the wallet's chain, is burned there and minted on
 the orderbook's chain with the attestation, then deposited; and back home the other way. An
 attestation that never arrives stops the move for an operator; a crash around the burn and
-the mint burns once and mints once; every transaction's gas is counted on its own chain."""
+the mint burns once and mints once; every transaction's gas is counted on its own chain; a
+mint's fee bump waits for the message it signs again."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -16,14 +17,17 @@ from typing import Any
 
 import pytest
 from eth_typing import HexStr
-from web3 import Web3
 
 from pegkeeper.adapters.chain.stand_in import RaindexWorld
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.domain.collateral import AlertKind, Severity
 from pegkeeper.domain.equities.inventory import CASH_ASSET
-from pegkeeper.domain.equities.move_records import CostKind, MoveRecord, ProposalStatus
+from pegkeeper.domain.equities.move_records import (
+    CostKind,
+    MoveRecord,
+    ProposalStatus,
+)
 from pegkeeper.domain.equities.moves import (
     HALTS,
     Halt,
@@ -34,14 +38,20 @@ from pegkeeper.domain.equities.moves import (
 )
 from pegkeeper.sim.brokers.alpaca_wallets import USDC_POSITION
 from pegkeeper.sim.raindex.artifacts import Artifact
-from tests.anvil_chain import AnvilNode, running_anvil
+from tests.anvil_chain import AnvilNode, rpc, running_anvil
 from tests.integration.rebalancing.bridge_chains import (
     BRIDGED,
     WALLET_DOMAIN,
+    at_step,
+    cash_held,
+    nonce_of,
+    on_both_chains,
     open_bridged_desk,
+    sender_of,
+    step_sent,
+    until_crash,
 )
 from tests.integration.rebalancing.crash_points import (
-    Crash,
     Tapper,
     approve_move,
     move_ended,
@@ -54,12 +64,12 @@ from tests.integration.rebalancing.harness import (
     USDC_UNITS,
     USDC_VAULT_ID,
     Desk,
-    Tap,
 )
 
 MINUTE_MS = 60_000
 MOVED_UNITS = 4_000 * USDC_UNITS
 ETHER_USD = Decimal("3000.5")  # the configured price of the gas token
+OpenDesk = Callable[..., Awaitable[Desk]]
 
 
 @pytest.fixture
@@ -92,9 +102,11 @@ async def desks() -> AsyncIterator[list[Desk]]:
 
 
 @pytest.fixture
-def open_desk(
+def bridged_desk(
     desks: list[Desk], world: RaindexWorld, wallet_world: RaindexWorld, store: SqlStore
-) -> Any:
+) -> OpenDesk:
+    """Opens a bridged desk (bridge_chains.open_bridged_desk's options), closed after."""
+
     async def opened(**options: Any) -> Desk:
         desk = await open_bridged_desk(world, wallet_world, store, **options)
         desks.append(desk)
@@ -103,11 +115,11 @@ def open_desk(
     return opened
 
 
-async def test_cash_to_chain_crosses_the_bridge(open_desk: Any) -> None:
+async def test_cash_to_chain_crosses_the_bridge(bridged_desk: OpenDesk) -> None:
     # 1 000 USDC in the vault, 9 000 USD at the broker: share 0.1, band 0.4-0.6; the target
     # 0.5 of 10 000 is 5 000 onchain, so 4 000 USD buy 4 000 USDC (at 1.00), withdrawn to the
     # maker on the wallet's chain, burned there, minted on the orderbook's chain, deposited.
-    desk = await open_desk()
+    desk = await bridged_desk()
     move = await _moved(desk, MoveKind.CASH_TO_CHAIN)
     bridge = desk.bridge
     assert bridge is not None
@@ -136,17 +148,17 @@ async def test_cash_to_chain_crosses_the_bridge(open_desk: Any) -> None:
     # the broker minted 4 000 USDC on the wallet's chain and the bridge burned them: none left
     assert await bridge.wallet_usdc.functions.totalSupply().call() == 0
     # the burn is the maker's on the wallet's chain, the mint and deposit on the orderbook's
-    assert await _sender(bridge.wallet.world, move, MoveStep.BURNED) == desk.maker.address
+    assert await sender_of(bridge.wallet.world, move, MoveStep.BURNED) == desk.maker.address
     for step in (MoveStep.BRIDGED, MoveStep.DEPOSITED):
-        assert await _sender(desk.world, move, step) == desk.maker.address
+        assert await sender_of(desk.world, move, step) == desk.maker.address
     await _read_back_at_target(desk)
 
 
-async def test_cash_home_crosses_the_bridge(open_desk: Any) -> None:
+async def test_cash_home_crosses_the_bridge(bridged_desk: OpenDesk) -> None:
     # 9 000 USDC in the vault, 1 000 USD at the broker: share 0.9; 4 000 USDC are withdrawn
     # from the vault, burned on the orderbook's chain, minted on the wallet's chain, sent to
     # the broker's deposit address there and sold at 1.00: 5 000 USD at the broker.
-    desk = await open_desk(holdings=LONG_ONCHAIN)
+    desk = await bridged_desk(holdings=LONG_ONCHAIN)
     move = await _moved(desk, MoveKind.CASH_HOME)
     bridge = desk.bridge
     assert bridge is not None
@@ -174,9 +186,9 @@ async def test_cash_home_crosses_the_bridge(open_desk: Any) -> None:
     assert (await bridge.wallet.burns(), await bridge.orderbook.mints()) == ([], [])
     # the orderbook's chain had the 9 000 of the vault and burned 4 000 of them
     assert await desk.usdc.functions.totalSupply().call() == 5_000 * USDC_UNITS
-    assert await _sender(desk.world, move, MoveStep.BURNED) == desk.maker.address
+    assert await sender_of(desk.world, move, MoveStep.BURNED) == desk.maker.address
     for step in (MoveStep.BRIDGED, MoveStep.SENT_TO_BROKER):
-        assert await _sender(bridge.wallet.world, move, step) == desk.maker.address
+        assert await sender_of(bridge.wallet.world, move, step) == desk.maker.address
     (incoming,) = [t for t in desk.sim.wallets.transfers.values() if t.direction == "INCOMING"]
     sent = move.intent(MoveStep.SENT_TO_BROKER)
     assert sent is not None and incoming.tx_hash == sent.tx_hash
@@ -184,17 +196,17 @@ async def test_cash_home_crosses_the_bridge(open_desk: Any) -> None:
 
 
 async def test_an_attestation_that_never_arrives_stops_the_move_until_it_does(
-    open_desk: Any,
+    bridged_desk: OpenDesk,
 ) -> None:
     # the attestation is expected within a minute of the burn; the service withholds it
     clock = ManualClock(1_700_000_000_000)
     settings = replace(BRIDGED, timeouts=StepTimeouts({MoveStep.BRIDGED: MINUTE_MS}))
-    desk = await open_desk(clock=clock, settings=settings)
+    desk = await bridged_desk(clock=clock, settings=settings)
     bridge = desk.bridge
     assert bridge is not None
     bridge.attesters[WALLET_DOMAIN].faults.withhold = True
     proposal_id = await approve_move(desk, MoveKind.CASH_TO_CHAIN)
-    await desk.cycles(lambda: _at(desk, proposal_id, MoveStep.BURNED))
+    await desk.cycles(lambda: at_step(desk, proposal_id, MoveStep.BURNED))
     await desk.rebalancer.cycle()
     move = await move_of(desk, proposal_id)
     assert move is not None and (move.status, move.step) == (MoveStatus.ACTIVE, MoveStep.BURNED)
@@ -221,7 +233,7 @@ async def test_an_attestation_that_never_arrives_stops_the_move_until_it_does(
     # 4 000 left the broker (5 000 USD there), burned and not minted: in flight, not lost
     await desk.rebalancer.cycle()
     await desk.rebalancer.cycle()
-    assert _held(desk) == (Decimal(1_000), Decimal(5_000), Decimal(4_000))
+    assert cash_held(desk) == (Decimal(1_000), Decimal(5_000), Decimal(4_000))
     assert await bridge.wallet.burns() == [MOVED_UNITS]  # never burned again
     assert await bridge.orderbook.mints() == []
     assert len(await desk.alerted()) == 1  # once, not at every cycle
@@ -240,28 +252,28 @@ async def test_an_attestation_that_never_arrives_stops_the_move_until_it_does(
 
 
 async def test_crashes_at_the_burn_and_the_mint_burn_once_and_mint_once(
-    open_desk: Any,
+    bridged_desk: OpenDesk,
 ) -> None:
     # the first process dies right after storing the burn's transaction (before sending
     # it), the second right after sending the mint; the third finishes the move
     first = Tapper(MoveKind.CASH_TO_CHAIN, crash_at="cash_to_chain-after-intent-burned")
-    desk = await open_desk(tap=_both_chains(first))
+    desk = await bridged_desk(tap=on_both_chains(first))
     bridge = desk.bridge
     assert bridge is not None
     orderbook_nonce, _ = await desk.nonces()
-    wallet_nonce = await _nonce(bridge.wallet.world, desk.maker.address)
+    wallet_nonce = await nonce_of(bridge.wallet.world, desk.maker.address)
     assert wallet_nonce == 1  # the messenger's allowance on the wallet's chain, at start
     proposal_id = await approve_move(desk, MoveKind.CASH_TO_CHAIN)
 
-    await _until_crash(desk, first)
+    await until_crash(desk, first)
     assert await bridge.wallet.burns() == []  # stored, never sent
     second = Tapper(MoveKind.CASH_TO_CHAIN, crash_at="cash_to_chain-after-send-bridged")
     second.requests = first.requests
-    await desk.restart(_both_chains(second))
-    await _until_crash(desk, second)
+    await desk.restart(on_both_chains(second))
+    await until_crash(desk, second)
     assert await bridge.orderbook.mints() == [MOVED_UNITS]  # sent and mined, not recorded
     third = second.fresh()
-    await desk.restart(_both_chains(third))
+    await desk.restart(on_both_chains(third))
     await desk.cycles(move_ended(desk, proposal_id))
 
     move = await move_of(desk, proposal_id)
@@ -282,7 +294,7 @@ async def test_crashes_at_the_burn_and_the_mint_burn_once_and_mint_once(
     )
     # the burn is the maker's second transaction on the wallet's chain; the mint and the
     # deposit its next two on the orderbook's; none pending
-    assert await _nonce(bridge.wallet.world, desk.maker.address) == wallet_nonce + 1
+    assert await nonce_of(bridge.wallet.world, desk.maker.address) == wallet_nonce + 1
     assert await desk.nonces() == (orderbook_nonce + 2, orderbook_nonce + 2)
     burn, mint = move.intent(MoveStep.BURNED), move.intent(MoveStep.BRIDGED)
     assert burn is not None and mint is not None
@@ -294,11 +306,13 @@ async def test_crashes_at_the_burn_and_the_mint_burn_once_and_mint_once(
     assert desk.sim.wallets.withdrawal_posts == 1
 
 
-async def test_the_gas_of_each_transaction_is_counted_on_its_own_chain(open_desk: Any) -> None:
+async def test_the_gas_of_each_transaction_is_counted_on_its_own_chain(
+    bridged_desk: OpenDesk,
+) -> None:
     # the move of the first test; gas at 3 000.5 USD an ether on both chains. The burn ran on
     # the wallet's chain, the mint and the deposit on the orderbook's; the conversion was at
     # par (no cost) and the withdrawal's transaction is the broker's (its gas is not ours).
-    desk = await open_desk(gas_token_price_usd=ETHER_USD)
+    desk = await bridged_desk(gas_token_price_usd=ETHER_USD)
     move = await _moved(desk, MoveKind.CASH_TO_CHAIN)
     bridge = desk.bridge
     assert bridge is not None
@@ -321,6 +335,43 @@ async def test_the_gas_of_each_transaction_is_counted_on_its_own_chain(open_desk
         assert by_step[step].amount_usd == Decimal(wei) / Decimal(ETHER_WEI) * ETHER_USD, step
 
 
+async def test_a_mint_pending_past_its_bump_waits_for_the_message_to_sign_again(
+    bridged_desk: OpenDesk,
+) -> None:
+    # the orderbook's node stops mining as the mint is sent; 121 s later (the bump is due
+    # after 120 s) the attestation service withholds the message the new fee needs
+    clock = ManualClock(1_700_000_000_000)
+    desk = await bridged_desk(clock=clock)
+    bridge = desk.bridge
+    assert bridge is not None
+    rpc(desk.world.url, "evm_setAutomine", [False])
+    proposal_id = await approve_move(desk, MoveKind.CASH_TO_CHAIN)
+    await desk.cycles(lambda: step_sent(desk, proposal_id, MoveStep.BRIDGED))
+    bridge.attesters[WALLET_DOMAIN].faults.withhold = True
+    clock.advance(121)
+
+    await desk.rebalancer.cycle()  # the bump cannot be signed yet: the move waits
+    move = await move_of(desk, proposal_id)
+    assert move is not None and (move.status, move.step) == (MoveStatus.ACTIVE, MoveStep.BURNED)
+    mint = move.intent(MoveStep.BRIDGED)
+    assert mint is not None and mint.replaced_tx_hashes == ()
+
+    bridge.attesters[WALLET_DOMAIN].faults.withhold = False
+    await desk.rebalancer.cycle()  # the same call, the same nonce, a higher fee
+    move = await move_of(desk, proposal_id)
+    assert move is not None
+    bumped = move.intent(MoveStep.BRIDGED)
+    assert bumped is not None and bumped.replaced_tx_hashes == (mint.tx_hash,)
+    assert bumped.nonce == mint.nonce
+    rpc(desk.world.url, "evm_setAutomine", [True])
+    rpc(desk.world.url, "evm_mine", [])
+    await desk.cycles(move_ended(desk, proposal_id))
+    move = await move_of(desk, proposal_id)
+    assert move is not None and move.status is MoveStatus.COMPLETED, move
+    assert await bridge.orderbook.mints() == [MOVED_UNITS]  # one of the two was mined
+    assert await desk.vault(desk.usdc, USDC_VAULT_ID) == 5_000 * USDC_UNITS
+
+
 # helpers
 
 
@@ -336,51 +387,9 @@ async def _moved(desk: Desk, kind: MoveKind) -> MoveRecord:
     return move
 
 
-async def _at(desk: Desk, proposal_id: str, step: MoveStep) -> bool:
-    move = await move_of(desk, proposal_id)
-    return move is not None and move.step is step
-
-
-async def _sender(world: RaindexWorld, move: MoveRecord, step: MoveStep) -> str:
-    """Who sent the step's transaction, read from that chain's node."""
-    intent = move.intent(step)
-    assert intent is not None
-    tx = await world.w3.eth.get_transaction(HexStr(intent.tx_hash))
-    return str(tx["from"]).lower()
-
-
-async def _nonce(world: RaindexWorld, address: str) -> int:
-    return int(await world.w3.eth.get_transaction_count(Web3.to_checksum_address(address)))
-
-
-def _held(desk: Desk) -> tuple[Decimal, Decimal, Decimal]:
-    view = desk.rebalancer.last_view
-    assert view is not None
-    cash = view[CASH_ASSET]
-    return cash.onchain, cash.broker, cash.in_flight_to_chain + cash.in_flight_to_broker
-
-
 async def _read_back_at_target(desk: Desk) -> None:
     """The next reading: 5 000 on each side, nothing in flight, nothing proposed."""
     await desk.rebalancer.cycle()
-    assert _held(desk) == (Decimal(5_000), Decimal(5_000), Decimal(0))
+    assert cash_held(desk) == (Decimal(5_000), Decimal(5_000), Decimal(0))
     proposals = await desk.store.rebalancing.proposals((ProposalStatus.PROPOSED,))
     assert [p for p in proposals if p.proposal.asset == CASH_ASSET] == []
-
-
-def _both_chains(tapper: Tapper) -> Tap:
-    """The tapper's taps, the wallet chain's signer watched as the orderbook's is."""
-
-    def tap(role: str, real: Any) -> Any:
-        return tapper.tap("signer" if role == "wallet_signer" else role, real)
-
-    return tap
-
-
-async def _until_crash(desk: Desk, tapper: Tapper) -> None:
-    for _ in range(60):
-        try:
-            await desk.rebalancer.cycle()
-        except Crash:
-            return
-    raise AssertionError(f"the move never passed {tapper.crash_at}")
