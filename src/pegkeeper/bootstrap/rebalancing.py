@@ -21,11 +21,12 @@ from pegkeeper.adapters.chain.vault_calls import ChainReads, MoveCallBuilder
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.config.equities import EquitiesSettings
-from pegkeeper.config.rebalancing import BandSettings, RebalancingSettings
+from pegkeeper.config.rebalancing import BandSettings, BridgeSettings, RebalancingSettings
 from pegkeeper.domain.equities.inventory import CASH_ASSET
 from pegkeeper.domain.equities.moves import MoveStep, StepTimeouts
 from pegkeeper.domain.equities.proposals import AssetPolicy, Band
 from pegkeeper.ports import Clock, RebalanceRepository
+from pegkeeper.ports.inventory import Attestations
 from pegkeeper.ports.inventory import ChainSigner as SignerPort
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.inventory_reader import InventoryReader
@@ -69,7 +70,7 @@ class RebalancerSetup:
         if sent:
             await _wait_mined(self.signer, sent)
         if self.bridge is not None:
-            await _home_allowance(self.bridge)
+            await give_home_allowance(self.bridge)
         await self.rebalancer.run()
 
     async def close(self) -> None:
@@ -104,15 +105,8 @@ def build_rebalancer(
     closers: list[Job] = [broker.aclose, inventory.aclose, node.close]
     bridge = None
     if settings.bridge.enabled:
-        orderbook_side = ChainSide(
-            signer,
-            tx,
-            reads,
-            equities.usdc.lower(),
-            settings.bridge.orderbook_token_messenger,
-            settings.bridge.orderbook_message_transmitter,
-            settings.bridge.orderbook_domain,
-        )
+        usdc = equities.usdc.lower()
+        orderbook_side = orderbook_chain_side(signer, tx, reads, usdc, settings.bridge)
         bridge, bridge_closers = _bridge(equities, repository, clock, builder, orderbook_side)
         closers += bridge_closers
     steps = MoveSteps(
@@ -231,23 +225,64 @@ def _bridge(
     bridge = settings.bridge
     node = Rpc(bridge.wallet_rpc_url.get_secret_value(), timeout_s=equities.request_timeout_seconds)
     signer = ChainSigner(node, settings.signer_key)
-    home_key = f"{signer.address}@domain-{bridge.wallet_domain}"
-    tx = TxSteps(repository, signer, clock, _tx_settings(settings), signer_key=home_key)
-    home = ChainSide(
+    reads = ChainReads(node, equities.orderbook)
+    home = wallet_chain_side(signer, reads, bridge, repository, clock, _tx_settings(settings))
+    attestations = IrisClient(bridge.attestation_url, timeout_s=equities.request_timeout_seconds)
+    steps = bridge_steps(home, orderbook_side, bridge, builder, attestations)
+    return steps, [attestations.close, node.close]
+
+
+def orderbook_chain_side(
+    signer: SignerPort, tx: TxSteps, reads: ChainReads, usdc: str, bridge: BridgeSettings
+) -> ChainSide:
+    """The orderbook's chain as the bridge's steps act on it: the moves' own signer and
+    transaction steps."""
+    return ChainSide(
         signer,
         tx,
-        ChainReads(node, equities.orderbook),
+        reads,
+        usdc,
+        bridge.orderbook_token_messenger,
+        bridge.orderbook_message_transmitter,
+        bridge.orderbook_domain,
+    )
+
+
+def wallet_chain_side(
+    signer: SignerPort,
+    reads: ChainReads,
+    bridge: BridgeSettings,
+    repository: RebalanceRepository,
+    clock: Clock,
+    tx_settings: TxSettings,
+) -> ChainSide:
+    """The broker wallet's chain: `signer` holds the same key on that chain's node; its
+    nonces are stored apart from the orderbook chain's."""
+    home_key = f"{signer.address}@domain-{bridge.wallet_domain}"
+    tx = TxSteps(repository, signer, clock, tx_settings, signer_key=home_key)
+    return ChainSide(
+        signer,
+        tx,
+        reads,
         bridge.wallet_usdc,
         bridge.wallet_token_messenger,
         bridge.wallet_message_transmitter,
         bridge.wallet_domain,
     )
-    attestations = IrisClient(bridge.attestation_url, timeout_s=equities.request_timeout_seconds)
-    route = BridgeRoute(home, orderbook_side, bridge.max_fee_units, bridge.min_finality_threshold)
-    return BridgeSteps(route, builder, attestations), [attestations.close, node.close]
 
 
-async def _home_allowance(bridge: BridgeSteps) -> None:
+def bridge_steps(
+    home: ChainSide,
+    orderbook: ChainSide,
+    bridge: BridgeSettings,
+    builder: MoveCallBuilder,
+    attestations: Attestations,
+) -> BridgeSteps:
+    route = BridgeRoute(home, orderbook, bridge.max_fee_units, bridge.min_finality_threshold)
+    return BridgeSteps(route, builder, attestations)
+
+
+async def give_home_allowance(bridge: BridgeSteps) -> None:
     """The bridge's messenger on the wallet's chain may take its USDC (to burn it)."""
     home = bridge.route.home
     pairs = [(home.usdc, home.token_messenger)]

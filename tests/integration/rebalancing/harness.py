@@ -3,6 +3,8 @@ token, its ERC-4626 wrapper and USDC; the local Alpaca server with its trading, 
 wallet and conversion endpoints, whose onchain effects really happen on anvil; the maker's own
 signing key; a store; and the rebalancer wired as bootstrap wires it.
 
+With a bridge (bridge_chains.py) the broker's wallet is on a second chain, and cash crosses.
+
 The desk (chain, broker server, store) outlives the rebalancer's process: `start_process`
 wires a rebalancer again from them alone, as a restarted process would, and `restart`
 abandons the running one first. A `Tap` sees the repository, signer, broker and steps the
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from pydantic import SecretStr
@@ -60,6 +62,9 @@ from pegkeeper.sim.brokers.alpaca_web3_chain import Web3Chain
 from tests.anvil_chain import rpc
 from tests.fakes import RecordingSink
 from tests.waiting import until
+
+if TYPE_CHECKING:
+    from tests.integration.rebalancing.bridge_chains import BridgeChains
 
 KEY_ID = "PKTESTKEY0000000000002"
 SECRET_KEY = "test-secret-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -142,6 +147,8 @@ class Desk:
     clock: Clock
     node_url: str  # the node the rebalancer talks to (anvil, or a proxy in front of it)
     settings: RebalancerSettings = SETTINGS
+    bridge: BridgeChains | None = None  # the broker wallet's chain, when not the orderbook's
+    gas_token_price_usd: Decimal = Decimal(0)  # gas counted in USD at this price of ether
     alerts: RecordingSink = field(default_factory=RecordingSink)  # every process's alerts
     closers: list[Callable[[], Any]] = field(default_factory=list)
     process: Process | None = None
@@ -218,9 +225,12 @@ class Desk:
             await close()
 
 
-async def new_maker(world: RaindexWorld, holdings: Holdings = SHORT_ONCHAIN) -> Maker:
+async def new_maker(
+    world: RaindexWorld, holdings: Holdings = SHORT_ONCHAIN, *, token_messenger: str = ""
+) -> Maker:
     """A new maker with ether, its tokens deployed, its vaults funded and its allowances
-    given (anvil mines each transaction as it arrives)."""
+    given (anvil mines each transaction as it arrives); `token_messenger`: the bridge's,
+    which burns its USDC, when cash crosses one."""
     account = Account.create()
     rpc(world.url, "anvil_setBalance", [account.address, hex(10 * ETHER_WEI)])
     aapl = await world.token("AAPL", 18)
@@ -232,6 +242,7 @@ async def new_maker(world: RaindexWorld, holdings: Holdings = SHORT_ONCHAIN) -> 
         usdc=usdc.address.lower(),
         usdc_vault_id=USDC_VAULT_ID,
         redemption_wallet=REDEMPTION_WALLET,
+        token_messenger=token_messenger,
         stocks={
             "AAPL": StockVault("AAPL", aapl.address.lower(), wrapper.address.lower(), AAPL_VAULT_ID)
         },
@@ -253,11 +264,14 @@ async def open_desk(
     clock: Clock | None = None,
     node_url: str = "",
     delay_ms: int = 0,
+    bridge: BridgeChains | None = None,
+    gas_token_price_usd: Decimal = Decimal(0),
 ) -> Desk:
     """The desk with its rebalancer process running, for `maker` (a new one holding
     `holdings` when not given). `clock` drives the rebalancer and the broker's book alike;
     `node_url` is the rebalancer's node (default: anvil); `delay_ms` how long the broker's
-    tokenization and wallet requests take on that clock."""
+    tokenization and wallet requests take on that clock; `bridge`: the wallet's chain, when
+    cash crosses one (bridge_chains.open_bridged_desk)."""
     clock = clock or RealClock()
     maker = maker or await new_maker(world, holdings)
     chain_effects = Web3Chain(
@@ -266,6 +280,7 @@ async def open_desk(
         usdc=maker.usdc.address,
         minter=world.account,
     )
+    wallet_effects = bridge.wallet_effects() if bridge is not None else None
     server = AlpacaSimServer(_book(maker.holdings, clock), key_id=KEY_ID, secret_key=SECRET_KEY)
     sim = attach_rebalancing(
         server,
@@ -274,6 +289,7 @@ async def open_desk(
         deposit_address=DEPOSIT_ADDRESS,
         whitelisted=(maker.address,),
         delay_ms=delay_ms,
+        wallet_chain=wallet_effects,
     )
     await server.start()
     desk = Desk(
@@ -285,6 +301,8 @@ async def open_desk(
         clock,
         node_url or world.url,
         settings,
+        bridge,
+        gas_token_price_usd,
         closers=[server.stop, chain_effects.close],
     )
     desk.process = await start_process(desk, tap)
@@ -305,8 +323,24 @@ async def start_process(desk: Desk, tap: Tap = untapped) -> Process:
     tapped_signer = tap("signer", signer)
     calls = ChainCalls(desk.maker.accounts, MoveCallBuilder(), tapped_signer, reads)
     tx = TxSteps(repository, tapped_signer, desk.clock, TxSettings())
+    closers = [broker.aclose, inventory.aclose, node.close]
+    bridge = None
+    if desk.bridge is not None:
+        orderbook = (tapped_signer, tx, reads, desk.maker.accounts.usdc)
+        bridge, more = await desk.bridge.steps(
+            desk.maker.key, repository, orderbook, desk.clock, tap
+        )
+        closers += more
     steps = MoveSteps(
-        repository, tap("broker", inventory), tapped_signer, reads, calls, tx, desk.clock
+        repository,
+        tap("broker", inventory),
+        tapped_signer,
+        reads,
+        calls,
+        tx,
+        desk.clock,
+        gas_token_price_usd=desk.gas_token_price_usd,
+        bridge=bridge,
     )
     reader = InventoryReader(
         calls,
@@ -322,7 +356,6 @@ async def start_process(desk: Desk, tap: Tap = untapped) -> Process:
     rebalancer = Rebalancer(
         repository, tap("steps", steps), reader, desk.clock, desk.settings, alerter=alerter
     )
-    closers = [broker.aclose, inventory.aclose, node.close]
     return Process(rebalancer, reader, signer, broker, alerter, closers)
 
 

@@ -374,6 +374,25 @@ async def test_a_stuck_move_takes_its_late_answer_and_goes_on(store: SqlStore) -
     ]
 
 
+async def test_a_stuck_move_asks_for_its_next_step_once_the_late_answer_allows(
+    store: SqlStore,
+) -> None:
+    # stuck waiting for the bridge's attestation; once it comes, the mint's intent is stored
+    repo = store.rebalancing
+    route = MoveRoute(bridged=True)
+    await repo.open_move(_move("c1", CASH_ASSET, MoveKind.CASH_HOME, route=route))
+    for n, step in enumerate((S.WITHDRAWN_FROM_VAULT, S.BURNED)):
+        await _confirm(store, "c1", step, n + 1, 100 * (n + 1))
+    await repo.mark_stuck("c1", Halt.ATTESTATION_MISSING, "no attestation after 1 h", 300)
+    with pytest.raises(InvalidTransition, match="its next step is bridged, not sent_to_broker"):
+        await repo.record_intent("c1", S.SENT_TO_BROKER, 400, tx=_tx(4, nonce=4))
+    mint = await repo.record_intent("c1", S.BRIDGED, 400, tx=_tx(3, nonce=3))
+    assert mint.status is IntentStatus.INTENDED
+    await repo.record_step_result("c1", S.BRIDGED, IntentStatus.CONFIRMED, 401)
+    going = await repo.advance("c1", S.BRIDGED, 402)
+    assert (going.status, going.step, going.halt) == (MoveStatus.ACTIVE, S.BRIDGED, None)
+
+
 async def test_a_bridged_cash_move_keeps_its_route(store: SqlStore) -> None:
     repo = store.rebalancing
     route = MoveRoute(bridged=True)
@@ -405,6 +424,8 @@ async def test_nonces_follow_the_store_or_the_chain_whichever_is_ahead(store: Sq
     assert await repo.reserve_nonce(SIGNER.upper().replace("0X", "0x"), 0, 3) == 7
     assert await repo.reserve_nonce(SIGNER, 12, 4) == 12  # another wallet sent up to 11
     assert await repo.reserve_nonce("0x" + "77" * 20, 0, 5) == 0
+    # the same key on the broker wallet's chain counts its own nonces
+    assert await repo.reserve_nonce(f"{SIGNER}@domain-0", 0, 5) == 0
     with pytest.raises(InvalidInput, match="pending nonce must be >= 0"):
         await repo.reserve_nonce(SIGNER, -1, 6)
 

@@ -94,7 +94,9 @@ class MoveWrites:
             )
         async with self._tx.write() as conn:
             move = await rows.move_row(conn, move_id, lock=True)
-            _check_next(move, step)
+            # a stuck move's next step too: the bridge's mint is asked for only once the
+            # attestation it waited for has come, late
+            _check_next(move, step, stuck_too=True)
             row = rows.new_step_row(move_id, step, IntentStatus.INTENDED, now_ms, **values)
             try:
                 await conn.execute(insert(_S), row)
@@ -227,8 +229,9 @@ def _plan(move: Row[Any]) -> MovePlan:
 
 
 def _check_next(move: Row[Any], step: MoveStep, *, stuck_too: bool = False) -> None:
-    """Only the next step of an active move gets an intent, or a first result (of a stuck
-    one too, with `stuck_too`: the late answer it waited for)."""
+    """Only the next step of an active move gets an intent or a first result; of a stuck
+    one too with `stuck_too` (the late answer it waited for, or the request that answer
+    allows)."""
     plan, current, status = _plan(move), MoveStep(move.step), MoveStatus(move.status)
     plan.spec(step)  # a step of this kind of move at all
     if not (status is MoveStatus.ACTIVE or (stuck_too and status is MoveStatus.STUCK)):

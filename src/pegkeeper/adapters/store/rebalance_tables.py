@@ -125,7 +125,7 @@ rebalance_move_steps = Table(
 rebalance_signer_nonces = Table(
     "rebalance_signer_nonces",
     metadata,
-    Column("signer", String(ADDRESS), primary_key=True),
+    Column("signer", String(NAME), primary_key=True),  # the address, or address@domain-N
     Column("next_nonce", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
     CheckConstraint("next_nonce >= 0", name="next_nonce_not_negative"),

@@ -9,14 +9,16 @@ twice reverts there: USDC is never minted twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pegkeeper.domain.equities.move_records import MoveRecord
 from pegkeeper.domain.equities.moves import Halt, MoveStep
-from pegkeeper.domain.equities.transfers import BridgeBurn, BridgeMessage, ContractCall
+from pegkeeper.domain.equities.transfers import BridgeBurn, BridgeMessage, ContractCall, TxOutcome
+from pegkeeper.domain.errors import ChainError
 from pegkeeper.domain.units import usdc_units_to_usdc
 from pegkeeper.ports.inventory import Attestations, ChainBalances, ChainSigner, ContractCalls
-from pegkeeper.services.equities.rebalance_looks import Done, Halted, StepLook, Wait
+from pegkeeper.services.equities.rebalance_looks import Done, Halted, StepCost, StepLook, Wait
 from pegkeeper.services.equities.rebalance_tx import Mined, Reverted, TxSteps, Waiting
 
 
@@ -49,13 +51,16 @@ class BridgeRoute:
         return self.orderbook if move.kind.value == "cash_to_chain" else self.home
 
 
+GasPricer = Callable[[TxOutcome], tuple[StepCost, ...]]  # a mined transaction's gas in USD
+
+
 class BridgeSteps:
     def __init__(self, route: BridgeRoute, calls: ContractCalls, attestations: Attestations):
         self.route = route
         self._calls = calls
         self._attestations = attestations
 
-    async def burn(self, move: MoveRecord, units: int, busy: bool) -> StepLook:
+    async def burn(self, move: MoveRecord, units: int, busy: bool, gas: GasPricer) -> StepLook:
         source, destination = self.route.source_of(move), self.route.destination_of(move)
         burn = BridgeBurn(
             token_messenger=source.token_messenger,
@@ -72,10 +77,11 @@ class BridgeSteps:
 
         progress = await source.tx.run(move, MoveStep.BURNED, build, busy=busy)
         if isinstance(progress, Mined):
-            return Done(usdc_units_to_usdc(units), tx_hash=progress.outcome.tx_hash)
+            outcome = progress.outcome
+            return Done(usdc_units_to_usdc(units), tx_hash=outcome.tx_hash, costs=gas(outcome))
         return _not_mined(progress)
 
-    async def mint(self, move: MoveRecord, busy: bool) -> StepLook:
+    async def mint(self, move: MoveRecord, busy: bool, gas: GasPricer) -> StepLook:
         source, destination = self.route.source_of(move), self.route.destination_of(move)
         burned = move.intent(MoveStep.BURNED)
         assert burned is not None
@@ -84,7 +90,11 @@ class BridgeSteps:
             return Wait(f"the attestation of burn {burned.tx_hash} has not arrived")
 
         async def build() -> ContractCall:
-            assert message is not None
+            if message is None:  # a fee bump of the mint needs the message again
+                raise ChainError(
+                    f"the attestation of burn {burned.tx_hash} is not available to sign the "
+                    "mint again with a higher fee"
+                )
             return self._calls.receive(destination.message_transmitter, message)
 
         if move.intent(MoveStep.BRIDGED) is None and message is not None:
@@ -101,9 +111,15 @@ class BridgeSteps:
                 return Halted(Halt.ATTESTATION_MISSING, why)
         progress = await destination.tx.run(move, MoveStep.BRIDGED, build, busy=busy)
         if isinstance(progress, Mined):
-            units = progress.outcome.received(destination.usdc, destination.signer.address)
+            outcome = progress.outcome
+            units = outcome.received(destination.usdc, destination.signer.address)
             detail = message.attestation.hex() if message is not None else None
-            return Done(usdc_units_to_usdc(units), tx_hash=progress.outcome.tx_hash, detail=detail)
+            return Done(
+                usdc_units_to_usdc(units),
+                tx_hash=outcome.tx_hash,
+                detail=detail,
+                costs=gas(outcome),
+            )
         return _not_mined(progress)
 
     async def _attested(self, source: ChainSide, burn_hash: str) -> BridgeMessage | None:

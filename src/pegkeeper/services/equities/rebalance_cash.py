@@ -169,12 +169,13 @@ class CashSteps(StepTools):
             if move.kind.value == "cash_to_chain"
             else (MoveStep.WITHDRAWN_FROM_VAULT)
         )
-        return await self._bridge.burn(move, usdc_units_floor(_received(move, left)), busy)
+        units = usdc_units_floor(_received(move, left))
+        return await self._bridge.burn(move, units, busy, self._gas)
 
     async def _bridged(self, move: MoveRecord, busy: bool) -> StepLook:
         if self._bridge is None:
             return Halted(Halt.TX_REVERTED, "the move crosses the bridge and none is configured")
-        return await self._bridge.mint(move, busy)
+        return await self._bridge.mint(move, busy, self._gas)
 
     async def _usdc_received(self, move: MoveRecord, busy: bool) -> StepLook:
         sent = move.intent(MoveStep.SENT_TO_BROKER)

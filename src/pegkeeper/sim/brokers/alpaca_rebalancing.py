@@ -32,9 +32,11 @@ def attach_rebalancing(
     collar: Decimal = COLLAR,
     min_withdrawal_usd: Decimal = Decimal(51),
     delay_ms: int = 0,
+    wallet_chain: ChainEffects | None = None,
 ) -> RebalancingSim:
     """Adds the endpoints to `server` (before it starts); `delay_ms` is how long each request
-    waits on the book's clock before its next state."""
+    waits on the book's clock before its next state; `wallet_chain`: where the USDC wallet
+    sends and receives, when not on `chain` (the tokens' chain)."""
     tokenization = AlpacaTokenization(
         server,
         chain,
@@ -44,7 +46,7 @@ def attach_rebalancing(
     )
     wallets = AlpacaWallets(
         server,
-        chain,
+        wallet_chain or chain,
         deposit_address=deposit_address,
         whitelisted=whitelisted,
         min_withdrawal_usd=min_withdrawal_usd,
