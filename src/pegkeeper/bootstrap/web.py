@@ -30,7 +30,6 @@ from pegkeeper.bootstrap.equities import EquitySetup, equities_check
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
 from pegkeeper.bootstrap.rebalancing import rebalancer_check, rebalancer_settings
 from pegkeeper.domain.equities.inventory import CASH_ASSET
-from pegkeeper.domain.equities.moves import StepTimeouts
 from pegkeeper.services.process_heartbeat import (
     DEFAULT_INTERVAL_SECONDS as HEARTBEAT_INTERVAL_SECONDS,
 )
@@ -212,20 +211,19 @@ def build_metrics(
 
 
 def rebalancing_api(runtime: Runtime, equities_view: EquitiesView | None) -> RebalancingApi | None:
-    """The rebalancer's records over HTTP, wherever the equity hedger is configured (they
-    are read from the shared store, whichever process runs the rebalancer)."""
-    if equities_view is None:
+    """The rebalancer's records over HTTP, wherever the equity hedger and rebalancing are
+    configured (they are read from the shared store, whichever process runs the rebalancer)."""
+    equities = runtime.settings.equities
+    if equities_view is None or not equities.rebalancing.enabled:
         return None
     store = runtime.store
     assets = [*equities_view.configured, CASH_ASSET]
-    equities = runtime.settings.equities
-    timeouts = rebalancer_settings(equities).timeouts if equities.rebalancing.enabled else None
     view = RebalancingView(
         store.rebalancing,
         RealClock(),
         store.operator_actions,
         assets,
-        timeouts=timeouts or StepTimeouts(),
+        timeouts=rebalancer_settings(equities).timeouts,
     )
     return RebalancingApi(
         view, store.operator_actions, RealClock(), runtime.notices, store.transaction
