@@ -95,7 +95,8 @@ def test_pegkeeper_hedges_on_okx_through_the_simulator_as_a_separate_process(
                 orders, state, received = _settled(client, sim_url)
                 if orders and all(o["state"] == "filled" for o in orders):
                     break
-                assert time.monotonic() < deadline, running.log.read_text()
+                not_filled = [o for o in orders if o["state"] != "filled"]
+                assert time.monotonic() < deadline, f"{not_filled}\n{running.log.read_text()}"
                 time.sleep(0.1)
         first = orders[-1]  # newest first: the hedge of the liability change
         assert first["venue_order_id"] and first["filled_contracts"] == "98"
