@@ -73,10 +73,6 @@ async def outside_request(send: Callable[[], Awaitable[T]]) -> T:
         pause_point("after-request")
 
 
-class SignerBusy(Exception):
-    """Another step's transaction of the same signer is not mined yet: this one waits."""
-
-
 class TxSteps:
     """Runs the transaction of one step of one move, a look at a time."""
 
