@@ -75,11 +75,22 @@ def test_a_peg_card_reacts_to_the_usdc_depeg_replay(demo: Running, page: Page) -
         timeout=40_000,
     )
     assert page.evaluate("window.__sameDocument") is True
-    price = float(usdc.get_attribute("data-price") or "nan")
-    price_text = usdc.locator('[data-field="price"]').inner_text()
+    # one snapshot: the card keeps updating between separate reads
+    shown = page.evaluate(
+        """() => {
+            const c = document.querySelector('.peg-card[data-symbol="USDC"]');
+            return {
+                price: c.dataset.price,
+                text: c.querySelector('[data-field="price"]').innerText,
+                deviation: c.querySelector('[data-field="deviation"]').dataset.value,
+            };
+        }"""
+    )
+    price = float(shown["price"])
+    price_text = shown["text"]
     assert len(price_text.split(".")[1]) == 6  # to 6 decimals
     assert abs(float(price_text) - price) < 1e-6
-    deviation = float(usdc.locator('[data-field="deviation"]').get_attribute("data-value") or "0")
+    deviation = float(shown["deviation"])
     assert deviation == pytest.approx((price - 1) * 10_000)  # in basis points
     assert deviation < -300
     expect(usdc.locator('[data-field="status"]')).to_have_text("depegged")
