@@ -11,6 +11,7 @@ from pegkeeper.backtest.funding_step import FundingStep
 from pegkeeper.backtest.settings import BacktestSettings
 from pegkeeper.backtest.store import MemoryStore
 from pegkeeper.backtest.venue import LatentSimVenue
+from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.sim.engine import SimEngine
 
@@ -27,6 +28,7 @@ class RunContext:
     instrument: Instrument
     settings: BacktestSettings
     liability_cents: Callable[[], int]
+    allocation: Allocation | None = None  # None: the one instrument carries it all
 
 
 FundingFactory = Callable[[RunContext], FundingStep]

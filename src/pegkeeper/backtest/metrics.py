@@ -13,11 +13,13 @@ events the state is constant, so the runner records it only when something chang
 a fill, a funding payment, a transfer) and the series over every tick is computed at the end.
 
 Costs are separate from the tracking error, each converted to USD when it happens: fees;
-funding (paid less received); slippage (a taker's fill against the mark at its moment: the
-spread and the depth walked; a maker's fill is booked at its own price, as the market traded
-through it, so it has none); transfer and withdrawal fees. The latency between a decision and
-its fill changes the price the fill meets: what the price did meanwhile is part of the
-tracking error (the hedge was not there yet) and is also reported alone, as `latency_usd`.
+funding (paid less received); the basis of dated futures (backtest/basis_book.py: a future is
+in the tracking error as the same contracts at spot, its basis is a carry beside funding);
+slippage (a taker's fill against the mark at its moment: the spread and the depth walked; a
+maker's fill is booked at its own price, as the market traded through it, so it has none);
+transfer and withdrawal fees. The latency between a decision and its fill changes the price
+the fill meets: what the price did meanwhile is part of the tracking error (the hedge was not
+there yet) and is also reported alone, as `latency_usd`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from pegkeeper.backtest.prices import FloatArray, IntArray, PricePath
 
-COST_COMPONENTS = ("fees", "funding", "slippage", "transfers")
+COST_COMPONENTS = ("fees", "funding", "slippage", "transfers", "basis")
 YEAR_MS = 365.25 * 86_400_000
 
 
@@ -51,6 +53,7 @@ class PolicyMetrics:
     funding_usd: float
     slippage_usd: float
     transfer_fees_usd: float
+    basis_usd: float  # what dated futures' basis cost (negative: earned), backtest/basis_book.py
     latency_usd: float
     total_cost_usd: float
     average_liability_usd: float

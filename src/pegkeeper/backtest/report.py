@@ -22,7 +22,13 @@ from pegkeeper.domain import band_policy
 
 MAX_POINTS = 4_000  # per line: enough to see every swing of a month, small enough to open fast
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-COMPONENT_DASH = {"fees": "solid", "funding": "dash", "slippage": "dot", "transfers": "dashdot"}
+COMPONENT_DASH = {
+    "fees": "solid",
+    "funding": "dash",
+    "slippage": "dot",
+    "transfers": "dashdot",
+    "basis": "longdash",
+}
 
 STABLESATS_RULE = (
     "Galoy stablesats' rules (specs/hedging.md): nothing while the hedge ratio (short / "
@@ -45,6 +51,7 @@ ROWS: tuple[tuple[str, str, str, bool | None], ...] = (
     ("funding paid (USD; negative: received)", "funding_usd", "{:,.0f}", True),
     ("slippage (USD)", "slippage_usd", "{:,.0f}", True),
     ("transfer and withdrawal fees (USD)", "transfer_fees_usd", "{:,.0f}", True),
+    ("dated futures' basis (USD; negative: earned)", "basis_usd", "{:,.0f}", True),
     ("total cost (USD)", "total_cost_usd", "{:,.0f}", True),
     ("total cost (bps of avg liability per year)", "cost_bps_per_year", "{:,.1f}", True),
     (

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pegkeeper.backtest.metrics import (
+    COST_COMPONENTS,
     PolicyMetrics,
     Recorder,
     Series,
@@ -54,7 +55,7 @@ def summarize(run: FinishedRun) -> PolicyResult:
     recorder = run.recorder
     series = recorder.series()
     stats = tracking_stats(series, run.settings.brackets)
-    totals = {c: recorder.cost_total(c) for c in ("fees", "funding", "slippage", "transfers")}
+    totals = {c: recorder.cost_total(c) for c in COST_COMPONENTS}
     total = sum(totals.values())
     orders = list(run.trail.orders.values())[run.orders_at_start :]
     span_ms = run.path.end_ms - run.path.start_ms
@@ -74,6 +75,7 @@ def summarize(run: FinishedRun) -> PolicyResult:
         funding_usd=totals["funding"],
         slippage_usd=totals["slippage"],
         transfer_fees_usd=totals["transfers"],
+        basis_usd=totals["basis"],
         latency_usd=_latency_usd(run),
         total_cost_usd=total,
         average_liability_usd=stats.average_liability_usd,

@@ -27,7 +27,10 @@ from decimal import ROUND_FLOOR, Decimal
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
+from pegkeeper.backtest.basis_book import BasisBook
 from pegkeeper.backtest.context import FundingFactory, RunContext
+from pegkeeper.backtest.futures_market import FuturesMarket
+from pegkeeper.backtest.legs import LegRun
 from pegkeeper.backtest.metrics import Recorder
 from pegkeeper.backtest.prices import BAR_MS
 from pegkeeper.backtest.results import FillMark, FinishedRun, PolicyResult, summarize
@@ -35,11 +38,12 @@ from pegkeeper.backtest.service_funding import service_funding
 from pegkeeper.backtest.settings import INSTRUMENTS, BacktestInputs, BacktestSettings
 from pegkeeper.backtest.store import MemoryStore
 from pegkeeper.backtest.venue import LatentSimVenue
+from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.hedge_policy import HedgePolicy
-from pegkeeper.domain.instruments import ContractType
+from pegkeeper.domain.instruments import ContractType, Instrument
 from pegkeeper.domain.liability import LiabilityChange
-from pegkeeper.domain.orders import OrderSide
-from pegkeeper.domain.venue import VenuePosition
+from pegkeeper.domain.margin import inverse_liquidation_price_usd
+from pegkeeper.domain.orders import Fill, OrderSide
 from pegkeeper.services.hedging.cycle import HedgeCycle
 from pegkeeper.services.ids import new_correlation_id
 from pegkeeper.services.ledger.liability import LiabilityService
@@ -77,12 +81,14 @@ class PolicyRun:
         self._inputs = inputs
         self._settings = settings
         self._path = inputs.path
-        self.instrument = INSTRUMENTS[settings.instrument_id]
+        self.instrument = INSTRUMENTS[settings.instrument_id]  # the perpetual
         self._inverse = self.instrument.contract_type is ContractType.INVERSE
+        self.allocation = settings.allocation or Allocation.single(settings.instrument_id)
+        self.futures = FuturesMarket.for_run(self.allocation, self._path, settings.basis)
         costs = settings.costs
         deposit_ms = int(costs.deposit_minutes * 60_000)
         self.engine = SimEngine(
-            [self.instrument],
+            [self.instrument, *self.futures.instruments],
             taker_fee_rate=costs.taker_fee_rate,
             maker_fee_rate=costs.maker_fee_rate,
             maintenance_margin_rate=settings.maintenance_margin_rate,
@@ -97,31 +103,30 @@ class PolicyRun:
         self._liability = LiabilityService(
             self.store.liability, bus, self.clock, max_abs_delta_cents=settings.max_abs_delta_cents
         )
-        self.hedger = HedgeCycle(
-            self.store, self.venue, bus, self.clock, policy,
-            replace(settings.hedger, instrument_id=settings.instrument_id),
-        )  # fmt: skip
+        self.carry = settings.carry_factory(self) if settings.carry_factory else None
+        weights = self.carry.weights if self.carry is not None else None
+        self.legs = [
+            self._leg(policy, bus, index, weights) for index in range(len(self.allocation.legs))
+        ]
+        self.hedger = self.legs[0].hedger
         context = RunContext(
             self.engine, self.venue, self.clock, self.store, bus, self.instrument, settings,
-            self._liability_now,
+            self._liability_now, self.allocation,
         )  # fmt: skip
         self.funding = (funding or service_funding())(context)
         self.recorder = Recorder(self._path, self._inverse, float(self.instrument.contract_value))
+        self.basis = BasisBook(float(self.instrument.contract_value))
         self.engine.add_listener(self._on_position)
         self.engine.add_order_listener(self._on_order)
         self._mark = self._path.tick_prices[0]
         self._mark_usd = float(self._mark)
         self._liability_cents = 0
-        self._size = Decimal(0)
         self._next_tick = 0
         self._book_bar = -1
         self._next_boundary_ms: int | None = None
         self._payments_seen = 0
         self._changed = False
         self._liquidations = 0
-        self._hedger_due_ms: int | None = None
-        self._quiet: tuple[object, ...] | None = None
-        self._quiet_until_ms: int | None = None
         self._opening = True
         self._opening_cost_usd = 0.0
         self._fills_seen: dict[str, int] = {}
@@ -132,6 +137,24 @@ class PolicyRun:
         self._withdrawals_at_start = 0
         self._deposits_at_start = 0
         self.events = 0
+
+    def _leg(self, policy: HedgePolicy, bus: MemoryBus, index: int, weights: object) -> LegRun:
+        leg = self.allocation.legs[index]
+        settings = self._settings
+        hedger_settings = replace(
+            settings.hedger,
+            instrument_id=settings.instrument_id if leg.rolls else leg.instrument_id,
+            allocation=self.allocation if len(self.allocation.legs) > 1 else None,
+            leg_index=index,
+            venue_leverage=Decimal(settings.exchange_leverage),
+        )
+        hedger = HedgeCycle(
+            self.store, self.venue, bus, self.clock, policy, hedger_settings,
+            weights=weights,  # type: ignore[arg-type]
+        )  # fmt: skip
+        run = LegRun(leg, hedger, int(hedger_settings.roll_lead_seconds * 1000))
+        run.next_roll_ms = run.roll_due_ms(self._path.start_ms)
+        return run
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -159,7 +182,10 @@ class PolicyRun:
             if reserve > 0:
                 self.engine.credit_funding(reserve, self.instrument.settle_currency)
         self.venue.latency_ms = 0
-        await self._hedge_cycle("startup")
+        if self.carry is not None:
+            self.carry.check(path.start_ms, opening=True)
+        for leg in self.legs:
+            await self._hedge_cycle(leg, "startup")
         await self.funding.cycle("startup")
         self.venue.latency_ms = settings.costs.latency_ms
         self._opening = False
@@ -168,16 +194,15 @@ class PolicyRun:
         self._transfers_at_start = len(self.engine.transfers)
         self._withdrawals_at_start = len(self.engine.wallet.withdrawals())
         self._deposits_at_start = len(self.engine.wallet.deposits())
-        position = self.engine.position(self.instrument.instrument_id)
-        self._size = position.size_contracts
+        size, avg, liq = self._hedge_state()
         self._changed = False
         self.recorder.begin(
             initial_cents / 100,
             self._mark_usd,
-            float(position.size_contracts),
-            float(position.avg_price_usd or 0),
+            size,
+            avg,
             float(self.engine.trading_cash(self.instrument.settle_currency)),
-            float(position.liquidation_price_usd or 0),
+            liq,
         )
 
     async def _replay(self, progress: Progress | None) -> None:
@@ -188,7 +213,8 @@ class PolicyRun:
         funding_every_ms = int(self._settings.funding_check_interval_seconds * 1000)
         funding_due_ms = path.start_ms + funding_every_ms
         price_sensitive = not self._inverse
-        clock, funding = self.clock, self.funding
+        clock, funding, legs = self.clock, self.funding, self.legs
+        single = len(legs) == 1 and not legs[0].rolls and self.carry is None
         for index in range(1, len(tick_ms)):
             ms = tick_ms[index]
             while flow_index < flow_count and flow_ms[flow_index] < ms:
@@ -210,8 +236,11 @@ class PolicyRun:
             if ms >= funding_due_ms:
                 funding_due_ms += funding_every_ms
                 await self._funding_cycle("periodic")
-            if price_sensitive or self._hedger_due_ms is not None:
-                await self._maybe_hedge("price")
+            if single:
+                if price_sensitive or legs[0].due_ms is not None:
+                    await self._maybe_hedge("price")
+            else:
+                await self._timed_checks(ms, price_sensitive)
             if progress is not None and index % PROGRESS_EVERY_TICKS == 0:
                 progress(PROGRESS_EVERY_TICKS)
         while flow_index < flow_count:
@@ -220,6 +249,22 @@ class PolicyRun:
         self.events = len(tick_ms) - 1 + flow_count
         if progress is not None:
             progress((len(tick_ms) - 1) % PROGRESS_EVERY_TICKS)
+
+    async def _timed_checks(self, ms: int, price_sensitive: bool) -> None:
+        """With several legs: the carry allocation's check, rolls due, rechecks asked for."""
+        if self.carry is not None and self.carry.check(ms):
+            for leg in self.legs:
+                leg.wake()
+            await self._maybe_hedge("allocation")
+            return
+        for leg in self.legs:
+            roll_ms = leg.next_roll_ms
+            if roll_ms is not None and ms >= roll_ms:
+                leg.wake()
+                leg.due_ms = ms  # the roll steps are cycles of their own
+                leg.next_roll_ms = leg.roll_due_ms(ms)
+        if price_sensitive or any(leg.due_ms is not None for leg in self.legs):
+            await self._maybe_hedge("price")
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -242,38 +287,34 @@ class PolicyRun:
         await self._maybe_hedge("position")
 
     async def _maybe_hedge(self, reason: str) -> None:
+        """Each leg that would trade, the ones growing first: while weight moves between legs,
+        the leg that takes it is opened before the one that gives it is closed."""
+        legs = self.legs
+        if len(legs) > 1:
+            legs = sorted(legs, key=self._growth, reverse=True)
+        for leg in legs:
+            await self._maybe_hedge_leg(leg, reason)
+
+    def _growth(self, leg: LegRun) -> int:
+        target = leg.hedger.share_cents(self._liability_cents) // 10_000
+        return target - abs(int(leg.size))
+
+    async def _maybe_hedge_leg(self, leg: LegRun, reason: str) -> None:
         for _ in range(3):  # a fill is followed by the cycle its position change triggers
             now = self.clock.now_ms()
-            due = self._hedger_due_ms
-            if due is not None:
-                if now < due:
-                    return  # an order in flight: the hedger looks at nothing else meanwhile
-                self._hedger_due_ms = None
-                reason = "recheck"
-            else:
-                inputs = (self._liability_cents, self._size) + (
-                    () if self._inverse else (self._mark,)
-                )
-                waiting = self._quiet_until_ms is None or now < self._quiet_until_ms
-                if inputs == self._quiet and waiting:
-                    return
-                position = VenuePosition(
-                    self.instrument.instrument_id, self._size, None, self._mark
-                )
-                if not self.hedger.would_act(self._liability_cents, position):
-                    self._quiet, self._quiet_until_ms = inputs, None
-                    return
-            size_before = self._size
-            await self._hedge_cycle(reason)
+            wanted, why = leg.wants_cycle(now, self._liability_cents, self._mark, self._inverse)
+            if not wanted:
+                return
+            reason = why or reason
+            size_before = leg.size
+            await self._hedge_cycle(leg, reason)
             if self._changed:
                 self._record_state()
                 await self._funding_cycle("position")
-            if self._size == size_before:  # refused, or resting: the periodic check retries
-                self._quiet = (self._liability_cents, self._size) + (
-                    () if self._inverse else (self._mark,)
-                )
+            if leg.size == size_before:  # refused, or resting: the periodic check retries
                 interval_ms = int(self._settings.hedger.check_interval_seconds * 1000)
-                self._quiet_until_ms = self.clock.now_ms() + interval_ms
+                inputs = leg.inputs(self._liability_cents, self._mark, self._inverse)
+                leg.held_still(inputs, self.clock.now_ms(), interval_ms)
                 return
             reason = "position"
 
@@ -281,35 +322,76 @@ class PolicyRun:
         await self.funding.cycle(reason)
         self._record_state()
 
-    async def _hedge_cycle(self, reason: str) -> None:
-        await self.hedger.cycle(reason, new_correlation_id())
-        if self.hedger.recheck_in_seconds is not None:
-            self._recheck(self.hedger.recheck_in_seconds)
-
-    def _recheck(self, delay_seconds: float) -> None:
-        due = self.clock.now_ms() + int(delay_seconds * 1000)
-        if self._hedger_due_ms is None or due < self._hedger_due_ms:
-            self._hedger_due_ms = due
+    async def _hedge_cycle(self, leg: LegRun, reason: str) -> None:
+        await leg.hedger.cycle(reason, new_correlation_id())
+        if leg.hedger.recheck_in_seconds is not None:
+            leg.recheck(self.clock.now_ms() + int(leg.hedger.recheck_in_seconds * 1000))
 
     def _record_state(self) -> None:
-        position = self.engine.position(self.instrument.instrument_id)
-        self._size = position.size_contracts
+        size, avg, liq = self._hedge_state()
         self._changed = False
         self.recorder.state(
             self._next_tick,
             self._mark_usd,
-            float(position.size_contracts),
-            float(position.avg_price_usd or 0),
+            size,
+            avg,
             float(self.engine.trading_cash(self.instrument.settle_currency)),
-            float(position.liquidation_price_usd or 0),
+            liq,
         )
+
+    def _hedge_state(self) -> tuple[float, float, float]:
+        """Every leg's contracts, their average price and the liquidation price of them all
+        on the one account (spot-equivalent: every contract is 100 USD of face value)."""
+        if len(self.legs) == 1 and not self.legs[0].rolls:
+            position = self.engine.position(self.instrument.instrument_id)
+            self.legs[0].size = position.size_contracts
+            return (
+                float(position.size_contracts),
+                float(position.avg_price_usd or 0),
+                float(position.liquidation_price_usd or 0),
+            )
+        total, inverse_sum = Decimal(0), Decimal(0)
+        for leg in self.legs:
+            leg.size = Decimal(0)
+        for instrument_id in self.engine.live_instrument_ids:
+            position = self.engine.position(instrument_id)
+            if position.size_contracts == 0 or position.avg_price_usd is None:
+                continue
+            owner = next(leg for leg in self.legs if leg.owns(instrument_id))
+            owner.size += position.size_contracts
+            self._track_basis(instrument_id, position.size_contracts)
+            total += position.size_contracts
+            inverse_sum += position.size_contracts / position.avg_price_usd
+        for instrument_id in self.futures.delivered(self.engine.live_instrument_ids):
+            self._track_basis(instrument_id, Decimal(0))
+        if total == 0:
+            return 0.0, 0.0, 0.0
+        avg = total / inverse_sum
+        cash = self.engine.trading_cash(self.instrument.settle_currency)
+        liq = inverse_liquidation_price_usd(
+            total, self.instrument.contract_value, avg, cash,
+            self._settings.maintenance_margin_rate,
+        )  # fmt: skip
+        return float(total), float(avg), float(liq or 0)
+
+    def _track_basis(self, instrument_id: str, size: Decimal) -> None:
+        """A future's position that moved without a fill seen (a liquidation): at its basis."""
+        if instrument_id == self.instrument.instrument_id:
+            return
+        moved = float(size) - self.basis.contracts(instrument_id)
+        if moved:
+            earned = self.basis.trade(instrument_id, moved, self.futures.basis_now(instrument_id))
+            self._cost(self.clock.now_ms(), "basis", -earned)
 
     # -- the simulated market ---------------------------------------------------------------------
 
     def _set_price(self, ms: int, price: Decimal, price_usd: float) -> None:
         boundary = self._next_boundary_ms
         self._mark, self._mark_usd = price, price_usd  # before: resting orders fill at it
-        self.engine.set_price(ms, price)
+        self.engine.set_price(ms, price, self.instrument.instrument_id)
+        if self.futures.instruments:
+            for instrument_id, future_price in self.futures.prices(ms, price_usd):
+                self.engine.set_price(ms, future_price, instrument_id)
         if boundary is None or ms >= boundary:
             self._after_funding_boundary()
 
@@ -373,31 +455,44 @@ class PolicyRun:
         if len(order.fills) == seen:
             return
         self._fills_seen[order.client_order_id] = len(order.fills)
-        mark = self._mark_usd
+        instrument = self.engine.instrument(order.instrument_id)
+        own_mark = float(self.engine.mark_price_usd(order.instrument_id) or self._mark)
         maker = order.order_type is OrderType.POST_ONLY  # fills only as the price trades through
         sign = 1.0 if order.side is OrderSide.BUY else -1.0
         for fill in order.fills[seen:]:
-            fee_usd = float(fill.fee) * (mark if self._inverse else 1.0)
-            booked = float(fill.price_usd) if maker else mark
-            slippage_usd = self._slippage_usd(order.side, fill.size_contracts, fill.price_usd)
+            fee_usd = float(fill.fee) * (self._mark_usd if self._inverse else 1.0)
+            booked = float(fill.price_usd) if maker else own_mark  # in the instrument's price
+            slippage_usd = self._slippage_usd(instrument, order.side, fill, own_mark)
+            basis = 0.0
+            if instrument.expiry_ms is not None:  # a future: its basis is apart
+                basis = own_mark / self._mark_usd - 1
+                signed = sign * float(fill.size_contracts)
+                earned = self.basis.trade(instrument.instrument_id, signed, basis)
+                if not self._opening:
+                    self._cost(fill.ts_ms, "basis", -earned)
             if self._opening:
                 self._opening_cost_usd += fee_usd + slippage_usd
                 continue
             self._cost(fill.ts_ms, "fees", fee_usd)
             if not maker:
                 self._cost(fill.ts_ms, "slippage", slippage_usd)
-            self.recorder.fill(self._next_tick, sign * float(fill.size_contracts), booked)
+            spot_booked = booked / (1 + basis)  # the same contracts at spot
+            self.recorder.fill(self._next_tick, sign * float(fill.size_contracts), spot_booked)
             self._fill_marks.append(
                 (order.client_order_id, order.side, fill.size_contracts, booked)
             )
 
-    def _slippage_usd(self, side: OrderSide, size: Decimal, price: Decimal) -> float:
-        """What the fill cost against the mark of its moment (positive: worse than the mark)."""
+    def _slippage_usd(
+        self, instrument: Instrument, side: OrderSide, fill: Fill, mark: float
+    ) -> float:
+        """What the fill cost against the mark of its instrument at its moment (positive:
+        worse than the mark)."""
         sign = 1.0 if side is OrderSide.SELL else -1.0
-        face, mark, fill = float(self.instrument.contract_value), self._mark_usd, float(price)
+        face, price = float(instrument.contract_value), float(fill.price_usd)
+        size = float(fill.size_contracts)
         if self._inverse:
-            return sign * float(size) * face * (1 / fill - 1 / mark) * mark
-        return sign * float(size) * face * (mark - fill)
+            return sign * size * face * (1 / price - 1 / mark) * mark
+        return sign * size * face * (mark - price)
 
     def _cost(self, ts_ms: int, component: str, usd: float) -> None:
         self.recorder.cost(ts_ms, component, usd)
@@ -415,6 +510,9 @@ class PolicyRun:
     # -- the result -------------------------------------------------------------------------------
 
     def _result(self, elapsed_s: float) -> PolicyResult:
+        if self.futures.instruments:  # what the futures still open would earn at the end
+            basis_now = {i: self.futures.basis_now(i) for i in self.engine.live_instrument_ids}
+            self._cost(self._path.end_ms, "basis", -self.basis.open_value_usd(basis_now))
         finished = FinishedRun(
             policy=self._policy_name,
             instrument=self.instrument,

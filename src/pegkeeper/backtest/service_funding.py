@@ -132,7 +132,7 @@ def build_service_funding(context: RunContext, settings: ServiceFundingSettings)
         context.bus,
         clock,
         settings.policy,
-        Allocation.single(context.instrument.instrument_id),
+        context.allocation or Allocation.single(context.instrument.instrument_id),
         alerter,
         _with_currency(settings.service, currency),
         rng=random.Random(settings.seed),

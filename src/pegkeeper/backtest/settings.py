@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from pegkeeper.backtest.costs import CostModel
 from pegkeeper.backtest.flows import Flows
@@ -11,8 +13,12 @@ from pegkeeper.backtest.funding_rates import FundingSchedule
 from pegkeeper.backtest.funding_step import CollateralSettings
 from pegkeeper.backtest.metrics import Brackets
 from pegkeeper.backtest.prices import PricePath
+from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.instruments import BTC_USD_SWAP, BTC_USDT_SWAP
 from pegkeeper.services.hedging.hedger import HedgerSettings
+
+if TYPE_CHECKING:
+    from pegkeeper.backtest.futures_market import BasisModel
 
 INSTRUMENTS = {i.instrument_id: i for i in (BTC_USD_SWAP, BTC_USDT_SWAP)}
 
@@ -29,6 +35,11 @@ class BacktestSettings:
     brackets: Brackets = field(default_factory=Brackets)
     max_abs_delta_cents: int = 100_000_000
     funding_check_interval_seconds: float = 600.0
+    # Several legs (a rolling quarterly beside the perpetual, say); None: the perpetual alone.
+    allocation: Allocation | None = None
+    basis: BasisModel | None = None  # prices the dated futures of a rolling leg
+    # Moves the legs' weights during the run (the carry allocation), built for each run.
+    carry_factory: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.instrument_id not in INSTRUMENTS:

@@ -52,7 +52,7 @@ from pegkeeper.domain.venue import VenuePosition
 from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
 from pegkeeper.services.execution.orders import OrderExecution
 from pegkeeper.services.hedging.control import HedgeControl
-from pegkeeper.services.hedging.legs import LegScope, OlderPosition
+from pegkeeper.services.hedging.legs import LegScope, OlderPosition, WeightSource
 from pegkeeper.services.hedging.snapshots import take_snapshot
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 from pegkeeper.services.outbox import Outbox
@@ -94,8 +94,10 @@ class HedgeCycle:
         *,
         gate: ReadinessGate | None = None,
         outbox: Outbox | None = None,
+        weights: WeightSource | None = None,
     ) -> None:
-        """With `outbox` its events go through the store's outbox (services/unit_of_work.py)."""
+        """With `outbox` its events go through the store's outbox (services/unit_of_work.py);
+        with `weights` the allocation's legs are weighted by what it answers at each cycle."""
         self.control = control or HedgeControl()  # operators pause hedging here
         self._store = store
         self._gate = gate  # closed (a half-imported ledger): nothing new is sent
@@ -120,6 +122,7 @@ class HedgeCycle:
             settings.leg_index,
             int(settings.roll_lead_seconds * 1000),
             settings.venue_leverage,
+            weights,
         )
         self.waiting_for = ""  # why the gate is closed, while it is
         self.waiting_on: OrderRecord | None = None  # the oldest order in flight, while any is
@@ -209,6 +212,10 @@ class HedgeCycle:
         if self._covered_seq is None:
             self._covered_seq = await self._store.hedge.last_covered_seq(self._scope.name)
         return LiabilityCover(self._scope.name, self._covered_seq, self._latest_seq)
+
+    def share_cents(self, liability_cents: int) -> int:
+        """This leg's share of the whole liability."""
+        return self._scope.share_cents(liability_cents)
 
     def would_act(self, liability_cents: int, position: VenuePosition) -> bool:
         """Whether the policy trades on these inputs, without reading anything: a driver that

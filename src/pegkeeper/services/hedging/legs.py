@@ -10,6 +10,7 @@ not fit is rolled by the next steps, as the closed leg frees its margin.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -17,6 +18,7 @@ from pegkeeper.domain.allocation import (
     Allocation,
     quarterlies_to_roll_from,
     quarterly_instrument_id,
+    split_cents,
 )
 from pegkeeper.domain.instruments import Instrument
 from pegkeeper.domain.leverage import initial_margin
@@ -28,6 +30,9 @@ from pegkeeper.ports import Clock, Venue
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
 
 MARGIN_CUSHION = Decimal("0.95")
+
+# The allocation's weights now, leg by leg, when something moves them (the carry allocation).
+WeightSource = Callable[[], Sequence[Decimal]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +143,13 @@ class LegScope:
         leg_index: int,
         roll_lead_ms: int,
         venue_leverage: Decimal,
+        weights: WeightSource | None = None,
     ) -> None:
         self._venue = venue
         self._leverage = venue_leverage
         self._instrument_id = instrument_id
         self._allocation = allocation
+        self._weights = weights
         self._leg_index = leg_index
         self._leg = allocation.legs[leg_index] if allocation is not None else None
         self._instrument: Instrument | None = None
@@ -158,6 +165,8 @@ class LegScope:
     def share_cents(self, liability_cents: int) -> int:
         if self._allocation is None:
             return liability_cents
+        if self._weights is not None:  # weights that move (the carry allocation)
+            return split_cents(liability_cents, self._weights())[self._leg_index]
         return self._allocation.split_cents(liability_cents)[self._leg_index]
 
     def owns(self, instrument_id: str) -> bool:

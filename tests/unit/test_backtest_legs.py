@@ -1,0 +1,101 @@
+"""A backtest over several legs: a perpetual and a rolling quarterly future priced at a basis,
+and the basis counted as a carry apart from the tracking error."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from pegkeeper.backtest.basis_book import BasisBook
+from pegkeeper.backtest.flows import Flows
+from pegkeeper.backtest.funding_rates import FundingSchedule
+from pegkeeper.backtest.runner import BacktestInputs, BacktestSettings, PolicyRun
+from pegkeeper.domain.allocation import Allocation, HedgeLeg
+from pegkeeper.domain.band_policy import BandHedgePolicy
+from tests.unit.test_backtest_runner import flat_path
+
+HALF_AND_HALF = Allocation(
+    (HedgeLeg("BTC-USD-SWAP", Decimal(1)), HedgeLeg("BTC-USD-QUARTERLY", Decimal(1)))
+)
+
+
+class FlatBasis:
+    """A fixed basis whatever the time to expiry: easy to check by hand."""
+
+    def __init__(self, basis: float) -> None:
+        self.value = basis
+
+    @property
+    def drawdown_window_ms(self) -> int:
+        return 3_600_000
+
+    def basis(self, now_ms: int, expiry_ms: int, drawdown: float) -> float:
+        return self.value
+
+
+def test_a_short_opened_at_a_premium_earns_it_as_the_basis_closes() -> None:
+    book = BasisBook(100.0)
+    assert book.trade("F", -10, 0.02) == 0.0  # opened: nothing earned yet
+    assert book.trade("F", -10, 0.01) == 0.0  # grown: entry basis averaged to 0.015
+    # 5 contracts of 100 USD closed at 0.005: earned 5 * 100 * (0.015 - 0.005) = 5 USD
+    assert book.trade("F", 5, 0.005) == pytest.approx(5.0)
+    assert book.contracts("F") == -15
+    # what is still open, at a basis of 0 (the expiry): 15 * 100 * 0.015 = 22.5 USD
+    assert book.open_value_usd({"F": 0.0}) == pytest.approx(22.5)
+    # flipped to long: the 15 short contracts are closed at -0.01: 15 * 100 * 0.025
+    assert book.trade("F", 20, -0.01) == pytest.approx(37.5)
+    assert book.contracts("F") == 5 and book.open_value_usd({"F": -0.01}) == 0.0
+
+
+async def test_two_legs_share_the_hedge_and_the_futures_basis_is_a_cost_apart() -> None:
+    path = flat_path("8000", 120)
+    inputs = BacktestInputs(path, Flows("none", (), ()), FundingSchedule.constant_rate(Decimal(0)))
+    settings = BacktestSettings(
+        initial_liability_usd=Decimal(100_000),
+        allocation=HALF_AND_HALF,
+        basis=FlatBasis(0.01),
+    )
+    run = PolicyRun(BandHedgePolicy(), inputs, settings)
+    result = await run.run()
+    # the liability of 100 000 USD split in halves: 500 contracts on each leg
+    perp = run.engine.position("BTC-USD-SWAP")
+    future = next(
+        i
+        for i in run.engine.instrument_ids
+        if i != "BTC-USD-SWAP" and run.engine.position(i).size_contracts
+    )
+    assert perp.size_contracts == -500
+    assert run.engine.position(future).size_contracts == -500
+    # the future trades at 8 080 (1 % over spot); against spot, the hedge is whole: no
+    # tracking error at a constant price
+    assert run.engine.mark_price_usd(future) == Decimal("8080.0")
+    m = result.metrics
+    assert m.tracking_error_max_usd < 1e-6
+    # the basis did not move: the open short is worth what it was sold at, nothing earned yet
+    assert m.basis_usd == pytest.approx(0.0, abs=1e-9)
+
+
+class StepBasis(FlatBasis):
+    """1 % until `until_ms`, then none."""
+
+    def __init__(self, until_ms: int) -> None:
+        super().__init__(0.01)
+        self.until_ms = until_ms
+
+    def basis(self, now_ms: int, expiry_ms: int, drawdown: float) -> float:
+        return self.value if now_ms < self.until_ms else 0.0
+
+
+async def test_a_premium_that_closes_is_earned_by_the_short_future() -> None:
+    path = flat_path("8000", 120)
+    inputs = BacktestInputs(path, Flows("none", (), ()), FundingSchedule.constant_rate(Decimal(0)))
+    settings = BacktestSettings(
+        initial_liability_usd=Decimal(100_000),
+        allocation=HALF_AND_HALF,
+        basis=StepBasis(path.start_ms + 30 * 60_000),
+    )
+    result = await PolicyRun(BandHedgePolicy(), inputs, settings).run()
+    # 500 contracts sold at a 1 % premium, valued at the end at none: 500 * 100 * 0.01 USD
+    assert result.metrics.basis_usd == pytest.approx(-500.0)
+    assert result.metrics.tracking_error_max_usd < 1e-6  # spot never moved
