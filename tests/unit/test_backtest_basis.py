@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from pegkeeper.backtest.basis import BasisModel, TrailingDrawdown
-from pegkeeper.backtest.basis_calibration import BasisCalibration, calibrate_basis
+from pegkeeper.backtest.basis_calibration import BasisCalibration, calibrate_basis, main
 from pegkeeper.config.basis import BasisSettings
 from tests.shared_data import shared_data
 
@@ -77,6 +77,7 @@ def test_the_drawdown_is_from_the_highest_price_of_the_window() -> None:
         ({"crash_threshold": D("-0.1")}, "crash_threshold"),
         ({"crash_slope": D(2), "crash_threshold": D("0.4")}, "crash_slope * (1 - crash_threshold)"),
         ({"slope_per_year": D("-0.9"), "level_per_year": D("-0.9")}, "at the longest term"),
+        ({"crash_fade_days": 0}, "crash_fade_days"),
         ({"unknown": 1}, "unknown"),
     ],
 )
@@ -101,14 +102,35 @@ def test_bad_inputs_are_refused(
         BasisModel().future_price(spot, now_ms, NOW_MS + DAY_MS, drawdown)
 
 
-def test_prices_must_come_in_time_order() -> None:
+def test_prices_must_come_in_time_order_and_be_positive() -> None:
     tracker = TrailingDrawdown(3_600_000)
     tracker.update(10, D(1))
     with pytest.raises(ValueError, match="time order"):
         tracker.update(9, D(1))
+    with pytest.raises(ValueError, match="expected a price > 0 USD, got 0"):
+        tracker.update(11, D(0))
+    with pytest.raises(ValueError, match="expected a window > 0 ms, got 0"):
+        TrailingDrawdown(0)
+
+
+def test_an_expiry_too_far_for_a_falling_curve_is_refused() -> None:
+    falling = BasisModel(BasisSettings(level_per_year=D("-0.5"), slope_per_year=D(0)))
+    assert falling.crash_window_ms == 72 * 3_600_000
+    # -0.5 a year over 3 years: -150 %
+    with pytest.raises(ValueError, match="no positive price"):
+        falling.future_price(D(100), 0, 3 * 365 * DAY_MS, D(0))
+    with pytest.raises(ValueError, match="expected a time to expiry >= 0 ms"):
+        falling.annualised_basis(-1)
 
 
 # -- the calibration on the real data ------------------------------------------------------------
+
+
+def test_the_calibration_prints_the_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", str(shared_data())]) == 0
+    printed = capsys.readouterr().out
+    assert '[backtest.basis]\nlevel_per_year = "0.102"\nslope_per_year = "-0.063"' in printed
+    assert main(["calibrate"]) == 2
 
 
 def test_the_calibration_gives_the_committed_defaults(fit: BasisCalibration) -> None:

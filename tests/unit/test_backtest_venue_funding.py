@@ -2,8 +2,10 @@
 the 8-hour layouts; the next rate, the trailing mean and the settlement schedule, checked
 against rows of the real files (values copied from the files by hand)."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -149,13 +151,29 @@ def test_binance_keeps_its_schedule() -> None:
         ([DERIBIT, "a,3600000,0,x"], None, "line 2: column interest_1h: not a rate"),
         ([DERIBIT, "a,3600000,0,0.1"], "bybit", "the funding of deribit only, not of 'bybit'"),
         (["when,what"], None, "line 1: unknown header when,what; expected columns"),
+        ([], None, "line 1: unknown header (empty)"),
+        ([DERIBIT, ""], None, "no funding rates of deribit"),
+        ([DERIBIT, "a,1"], None, "line 2: expected 4 columns"),
+        ([DERIBIT, "a,x,0,0.1"], None, "line 2: column timestamp: not a time in epoch ms: 'x'"),
+        ([VENUES, "gate,1,8,0.1", "gate,2,1,0.1"], "gate", "nominal_interval_hours 1, 8; expected"),
     ],
 )
 def test_bad_files_are_refused(lines: list[str], venue: str | None, message: str) -> None:
-    with pytest.raises(FundingFileError, match=message):
+    with pytest.raises(FundingFileError, match=re.escape(message)):
         parse_venue_funding(lines, "f.csv", venue)
 
 
-def test_a_window_without_settlements_is_refused(deribit: VenueFunding) -> None:
+def test_times_outside_the_file_are_refused(deribit: VenueFunding) -> None:
     with pytest.raises(FundingFileError, match="no deribit settlement in the 1 h before 2019-01"):
         deribit.trailing_mean_rate_8h(ms("2019-01-01 00:00"), HOUR_MS)
+    with pytest.raises(ValueError, match="expected a window > 0 ms, got 0"):
+        deribit.trailing_mean_rate_8h(ms("2020-01-01 00:00"), 0)
+    with pytest.raises(FundingFileError, match="no settlement within 3 h before 2019-01-01"):
+        deribit.last_rate_8h(ms("2019-01-01 00:00"))
+    with pytest.raises(FundingFileError, match="no settlement within 3 h after 2021-03-01"):
+        deribit.predicted_rate_8h(ms("2021-03-01 00:00"))
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FundingFileError, match=r"none\.csv: cannot be read"):
+        load_venue_funding(tmp_path / "none.csv")

@@ -47,9 +47,7 @@ class BasisModel:
         """The share of the price the future loses to a crash (>= 0), faded near expiry."""
         s = self.settings
         beyond = max(Decimal(0), _drawdown(drawdown) - s.crash_threshold)
-        fade = Decimal(1)
-        if self._fade_ms > 0:
-            fade = min(fade, Decimal(_not_negative(time_to_expiry_ms)) / self._fade_ms)
+        fade = min(Decimal(1), Decimal(_not_negative(time_to_expiry_ms)) / self._fade_ms)
         return s.crash_slope * beyond * fade
 
     def basis(self, now_ms: int, expiry_ms: int, drawdown: Decimal) -> Decimal:

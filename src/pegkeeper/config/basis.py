@@ -54,7 +54,7 @@ class BasisSettings(BaseModel):
     crash_window_hours: float = Field(72.0, gt=0, le=24 * 90)
     crash_threshold: Decimal = Field(Decimal("0.225"), ge=0, lt=1)  # drawdown, a fraction
     crash_slope: Decimal = Field(Decimal("0.30"), ge=0)  # discount per unit of drawdown beyond
-    crash_fade_days: float = Field(7.0, ge=0, le=90)
+    crash_fade_days: float = Field(7.0, gt=0, le=90)  # > 0: F meets S at expiry
 
     @model_validator(mode="after")
     def _check_prices_stay_positive(self) -> BasisSettings:
