@@ -175,7 +175,7 @@ def _binance_hourly(path: Path) -> list[tuple[int, str]]:
 def _hourly(series: list[tuple[int, str]], window_ms: int) -> dict[int, tuple[float, float]]:
     """ms -> (price, drawdown from the highest of the window before it)."""
     tracker = TrailingDrawdown(window_ms)
-    return {ms: (float(text), float(tracker.update(ms, Decimal(text)))) for ms, text in series}
+    return {ms: (float(text), tracker.update(ms, float(text))) for ms, text in series}
 
 
 def _close_ms(day: str, hour: int) -> int:
