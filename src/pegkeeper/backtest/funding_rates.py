@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-FUNDING_INTERVAL_MS = 8 * 3_600_000
-HOUR_MS = 3_600_000
+from pegkeeper.domain.units import HOUR_MS
+
+FUNDING_INTERVAL_MS = 8 * HOUR_MS
 
 LAYOUTS = {
     "binance": ("calc_time", "last_funding_rate"),
@@ -57,8 +58,8 @@ class FundingSchedule:
         index = bisect.bisect_right(self.times_ms, boundary_ms) - 1
         if index < 0 or boundary_ms - self.times_ms[index] >= FUNDING_INTERVAL_MS:
             raise FundingFileError(
-                f"{self.source}: no funding rate for the settlement at {_utc(boundary_ms)}; the "
-                f"file covers {_utc(self.times_ms[0])} to {_utc(self.times_ms[-1])}"
+                f"{self.source}: no funding rate for the settlement at {utc_text(boundary_ms)}; "
+                f"the file covers {utc_text(self.times_ms[0])} to {utc_text(self.times_ms[-1])}"
                 if self.times_ms
                 else f"{self.source}: no funding rates"
             )
@@ -109,10 +110,10 @@ def parse_funding(lines: Iterable[str], source: str) -> FundingSchedule:
         if times and ms <= times[-1]:
             what = "duplicate" if ms == times[-1] else "unsorted"
             raise FundingFileError(
-                f"{source}: line {line}: column {time_column}: {what} time {_utc(ms)}"
+                f"{source}: line {line}: column {time_column}: {what} time {utc_text(ms)}"
             )
         times.append(ms)
-        rates.append(_rate(cells[rate_index].strip(), rate_column, source, line))
+        rates.append(parse_rate(cells[rate_index].strip(), rate_column, source, line))
     if not times:
         raise FundingFileError(f"{source}: line 2: no rates after the header")
     return FundingSchedule(source=source, times_ms=tuple(times), rates=tuple(rates))
@@ -133,7 +134,7 @@ def _time_ms(text: str, layout: str, source: str, line: int) -> int:
     return ms
 
 
-def _rate(text: str, column: str, source: str, line: int) -> Decimal:
+def parse_rate(text: str, column: str, source: str, line: int) -> Decimal:
     try:
         rate = Decimal(text)
     except InvalidOperation:
@@ -145,5 +146,5 @@ def _rate(text: str, column: str, source: str, line: int) -> Decimal:
     return rate
 
 
-def _utc(ms: int) -> str:
+def utc_text(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from pegkeeper.config.carry import CarrySettings
+
 # Keys that hold secrets: never read from a file, never shown in an error.
 ENV_ONLY_KEYS = {
     "funding.wallet": ("bitcoind_url", "bitcoind_user", "bitcoind_password"),
@@ -154,6 +156,7 @@ class AllocationSettings(_Section):
     # across these instruments by weight, each hedged on its own.
     legs: list[LegSettings] = Field(default_factory=list)
     roll_lead_hours: float = Field(24.0, ge=0, le=24 * 60)  # a quarterly rolls this early
+    carry: CarrySettings = CarrySettings()  # the weights moved by carry (config/carry.py)
 
     @model_validator(mode="after")
     def _check_legs(self) -> AllocationSettings:

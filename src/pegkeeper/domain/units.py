@@ -13,6 +13,9 @@ CENTS_PER_USD = 100
 ONE_SAT_BTC = Decimal("0.00000001")
 ONE_CENT_USD = Decimal("0.01")
 BPS_PER_ONE = Decimal(10_000)  # basis points in a whole: x (1 + bps / BPS_PER_ONE)
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+YEAR_MS = 365 * DAY_MS  # the year rates are annualised on: funding x 3 x 365, basis x 365 / days
 
 
 def floor_int(value: Decimal) -> int:
