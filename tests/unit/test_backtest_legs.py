@@ -3,17 +3,21 @@ and the basis counted as a carry apart from the tracking error."""
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
+from functools import partial
 
 import pytest
 
 from pegkeeper.backtest.basis_book import BasisBook
+from pegkeeper.backtest.carry_run import CarryRun
 from pegkeeper.backtest.flows import Flows
 from pegkeeper.backtest.funding_rates import FundingSchedule
 from pegkeeper.backtest.runner import BacktestInputs, BacktestSettings, PolicyRun
+from pegkeeper.config.carry import CarrySettings
 from pegkeeper.domain.allocation import Allocation, HedgeLeg
 from pegkeeper.domain.band_policy import BandHedgePolicy
-from tests.unit.test_backtest_runner import flat_path
+from tests.unit.test_backtest_runner import flat_path, path_of
 
 HALF_AND_HALF = Allocation(
     (HedgeLeg("BTC-USD-SWAP", Decimal(1)), HedgeLeg("BTC-USD-QUARTERLY", Decimal(1)))
@@ -99,3 +103,40 @@ async def test_a_premium_that_closes_is_earned_by_the_short_future() -> None:
     # 500 contracts sold at a 1 % premium, valued at the end at none: 500 * 100 * 0.01 USD
     assert result.metrics.basis_usd == pytest.approx(-500.0)
     assert result.metrics.tracking_error_max_usd < 1e-6  # spot never moved
+
+
+async def carry_run(funding_rate: str, minutes: int) -> PolicyRun:
+    # the price swings by 10 USD a minute, so that resting (maker) orders fill
+    path = path_of([8000.0 + 10 * (i % 2) for i in range(minutes)])
+    funding = FundingSchedule.constant_rate(Decimal(funding_rate))
+    inputs = BacktestInputs(path, Flows("none", (), ()), funding)
+    settings = BacktestSettings(
+        initial_liability_usd=Decimal(100_000),
+        allocation=HALF_AND_HALF,
+        basis=FlatBasis(0.0),
+        carry_factory=partial(CarryRun, settings=CarrySettings(), roll_lead_hours=24.0),
+    )
+    run = PolicyRun(BandHedgePolicy(), inputs, settings)
+    await run.run()
+    return run
+
+
+async def test_deeply_negative_funding_moves_the_hedge_to_the_future_in_steps() -> None:
+    run = await carry_run("-0.00375", 120)  # BitMEX's rate of 13 March 2020, per 8 h
+    assert run.carry is not None
+    # a short on the perpetual pays 0.375 % three times a day; the future at spot costs
+    # nothing but its trades: the weight moves, 2 % of the liability a step, every minute
+    steps = run.carry.decisions
+    assert len(steps) == 50 and steps[-1][2] == (Decimal(0), Decimal(1))
+    assert [w[1] for _, _, w in steps[:3]] == [Decimal("0.02"), Decimal("0.04"), Decimal("0.06")]
+    # each step waited for the one before to fill: at least a minute apart
+    assert all(b[0] - a[0] >= 60_000 for a, b in itertools.pairwise(steps))
+    # all of 100 000 USD on the March future (1 000 contracts) within maker-band's band of 2 %
+    assert -1000 <= run.engine.position("BTC-USD-200327").size_contracts <= -980
+    assert run.engine.position("BTC-USD-SWAP").size_contracts == 0
+
+
+async def test_positive_funding_keeps_the_hedge_on_the_perpetual() -> None:
+    run = await carry_run("0.0001", 60)  # shorts earn 11 %/yr there, nothing on the future
+    assert run.carry is not None and run.carry.decisions == []
+    assert run.engine.position("BTC-USD-SWAP").size_contracts == -1000

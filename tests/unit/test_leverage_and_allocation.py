@@ -164,6 +164,9 @@ def test_bad_allocations_and_splits_are_refused_with_what_is_wrong() -> None:
         split_cents(-1, [D(1)])
     with pytest.raises(ValueError, match="weights must be positive"):
         split_cents(1, [])
+    with pytest.raises(ValueError, match="or zero beside a positive one"):
+        split_cents(1, [D(0), D(0)])
+    assert split_cents(101, [D(0), D(1), D(1)]) == [0, 51, 50]  # an emptied leg gets nothing
     with pytest.raises(ValueError, match="roll lead time must be >= 0"):
         quarterly_instrument_id(0, -1)
     with pytest.raises(ValueError, match="longer than two quarters"):

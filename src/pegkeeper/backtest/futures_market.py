@@ -40,6 +40,7 @@ class FuturesMarket:
         self._model = model
         self._expiry = {i.instrument_id: i.expiry_ms or 0 for i in instruments}
         self._basis: dict[str, float] = {}
+        self._horizon_ms = self._horizon_until_ms = 0
         self._path = path
         self._high = None
         if model is not None and instruments:
@@ -66,10 +67,20 @@ class FuturesMarket:
         for instrument_id, expiry_ms in self._expiry.items():
             if expiry_ms <= now_ms:
                 continue
+            if instrument_id not in self._basis and expiry_ms > self._horizon(now_ms):
+                continue  # neither held nor next: priced from when it can be traded
             basis = self._model.basis(now_ms, expiry_ms, drawdown)
             self._basis[instrument_id] = basis
             price = Decimal(repr(spot_usd * (1 + basis))).quantize(TICK_USD)
             yield instrument_id, price
+
+    def _horizon(self, now_ms: int) -> int:
+        """The last of the three live quarterlies (the ones a rolling leg reads): futures
+        beyond it are not listed yet."""
+        if now_ms >= self._horizon_until_ms:
+            upcoming = quarterly_expiries_ms(now_ms, 3)
+            self._horizon_ms, self._horizon_until_ms = upcoming[2], upcoming[0]
+        return self._horizon_ms
 
     def basis_now(self, instrument_id: str) -> float:
         """The basis last priced (0 once expired: a future settles at spot)."""

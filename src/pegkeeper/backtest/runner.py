@@ -78,8 +78,8 @@ class PolicyRun:
         funding: FundingFactory | None = None,
     ) -> None:
         self._policy_name = policy.name
-        self._inputs = inputs
-        self._settings = settings
+        self._inputs = self.inputs = inputs
+        self._settings = self.settings = settings
         self._path = inputs.path
         self.instrument = INSTRUMENTS[settings.instrument_id]  # the perpetual
         self._inverse = self.instrument.contract_type is ContractType.INVERSE
@@ -182,8 +182,6 @@ class PolicyRun:
             if reserve > 0:
                 self.engine.credit_funding(reserve, self.instrument.settle_currency)
         self.venue.latency_ms = 0
-        if self.carry is not None:
-            self.carry.check(path.start_ms, opening=True)
         for leg in self.legs:
             await self._hedge_cycle(leg, "startup")
         await self.funding.cycle("startup")
@@ -510,8 +508,11 @@ class PolicyRun:
     # -- the result -------------------------------------------------------------------------------
 
     def _result(self, elapsed_s: float) -> PolicyResult:
-        if self.futures.instruments:  # what the futures still open would earn at the end
-            basis_now = {i: self.futures.basis_now(i) for i in self.engine.live_instrument_ids}
+        if self.futures.instruments:  # marked to the model: what the futures still open
+            basis_now = {
+                i.instrument_id: self.futures.basis_now(i.instrument_id)
+                for i in self.futures.instruments
+            }
             self._cost(self._path.end_ms, "basis", -self.basis.open_value_usd(basis_now))
         finished = FinishedRun(
             policy=self._policy_name,

@@ -6,8 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from pegkeeper.backtest.basis import BasisModel
+from pegkeeper.backtest.carry_run import CarryRun
 from pegkeeper.backtest.costs import BookModel, CostModel
 from pegkeeper.backtest.flows import (
     Flows,
@@ -35,9 +39,15 @@ from pegkeeper.backtest.service_funding import (
     ServiceFundingSettings,
     service_funding,
 )
-from pegkeeper.bootstrap.collateral import alert_settings, funding_policy, funding_settings
+from pegkeeper.bootstrap.collateral import (
+    alert_settings,
+    allocation_of,
+    funding_policy,
+    funding_settings,
+)
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
+from pegkeeper.domain.allocation import ROLLING_QUARTERLY
 from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.services.hedging.hedger import HedgerSettings
 
@@ -86,6 +96,7 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
             snapshot_interval_seconds=h.snapshot_interval_seconds,
             limit_order_timeout_seconds=h.limit_order_timeout_seconds,
             wait_for_collateral=True,  # as in production, beside the funding manager
+            roll_lead_seconds=settings.allocation.roll_lead_hours * 3600,
         ),
         brackets=Brackets(
             low=float(b.bracket_low),
@@ -94,7 +105,32 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
         ),
         max_abs_delta_cents=settings.liability.max_abs_delta_cents,
         funding_check_interval_seconds=b.funding_check_interval_seconds,
+        **_legs(settings),
     )
+
+
+def _legs(settings: Settings) -> dict[str, Any]:
+    """The allocation's legs, when `[allocation] legs` has more than the perpetual: a rolling
+    quarterly priced by `[backtest.basis]`, its weights moved by `[allocation.carry]`."""
+    legs = settings.allocation.legs
+    if not legs:
+        return {}
+    allowed = {settings.backtest.instrument_id, ROLLING_QUARTERLY}
+    for leg in legs:
+        if leg.instrument_id not in allowed:
+            raise BacktestInputError(
+                f"[allocation] leg {leg.instrument_id} cannot be backtested; expected "
+                f"{' or '.join(sorted(allowed))}"
+            )
+    lead_hours = settings.allocation.roll_lead_hours
+    carry = settings.allocation.carry
+    return {
+        "allocation": allocation_of(settings),
+        "basis": BasisModel(settings.backtest.basis),
+        "carry_factory": (
+            partial(CarryRun, settings=carry, roll_lead_hours=lead_hours) if carry.enabled else None
+        ),
+    }
 
 
 def backtest_funding(settings: Settings) -> ServiceFundingSettings:

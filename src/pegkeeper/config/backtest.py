@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pegkeeper.config.basis import BasisSettings
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +56,7 @@ class BacktestSettingsModel(_Section):
     bracket_high: Decimal = Field(Decimal("1.03"), gt=0)
     book: BacktestBookSettings = BacktestBookSettings()
     collateral: BacktestCollateralSettings = BacktestCollateralSettings()
+    basis: BasisSettings = BasisSettings()  # prices the dated futures of a rolling leg
 
     @model_validator(mode="after")
     def _check_brackets(self) -> BacktestSettingsModel:

@@ -75,11 +75,12 @@ class Allocation:
 
 
 def split_cents(total_cents: int, weights: Sequence[Decimal]) -> list[int]:
-    """Whole-cent shares in proportion to `weights` that add up to `total_cents` exactly."""
+    """Whole-cent shares in proportion to `weights` that add up to `total_cents` exactly (a
+    weight of 0, which the carry allocation gives a leg it emptied, gets nothing)."""
     if total_cents < 0:
         raise ValueError(f"cannot split a negative amount: {total_cents}")
-    if not weights or any(w <= 0 for w in weights):
-        raise ValueError("weights must be positive")
+    if not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
+        raise ValueError("weights must be positive, or zero beside a positive one")
     total_weight = sum(weights, Decimal(0))
     exact = [Decimal(total_cents) * w / total_weight for w in weights]
     shares = [int(x.to_integral_value(rounding=ROUND_FLOOR)) for x in exact]

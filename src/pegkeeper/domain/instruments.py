@@ -7,6 +7,8 @@ expiry and no funding. Exposure is always expressed in USD cents, signed: a shor
 
 from __future__ import annotations
 
+import bisect
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -93,15 +95,19 @@ def collateral_currency(instrument_id: str) -> str:
 def quarterly_expiries_ms(now_ms: int, count: int = 2) -> list[int]:
     """The next `count` quarterly expiries after `now_ms`: the last Friday of March, June,
     September and December at 08:00 UTC, as OKX's quarterly futures."""
-    now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    year = datetime.fromtimestamp(now_ms / 1000, tz=UTC).year
     found: list[int] = []
-    year, month = now.year, 3 * ((now.month - 1) // 3) + 3
     while len(found) < count:
-        expiry = _last_friday_0800(year, month)
-        if expiry > now:
-            found.append(int(expiry.timestamp() * 1000))
-        year, month = (year + 1, 3) if month == 12 else (year, month + 3)
-    return found
+        expiries = _expiries_of_year(year)
+        found.extend(e for e in expiries[bisect.bisect_right(expiries, now_ms) :])
+        year += 1
+    return found[:count]
+
+
+@functools.cache
+def _expiries_of_year(year: int) -> tuple[int, ...]:
+    """The four quarterly expiries of `year` (a hedger asks on every cycle: kept)."""
+    return tuple(int(_last_friday_0800(year, month).timestamp() * 1000) for month in (3, 6, 9, 12))
 
 
 def _last_friday_0800(year: int, month: int) -> datetime:

@@ -150,6 +150,8 @@ class LegScope:
         self._instrument_id = instrument_id
         self._allocation = allocation
         self._weights = weights
+        self._split_key: tuple[int, tuple[Decimal, ...]] | None = None
+        self._split = 0
         self._leg_index = leg_index
         self._leg = allocation.legs[leg_index] if allocation is not None else None
         self._instrument: Instrument | None = None
@@ -166,7 +168,11 @@ class LegScope:
         if self._allocation is None:
             return liability_cents
         if self._weights is not None:  # weights that move (the carry allocation)
-            return split_cents(liability_cents, self._weights())[self._leg_index]
+            key = (liability_cents, tuple(self._weights()))
+            if key != self._split_key:  # asked on every wake-up, changed far more rarely
+                self._split_key = key
+                self._split = split_cents(liability_cents, key[1])[self._leg_index]
+            return self._split
         return self._allocation.split_cents(liability_cents)[self._leg_index]
 
     def owns(self, instrument_id: str) -> bool:
