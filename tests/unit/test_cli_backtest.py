@@ -218,3 +218,25 @@ def test_bad_setups_are_refused(tmp_path: Path, options: list[str], message: str
     prices = write_prices(tmp_path / "p.csv", 10)
     result = runner.invoke(app, ["backtest", "--prices", str(prices), *options])
     assert result.exit_code == 1 and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--sweep", "s.toml", "--prices", "p.csv", "--setup", "pegkeeper"],
+            "--sweep: leave out --prices, --setup: the sweep file sets the paths",
+        ),
+        (
+            ["--sweep", "s.toml", "--workers", "2", "--dask", "tcp://127.0.0.1:8786"],
+            "--workers and --dask: the Dask cluster has its own workers",
+        ),
+        (["--prices", "p.csv", "--workers", "2"], "--workers and --dask: only with --sweep"),
+        ([], "--prices: required (or --sweep FILE)"),
+        (["--sweep", "none.toml"], "sweep file none.toml: cannot be read"),
+    ],
+)
+def test_sweep_options_are_checked(tmp_path: Path, options: list[str], message: str) -> None:
+    write_prices(tmp_path / "p.csv", 10)
+    result = runner.invoke(app, ["backtest", "--data-dir", str(tmp_path), *options])
+    assert result.exit_code == 1 and message in result.stderr

@@ -99,6 +99,7 @@ def render_report(results: Sequence[PolicyResult], context: ReportContext) -> st
         definitions=_DEFINITIONS,
         plotly=get_plotlyjs(),
         scripts=scripts,
+        style=STYLE,
     )
 
 
@@ -334,20 +335,22 @@ between the funding and trading accounts, deposits and withdrawals onchain).</dd
 </dl>
 """
 
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th { text-align: left; background: #f5f5f5; font-weight: normal; }
+td.best { background: #e3f4e3; font-weight: bold; }
+.summary td { text-align: left; }
+.note { color: #555; font-size: 0.9em; }
+pre { white-space: pre-wrap; background: #fafafa; padding: 0.8em; border: 1px solid #eee; }
+dt { font-weight: bold; margin-top: 0.6em; }
+.fig { width: 100%; }
+"""  # the reports' page style (the sweep's too)
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ text-align: left; background: #f5f5f5; font-weight: normal; }}
-td.best {{ background: #e3f4e3; font-weight: bold; }}
-.summary td {{ text-align: left; }}
-.note {{ color: #555; font-size: 0.9em; }}
-pre {{ white-space: pre-wrap; background: #fafafa; padding: 0.8em; border: 1px solid #eee; }}
-dt {{ font-weight: bold; margin-top: 0.6em; }}
-.fig {{ width: 100%; }}
-</style>
+<style>{style}</style>
 <script>{plotly}</script>
 </head><body>
 <h1>{title}</h1>

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from pegkeeper.backtest.service_funding import (
     ServiceFundingSettings,
     service_funding,
 )
+from pegkeeper.backtest.sweep import CellOutcome, SweepCell
 from pegkeeper.bootstrap.collateral import alert_settings, funding_policy, funding_settings
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
@@ -233,3 +235,25 @@ def _renamed(progress: Callable[[str, int], None], name: str) -> Callable[[str, 
         progress(name, ticks)
 
     return report
+
+
+def run_cell(cell: SweepCell) -> CellOutcome:
+    """One cell of a sweep, in whatever process runs it: its numbers, or why it could not run."""
+    path = cell.path
+    request = BacktestRequest(
+        path.prices, path.funding, cell.flows, path.fill_gaps, path.volume_unit
+    )
+    try:
+        runs = prepare_runs([(cell.setup, cell.settings)], request)
+        [result] = asyncio.run(run_prepared(runs))
+    except (BacktestInputError, ValueError) as error:
+        return CellOutcome(cell.index, None, str(error))
+    return CellOutcome(cell.index, result.metrics.as_dict())
+
+
+def quiet_worker_logging() -> None:
+    """A sweep's worker process logs errors only, as `pegkeeper backtest` does: a backtest's
+    warnings are in its numbers, and the workers share the command's terminal."""
+    from pegkeeper.bootstrap.logging_setup import configure_logging
+
+    configure_logging("error", json_format=False)

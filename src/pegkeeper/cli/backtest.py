@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -17,17 +18,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pegkeeper.backtest.data_dir import DATA_DIR_ENV, locate_input
+from pegkeeper.cli.backtest_sweep import SweepOptions, run_sweep
 from pegkeeper.config import Settings
 
 if TYPE_CHECKING:
     from pegkeeper.backtest.choice import Choice
     from pegkeeper.backtest.runner import PolicyResult
-    from pegkeeper.bootstrap.backtest import PreparedRun
+    from pegkeeper.bootstrap.backtest import BacktestRequest, PreparedRun
 
 # Progress and notes on stderr; the summary (or the JSON) on stdout, for pipes and files.
 WIDTH = max(160, Console(stderr=True).width)  # the summary's twelve columns, unwrapped
 console = Console(stderr=True, width=WIDTH)
-DATA_DIR_ENV = "PEGKEEPER_BACKTEST_DATA"
 
 
 def register(
@@ -38,8 +40,9 @@ def register(
     @app.command("backtest")
     def backtest(
         prices: Annotated[
-            Path, typer.Option("--prices", help="1-minute OHLC CSV (open_time_ms or timestamp)")
-        ],
+            Path | None,
+            typer.Option("--prices", help="1-minute OHLC CSV (open_time_ms or timestamp)"),
+        ] = None,
         funding: Annotated[
             Path | None,
             typer.Option("--funding", help="funding rate history (default: [backtest] rate)"),
@@ -73,7 +76,7 @@ def register(
             Path | None, typer.Option("--report", help="write the HTML report here")
         ] = None,
         as_json: Annotated[
-            bool, typer.Option("--json", help="one JSON object per policy on stdout")
+            bool, typer.Option("--json", help="one JSON object per run (or cell) on stdout")
         ] = False,
         fill_gaps: Annotated[
             bool, typer.Option("--fill-gaps", help="fill missing minutes forward, flat")
@@ -94,24 +97,52 @@ def register(
                 "not found from the current directory",
             ),
         ] = None,
+        sweep: Annotated[
+            Path | None,
+            typer.Option(
+                "--sweep",
+                help="a TOML file: setups x parameters x price paths x flow seeds, run as a "
+                "grid (README: Sweeps)",
+            ),
+        ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option("--workers", min=1, help="a sweep's local processes (default: nproc)"),
+        ] = None,
+        dask: Annotated[
+            str | None,
+            typer.Option(
+                "--dask", help="run a sweep on the Dask cluster of this scheduler, tcp://HOST:8786"
+            ),
+        ] = None,
         config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
     ) -> None:
         """Replay a price path through the production hedger on the simulated exchange, for
         each setup (or policy), compare tracking error, costs and liquidation risk, and say
-        which setup to choose."""
-        from pegkeeper.backtest.choice import choose
-        from pegkeeper.backtest.report import ReportContext, render_report
-        from pegkeeper.bootstrap.backtest import (
-            BacktestInputError,
-            BacktestRequest,
-            prepare_runs,
-            run_prepared,
-        )
+        which setup to choose; or run a sweep of them (--sweep)."""
         from pegkeeper.bootstrap.logging_setup import configure_logging
-        from pegkeeper.bootstrap.policies import UnknownPolicy
 
         settings = load_settings(config)
         configure_logging("error", json_format=False)  # a backtest's warnings are in its numbers
+        if sweep is not None:
+            given = {
+                "--prices": prices, "--funding": funding, "--flows": flows, "--policy": policy,
+                "--setup": setup, "--fill-gaps": fill_gaps, "--volume-unit": volume_unit,
+                "--liability-usd": liability_usd,
+            }  # fmt: skip
+            _sweep_options_only(given, workers, dask, fail)
+            options = SweepOptions(
+                sweep, data_dir, workers or os.cpu_count() or 1, dask, as_json, report,
+                _command_line(),
+            )  # fmt: skip
+            run_sweep(options, settings, console, Console(width=WIDTH), fail)
+            return
+        if workers is not None or dask is not None:
+            fail("--workers and --dask: only with --sweep")
+        if prices is None:
+            fail("--prices: required (or --sweep FILE)")
+        from pegkeeper.bootstrap.backtest import BacktestRequest
+
         named = _named_settings(settings, policy or [], setup or [], fail)
         if volume_unit not in (None, "base", "quote"):
             fail(f"--volume-unit {volume_unit}: expected base or quote")
@@ -125,45 +156,79 @@ def register(
             volume_unit=volume_unit,
             liability_usd=_usd(liability_usd, fail),
         )
+        _run_single(settings, named, request, report, as_json, fail)
+
+
+def _run_single(
+    settings: Settings,
+    named: Sequence[tuple[str, Settings]],
+    request: BacktestRequest,
+    report: Path | None,
+    as_json: bool,
+    fail: Callable[[str], NoReturn],
+) -> None:
+    """The runs one after the other, the table, the choice, the report and the JSON."""
+    from pegkeeper.backtest.choice import choose
+    from pegkeeper.backtest.report import ReportContext, render_report
+    from pegkeeper.bootstrap.backtest import BacktestInputError, prepare_runs, run_prepared
+    from pegkeeper.bootstrap.policies import UnknownPolicy
+
+    try:
+        runs = prepare_runs(named, request)
+    except (BacktestInputError, ValueError) as error:
+        fail(str(error))
+    ticks = len(runs[0].inputs.path.tick_ms) - 1
+    with _progress() as bar:
+        tasks = {run.name: bar.add_task(run.name, total=ticks) for run in runs}
         try:
-            runs = prepare_runs(named, request)
-        except (BacktestInputError, ValueError) as error:
-            fail(str(error))
-        ticks = len(runs[0].inputs.path.tick_ms) - 1
-        with _progress() as bar:
-            tasks = {run.name: bar.add_task(run.name, total=ticks) for run in runs}
-            try:
-                results = asyncio.run(
-                    run_prepared(runs, lambda name, done: bar.advance(tasks[name], done))
-                )
-            except UnknownPolicy as error:
-                fail(str(error))
-        bt = settings.backtest
-        choice = choose(
-            [(run.name, r.metrics) for run, r in zip(runs, results, strict=True)],
-            bt.liquidation_floor_pct,
-            bt.choice_cost_tolerance_pct,
-        )
-        if report is not None:
-            context = ReportContext(
-                runs[0].inputs,
-                runs[0].backtest,
-                _command_line(),
-                _funding_policies(runs),
-                tuple(run.name for run in runs),
-                choice,
+            results = asyncio.run(
+                run_prepared(runs, lambda name, done: bar.advance(tasks[name], done))
             )
-            try:
-                report.write_text(render_report(results, context), encoding="utf-8")
-            except OSError as error:
-                fail(f"--report: cannot write {report}: {error}")
-            console.print(f"report: {report}")
-        # with --json stdout stays one JSON document; the table goes beside the progress
-        out = console if as_json else Console(width=WIDTH)
-        out.print(_summary_table(runs, results))
-        out.print(f"choice: {choice.reason}", soft_wrap=True, markup=False, highlight=False)
-        if as_json:
-            typer.echo(json.dumps(_json_rows(runs, results, choice), indent=2))
+        except UnknownPolicy as error:
+            fail(str(error))
+    bt = settings.backtest
+    choice = choose(
+        [(run.name, r.metrics) for run, r in zip(runs, results, strict=True)],
+        bt.liquidation_floor_pct,
+        bt.choice_cost_tolerance_pct,
+    )
+    if report is not None:
+        context = ReportContext(
+            runs[0].inputs,
+            runs[0].backtest,
+            _command_line(),
+            _funding_policies(runs),
+            tuple(run.name for run in runs),
+            choice,
+        )
+        try:
+            report.write_text(render_report(results, context), encoding="utf-8")
+        except OSError as error:
+            fail(f"--report: cannot write {report}: {error}")
+        console.print(f"report: {report}")
+    # with --json stdout stays one JSON document; the table goes beside the progress
+    out = console if as_json else Console(width=WIDTH)
+    out.print(_summary_table(runs, results))
+    out.print(f"choice: {choice.reason}", soft_wrap=True, markup=False, highlight=False)
+    if as_json:
+        typer.echo(json.dumps(_json_rows(runs, results, choice), indent=2))
+
+
+def _sweep_options_only(
+    given: Mapping[str, object],
+    workers: int | None,
+    dask: str | None,
+    fail: Callable[[str], NoReturn],
+) -> None:
+    """A sweep file sets its paths, flows and setups; the command line only where it runs."""
+    extra = [name for name, value in given.items() if value]
+    if extra:
+        fail(
+            f"--sweep: leave out {', '.join(extra)}: the sweep file sets the paths, flows "
+            "and setups"
+        )
+    if workers is not None and dask is not None:
+        fail("--workers and --dask: the Dask cluster has its own workers; give one or the other")
 
 
 def _named_settings(
@@ -232,14 +297,10 @@ def _json_rows(
 def _located(
     option: str, path: Path, data_dir: Path | None, fail: Callable[[str], NoReturn]
 ) -> Path:
-    """`path` as given, or under `data_dir` when relative and absent from the current
-    directory."""
-    if path.is_file():
-        return path
-    if data_dir is not None and not path.is_absolute() and (data_dir / path).is_file():
-        return data_dir / path
-    where = f" (nor under --data-dir / ${DATA_DIR_ENV} {data_dir})" if data_dir else ""
-    fail(f"{option}: {path} does not exist{where}")
+    try:
+        return locate_input(path, data_dir)
+    except FileNotFoundError as error:
+        fail(f"{option}: {error}")
 
 
 def _usd(text: str | None, fail: Callable[[str], NoReturn]) -> Decimal | None:
