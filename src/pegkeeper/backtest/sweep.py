@@ -170,21 +170,16 @@ def load_sweep(file: Path, settings: Settings, data_dir: Path | None) -> Sweep:
         for setup in setups
         for combination in combinations
     }
-    cells = [
+    # a path and seed's runs one after the other: a worker reuses its inputs
+    grid = itertools.product(paths, seeds, combinations, setups)
+    cells = tuple(
         SweepCell(
-            0, path, setup.name, combination, seed, flows[seed], by_run[setup.name, combination]
+            i, path, setup.name, combination, seed, flows[seed], by_run[setup.name, combination]
         )
-        for path in paths
-        for seed in seeds
-        for combination in combinations
-        for setup in setups  # a path and seed's runs one after the other: its inputs reused
-    ]
-    numbered = tuple(
-        SweepCell(i, c.path, c.setup, c.parameters, c.seed, c.flows, c.settings)
-        for i, c in enumerate(cells)
+        for i, (path, seed, combination, setup) in enumerate(grid)
     )
     names = tuple(setup.name for setup in setups)
-    return Sweep(file, paths, names, combinations, seeds, spec, numbered)
+    return Sweep(file, paths, names, combinations, seeds, spec, cells)
 
 
 def _read(file: Path) -> SweepFileModel:

@@ -120,6 +120,7 @@ def register(
         """Replay a price path through the production hedger on the simulated exchange, for
         each setup (or policy), compare tracking error, costs and liquidation risk, and say
         which setup to choose; or run a sweep of them (--sweep)."""
+        from pegkeeper.bootstrap.backtest import BacktestRequest
         from pegkeeper.bootstrap.logging_setup import configure_logging
 
         settings = load_settings(config)
@@ -141,8 +142,6 @@ def register(
             fail("--workers and --dask: only with --sweep")
         if prices is None:
             fail("--prices: required (or --sweep FILE)")
-        from pegkeeper.bootstrap.backtest import BacktestRequest
-
         named = _named_settings(settings, policy or [], setup or [], fail)
         if volume_unit not in (None, "base", "quote"):
             fail(f"--volume-unit {volume_unit}: expected base or quote")
