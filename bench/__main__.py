@@ -17,9 +17,20 @@ from bench import (
     okx_book,
     reaction_latency,
     replicas,
+    sweep,
 )
 
-BENCHMARKS = ("book", "reaction", "grpc", "replicas", "bus", "failover", "backtest", "equities")
+BENCHMARKS = (
+    "book",
+    "reaction",
+    "grpc",
+    "replicas",
+    "bus",
+    "failover",
+    "backtest",
+    "sweep",
+    "equities",
+)
 
 
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
@@ -37,7 +48,7 @@ def _has_words(value: object) -> bool:
 
 def main() -> None:
     """`python -m bench [book] [reaction] [grpc] [replicas] [bus] [failover] [backtest]
-    [equities]`: the named benchmarks, or all."""
+    [sweep] [equities]`: the named benchmarks, or all."""
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
@@ -63,6 +74,8 @@ def main() -> None:
         )
     if "backtest" in chosen:
         backtests(console)
+    if "sweep" in chosen:
+        sweeps(console)
     if "equities" in chosen:
         equities.main(console, _table)
     if "bus" in chosen:
@@ -129,6 +142,20 @@ def backtests(console: Console) -> None:
             report["rows"],
         )
     )
+
+
+def sweeps(console: Console) -> None:
+    report = sweep.run()
+    console.print(
+        _table(
+            f"backtest sweep: {sweep.EXAMPLE.name} on local processes (one per core); wall "
+            "time from the first cell sent to the last outcome back",
+            report["rows"],
+        )
+    )
+    console.print(_table("the sweep's summary per path, over the seeds", report["summary"]))
+    for error in report["errors"]:
+        console.print(f"  failed: {error}", markup=False)
 
 
 def buses(console: Console) -> None:

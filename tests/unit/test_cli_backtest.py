@@ -145,3 +145,98 @@ def test_the_data_directory_comes_from_the_environment(tmp_path: Path) -> None:
         f"--prices: q.csv does not exist (nor under --data-dir / "
         f"$PEGKEEPER_BACKTEST_DATA {tmp_path})" in missing.stderr
     )
+
+
+def write_config(path: Path, floor_pct: float, tolerance_pct: float) -> Path:
+    path.write_text(
+        f"[backtest]\nliquidation_floor_pct = {floor_pct}\n"
+        f"choice_cost_tolerance_pct = {tolerance_pct}\n"
+    )
+    return path
+
+
+def test_by_default_the_stablesats_setup_beside_the_products_and_which_to_choose(
+    tmp_path: Path,
+) -> None:
+    prices = write_prices(tmp_path / "p.csv", 120)
+    funding = write_funding(tmp_path / "f.csv", MIDNIGHT)
+    report = tmp_path / "out.html"
+    # no floor, any cost: the closest tracker is chosen
+    config = write_config(tmp_path / "c.toml", 0, 1_000_000)
+    options = [
+        "backtest", "--prices", str(prices), "--funding", str(funding), "--config", str(config),
+        "--flows", "poisson:rate_per_hour=60,median_usd=2000,stress=0.1,seed=4",
+        "--liability-usd", "200000",
+    ]  # fmt: skip
+    result = runner.invoke(app, [*options, "--json", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["setup"], r["policy"], r["funding_policy"]) for r in rows] == [
+        ("stablesats", "stablesats", "stablesats"),
+        ("pegkeeper", "maker-band", "stablesats"),
+    ]
+    closest = min(rows, key=lambda r: r["tracking_error_rms_pct"])["setup"]
+    assert [r["chosen"] for r in rows] == [r["setup"] == closest for r in rows]
+    assert all(r["qualifies"] for r in rows)
+    assert all(r["choice"].startswith(f"{closest}: the lowest RMS tracking error") for r in rows)
+    assert f"choice: {closest}: the lowest RMS" in result.stderr  # beside the table
+    page = report.read_text()
+    assert "<h2>The choice</h2>" in page and f"{closest}: the lowest RMS" in page
+    assert "<th>pegkeeper</th>" in page and "pegkeeper (maker-band)" in page  # its rules
+    # a floor no run reaches: none is chosen, the farthest from liquidation is named
+    config = write_config(tmp_path / "c.toml", 99, 10)
+    table = runner.invoke(app, options)
+    assert table.exit_code == 0, table.output
+    farthest = max(rows, key=lambda r: r["min_liquidation_distance_pct"])["setup"]
+    assert "choice: none: no run stayed at least 99 % from liquidation" in table.stdout
+    assert f"the farthest from liquidation: {farthest}" in table.stdout
+    assert "maker-band / stablesats" in table.stdout  # the setup's policies, in the table
+
+
+def test_one_setup_alone(tmp_path: Path) -> None:
+    prices = write_prices(tmp_path / "p.csv", 30)
+    result = runner.invoke(
+        app,
+        ["backtest", "--prices", str(prices), "--flows", "none", "--setup", "pegkeeper", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert (row["setup"], row["policy"]) == ("pegkeeper", "maker-band")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--setup", "yolo"], "--setup yolo: unknown; expected stablesats, pegkeeper"),
+        (
+            ["--setup", "pegkeeper", "--policy", "maker-band"],
+            "--policy and --setup: give one or the other",
+        ),
+    ],
+)
+def test_bad_setups_are_refused(tmp_path: Path, options: list[str], message: str) -> None:
+    prices = write_prices(tmp_path / "p.csv", 10)
+    result = runner.invoke(app, ["backtest", "--prices", str(prices), *options])
+    assert result.exit_code == 1 and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--sweep", "s.toml", "--prices", "p.csv", "--setup", "pegkeeper"],
+            "--sweep: leave out --prices, --setup: the sweep file sets the paths",
+        ),
+        (
+            ["--sweep", "s.toml", "--workers", "2", "--dask", "tcp://127.0.0.1:8786"],
+            "--workers and --dask: the Dask cluster has its own workers",
+        ),
+        (["--prices", "p.csv", "--workers", "2"], "--workers and --dask: only with --sweep"),
+        ([], "--prices: required (or --sweep FILE)"),
+        (["--sweep", "none.toml"], "sweep file none.toml: cannot be read"),
+    ],
+)
+def test_sweep_options_are_checked(tmp_path: Path, options: list[str], message: str) -> None:
+    write_prices(tmp_path / "p.csv", 10)
+    result = runner.invoke(app, ["backtest", "--data-dir", str(tmp_path), *options])
+    assert result.exit_code == 1 and message in result.stderr

@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 from plotly.offline import get_plotlyjs
 
+from pegkeeper.backtest.choice import Choice
 from pegkeeper.backtest.metrics import COST_COMPONENTS, PolicyMetrics
 from pegkeeper.backtest.prices import FloatArray, IntArray
 from pegkeeper.backtest.runner import BacktestInputs, BacktestSettings, PolicyResult
@@ -74,11 +75,18 @@ class ReportContext:
     inputs: BacktestInputs
     settings: BacktestSettings
     command: str
-    funding_policy: str = "stablesats"  # `[funding] policy`
+    funding_policy: str = "stablesats"  # `[funding] policy` (of each run, when they differ)
+    names: tuple[str, ...] = ()  # each run's name (its setup); empty: its hedge policy's
+    choice: Choice | None = None
+
+
+def run_names(results: Sequence[PolicyResult], context: ReportContext) -> list[str]:
+    return list(context.names) or [r.metrics.policy for r in results]
 
 
 def render_report(results: Sequence[PolicyResult], context: ReportContext) -> str:
-    figures = _figures(results)
+    names = run_names(results, context)
+    figures = _figures(results, names)
     divs = "\n".join(
         f'<h2>{html.escape(title)}</h2><p class="note">{html.escape(note)}</p>'
         f'<div id="fig{i}" class="fig"></div>'
@@ -91,12 +99,14 @@ def render_report(results: Sequence[PolicyResult], context: ReportContext) -> st
     return _PAGE.format(
         title=html.escape(f"pegkeeper backtest: {context.inputs.path.source}"),
         summary=_summary(context),
-        table=_table([r.metrics for r in results]),
-        rules=_rules(results),
+        table=_table([r.metrics for r in results], names),
+        choice=_choice(context.choice),
+        rules=_rules(results, names),
         figures=divs,
         definitions=_DEFINITIONS,
         plotly=get_plotlyjs(),
         scripts=scripts,
+        style=STYLE,
     )
 
 
@@ -131,8 +141,8 @@ def _summary(context: ReportContext) -> str:
     return "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in items)
 
 
-def _table(metrics: Sequence[PolicyMetrics]) -> str:
-    head = "".join(f"<th>{html.escape(m.policy)}</th>" for m in metrics)
+def _table(metrics: Sequence[PolicyMetrics], names: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
     rows = [f"<tr><th>metric</th>{head}</tr>"]
     for label, attribute, fmt, lower_better in ROWS:
         values = [getattr(m, attribute) for m in metrics]
@@ -163,11 +173,18 @@ def _format(value: Any, fmt: str) -> str:
     return fmt.format(value)
 
 
-def _rules(results: Sequence[PolicyResult]) -> str:
+def _choice(choice: Choice | None) -> str:
+    if choice is None:
+        return ""
+    return f'<h2>The choice</h2>\n<p class="choice">{html.escape(choice.reason)}</p>'
+
+
+def _rules(results: Sequence[PolicyResult], names: Sequence[str]) -> str:
     parts = []
-    for result in results:
-        name = result.metrics.policy
-        text = _rule_text(name)
+    for result, run in zip(results, names, strict=True):
+        policy = result.metrics.policy
+        name = run if run == policy else f"{run} ({policy})"
+        text = _rule_text(policy)
         acted = ", ".join(f"{rule} {count}" for rule, count in sorted(result.acted_rules.items()))
         parts.append(
             f"<h3>{html.escape(name)}</h3><pre>{html.escape(text)}</pre>"
@@ -197,14 +214,14 @@ def _utc(ms: int) -> str:
 Figure = tuple[str, str, tuple[list[dict[str, Any]], dict[str, Any]]]
 
 
-def _figures(results: Sequence[PolicyResult]) -> list[Figure]:
+def _figures(results: Sequence[PolicyResult], names: Sequence[str]) -> list[Figure]:
     series0 = results[0].series
     price = _line(series0.ts_ms, series0.price_usd, "BTC price (USD)", "#7f7f7f", y="y2")
     price["line"]["width"] = 1
     notional = [_line(series0.ts_ms, series0.liability_usd, "liability", "#000000")]
     errors, leverage, distance, costs = [], [], [], []
-    for i, result in enumerate(results):
-        s, name, colour = result.series, result.metrics.policy, COLOURS[i % len(COLOURS)]
+    for i, (result, name) in enumerate(zip(results, names, strict=True)):
+        s, colour = result.series, COLOURS[i % len(COLOURS)]
         notional.append(_line(s.ts_ms, s.hedge_notional_usd, f"{name}: hedge", colour))
         errors.append(_line(s.ts_ms, s.tracking_error_usd, name, colour))
         leverage.append(_line(s.ts_ms, s.leverage, f"{name}: leverage", colour))
@@ -325,27 +342,30 @@ between the funding and trading accounts, deposits and withdrawals onchain).</dd
 </dl>
 """
 
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th { text-align: left; background: #f5f5f5; font-weight: normal; }
+td.best { background: #e3f4e3; font-weight: bold; }
+.summary td { text-align: left; }
+.note { color: #555; font-size: 0.9em; }
+pre { white-space: pre-wrap; background: #fafafa; padding: 0.8em; border: 1px solid #eee; }
+dt { font-weight: bold; margin-top: 0.6em; }
+.fig { width: 100%; }
+"""  # the reports' page style (the sweep's too)
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ text-align: left; background: #f5f5f5; font-weight: normal; }}
-td.best {{ background: #e3f4e3; font-weight: bold; }}
-.summary td {{ text-align: left; }}
-.note {{ color: #555; font-size: 0.9em; }}
-pre {{ white-space: pre-wrap; background: #fafafa; padding: 0.8em; border: 1px solid #eee; }}
-dt {{ font-weight: bold; margin-top: 0.6em; }}
-.fig {{ width: 100%; }}
-</style>
+<style>{style}</style>
 <script>{plotly}</script>
 </head><body>
 <h1>{title}</h1>
 <table class="summary">{summary}</table>
-<h2>Policies compared</h2>
+<h2>Runs compared</h2>
 <p class="note">Best value of each row in green.</p>
 <table>{table}</table>
+{choice}
 <h2>The rules</h2>
 {rules}
 {figures}

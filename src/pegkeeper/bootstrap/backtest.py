@@ -1,9 +1,11 @@
 """`pegkeeper backtest`: its inputs read and checked, its settings from `[backtest]` and
-`[hedger]`, and the policies run one after the other on the same inputs."""
+`[hedger]`, and the policies (or setups) run one after the other on the same inputs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -39,6 +41,7 @@ from pegkeeper.backtest.service_funding import (
     ServiceFundingSettings,
     service_funding,
 )
+from pegkeeper.backtest.sweep import CellOutcome, SweepCell
 from pegkeeper.bootstrap.collateral import (
     alert_settings,
     allocation_of,
@@ -207,3 +210,86 @@ def _named(progress: Callable[[str, int], None], name: str) -> Callable[[int], N
         progress(name, ticks)
 
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    """One run of a backtest, named (a setup or a policy), with its own settings."""
+
+    name: str
+    settings: Settings
+    backtest: BacktestSettings
+    inputs: BacktestInputs
+
+
+INPUTS_KEPT = 8  # a sweep's worker runs every setup of a path and seed, then moves on
+_inputs: OrderedDict[Hashable, BacktestInputs] = OrderedDict()
+
+
+def prepare_runs(
+    named: Sequence[tuple[str, Settings]], request: BacktestRequest
+) -> list[PreparedRun]:
+    """Each run's settings and inputs, read and checked before anything runs; the inputs read
+    once for the runs (and, in this process, the later calls) that read them alike."""
+    runs = []
+    for name, settings in named:
+        backtest = backtest_settings(settings, request)
+        inputs = _cached_inputs(request, settings, backtest)
+        runs.append(PreparedRun(name, settings, backtest, inputs))
+    return runs
+
+
+def _cached_inputs(
+    request: BacktestRequest, settings: Settings, backtest: BacktestSettings
+) -> BacktestInputs:
+    # every setting that load_inputs reads is in these two sections
+    key = (request, settings.backtest.model_dump_json(), settings.liability.model_dump_json())
+    inputs = _inputs.get(key)
+    if inputs is None:
+        inputs = load_inputs(request, settings, backtest)
+        _inputs[key] = inputs
+        while len(_inputs) > INPUTS_KEPT:
+            _inputs.popitem(last=False)
+    _inputs.move_to_end(key)
+    return inputs
+
+
+async def run_prepared(
+    runs: Sequence[PreparedRun], progress: Callable[[str, int], None] | None = None
+) -> list[PolicyResult]:
+    """Each run in turn, its progress reported under its name."""
+    results = []
+    for run in runs:
+        report = None if progress is None else _renamed(progress, run.name)
+        s = run.settings
+        results += await run_policies([s.hedger.policy], s, run.inputs, run.backtest, report)
+    return results
+
+
+def _renamed(progress: Callable[[str, int], None], name: str) -> Callable[[str, int], None]:
+    def report(_policy: str, ticks: int) -> None:
+        progress(name, ticks)
+
+    return report
+
+
+def run_cell(cell: SweepCell) -> CellOutcome:
+    """One cell of a sweep, in whatever process runs it: its numbers, or why it could not run."""
+    path = cell.path
+    request = BacktestRequest(
+        path.prices, path.funding, cell.flows, path.fill_gaps, path.volume_unit
+    )
+    try:
+        runs = prepare_runs([(cell.setup, cell.settings)], request)
+        [result] = asyncio.run(run_prepared(runs))
+    except (BacktestInputError, ValueError) as error:
+        return CellOutcome(cell.index, None, str(error))
+    return CellOutcome(cell.index, result.metrics.as_dict())
+
+
+def quiet_worker_logging() -> None:
+    """A sweep's worker process logs errors only, as `pegkeeper backtest` does: a backtest's
+    warnings are in its numbers, and the workers share the command's terminal."""
+    from pegkeeper.bootstrap.logging_setup import configure_logging
+
+    configure_logging("error", json_format=False)

@@ -54,6 +54,11 @@ class BacktestSettingsModel(_Section):
     wallet_btc: Decimal = Field(Decimal(1_000), ge=0)  # the operator's onchain coins
     bracket_low: Decimal = Field(Decimal("0.95"), gt=0)  # the band "time outside" is held to
     bracket_high: Decimal = Field(Decimal("1.03"), gt=0)
+    # the choice among the runs (backtest/choice.py): a run qualifies when never liquidated
+    # and at least this far from liquidation (% of the mark) ...
+    liquidation_floor_pct: float = Field(20.0, ge=0, lt=100)
+    # ... and the closest tracker wins unless it costs more than this % above the cheapest
+    choice_cost_tolerance_pct: float = Field(10.0, ge=0)
     book: BacktestBookSettings = BacktestBookSettings()
     collateral: BacktestCollateralSettings = BacktestCollateralSettings()
     basis: BasisSettings = BasisSettings()  # prices the dated futures of a rolling leg
