@@ -15,6 +15,7 @@ BASE = PolicyMetrics(
     tracking_error_final_usd=0.0, tracking_error_max_pct=0.0, tracking_error_rms_pct=0.5,
     time_outside_brackets_pct=0.0, orders=0, orders_rejected=0, post_only_orders=0,
     transfers=0, fees_usd=0.0, funding_usd=0.0, slippage_usd=0.0, transfer_fees_usd=0.0,
+    basis_usd=0.0,
     latency_usd=0.0, total_cost_usd=10_000.0, average_liability_usd=1e6,
     cost_bps_per_year=0.0, min_liquidation_distance_pct=30.0, max_leverage=3.0,
     liquidated=False, liquidations=0, opening_cost_usd=0.0, events=0, events_per_second=0.0,
