@@ -26,7 +26,8 @@ from pegkeeper.adapters.venues.okx import OkxCredentials, OkxVenue, OkxVenueSett
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.bootstrap.sim_exchange import SimExchange, SimExchangeSettings, build_engine
-from pegkeeper.config import Settings, VenueSettings
+from pegkeeper.config import Settings
+from pegkeeper.config.venues import VenueSettings
 from pegkeeper.domain.allocation import ROLLING_QUARTERLY, quarterly_instrument_id
 from pegkeeper.domain.errors import NotFound, VenueMisconfigured
 from pegkeeper.domain.execution import lookup_window_seconds

@@ -145,8 +145,9 @@ class AlertsSettingsModel(_Section):
 
 
 class LegSettings(_Section):
-    instrument_id: str  # on [venue]; BTC-USD-QUARTERLY: the quarterly future, rolled
+    instrument_id: str  # on its venue; BTC-USD-QUARTERLY: the quarterly future, rolled
     weight: Decimal = Field(Decimal(1), gt=0)
+    venue: str = "primary"  # [venue], or the name of a [venues.<name>] section
 
 
 class AllocationSettings(_Section):
