@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from pegkeeper.domain.venue import PRIMARY_VENUE
+
 # Keys that hold secrets: never read from a file, never shown in an error.
 ENV_ONLY_KEYS = {
     "funding.wallet": ("bitcoind_url", "bitcoind_user", "bitcoind_password"),
@@ -147,7 +149,7 @@ class AlertsSettingsModel(_Section):
 class LegSettings(_Section):
     instrument_id: str  # on its venue; BTC-USD-QUARTERLY: the quarterly future, rolled
     weight: Decimal = Field(Decimal(1), gt=0)
-    venue: str = "primary"  # [venue], or the name of a [venues.<name>] section
+    venue: str = PRIMARY_VENUE  # [venue], or the name of a [venues.<name>] section
 
 
 class AllocationSettings(_Section):

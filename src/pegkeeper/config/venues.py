@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-PRIMARY = "primary"
+from pegkeeper.domain.venue import PRIMARY_VENUE
+
+PRIMARY = PRIMARY_VENUE
+
 SECRET_KEYS = ("api_key", "secret_key", "passphrase")
 # lower case (the environment's names are read in lower case), single underscores (a double
 # one separates the environment's levels), short enough for lease names

@@ -137,7 +137,14 @@ class CollateralManager:
             settings.venue_name,
         )
         self._ops = OperationRunner(
-            store.funding, funding_venue, wallet, clock, alerter, settings.operations, rng
+            store.funding,
+            funding_venue,
+            wallet,
+            clock,
+            alerter,
+            settings.operations,
+            rng,
+            venue_name=settings.venue_name,
         )
         self._payments = FundingPaymentRecorder(
             store.funding, funding_venue, clock, settings.venue_name, settings.currency
@@ -232,7 +239,7 @@ class CollateralManager:
             open_ops = [
                 record
                 for record in await self._store.funding.open_operations()
-                if record.operation.currency == self.settings.currency  # the others' are theirs
+                if _same_account(record.operation, self.settings)  # the others' are theirs
             ]
         if open_ops:
             still_open = await self._ops.follow(
@@ -406,6 +413,7 @@ class CollateralManager:
             if leverage is None
             else leverage.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
             outcome=outcome,
+            venue=self.settings.venue_name,
         )
 
     def _worth_recording(self, record: CollateralDecisionRecord) -> bool:
@@ -483,6 +491,10 @@ def _blocking(
     """The open operation that keeps `kind` from being sent now, if any."""
     wanted = OperationKind.of(kind)
     return next((r for r in open_ops if wanted.waits_for(r.operation.kind)), None)
+
+
+def _same_account(operation: CollateralOperation, settings: CollateralSettings) -> bool:
+    return operation.currency == settings.currency and operation.venue == settings.venue_name
 
 
 def _moved(before: Decimal | None, now: Decimal | None) -> bool:
