@@ -15,7 +15,9 @@ from pegkeeper.adapters.venues.okx import OkxVenue
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.bootstrap.banner import _venues
 from pegkeeper.bootstrap.runtime import Runtime
-from pegkeeper.bootstrap.venues import start_venue
+from pegkeeper.bootstrap.venue import price_ticks
+from pegkeeper.bootstrap.venues import build_venues, start_venue
+from pegkeeper.bootstrap.web import build_health
 from pegkeeper.config import load_settings
 from pegkeeper.domain.collateral import OperationKind, OperationState
 from pegkeeper.domain.errors import VenueMisconfigured
@@ -71,6 +73,11 @@ async def test_each_venue_hedges_its_share_and_funds_its_own_account(tmp_path: P
             "  venue binance: the simulated exchange in-process, standing in for binancecoinm "
             "(no PEGKEEPER_VENUES__BINANCE__API_KEY set); legs: BTC/USD:BTC",
         ]
+        health = build_health(runtime, SERVICES)
+        before = await health.readiness()
+        assert before["hedger"] == "starting: reconciling with primary, binance"
+        assert before["venue binance"] == "starting: reconciling with binance"
+        assert before["venue primary"] == "starting: reconciling with primary"
         engines = _engines(runtime)
         for engine in engines.values():
             engine.set_prices(runtime.clock.now_ms(), PRICE)
@@ -90,6 +97,12 @@ async def test_each_venue_hedges_its_share_and_funds_its_own_account(tmp_path: P
         # 20 000 USD in 100 USD contracts; 10 000 USD in Binance's 100 USD contracts
         assert engines["primary"].position(SWAP).size_contracts == -200
         assert engines["binance"].position(PERP).size_contracts == -100
+        runtime.hedgers[0].ready.set()  # as its run loop does once reconciled
+        after = await health.readiness()
+        assert (after["venue primary"], after["venue binance"]) == (
+            "ready",
+            "starting: reconciling with binance",
+        )
 
         await runtime.liability.post("u2", 1_500_000)  # 45 000 USD: 30 000 and 15 000
         await _funding_then_hedging(runtime)
@@ -145,3 +158,50 @@ async def test_a_leg_on_an_instrument_its_venue_does_not_list_is_refused_at_star
         )
     finally:
         await bootstrap.close_runtime(runtime)
+
+
+BINANCE_KEYS = {f"PEGKEEPER_VENUES__BINANCE__{key}": "k" for key in ("API_KEY", "SECRET_KEY")}
+OKX_KEYS = {f"PEGKEEPER_VENUE__{key}": "k" for key in ("API_KEY", "SECRET_KEY", "PASSPHRASE")}
+
+
+@pytest.mark.parametrize(
+    ("env", "venues", "message"),
+    [
+        (
+            BINANCE_KEYS,
+            {"kind": "ccxt", "exchange": "binancecoinm"},
+            "[venues.binance] has credentials (PEGKEEPER_VENUES__BINANCE__...) while [venue] is "
+            "simulated: every venue is real or every one simulated",
+        ),
+        (
+            OKX_KEYS,
+            {"kind": "ccxt", "exchange": "bybit"},
+            "[venues.binance] has no credentials while [venue] trades on a real exchange, and a "
+            "simulator stands in only when no venue is real: set "
+            "PEGKEEPER_VENUES__BINANCE__API_KEY",
+        ),
+        (
+            {},
+            {"kind": "okx", "rest_url": "http://127.0.0.1:1"},
+            "[venues.binance] rest_url is http://127.0.0.1:1, but no credentials are set",
+        ),
+    ],
+)
+async def test_venues_that_cannot_run_together_are_refused_before_anything_runs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    venues: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(
+        data_dir=tmp_path,
+        demo={"enabled": False},
+        venues={"binance": venues},
+        allocation={"legs": LEGS},
+    )
+    with pytest.raises(VenueMisconfigured) as refused:
+        await build_venues(settings, price_ticks(settings))
+    assert message in str(refused.value)

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from rich.console import Console
+
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.adapters.wallet.sim import SimWallet
+from pegkeeper.api.http.funding import funding_status
+from pegkeeper.cli import _account_table, _operations_table
 from pegkeeper.domain.allocation import Allocation, HedgeLeg
 from pegkeeper.domain.collateral import AlertKind, OperationKind, OperationState
 from pegkeeper.domain.collateral_policy import StablesatsCollateralPolicy
@@ -19,6 +23,7 @@ from pegkeeper.services.alerts import Alerter, AlertSettings
 from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
 from pegkeeper.services.collateral.operations import OperationSettings
 from pegkeeper.services.ledger.liability import LiabilityService
+from pegkeeper.services.views.collateral import CollateralView
 from pegkeeper.sim.chain import SimChain
 from pegkeeper.sim.engine import SimEngine
 from tests.fakes import FakeStore, RecordingSink
@@ -157,4 +162,43 @@ async def test_a_venue_s_alerts_name_it_and_its_conditions_are_its_own() -> None
     assert [(a.kind, a.title, a.details["venue"]) for a in refused] == [
         (AlertKind.FUNDING_REFUSED, "primary: deposit of BTC cannot be done", "primary"),
         (AlertKind.FUNDING_REFUSED, "binance: deposit of BTC cannot be done", "binance"),
+    ]
+
+
+async def test_the_funding_view_has_one_account_per_venue_and_names_each_move() -> None:
+    world = TwoVenues(funding_btc="1")
+    await world.liability.post("u1", 3_000_000)
+    for manager in world.managers.values():
+        await manager.cycle("liability")
+    view = CollateralView(world.store, list(world.managers.values()), world.wallet)
+    body = funding_status(await view.status())
+    accounts = [
+        (
+            a["venue"],
+            a["currency"],
+            a["live"]["liability_cents"],
+            a["last_snapshot"]["mark_price_usd"],
+        )
+        for a in body["accounts"]
+    ]
+    assert accounts == [
+        ("primary", "BTC", 2_000_000, "10000"),
+        ("binance", "BTC", 1_000_000, "10000"),
+    ]
+    assert sorted((o["venue"], o["amount"]) for o in body["operations"]) == [
+        ("binance", "0.33333333"),
+        ("primary", "0.66666667"),
+    ]
+    assert {d["venue"] for d in body["decisions"]} == {"primary", "binance"}
+    console = Console(record=True, width=120)
+    for account in body["accounts"]:
+        console.print(_account_table(account, body))
+    console.print(_operations_table(body["operations"]))
+    text = console.export_text()
+    assert "funding: primary BTC account (stablesats)" in text
+    assert "funding: binance BTC account (stablesats)" in text
+    rows = [line.split("│")[1:3] for line in text.splitlines() if "transfer_to_trading" in line]
+    assert sorted([c.strip() for c in row] for row in rows) == [
+        ["binance", "transfer_to_trading"],
+        ["primary", "transfer_to_trading"],
     ]
