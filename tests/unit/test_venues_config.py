@@ -108,3 +108,16 @@ def test_a_named_venue_s_credentials_in_a_file_are_refused_unshown(tmp_path: Pat
     assert "sets venues.binance.secret_key" in message
     assert "PEGKEEPER_VENUES__BINANCE__SECRET_KEY" in message
     assert "hunter2" not in message
+
+
+def test_the_two_venue_example_names_each_leg_s_venue() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "venues.toml"
+    settings = load_settings(example)
+    assert list(settings.all_venues()) == ["primary", "binance"]
+    assert settings.venues["binance"].exchange == "binancecoinm"
+    assert [
+        (leg.instrument_id, leg.venue, str(leg.weight)) for leg in settings.allocation.legs
+    ] == [
+        ("BTC-USD-SWAP", "primary", "2"),
+        ("BTC/USD:BTC", "binance", "1"),
+    ]
