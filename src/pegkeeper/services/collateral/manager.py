@@ -136,16 +136,11 @@ class CollateralManager:
             int(settings.roll_lead_seconds * 1000),
             settings.venue_name,
         )
+        ops, name = settings.operations, settings.venue_name
         self._ops = OperationRunner(
-            store.funding,
-            funding_venue,
-            wallet,
-            clock,
-            alerter,
-            settings.operations,
-            rng,
-            venue_name=settings.venue_name,
+            store.funding, funding_venue, wallet, clock, alerter, ops, rng, venue_name=name
         )
+        self._account = (settings.currency, name)  # the others' operations are theirs
         self._payments = FundingPaymentRecorder(
             store.funding, funding_venue, clock, settings.venue_name, settings.currency
         )
@@ -239,7 +234,7 @@ class CollateralManager:
             open_ops = [
                 record
                 for record in await self._store.funding.open_operations()
-                if _same_account(record.operation, self.settings)  # the others' are theirs
+                if (record.operation.currency, record.operation.venue) == self._account
             ]
         if open_ops:
             still_open = await self._ops.follow(
@@ -491,10 +486,6 @@ def _blocking(
     """The open operation that keeps `kind` from being sent now, if any."""
     wanted = OperationKind.of(kind)
     return next((r for r in open_ops if wanted.waits_for(r.operation.kind)), None)
-
-
-def _same_account(operation: CollateralOperation, settings: CollateralSettings) -> bool:
-    return operation.currency == settings.currency and operation.venue == settings.venue_name
 
 
 def _moved(before: Decimal | None, now: Decimal | None) -> bool:
