@@ -158,6 +158,25 @@ async def test_one_open_operation_per_account_and_class(store: SqlStore) -> None
     }
 
 
+async def test_each_venue_has_its_own_slots_and_its_rows_carry_its_name(
+    store: SqlStore,
+) -> None:
+    transfer = OperationKind.TRANSFER_TO_TRADING
+    await store.funding.record_decision(decision("d-p"), operation("p1", transfer))
+    binance = replace(operation("b1", transfer), venue="binance")
+    # the same class of the same currency, on another venue's account: side by side
+    await store.funding.record_decision(decision("d-b", venue="binance"), binance)
+    with pytest.raises(SlotTaken, match="another movement of BTC on binance is open"):
+        await store.funding.record_decision(
+            decision("d-b2", venue="binance"), replace(operation("b2", transfer), venue="binance")
+        )
+    opened = {r.operation.operation_id: r.operation for r in await store.funding.open_operations()}
+    assert opened == {"p1": operation("p1", transfer), "b1": binance}
+    assert (opened["p1"].slot, opened["b1"].slot) == ("BTC:movement", "binance:BTC:movement")
+    venues = [d.venue for d in await store.funding.recent_decisions(10)]
+    assert venues == ["binance", "primary"]
+
+
 async def test_a_fee_bump_records_the_new_transaction_with_it(store: SqlStore) -> None:
     await store.funding.record_decision(decision("d-dep"), operation("dep"))
     bump = FeeBump(

@@ -48,18 +48,21 @@ from pegkeeper.bootstrap.runtime import Runtime
 from pegkeeper.bootstrap.tracing import configure_tracing
 from pegkeeper.bootstrap.venue import (
     VenueSetup,
-    build_venue,
     is_real_venue,
     order_lookup_window_seconds,
     price_ticks,
 )
+from pegkeeper.bootstrap.venues import build_venues
 from pegkeeper.config import Settings
+from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.pricing import CrossExchange, PricingModel, RobustConfig
-from pegkeeper.ports import Bus, Clock
+from pegkeeper.domain.venue import PRIMARY_VENUE
+from pegkeeper.ports import Bus, Clock, Venue
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.hedger import HedgerService, HedgerSettings
 from pegkeeper.services.hedging.operator import OperatorService
+from pegkeeper.services.hedging.routes import VenueRoutes
 from pegkeeper.services.ledger.demo_flow import DemoFlow, DemoFlowSettings
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.peg_monitor import PegMonitor, PegMonitorSettings
@@ -135,8 +138,9 @@ async def migrate_database(settings: Settings) -> None:
 
 
 def _hedger_settings(settings: Settings, venue: VenueSetup, leg_index: int) -> HedgerSettings:
+    """The hedger of the allocation's leg `leg_index`, on its venue `venue`."""
     h = settings.hedger
-    window_seconds = order_lookup_window_seconds(settings)
+    window_seconds = order_lookup_window_seconds(settings, venue.name)
     if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
         # The window is the time a request may take to reach the venue: real time, so on a
         # simulated clock that runs faster it is that many times longer.
@@ -162,6 +166,19 @@ async def _instruments_held(hedgers: list[HedgerService]) -> list[str]:
     return [i for hedger in hedgers for i in await hedger.hedge.instruments_held()]
 
 
+def _every_leg(allocation: Allocation, venues: dict[str, VenueSetup]) -> Venue:
+    """What the operator closes every leg through: the venue, or each leg's own."""
+    if len(venues) == 1:
+        return venues[PRIMARY_VENUE].venue
+    return VenueRoutes(allocation, {name: setup.venue for name, setup in venues.items()})
+
+
+async def _close_venues(venues: dict[str, VenueSetup]) -> None:
+    for setup in venues.values():
+        for close in setup.closers:
+            await close()
+
+
 async def build_runtime(settings: Settings, services: list[str] | None = None) -> Runtime:
     """Raises BookSourceError when the price server's book file cannot be used,
     VenueMisconfigured when the venue's configuration cannot be used, and LedgerMisconfigured
@@ -172,15 +189,16 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     bus = await open_bus(settings.bus)  # raises BusUnavailable when Redis cannot be reached
     notices = LossyBus(bus)
     try:
-        venue = await build_venue(settings, ticks, stored.resume_ms)
+        venues = await build_venues(settings, ticks, stored.resume_ms)
     except BaseException:
         await bus.close()
         raise
+    venue = venues[PRIMARY_VENUE]
     try:
         books = book_source(settings, venue.engine, notices)
     except BookSourceError:
-        for close in [*venue.closers, bus.close]:
-            await close()
+        await _close_venues(venues)
+        await bus.close()
         raise
     clock = venue.clock
     store = await open_store(settings.database_url, migrate=True, clock=clock)
@@ -191,19 +209,20 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     control = HedgeControl()
     cluster = Cluster.of(settings, store)
     outbox = cluster.outbox()  # None: one process, events published after each commit
+    allocation = allocation_of(settings)
     hedgers = [
         HedgerService(
             store,
-            venue.venue,
+            venues[leg.venue].venue,
             bus,
             clock,
             hedge_policy(settings),
-            _hedger_settings(settings, venue, i),
+            _hedger_settings(settings, venues[leg.venue], i),
             control,
             gate=ledger.gate,
             outbox=outbox,
         )
-        for i in range(len(allocation_of(settings).legs))
+        for i, leg in enumerate(allocation.legs)
     ]
     hedger = hedgers[0]
 
@@ -215,7 +234,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         control,
         store,
         store.operator_actions,
-        venue.venue,
+        _every_leg(allocation, venues),
         bus,
         clock,
         settings.hedger.instrument_id,
@@ -252,11 +271,11 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     if settings.funding.enabled:
         try:
             funding = build_funding(
-                settings, store, venue, notices, alerter, _feed_health(pricing), ledger.gate
+                settings, store, venues, notices, alerter, _feed_health(pricing), ledger.gate
             )
         except VenueMisconfigured:
-            for close in [*venue.closers, bus.close]:
-                await close()
+            await _close_venues(venues)
+            await bus.close()
             await store.close()
             raise
     equities = None
@@ -276,6 +295,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         notices=notices,
         store=store,
         venue=venue,
+        venues=venues,
         liability=liability,
         hedger=hedger,
         dealer=DealerView(

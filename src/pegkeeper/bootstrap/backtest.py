@@ -52,6 +52,7 @@ from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
 from pegkeeper.domain.allocation import ROLLING_QUARTERLY
 from pegkeeper.domain.instruments import collateral_currency
+from pegkeeper.domain.venue import PRIMARY_VENUE
 from pegkeeper.services.hedging.hedger import HedgerSettings
 
 
@@ -120,6 +121,11 @@ def _legs(settings: Settings) -> dict[str, Any]:
         return {}
     allowed = {settings.backtest.instrument_id, ROLLING_QUARTERLY}
     for leg in legs:
+        if leg.venue != PRIMARY_VENUE:
+            raise BacktestInputError(
+                f"[allocation] leg {leg.instrument_id} is on venue {leg.venue!r}; the backtest "
+                "runs one simulated venue: put every leg on the primary one"
+            )
         if leg.instrument_id not in allowed:
             raise BacktestInputError(
                 f"[allocation] leg {leg.instrument_id} cannot be backtested; expected "

@@ -27,7 +27,7 @@ async def announce(runtime: Runtime, services: list[str]) -> None:
         f"pegkeeper is running{demo}",
         f"  dashboard: {base}/",
         f"  operators: {operators}",
-        f"  venue:   {runtime.venue.description}",
+        *_venues(runtime),
         f"  ledger:  {runtime.ledger.description}",
         f"  state:   {runtime.stored.describe()}",
         f"  hedging: {_hedging(runtime)}",
@@ -50,6 +50,18 @@ async def announce(runtime: Runtime, services: list[str]) -> None:
         "  stop with Ctrl-C (or SIGTERM)",
     ]
     sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _venues(runtime: Runtime) -> list[str]:
+    """The venue, or each venue with its legs and what stands in for it."""
+    if len(runtime.venues) <= 1:
+        return [f"  venue:   {runtime.venue.description}"]
+    legs = runtime.settings.allocation.legs
+    lines = []
+    for name, setup in runtime.venues.items():
+        own = ", ".join(leg.instrument_id for leg in legs if leg.venue == name)
+        lines.append(f"  venue {name}: {setup.description}; legs: {own}")
+    return lines
 
 
 def _hedging(runtime: Runtime) -> str:

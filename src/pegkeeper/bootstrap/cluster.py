@@ -22,6 +22,7 @@ from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.config import Settings
 from pegkeeper.domain.leases import LeaseState, LeaseStatus
+from pegkeeper.domain.venue import PRIMARY_VENUE
 from pegkeeper.ports import Bus
 from pegkeeper.services.lease_keeper import LeaseKeeper
 from pegkeeper.services.outbox import Outbox
@@ -44,8 +45,9 @@ def hedger_lease(instrument_id: str) -> str:
     return f"hedger:{instrument_id}"
 
 
-def funding_lease(currency: str) -> str:
-    return f"funding:{currency}"
+def funding_lease(currency: str, venue: str = PRIMARY_VENUE) -> str:
+    """The primary venue's account keeps the name it had before there were others."""
+    return f"funding:{currency}" if venue == PRIMARY_VENUE else f"funding:{venue}:{currency}"
 
 
 def process_name(settings: Settings) -> str:

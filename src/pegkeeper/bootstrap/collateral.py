@@ -1,10 +1,12 @@
 """The funding manager's parts: its policy, the operator's wallet, the alert webhook, and one
-funding service per collateral currency the hedge uses (BTC for inverse swaps and futures,
-USDT for linear swaps; onchain moves only for BTC)."""
+funding service per venue and collateral currency its legs use (BTC for inverse swaps and
+futures, USDT for linear swaps; onchain moves only for BTC). Each venue's services read the
+whole allocation and count their own legs' share of the liability (AccountReader); with
+several venues their alerts name the venue."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -17,6 +19,7 @@ from pegkeeper.adapters.wallet.bitcoind import BitcoindSettings, BitcoindWallet
 from pegkeeper.adapters.wallet.sim import SimWallet
 from pegkeeper.bootstrap.venue import VenueSetup
 from pegkeeper.config import Settings
+from pegkeeper.config.venues import section_of
 from pegkeeper.domain.allocation import Allocation, HedgeLeg
 from pegkeeper.domain.collateral_policy import (
     CollateralPolicy,
@@ -29,6 +32,7 @@ from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.execution import lookup_window_seconds
 from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.domain.units import SATS_PER_BTC
+from pegkeeper.domain.venue import PRIMARY_VENUE
 from pegkeeper.ports import AlertSink, Bus, ReadinessGate, Wallet
 from pegkeeper.services.alerts import Alerter, AlertSettings
 from pegkeeper.services.collateral.manager import CollateralManager, CollateralSettings
@@ -55,7 +59,7 @@ def allocation_of(settings: Settings) -> Allocation:
     legs = settings.allocation.legs
     if not legs:
         return Allocation.single(settings.hedger.instrument_id)
-    return Allocation(tuple(HedgeLeg(leg.instrument_id, leg.weight) for leg in legs))
+    return Allocation(tuple(HedgeLeg(leg.instrument_id, leg.weight, leg.venue) for leg in legs))
 
 
 def build_alerter(settings: Settings, store: SqlStore, venue: VenueSetup) -> Alerter:
@@ -86,52 +90,77 @@ def alert_settings(settings: Settings) -> AlertSettings:
 def build_funding(
     settings: Settings,
     store: SqlStore,
-    venue: VenueSetup,
+    venues: Mapping[str, VenueSetup],
     bus: Bus,
     alerter: Alerter,
     feeds: FeedHealth | None = None,
     gate: ReadinessGate | None = None,
 ) -> FundingSetup:
-    """Raises VenueMisconfigured when the configuration cannot work."""
-    _check_leverage(settings, venue)
-    funding_venue = venue.funding
-    wallet = _wallet(settings, venue)
-    services: list[CollateralManager] = []
-    if funding_venue is None:
-        log.warning(
-            "the venue offers no transfers or deposits: funding is off", venue=venue.description
-        )
-    else:
-        allocation = allocation_of(settings)
-        currencies = dict.fromkeys(
-            collateral_currency(leg.instrument_id) for leg in allocation.legs
-        )
-        for currency in currencies:
-            service = CollateralManager(
-                store,
-                venue.venue,
-                funding_venue,
-                wallet if currency == "BTC" else None,
-                bus,
-                venue.clock,
-                funding_policy(settings, currency),
-                allocation,
-                alerter,
-                _service_settings(settings, currency, venue),
-                feeds=feeds if currency == "BTC" else None,
-                account_check=venue.account_check,
-                gate=gate,
-            )
-            services.append(service)
-            venue.price_listeners.append(service.on_price)
+    """Raises VenueMisconfigured when the configuration cannot work. `feeds`: the primary's."""
+    primary = venues[PRIMARY_VENUE]
+    wallet = _wallet(settings, primary)
     if isinstance(wallet, SimWallet):
+        for setup in venues.values():
+            if setup is not primary and setup.exchange_wallet is not None:
+                wallet.pay_into(setup.exchange_wallet)
         sim_wallet = wallet  # its chain finds blocks as simulated time passes
-        venue.price_listeners.insert(0, lambda _: sim_wallet.sync())
+        primary.price_listeners.insert(0, lambda _: sim_wallet.sync())
+    allocation = allocation_of(settings)
+    services: list[CollateralManager] = []
+    for name, setup in venues.items():
+        scoped = alerter.for_venue(name) if len(venues) > 1 else alerter
+        primary_feeds = feeds if name == PRIMARY_VENUE else None
+        services += _managers(
+            settings, store, setup, allocation, wallet, bus, scoped, primary_feeds, gate
+        )
     closers: list[Job] = []
     if isinstance(wallet, BitcoindWallet):
         closers.append(wallet.close)
     view = CollateralView(store, services, wallet)
     return FundingSetup(services, alerter, view, wallet, closers)
+
+
+def _managers(
+    settings: Settings,
+    store: SqlStore,
+    venue: VenueSetup,
+    allocation: Allocation,
+    wallet: Wallet | None,
+    bus: Bus,
+    alerter: Alerter,
+    feeds: FeedHealth | None,
+    gate: ReadinessGate | None,
+) -> list[CollateralManager]:
+    """One funding service per collateral currency of the venue's legs."""
+    _check_leverage(settings, venue)
+    funding_venue = venue.funding
+    if funding_venue is None:
+        log.warning(
+            "the venue offers no transfers or deposits: funding is off", venue=venue.description
+        )
+        return []
+    legs = [leg for leg in allocation.legs if leg.venue == venue.name]
+    currencies = dict.fromkeys(collateral_currency(leg.instrument_id) for leg in legs)
+    services = []
+    for currency in currencies:
+        service = CollateralManager(
+            store,
+            venue.venue,
+            funding_venue,
+            wallet if currency == "BTC" else None,
+            bus,
+            venue.clock,
+            funding_policy(settings, currency),
+            allocation,
+            alerter,
+            _service_settings(settings, currency, venue),
+            feeds=feeds if currency == "BTC" else None,
+            account_check=venue.account_check,
+            gate=gate,
+        )
+        services.append(service)
+        venue.price_listeners.append(service.on_price)
+    return services
 
 
 def _check_leverage(settings: Settings, venue: VenueSetup) -> None:
@@ -140,7 +169,7 @@ def _check_leverage(settings: Settings, venue: VenueSetup) -> None:
     high bound exactly; a higher one is allowed, and said."""
     f = settings.funding
     bound = f.high_bound_leverage
-    key = "[sim] leverage" if venue.simulated else "[venue] leverage"
+    key = "[sim] leverage" if venue.simulated else f"{section_of(venue.name)} leverage"
     if Decimal(venue.leverage) < bound:
         raise VenueMisconfigured(
             f"[funding] policy {f.policy!r} lets leverage reach {bound}, so the exchange's "
@@ -211,26 +240,31 @@ def funding_policy(settings: Settings, currency: str) -> CollateralPolicy:
 
 
 def _service_settings(settings: Settings, currency: str, venue: VenueSetup) -> CollateralSettings:
-    window_seconds = transfer_lookup_window_seconds(settings)
+    window_seconds = transfer_lookup_window_seconds(settings, venue.name)
     if venue.simulated and venue.network and isinstance(venue.clock, ScaledClock):
         window_seconds *= venue.clock.speed  # a request's time on the wire is real time
-    return funding_settings(settings, currency, window_seconds)
+    return funding_settings(settings, currency, window_seconds, venue.name)
 
 
-def transfer_lookup_window_seconds(settings: Settings) -> float:
+def transfer_lookup_window_seconds(settings: Settings, venue_name: str = PRIMARY_VENUE) -> float:
     """[funding] lookup_window_seconds, lengthened past the latest a transfer or withdrawal
     request may still be executed: it carries no expiry, so a paused former holder's may reach
-    the venue up to the lease plus the request timeout after it was sent."""
-    must_exceed_s = settings.cluster.lease_ttl_seconds + settings.venue.request_timeout_seconds
+    the venue up to the lease plus the venue's request timeout after it was sent."""
+    timeout_s = settings.all_venues()[venue_name].request_timeout_seconds
+    must_exceed_s = settings.cluster.lease_ttl_seconds + timeout_s
     return lookup_window_seconds(settings.funding.lookup_window_seconds, must_exceed_s)
 
 
 def funding_settings(
-    settings: Settings, currency: str, lookup_window_seconds: float
+    settings: Settings,
+    currency: str,
+    lookup_window_seconds: float,
+    venue_name: str = PRIMARY_VENUE,
 ) -> CollateralSettings:
     f, brackets = settings.funding, settings.hedger.stablesats
     return CollateralSettings(
         currency=currency,
+        venue_name=venue_name,
         check_interval_seconds=f.check_interval_seconds,
         leverage_snapshot_interval_seconds=f.leverage_snapshot_interval_seconds,
         maintenance_margin_rate=f.maintenance_margin_rate,

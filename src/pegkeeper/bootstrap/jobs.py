@@ -16,12 +16,14 @@ from pegkeeper.bootstrap.equities import EquitySetup
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books
 from pegkeeper.bootstrap.ops import build_ops
 from pegkeeper.bootstrap.pricing import price_servers
-from pegkeeper.bootstrap.process import VenueUnreachable, bind_http, freeze_startup_heap
+from pegkeeper.bootstrap.process import bind_http, freeze_startup_heap
 from pegkeeper.bootstrap.runtime import Runtime
-from pegkeeper.bootstrap.venue import VenueSetup
+from pegkeeper.bootstrap.venue import Job, VenueSetup
+from pegkeeper.bootstrap.venues import start_venue
 from pegkeeper.bootstrap.web import JOB_SERVICES, WebSetup, build_health, build_web, serve_web
 from pegkeeper.domain.collateral import AlertKind
-from pegkeeper.domain.errors import VenueError, VenueMisconfigured
+from pegkeeper.domain.errors import VenueMisconfigured
+from pegkeeper.domain.venue import PRIMARY_VENUE
 from pegkeeper.services.correlation_log import CorrelationLog
 from pegkeeper.services.views.health import HealthMonitor
 
@@ -29,33 +31,28 @@ log = structlog.get_logger("pegkeeper")
 
 
 async def _start_venue(runtime: Runtime) -> None:
-    """The venue's checks, once (OKX: account mode, level, leverage); a failure is alerted."""
+    """Every venue's checks, once (OKX: account mode, level, leverage; each venue: the
+    instruments of its legs); a failure is alerted."""
     async with runtime.venue_started:
         if runtime.venue_ready:
             return
-        if runtime.venue.start is not None:
+        for setup in _venues(runtime).values():
             try:
-                await _checked_start(runtime.venue)
+                await start_venue(runtime.settings, setup)
             except VenueMisconfigured as error:
-                runtime.alerter.event(
-                    AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error)
-                )
+                alerter = runtime.alerter
+                if len(runtime.venues) > 1:
+                    alerter = alerter.for_venue(setup.name)
+                alerter.event(AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(runtime.alerter.drain(), 10)
                 raise
+            log.info("venue ready", name=setup.name, venue=setup.description)
         runtime.venue_ready = True
-        log.info("venue ready", venue=runtime.venue.description)
 
 
-async def _checked_start(venue: VenueSetup) -> None:
-    assert venue.start is not None
-    try:
-        await venue.start()
-    except (VenueError, OSError, TimeoutError) as error:
-        raise VenueUnreachable(
-            f"cannot reach {venue.description}: {error}; check the network, or [venue] "
-            "rest_url (PEGKEEPER_VENUE__REST_URL)"
-        ) from None
+def _venues(runtime: Runtime) -> dict[str, VenueSetup]:
+    return runtime.venues or {PRIMARY_VENUE: runtime.venue}
 
 
 async def _hedge(runtime: Runtime) -> None:
@@ -75,13 +72,20 @@ async def _fund(runtime: Runtime) -> None:
     singleton = runtime.cluster.singleton
     async with asyncio.TaskGroup() as group:
         for service in runtime.funding.services:
-            currency = service.settings.currency
-            job = singleton(funding_lease(currency), service.run)
-            group.create_task(_awaited(job), name=f"funding-{currency}")
+            lease = funding_lease(service.settings.currency, service.settings.venue_name)
+            job = singleton(lease, service.run)
+            group.create_task(_awaited(job), name=lease.replace(":", "-"))
 
 
 async def _awaited(job: Awaitable[object]) -> None:
     await job
+
+
+async def _all_of(jobs: list[Job]) -> None:
+    """Each simulated venue's price path, played side by side."""
+    async with asyncio.TaskGroup() as group:
+        for job in jobs:
+            group.create_task(_awaited(job()))
 
 
 async def run_services(runtime: Runtime, services: list[str]) -> None:
@@ -128,8 +132,9 @@ def _jobs(
     sockets: list[socket.socket],
 ) -> dict[str, Awaitable[object]]:
     jobs: dict[str, Awaitable[object]] = {}
-    if runtime.venue.prices is not None:
-        jobs["sim-prices"] = runtime.venue.prices()
+    prices = [setup.prices for setup in _venues(runtime).values() if setup.prices is not None]
+    if prices:
+        jobs["sim-prices"] = _all_of(prices)
     if "hedger" in services:
         jobs["hedger"] = _hedge(runtime)
     if "funding" in services and runtime.funding is not None:
@@ -177,7 +182,8 @@ async def close_runtime(runtime: Runtime) -> None:
     """Closes what the runtime opened (adapters, the equity hedger's node, the store)."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(runtime.alerter.close(), 5)
-    closers = [*runtime.venue.closers, *runtime.ledger.closers, runtime.bus.close]
+    venue_closers = [close for setup in _venues(runtime).values() for close in setup.closers]
+    closers = [*venue_closers, *runtime.ledger.closers, runtime.bus.close]
     if runtime.funding is not None:
         closers += runtime.funding.closers
     if isinstance(runtime.equities, EquitySetup):

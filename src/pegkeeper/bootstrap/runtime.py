@@ -55,6 +55,8 @@ class Runtime:
     equities: EquitySetup | EquityDemoUnavailable | None = None
     rebalancer: RebalancerSetup | None = None
     hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
+    # every venue by name, the primary (`venue`) first
+    venues: dict[str, VenueSetup] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     venue_started: asyncio.Lock = field(default_factory=asyncio.Lock)
     venue_ready: bool = False

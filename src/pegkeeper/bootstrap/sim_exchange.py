@@ -18,6 +18,7 @@ from pegkeeper.adapters.clock import ScaledClock
 from pegkeeper.domain.instruments import (
     BTC_USD_SWAP,
     BTC_USDT_SWAP,
+    Instrument,
     btc_usd_future,
     quarterly_expiries_ms,
 )
@@ -62,10 +63,18 @@ def load_ticks(settings: SimExchangeSettings) -> list[PriceTick]:
     return load_price_path(settings.price_path or bundled_demo_path())
 
 
-def build_engine(settings: SimExchangeSettings, start_ms: int, first_price: Decimal) -> SimEngine:
-    futures = [btc_usd_future(expiry) for expiry in quarterly_expiries_ms(start_ms, 2)]
+def build_engine(
+    settings: SimExchangeSettings,
+    start_ms: int,
+    first_price: Decimal,
+    instruments: list[Instrument] | None = None,
+) -> SimEngine:
+    """An engine listing `instruments`, by default OKX's (see the module's docstring)."""
+    if instruments is None:
+        futures = [btc_usd_future(expiry) for expiry in quarterly_expiries_ms(start_ms, 2)]
+        instruments = [BTC_USD_SWAP, BTC_USDT_SWAP, *futures]
     engine = SimEngine(
-        [BTC_USD_SWAP, BTC_USDT_SWAP, *futures],
+        instruments,
         funding_rate=settings.funding_rate,
         taker_fee_rate=settings.taker_fee_rate,
         maker_fee_rate=settings.maker_fee_rate,

@@ -1,4 +1,5 @@
-"""The venue the hedger trades on, and the clock the rest of the runtime keeps.
+"""A venue the hedger trades on, and the clock the rest of the runtime keeps (the primary's;
+the named venues of `[venues.<name>]` are built alike by bootstrap/venues.py).
 
 - `[venue] kind = "okx"` with credentials in the environment: OKX through ccxt, real time.
 - `kind = "okx"` without credentials: the OKX simulator (`pegkeeper sim-exchange`) starts
@@ -26,10 +27,13 @@ from pegkeeper.adapters.venues.okx import OkxCredentials, OkxVenue, OkxVenueSett
 from pegkeeper.adapters.venues.sim import SimVenue
 from pegkeeper.adapters.venues.sim_funding import SimFunding
 from pegkeeper.bootstrap.sim_exchange import SimExchange, SimExchangeSettings, build_engine
-from pegkeeper.config import Settings, VenueSettings
+from pegkeeper.config import Settings
+from pegkeeper.config.venues import VenueSettings, env_prefix_of, section_of
 from pegkeeper.domain.allocation import ROLLING_QUARTERLY, quarterly_instrument_id
-from pegkeeper.domain.errors import NotFound, VenueMisconfigured
+from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.execution import lookup_window_seconds
+from pegkeeper.domain.instruments import Instrument
+from pegkeeper.domain.venue import PRIMARY_VENUE
 from pegkeeper.ports import Clock, FundingVenue, Venue
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.okx_server.auth import Credentials
@@ -63,6 +67,7 @@ class VenueSetup:
     leverage: int = 4  # the cross leverage the venue is set to
     price_listeners: list[Callable[[Decimal], object]] = field(default_factory=list)
     engine: SimEngine | None = None  # the simulated exchange's, whose book the demo quotes
+    name: str = PRIMARY_VENUE  # [venue], or the name of its [venues.<name>] section
 
     def tick(self, tick: PriceTick) -> None:
         for listener in self.price_listeners:
@@ -75,8 +80,14 @@ def price_ticks(settings: Settings) -> list[PriceTick]:
 
 
 def is_real_venue(settings: Settings) -> bool:
-    """Whether the hedger trades on a real exchange (with real or demo-trading money)."""
-    venue = settings.venue
+    """Whether the hedger trades on a real exchange (with real or demo-trading money): the
+    primary, or a named venue with credentials (without, a simulator stands in for it)."""
+    named = settings.venues.values()
+    return is_real(settings.venue) or any(v.has_credentials() and is_real(v) for v in named)
+
+
+def is_real(venue: VenueSettings) -> bool:
+    """Whether this venue's settings trade on a real exchange (a named one: with its keys)."""
     return venue.kind == "ccxt" or (venue.kind == "okx" and venue.has_credentials())
 
 
@@ -100,11 +111,11 @@ async def build_venue(
             "users would move the liability it hedges: set [demo] enabled = false"
         )
     if venue.kind == "sim":
-        return _in_process_engine(settings, ticks, resume_ms)
+        return in_process_engine(settings, ticks, resume_ms)
     if venue.kind == "ccxt":
-        return _ccxt(settings)
+        return ccxt_venue(settings)
     if venue.has_credentials():
-        return _okx(settings)
+        return okx_venue(settings)
     if venue.rest_url:
         raise VenueMisconfigured(
             f"[venue] rest_url is {venue.rest_url}, but no credentials are set: set "
@@ -114,35 +125,38 @@ async def build_venue(
     return await _okx_simulator(settings, ticks, resume_ms)
 
 
-def hedged_instrument_ids(settings: Settings, now_ms: int) -> tuple[str, ...]:
-    """The instruments the hedge is on now: the allocation's legs (the rolling quarterly as
-    the future it holds), or [hedger] instrument_id."""
-    legs = [leg.instrument_id for leg in settings.allocation.legs]
+def hedged_instrument_ids(
+    settings: Settings, now_ms: int, venue: str = PRIMARY_VENUE
+) -> tuple[str, ...]:
+    """The instruments the hedge is on now at `venue`: its allocation legs (the rolling
+    quarterly as the future it holds), or [hedger] instrument_id on the primary alone."""
+    legs = [leg.instrument_id for leg in settings.allocation.legs if leg.venue == venue]
     lead_ms = int(settings.allocation.roll_lead_hours * 3_600_000)
-    ids = legs or [settings.hedger.instrument_id]
+    alone = venue == PRIMARY_VENUE and not settings.allocation.legs
+    ids = [settings.hedger.instrument_id] if alone else legs
     return tuple(
         quarterly_instrument_id(now_ms, lead_ms) if i == ROLLING_QUARTERLY else i for i in ids
     )
 
 
-def order_lookup_window_seconds(settings: Settings) -> float:
+def order_lookup_window_seconds(settings: Settings, venue_name: str = PRIMARY_VENUE) -> float:
     """[hedger] order_lookup_window_seconds, lengthened past the latest an order request may
-    still be executed: its expiry at OKX (expTime) plus the request timeout; through ccxt's
-    unified API, which sends no expiry, the lease plus the request timeout."""
-    venue = settings.venue
+    still be executed at the venue: its expiry at OKX (expTime) plus the request timeout;
+    through ccxt's unified API, which sends no expiry, the lease plus the request timeout."""
+    venue = settings.all_venues()[venue_name]
     expires = venue.kind != "ccxt"
     bound_s = venue.order_expiry_seconds if expires else settings.cluster.lease_ttl_seconds
     must_exceed_s = bound_s + venue.request_timeout_seconds
     return lookup_window_seconds(settings.hedger.order_lookup_window_seconds, must_exceed_s)
 
 
-def _okx_settings(settings: Settings, now_ms: int) -> OkxVenueSettings:
-    venue = settings.venue
+def _okx_settings(settings: Settings, now_ms: int, name: str = PRIMARY_VENUE) -> OkxVenueSettings:
+    venue = settings.all_venues()[name]
     return OkxVenueSettings(
         rest_url=venue.rest_url,
         ws_url=venue.ws_url,
         demo_trading=venue.demo_trading,
-        instrument_ids=hedged_instrument_ids(settings, now_ms),
+        instrument_ids=hedged_instrument_ids(settings, now_ms, name),
         leverage=venue.leverage,
         account_level=venue.account_level,
         request_timeout_seconds=venue.request_timeout_seconds,
@@ -168,11 +182,13 @@ def _credentials(venue: VenueSettings) -> OkxCredentials:
     )
 
 
-def _okx(settings: Settings) -> VenueSetup:
-    okx_settings = _okx_settings(settings, RealClock().now_ms())
-    venue = OkxVenue(okx_settings, _credentials(settings.venue), RealClock())
-    where = settings.venue.rest_url or "www.okx.com"
-    demo = " (OKX demo trading)" if settings.venue.demo_trading else ""
+def okx_venue(settings: Settings, name: str = PRIMARY_VENUE) -> VenueSetup:
+    """OKX through ccxt, with the venue's credentials."""
+    venue_settings = settings.all_venues()[name]
+    okx_settings = _okx_settings(settings, RealClock().now_ms(), name)
+    venue = OkxVenue(okx_settings, _credentials(venue_settings), RealClock())
+    where = venue_settings.rest_url or "www.okx.com"
+    demo = " (OKX demo trading)" if venue_settings.demo_trading else ""
     return VenueSetup(
         venue,
         RealClock(),
@@ -183,7 +199,8 @@ def _okx(settings: Settings) -> VenueSetup:
         closers=[venue.close],
         funding=venue.funding,
         account_check=venue.check_account,
-        leverage=settings.venue.leverage,
+        leverage=venue_settings.leverage,
+        name=name,
     )
 
 
@@ -248,13 +265,14 @@ async def _okx_simulator(
     return setup
 
 
-def _ccxt(settings: Settings) -> VenueSetup:
-    venue_settings = settings.venue
+def ccxt_venue(settings: Settings, name: str = PRIMARY_VENUE) -> VenueSetup:
+    """Another exchange through ccxt's unified API, with the venue's credentials."""
+    venue_settings = settings.all_venues()[name]
+    section, env = section_of(name), env_prefix_of(name)
     if not venue_settings.has_credentials():
         raise VenueMisconfigured(
-            f"[venue] kind = 'ccxt' on {venue_settings.exchange} needs credentials: set "
-            "PEGKEEPER_VENUE__API_KEY and PEGKEEPER_VENUE__SECRET_KEY (and __PASSPHRASE if the "
-            "exchange uses one)"
+            f"{section} kind = 'ccxt' on {venue_settings.exchange} needs credentials: set "
+            f"{env}API_KEY and {env}SECRET_KEY (and __PASSPHRASE if the exchange uses one)"
         )
     profile = PROFILES[venue_settings.exchange]
     generic = CcxtVenueSettings(
@@ -278,38 +296,35 @@ def _ccxt(settings: Settings) -> VenueSetup:
     try:
         venue = CcxtVenue(profile, generic, secrets_by_name, RealClock())
     except ValueError as error:
-        raise VenueMisconfigured(f"[venue]: {error}") from None
-    instrument_id = settings.hedger.instrument_id
-
-    async def start() -> None:
-        await venue.start()
-        try:
-            await venue.instrument(instrument_id)
-        except NotFound:
-            raise VenueMisconfigured(
-                f"[hedger] instrument_id = {instrument_id!r} is not a market of "
-                f"{profile.exchange_id}: use ccxt's unified symbol, e.g. 'BTC/USD:BTC'"
-            ) from None
-
+        raise VenueMisconfigured(f"{section}: {error}") from None
     return VenueSetup(
         venue,
         RealClock(),
         f"{profile.exchange_id} through ccxt",
         simulated=False,
         network=True,
-        start=start,
+        start=venue.start,  # the legs' instruments are checked after (bootstrap/venues.py)
         closers=[venue.close],
         leverage=venue_settings.leverage,
+        name=name,
     )
 
 
-def _in_process_engine(
-    settings: Settings, ticks: list[PriceTick], resume_ms: int | None
+def in_process_engine(
+    settings: Settings,
+    ticks: list[PriceTick],
+    resume_ms: int | None,
+    *,
+    clock: ScaledClock | None = None,
+    instruments: list[Instrument] | None = None,
+    name: str = PRIMARY_VENUE,
 ) -> VenueSetup:
+    """The simulated engine in-process on `clock` (default: a clock of its own), listing
+    `instruments` (default: the OKX simulator's: the swaps, the current and next quarterly
+    futures)."""
     sim = settings.sim
-    clock = ScaledClock(start_ms=resume_ms or ticks[0].ts_ms, speed=sim.speed)
+    clock = clock or ScaledClock(start_ms=resume_ms or ticks[0].ts_ms, speed=sim.speed)
     opening = ticks[0] if resume_ms is None else tick_in_force(ticks, resume_ms)
-    # the OKX simulator's instruments: the swaps and the current and next quarterly futures
     engine = build_engine(
         SimExchangeSettings(
             trading_btc=sim.trading_btc,
@@ -322,9 +337,12 @@ def _in_process_engine(
         ),
         resume_ms or ticks[0].ts_ms,
         opening.price_usd,
+        instruments,
     )
+    if name != PRIMARY_VENUE:
+        engine.wallet.address_tag = name  # deposits from one wallet reach the right engine
     setup = VenueSetup(
-        SimVenue(engine, clock),
+        SimVenue(engine, clock, name=name if name != PRIMARY_VENUE else "sim"),
         clock,
         "the simulated exchange engine in-process",
         simulated=True,
@@ -332,6 +350,7 @@ def _in_process_engine(
         exchange_wallet=engine.wallet,
         leverage=sim.leverage,
         engine=engine,
+        name=name,
     )
 
     async def on_tick(tick: PriceTick) -> None:

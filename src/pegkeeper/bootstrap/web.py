@@ -26,10 +26,13 @@ from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.http.rebalancing import RebalancingApi
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
+from pegkeeper.bootstrap.collateral import allocation_of
 from pegkeeper.bootstrap.equities import EquitySetup, equities_check
 from pegkeeper.bootstrap.logging_setup import PROBLEMS
 from pegkeeper.bootstrap.rebalancing import rebalancer_check, rebalancer_settings
 from pegkeeper.domain.equities.inventory import CASH_ASSET
+from pegkeeper.domain.venue import PRIMARY_VENUE
+from pegkeeper.services.hedging.hedger import HedgerService
 from pegkeeper.services.process_heartbeat import (
     DEFAULT_INTERVAL_SECONDS as HEARTBEAT_INTERVAL_SECONDS,
 )
@@ -95,33 +98,11 @@ def brackets(runtime: Runtime) -> dict[str, Decimal]:
 
 def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
     health = HealthMonitor(services)
-    web = runtime.settings.web
     if "hedger" in services:
-        cluster = runtime.cluster
-
-        async def hedger_ready() -> str:
-            # a standby's leg is another process's job: it is ready by waiting
-            hedgers = [
-                h for h in runtime.hedgers if not cluster.standby(hedger_lease(h.instrument_id))
-            ]
-            if not all(hedger.ready.is_set() for hedger in hedgers):
-                return "starting: reconciling with the venue"
-            failures = max((hedger.consecutive_failures for hedger in hedgers), default=0)
-            if failures >= web.venue_failures_not_ready:
-                return f"venue unreachable: the last {failures} hedge cycles failed (see the log)"
-            for hedger in hedgers:
-                waited = hedger.hedge.order_waited_on()
-                if waited is not None:
-                    order, seconds = waited
-                    limit = hedger.hedge.longest_order_wait_seconds
-                    state = order_wait_state(
-                        order.intent.client_order_id, order.state.value, seconds, limit
-                    )
-                    if state != READY:
-                        return state
-            return READY
-
-        health.watch("hedger", hedger_ready)
+        several = len(runtime.venues) > 1
+        health.watch("hedger", _hedgers_check(runtime, None, several))
+        for name in runtime.venues if several else ():
+            health.watch(f"venue {name}", _hedgers_check(runtime, name, several))
     funding = runtime.funding
     if "funding" in services and funding is not None:
 
@@ -129,7 +110,9 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
             acting = [
                 service
                 for service in funding.services
-                if not runtime.cluster.standby(funding_lease(service.settings.currency))
+                if not runtime.cluster.standby(
+                    funding_lease(service.settings.currency, service.settings.venue_name)
+                )
             ]
             ready = all(service.ready.is_set() for service in acting)
             return READY if ready else "starting: waiting for the venue"
@@ -167,6 +150,49 @@ def build_health(runtime: Runtime, services: list[str]) -> HealthMonitor:
 
         health.watch("ledger", ledger_read)
     return health
+
+
+def _hedgers_check(runtime: Runtime, venue: str | None, several: bool) -> Check:
+    """Whether the hedgers (of every leg, or of the legs on `venue`) are ready; with several
+    venues the reasons name the venue."""
+    web, cluster = runtime.settings.web, runtime.cluster
+    venue_of = {leg.instrument_id: leg.venue for leg in allocation_of(runtime.settings).legs}
+
+    def where(hedgers: list[HedgerService]) -> str:
+        names = dict.fromkeys(venue_of.get(h.instrument_id, PRIMARY_VENUE) for h in hedgers)
+        return ", ".join(names) if several else "the venue"
+
+    async def hedgers_ready() -> str:
+        # a standby's leg is another process's job: it is ready by waiting
+        hedgers = [
+            h
+            for h in runtime.hedgers
+            if not cluster.standby(hedger_lease(h.instrument_id))
+            and venue in (None, venue_of.get(h.instrument_id, PRIMARY_VENUE))
+        ]
+        starting = [hedger for hedger in hedgers if not hedger.ready.is_set()]
+        if starting:
+            return f"starting: reconciling with {where(starting)}"
+        failures = max((hedger.consecutive_failures for hedger in hedgers), default=0)
+        if failures >= web.venue_failures_not_ready:
+            failing = [h for h in hedgers if h.consecutive_failures == failures]
+            unreachable = f"venue {where(failing)}" if several else "venue"
+            return (
+                f"{unreachable} unreachable: the last {failures} hedge cycles failed (see the log)"
+            )
+        for hedger in hedgers:
+            waited = hedger.hedge.order_waited_on()
+            if waited is not None:
+                order, seconds = waited
+                limit = hedger.hedge.longest_order_wait_seconds
+                state = order_wait_state(
+                    order.intent.client_order_id, order.state.value, seconds, limit
+                )
+                if state != READY:
+                    return state
+        return READY
+
+    return hedgers_ready
 
 
 def _pegs_check(runtime: Runtime, expects_prices: bool) -> Check:

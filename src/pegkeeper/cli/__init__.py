@@ -281,8 +281,11 @@ def funding(
 
 
 def _account_table(account: dict[str, Any], data: dict[str, Any]) -> Table:
+    """One collateral account; with several venues, named with its venue."""
     currency = account["currency"]
-    table = Table(title=f"funding: {currency} account ({account['policy']})")
+    several = any(a.get("venue", "primary") != "primary" for a in data["accounts"])
+    venue = f"{account.get('venue', 'primary')} " if several else ""
+    table = Table(title=f"funding: {venue}{currency} account ({account['policy']})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     live = account["live"] or {}
@@ -300,12 +303,16 @@ def _account_table(account: dict[str, Any], data: dict[str, Any]) -> Table:
 
 
 def _operations_table(operations: list[dict[str, Any]]) -> Table:
+    """The money moved; a venue column once any moved on a venue besides the primary."""
     table = Table(title="money moved (newest first)")
-    for column in ("kind", "amount", "state", "tx / venue id", "message"):
+    several = any(op.get("venue", "primary") != "primary" for op in operations)
+    columns = ("kind", "amount", "state", "tx / venue id", "message")
+    for column in ("venue", *columns) if several else columns:
         table.add_column(column)
     for op in operations[:15]:
         reference = (op["tx_id"] or op["venue_id"] or "-")[:16]
-        table.add_row(op["kind"], op["amount"], op["state"], reference, op["message"][:40])
+        row = (op["kind"], op["amount"], op["state"], reference, op["message"][:40])
+        table.add_row(*((op.get("venue", "primary"), *row) if several else row))
     return table
 
 

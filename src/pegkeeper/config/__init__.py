@@ -12,7 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +44,16 @@ from pegkeeper.config.ledger import (
     LedgerSettings,
     secret_env_name,
     secrets_in,
+)
+from pegkeeper.config.venues import (
+    PRIMARY,
+    SECRET_KEYS,
+    VenueSettings,
+    check_legs,
+    check_names,
+    file_secrets,
+    is_secret_key,
+    section_of,
 )
 from pegkeeper.config.web import FILE_FORBIDDEN_KEYS as WEB_SECRET_KEYS
 from pegkeeper.config.web import WebSettings
@@ -202,7 +219,6 @@ class PriceServerSettings(_Section):
     fees: PriceFeeSettings = PriceFeeSettings()
 
 
-SECRET_KEYS = ("api_key", "secret_key", "passphrase")
 # read from the environment only; a config file that sets one is refused
 FILE_SECRETS = (
     *(f"venue.{key}" for key in SECRET_KEYS),
@@ -211,44 +227,6 @@ FILE_SECRETS = (
     *(f"{section}.{key}" for section, keys in ENV_ONLY_KEYS.items() for key in keys),
     *EQUITY_FILE_SECRETS,
 )
-
-
-class VenueSettings(_Section):
-    """The exchange the hedger trades on. Credentials come from the environment only
-    (PEGKEEPER_VENUE__API_KEY, __SECRET_KEY, __PASSPHRASE); a file that sets them is refused."""
-
-    # okx: OKX through ccxt (without keys: the OKX simulator, in-process, so the demo runs
-    # the real adapter); ccxt: another derivatives exchange through ccxt; sim: the engine
-    # in-process, no wire at all.
-    kind: Literal["okx", "ccxt", "sim"] = "okx"
-    exchange: Literal["okx", "binancecoinm", "bybit"] = "okx"  # kind = "ccxt" only
-    rest_url: str = ""  # empty: the exchange's own
-    ws_url: str = ""  # empty: the exchange's own (OKX: the base before /public, /private)
-    demo_trading: bool = False  # OKX's demo environment (x-simulated-trading: 1)
-    api_key: SecretStr = SecretStr("")
-    secret_key: SecretStr = SecretStr("")
-    passphrase: SecretStr = SecretStr("")
-    leverage: int = Field(4, ge=1, le=100)  # the account check at start expects this
-    account_level: int = Field(2, ge=1, le=4)  # OKX acctLv: 2 = single-currency margin
-    request_timeout_seconds: float = Field(10.0, gt=0)
-    # OKX refuses an order request this long after it was sent (its expTime header): shorter
-    # than [cluster] lease_ttl_seconds, so a request delayed past a lease is never executed
-    order_expiry_seconds: float = Field(5.0, gt=0)
-    retry_attempts: int = Field(3, ge=1)  # reads only; an order is never sent twice
-    retry_backoff_seconds: float = Field(0.2, gt=0)  # doubled each attempt, with jitter
-    burst_requests: int = Field(20, ge=1)  # pegkeeper's own budget on top of ccxt's limiter
-    burst_refill_per_second: float = Field(10.0, gt=0)
-    rate_limit_pause_seconds: float = Field(2.0, ge=0)  # after a 429 / 50011, no request
-    max_price_age_seconds: float = Field(60.0, gt=0)  # an older mark price is not traded on
-    ws_silence_seconds: float = Field(30.0, gt=0)  # a private WebSocket silent this long
-    # is closed and reopened, and positions and orders re-read over REST
-    ws_fresh_seconds: float = Field(10.0, gt=0)  # pushed positions and balances this recent
-    # (and covering every known fill) are used instead of a REST read
-    fill_push_wait_seconds: float = Field(0.5, ge=0)  # after a fill, for the push carrying it
-    funding_balance_max_age_seconds: float = Field(30.0, ge=0)  # OKX pushes no funding balance
-
-    def has_credentials(self) -> bool:
-        return all(getattr(self, name).get_secret_value() for name in SECRET_KEYS)
 
 
 class SimSettings(_Section):
@@ -298,7 +276,8 @@ class Settings(BaseSettings):
     peg_monitor: PegMonitorSettingsModel = PegMonitorSettingsModel()
     market_data: MarketDataSettings = MarketDataSettings()
     price_server: PriceServerSettings = PriceServerSettings()
-    venue: VenueSettings = VenueSettings()
+    venue: VenueSettings = VenueSettings()  # the venue named "primary"
+    venues: dict[str, VenueSettings] = Field(default_factory=dict)  # [venues.<name>]
     sim: SimSettings = SimSettings()
     demo: DemoSettings = DemoSettings()
     backtest: BacktestSettingsModel = BacktestSettingsModel()
@@ -312,16 +291,34 @@ class Settings(BaseSettings):
     bus: BusSettings = BusSettings()
     tracing: TracingSettings = TracingSettings()
 
+    @field_validator("venues")
+    @classmethod
+    def _check_venue_names(cls, venues: dict[str, VenueSettings]) -> dict[str, VenueSettings]:
+        check_names(list(venues))
+        return venues
+
     @model_validator(mode="after")
     def _check_order_expiry(self) -> Settings:
-        expiry, lease = self.venue.order_expiry_seconds, self.cluster.lease_ttl_seconds
-        if expiry >= lease:
-            raise ValueError(
-                f"[venue] order_expiry_seconds ({expiry:g}) must be shorter than [cluster] "
-                f"lease_ttl_seconds ({lease:g}): an order request that reaches the venue after "
-                "its sender's lease was taken over must be refused there"
-            )
+        lease = self.cluster.lease_ttl_seconds
+        for name, venue in self.all_venues().items():
+            expiry = venue.order_expiry_seconds
+            if expiry >= lease:
+                raise ValueError(
+                    f"{section_of(name)} order_expiry_seconds ({expiry:g}) must be shorter than "
+                    f"[cluster] lease_ttl_seconds ({lease:g}): an order request that reaches the "
+                    "venue after its sender's lease was taken over must be refused there"
+                )
         return self
+
+    @model_validator(mode="after")
+    def _check_leg_venues(self) -> Settings:
+        legs = [(leg.instrument_id, leg.venue) for leg in self.allocation.legs]
+        check_legs(legs, list(self.venues))
+        return self
+
+    def all_venues(self) -> dict[str, VenueSettings]:
+        """Every venue by name, the primary ([venue]) first."""
+        return {PRIMARY: self.venue, **self.venues}
 
     @property
     def database_url(self) -> str:
@@ -366,7 +363,7 @@ def _check_toml(path: Path) -> None:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
-    written = secrets_in(table, FILE_SECRETS)
+    written = secrets_in(table, [*FILE_SECRETS, *file_secrets(table)])
     if written:
         names = ", ".join(written)
         env = ", ".join(secret_env_name(k) for k in written)
@@ -385,7 +382,7 @@ def _describe(error: ValidationError, path: Path | None) -> str:
             lines.append(f"  {key}: unknown key (see examples/pegkeeper.toml for every key)")
             continue
         got = item.get("input")
-        secret = key in FILE_SECRETS or key in EQUITY_HIDDEN_KEYS
+        secret = key in FILE_SECRETS or key in EQUITY_HIDDEN_KEYS or is_secret_key(key)
         shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}{shown}")

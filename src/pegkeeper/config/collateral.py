@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from pegkeeper.config.carry import CarrySettings
+from pegkeeper.domain.venue import PRIMARY_VENUE
 
 # Keys that hold secrets: never read from a file, never shown in an error.
 ENV_ONLY_KEYS = {
@@ -147,8 +148,9 @@ class AlertsSettingsModel(_Section):
 
 
 class LegSettings(_Section):
-    instrument_id: str  # on [venue]; BTC-USD-QUARTERLY: the quarterly future, rolled
+    instrument_id: str  # on its venue; BTC-USD-QUARTERLY: the quarterly future, rolled
     weight: Decimal = Field(Decimal(1), gt=0)
+    venue: str = PRIMARY_VENUE  # [venue], or the name of a [venues.<name>] section
 
 
 class AllocationSettings(_Section):

@@ -16,6 +16,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.instruments import btc_usd_future, quarterly_expiries_ms
+from pegkeeper.domain.venue import PRIMARY_VENUE
 
 ROLLING_QUARTERLY = "BTC-USD-QUARTERLY"
 _DATED_INVERSE = re.compile(r"^BTC-USD-\d{6}$")
@@ -25,7 +26,7 @@ _DATED_INVERSE = re.compile(r"^BTC-USD-\d{6}$")
 class HedgeLeg:
     instrument_id: str  # a venue's instrument, or ROLLING_QUARTERLY
     weight: Decimal = Decimal(1)
-    venue: str = "primary"
+    venue: str = PRIMARY_VENUE
 
     def __post_init__(self) -> None:
         if not self.instrument_id:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pegkeeper.domain.collateral_policy import CollateralActionKind
 from pegkeeper.domain.errors import InvalidInput
 from pegkeeper.domain.orders import validate_client_id
+from pegkeeper.domain.venue import PRIMARY_VENUE
 
 
 class OperationKind(StrEnum):
@@ -96,11 +97,14 @@ class CollateralOperation:
     created_at_ms: int
     address: str = ""  # onchain: where it is sent
     fee: Decimal = Decimal(0)  # a withdrawal's exchange fee, on top of the amount
+    venue: str = PRIMARY_VENUE  # whose accounts it moves money in or out of
 
     @property
     def slot(self) -> str:
-        """The account and class this operation occupies while open (see `slot_class`)."""
-        return f"{self.currency}:{self.kind.slot_class}"
+        """The account and class this operation occupies while open (see `slot_class`); the
+        primary venue's without its name, as before there were others."""
+        account = self.currency if self.venue == PRIMARY_VENUE else f"{self.venue}:{self.currency}"
+        return f"{account}:{self.kind.slot_class}"
 
     def __post_init__(self) -> None:
         validate_client_id(self.operation_id)
@@ -149,6 +153,7 @@ class CollateralDecisionRecord:
     price_usd: Decimal
     leverage: Decimal | None
     outcome: str  # acted | hold | waits: why nothing was sent | refused-before: not retried
+    venue: str = PRIMARY_VENUE  # whose account was decided on
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+# The venue of [venue]; the others are named by their [venues.<name>] sections.
+PRIMARY_VENUE = "primary"
+
 
 @dataclass(frozen=True, slots=True)
 class VenuePosition:

@@ -6,13 +6,15 @@ feed) raises its alert once, again only after `repeat_after_seconds` while it la
 `resolved` alert when it clears. One-off events (a deposit lost, a refused funding action, a
 failed account check) are sent every time. Delivery runs in the background, one alert after
 the other in the order raised, so that a slow webhook never holds up the funding manager;
-`drain` waits for what was raised so far.
+`drain` waits for what was raised so far. With several venues, each venue's funding manager
+raises its alerts through `for_venue`: the same delivery, its titles and conditions its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
@@ -38,6 +40,14 @@ class _Active:
     sent_ms: int
 
 
+@dataclass(slots=True)
+class _Deliveries:
+    """One queue and one worker, shared by an alerter and its venues' (in the order raised)."""
+
+    queue: asyncio.Queue[Alert] = field(default_factory=asyncio.Queue)
+    worker: asyncio.Task[None] | None = None
+
+
 class Alerter:
     def __init__(
         self,
@@ -51,9 +61,16 @@ class Alerter:
         self._clock = clock
         self.settings = settings
         self._active: dict[tuple[AlertKind, str], _Active] = {}
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
+        self._deliveries = _Deliveries()
         self.sent: list[Alert] = []
+        self.venue = ""  # set on a venue's alerter: its name leads its titles
+
+    def for_venue(self, venue: str) -> Alerter:
+        """The alerts of one venue's account, delivered and recorded as this alerter's: titles
+        start with the venue's name, details carry it, conditions are the venue's own."""
+        scoped = copy.copy(self)  # shares the sink, the deliveries, the conditions, `sent`
+        scoped.venue = venue
+        return scoped
 
     def event(
         self,
@@ -77,7 +94,7 @@ class Alerter:
         severity: Severity = Severity.WARNING,
     ) -> Alert | None:
         """A condition holds: alert unless it was alerted at this severity recently."""
-        key = (kind, subject)
+        key = (kind, self._subject(subject))
         now_ms = self._clock.now_ms()
         active = self._active.get(key)
         repeat_ms = self.settings.repeat_after_seconds * 1000
@@ -88,21 +105,24 @@ class Alerter:
 
     def cleared(self, kind: AlertKind, subject: str, title: str, message: str) -> Alert | None:
         """The condition no longer holds: a `resolved` alert if it had been raised."""
-        if self._active.pop((kind, subject), None) is None:
+        if self._active.pop((kind, self._subject(subject)), None) is None:
             return None
         return self._send(kind, Severity.RESOLVED, title, message, {"subject": subject}, "")
 
     def is_active(self, kind: AlertKind, subject: str) -> bool:
-        return (kind, subject) in self._active
+        return (kind, self._subject(subject)) in self._active
 
     async def drain(self) -> None:
         """Wait until every alert raised so far was delivered (or failed) and recorded."""
-        await self._queue.join()
+        await self._deliveries.queue.join()
 
     async def close(self) -> None:
         await self.drain()
-        if self._worker is not None:
-            self._worker.cancel()
+        if self._deliveries.worker is not None:
+            self._deliveries.worker.cancel()
+
+    def _subject(self, subject: str) -> str:
+        return f"{self.venue}: {subject}" if self.venue else subject
 
     def _send(
         self,
@@ -113,6 +133,8 @@ class Alerter:
         details: dict[str, str],
         correlation_id: str,
     ) -> Alert:
+        if self.venue:
+            title, details = f"{self.venue}: {title}", {"venue": self.venue, **details}
         alert = Alert(
             alert_id=new_correlation_id(),
             kind=kind,
@@ -124,18 +146,20 @@ class Alerter:
             details=details,
         )
         self.sent.append(alert)
-        self._queue.put_nowait(alert)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._deliveries())
+        deliveries = self._deliveries
+        deliveries.queue.put_nowait(alert)
+        if deliveries.worker is None or deliveries.worker.done():
+            deliveries.worker = asyncio.get_running_loop().create_task(self._deliver_all())
         return alert
 
-    async def _deliveries(self) -> None:
+    async def _deliver_all(self) -> None:
+        queue = self._deliveries.queue
         while True:
-            alert = await self._queue.get()
+            alert = await queue.get()
             try:
                 await self._deliver(alert)
             finally:
-                self._queue.task_done()
+                queue.task_done()
 
     async def _deliver(self, alert: Alert) -> None:
         delivered, error = True, ""

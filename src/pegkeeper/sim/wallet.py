@@ -63,10 +63,14 @@ class Wallet:
         self._withdrawals: dict[str, Withdrawal] = {}
         self._settled_count = 0  # deposits and withdrawals in their final state "2"
         self.withdrawal_limit: Decimal | None = None  # per withdrawal; None: no limit
+        # tells this exchange's deposit addresses apart from another simulated exchange's
+        # paid by the same wallet; empty: the addresses every simulated exchange had before
+        self.address_tag = ""
 
     def address(self, currency: str) -> str:
         chain = _chain(currency)
-        digest = hashlib.sha256(f"pegkeeper-sim-{chain}".encode()).hexdigest()
+        tag = f"{self.address_tag}-" if self.address_tag else ""
+        digest = hashlib.sha256(f"pegkeeper-sim-{tag}{chain}".encode()).hexdigest()
         return f"bc1qsim{digest[:32]}" if currency == "BTC" else f"TSim{digest[:30]}"
 
     def receive(

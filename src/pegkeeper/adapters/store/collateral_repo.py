@@ -39,7 +39,7 @@ from pegkeeper.domain.collateral import (
     Severity,
 )
 from pegkeeper.domain.errors import ConflictError, SlotTaken
-from pegkeeper.domain.venue import FundingPayment
+from pegkeeper.domain.venue import PRIMARY_VENUE, FundingPayment
 
 _DECISION_COLUMNS = [c for c in funding_decisions.c if c.name != "id"]
 _BUMP_COLUMNS = [c for c in fee_bumps.c if c.name != "id"]
@@ -238,11 +238,15 @@ async def _insert_operation(conn: AsyncConnection, operation: CollateralOperatio
         )
     except IntegrityError:
         raise SlotTaken(
-            f"another {operation.kind.slot_class} of {operation.currency} is open: "
-            f"{operation.operation_id} is not recorded and not sent"
+            f"another {operation.kind.slot_class} of {operation.currency}{_on(operation)} is "
+            f"open: {operation.operation_id} is not recorded and not sent"
         ) from None
     created = OperationUpdate(OperationState.CREATED)
     await _append_state(conn, operation.operation_id, created, operation.created_at_ms)
+
+
+def _on(operation: CollateralOperation) -> str:
+    return "" if operation.venue == PRIMARY_VENUE else f" on {operation.venue}"
 
 
 async def _append_state(
@@ -281,6 +285,7 @@ def _operation_record(row: Row[Any]) -> OperationRecord:
         created_at_ms=row.created_at_ms,
         address=row.address,
         fee=row.fee,
+        venue=row.venue,
     )
     return OperationRecord(
         operation=operation,

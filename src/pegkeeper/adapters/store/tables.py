@@ -19,9 +19,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from pegkeeper.adapters.store.types import ExactDecimal, RowId
+from pegkeeper.domain.venue import PRIMARY_VENUE
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,6 +37,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 ID = 128  # event ids, decision ids, fill ids, correlation ids
 NAME = 64  # instrument ids, sources, states, currencies
+_PRIMARY = text(f"'{PRIMARY_VENUE}'")  # rows written before there were several venues
 
 liability_events = Table(
     "liability_events",
@@ -284,6 +287,7 @@ funding_decisions = Table(
     Column("price_usd", ExactDecimal, nullable=False),
     Column("leverage", ExactDecimal, nullable=True),
     Column("outcome", Text, nullable=False),
+    Column("venue", String(NAME), nullable=False, server_default=_PRIMARY),
 )
 
 funding_operations = Table(
@@ -299,6 +303,7 @@ funding_operations = Table(
     Column("decision_id", String(ID), nullable=False),
     Column("correlation_id", String(ID), nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
+    Column("venue", String(NAME), nullable=False, server_default=_PRIMARY),
 )
 
 funding_operation_events = Table(

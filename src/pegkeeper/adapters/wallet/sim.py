@@ -1,8 +1,9 @@
-"""The Wallet port over the simulated chain, wired to the simulated exchange.
+"""The Wallet port over the simulated chain, wired to the simulated exchanges it pays (one per
+venue stood in for by the simulator).
 
-Time is read from the clock at every call and the chain is brought up to it: payments to the
-exchange's deposit address that a block confirmed are handed to the exchange then (as a
-deposit seen onchain, with the transaction's id), and the exchange's withdrawals to this
+Time is read from the clock at every call and the chain is brought up to it: payments to an
+exchange's deposit address that a block confirmed are handed to that exchange then (as a
+deposit seen onchain, with the transaction's id), and the exchanges' withdrawals to this
 wallet that completed are credited.
 """
 
@@ -25,8 +26,12 @@ class SimWallet:
     ) -> None:
         self.chain = chain
         self._clock = clock
-        self._exchange = exchange
+        self._exchanges = [] if exchange is None else [exchange]
         self._credited_withdrawals: set[str] = set()
+
+    def pay_into(self, exchange: ExchangeWallet) -> None:
+        """Another simulated exchange this wallet deposits to and withdraws from."""
+        self._exchanges.append(exchange)
 
     async def new_address(self) -> str:
         self.sync()
@@ -57,19 +62,18 @@ class SimWallet:
     def sync(self) -> None:
         """Bring the chain, and what it delivers, up to the clock's time."""
         now_ms = self._clock.now_ms()
+        by_address = {exchange.address("BTC"): exchange for exchange in self._exchanges}
         for mined in self.chain.advance(now_ms):
-            if self._exchange is None:
-                continue
-            if mined.address == self._exchange.address("BTC"):
+            paid = by_address.get(mined.address)
+            if paid is not None:
                 amount = sats_to_btc(mined.amount_sats)
-                self._exchange.receive(amount, "BTC", mined.confirmed_ms, tx_id=mined.tx_id)
-        if self._exchange is not None:
-            self._exchange.advance(now_ms)
-            self._credit_withdrawals(now_ms)
+                paid.receive(amount, "BTC", mined.confirmed_ms, tx_id=mined.tx_id)
+        for exchange in self._exchanges:
+            exchange.advance(now_ms)
+            self._credit_withdrawals(exchange, now_ms)
 
-    def _credit_withdrawals(self, now_ms: int) -> None:
-        assert self._exchange is not None
-        for withdrawal in self._exchange.withdrawals("BTC"):
+    def _credit_withdrawals(self, exchange: ExchangeWallet, now_ms: int) -> None:
+        for withdrawal in exchange.withdrawals("BTC"):
             done = withdrawal.state == "2"
             ours = self.chain.owns(withdrawal.to_address)
             if done and ours and withdrawal.client_id not in self._credited_withdrawals:

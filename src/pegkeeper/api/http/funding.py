@@ -51,7 +51,12 @@ def _account(view: AccountView) -> dict[str, Any]:
     """`live` is the collateral manager's own reading; `risk` the freshest reading of the
     account, the leverage and liquidation `/api/v1/dealer` and the dashboard show too."""
     state = view.state
-    body: dict[str, Any] = {"currency": view.currency, "policy": view.policy, "live": None}
+    body: dict[str, Any] = {
+        "venue": view.venue,
+        "currency": view.currency,
+        "policy": view.policy,
+        "live": None,
+    }
     if state is not None:
         figures = of_reading(state)
         body["live"] = {
@@ -90,6 +95,7 @@ def _operation(record: OperationRecord) -> dict[str, Any]:
     op = record.operation
     return {
         "operation_id": op.operation_id,
+        "venue": op.venue,
         "kind": op.kind.value,
         "currency": op.currency,
         "amount": dec(op.amount),
@@ -128,6 +134,7 @@ def _decision(d: CollateralDecisionRecord) -> dict[str, Any]:
         "rule": d.rule,
         "action": d.action,
         "amount": dec(d.amount),
+        "venue": d.venue,
         "currency": d.currency,
         "liability_cents": d.liability_cents,
         "exposure_cents": d.exposure_cents,

@@ -136,9 +136,11 @@ class CollateralManager:
             int(settings.roll_lead_seconds * 1000),
             settings.venue_name,
         )
+        ops, name = settings.operations, settings.venue_name
         self._ops = OperationRunner(
-            store.funding, funding_venue, wallet, clock, alerter, settings.operations, rng
+            store.funding, funding_venue, wallet, clock, alerter, ops, rng, venue_name=name
         )
+        self._account = (settings.currency, name)  # the others' operations are theirs
         self._payments = FundingPaymentRecorder(
             store.funding, funding_venue, clock, settings.venue_name, settings.currency
         )
@@ -232,7 +234,7 @@ class CollateralManager:
             open_ops = [
                 record
                 for record in await self._store.funding.open_operations()
-                if record.operation.currency == self.settings.currency  # the others' are theirs
+                if (record.operation.currency, record.operation.venue) == self._account
             ]
         if open_ops:
             still_open = await self._ops.follow(
@@ -406,6 +408,7 @@ class CollateralManager:
             if leverage is None
             else leverage.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
             outcome=outcome,
+            venue=self.settings.venue_name,
         )
 
     def _worth_recording(self, record: CollateralDecisionRecord) -> bool:

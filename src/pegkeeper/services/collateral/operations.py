@@ -36,6 +36,7 @@ from pegkeeper.domain.collateral_policy import CollateralAction
 from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError
 from pegkeeper.domain.units import btc_to_sats, floor_btc, sats_to_btc
 from pegkeeper.domain.venue import (
+    PRIMARY_VENUE,
     DepositRecord,
     MovementState,
     TransferReport,
@@ -88,8 +89,11 @@ class OperationRunner:
         alerter: Alerter,
         settings: OperationSettings,
         rng: random.Random | None = None,
+        *,
+        venue_name: str = PRIMARY_VENUE,
     ) -> None:
         self._repository = repository
+        self._venue_name = venue_name
         self._venue = venue
         self._wallet = wallet
         self._clock = clock
@@ -118,6 +122,7 @@ class OperationRunner:
             "operation_id": new_client_order_id("pf"),
             "kind": kind,
             "currency": currency,
+            "venue": self._venue_name,
             "decision_id": decision_id,
             "correlation_id": correlation_id,
             "created_at_ms": self._clock.now_ms(),

@@ -1,5 +1,6 @@
-"""What the treasury operator sees of the funding manager: per collateral account the live
-leverage and liquidation distance, the money moving and moved, fee bumps, rolls, alerts."""
+"""What the treasury operator sees of the funding manager: per collateral account (a venue's,
+in one currency) the live leverage and liquidation distance, the money moving and moved, fee
+bumps, rolls, alerts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pegkeeper.domain.errors import VenueError
 from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.domain.records import PositionSnapshot
 from pegkeeper.domain.roll import RollRecord
+from pegkeeper.domain.venue import PRIMARY_VENUE
 from pegkeeper.ports import Store, Wallet
 from pegkeeper.services.collateral.manager import CollateralManager
 from pegkeeper.services.collateral.reading import AccountState
@@ -29,6 +31,7 @@ class AccountView:
     state: AccountState | None  # None until the first reading
     last_snapshot: LeverageSnapshot | None
     risk: RiskFigures | None = None  # leverage and liquidation, the freshest reading
+    venue: str = PRIMARY_VENUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +66,15 @@ class CollateralView:
                 policy=s.policy.name,
                 state=s.state,
                 last_snapshot=next(
-                    (x for x in snapshots if x.currency == s.settings.currency), None
+                    (
+                        x
+                        for x in snapshots
+                        if (x.venue, x.currency) == (s.settings.venue_name, s.settings.currency)
+                    ),
+                    None,
                 ),
-                risk=freshest(_margined_in(position, s.settings.currency), s.state),
+                risk=freshest(_margined_in(position, s.settings.currency, s.state), s.state),
+                venue=s.settings.venue_name,
             )
             for s in self._services
         ]
@@ -98,7 +107,14 @@ class CollateralView:
             return None
 
 
-def _margined_in(position: PositionSnapshot | None, currency: str) -> PositionSnapshot | None:
+def _margined_in(
+    position: PositionSnapshot | None, currency: str, state: AccountState | None
+) -> PositionSnapshot | None:
+    """The hedger's snapshot, where it is of a position this account margins (with several
+    venues, of one of the instruments the account read)."""
     if position is None or collateral_currency(position.instrument_id) != currency:
+        return None
+    held = {h.instrument.instrument_id for h in state.held} if state is not None else set()
+    if held and position.instrument_id not in held:
         return None
     return position
