@@ -40,9 +40,9 @@ def test_volatility_from_the_returns_between_samples() -> None:
         # ticks between samples are not samples: a spike 15 s later is not counted
         estimator.observe_price(minute * MINUTE + 15_000, price * 2)
         price *= D("1.01")
-    # 60 returns of 1 % in one hour: sqrt(60 x 0.0001) = sqrt(0.006) per square root of an hour
-    sigma = estimator.outlook(60 * MINUTE).volatility_per_sqrt_hour
-    assert abs(sigma - D("0.006").sqrt()) < D("1e-20")
+    # 60 returns of 1 % in one hour: sqrt(60 x 0.0001) = sqrt(0.006) = 0.0774597 per square
+    # root of an hour, rounded up to two significant digits
+    assert estimator.outlook(60 * MINUTE).volatility_per_sqrt_hour == D("0.078")
 
 
 def test_volatility_keeps_only_the_window() -> None:
@@ -57,7 +57,8 @@ def test_volatility_keeps_only_the_window() -> None:
     fresh.observe_price(0, D(100))
     fresh.observe_price(MINUTE, D(150))
     fresh.observe_price(10 * MINUTE, D(150))
-    assert fresh.outlook(10 * MINUTE).volatility_per_sqrt_hour == (D("0.25") * 6).sqrt()
+    # sqrt(1.5) = 1.2247
+    assert fresh.outlook(10 * MINUTE).volatility_per_sqrt_hour == D("1.3")
 
 
 def test_the_deposit_delay_is_the_longest_of_the_configured_and_the_recent_ones() -> None:
@@ -71,13 +72,19 @@ def test_the_deposit_delay_is_the_longest_of_the_configured_and_the_recent_ones(
     assert estimator.outlook(0).deposit_delay_seconds == 3_600
 
 
-def test_the_reading_changes_only_at_a_new_sample() -> None:
+def test_the_reading_changes_only_at_a_new_sample_and_beyond_two_digits() -> None:
     estimator = OutlookEstimator(OutlookParams(sample_seconds=60))
-    estimator.observe_liability(0, 100)
+    estimator.observe_liability(0, 100_000)
     first = estimator.outlook(1_000)
-    estimator.observe_liability(2_000, 500)
+    estimator.observe_liability(2_000, 150_000)
     assert estimator.outlook(59_999) is first  # the same object: a band found for it stays
-    assert estimator.outlook(60_000).liability_growth_cents_per_hour == 400
+    second = estimator.outlook(60_000)
+    assert second.liability_growth_cents_per_hour == 50_000
+    estimator.observe_liability(61_000, 150_400)  # 50 400 rounds up to 51 000
+    third = estimator.outlook(120_000)
+    assert third.liability_growth_cents_per_hour == 51_000
+    estimator.observe_liability(121_000, 150_900)  # 50 900 too: the same reading, kept
+    assert estimator.outlook(180_000) is third
 
 
 def test_nothing_seen_is_no_growth_no_volatility() -> None:

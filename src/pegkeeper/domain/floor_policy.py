@@ -37,6 +37,7 @@ brought in rounded, taken out floored.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -47,7 +48,7 @@ from pegkeeper.domain.collateral_policy import (
     CollateralInputs,
     sized_action,
 )
-from pegkeeper.domain.leverage import equity_for_distance, move_pnl
+from pegkeeper.domain.leverage import equity_for_distance, move_pnl, notional_at
 from pegkeeper.domain.outlook import Outlook, OutlookParams
 from pegkeeper.domain.units import floor_btc, round_btc
 
@@ -128,9 +129,32 @@ class _Terms:
 
 
 @dataclass(frozen=True, slots=True)
+class _Needs:
+    """need(d) at the three levels, and the reserve, for one decision."""
+
+    floor: Decimal
+    target: Decimal
+    release: Decimal
+    reserve: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class LiquidationFloorPolicy:
     params: LiquidationFloorParams = field(default_factory=LiquidationFloorParams)
     name: str = "liquidation-floor"
+    # fixed by the params, computed once: equity over notional at the floor, the target and
+    # the release, lifted; s_min per square root of an hour
+    _ratios: tuple[Decimal, Decimal, Decimal] = field(init=False, repr=False, compare=False)
+    _volatility_floor: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        p = self.params
+        lift = p.lift
+        floor, target, release = (
+            p.equity_ratio(d) * lift for d in (p.floor_pct, p.target_pct, p.release_pct)
+        )
+        object.__setattr__(self, "_ratios", (floor, target, release))
+        object.__setattr__(self, "_volatility_floor", p.volatility_floor_per_sqrt_hour)
 
     @property
     def high_bound_leverage(self) -> Decimal:
@@ -150,11 +174,8 @@ class LiquidationFloorPolicy:
     def wanted(self, inputs: CollateralInputs) -> tuple[Decimal, Decimal]:
         """(trading, funding): where a top-up and a deposit bring the accounts, for these
         inputs: need(target) and the reserve's target (the backtest starts there)."""
-        t = self._terms(inputs)
-        target = self._need(t, self.params.target_pct)
-        return round_btc(target), round_btc(
-            self._reserve(t, target) * self.params.reserve_target_ratio
-        )
+        needs = self._needs(self._terms(inputs))
+        return round_btc(needs.target), round_btc(needs.reserve * self.params.reserve_target_ratio)
 
     def _action(self, inputs: CollateralInputs) -> tuple[CollateralAction, str]:
         p, t = self.params, self._terms(inputs)
@@ -164,22 +185,21 @@ class LiquidationFloorPolicy:
             and inputs.liability_cents < p.minimum_liability_threshold_cents
         ):
             return self._unhedged(collateral, funding, t)
-        target = self._need(t, p.target_pct)
-        reserve = self._reserve(t, target)
-        refill = reserve * p.reserve_target_ratio
-        if collateral < self._need(t, p.floor_pct):
-            return self._bring_in(round_btc(target - collateral), funding, refill, t)
-        if collateral > self._need(t, p.release_pct):
-            amount = floor_btc(collateral - target)
+        needs = self._needs(t)
+        refill = needs.reserve * p.reserve_target_ratio
+        if collateral < needs.floor:
+            return self._bring_in(round_btc(needs.target - collateral), funding, refill, t)
+        if collateral > needs.release:
+            amount = floor_btc(collateral - needs.target)
             return sized_action(
                 CollateralActionKind.TRANSFER_TO_FUNDING, amount, "3-above-release-out"
             )
-        if funding < reserve:
+        if funding < needs.reserve:
             amount = round_btc(refill - funding)
             if amount < t.minimum_move:
                 return CollateralAction.hold(), "4-reserve-short-under-minimum"
             return CollateralAction(CollateralActionKind.DEPOSIT, amount), "4-reserve-short-deposit"
-        if funding > reserve * p.reserve_release_ratio:
+        if funding > needs.reserve * p.reserve_release_ratio:
             return self._withdraw(floor_btc(funding - refill), t, "5-reserve-surplus-withdraw")
         return CollateralAction.hold(), "6-inside-bands"
 
@@ -218,45 +238,61 @@ class LiquidationFloorPolicy:
             if not p.inverse:
                 raise ValueError("a linear contract's inputs need mark_price_usd (the BTC mark)")
             mark = inputs.price_cents / PCT
-        outlook = inputs.outlook or Outlook()
-        hours = outlook.deposit_delay_hours
-        sigma = max(outlook.volatility_per_sqrt_hour, p.volatility_floor_per_sqrt_hour)
+        outlook = inputs.outlook or CALM
+        move, growth = _stress(outlook, p.price_move_sigmas, self._volatility_floor)
         short = abs(inputs.exposure_cents)
         return _Terms(
             mark=mark,
             short_cents=short,
             protected_cents=max(inputs.liability_cents, short),
-            growth_cents=outlook.liability_growth_cents_per_hour * hours,
-            move=min(p.price_move_sigmas * sigma * hours.sqrt(), MAX_MOVE),
+            growth_cents=growth,
+            move=move,
             minimum_move=Decimal(p.minimum_transfer_amount_cents) / inputs.price_cents,
             minimum_withdrawal=Decimal(p.minimum_withdrawal_cents) / inputs.price_cents,
         )
 
-    def _reserve(self, t: _Terms, target: Decimal) -> Decimal:
-        """What the trading account may draw in one delay: from the bare floor to the target."""
-        calm_floor = self._after(t, self.params.floor_pct, ZERO, ZERO)
-        return max(ZERO, target - calm_floor)
+    def _needs(self, t: _Terms) -> _Needs:
+        """need(d) = the worse of a rise and a fall of the mark by u, with the growth G:
+        notional after x equity ratio at d - gain of the short held now; the reserve from the
+        bare floor (no growth, no move) to the target."""
+        rise_notional, rise_gain = self._after(t, t.move, t.growth_cents)
+        fall_notional, fall_gain = self._after(t, -t.move, t.growth_cents)
+        floor, target, release = (
+            max(rise_notional * ratio - rise_gain, fall_notional * ratio - fall_gain)
+            for ratio in self._ratios
+        )
+        calm_notional, _ = self._after(t, ZERO, ZERO)
+        reserve = max(ZERO, target - calm_notional * self._ratios[0])
+        return _Needs(floor, target, release, reserve)
 
-    def _need(self, t: _Terms, distance_pct: Decimal) -> Decimal:
-        """need(d): the equity now that holds the liquidation price `distance_pct` % away after
-        one delay's growth and the worse of a rise and a fall of the mark."""
-        rise = self._after(t, distance_pct, t.move, t.growth_cents)
-        fall = self._after(t, distance_pct, -t.move, t.growth_cents)
-        return max(rise, fall)
-
-    def _after(self, t: _Terms, distance_pct: Decimal, move: Decimal, growth: Decimal) -> Decimal:
-        p = self.params
+    def _after(self, t: _Terms, move: Decimal, growth: Decimal) -> tuple[Decimal, Decimal]:
+        """(notional, gain) after the mark moves by `move` and the liability grows by `growth`
+        cents: the hedge's notional at the moved mark, and what the move adds to the equity
+        of the short held now (negative: a loss), in the collateral currency."""
+        inverse = self.params.inverse
         new_mark = t.mark * (1 + move)
         held_now = -self._face(t.short_cents, t.mark)
         hedged_then = -(
             self._face(t.protected_cents, min(t.mark, new_mark)) + self._face(growth, new_mark)
         )
-        wanted = equity_for_distance(
-            hedged_then, new_mark, p.maintenance_margin_rate, distance_pct / PCT, p.inverse
-        )
-        return wanted * p.lift - move_pnl(held_now, t.mark, new_mark, p.inverse)
+        notional = notional_at(hedged_then, new_mark, inverse)
+        return notional, move_pnl(held_now, t.mark, new_mark, inverse)
 
     def _face(self, cents: int | Decimal, mark: Decimal) -> Decimal:
         """The hedge of `cents`: its face in USD (inverse), or in BTC at `mark` (linear)."""
         usd = Decimal(cents) / PCT
         return usd if self.params.inverse else usd / mark
+
+
+CALM = Outlook()
+
+
+@functools.lru_cache(maxsize=64)
+def _stress(
+    outlook: Outlook, sigmas: Decimal, volatility_floor: Decimal
+) -> tuple[Decimal, Decimal]:
+    """(u, G) of one deposit delay: the move of the mark, the growth of the liability in cents."""
+    hours = outlook.deposit_delay_hours
+    sigma = max(outlook.volatility_per_sqrt_hour, volatility_floor)
+    move = min(sigmas * sigma * hours.sqrt(), MAX_MOVE)
+    return move, outlook.liability_growth_cents_per_hour * hours

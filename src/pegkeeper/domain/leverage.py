@@ -66,7 +66,7 @@ def read_leverage(
     inverse = currency == "BTC"
     signed_face = sum((_signed_face(h) for h in held), ZERO)  # USD (inverse) or BTC (linear)
     contracts = sum((h.position.size_contracts for h in held), ZERO)
-    notional = abs(signed_face) / mark_price_usd if inverse else abs(signed_face) * mark_price_usd
+    notional = notional_at(signed_face, mark_price_usd, inverse)
     equity = balances.trading_equity
     leverage = notional / equity if equity > 0 else None
     open_positions = [h for h in held if h.position.size_contracts != 0]
@@ -135,9 +135,12 @@ def equity_at(reading: LeverageReading, new_mark_usd: Decimal) -> tuple[Decimal,
     old, signed_face = reading.mark_price_usd, reading.signed_face
     inverse = reading.currency == "BTC"
     equity = reading.equity + move_pnl(signed_face, old, new_mark_usd, inverse)
-    if inverse:
-        return equity, abs(signed_face) / new_mark_usd
-    return equity, abs(signed_face) * new_mark_usd
+    return equity, notional_at(signed_face, new_mark_usd, inverse)
+
+
+def notional_at(signed_face: Decimal, mark_usd: Decimal, inverse: bool) -> Decimal:
+    """Unsigned, in the collateral: a face in USD over the mark (inverse), in BTC times it."""
+    return abs(signed_face) / mark_usd if inverse else abs(signed_face) * mark_usd
 
 
 def move_pnl(

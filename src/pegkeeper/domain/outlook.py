@@ -10,8 +10,9 @@ to the policy in CollateralInputs.outlook; the policy stays a function of its in
 - deposit delay: the longest of the configured delay and of the last deposits seen credited
   (from the send to the credit).
 
-Each sample covers `sample_seconds`, so the reading changes at most once per sample and a
-policy that depends on it is not re-asked at every tick. Pure: time comes in with each call.
+The reading changes at most once per sample, and the growth and the volatility are rounded up
+to two significant digits, so that a policy that depends on them is not asked again at every
+tick for noise. Pure: time comes in with each call.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 ZERO = Decimal(0)
 MS_PER_HOUR = Decimal(3_600_000)
 RECENT_DEPOSITS = 5  # the deposit delay is the longest of the last few
+SIGNIFICANT_DIGITS = 2  # of the growth and the volatility, rounded up
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,8 @@ class OutlookEstimator:
         self.params = params or OutlookParams()
         self._sample_ms = self.params.sample_seconds * 1000
         self._window_ms = self.params.window_seconds * 1000
-        self._prices: deque[tuple[int, Decimal]] = deque()  # (ms, mark), one per sample
+        # (ms, mark, squared return from the sample before), one per sample
+        self._prices: deque[tuple[int, Decimal, Decimal]] = deque()
         self._lows: deque[tuple[int, int]] = deque()  # (sample start ms, lowest liability)
         self._liability_cents: int | None = None
         self._deposit_ms: deque[int] = deque(maxlen=RECENT_DEPOSITS)
@@ -79,8 +82,10 @@ class OutlookEstimator:
 
     def observe_price(self, ts_ms: int, mark_usd: Decimal) -> None:
         prices = self._prices
-        if not prices or ts_ms >= prices[-1][0] + self._sample_ms:
-            prices.append((ts_ms, mark_usd))
+        if not prices:
+            prices.append((ts_ms, mark_usd, ZERO))
+        elif ts_ms >= prices[-1][0] + self._sample_ms:
+            prices.append((ts_ms, mark_usd, (mark_usd / prices[-1][1] - 1) ** 2))
 
     def observe_liability(self, ts_ms: int, liability_cents: int) -> None:
         before = self._liability_cents
@@ -104,11 +109,15 @@ class OutlookEstimator:
         """The reading at `now_ms`, from the samples of the window before it. Read again only
         at the next sample (or deposit seen): the same object until then."""
         index = now_ms // self._sample_ms
-        if self._reading is None or self._reading[0] != index:
+        last = self._reading
+        if last is None or last[0] != index:
             self._forget_before(now_ms - self._window_ms)
-            reading = Outlook(self._growth(), self._volatility(), self._delay_seconds())
+            growth, volatility = _up_to_digits(self._growth()), _up_to_digits(self._volatility())
+            reading = Outlook(growth, volatility, self._delay_seconds())
+            if last is not None and last[1] == reading:
+                reading = last[1]
             self._reading = (index, reading)
-        return self._reading[1]
+        return self._reading[1]  # type: ignore[index]
 
     def _forget_before(self, start_ms: int) -> None:
         prices, lows = self._prices, self._lows
@@ -124,16 +133,22 @@ class OutlookEstimator:
         return Decimal(max(rise, 0)) * MS_PER_HOUR / self._window_ms
 
     def _volatility(self) -> Decimal:
-        prices = list(self._prices)
+        prices = self._prices
         if len(prices) < 2:
             return ZERO
-        squares = sum(
-            ((later / earlier - 1) ** 2 for (_, earlier), (_, later) in itertools.pairwise(prices)),
-            ZERO,
-        )
+        squares = sum((square for _, _, square in itertools.islice(prices, 1, None)), ZERO)
         hours = Decimal(prices[-1][0] - prices[0][0]) / MS_PER_HOUR
         return (squares / hours).sqrt()
 
     def _delay_seconds(self) -> Decimal:
         seen_ms = max(self._deposit_ms, default=0)
         return Decimal(max(self.params.deposit_delay_seconds * 1000, seen_ms)) / 1000
+
+
+def _up_to_digits(value: Decimal) -> Decimal:
+    """Rounded up to SIGNIFICANT_DIGITS: a reading that moves by less is the same reading, so
+    a policy that depends on it is not asked again for noise."""
+    if value == 0:
+        return ZERO
+    quantum = Decimal(1).scaleb(value.adjusted() - SIGNIFICANT_DIGITS + 1)
+    return value.quantize(quantum, rounding=ROUND_CEILING)
