@@ -38,6 +38,7 @@ from pegkeeper.backtest.service_funding import (
 from pegkeeper.bootstrap.collateral import alert_settings, funding_policy, funding_settings
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
+from pegkeeper.domain.collateral_policy import CollateralPolicy
 from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.services.hedging.hedger import HedgerSettings
 
@@ -78,7 +79,7 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
             deposit_minutes=b.deposit_minutes,
             book=BookModel(**book),
         ),
-        collateral=CollateralSettings(**b.collateral.model_dump()),  # at the start
+        collateral=opening_collateral(settings),  # at the start
         hedger=HedgerSettings(
             instrument_id=b.instrument_id,
             check_interval_seconds=h.check_interval_seconds,
@@ -104,7 +105,7 @@ def backtest_funding(settings: Settings) -> ServiceFundingSettings:
     currency = collateral_currency(settings.backtest.instrument_id)
     wallet = settings.funding.wallet
     return ServiceFundingSettings(
-        policy=funding_policy(settings, currency),
+        policy=backtest_funding_policy(settings),
         service=funding_settings(settings, currency, settings.funding.lookup_window_seconds),
         alerts=alert_settings(settings),
         chain=ChainSettings(
@@ -113,6 +114,23 @@ def backtest_funding(settings: Settings) -> ServiceFundingSettings:
             min_fee_rate_sat_vb=wallet.sim_min_fee_rate_sat_vb,
         ),
     )
+
+
+def backtest_funding_policy(settings: Settings) -> CollateralPolicy:
+    """`[funding] policy` on the backtest's instrument, at `[backtest] exchange_leverage`."""
+    b = settings.backtest
+    currency = collateral_currency(b.instrument_id)
+    return funding_policy(settings, currency, Decimal(b.exchange_leverage))
+
+
+def opening_collateral(settings: Settings) -> CollateralSettings:
+    """`[backtest.collateral]`: what the funding policy wants at the start when it says and
+    `from_policy` is set, else the set leverage and reserve share."""
+    c = settings.backtest.collateral
+    wanted = (
+        CollateralSettings.wanted_by(backtest_funding_policy(settings)) if c.from_policy else None
+    )
+    return wanted or CollateralSettings(c.target_leverage, c.funding_reserve_share)
 
 
 def load_inputs(
