@@ -87,6 +87,7 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
             snapshot_interval_seconds=h.snapshot_interval_seconds,
             limit_order_timeout_seconds=h.limit_order_timeout_seconds,
             wait_for_collateral=True,  # as in production, beside the funding manager
+            venue_leverage=Decimal(b.exchange_leverage),  # the margin its orders need
         ),
         brackets=Brackets(
             low=float(b.bracket_low),
