@@ -12,27 +12,30 @@ The rule. With the outlook (domain/outlook.py: the liability's growth g per hour
 volatility s per square root of an hour, the deposit delay T in hours), one delay may bring
   - growth: G = g T cents more liability, hedged at once by the hedger;
   - a move of the mark by u = k max(s, s_min) sqrt(T) either way (capped at 50 %).
-need(d) is the trading-account equity that still holds the liquidation price d away from the
-mark after both: the liquidation formula solved for the equity (domain/leverage.py,
-`equity_for_distance`) at the moved mark for the hedge of max(L, |E|) + G, less what the move
-does to the equity of the short held now (`move_pnl`), the worse of the rise and the fall.
-A linear short keeps its BTC size until the hedger re-sizes it, so it counts at the lower of
-the two marks. The exchange refuses orders beyond its initial margin (notional / leverage):
-where that asks more equity than the floor, every level below is raised in the same
-proportion (`lift`), so the hedger can always sell and the bands keep their width.
+need(d) is the trading-account equity now that still holds the liquidation price d away
+from the mark after both, the worse of the rise and the fall: the notional of the hedge of
+max(L, |E|) + G at the moved mark, times the equity over notional that puts the liquidation
+price d away (the liquidation formula solved for the equity: domain/leverage.py,
+`equity_for_distance`), less what the move does to the equity of the short held now
+(`move_pnl`). A linear short keeps its BTC size until the hedger re-sizes it, so it counts at
+the lower of the two marks. The exchange refuses orders beyond its initial margin (notional /
+leverage): where that asks more equity than the floor, every level below is raised in the
+same proportion (`lift`), so the hedger can always sell and the bands keep their width.
 
 The trading account, with hysteresis (floor < target < release, in % of the mark):
   - below need(floor): brought to need(target), by a transfer from the funding account
-    (instant) while it holds any, else by a deposit of that plus the reserve's target;
+    (instant) while it holds any, else by a deposit of that plus what brings the funding
+    account to the reserve's target;
   - above need(release): what exceeds need(target) goes back to the funding account.
 The funding account holds a reserve R = need(target) - need_calm(floor): what the trading
 account may draw in one delay (the growth, the move, one top-up from the bare floor to the
 target), need_calm being need without growth or move. Deposits start as soon as the funding
 account falls under R, so they arrive before it runs dry, and bring it to
 `reserve_target_ratio` R; above `reserve_release_ratio` R the surplus down to the target ratio
-is withdrawn (fees: withdrawals stay rare). Nothing to hedge (flat, L under the hedge's
-threshold): everything goes back, as stablesats does. Amounts are at 1-sat (1e-8) precision:
-brought in rounded, taken out floored.
+is withdrawn (fees: withdrawals stay rare). A funding balance or a deposit worth less than
+`minimum_transfer_amount_cents` counts as nothing, a surplus under `minimum_withdrawal_cents`
+stays. Nothing to hedge (flat, L under the hedge's threshold): everything goes back, as
+stablesats does. Amounts are at 1-sat (1e-8) precision: brought in rounded, taken out floored.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ to the policy in CollateralInputs.outlook; the policy stays a function of its in
 
 The reading changes at most once per sample, and the growth and the volatility are rounded up
 to two significant digits, so that a policy that depends on them is not asked again at every
-tick for noise. Pure: time comes in with each call.
+tick for noise. It starts empty (a restart too): until the window fills, the policy's floors
+(its least volatility, the configured delay) carry it. Pure: time comes in with each call.
 """
 
 from __future__ import annotations
