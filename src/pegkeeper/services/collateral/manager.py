@@ -16,10 +16,8 @@ only when the policy would act or the liquidation distance falls under the floor
 price tick asked for reads the venue only: the liability and the operations in flight are
 the ones the last full cycle read from the store (every other trigger reads them again).
 Periodic checks store the swap's funding payments; all runs on the Clock port, no real sleep.
-
-A policy that reads the recent past (`liquidation-floor`) gets it in its inputs' outlook,
-estimated (domain/outlook.py) from the marks, the liability share and the deposits credited
-that this manager sees; the backtester runs this manager, so it sees the same.
+A policy that reads the recent past (liquidation-floor) gets the outlook of what this manager
+sees (outlook_feed.py), in the backtester as in production.
 """
 
 from __future__ import annotations
@@ -58,11 +56,11 @@ from pegkeeper.domain.events import (
     encode_event,
 )
 from pegkeeper.domain.leverage import LeverageReading
-from pegkeeper.domain.outlook import OutlookEstimator
 from pegkeeper.ports import Bus, Clock, FundingVenue, ReadinessGate, Store, Venue, Wallet
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.collateral.funding_payments import FundingPaymentRecorder
 from pegkeeper.services.collateral.operations import Cannot, OperationRunner, OperationSettings
+from pegkeeper.services.collateral.outlook_feed import OutlookFeed
 from pegkeeper.services.collateral.reading import (
     AccountReader,
     AccountState,
@@ -148,12 +146,8 @@ class CollateralManager:
             store.funding, funding_venue, clock, settings.venue_name, settings.currency
         )
         self._wallet = wallet
-        # the history a policy reads (liquidation-floor), from the marks, the liability share
-        # and the deposits this manager sees: in a backtest as in production
-        estimator = policy.outlook
-        self._estimator = None if estimator is None else OutlookEstimator(estimator)
-        if self._estimator is not None:
-            self._ops.on_deposit_credited = self._estimator.observe_deposit
+        self._outlook = OutlookFeed(policy.outlook, clock)
+        self._ops.on_deposit_credited = self._outlook.deposit_credited
         self._loop = TriggerLoop("funding", clock, settings.check_interval_seconds)
         self.state: AccountState | None = None
         self._mark_usd: Decimal | None = None  # the last price `on_price` was told
@@ -177,11 +171,10 @@ class CollateralManager:
         comparisons."""
         if mark_price_usd <= 0:
             return False
-        if self._estimator is not None:
-            self._estimator.observe_price(self._clock.now_ms(), mark_price_usd)
+        self._outlook.price(mark_price_usd)
         if self.state is None:
             return False
-        state = self.state = self._with_outlook(self.state)
+        state = self.state = self._outlook.applied(self.state)
         self._mark_usd = mark_price_usd
         if self._band.contains(state, mark_price_usd, self._quiet_kind):
             return False
@@ -202,11 +195,10 @@ class CollateralManager:
         if state is None:
             return False
         share_cents = self._reader.share_cents(total_liability_cents)
-        if self._estimator is not None:
-            self._estimator.observe_liability(self._clock.now_ms(), share_cents)
+        self._outlook.liability(share_cents)
         if share_cents == state.liability_cents:
             return False
-        state = self.state = self._with_outlook(state)
+        state = self.state = self._outlook.applied(state)
         estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd)
         kind = self.policy.decide(replace(estimate, liability_cents=share_cents)).action.kind
         wake = kind is not CollateralActionKind.HOLD and kind is not self._quiet_kind
@@ -294,16 +286,6 @@ class CollateralManager:
         await self._read(correlation_id, True, state.total_liability_cents, same_positions=state)
         return record
 
-    def _with_outlook(self, state: AccountState) -> AccountState:
-        """`state` with the estimator's reading of now: the same object while the reading
-        has not changed, so that the quiet band found for it stays."""
-        if self._estimator is None:
-            return state
-        outlook = self._estimator.outlook(self._clock.now_ms())
-        if state.inputs.outlook is outlook:
-            return state
-        return replace(state, inputs=replace(state.inputs, outlook=outlook))
-
     async def _gate_closed(self) -> str:
         """Why the ledger gate is closed, or "" while it is open."""
         if self._gate is None:
@@ -323,12 +305,7 @@ class CollateralManager:
         except (VenueError, OSError, TimeoutError) as error:
             self._watch.unreadable(error)
             return None
-        if self._estimator is not None:
-            now_ms = self._clock.now_ms()
-            self._estimator.observe_price(now_ms, state.reading.mark_price_usd)
-            self._estimator.observe_liability(now_ms, state.liability_cents)
-            state = self._with_outlook(state)
-        self.state = state
+        self.state = state = self._outlook.read(state)
         await self._publish(state.reading, self._clock.now_ms())
         await self._maybe_snapshot(state, correlation_id, force_snapshot)
         self._watch.read(state)

@@ -102,7 +102,7 @@ class OperationRunner:
         )
         self._deposit_address: dict[str, str] = {}
         # told (sent ms, credited ms) of every deposit seen credited
-        self.on_deposit_credited: Callable[[int, int], None] | None = None
+        self.on_deposit_credited: Callable[[int, int], None] = _ignored
         self._withdrawal_terms: dict[str, tuple[str, Decimal]] = {}
 
     # -- preparing -----------------------------------------------------------------------------
@@ -249,8 +249,7 @@ class OperationRunner:
         return still_open
 
     def _finished(self, op: CollateralOperation, state: OperationState) -> None:
-        credited = op.kind is OperationKind.DEPOSIT and state is OperationState.DONE
-        if credited and self.on_deposit_credited is not None:
+        if op.kind is OperationKind.DEPOSIT and state is OperationState.DONE:
             self.on_deposit_credited(op.created_at_ms, self._clock.now_ms())
 
     def _applied(self, record: OperationRecord, update: OperationUpdate) -> OperationRecord:
@@ -445,6 +444,10 @@ class OperationRunner:
         """Measured as every wait of the execution core is: a clock that jumps neither loses a
         deposit early nor holds it for ever."""
         return self.execution.waited_seconds(op)
+
+
+def _ignored(sent_ms: int, credited_ms: int) -> None:
+    pass
 
 
 def _changed(record: OperationRecord, update: OperationUpdate) -> bool:
