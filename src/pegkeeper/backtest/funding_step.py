@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from pegkeeper.domain.collateral_policy import CollateralInputs, CollateralPolicy
+from pegkeeper.domain.floor_policy import LiquidationFloorPolicy
+from pegkeeper.domain.outlook import OutlookEstimator
+
+NOMINAL_MARK_USD = Decimal(10_000)
+NOMINAL_LIABILITY_CENTS = 100_000_000
+
 
 class FundingStep(Protocol):
     def on_price(self, mark_price_usd: Decimal) -> bool:
@@ -37,6 +44,27 @@ class CollateralSettings:
 
     target_leverage: Decimal = Decimal(3)
     funding_reserve_share: Decimal = Decimal("0.5")
+
+    @classmethod
+    def wanted_by(cls, policy: CollateralPolicy) -> CollateralSettings | None:
+        """The collateral the policy wants at the start, when it says (liquidation-floor: its
+        target and its reserve's target, for the liability hedged in full and nothing seen
+        yet), so that the first cycle moves nothing; None when it does not. Both amounts are
+        proportional to the liability (in BTC, to its value at the mark), so a nominal
+        liability and mark tell the leverage and the share."""
+        if not isinstance(policy, LiquidationFloorPolicy):
+            return None
+        inverse = policy.params.inverse
+        mark, cents = NOMINAL_MARK_USD, NOMINAL_LIABILITY_CENTS
+        calm = OutlookEstimator(policy.outlook).outlook(0)
+        price_cents = mark * 100 if inverse else Decimal(100)
+        zero = Decimal(0)
+        inputs = CollateralInputs(
+            cents, -cents, price_cents, zero, zero, mark_price_usd=mark, outlook=calm
+        )
+        trading, funding = policy.wanted(inputs)
+        notional = Decimal(cents) / price_cents
+        return cls(target_leverage=notional / trading, funding_reserve_share=funding / trading)
 
     def __post_init__(self) -> None:
         if self.target_leverage <= 0:

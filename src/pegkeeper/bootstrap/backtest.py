@@ -51,6 +51,7 @@ from pegkeeper.bootstrap.collateral import (
 from pegkeeper.bootstrap.policies import hedge_policy
 from pegkeeper.config import Settings
 from pegkeeper.domain.allocation import ROLLING_QUARTERLY
+from pegkeeper.domain.collateral_policy import CollateralPolicy
 from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.domain.venue import PRIMARY_VENUE
 from pegkeeper.services.hedging.hedger import HedgerSettings
@@ -92,7 +93,7 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
             deposit_minutes=b.deposit_minutes,
             book=BookModel(**book),
         ),
-        collateral=CollateralSettings(**b.collateral.model_dump()),  # at the start
+        collateral=opening_collateral(settings),  # at the start
         hedger=HedgerSettings(
             instrument_id=b.instrument_id,
             check_interval_seconds=h.check_interval_seconds,
@@ -101,6 +102,7 @@ def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestS
             limit_order_timeout_seconds=h.limit_order_timeout_seconds,
             wait_for_collateral=True,  # as in production, beside the funding manager
             roll_lead_seconds=settings.allocation.roll_lead_hours * 3600,
+            venue_leverage=Decimal(b.exchange_leverage),  # the margin its orders need
         ),
         brackets=Brackets(
             low=float(b.bracket_low),
@@ -149,7 +151,7 @@ def backtest_funding(settings: Settings) -> ServiceFundingSettings:
     currency = collateral_currency(settings.backtest.instrument_id)
     wallet = settings.funding.wallet
     return ServiceFundingSettings(
-        policy=funding_policy(settings, currency),
+        policy=backtest_funding_policy(settings),
         service=funding_settings(settings, currency, settings.funding.lookup_window_seconds),
         alerts=alert_settings(settings),
         chain=ChainSettings(
@@ -158,6 +160,23 @@ def backtest_funding(settings: Settings) -> ServiceFundingSettings:
             min_fee_rate_sat_vb=wallet.sim_min_fee_rate_sat_vb,
         ),
     )
+
+
+def backtest_funding_policy(settings: Settings) -> CollateralPolicy:
+    """`[funding] policy` on the backtest's instrument, at `[backtest] exchange_leverage`."""
+    b = settings.backtest
+    currency = collateral_currency(b.instrument_id)
+    return funding_policy(settings, currency, Decimal(b.exchange_leverage))
+
+
+def opening_collateral(settings: Settings) -> CollateralSettings:
+    """`[backtest.collateral]`: what the funding policy wants at the start when it says and
+    `from_policy` is set, else the set leverage and reserve share."""
+    c = settings.backtest.collateral
+    wanted = (
+        CollateralSettings.wanted_by(backtest_funding_policy(settings)) if c.from_policy else None
+    )
+    return wanted or CollateralSettings(c.target_leverage, c.funding_reserve_share)
 
 
 def load_inputs(

@@ -30,6 +30,7 @@ from pegkeeper.domain.collateral_policy import (
 )
 from pegkeeper.domain.errors import VenueMisconfigured
 from pegkeeper.domain.execution import lookup_window_seconds
+from pegkeeper.domain.floor_policy import LiquidationFloorPolicy
 from pegkeeper.domain.instruments import collateral_currency
 from pegkeeper.domain.units import SATS_PER_BTC
 from pegkeeper.domain.venue import PRIMARY_VENUE
@@ -150,7 +151,7 @@ def _managers(
             wallet if currency == "BTC" else None,
             bus,
             venue.clock,
-            funding_policy(settings, currency),
+            funding_policy(settings, currency, Decimal(venue.leverage)),
             allocation,
             alerter,
             _service_settings(settings, currency, venue),
@@ -168,7 +169,7 @@ def _check_leverage(settings: Settings, venue: VenueSetup) -> None:
     refused for margin before the policy tops the collateral up. Stablesats sets it to the
     high bound exactly; a higher one is allowed, and said."""
     f = settings.funding
-    bound = f.high_bound_leverage
+    bound = funding_policy(settings, "BTC", Decimal(venue.leverage)).high_bound_leverage
     key = "[sim] leverage" if venue.simulated else f"{section_of(venue.name)} leverage"
     if Decimal(venue.leverage) < bound:
         raise VenueMisconfigured(
@@ -221,9 +222,20 @@ def _wallet(settings: Settings, venue: VenueSetup) -> Wallet | None:
     return SimWallet(chain, venue.clock, venue.exchange_wallet)
 
 
-def funding_policy(settings: Settings, currency: str) -> CollateralPolicy:
+def funding_policy(
+    settings: Settings, currency: str, exchange_leverage: Decimal
+) -> CollateralPolicy:
+    """`[funding] policy` for the collateral `currency`, on a venue at `exchange_leverage`."""
     f = settings.funding
     threshold = settings.hedger.stablesats.minimum_liability_threshold_cents
+    if f.policy == "liquidation-floor":
+        params = f.liquidation_floor.params(
+            maintenance_margin_rate=f.maintenance_margin_rate,
+            exchange_leverage=exchange_leverage,
+            inverse=currency == "BTC",  # as domain/leverage.py tells an inverse account
+            minimum_liability_threshold_cents=threshold,
+        )
+        return LiquidationFloorPolicy(params)
     if f.policy == "galoy-dealer":
         galoy = f.galoy_dealer.model_dump()
         if currency != "BTC":

@@ -34,6 +34,9 @@ class BacktestCollateralSettings(_Section):
 
     target_leverage: Decimal = Field(Decimal(3), gt=0)
     funding_reserve_share: Decimal = Field(Decimal("0.5"), ge=0)
+    # true: a funding policy that says what it wants at the start (liquidation-floor) sizes
+    # both accounts, and the two numbers above are not used
+    from_policy: bool = True
 
 
 class BacktestSettingsModel(_Section):

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from pegkeeper.config.carry import CarrySettings
+from pegkeeper.domain.floor_policy import LiquidationFloorParams
+from pegkeeper.domain.outlook import OutlookParams
 from pegkeeper.domain.venue import PRIMARY_VENUE
 
 # Keys that hold secrets: never read from a file, never shown in an error.
@@ -79,6 +81,57 @@ class GaloyDealerFundingSettings(_Section):
         return self
 
 
+class LiquidationFloorFundingSettings(_Section):
+    """`[funding.liquidation_floor]`: domain/floor_policy.py explains each number."""
+
+    floor_pct: Decimal = Decimal(20)  # liquidation distance kept through one delay's stress
+    target_pct: Decimal = Decimal(30)  # a top-up brings the projected distance here
+    release_pct: Decimal = Decimal(50)  # above it, the trading account gives back to target
+    price_move_sigmas: Decimal = Decimal(3)
+    volatility_floor_annual_pct: Decimal = Decimal(50)
+    reserve_target_ratio: Decimal = Decimal(2)
+    reserve_release_ratio: Decimal = Decimal(4)
+    minimum_transfer_amount_cents: int = 10_000
+    minimum_withdrawal_cents: int = 100_000
+    window_minutes: int = Field(60, gt=0)  # the growth and the volatility are measured over it
+    sample_seconds: int = Field(60, gt=0)
+    deposit_delay_minutes: int = Field(60, ge=0)  # at least; longer deposits seen raise it
+
+    @model_validator(mode="after")
+    def _check(self) -> LiquidationFloorFundingSettings:
+        self.params()  # the domain's checks, with their messages
+        return self
+
+    def params(
+        self,
+        *,
+        maintenance_margin_rate: Decimal = Decimal("0.004"),
+        exchange_leverage: Decimal = Decimal(4),
+        inverse: bool = True,
+        minimum_liability_threshold_cents: int = 5_000,
+    ) -> LiquidationFloorParams:
+        return LiquidationFloorParams(
+            floor_pct=self.floor_pct,
+            target_pct=self.target_pct,
+            release_pct=self.release_pct,
+            price_move_sigmas=self.price_move_sigmas,
+            volatility_floor_annual_pct=self.volatility_floor_annual_pct,
+            reserve_target_ratio=self.reserve_target_ratio,
+            reserve_release_ratio=self.reserve_release_ratio,
+            minimum_transfer_amount_cents=self.minimum_transfer_amount_cents,
+            minimum_withdrawal_cents=self.minimum_withdrawal_cents,
+            minimum_liability_threshold_cents=minimum_liability_threshold_cents,
+            maintenance_margin_rate=maintenance_margin_rate,
+            exchange_leverage=exchange_leverage,
+            inverse=inverse,
+            estimator=OutlookParams(
+                window_seconds=self.window_minutes * 60,
+                sample_seconds=self.sample_seconds,
+                deposit_delay_seconds=self.deposit_delay_minutes * 60,
+            ),
+        )
+
+
 class WalletSettings(_Section):
     # sim: a simulated chain wired to the simulated exchange (the demo); bitcoind: a Bitcoin
     # Core node's wallet over JSON-RPC; none: no onchain moves (they are refused and alerted).
@@ -95,7 +148,7 @@ class WalletSettings(_Section):
 
 class FundingSettingsModel(_Section):
     enabled: bool = True
-    policy: Literal["stablesats", "galoy-dealer"] = "stablesats"
+    policy: Literal["stablesats", "galoy-dealer", "liquidation-floor"] = "stablesats"
     check_interval_seconds: float = Field(10.0, gt=0)
     lookup_window_seconds: float = Field(30.0, gt=0)  # unanswered transfer not found: lost
     deposit_lookup_window_seconds: float = Field(600.0, gt=0)  # no send found: held, alert
@@ -112,6 +165,7 @@ class FundingSettingsModel(_Section):
     usdt_minimum_funding_balance: Decimal = Field(Decimal(1_000), ge=0)  # linear swaps' USDT
     stablesats: StablesatsFundingSettings = StablesatsFundingSettings()
     galoy_dealer: GaloyDealerFundingSettings = GaloyDealerFundingSettings()
+    liquidation_floor: LiquidationFloorFundingSettings = LiquidationFloorFundingSettings()
     wallet: WalletSettings = WalletSettings()
 
     @model_validator(mode="after")
@@ -125,11 +179,22 @@ class FundingSettingsModel(_Section):
 
     @property
     def high_bound_leverage(self) -> Decimal:
+        """The policy's highest leverage; liquidation-floor's at its floor (an inverse short,
+        before the exchange's initial margin lifts it: its policy object says after)."""
+        if self.policy == "liquidation-floor":
+            return self._leverage_at(self.liquidation_floor.floor_pct)
         return self._chosen.high_bound_ratio_leverage
 
     @property
     def low_bound_leverage(self) -> Decimal:
+        """The policy's lowest leverage; liquidation-floor's at its release distance."""
+        if self.policy == "liquidation-floor":
+            return self._leverage_at(self.liquidation_floor.release_pct)
         return self._chosen.low_bound_ratio_leverage
+
+    def _leverage_at(self, distance_pct: Decimal) -> Decimal:
+        params = self.liquidation_floor.params(maintenance_margin_rate=self.maintenance_margin_rate)
+        return 1 / params.equity_ratio(distance_pct)
 
     @property
     def _chosen(self) -> StablesatsFundingSettings | GaloyDealerFundingSettings:

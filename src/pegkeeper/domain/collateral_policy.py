@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from pegkeeper.domain.hedge_policy import round_contracts
+from pegkeeper.domain.outlook import Outlook, OutlookParams
 from pegkeeper.domain.units import floor_btc, round_btc
 
 ZERO = Decimal(0)
@@ -56,6 +57,12 @@ class CollateralInputs:
     collateral: Decimal  # C: trading-account equity, collateral currency
     funding_balance: Decimal  # F: funding-account balance, collateral currency
     contract_value_cents: Decimal = Decimal(10_000)  # the liability is rounded to contracts
+    # Read by the policies that look past the balances (liquidation-floor), ignored by the
+    # others: the contract's mark (a linear contract's collateral is priced at 1 USD, so
+    # price_cents does not tell it; None: price_cents / 100, an inverse contract's), and what
+    # the recent past says about the next deposit delay (None: nothing seen yet).
+    mark_price_usd: Decimal | None = None
+    outlook: Outlook | None = None
 
     def __post_init__(self) -> None:
         if self.liability_cents < 0:
@@ -64,6 +71,8 @@ class CollateralInputs:
             raise ValueError(f"price_cents must be positive, got {self.price_cents}")
         if self.contract_value_cents <= 0:
             raise ValueError("contract_value_cents must be positive")
+        if self.mark_price_usd is not None and self.mark_price_usd <= 0:
+            raise ValueError(f"mark_price_usd must be positive, got {self.mark_price_usd}")
 
     @property
     def exposure(self) -> Decimal:
@@ -86,6 +95,12 @@ class CollateralPolicy(Protocol):
     @property
     def high_bound_leverage(self) -> Decimal:
         """Above this leverage a deposit still on its way is late: its fee is bumped."""
+        ...
+
+    @property
+    def outlook(self) -> OutlookParams | None:
+        """How to estimate the history the policy reads in CollateralInputs.outlook; None:
+        the policy reads none."""
         ...
 
     def decide(self, inputs: CollateralInputs) -> CollateralDecision: ...
@@ -145,7 +160,10 @@ def _terms(inputs: CollateralInputs, minimum_transfer_amount_cents: int, whole: 
     )
 
 
-def _sized(kind: CollateralActionKind, amount: Decimal, rule: str) -> tuple[CollateralAction, str]:
+def sized_action(
+    kind: CollateralActionKind, amount: Decimal, rule: str
+) -> tuple[CollateralAction, str]:
+    """`kind` of `amount`, or hold when the amount rounds to nothing."""
     if amount <= 0:
         return CollateralAction.hold(), f"{rule}-rounds-to-zero"
     return CollateralAction(kind, amount), rule
@@ -159,6 +177,10 @@ class StablesatsCollateralPolicy:
     @property
     def high_bound_leverage(self) -> Decimal:
         return self.params.high_bound_ratio_leverage
+
+    @property
+    def outlook(self) -> OutlookParams | None:
+        return None
 
     def decide(self, inputs: CollateralInputs) -> CollateralDecision:
         action, rule = self._action(inputs)
@@ -180,16 +202,16 @@ class StablesatsCollateralPolicy:
             return self._deposit_with_refill(amount, funding, "1-first-collateral-deposit")
         if flat and collateral == 0 and hedged_liability:
             amount = min(funding, round_btc(t.liability / p.high_safebound_ratio_leverage))
-            return _sized(
+            return sized_action(
                 CollateralActionKind.TRANSFER_TO_TRADING, amount, "2-first-collateral-transfer"
             )
         if flat and small_liability and collateral > 0:
             amount = floor_btc(collateral)
-            return _sized(
+            return sized_action(
                 CollateralActionKind.TRANSFER_TO_FUNDING, amount, "3-unhedged-collateral-out"
             )
         if flat and small_liability and collateral == 0 and funding >= t.zero_funding:
-            return _sized(
+            return sized_action(
                 CollateralActionKind.WITHDRAW, floor_btc(funding), "4-unhedged-withdraw-all"
             )
         if hedged_liability and t.liability > p.high_bound_ratio_leverage * collateral:
@@ -197,18 +219,20 @@ class StablesatsCollateralPolicy:
             return self._transfer_or_deposit(amount, funding, t, "5-liability-over-high-bound")
         if t.exposure < p.low_bound_ratio_leverage * collateral:
             amount = floor_btc(collateral - t.exposure / p.low_safebound_ratio_leverage)
-            return _sized(CollateralActionKind.TRANSFER_TO_FUNDING, amount, "6-under-low-bound-out")
+            return sized_action(
+                CollateralActionKind.TRANSFER_TO_FUNDING, amount, "6-under-low-bound-out"
+            )
         buffer = p.high_bound_buffer_percentage
         minimum_funding = p.minimum_funding_balance_btc
         if not flat and funding > minimum_funding / buffer:
             amount = floor_btc(funding - minimum_funding)
-            return _sized(CollateralActionKind.WITHDRAW, amount, "7-funding-surplus-withdraw")
+            return sized_action(CollateralActionKind.WITHDRAW, amount, "7-funding-surplus-withdraw")
         if t.exposure > buffer * p.high_bound_ratio_leverage * collateral:
             amount = round_btc(t.exposure / p.high_safebound_ratio_leverage - collateral)
             return self._transfer_or_deposit(amount, funding, t, "8-exposure-near-high-bound")
         if not flat and funding < buffer * minimum_funding:
             amount = round_btc(minimum_funding - funding)
-            return _sized(CollateralActionKind.DEPOSIT, amount, "9-funding-refill-deposit")
+            return sized_action(CollateralActionKind.DEPOSIT, amount, "9-funding-refill-deposit")
         return CollateralAction.hold(), "10-inside-bounds"
 
     def _refill(self, funding: Decimal) -> Decimal:
@@ -218,14 +242,18 @@ class StablesatsCollateralPolicy:
         self, amount: Decimal, funding: Decimal, rule: str
     ) -> tuple[CollateralAction, str]:
         """Onchain: `amount`, plus what brings the funding account back to its minimum."""
-        return _sized(CollateralActionKind.DEPOSIT, round_btc(amount + self._refill(funding)), rule)
+        return sized_action(
+            CollateralActionKind.DEPOSIT, round_btc(amount + self._refill(funding)), rule
+        )
 
     def _transfer_or_deposit(
         self, amount: Decimal, funding: Decimal, t: _Terms, rule: str
     ) -> tuple[CollateralAction, str]:
         """From the funding account while it holds anything; onchain only when it is empty."""
         if funding >= t.zero_funding:
-            return _sized(CollateralActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule)
+            return sized_action(
+                CollateralActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule
+            )
         if amount <= 0:
             return CollateralAction.hold(), f"{rule}-rounds-to-zero"
         return self._deposit_with_refill(amount, funding, f"{rule}-deposit")
@@ -271,6 +299,10 @@ class GaloyDealerCollateralPolicy:
     def high_bound_leverage(self) -> Decimal:
         return self.params.high_bound_ratio_leverage
 
+    @property
+    def outlook(self) -> OutlookParams | None:
+        return None
+
     def decide(self, inputs: CollateralInputs) -> CollateralDecision:
         action, rule = self._action(inputs)
         return CollateralDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
@@ -290,14 +322,18 @@ class GaloyDealerCollateralPolicy:
         if flat and inputs.liability_cents < p.withdraw_all_below_cents:
             if collateral > 0:
                 amount = floor_btc(collateral)
-                return _sized(CollateralActionKind.TRANSFER_TO_FUNDING, amount, "2-withdraw-all")
+                return sized_action(
+                    CollateralActionKind.TRANSFER_TO_FUNDING, amount, "2-withdraw-all"
+                )
             return self._surplus(funding, t, "2-withdraw-all-onchain")
         if t.liability > p.high_bound_ratio_leverage * collateral:
             amount = round_btc(t.liability / target - collateral)
             return self._bring_in(amount, funding, t, "3-liability-over-high-bound")
         if t.exposure < p.low_bound_ratio_leverage * collateral:
             amount = floor_btc(collateral - t.exposure / p.low_safebound_ratio_leverage)
-            return _sized(CollateralActionKind.TRANSFER_TO_FUNDING, amount, "4-under-low-bound")
+            return sized_action(
+                CollateralActionKind.TRANSFER_TO_FUNDING, amount, "4-under-low-bound"
+            )
         if t.exposure > p.high_bound_buffer_percentage * p.high_bound_ratio_leverage * collateral:
             amount = round_btc(t.exposure / target - collateral)
             return self._bring_in(amount, funding, t, "5-exposure-near-high-bound")
@@ -307,8 +343,10 @@ class GaloyDealerCollateralPolicy:
         self, amount: Decimal, funding: Decimal, t: _Terms, rule: str
     ) -> tuple[CollateralAction, str]:
         if amount > 0 and funding >= t.zero_funding:
-            return _sized(CollateralActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule)
-        return _sized(CollateralActionKind.DEPOSIT, amount, f"{rule}-onchain")
+            return sized_action(
+                CollateralActionKind.TRANSFER_TO_TRADING, min(funding, amount), rule
+            )
+        return sized_action(CollateralActionKind.DEPOSIT, amount, f"{rule}-onchain")
 
     def _surplus(self, funding: Decimal, t: _Terms, rule: str) -> tuple[CollateralAction, str]:
         surplus = floor_btc(funding - self.params.minimum_funding_balance_btc)
@@ -317,4 +355,4 @@ class GaloyDealerCollateralPolicy:
         return CollateralAction(CollateralActionKind.WITHDRAW, surplus), rule
 
 
-POLICIES = ("stablesats", "galoy-dealer")
+POLICIES = ("stablesats", "galoy-dealer", "liquidation-floor")

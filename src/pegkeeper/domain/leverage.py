@@ -66,7 +66,7 @@ def read_leverage(
     inverse = currency == "BTC"
     signed_face = sum((_signed_face(h) for h in held), ZERO)  # USD (inverse) or BTC (linear)
     contracts = sum((h.position.size_contracts for h in held), ZERO)
-    notional = abs(signed_face) / mark_price_usd if inverse else abs(signed_face) * mark_price_usd
+    notional = notional_at(signed_face, mark_price_usd, inverse)
     equity = balances.trading_equity
     leverage = notional / equity if equity > 0 else None
     open_positions = [h for h in held if h.position.size_contracts != 0]
@@ -133,11 +133,43 @@ def equity_at(reading: LeverageReading, new_mark_usd: Decimal) -> tuple[Decimal,
     """(equity, notional) of the same positions at `new_mark_usd`: what a price tick does to
     the account, without asking the venue (funding and fees aside)."""
     old, signed_face = reading.mark_price_usd, reading.signed_face
-    if reading.currency == "BTC":
-        equity = reading.equity + signed_face * (1 / old - 1 / new_mark_usd)
-        return equity, abs(signed_face) / new_mark_usd
-    equity = reading.equity + signed_face * (new_mark_usd - old)
-    return equity, abs(signed_face) * new_mark_usd
+    inverse = reading.currency == "BTC"
+    equity = reading.equity + move_pnl(signed_face, old, new_mark_usd, inverse)
+    return equity, notional_at(signed_face, new_mark_usd, inverse)
+
+
+def notional_at(signed_face: Decimal, mark_usd: Decimal, inverse: bool) -> Decimal:
+    """Unsigned, in the collateral: a face in USD over the mark (inverse), in BTC times it."""
+    return abs(signed_face) / mark_usd if inverse else abs(signed_face) * mark_usd
+
+
+def move_pnl(
+    signed_face: Decimal, mark_usd: Decimal, new_mark_usd: Decimal, inverse: bool
+) -> Decimal:
+    """What a move of the mark from `mark_usd` to `new_mark_usd` adds to the equity of a
+    position of `signed_face` (USD when inverse, BTC when linear), in its collateral."""
+    if inverse:
+        return signed_face * (1 / mark_usd - 1 / new_mark_usd)
+    return signed_face * (new_mark_usd - mark_usd)
+
+
+def equity_for_distance(
+    signed_face: Decimal, mark_usd: Decimal, mmr: Decimal, distance: Decimal, inverse: bool
+) -> Decimal:
+    """The equity at which the liquidation price of `signed_face` (USD when inverse, BTC when
+    linear) lies `distance` (a fraction of the mark) away from `mark_usd`, on its side (above
+    for a short): the liquidation formulas above solved for the equity.
+
+    inverse: P' = (N + MMR |N|) / (eq + N / P)  gives  eq = (N + MMR |N|) / P' - N / P;
+    linear:  P' = (s P - eq) / (s - MMR |s|)   gives  eq = s P - P' (s - MMR |s|);
+    with P' = P (1 + d) for a short, P (1 - d) for a long. For a short of notional Q at the mark
+    that is Q (d + MMR) / (1 + d) (inverse) and Q ((1 + d)(1 + MMR) - 1) (linear)."""
+    side = -1 if signed_face < 0 else 1
+    liquidation = mark_usd * (1 - side * distance)
+    held = signed_face + mmr * abs(signed_face)
+    if inverse:
+        return held / liquidation - signed_face / mark_usd
+    return signed_face * mark_usd - liquidation * (signed_face - mmr * abs(signed_face))
 
 
 def initial_margin(

@@ -16,6 +16,8 @@ only when the policy would act or the liquidation distance falls under the floor
 price tick asked for reads the venue only: the liability and the operations in flight are
 the ones the last full cycle read from the store (every other trigger reads them again).
 Periodic checks store the swap's funding payments; all runs on the Clock port, no real sleep.
+A policy that reads the recent past (liquidation-floor) gets the outlook of what this manager
+sees (outlook_feed.py), in the backtester as in production.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from pegkeeper.ports import Bus, Clock, FundingVenue, ReadinessGate, Store, Venu
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.collateral.funding_payments import FundingPaymentRecorder
 from pegkeeper.services.collateral.operations import Cannot, OperationRunner, OperationSettings
+from pegkeeper.services.collateral.outlook_feed import OutlookFeed
 from pegkeeper.services.collateral.reading import (
     AccountReader,
     AccountState,
@@ -145,6 +148,8 @@ class CollateralManager:
             store.funding, funding_venue, clock, settings.venue_name, settings.currency
         )
         self._wallet = wallet
+        self._outlook = OutlookFeed(policy.outlook, clock)
+        self._ops.on_deposit_credited = self._outlook.deposit_credited
         self._loop = TriggerLoop("funding", clock, settings.check_interval_seconds)
         self.state: AccountState | None = None
         self._mark_usd: Decimal | None = None  # the last price `on_price` was told
@@ -166,9 +171,12 @@ class CollateralManager:
         (and returns True) when the policy would act on it or the liquidation distance falls
         under the floor. Inside the band of prices where neither happens it costs two
         comparisons."""
-        state = self.state
-        if state is None or mark_price_usd <= 0:
+        if mark_price_usd <= 0:
             return False
+        self._outlook.price(mark_price_usd)
+        if self.state is None:
+            return False
+        state = self.state = self._outlook.applied(self.state)
         self._mark_usd = mark_price_usd
         if self._band.contains(state, mark_price_usd, self._quiet_kind):
             return False
@@ -189,8 +197,10 @@ class CollateralManager:
         if state is None:
             return False
         share_cents = self._reader.share_cents(total_liability_cents)
+        self._outlook.liability(share_cents)
         if share_cents == state.liability_cents:
             return False
+        state = self.state = self._outlook.applied(state)
         estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd)
         kind = self.policy.decide(replace(estimate, liability_cents=share_cents)).action.kind
         wake = kind is not CollateralActionKind.HOLD and kind is not self._quiet_kind
@@ -297,7 +307,7 @@ class CollateralManager:
         except (VenueError, OSError, TimeoutError) as error:
             self._watch.unreadable(error)
             return None
-        self.state = state
+        self.state = state = self._outlook.read(state)
         await self._publish(state.reading, self._clock.now_ms())
         await self._maybe_snapshot(state, correlation_id, force_snapshot)
         self._watch.read(state)

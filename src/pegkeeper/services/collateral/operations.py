@@ -18,6 +18,7 @@ orders: services/execution/operations.py):
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -104,6 +105,8 @@ class OperationRunner:
             repository, clock, lookup_window_seconds=settings.lookup_window_seconds
         )
         self._deposit_address: dict[str, str] = {}
+        # told (sent ms, credited ms) of every deposit seen credited
+        self.on_deposit_credited: Callable[[int, int], None] = _ignored
         self._withdrawal_terms: dict[str, tuple[str, Decimal]] = {}
 
     # -- preparing -----------------------------------------------------------------------------
@@ -244,10 +247,15 @@ class OperationRunner:
                 )
                 await self.execution.record(record.operation.operation_id, update)
                 if update.state.is_terminal:
+                    self._finished(record.operation, update.state)
                     continue
                 record = self._applied(record, update)
             still_open.append(record)
         return still_open
+
+    def _finished(self, op: CollateralOperation, state: OperationState) -> None:
+        if op.kind is OperationKind.DEPOSIT and state is OperationState.DONE:
+            self.on_deposit_credited(op.created_at_ms, self._clock.now_ms())
 
     def _applied(self, record: OperationRecord, update: OperationUpdate) -> OperationRecord:
         return replace(
@@ -441,6 +449,10 @@ class OperationRunner:
         """Measured as every wait of the execution core is: a clock that jumps neither loses a
         deposit early nor holds it for ever."""
         return self.execution.waited_seconds(op)
+
+
+def _ignored(sent_ms: int, credited_ms: int) -> None:
+    pass
 
 
 def _changed(record: OperationRecord, update: OperationUpdate) -> bool:

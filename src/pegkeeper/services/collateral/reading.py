@@ -62,6 +62,8 @@ def estimate_at(state: AccountState, mark_price_usd: Decimal) -> CollateralInput
         collateral=equity,
         funding_balance=inputs.funding_balance,
         contract_value_cents=inputs.contract_value_cents,
+        mark_price_usd=mark_price_usd,
+        outlook=inputs.outlook,
     )
 
 
@@ -123,6 +125,7 @@ class AccountReader:
             collateral=balances.trading_equity,
             funding_balance=balances.funding_balance,
             contract_value_cents=held[-1].instrument.contract_value_cents(mark),
+            mark_price_usd=mark,
         )
         return AccountState(now_ms, total_cents, liability, tuple(held), balances, reading, inputs)
 
@@ -267,7 +270,7 @@ def _between(inside: Decimal, price: Decimal, far: Decimal) -> bool:
 
 def _band_key(state: AccountState) -> tuple[object, ...]:
     """What the band depends on besides the price: the equity re-priced to a fixed reference
-    stands for the cash and the position."""
+    stands for the cash and the position; the outlook, for a policy that reads one."""
     equity, _ = equity_at(state.reading, BAND_REFERENCE_PRICE_USD)
     return (
         state.liability_cents,
@@ -275,4 +278,5 @@ def _band_key(state: AccountState) -> tuple[object, ...]:
         state.inputs.funding_balance,
         equity.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN),
         state.reading.liquidation_price_usd,
+        state.inputs.outlook,
     )
