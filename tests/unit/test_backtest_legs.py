@@ -81,28 +81,36 @@ async def test_two_legs_share_the_hedge_and_the_futures_basis_is_a_cost_apart() 
 
 
 class StepBasis(FlatBasis):
-    """1 % until `until_ms`, then none."""
+    """`before` until `until_ms`, then `after`."""
 
-    def __init__(self, until_ms: int) -> None:
-        super().__init__(0.01)
-        self.until_ms = until_ms
+    def __init__(self, until_ms: int, before: float, after: float) -> None:
+        super().__init__(before)
+        self.until_ms, self.after = until_ms, after
 
     def basis(self, now_ms: int, expiry_ms: int, drawdown: float) -> float:
-        return self.value if now_ms < self.until_ms else 0.0
+        return self.value if now_ms < self.until_ms else self.after
 
 
-async def test_a_premium_that_closes_is_earned_by_the_short_future() -> None:
+async def open_short_future(before: float, after: float) -> float:
+    """The basis cost of a run whose future's basis steps from `before` to `after`."""
     path = flat_path("8000", 120)
     inputs = BacktestInputs(path, Flows("none", (), ()), FundingSchedule.constant_rate(Decimal(0)))
     settings = BacktestSettings(
         initial_liability_usd=Decimal(100_000),
         allocation=HALF_AND_HALF,
-        basis=StepBasis(path.start_ms + 30 * 60_000),
+        basis=StepBasis(path.start_ms + 30 * 60_000, before, after),
     )
     result = await PolicyRun(BandHedgePolicy(), inputs, settings).run()
-    # 500 contracts sold at a 1 % premium, valued at the end at none: 500 * 100 * 0.01 USD
-    assert result.metrics.basis_usd == pytest.approx(-500.0)
     assert result.metrics.tracking_error_max_usd < 1e-6  # spot never moved
+    return result.metrics.basis_usd
+
+
+async def test_a_short_future_still_open_counts_a_loss_of_basis_not_a_gain() -> None:
+    # 500 contracts sold at spot; the future then trades 1 % over spot: against spot the short
+    # lost 500 * 100 * 0.01 USD, counted though not realised
+    assert await open_short_future(0.0, 0.01) == pytest.approx(500.0)
+    # sold at a 1 % premium that closes: earned on paper only, not claimed before it is realised
+    assert await open_short_future(0.01, 0.0) == pytest.approx(0.0, abs=1e-9)
 
 
 async def carry_run(funding_rate: str, minutes: int) -> PolicyRun:

@@ -23,7 +23,13 @@ def test_the_two_setups_compared_by_default() -> None:
     stablesats = apply_overrides(load_settings(), named_setup("stablesats").overrides)
     pegkeeper = apply_overrides(load_settings(), named_setup("pegkeeper").overrides)
     assert (stablesats.hedger.policy, stablesats.funding.policy) == ("stablesats", "stablesats")
-    assert (pegkeeper.hedger.policy, pegkeeper.funding.policy) == ("maker-band", "stablesats")
+    assert (pegkeeper.hedger.policy, pegkeeper.funding.policy) == (
+        "maker-band",
+        "liquidation-floor",
+    )
+    # the perpetual and the rolling quarterly, the hedge split between them by carry
+    legs = [leg.instrument_id for leg in pegkeeper.allocation.legs]
+    assert legs == ["BTC-USD-SWAP", "BTC-USD-QUARTERLY"] and pegkeeper.allocation.carry.enabled
     assert named_setup("pegkeeper").overrides == PRODUCT_DEFAULT
 
 

@@ -7,8 +7,9 @@ position q (signed contracts of face value V) opened at basis b0 and closed at b
 -q * V * (b0 - b1) USD against the same position at spot (a short opened at a premium earns it
 as the future converges to spot at expiry; one opened at a discount pays it). That is the
 future's carry, counted as a cost beside funding: realised as the position shrinks (a fill, a
-roll, a liquidation, a delivery at b1 = 0), and what is still open valued at the basis of the
-end of the run. The entry basis is averaged over the contracts held, as an average price is.
+roll, a liquidation, a delivery at b1 = 0); what is still open at the end of the run is
+valued at the basis then, counted when it is a loss and not when it is a gain (the runner).
+The entry basis is averaged over the contracts held, as an average price is.
 """
 
 from __future__ import annotations

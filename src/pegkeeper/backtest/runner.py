@@ -507,13 +507,21 @@ class PolicyRun:
 
     # -- the result -------------------------------------------------------------------------------
 
+    def _book_open_basis(self) -> None:
+        """The futures still open at the end, at the model's basis then: a loss is counted, a
+        gain not realised is not (the lower of cost and market), so that a crash discount
+        that happened to widen after the short was sold is not claimed as earned."""
+        basis_now = {
+            i.instrument_id: self.futures.basis_now(i.instrument_id)
+            for i in self.futures.instruments
+        }
+        open_usd = self.basis.open_value_usd(basis_now)
+        if open_usd < 0:
+            self._cost(self._path.end_ms, "basis", -open_usd)
+
     def _result(self, elapsed_s: float) -> PolicyResult:
-        if self.futures.instruments:  # marked to the model: what the futures still open
-            basis_now = {
-                i.instrument_id: self.futures.basis_now(i.instrument_id)
-                for i in self.futures.instruments
-            }
-            self._cost(self._path.end_ms, "basis", -self.basis.open_value_usd(basis_now))
+        if self.futures.instruments:
+            self._book_open_basis()
         finished = FinishedRun(
             policy=self._policy_name,
             instrument=self.instrument,

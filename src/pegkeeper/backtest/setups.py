@@ -22,10 +22,17 @@ Overrides = Mapping[str, Any]  # dotted settings key -> value
 
 PERPETUAL_ONLY: Overrides = {"allocation.legs": []}  # the whole hedge on the one instrument
 
-# The product's default: the one place to change when the default moves on (a funding policy
-# that keeps the liquidation distance above its floor, a carry-aware allocation).
+# The product's default: maker-band's hedge, the collateral kept above its liquidation floor,
+# the hedge split between the perpetual and the rolling quarterly by carry.
+CARRY_LEGS: Overrides = {
+    "allocation.legs": [
+        {"instrument_id": "BTC-USD-SWAP"},
+        {"instrument_id": "BTC-USD-QUARTERLY"},
+    ],
+    "allocation.carry.enabled": True,
+}
 PRODUCT_DEFAULT: Overrides = MappingProxyType(
-    {"hedger.policy": "maker-band", "funding.policy": "stablesats", **PERPETUAL_ONLY}
+    {"hedger.policy": "maker-band", "funding.policy": "liquidation-floor", **CARRY_LEGS}
 )
 STABLESATS: Overrides = MappingProxyType(
     {"hedger.policy": "stablesats", "funding.policy": "stablesats", **PERPETUAL_ONLY}
