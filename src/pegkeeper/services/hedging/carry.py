@@ -86,7 +86,7 @@ class CarryAllocator:
         self._allocations = allocations
         self._clock = clock
         self._policy = policy
-        self._settings = settings
+        self.settings = settings
         self._reader = CarryReader(
             venue,
             rates,
@@ -103,12 +103,12 @@ class CarryAllocator:
 
     @property
     def legs(self) -> tuple[HedgeLeg, ...]:
-        return self._settings.allocation.legs
+        return self.settings.allocation.legs
 
     async def run(self) -> None:
         """Checks at start and every `check_interval_seconds`, until cancelled."""
         self._state, self._last_rule = None, ""  # another holder may have decided meanwhile
-        loop = TriggerLoop("carry", self._clock, self._settings.check_interval_seconds)
+        loop = TriggerLoop("carry", self._clock, self.settings.check_interval_seconds)
         await loop.run(self._on_trigger, [])
 
     async def _on_trigger(self, trigger: Trigger) -> None:
@@ -133,8 +133,8 @@ class CarryAllocator:
             return None
         seen = await self._reader.seen(markets, now_ms)
         state = await self._carry_state()
-        legs = carry_legs(markets, seen, weights, self._settings.trade_cost_bps)
-        decision = decide_carry(legs, now_ms, state, self._settings.params)
+        legs = carry_legs(markets, seen, weights, self.settings.trade_cost_bps)
+        decision = decide_carry(legs, now_ms, state, self.settings.params)
         self.waiting_for = ""
         changed = decision.weights != tuple(weights)
         version = stored.version + 1 if changed else stored.version

@@ -53,7 +53,7 @@ class HedgerService:
             store, venue, bus, clock, policy, settings, control, gate=gate, outbox=outbox,
             weights=weights,
         )  # fmt: skip
-        self._weights = weights
+        self.weights = weights
         self._instrument_id = settings.instrument_id
         # where processes share the store: the operators' switch and requests read first
         self.before_cycle: Callable[[], Awaitable[None]] | None = None
@@ -105,8 +105,8 @@ class HedgerService:
         """One cycle in the operators' turn; a recheck it asks for is scheduled."""
         if self.before_cycle is not None:
             await self.before_cycle()
-        if self._weights is not None:
-            await self._weights.refresh()
+        if self.weights is not None:
+            await self.weights.refresh()
         async with self.control.turn:
             decision = await self.hedge.cycle(reason, correlation_id)
         if self.hedge.recheck_in_seconds is not None:
@@ -117,7 +117,7 @@ class HedgerService:
         await self.hedge.instrument()  # an unknown instrument fails here, at start
         self.hedge.needs_reconcile = True
         listeners = [self._listen_liability(), self._listen_operators(), self._listen_positions()]
-        if self._weights is not None:
+        if self.weights is not None:
             listeners.append(self._listen_allocation())
         await self._loop.run(
             self._run_cycle, listeners, on_failure=self._failed, started=self.ready
