@@ -25,6 +25,7 @@ from pegkeeper.ports import Bus, FundingRates
 from pegkeeper.services.hedging.carry import CarryAllocator, CarryAllocatorSettings
 from pegkeeper.services.hedging.carry_weights import SharedWeights
 from pegkeeper.services.outbox import Outbox
+from pegkeeper.services.views.allocation import AllocationView
 
 log = structlog.get_logger("pegkeeper")
 
@@ -42,6 +43,11 @@ def shared_weights(settings: Settings, store: SqlStore) -> SharedWeights | None:
     if not carry_wanted(settings):
         return None
     return SharedWeights(store.allocation, [leg.instrument_id for leg in settings.allocation.legs])
+
+
+def allocation_view(settings: Settings, store: SqlStore) -> AllocationView:
+    """What GET /api/v1/allocation shows, read from the store in any process."""
+    return AllocationView(store.allocation, allocation_of(settings), carry_wanted(settings))
 
 
 def build_carry(
