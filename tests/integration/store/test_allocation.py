@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from pegkeeper.adapters.store.allocation_tables import ALLOCATION_TABLES, carry_decisions
-from pegkeeper.adapters.store.database import SqlStore
+from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.domain.carry_records import (
     AllocationWeights,
     CarryDecisionRecord,
@@ -24,6 +24,7 @@ from pegkeeper.domain.carry_records import (
 )
 from pegkeeper.domain.errors import ConflictError
 from pegkeeper.domain.leases import Lease, LeaseLost, act_under
+from pegkeeper.services.hedging.carry_weights import SharedWeights
 from tests.integration.store.schema_support import downgrade_and_upgrade, schema_differences
 
 T = TypeVar("T")
@@ -94,6 +95,21 @@ async def test_a_change_replaces_the_weights_at_the_next_version_with_its_decisi
     assert (await repo.weights()).for_legs(LEGS) == (D("0.96"), D("0.04"))
     assert await repo.recent_decisions(2) == [second, hold]  # every figure read back as written
     assert await repo.last_move() == second
+
+
+async def test_the_weights_one_process_stores_are_those_another_s_hedgers_read(
+    store: SqlStore, database_url: str
+) -> None:
+    other = await open_store(database_url)  # another process on the same database
+    try:
+        weights = SharedWeights(other.allocation, LEGS)
+        await weights.refresh()
+        assert (weights(), weights.version) == ((D(1), D(0)), 0)  # all on the first leg
+        await store.allocation.record_decision(decision(1, 1, "0.98", "0.02", ("1", "0")), 0)
+        await weights.refresh()
+        assert (weights(), weights.version) == ((D("0.98"), D("0.02")), 1)
+    finally:
+        await other.close()
 
 
 async def test_a_decision_on_stale_weights_writes_nothing(store: SqlStore) -> None:
