@@ -51,6 +51,6 @@ async def test_two_replicas_at_once_on_an_empty_database(tmp_path: Path) -> None
                 versions = await connection.fetch("SELECT version_num FROM alembic_version")
             finally:
                 await connection.close()
-            assert [v["version_num"] for v in versions] == ["0018"]
+            assert [v["version_num"] for v in versions] == ["0020"]
             for process in pair:
                 assert "Traceback" not in process.output(), process.output()

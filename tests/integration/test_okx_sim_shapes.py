@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
+from pegkeeper.sim.okx_server.render_market import settled_funding_json
 from tests.okx_sim import RunningSim, login_message, running_sim, signed
 from tests.shared_data import shared_data
 
@@ -209,3 +211,9 @@ def test_the_rest_ticker_and_funding_rate_match_their_websocket_shapes(
     assert_same_shape(answers["ticker"]["data"][0], fixture("ws_tickers.json")["data"][0], set())
     real_rate = fixture("ws_funding_rate.json")["data"][0]
     assert_same_shape(answers["funding"]["data"][0], real_rate, EXTRA_ALLOWED["funding_rate"])
+
+
+def test_a_settled_funding_rate_has_the_real_shape() -> None:
+    real = fixture("http_get_funding_rate_history.json")["data"][0]
+    sim = settled_funding_json("BTC-USD-SWAP", 1704067200000, Decimal("-0.0003"))
+    assert_same_shape(sim, real, {"formulaType", "method"})

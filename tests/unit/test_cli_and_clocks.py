@@ -36,7 +36,7 @@ def test_an_unknown_service_is_named(tmp_path: Path) -> None:
     said = " ".join(result.output.split())  # the console may wrap the line
     assert "unknown service(s) hedgr" in said
     assert (
-        "hedger, funding, liability, ledger, market-data, quote-feeds, peg-monitor, "
+        "hedger, carry, funding, liability, ledger, market-data, quote-feeds, peg-monitor, "
         "price-server, equity-hedger, rebalancer, web" in said
     )
 

@@ -20,6 +20,7 @@ from pegkeeper.adapters.feeds.peg_replay import (
 )
 from pegkeeper.adapters.store.database import open_store
 from pegkeeper.api.grpc.server import ServerStartError
+from pegkeeper.bootstrap.carry import build_carry, carry_wanted, shared_weights
 from pegkeeper.bootstrap.cluster import Cluster, DatabaseInUse, claim_sqlite
 from pegkeeper.bootstrap.collateral import allocation_of, build_alerter, build_funding
 from pegkeeper.bootstrap.equities import build_equities, equities_wanted
@@ -74,6 +75,7 @@ log = structlog.get_logger("pegkeeper")
 
 SERVICES = (
     "hedger",
+    "carry",
     "funding",
     "liability",
     "ledger",
@@ -129,6 +131,7 @@ def select_services(names: list[str], settings: Settings) -> list[str]:
     disabled["price-server"] = not settings.price_server.enabled
     disabled["equity-hedger"] = not equities_wanted(settings)
     disabled["rebalancer"] = not settings.equities.rebalancing.enabled
+    disabled["carry"] = not carry_wanted(settings)
     return [n for n in SERVICES if not disabled.get(n, False)]
 
 
@@ -210,6 +213,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     cluster = Cluster.of(settings, store)
     outbox = cluster.outbox()  # None: one process, events published after each commit
     allocation = allocation_of(settings)
+    weights = shared_weights(settings, store)  # None: the configured weights
     hedgers = [
         HedgerService(
             store,
@@ -221,6 +225,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
             control,
             gate=ledger.gate,
             outbox=outbox,
+            weights=weights,
         )
         for i, leg in enumerate(allocation.legs)
     ]
@@ -285,6 +290,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
     rebalancing = settings.equities.rebalancing.enabled
     if rebalancing and (services is None or "rebalancer" in services):
         rebalancer = build_rebalancer(settings.equities, store, alerter)
+    carry = build_carry(settings, store, venue, bus, outbox, services)
     return Runtime(
         pegs=pegs,
         market_clock=market_clock,
@@ -317,6 +323,7 @@ async def build_runtime(settings: Settings, services: list[str] | None = None) -
         hedgers=hedgers,
         equities=equities,
         rebalancer=rebalancer,
+        carry=carry,
     )
 
 

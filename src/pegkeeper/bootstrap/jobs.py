@@ -11,6 +11,7 @@ import structlog
 
 from pegkeeper.api.grpc.server import PriceServers
 from pegkeeper.bootstrap.banner import announce
+from pegkeeper.bootstrap.carry import CARRY_LEASE
 from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.equities import EquitySetup
 from pegkeeper.bootstrap.feeds import quote_feeds, run_okx_books
@@ -64,6 +65,12 @@ async def _hedge(runtime: Runtime) -> None:
         for index, hedger in enumerate(runtime.hedgers):
             lease = hedger_lease(hedger.instrument_id)
             group.create_task(_awaited(singleton(lease, hedger.run)), name=f"hedger-{index}")
+
+
+async def _carry(runtime: Runtime) -> None:
+    assert runtime.carry is not None
+    await _start_venue(runtime)
+    await runtime.cluster.singleton(CARRY_LEASE, runtime.carry.run)
 
 
 async def _fund(runtime: Runtime) -> None:
@@ -139,6 +146,8 @@ def _jobs(
         jobs["hedger"] = _hedge(runtime)
     if "funding" in services and runtime.funding is not None:
         jobs["funding"] = _fund(runtime)
+    if "carry" in services and runtime.carry is not None:
+        jobs["carry"] = _carry(runtime)
     singleton = runtime.cluster.singleton
     if "liability" in services and runtime.demo is not None:
         jobs["demo-flow"] = singleton("demo-flow", runtime.demo.run)

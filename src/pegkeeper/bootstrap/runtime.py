@@ -19,6 +19,7 @@ from pegkeeper.bootstrap.venue import VenueSetup
 from pegkeeper.config import Settings
 from pegkeeper.ports import Clock
 from pegkeeper.services.alerts import Alerter
+from pegkeeper.services.hedging.carry import CarryAllocator
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.hedger import HedgerService
 from pegkeeper.services.hedging.operator import OperatorService
@@ -54,6 +55,7 @@ class Runtime:
     cluster: Cluster
     equities: EquitySetup | EquityDemoUnavailable | None = None
     rebalancer: RebalancerSetup | None = None
+    carry: CarryAllocator | None = None  # the carry allocation's, in a process that runs it
     hedgers: list[HedgerService] = field(default_factory=list)  # one per leg of the allocation
     # every venue by name, the primary (`venue`) first
     venues: dict[str, VenueSetup] = field(default_factory=dict)

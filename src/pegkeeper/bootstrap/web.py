@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from pegkeeper.adapters.clock import RealClock
+from pegkeeper.api.http.allocation import allocation_router
 from pegkeeper.api.http.app import ApiContext, create_app
 from pegkeeper.api.http.dashboard import Dashboard
 from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
@@ -25,6 +26,7 @@ from pegkeeper.api.http.probes import Probes
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.http.rebalancing import RebalancingApi
 from pegkeeper.api.metrics import Metrics, MetricSources
+from pegkeeper.bootstrap.carry import allocation_view
 from pegkeeper.bootstrap.cluster import funding_lease, hedger_lease
 from pegkeeper.bootstrap.collateral import allocation_of
 from pegkeeper.bootstrap.equities import EquitySetup, equities_check
@@ -330,6 +332,7 @@ def build_web(
         quote=quote_router(runtime.pricing.pricer),
         extend=dashboard.install,
         funding=funding_router(runtime.funding.view) if runtime.funding is not None else None,
+        allocation=allocation_router(allocation_view(settings, runtime.store)),
         service_auth=ServiceAuth(settings.web.service_token_map(), settings.http.host),
         liability_source=settings.ledger.source,
         process=probes.process,

@@ -18,6 +18,10 @@ Defaults, and why:
 - `slippage_bps` 2: expected slippage of each order of a move beyond the venue's fee; a
   guess (half spread and depth of a liquid BTC perpetual for an order of a few ten thousand
   USD), not calibrated.
+- `check_interval_seconds` 60: how often the production carry allocator
+  (services/hedging/carry.py) looks, as the backtest does once a bar.
+- `taker_fee_rate` 0.0005: the venue's taker fee, OKX's base tier for swaps and futures; on
+  the simulator its own `[sim] taker_fee_rate` is used instead.
 The roll lead of the futures is `[allocation] roll_lead_hours`.
 """
 
@@ -42,6 +46,8 @@ class CarrySettings(BaseModel):
     funding_blend: Decimal = Field(Decimal("0.5"), ge=0, le=1)  # of the next rate, vs the mean
     funding_window_hours: float = Field(72.0, gt=0, le=24 * 365)  # of the trailing mean
     slippage_bps: Decimal = Field(Decimal(2), ge=0, le=10_000)  # per order, beyond the fee
+    check_interval_seconds: float = Field(60.0, gt=0)  # the production allocator's checks
+    taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, lt=1)  # a real venue's taker fee
 
     def params(self, roll_lead_hours: float) -> CarryParams:
         return CarryParams(

@@ -83,6 +83,18 @@ class LeverageMeasured(msgspec.Struct, frozen=True, tag="leverage"):
     ts_ms: int
 
 
+class AllocationChanged(msgspec.Struct, frozen=True, tag="allocation"):
+    """The carry allocation stored new weights (`weights[i]` of `legs[i]`, decimal strings)
+    at `version`: every hedger reads them from the store and looks at its leg again."""
+
+    version: int
+    legs: list[str]
+    weights: list[str]
+    rule: str
+    decision_id: str
+    ts_ms: int
+
+
 Event = (
     LiabilityChanged
     | HedgeDecided
@@ -92,6 +104,7 @@ Event = (
     | PegUpdated
     | OperatorActed
     | LeverageMeasured
+    | AllocationChanged
 )
 
 _encoder = msgspec.json.Encoder()
@@ -114,6 +127,7 @@ TOPIC_POSITION = "venue.position"
 TOPIC_PEG = "pegstats"
 TOPIC_OPERATOR = "operator"
 TOPIC_LEVERAGE = "funding.leverage"
+TOPIC_ALLOCATION = "hedge.allocation"
 
 
 def bbo_topic(exchange: str, base: str, quote: str) -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+from pegkeeper.domain.units import HOUR_MS
+
 # The venue of [venue]; the others are named by their [venues.<name>] sections.
 PRIMARY_VENUE = "primary"
 
@@ -57,10 +59,33 @@ class AccountConfig:
 
 @dataclass(frozen=True, slots=True)
 class FundingRate:
+    """A perpetual's funding as the venue publishes it: `rate` is what the next settlement, at
+    `funding_time_ms`, charges (OKX's fundingRate, method current_period). `next_rate` is the
+    venue's forecast for the settlement after it, when it gives one (OKX's nextFundingRate,
+    empty under current_period)."""
+
     instrument_id: str
     rate: Decimal  # of the current period; positive: longs pay shorts
     funding_time_ms: int  # when it is settled
     next_funding_time_ms: int | None = None
+    next_rate: Decimal | None = None
+
+    @property
+    def interval_hours(self) -> int | None:
+        """Hours between two settlements, from the two times the venue gave (None: unknown)."""
+        if self.next_funding_time_ms is None:
+            return None
+        hours = (self.next_funding_time_ms - self.funding_time_ms) // HOUR_MS
+        return hours if hours > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class SettledFundingRate:
+    """One funding settlement of a perpetual: the rate charged at `funding_time_ms`."""
+
+    instrument_id: str
+    rate: Decimal  # positive: longs paid shorts
+    funding_time_ms: int
 
 
 class MovementState(Enum):

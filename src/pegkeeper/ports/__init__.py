@@ -39,6 +39,7 @@ from pegkeeper.ports.store import (
 from pegkeeper.ports.tokens import TokenRepository, TokenStore
 from pegkeeper.ports.venues import (
     AlertSink,
+    FundingRates,
     FundingVenue,
     OrderVenue,
     Venue,
@@ -58,6 +59,7 @@ __all__ = [
     "Clock",
     "CollateralRepository",
     "EquityRepository",
+    "FundingRates",
     "FundingVenue",
     "GaloyApi",
     "GaloyRepository",

@@ -16,6 +16,8 @@ from pegkeeper.domain.orders import OrderIntent, OrderReport
 from pegkeeper.domain.venue import (
     DepositRecord,
     FundingPayment,
+    FundingRate,
+    SettledFundingRate,
     TransferReport,
     VenueBalances,
     VenuePosition,
@@ -114,6 +116,19 @@ class FundingVenue(Protocol):
     async def funding_payments(self, currency: str, since_ms: int) -> list[FundingPayment]:
         """The swap funding the trading account paid or received in `currency` at or after
         `since_ms`, oldest first."""
+        ...
+
+
+class FundingRates(Protocol):
+    """A venue's perpetual funding, public data: what the next settlement charges, as the venue
+    publishes it, and the rates it settled."""
+
+    async def funding_rate(self, instrument_id: str) -> FundingRate: ...
+
+    async def funding_rate_history(
+        self, instrument_id: str, since_ms: int
+    ) -> list[SettledFundingRate]:
+        """The settlements at or after `since_ms` (and not after now), oldest first."""
         ...
 
 

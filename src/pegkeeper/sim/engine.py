@@ -182,6 +182,10 @@ class SimEngine:
     def set_funding_rate(self, rate: Decimal, instrument_id: str | None = None) -> None:
         self._market(instrument_id).funding_rate = rate
 
+    def settled_funding_rates(self, instrument_id: str | None = None) -> list[tuple[int, Decimal]]:
+        """(settlement time, rate) of every funding boundary passed, oldest first."""
+        return list(self._market(instrument_id).settled_rates)
+
     def leverage(self, instrument_id: str | None = None) -> Decimal:
         return self._market(instrument_id).leverage
 

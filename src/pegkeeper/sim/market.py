@@ -7,7 +7,7 @@ value) in the quote currency, USDT. Every amount a method returns is in `settle_
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pegkeeper.domain.errors import VenueUnavailable
@@ -38,6 +38,7 @@ class Market:
     liquidation_price_usd: Decimal | None = None
     book: SyntheticBook | None = None  # built on demand, dropped on every price change
     delivered_ms: int | None = None  # a dated future after its expiry
+    settled_rates: list[tuple[int, Decimal]] = field(default_factory=list)  # (time, rate)
 
     @property
     def instrument_id(self) -> str:

@@ -16,12 +16,13 @@ FUNDING_INTERVAL_MS = 8 * 3600 * 1000  # boundaries at 00:00, 08:00, 16:00 UTC
 
 
 def settle_funding(market: Market, now_ms: int, new_price_usd: Decimal) -> list[FundingPayment]:
-    """Every boundary in (last price time, now]; each at the price in force at that time.
-    A positive rate: longs pay shorts."""
+    """Every boundary in (last price time, now]; each at the price in force at that time, its
+    rate kept in the market's history. A positive rate: longs pay shorts."""
     boundary_ms = market.next_funding_ms
     assert boundary_ms is not None
     payments = []
     while boundary_ms <= now_ms:
+        market.settled_rates.append((boundary_ms, market.funding_rate))
         mark = new_price_usd if boundary_ms == now_ms else market.mark()
         size = market.size_contracts
         if size != 0:

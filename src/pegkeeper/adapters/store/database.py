@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from pegkeeper.adapters.store.allocation_repo import SqlAllocationRepository
 from pegkeeper.adapters.store.audit_repo import SqlAuditReader
 from pegkeeper.adapters.store.collateral_repo import SqlCollateralRepository
 from pegkeeper.adapters.store.equity_repo import SqlEquityRepository
@@ -50,6 +51,7 @@ from pegkeeper.ports import (
     RollRepository,
     TokenRepository,
 )
+from pegkeeper.ports.allocation import AllocationRepository
 from pegkeeper.ports.equities import EquityRepository
 from pegkeeper.ports.leases import LeaseRepository
 from pegkeeper.ports.outbox import OutboxRepository
@@ -89,6 +91,7 @@ class SqlStore:
         outbox: SqlOutboxRepository,
         processes: SqlProcessRepository,
         rebalancing: SqlRebalanceRepository,
+        allocation: SqlAllocationRepository,
     ) -> None:
         self.engine = tx.engine
         self._tx = tx
@@ -114,6 +117,8 @@ class SqlStore:
         self.processes: ProcessRepository = processes
         # inventory rebalancing: proposals, moves and their step intents, signer nonces
         self.rebalancing: RebalanceRepository = rebalancing
+        # the carry allocation: the legs' weights in force, and its decisions
+        self.allocation: AllocationRepository = allocation
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._tx.unit()
@@ -161,6 +166,7 @@ async def open_store(
         outbox=SqlOutboxRepository(tx),
         processes=SqlProcessRepository(tx),
         rebalancing=SqlRebalanceRepository(tx),
+        allocation=SqlAllocationRepository(tx),
     )
 
 

@@ -1,6 +1,6 @@
 """OKX's funding calls through ccxt: transfers between the funding (6) and trading (18)
-accounts, deposit address and history, onchain withdrawals, the funding rate, and the swap
-funding the trading account paid and received (its bills of type 8).
+accounts, deposit address and history, onchain withdrawals, the funding rate and its history,
+and the swap funding the trading account paid and received (its bills of type 8).
 
 Transfers and withdrawals carry pegkeeper's client id; one that raises VenueUncertain may have
 gone through and must be looked up by that id (`transfer_state`, `withdrawal`) before any new
@@ -19,12 +19,14 @@ from pegkeeper.domain.venue import (
     DepositRecord,
     FundingPayment,
     FundingRate,
+    SettledFundingRate,
     TransferReport,
     WithdrawalReport,
 )
 
 Json = Mapping[str, Any]
 BILLS_PAGE = 100  # OKX's largest page of /api/v5/account/bills
+RATES_PAGE = 100  # rows asked per page of /api/v5/public/funding-rate-history
 FUNDING_FEE_BILL = "8"
 Call = Callable[[str, dict[str, str]], Awaitable[list[Json]]]
 
@@ -123,6 +125,24 @@ class OkxFunding:
         rows = await self._read("public_get_public_funding_rate", {"instId": instrument_id})
         row = one_row(rows, "funding rate")
         return parse.funding_rate(row)
+
+    async def funding_rate_history(
+        self, instrument_id: str, since_ms: int
+    ) -> list[SettledFundingRate]:
+        """OKX's settled rates since `since_ms`: pages newest first, each `after` the oldest
+        settlement of the one before, until a page reaches back past `since_ms` or ends."""
+        params = {"instId": instrument_id, "limit": str(RATES_PAGE)}
+        found: list[SettledFundingRate] = []
+        while True:
+            rows = await self._read("public_get_public_funding_rate_history", params)
+            page = [parse.settled_funding_rate(r) for r in rows]
+            found += page
+            oldest_ms = min((r.funding_time_ms for r in page), default=since_ms)
+            if len(rows) < RATES_PAGE or oldest_ms <= since_ms:
+                break
+            params = params | {"after": str(oldest_ms)}
+        kept = {r.funding_time_ms: r for r in found if r.funding_time_ms >= since_ms}
+        return [kept[t] for t in sorted(kept)]
 
     async def funding_payments(self, currency: str, since_ms: int) -> list[FundingPayment]:
         """OKX's funding-fee bills (type 8) since `since_ms`, page by page (newest first,

@@ -16,6 +16,7 @@ from pegkeeper.domain.venue import (
     FundingPayment,
     FundingRate,
     MovementState,
+    SettledFundingRate,
     TransferReport,
     VenueBalances,
     VenuePosition,
@@ -157,13 +158,25 @@ def account_config(row: Json) -> AccountConfig:
 
 
 def funding_rate(row: Json) -> FundingRate:
+    """GET /public/funding-rate: `fundingRate` is charged at `fundingTime`; `nextFundingRate`
+    is empty when OKX collects in the current period (method current_period)."""
     next_time = row.get("nextFundingTime")
     return FundingRate(
         instrument_id=str(row["instId"]),
         rate=decimal(row["fundingRate"], "fundingRate"),
         funding_time_ms=int(row["fundingTime"]),
         next_funding_time_ms=int(next_time) if next_time else None,
+        next_rate=decimal_or_none(row.get("nextFundingRate"), "nextFundingRate"),
     )
+
+
+def settled_funding_rate(row: Json) -> SettledFundingRate:
+    """A row of GET /public/funding-rate-history: the rate actually charged is `realizedRate`
+    (`fundingRate` is the one computed before the settlement)."""
+    rate = decimal_or_none(row.get("realizedRate"), "realizedRate")
+    if rate is None:
+        rate = decimal(row["fundingRate"], "fundingRate")
+    return SettledFundingRate(str(row["instId"]), rate, int(row["fundingTime"]))
 
 
 def transfer_state(state: str) -> MovementState:

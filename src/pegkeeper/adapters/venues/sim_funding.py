@@ -1,6 +1,6 @@
-"""The FundingVenue port over the in-process simulated exchange engine: transfers between its
-funding and trading accounts, its deposit address and history, onchain withdrawals, and the
-swap funding its trading account settled.
+"""The FundingVenue and FundingRates ports over the in-process simulated exchange engine:
+transfers between its funding and trading accounts, its deposit address and history, onchain
+withdrawals, the swap funding its trading account settled, and its perpetuals' funding rates.
 
 The engine keeps OKX's deposit and withdrawal state codes (its wire server answers in them);
 they are read as the OKX adapter reads them."""
@@ -14,13 +14,16 @@ from pegkeeper.domain.errors import InvalidInput, OrderRejected
 from pegkeeper.domain.venue import (
     DepositRecord,
     FundingPayment,
+    FundingRate,
     MovementState,
+    SettledFundingRate,
     TransferReport,
     WithdrawalReport,
 )
 from pegkeeper.ports import Clock
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.events import TransferResult
+from pegkeeper.sim.settlement import FUNDING_INTERVAL_MS
 from pegkeeper.sim.wallet import CHAINS, MIN_WITHDRAWAL_FEE, Withdrawal
 
 
@@ -96,6 +99,32 @@ class SimFunding:
             for bill_id, p in self.engine.funding_bills(currency)
             if p.ts_ms >= since_ms
         ]
+
+    async def funding_rate(self, instrument_id: str) -> FundingRate:
+        """The rate the engine settles at its next boundary (it publishes no forecast)."""
+        if not self.engine.instrument(instrument_id).has_funding:
+            raise OrderRejected(f"{instrument_id} has no funding rate", code="51000")
+        next_ms = self.engine.next_funding_ms(instrument_id) or _next_boundary(self._clock)
+        return FundingRate(
+            instrument_id,
+            self.engine.funding_rate(instrument_id),
+            next_ms,
+            next_ms + FUNDING_INTERVAL_MS,
+        )
+
+    async def funding_rate_history(
+        self, instrument_id: str, since_ms: int
+    ) -> list[SettledFundingRate]:
+        return [
+            SettledFundingRate(instrument_id, rate, at_ms)
+            for at_ms, rate in self.engine.settled_funding_rates(instrument_id)
+            if at_ms >= since_ms
+        ]
+
+
+def _next_boundary(clock: Clock) -> int:
+    """Before its first price a swap has no boundary yet: the next one on the clock."""
+    return (clock.now_ms() // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
 
 
 def _transfer(done: TransferResult) -> TransferReport:

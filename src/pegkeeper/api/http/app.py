@@ -39,6 +39,7 @@ class ApiContext:
     quote: APIRouter | None = None  # the price service's numbers, GET /api/v1/quote
     extend: Callable[[FastAPI], None] | None = None  # the dashboard, metrics, operator actions
     funding: APIRouter | None = None  # the funding manager, GET /api/v1/funding
+    allocation: APIRouter | None = None  # the legs and their weights, GET /api/v1/allocation
     # who may post liability changes; by default anyone on this machine, from this site
     service_auth: ServiceAuth = field(default_factory=lambda: ServiceAuth({}, "127.0.0.1"))
     liability_source: str = HTTP_SOURCE  # [ledger] source: another one switches the post off
@@ -105,4 +106,6 @@ def create_app(context: ApiContext) -> FastAPI:
         context.extend(app)
     if context.funding is not None:
         app.include_router(context.funding)
+    if context.allocation is not None:
+        app.include_router(context.allocation)
     return app

@@ -3,8 +3,9 @@
 It is a trigger loop (services/trigger_loop.py) around one hedge cycle (services/hedging/cycle.py,
 where the order of operations that keeps an order from being sent twice is written down).
 Liability events on the bus, the venue's position changes and reconnections, the periodic
-check, operators and the cycle's own rechecks trigger it; triggers that arrive during a cycle
-are folded into the next one.
+check, operators, the carry allocation's changes of weights and the cycle's own rechecks
+trigger it; triggers that arrive during a cycle are folded into the next one. With weights
+that the carry allocation moves, they are read from the store at the start of every cycle.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from pegkeeper.domain.events import TOPIC_LIABILITY, TOPIC_OPERATOR, LiabilityChanged, decode_event
+from pegkeeper.domain.events import (
+    TOPIC_ALLOCATION,
+    TOPIC_LIABILITY,
+    TOPIC_OPERATOR,
+    LiabilityChanged,
+    decode_event,
+)
 from pegkeeper.domain.hedge_policy import HedgePolicy
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.venue import VenuePosition, VenueResync
 from pegkeeper.ports import Bus, Clock, ReadinessGate, Store, Venue
+from pegkeeper.services.hedging.carry_weights import SharedWeights
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.cycle import HedgeCycle, HedgerSettings
 from pegkeeper.services.outbox import Outbox
@@ -38,10 +46,14 @@ class HedgerService:
         *,
         gate: ReadinessGate | None = None,
         outbox: Outbox | None = None,
+        weights: SharedWeights | None = None,
     ) -> None:
+        """`weights`: the allocation's, moved by the carry allocation (None: as configured)."""
         self.hedge = HedgeCycle(
-            store, venue, bus, clock, policy, settings, control, gate=gate, outbox=outbox
-        )
+            store, venue, bus, clock, policy, settings, control, gate=gate, outbox=outbox,
+            weights=weights,
+        )  # fmt: skip
+        self.weights = weights
         self._instrument_id = settings.instrument_id
         # where processes share the store: the operators' switch and requests read first
         self.before_cycle: Callable[[], Awaitable[None]] | None = None
@@ -93,6 +105,8 @@ class HedgerService:
         """One cycle in the operators' turn; a recheck it asks for is scheduled."""
         if self.before_cycle is not None:
             await self.before_cycle()
+        if self.weights is not None:
+            await self.weights.refresh()
         async with self.control.turn:
             decision = await self.hedge.cycle(reason, correlation_id)
         if self.hedge.recheck_in_seconds is not None:
@@ -102,11 +116,11 @@ class HedgerService:
     async def run(self) -> None:
         await self.hedge.instrument()  # an unknown instrument fails here, at start
         self.hedge.needs_reconcile = True
+        listeners = [self._listen_liability(), self._listen_operators(), self._listen_positions()]
+        if self.weights is not None:
+            listeners.append(self._listen_allocation())
         await self._loop.run(
-            self._run_cycle,
-            [self._listen_liability(), self._listen_operators(), self._listen_positions()],
-            on_failure=self._failed,
-            started=self.ready,
+            self._run_cycle, listeners, on_failure=self._failed, started=self.ready
         )
 
     async def _run_cycle(self, trigger: Trigger) -> None:
@@ -133,6 +147,15 @@ class HedgerService:
         try:
             async for _ in subscription:
                 self.trigger("operator")
+        finally:
+            await subscription.close()
+
+    async def _listen_allocation(self) -> None:
+        """New weights (the carry allocation): the cycle reads them and looks at the leg."""
+        subscription = self._bus.subscribe(TOPIC_ALLOCATION)
+        try:
+            async for _ in subscription:
+                self.trigger("allocation")
         finally:
             await subscription.close()
 

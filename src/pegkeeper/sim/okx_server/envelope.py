@@ -71,6 +71,16 @@ def decimal_param(
     return number
 
 
+def whole_param(params: Mapping[str, Any], name: str, default: int) -> int:
+    """A whole number parameter (an id, a time, a limit); `default` when absent."""
+    number = decimal_param(params, name, optional=True)
+    if number is None:
+        return default
+    if number != number.to_integral_value():
+        raise OkxError("51000", f"Parameter {name} error")
+    return int(number)
+
+
 def positive_decimal(params: Mapping[str, Any], name: str) -> Decimal:
     number = decimal_param(params, name)
     assert number is not None

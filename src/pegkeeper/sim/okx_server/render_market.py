@@ -1,7 +1,9 @@
-"""Market data in OKX v5's shapes: instruments, tickers, books, mark price, funding rate,
-currencies. Field sets follow the recorded payloads in shared/data/okx/nautilus."""
+"""Market data in OKX v5's shapes: instruments, tickers, books, mark price, funding rate and
+its history, currencies. Field sets follow the recorded payloads in shared/data/okx/nautilus."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from pegkeeper.domain.instruments import ContractType, Instrument, InstrumentKind
 from pegkeeper.sim.book import BookLevel
@@ -140,6 +142,20 @@ def funding_rate_json(ctx: SimContext, inst_id: str) -> Json:
         "settFundingRate": rate,
         "settState": "settled",
         "ts": str(ctx.market(inst_id).ts_ms),
+    }
+
+
+def settled_funding_json(inst_id: str, funding_time_ms: int, rate: Decimal) -> Json:
+    """A row of GET /public/funding-rate-history: the simulator charges the rate it publishes,
+    so the realized rate is the funding rate."""
+    return {
+        "formulaType": "noRate",
+        "fundingRate": text(rate),
+        "fundingTime": str(funding_time_ms),
+        "instId": inst_id,
+        "instType": "SWAP",
+        "method": "current_period",
+        "realizedRate": text(rate),
     }
 
 

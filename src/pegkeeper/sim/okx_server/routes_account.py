@@ -9,10 +9,10 @@ from pegkeeper.sim.accounts import CURRENCIES
 from pegkeeper.sim.okx_server.context import SimContext
 from pegkeeper.sim.okx_server.envelope import (
     OkxError,
-    decimal_param,
     positive_decimal,
     required,
     text,
+    whole_param,
 )
 from pegkeeper.sim.okx_server.render_account import (
     account_config_json,
@@ -85,13 +85,13 @@ async def bills(ctx: SimContext, params: Params) -> Reply:
     """The trading account's bills, newest first; the simulator books funding fees (type 8)
     only. Filters: type, ccy, instId, begin and end (ms, inclusive), `after` (older than that
     bill id) and `before` (newer), limit (at most 100)."""
-    limit = _whole(params, "limit", BILLS_LIMIT)
+    limit = whole_param(params, "limit", BILLS_LIMIT)
     if not 1 <= limit <= BILLS_LIMIT:
         raise OkxError("51000", "Parameter limit error")
     if params.get("type", "8") != "8":
         return Reply([])
-    after, before = _whole(params, "after", 0), _whole(params, "before", 0)
-    begin, end = _whole(params, "begin", 0), _whole(params, "end", 0)
+    after, before = whole_param(params, "after", 0), whole_param(params, "before", 0)
+    begin, end = whole_param(params, "begin", 0), whole_param(params, "end", 0)
     found = [
         (int(bill_id), funding_bill_json(bill_id, payment))
         for currency in comma_list(params, "ccy") or CURRENCIES
@@ -101,15 +101,6 @@ async def bills(ctx: SimContext, params: Params) -> Reply:
         and (not after or int(bill_id) < after) and int(bill_id) > before
     ]  # fmt: skip
     return Reply([bill for _, bill in sorted(found, key=lambda b: -b[0])[:limit]])
-
-
-def _whole(params: Params, name: str, default: int) -> int:
-    number = decimal_param(params, name, optional=True)
-    if number is None:
-        return default
-    if number != number.to_integral_value():
-        raise OkxError("51000", f"Parameter {name} error")
-    return int(number)
 
 
 def _margin_mode(params: Params) -> str:

@@ -1,20 +1,23 @@
-"""Public REST endpoints: instruments, time, tickers, books, mark price, funding rate."""
+"""Public REST endpoints: instruments, time, tickers, books, mark price, funding rate and its
+history."""
 
 from __future__ import annotations
 
 from pegkeeper.sim.okx_server.context import SimContext
-from pegkeeper.sim.okx_server.envelope import OkxError, required
+from pegkeeper.sim.okx_server.envelope import OkxError, required, whole_param
 from pegkeeper.sim.okx_server.render_market import (
     book_json,
     funding_rate_json,
     inst_type,
     instruments_json,
     mark_price_json,
+    settled_funding_json,
     ticker_json,
 )
 from pegkeeper.sim.okx_server.routing import Params, Reply, Route
 
 INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+RATES_LIMIT = (100, 400)  # funding-rate-history: the default and the largest page
 
 
 async def instruments(ctx: SimContext, params: Params) -> Reply:
@@ -75,11 +78,31 @@ async def funding_rate(ctx: SimContext, params: Params) -> Reply:
     return Reply([funding_rate_json(ctx, inst_id)])
 
 
+async def funding_rate_history(ctx: SimContext, params: Params) -> Reply:
+    """The settled rates, newest first: `after` (settled before that time), `before` (after
+    it), `limit`."""
+    inst_id = ctx.instrument_or_error(required(params, "instId"))
+    if not ctx.engine.instrument(inst_id).has_funding:
+        raise OkxError("51000", f"Parameter instId error: {inst_id} has no funding rate")
+    limit = whole_param(params, "limit", RATES_LIMIT[0])
+    if not 1 <= limit <= RATES_LIMIT[1]:
+        raise OkxError("51000", "Parameter limit error")
+    after, before = whole_param(params, "after", 0), whole_param(params, "before", 0)
+    settled = [
+        (at_ms, rate)
+        for at_ms, rate in ctx.engine.settled_funding_rates(inst_id)
+        if (not after or at_ms < after) and at_ms > before
+    ]
+    newest = sorted(settled, reverse=True)[:limit]
+    return Reply([settled_funding_json(inst_id, at_ms, rate) for at_ms, rate in newest])
+
+
 ROUTES = (
     Route("GET", "public/instruments", instruments, private=False),
     Route("GET", "public/time", server_time, private=False),
     Route("GET", "public/mark-price", mark_price, private=False),
     Route("GET", "public/funding-rate", funding_rate, private=False),
+    Route("GET", "public/funding-rate-history", funding_rate_history, private=False),
     Route("GET", "market/ticker", ticker, private=False),
     Route("GET", "market/tickers", tickers, private=False),
     Route("GET", "market/books", books, private=False),

@@ -16,6 +16,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from pegkeeper.adapters.store import (  # noqa: F401 (their tables join `metadata`)
+    allocation_tables,
     equity_tables,
     lease_tables,
     ledger_tables,
