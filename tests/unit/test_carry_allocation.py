@@ -76,16 +76,17 @@ def test_negative_funding_moves_the_hedge_to_a_future_with_positive_basis() -> N
     next_rate = bitmex.predicted_rate_8h(NOW)  # -0.375 % on 2020-03-13 04:00Z
     mean_rate = bitmex.trailing_mean_rate_8h(NOW, 72 * HOUR_MS)
     carry = perpetual_carry_per_year(next_rate, mean_rate, 8, PARAMS.funding_blend)
-    # the 9 rates of 2020-03-10 04:00Z .. 2020-03-12 20:00Z add up to -0.001082
-    assert carry == (D("-0.00375") + D("-0.001082") / 9) / 2 * 1095
+    # the 9 rates of 2020-03-10 04:00Z .. 2020-03-12 20:00Z add up to -0.001082; the blend is
+    # 0.3 of the next rate and 0.7 of that mean
+    assert carry == (D("0.3") * D("-0.00375") + D("0.7") * D("-0.001082") / 9) * 1095
     basis = future_carry_per_year(D(5_015), D(5_000), NOW, NOW + TENTH_OF_A_YEAR_MS)
     assert basis == D("0.03")
     decision = decide_carry([perp(str(carry), "1"), future("0.03", "0")], NOW, CarryState(), PARAMS)
     assert decision.weights == (D("0.98"), D("0.02"))
     assert decision.move is not None
     assert (decision.move.from_key, decision.move.to_key) == (PERP_KEY, FUTURE_KEY)
-    # (0.016 + 2.1189...) per year over 3 days: 175.5 bps, against 7 + 7 + 5
-    assert decision.gain_bps is not None and round(decision.gain_bps, 1) == D("175.5")
+    # (0.016 + 1.3240...) per year over 3 days: 110.1 bps, against 7 + 7 + 5
+    assert decision.gain_bps is not None and round(decision.gain_bps, 1) == D("110.1")
     assert decision.cost_bps == D(19)
 
 

@@ -54,7 +54,7 @@ class CarryParams:
     margin_bps: Decimal = Decimal(5)  # the gain must exceed the costs by this much
     min_hold_ms: int = 24 * HOUR_MS  # between the last step and a move to a new leg
     max_step_share: Decimal = Decimal("0.02")  # of the liability, per step
-    funding_blend: Decimal = Decimal("0.5")  # weight of the next rate; the rest: the mean
+    funding_blend: Decimal = Decimal("0.3")  # weight of the next rate; the rest: the mean
     roll_lead_ms: int = 24 * HOUR_MS  # a future this close to expiry is no candidate
 
     def __post_init__(self) -> None:
