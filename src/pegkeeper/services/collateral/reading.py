@@ -48,17 +48,20 @@ def price_cents(currency: str, mark_price_usd: Decimal) -> Decimal:
     return mark_price_usd * 100 if currency == "BTC" else CENTS_PER_USDT
 
 
-def estimate_at(state: AccountState, mark_price_usd: Decimal) -> CollateralInputs:
-    """The policy's inputs at a new mark price, computed from the last reading (no request)."""
+def estimate_at(
+    state: AccountState, mark_price_usd: Decimal, liability_cents: int | None = None
+) -> CollateralInputs:
+    """The policy's inputs at a new mark price (and, given, a new liability share), computed
+    from the last reading (no request)."""
     reading = state.reading
     equity, notional = equity_at(reading, mark_price_usd)
-    cents = notional * price_cents(reading.currency, mark_price_usd)
-    sign = -1 if reading.signed_face < 0 else 1
+    price = price_cents(reading.currency, mark_price_usd)
+    cents = int((notional * price).to_integral_value())
     inputs = state.inputs
     return CollateralInputs(
-        liability_cents=inputs.liability_cents,
-        exposure_cents=sign * int(cents.to_integral_value()),
-        price_cents=price_cents(reading.currency, mark_price_usd),
+        liability_cents=inputs.liability_cents if liability_cents is None else liability_cents,
+        exposure_cents=-cents if reading.signed_face < 0 else cents,
+        price_cents=price,
         collateral=equity,
         funding_balance=inputs.funding_balance,
         contract_value_cents=inputs.contract_value_cents,
@@ -164,6 +167,7 @@ class AccountReader:
 BAND_REFERENCE_PRICE_USD = Decimal(100_000)
 EDGE_TOLERANCE = Decimal("0.0005")  # an edge is found to within 5 bp of its price
 EDGE_STEP = Decimal("0.002")  # around the last edge, where a new one is looked for first
+EDGE_NEAR = EDGE_TOLERANCE / 2
 
 
 class QuietBand:
@@ -181,14 +185,17 @@ class QuietBand:
     def __init__(self, policy: CollateralPolicy, floor_pct: Decimal) -> None:
         self._policy = policy
         self._floor_pct = floor_pct
-        self._band: tuple[tuple[object, ...], tuple[Decimal, Decimal]] | None = None
-        self._checked: tuple[AccountState, CollateralActionKind | None] | None = None
+        self._key: tuple[object, ...] | None = None  # what the band was found for
+        self._low = self._high = Decimal(0)
+        self._state: AccountState | None = None  # the reading the band was last asked of
+        self._waiting: CollateralActionKind | None = None
 
     def contains(
         self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
     ) -> bool:
-        low, high = self._of(state, waiting)
-        return low < price < high
+        if state is not self._state or waiting is not self._waiting:
+            self._update(state, waiting)
+        return self._low < price < self._high
 
     def below_floor_at(self, state: AccountState, price: Decimal) -> bool:
         liquidation = state.reading.liquidation_price_usd
@@ -196,27 +203,18 @@ class QuietBand:
             return False
         return abs(liquidation - price) / price * 100 < self._floor_pct
 
-    def _of(
-        self, state: AccountState, waiting: CollateralActionKind | None
-    ) -> tuple[Decimal, Decimal]:
-        checked = self._checked
-        same = checked is not None and checked[0] is state and checked[1] is waiting
-        if self._band is not None and same:
-            return self._band[1]
-        self._checked = (state, waiting)
+    def _update(self, state: AccountState, waiting: CollateralActionKind | None) -> None:
+        self._state, self._waiting = state, waiting
         key = (*_band_key(state), waiting)
-        if self._band is not None and self._band[0] == key:
-            return self._band[1]
+        if key == self._key:
+            return
+        last = None if self._key is None else (self._low, self._high)
+        self._key = key
         mark = state.reading.mark_price_usd
-        last = None if self._band is None else self._band[1]
-        band = (mark, mark)  # empty: every price is looked at
+        self._low = self._high = mark  # empty: every price is looked at
         if self._quiet_at(state, mark, waiting):
-            band = (
-                self._edge(state, mark / 2, waiting, None if last is None else last[0]),
-                self._edge(state, mark * 2, waiting, None if last is None else last[1]),
-            )
-        self._band = (key, band)
-        return band
+            self._low = self._edge(state, mark / 2, waiting, None if last is None else last[0])
+            self._high = self._edge(state, mark * 2, waiting, None if last is None else last[1])
 
     def _quiet_at(
         self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
@@ -254,11 +252,13 @@ class QuietBand:
 
 
 def _guesses(mark: Decimal, far: Decimal, last: Decimal | None) -> list[Decimal]:
-    """Where the edge is looked for first: at the last one and a step either side of it."""
+    """Where the edge is looked for first: at the last one, then half the tolerance either
+    side of it (an edge that moved less than that is found in two looks, as most are), then a
+    step either side."""
     if last is None:
         return []
-    outward = EDGE_STEP if far > mark else -EDGE_STEP
-    return [last, last * (1 + outward), last * (1 - outward)]
+    near, step = (EDGE_NEAR, EDGE_STEP) if far > mark else (-EDGE_NEAR, -EDGE_STEP)
+    return [last, last * (1 + near), last * (1 - near), last * (1 + step), last * (1 - step)]
 
 
 def _between(inside: Decimal, price: Decimal, far: Decimal) -> bool:
