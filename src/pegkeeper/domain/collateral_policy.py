@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pegkeeper.domain.hedge_policy import round_contracts
 from pegkeeper.domain.units import floor_btc, round_btc
@@ -41,11 +41,14 @@ class CollateralAction:
 
     @classmethod
     def hold(cls) -> CollateralAction:
-        return cls(CollateralActionKind.HOLD)
+        return _HOLD
 
     @property
     def is_hold(self) -> bool:
         return self.kind is CollateralActionKind.HOLD
+
+
+_HOLD = CollateralAction(CollateralActionKind.HOLD)  # the decision most often made: one instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +126,9 @@ class StablesatsCollateralParams:
             raise ValueError("minimum funding balance and transfer amount must be >= 0")
 
 
-@dataclass(frozen=True, slots=True)
-class _Terms:
-    """The spec's definitions, computed once per decision."""
+class _Terms(NamedTuple):
+    """The spec's definitions, computed once per decision (a tuple: cheaper to build than a
+    frozen dataclass, and the policies build one per decision)."""
 
     liability: Decimal  # L_btc: the liability, rounded to whole contracts, in collateral
     exposure: Decimal  # E_btc

@@ -33,7 +33,7 @@ class HedgeAction:
 
     @classmethod
     def hold(cls) -> HedgeAction:
-        return cls(ActionKind.HOLD)
+        return _HOLD
 
     @classmethod
     def sell(cls, contracts: Decimal | int) -> HedgeAction:
@@ -69,6 +69,9 @@ class HedgeAction:
         if self.kind is ActionKind.BUY:
             return self.size_contracts
         return -self.size_contracts if self.kind is ActionKind.SELL else Decimal(0)
+
+
+_HOLD = HedgeAction(ActionKind.HOLD)  # the decision most often made: one instance
 
 
 @dataclass(frozen=True, slots=True)
