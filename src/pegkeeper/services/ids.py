@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
+import os
+
+# A version-4 UUID's fixed bits (RFC 4122): the variant (10) and the version (0100).
+_FIXED_BITS_MASK = (0xC000 << 48) | (0xF000 << 64)
+_FIXED_BITS = (0x8000 << 48) | (4 << 76)
 
 
 def new_client_order_id(prefix: str = "pk") -> str:
-    return f"{prefix}{uuid.uuid4().hex}"[:32]
+    return f"{prefix}{_uuid4_hex()}"[:32]
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    return _uuid4_hex()
+
+
+def _uuid4_hex() -> str:
+    """`uuid.uuid4().hex` without making the UUID object, which costs more than the random
+    bits themselves on the paths that stamp every event (a backtest makes ~30 000 a run)."""
+    value = int.from_bytes(os.urandom(16), "big") & ~_FIXED_BITS_MASK | _FIXED_BITS
+    return f"{value:032x}"
 
 
 def broker_client_order_id(symbol: str, sequence: int, prefix: str = "eq") -> str:
