@@ -150,10 +150,10 @@ class AccountReader:
     async def _instruments_of(self, leg: HedgeLeg, now_ms: int) -> Sequence[Instrument]:
         if leg.venue != self._venue_name:
             return []
-        ids = [leg.instrument_id]
-        if leg.rolls:
-            lead = self._roll_lead_ms
-            ids = [*quarterlies_to_roll_from(now_ms, lead), quarterly_instrument_id(now_ms, lead)]
+        if not leg.rolls:
+            return [await self._instrument(leg.instrument_id)]
+        lead = self._roll_lead_ms
+        ids = [*quarterlies_to_roll_from(now_ms, lead), quarterly_instrument_id(now_ms, lead)]
         return [await self._instrument(i) for i in ids]
 
     async def _instrument(self, instrument_id: str) -> Instrument:
