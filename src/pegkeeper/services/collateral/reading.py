@@ -176,11 +176,12 @@ class QuietBand:
     and the hedge stays above the liquidation floor.
 
     For a position of one direction, leverage and liability over collateral are monotone in
-    the price, so the band is an interval, found by bisection. It is kept until the position,
-    the cash, the liability, the funding balance or what waits change: a price inside it
-    costs two comparisons. Each edge is the last price found quiet (the band never holds a
-    price that is not); a new band is looked for first around the last one's edges, as the
-    inputs mostly change a little between readings."""
+    the price, so the band is an interval, found by bisection (and a price between two quiet
+    ones is quiet). It is kept until the position, the cash, the liability, the funding
+    balance or what waits change: a price inside it costs two comparisons. Each edge is the
+    last price found quiet (the band never holds a price that is not); a new band is looked
+    for first around the last one's edges, as the inputs mostly change a little between
+    readings."""
 
     def __init__(self, policy: CollateralPolicy, floor_pct: Decimal) -> None:
         self._policy = policy
@@ -212,9 +213,21 @@ class QuietBand:
         self._key = key
         mark = state.reading.mark_price_usd
         self._low = self._high = mark  # empty: every price is looked at
-        if self._quiet_at(state, mark, waiting):
-            self._low = self._edge(state, mark / 2, waiting, None if last is None else last[0])
-            self._high = self._edge(state, mark * 2, waiting, None if last is None else last[1])
+        if (
+            last is not None
+            and last[0] < mark < last[1]
+            and self._quiet_at(state, last[0], waiting)
+            and self._quiet_at(state, last[1], waiting)
+        ):  # the last edges are still quiet, and so is the mark between them
+            self._low = self._edge(state, last[0], mark / 2, waiting, last[0])
+            self._high = self._edge(state, last[1], mark * 2, waiting, last[1])
+        elif self._quiet_at(state, mark, waiting):
+            self._low = self._edge(
+                state, mark, mark / 2, waiting, None if last is None else last[0]
+            )
+            self._high = self._edge(
+                state, mark, mark * 2, waiting, None if last is None else last[1]
+            )
 
     def _quiet_at(
         self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
@@ -226,12 +239,12 @@ class QuietBand:
     def _edge(
         self,
         state: AccountState,
+        inside: Decimal,
         far: Decimal,
         waiting: CollateralActionKind | None,
         last: Decimal | None,
     ) -> Decimal:
-        """The quiet price nearest the edge between the mark (quiet) and `far`."""
-        inside = state.reading.mark_price_usd
+        """The quiet price nearest the edge between `inside` (quiet) and `far`."""
         far_checked = False
         for guess in _guesses(inside, far, last):
             if not _between(inside, guess, far):
