@@ -167,7 +167,11 @@ class AccountReader:
 BAND_REFERENCE_PRICE_USD = Decimal(100_000)
 EDGE_TOLERANCE = Decimal("0.0005")  # an edge is found to within 5 bp of its price
 EDGE_STEP = Decimal("0.002")  # around the last edge, where a new one is looked for first
-EDGE_NEAR = EDGE_TOLERANCE / 2
+EDGE_NEAR = EDGE_TOLERANCE / 2  # just inside the last edge: where one that moved in is looked for
+
+
+Edge = tuple[Decimal, Decimal | None]  # the quiet price at an edge, and the one found not
+# quiet just beyond it (None: the price looked at farthest was still quiet)
 
 
 class QuietBand:
@@ -179,15 +183,17 @@ class QuietBand:
     the price, so the band is an interval, found by bisection (and a price between two quiet
     ones is quiet). It is kept until the position, the cash, the liability, the funding
     balance or what waits change: a price inside it costs two comparisons. Each edge is the
-    last price found quiet (the band never holds a price that is not); a new band is looked
-    for first around the last one's edges, as the inputs mostly change a little between
-    readings."""
+    last price found quiet (the band never holds a price that is not), and the price found
+    not quiet beyond it is kept too: a new band is looked for first at the last one's edges,
+    as the inputs mostly change a little between readings, and an edge that did not move is
+    confirmed by those two prices alone."""
 
     def __init__(self, policy: CollateralPolicy, floor_pct: Decimal) -> None:
         self._policy = policy
         self._floor_pct = floor_pct
         self._key: tuple[object, ...] | None = None  # what the band was found for
         self._low = self._high = Decimal(0)
+        self._edges: tuple[Edge, Edge] | None = None
         self._state: AccountState | None = None  # the reading the band was last asked of
         self._waiting: CollateralActionKind | None = None
 
@@ -209,25 +215,26 @@ class QuietBand:
         key = (*_band_key(state), waiting)
         if key == self._key:
             return
-        last = None if self._key is None else (self._low, self._high)
         self._key = key
+        last, self._edges = self._edges, None
         mark = state.reading.mark_price_usd
         self._low = self._high = mark  # empty: every price is looked at
         if (
             last is not None
-            and last[0] < mark < last[1]
-            and self._quiet_at(state, last[0], waiting)
-            and self._quiet_at(state, last[1], waiting)
+            and last[0][0] < mark < last[1][0]
+            and self._quiet_at(state, last[0][0], waiting)
+            and self._quiet_at(state, last[1][0], waiting)
         ):  # the last edges are still quiet, and so is the mark between them
-            self._low = self._edge(state, last[0], mark / 2, waiting, last[0])
-            self._high = self._edge(state, last[1], mark * 2, waiting, last[1])
+            low_from, high_from = last[0][0], last[1][0]
         elif self._quiet_at(state, mark, waiting):
-            self._low = self._edge(
-                state, mark, mark / 2, waiting, None if last is None else last[0]
-            )
-            self._high = self._edge(
-                state, mark, mark * 2, waiting, None if last is None else last[1]
-            )
+            low_from = high_from = mark
+        else:
+            return
+        self._edges = (
+            self._edge(state, low_from, mark / 2, waiting, None if last is None else last[0]),
+            self._edge(state, high_from, mark * 2, waiting, None if last is None else last[1]),
+        )
+        self._low, self._high = self._edges[0][0], self._edges[1][0]
 
     def _quiet_at(
         self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
@@ -242,9 +249,9 @@ class QuietBand:
         inside: Decimal,
         far: Decimal,
         waiting: CollateralActionKind | None,
-        last: Decimal | None,
-    ) -> Decimal:
-        """The quiet price nearest the edge between `inside` (quiet) and `far`."""
+        last: Edge | None,
+    ) -> Edge:
+        """The edge between `inside` (quiet) and `far`, to within the tolerance."""
         far_checked = False
         for guess in _guesses(inside, far, last):
             if not _between(inside, guess, far):
@@ -254,24 +261,26 @@ class QuietBand:
             else:
                 far, far_checked = guess, True
         if not far_checked and self._quiet_at(state, far, waiting):
-            return far
+            return far, None
         while abs(far - inside) > inside * EDGE_TOLERANCE:
             middle = (inside + far) / 2
             if self._quiet_at(state, middle, waiting):
                 inside = middle
             else:
                 far = middle
-        return inside
+        return inside, far
 
 
-def _guesses(mark: Decimal, far: Decimal, last: Decimal | None) -> list[Decimal]:
-    """Where the edge is looked for first: at the last one, then half the tolerance either
-    side of it (an edge that moved less than that is found in two looks, as most are), then a
-    step either side."""
+def _guesses(mark: Decimal, far: Decimal, last: Edge | None) -> list[Decimal]:
+    """Where the edge is looked for first: at the last one and the price beyond it (an edge
+    that did not move is confirmed by these two), then just inside it, then a step either
+    side of it."""
     if last is None:
         return []
+    edge, beyond = last
     near, step = (EDGE_NEAR, EDGE_STEP) if far > mark else (-EDGE_NEAR, -EDGE_STEP)
-    return [last, last * (1 + near), last * (1 - near), last * (1 + step), last * (1 - step)]
+    guesses = [edge] if beyond is None else [edge, beyond]
+    return [*guesses, edge * (1 - near), edge * (1 + step), edge * (1 - step)]
 
 
 def _between(inside: Decimal, price: Decimal, far: Decimal) -> bool:
