@@ -25,6 +25,7 @@ from pegkeeper.domain.margin import liquidation_distance_pct
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 class LiquidationSource(StrEnum):
@@ -134,7 +135,7 @@ def equity_at(reading: LeverageReading, new_mark_usd: Decimal) -> tuple[Decimal,
     the account, without asking the venue (funding and fees aside)."""
     old, signed_face = reading.mark_price_usd, reading.signed_face
     if reading.currency == "BTC":
-        equity = reading.equity + signed_face * (1 / old - 1 / new_mark_usd)
+        equity = reading.equity + signed_face * (ONE / old - ONE / new_mark_usd)
         return equity, abs(signed_face) / new_mark_usd
     equity = reading.equity + signed_face * (new_mark_usd - old)
     return equity, abs(signed_face) * new_mark_usd
