@@ -89,7 +89,7 @@ def test_the_band_is_the_quiet_prices_to_within_the_tolerance() -> None:
     assert_edges(band, state, D(7_500), D("10833.33"))
 
 
-def test_a_reading_that_moved_no_edge_costs_four_evaluations() -> None:
+def test_a_reading_that_moved_no_edge_costs_two_evaluations() -> None:
     policy = CountingPolicy()
     band = QuietBand(policy, D(0))
     assert band.contains(account("1"), MARK, None)
@@ -97,9 +97,25 @@ def test_a_reading_that_moved_no_edge_costs_four_evaluations() -> None:
     # 100 USD more owed: rules 6 and 8 look at the exposure and the collateral only
     moved = account("1", liability_cents=3_010_000)
     assert band.contains(moved, MARK, None)
-    # each last edge still quiet, and the price just beyond it still not
-    assert policy.decisions == 4
+    assert policy.decisions == 2  # each last edge, still quiet
     assert_edges(band, moved, D(7_500), D("10833.33"))
+
+
+def test_an_edge_kept_from_an_older_reading_is_found_again_when_a_price_goes_beyond_it() -> None:
+    # 36 000 USD owed makes rule 5 (liability > 4 x collateral) the upper bound:
+    # 36 000 / P > 4 (1 - 3 + 30 000 / P) for P > 10 500
+    policy = CountingPolicy()
+    band = QuietBand(policy, D(0))
+    owing_more = account("1", liability_cents=3_600_000)
+    assert_edges(band, owing_more, D(7_500), D(10_500))
+    # back to 30 000 USD: both edges are still quiet, and the band is kept as it was ...
+    state = account("1")
+    assert band.contains(state, MARK, None)
+    policy.decisions = 0
+    # ... until a price beyond its upper edge: found again, at rule 8's 10 833.33
+    assert band.contains(state, D(10_700), None)
+    assert policy.decisions > 0
+    assert_edges(band, state, D(7_500), D("10833.33"))
 
 
 def test_a_reading_that_moved_the_edges_far_finds_them_again() -> None:

@@ -184,9 +184,10 @@ class QuietBand:
     ones is quiet). It is kept until the position, the cash, the liability, the funding
     balance or what waits change: a price inside it costs two comparisons. Each edge is the
     last price found quiet (the band never holds a price that is not), and the price found
-    not quiet beyond it is kept too: a new band is looked for first at the last one's edges,
-    as the inputs mostly change a little between readings, and an edge that did not move is
-    confirmed by those two prices alone."""
+    not quiet beyond it is kept too. As the inputs mostly change a little between readings,
+    a new reading first looks at the last band's edges: when both are still quiet, they are
+    the new band as they are, and an edge is looked for again only when a price goes beyond
+    it (the band may have grown there)."""
 
     def __init__(self, policy: CollateralPolicy, floor_pct: Decimal) -> None:
         self._policy = policy
@@ -194,6 +195,7 @@ class QuietBand:
         self._key: tuple[object, ...] | None = None  # what the band was found for
         self._low = self._high = Decimal(0)
         self._edges: tuple[Edge, Edge] | None = None
+        self._exact = (True, True)  # each edge found for this reading (else kept from before)
         self._state: AccountState | None = None  # the reading the band was last asked of
         self._waiting: CollateralActionKind | None = None
 
@@ -202,7 +204,9 @@ class QuietBand:
     ) -> bool:
         if state is not self._state or waiting is not self._waiting:
             self._update(state, waiting)
-        return self._low < price < self._high
+        if self._low < price < self._high:
+            return True
+        return self._widened_to(state, price, waiting)
 
     def below_floor_at(self, state: AccountState, price: Decimal) -> bool:
         liquidation = state.reading.liquidation_price_usd
@@ -216,7 +220,7 @@ class QuietBand:
         if key == self._key:
             return
         self._key = key
-        last, self._edges = self._edges, None
+        last, self._edges, self._exact = self._edges, None, (True, True)
         mark = state.reading.mark_price_usd
         self._low = self._high = mark  # empty: every price is looked at
         if (
@@ -224,17 +228,36 @@ class QuietBand:
             and last[0][0] < mark < last[1][0]
             and self._quiet_at(state, last[0][0], waiting)
             and self._quiet_at(state, last[1][0], waiting)
-        ):  # the last edges are still quiet, and so is the mark between them
-            low_from, high_from = last[0][0], last[1][0]
-        elif self._quiet_at(state, mark, waiting):
-            low_from = high_from = mark
-        else:
+        ):  # the last edges are still quiet, and so is every price between them
+            self._edges, self._exact = last, (False, False)
+            self._low, self._high = last[0][0], last[1][0]
+            return
+        if not self._quiet_at(state, mark, waiting):
             return
         self._edges = (
-            self._edge(state, low_from, mark / 2, waiting, None if last is None else last[0]),
-            self._edge(state, high_from, mark * 2, waiting, None if last is None else last[1]),
+            self._edge(state, mark, mark / 2, waiting, None if last is None else last[0]),
+            self._edge(state, mark, mark * 2, waiting, None if last is None else last[1]),
         )
         self._low, self._high = self._edges[0][0], self._edges[1][0]
+
+    def _widened_to(
+        self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
+    ) -> bool:
+        """Whether `price`, beyond an edge kept from an older reading, is inside the band once
+        that edge is looked for again."""
+        low_exact, high_exact = self._exact
+        if self._edges is None or (low_exact if price <= self._low else high_exact):
+            return False
+        mark = state.reading.mark_price_usd
+        low, high = self._edges
+        if price <= self._low:
+            low = self._edge(state, low[0], mark / 2, waiting, low)
+            self._low, self._exact = low[0], (True, high_exact)
+        else:
+            high = self._edge(state, high[0], mark * 2, waiting, high)
+            self._high, self._exact = high[0], (low_exact, True)
+        self._edges = (low, high)
+        return self._low < price < self._high
 
     def _quiet_at(
         self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
