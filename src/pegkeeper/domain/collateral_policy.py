@@ -9,6 +9,7 @@ measured against the mark price rather than as liability over collateral.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -141,11 +142,14 @@ def _terms(inputs: CollateralInputs, minimum_transfer_amount_cents: int, whole: 
     if whole:
         contract = inputs.contract_value_cents
         liability = round_contracts(liability / contract) * contract
-    return _Terms(
-        liability=liability / price,
-        exposure=inputs.exposure,
-        zero_funding=Decimal(minimum_transfer_amount_cents) / 10 / price,
-    )
+    zero_funding = _tenth(minimum_transfer_amount_cents) / price
+    return _Terms(liability / price, inputs.exposure, zero_funding)
+
+
+@functools.cache
+def _tenth(cents: int) -> Decimal:
+    """A tenth of a parameter in cents, made once: every decision divides it by the price."""
+    return Decimal(cents) / 10
 
 
 def _sized(kind: CollateralActionKind, amount: Decimal, rule: str) -> tuple[CollateralAction, str]:
