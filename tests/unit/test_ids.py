@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from pegkeeper.services.ids import new_client_order_id, new_correlation_id
@@ -21,3 +22,18 @@ def test_client_order_ids_are_the_prefix_and_a_uuid_cut_to_32_alphanumerics() ->
     value = new_client_order_id("pk")
     assert value.startswith("pk") and len(value) == 32 and value.isalnum()
     assert value[2 + 12] == "4"
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    new_correlation_id()  # the parent holds unused random values from here on
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        os.write(write_end, new_correlation_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    with os.fdopen(read_end) as pipe:
+        childs = pipe.read()
+    parents = [new_correlation_id() for _ in range(300)]  # past the values held at the fork
+    assert len(childs) == 32 and childs not in parents
