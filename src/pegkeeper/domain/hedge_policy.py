@@ -103,6 +103,10 @@ class HedgeDecision:
 
 
 class HedgePolicy(Protocol):
+    """For one exposure and contract value, the liabilities a policy holds at are one interval
+    (it trades when the hedge is too small or too large for the liability, or the liability
+    too small to hedge): the backtester's `HedgeCycle.would_act` relies on it."""
+
     @property
     def name(self) -> str: ...
 
