@@ -15,8 +15,10 @@ git ignores). The two alternate for ROUNDS rounds and the best round of each is 
 process prints the pegkeeper it imported, which the report shows.
 
 Target: at least 150 000 events per second on one core for each policy. Measured on this
-machine (2 cores, other helpers' work running): stablesats about 98 000 before, 170 000 after;
-maker-band about 92 000 before, 160 000 after (x1.7).
+machine (2 cores, other work running, best of 3 rounds): stablesats 104 600 before, 173 100
+after (x1.66); maker-band 100 100 before, 161 400 after (x1.61); the same orders, tracking
+error and costs. Each policy runs after a full garbage collection, so that the reference
+cycles the last run left are not collected during the next one's measured time.
 
 Run: `.venv/bin/python -m bench backtest` (or `make bench`); `--json` measures this process's
 pegkeeper once and prints it as JSON (what each measuring process runs).
