@@ -137,11 +137,14 @@ def backtests(console: Console) -> None:
     console.print(
         _table(
             f"backtest: a month of 1-minute prices with flows ({backtest.PRICES.name}, "
-            f"{backtest.FLOWS}); events per CPU second of one process "
+            f"{backtest.FLOWS}); events per CPU second of one process, before (revision "
+            f"{backtest.BASELINE_REVISION}) and after, best of {backtest.ROUNDS} rounds "
             f"(target {backtest.TARGET_EVENTS_PER_SECOND:,}); nproc {report['nproc']}",
             report["rows"],
         )
     )
+    console.print(f"  before: {report['baseline']}")
+    console.print(f"  after: {report['current']}")
 
 
 def sweeps(console: Console) -> None:

@@ -12,6 +12,7 @@ from pegkeeper.domain.liability import LedgerEntry, LiabilityChange
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.domain.quotes import Direction, Quote, QuoteNotAcceptable, QuoteNotFound, QuoteState
 from pegkeeper.domain.records import PegStatsRow
+from pegkeeper.domain.venue import FundingPayment
 
 
 def change(event_id: str, cents: int) -> LiabilityChange:
@@ -75,3 +76,20 @@ async def test_peg_history_is_thinned_to_the_points_asked() -> None:
     await store.pegs.record(rows)
     assert [r.ts_ms for r in await store.pegs.history("USDC", 0, 9, 5)] == [0, 2, 4, 6, 8]
     assert await store.pegs.history("USDT", 0, 9, 5) == []
+
+
+async def test_the_newest_funding_payment_is_kept_per_venue_and_currency() -> None:
+    store = MemoryStore()
+    funding = store.funding
+    assert await funding.last_funding_payment_ms("okx", "BTC") is None
+    paid = [
+        FundingPayment("2", "BTC-USD-SWAP", "BTC", Decimal("0.1"), 2_000),
+        FundingPayment("1", "BTC-USD-SWAP", "BTC", Decimal("0.1"), 1_000),
+        FundingPayment("3", "BTC-USDT-SWAP", "USDT", Decimal(5), 3_000),
+    ]
+    assert await funding.record_funding_payments("okx", paid, 9_000) == 3
+    late = FundingPayment("2", "BTC-USD-SWAP", "BTC", Decimal("0.1"), 7_000)  # stored already
+    assert await funding.record_funding_payments("okx", [late], 9_000) == 0
+    assert await funding.last_funding_payment_ms("okx", "BTC") == 2_000
+    assert await funding.last_funding_payment_ms("okx", "USDT") == 3_000
+    assert await funding.last_funding_payment_ms("binance", "BTC") is None

@@ -116,6 +116,7 @@ def test_the_liability_splits_in_whole_cents_that_add_up() -> None:
     # 666 667.33 and 333 333.67: the larger remainder takes the spare cent
     assert split_cents(1_000_001, [D(2), D(1)]) == [666_667, 333_334]
     assert split_cents(0, [D(1), D(3)]) == [0, 0]
+    assert split_cents(12_345, [D("0.3")]) == [12_345]  # one leg carries it all
 
 
 @given(

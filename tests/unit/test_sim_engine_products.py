@@ -17,8 +17,9 @@ from pegkeeper.domain.instruments import (
     quarterly_expiries_ms,
 )
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
+from pegkeeper.sim.bills import FundingBills
 from pegkeeper.sim.engine import SimEngine
-from pegkeeper.sim.events import ChangeReason, OrderChanged, PositionChanged
+from pegkeeper.sim.events import ChangeReason, FundingPayment, OrderChanged, PositionChanged
 from pegkeeper.sim.orders import OrderType
 
 T0 = 1_583_971_200_000  # 2020-03-12 00:00 UTC
@@ -278,3 +279,27 @@ def test_a_linear_position_averages_arithmetically_and_flips_at_the_fill_price()
     assert position.size_contracts == -2 and position.avg_price_usd == D("7999.5")
     engine.place_order("a5", LINEAR, OrderSide.BUY, D("2"), T0 + 7_000)
     assert engine.position(LINEAR).avg_price_usd is None
+
+
+# -- funding bills -------------------------------------------------------------------------------
+
+
+def test_funding_bills_since_a_time_are_the_payments_from_it_on() -> None:
+    engine = SimEngine([BTC_USD_SWAP, BTC_USDT_SWAP])
+    engine.credit_trading(D(1))
+    engine.set_price(T0 + 1_000, D(7000), SWAP)
+    engine.place_order("s1", SWAP, OrderSide.SELL, D(10), T0 + 2_000)
+    engine.set_price(T0 + 3 * H8 + 5_000, D(7000), SWAP)  # pays at 08:00, 16:00 and 00:00
+    since = engine.funding_bills("BTC", since_ms=T0 + 2 * H8)
+    assert [(bill_id, p.ts_ms) for bill_id, p in since] == [("2", T0 + 2 * H8), ("3", T0 + 3 * H8)]
+    assert [bill_id for bill_id, _ in engine.funding_bills("BTC")] == ["1", "2", "3"]
+    assert engine.funding_bills("BTC", since_ms=T0 + 3 * H8 + 1) == []
+    assert engine.funding_bills("USDT", since_ms=0) == []
+
+
+def test_funding_bills_out_of_time_order_are_still_found_by_time() -> None:
+    bills = FundingBills()
+    for bill_id, ts_ms in (("1", T0 + H8), ("2", T0 + 2 * H8), ("3", T0 + H8)):  # a late swap
+        bills.add(bill_id, FundingPayment(ts_ms, SWAP, D("0.0001"), D(-10), D(7000), D(0)))
+    assert [bill_id for bill_id, _ in bills.since("BTC", T0 + H8)] == ["1", "2", "3"]
+    assert [bill_id for bill_id, _ in bills.since("BTC", T0 + H8 + 1)] == ["2"]

@@ -100,20 +100,19 @@ class Brackets:
     minimum_liability_usd: float = 50.0
 
 
+Row = tuple[int, float, float, float, float, float, float, float, float]
+
+
 class Recorder:
+    """The state after each change, one row per tick that changed it (the later state of a
+    tick wins): (first tick, liability, backing K, size, P&L H at the base price, base price,
+    cash, average price, liquidation price), all floats but the tick."""
+
     def __init__(self, path: PricePath, inverse: bool, face: float) -> None:
         self._path = path
         self._inverse = inverse
         self._face = face
-        self._start: list[int] = []  # the first tick each state applies to
-        self._liability: list[float] = []
-        self._backing: list[float] = []  # K, BTC
-        self._size: list[float] = []
-        self._pnl: list[float] = []  # H at the base price
-        self._base: list[float] = []
-        self._cash: list[float] = []
-        self._avg: list[float] = []
-        self._liq: list[float] = []
+        self._rows: list[Row] = []
         self._costs: dict[str, list[tuple[int, float]]] = {c: [] for c in COST_COMPONENTS}
 
     # -- while running ----------------------------------------------------------------------------
@@ -124,34 +123,20 @@ class Recorder:
         self._append(0, liability_usd, liability_usd / mark, size, 0.0, mark, cash, avg, liq)
 
     def flow(self, next_tick: int, delta_usd: float, mark: float) -> None:
+        _, liability, backing, size, pnl, base, cash, avg, liq = self._rows[-1]
         self._append(
-            next_tick,
-            self._liability[-1] + delta_usd,
-            self._backing[-1] + delta_usd / mark,
-            self._size[-1],
-            self._pnl[-1],
-            self._base[-1],
-            self._cash[-1],
-            self._avg[-1],
-            self._liq[-1],
-        )
+            next_tick, liability + delta_usd, backing + delta_usd / mark, size, pnl, base, cash,
+            avg, liq,
+        )  # fmt: skip
 
     def fill(self, next_tick: int, signed_contracts: float, price: float) -> None:
         """The hedge changed by `signed_contracts`, booked at `price`: the mark of the moment
         for a taker, the order's own price for a maker (which fills as the market trades
         through it)."""
-        size, base = self._size[-1], self._base[-1]
-        pnl = self._pnl[-1] + self._pnl_move(size, base, price)
+        _, liability, backing, size, pnl, base, cash, avg, liq = self._rows[-1]
+        pnl += self._pnl_move(size, base, price)
         self._append(
-            next_tick,
-            self._liability[-1],
-            self._backing[-1],
-            size + signed_contracts,
-            pnl,
-            price,
-            self._cash[-1],
-            self._avg[-1],
-            self._liq[-1],
+            next_tick, liability, backing, size + signed_contracts, pnl, price, cash, avg, liq
         )
 
     def state(
@@ -159,13 +144,11 @@ class Recorder:
     ) -> None:
         """The venue's account as it is now; a position that changed without a fill (a
         liquidation) is booked at the mark."""
-        pnl, base = self._pnl[-1], self._base[-1]
-        if size != self._size[-1]:
-            pnl += self._pnl_move(self._size[-1], base, mark)
+        _, liability, backing, last_size, pnl, base, _, _, _ = self._rows[-1]
+        if size != last_size:
+            pnl += self._pnl_move(last_size, base, mark)
             base = mark
-        self._append(
-            next_tick, self._liability[-1], self._backing[-1], size, pnl, base, cash, avg, liq
-        )
+        self._append(next_tick, liability, backing, size, pnl, base, cash, avg, liq)
 
     def cost(self, ts_ms: int, component: str, usd: float) -> None:
         self._costs[component].append((ts_ms, usd))
@@ -173,27 +156,27 @@ class Recorder:
     def cost_total(self, component: str) -> float:
         return sum(usd for _, usd in self._costs[component])
 
-    def _append(self, *values: float) -> None:
-        start = int(values[0])
-        if self._start and self._start[-1] == start:  # the later state of the same tick wins
-            for column in self._columns():
-                column.pop()
-        self._start.append(start)
-        for column, value in zip(self._columns()[1:], values[1:], strict=True):
-            column.append(float(value))
-
-    def _columns(self) -> list[list[Any]]:
-        return [
-            self._start,
-            self._liability,
-            self._backing,
-            self._size,
-            self._pnl,
-            self._base,
-            self._cash,
-            self._avg,
-            self._liq,
-        ]
+    def _append(
+        self,
+        start: int,
+        liability: float,
+        backing: float,
+        size: float,
+        pnl: float,
+        base: float,
+        cash: float,
+        avg: float,
+        liq: float,
+    ) -> None:
+        row = (
+            int(start), float(liability), float(backing), float(size), float(pnl), float(base),
+            float(cash), float(avg), float(liq),
+        )  # fmt: skip
+        rows = self._rows
+        if rows and rows[-1][0] == row[0]:  # the later state of the same tick wins
+            rows[-1] = row
+        else:
+            rows.append(row)
 
     def _pnl_move(self, size: float, base: float, mark: float) -> float:
         if self._inverse:
@@ -205,25 +188,12 @@ class Recorder:
     def series(self) -> Series:
         path = self._path
         ticks = len(path.tick_ms)
-        index = np.searchsorted(np.array(self._start), np.arange(ticks), side="right") - 1
+        table = np.array(self._rows, dtype=np.float64).reshape(-1, 9)
+        index = np.searchsorted(table[:, 0], np.arange(ticks), side="right") - 1
         index = np.maximum(index, 0)
-
-        def column(values: list[float]) -> FloatArray:
-            return np.array(values, dtype=np.float64)[index]
-
+        liability, backing, size, pnl_at_base, base, cash, avg, liq = table[index, 1:].T
         price = path.tick_usd
-        liability, backing, size = (
-            column(self._liability),
-            column(self._backing),
-            column(self._size),
-        )
-        base, cash, avg, liq = (
-            column(self._base),
-            column(self._cash),
-            column(self._avg),
-            column(self._liq),
-        )
-        pnl = column(self._pnl) + self._pnl_move_array(size, base, price)
+        pnl = pnl_at_base + self._pnl_move_array(size, base, price)
         with np.errstate(divide="ignore", invalid="ignore"):
             upnl = np.where(avg > 0, self._pnl_move_array(size, avg, price), 0.0)
             if self._inverse:

@@ -75,7 +75,8 @@ class ServiceFunding:
         self._follow_ms = int(service.settings.check_interval_seconds * 1000)
 
     def on_price(self, mark_price_usd: Decimal) -> bool:
-        self._sync_when_due()
+        if self._clock.now_ms() >= self._next_sync_ms:  # every tick: no call when not due
+            self._sync()
         wanted = self.service.on_price(mark_price_usd)
         if not wanted and self.service.following:  # as production's periodic check would
             wanted = self._clock.now_ms() >= self._last_cycle_ms + self._follow_ms
@@ -90,10 +91,6 @@ class ServiceFunding:
         self._sync()
         self._last_cycle_ms = self._clock.now_ms()
         return await self.service.cycle(reason, correlation_id)
-
-    def _sync_when_due(self) -> None:
-        if self._clock.now_ms() >= self._next_sync_ms:
-            self._sync()
 
     def _sync(self) -> None:
         """The chain mines the blocks due by now, and the exchange credits what they paid it."""

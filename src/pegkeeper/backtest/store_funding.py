@@ -64,6 +64,7 @@ class MemoryCollateralRepository:
         self.leverage: list[LeverageSnapshot] = []
         self.alerts: list[AlertRecord] = []
         self.payments: dict[tuple[str, str], FundingPayment] = {}  # by (venue, bill id)
+        self._last_payment_ms: dict[tuple[str, str], int] = {}  # the newest, by (venue, currency)
         self.slots = MemorySlots()
 
     async def record_decision(
@@ -131,12 +132,15 @@ class MemoryCollateralRepository:
     ) -> int:
         new = {(venue, p.bill_id): p for p in payments if (venue, p.bill_id) not in self.payments}
         self.payments |= new
+        for payment in new.values():
+            key = (venue, payment.currency)
+            last_ms = self._last_payment_ms.get(key)
+            if last_ms is None or payment.ts_ms > last_ms:
+                self._last_payment_ms[key] = payment.ts_ms
         return len(new)
 
     async def last_funding_payment_ms(self, venue: str, currency: str) -> int | None:
-        stored = self.payments.items()
-        times = [p.ts_ms for (v, _), p in stored if (v, p.currency) == (venue, currency)]
-        return max(times, default=None)
+        return self._last_payment_ms.get((venue, currency))
 
     async def record_alert(self, record: AlertRecord) -> None:
         self.alerts.append(record)

@@ -9,11 +9,12 @@ measured against the mark price rather than as liability over collateral.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pegkeeper.domain.hedge_policy import round_contracts
 from pegkeeper.domain.outlook import Outlook, OutlookParams
@@ -42,11 +43,14 @@ class CollateralAction:
 
     @classmethod
     def hold(cls) -> CollateralAction:
-        return cls(CollateralActionKind.HOLD)
+        return _HOLD
 
     @property
     def is_hold(self) -> bool:
         return self.kind is CollateralActionKind.HOLD
+
+
+_HOLD = CollateralAction(CollateralActionKind.HOLD)  # the decision most often made: one instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +142,9 @@ class StablesatsCollateralParams:
             raise ValueError("minimum funding balance and transfer amount must be >= 0")
 
 
-@dataclass(frozen=True, slots=True)
-class _Terms:
-    """The spec's definitions, computed once per decision."""
+class _Terms(NamedTuple):
+    """The spec's definitions, computed once per decision (a tuple: cheaper to build than a
+    frozen dataclass, and the policies build one per decision)."""
 
     liability: Decimal  # L_btc: the liability, rounded to whole contracts, in collateral
     exposure: Decimal  # E_btc
@@ -153,11 +157,14 @@ def _terms(inputs: CollateralInputs, minimum_transfer_amount_cents: int, whole: 
     if whole:
         contract = inputs.contract_value_cents
         liability = round_contracts(liability / contract) * contract
-    return _Terms(
-        liability=liability / price,
-        exposure=inputs.exposure,
-        zero_funding=Decimal(minimum_transfer_amount_cents) / 10 / price,
-    )
+    zero_funding = _tenth(minimum_transfer_amount_cents) / price
+    return _Terms(liability / price, inputs.exposure, zero_funding)
+
+
+@functools.cache
+def _tenth(cents: int) -> Decimal:
+    """A tenth of a parameter in cents, made once: every decision divides it by the price."""
+    return Decimal(cents) / 10
 
 
 def sized_action(

@@ -33,7 +33,7 @@ class HedgeAction:
 
     @classmethod
     def hold(cls) -> HedgeAction:
-        return cls(ActionKind.HOLD)
+        return _HOLD
 
     @classmethod
     def sell(cls, contracts: Decimal | int) -> HedgeAction:
@@ -71,6 +71,9 @@ class HedgeAction:
         return -self.size_contracts if self.kind is ActionKind.SELL else Decimal(0)
 
 
+_HOLD = HedgeAction(ActionKind.HOLD)  # the decision most often made: one instance
+
+
 @dataclass(frozen=True, slots=True)
 class HedgeInputs:
     liability_cents: int  # what the dealer owes, >= 0
@@ -100,6 +103,10 @@ class HedgeDecision:
 
 
 class HedgePolicy(Protocol):
+    """For one exposure and contract value, the liabilities a policy holds at are one interval
+    (it trades when the hedge is too small or too large for the liability, or the liability
+    too small to hedge): the backtester's `HedgeCycle.would_act` relies on it."""
+
     @property
     def name(self) -> str: ...
 

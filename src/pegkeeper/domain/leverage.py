@@ -25,6 +25,7 @@ from pegkeeper.domain.margin import liquidation_distance_pct
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 class LiquidationSource(StrEnum):

@@ -23,6 +23,7 @@ from pegkeeper.domain.orders import OrderReport, OrderSide
 from pegkeeper.domain.units import floor_1e8
 from pegkeeper.domain.venue import VenueBalances, VenuePosition
 from pegkeeper.sim.accounts import CURRENCIES, Accounts
+from pegkeeper.sim.bills import FundingBills
 from pegkeeper.sim.book import BookShape, SyntheticBook
 from pegkeeper.sim.desk import DeskHooks, FeeRates, OrderDesk, OrderListener
 from pegkeeper.sim.events import (
@@ -92,6 +93,7 @@ class SimEngine:
         )
         self._desk = OrderDesk(self._accounts, FeeRates(taker_fee_rate, maker_fee_rate), hooks)
         self._funding_payments: list[FundingPayment] = []
+        self._bills = FundingBills()
         self._liquidations: list[Liquidation] = []
         self._deliveries: list[Delivery] = []
         self._listeners: list[Listener] = []
@@ -116,8 +118,10 @@ class SimEngine:
     def set_price(self, now_ms: int, price_usd: Decimal, instrument_id: str | None = None) -> None:
         """A new mark price: settles funding boundaries crossed (or the expiry of a future),
         fills resting orders it crosses, then checks liquidation."""
-        market = self._market(instrument_id)
-        if price_usd <= 0:
+        market = self._markets.get(instrument_id or self._default_id)
+        if market is None:
+            market = self._market(instrument_id)  # raises NotFound
+        if price_usd <= ZERO:
             raise ValueError(f"price must be positive, got {price_usd}")
         if market.delivered_ms is not None:
             raise ValueError(f"{market.instrument_id} expired at {market.delivered_ms}")
@@ -237,10 +241,11 @@ class SimEngine:
     def balances(self, currency: str = SETTLE_CURRENCY) -> VenueBalances:
         if currency not in CURRENCIES:
             return VenueBalances(currency, ZERO, ZERO, ZERO)
+        equity = self._margins.equity(currency)
         return VenueBalances(
             currency=currency,
-            trading_equity=self._margins.equity(currency),
-            trading_available=floor_1e8(self._margins.available(currency)),
+            trading_equity=equity,
+            trading_available=floor_1e8(self._margins.available(currency, equity)),
             funding_balance=self._accounts.ledger(currency).funding,
         )
 
@@ -269,11 +274,13 @@ class SimEngine:
     def funding_payments(self) -> tuple[FundingPayment, ...]:
         return tuple(self._funding_payments)
 
-    def funding_bills(self, currency: str = SETTLE_CURRENCY) -> list[tuple[str, FundingPayment]]:
-        """The funding payments in `currency`, oldest first, each with the bill id the venue
-        gives it: its place among all the engine's payments, from 1, never reused."""
-        payments = enumerate(self._funding_payments, 1)
-        return [(str(n), p) for n, p in payments if p.currency == currency]
+    def funding_bills(
+        self, currency: str = SETTLE_CURRENCY, since_ms: int | None = None
+    ) -> list[tuple[str, FundingPayment]]:
+        """The funding payments in `currency` (paid at `since_ms` or later, when given), oldest
+        first, each with the bill id the venue gives it: its place among all the engine's
+        payments, from 1, never reused."""
+        return self._bills.since(currency, since_ms)
 
     @property
     def transfers(self) -> tuple[TransferResult, ...]:
@@ -419,6 +426,7 @@ class SimEngine:
         for payment in settle_funding(market, now_ms, new_price_usd):
             self._accounts.receive_funding(payment.amount_btc, payment.currency)
             self._funding_payments.append(payment)
+            self._bills.add(str(len(self._funding_payments)), payment)
 
     def _deliver(self, market: Market, now_ms: int, price_usd: Decimal) -> None:
         self._desk.cancel_all(market.instrument_id, "the contract expired", now_ms)

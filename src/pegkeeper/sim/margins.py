@@ -15,20 +15,28 @@ class Margins:
     def __init__(
         self, markets: dict[str, Market], accounts: Accounts, maintenance_rate: Decimal
     ) -> None:
-        self._markets = markets
+        self._markets = markets  # the engine's, fixed once it is made
         self._accounts = accounts
         self.maintenance_rate = maintenance_rate
+        self._settled_in: dict[str, tuple[Market, ...]] = {}
 
-    def markets_in(self, currency: str) -> list[Market]:
-        return [m for m in self._markets.values() if m.settle_currency == currency]
+    def markets_in(self, currency: str) -> tuple[Market, ...]:
+        markets = self._settled_in.get(currency)
+        if markets is None:
+            markets = tuple(m for m in self._markets.values() if m.settle_currency == currency)
+            self._settled_in[currency] = markets
+        return markets
 
     def equity(self, currency: str) -> Decimal:
         upnl = sum((m.unrealised_pnl() for m in self.markets_in(currency)), ZERO)
         return self._accounts.ledger(currency).trading_cash + upnl
 
-    def available(self, currency: str) -> Decimal:
-        """What can leave the trading account: equity less the initial margin in use."""
-        return max(ZERO, self.equity(currency) - self.initial(currency))
+    def available(self, currency: str, equity: Decimal | None = None) -> Decimal:
+        """What can leave the trading account: equity (given, or read now) less the initial
+        margin in use."""
+        if equity is None:
+            equity = self.equity(currency)
+        return max(ZERO, equity - self.initial(currency))
 
     def initial(self, currency: str) -> Decimal:
         return sum((m.initial_margin() for m in self.markets_in(currency)), ZERO)

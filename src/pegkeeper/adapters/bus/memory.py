@@ -45,8 +45,11 @@ class MemoryBus:
 
     async def publish(self, topic: str, payload: bytes) -> None:
         family = topic.partition(".")[0]
-        self.published[family] = self.published.get(family, 0) + 1
+        published = self.published
+        published[family] = published.get(family, 0) + 1
         self._latest[topic] = payload
+        if not self._subscriptions:
+            return  # a backtest publishes every liability change to nobody
         for subscription in self._subscriptions:
             if fnmatchcase(topic, subscription.pattern):
                 subscription.offer(topic, payload)

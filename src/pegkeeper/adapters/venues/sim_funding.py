@@ -96,8 +96,7 @@ class SimFunding:
         self.engine.advance(self._clock.now_ms())
         return [
             FundingPayment(bill_id, p.instrument_id, p.currency, p.amount_btc, p.ts_ms)
-            for bill_id, p in self.engine.funding_bills(currency)
-            if p.ts_ms >= since_ms
+            for bill_id, p in self.engine.funding_bills(currency, since_ms)
         ]
 
     async def funding_rate(self, instrument_id: str) -> FundingRate:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import structlog
@@ -201,8 +201,8 @@ class CollateralManager:
         if share_cents == state.liability_cents:
             return False
         state = self.state = self._outlook.applied(state)
-        estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd)
-        kind = self.policy.decide(replace(estimate, liability_cents=share_cents)).action.kind
+        estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd, share_cents)
+        kind = self.policy.decide(estimate).action.kind
         wake = kind is not CollateralActionKind.HOLD and kind is not self._quiet_kind
         if wake:
             self.trigger("liability")

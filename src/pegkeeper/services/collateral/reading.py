@@ -48,17 +48,20 @@ def price_cents(currency: str, mark_price_usd: Decimal) -> Decimal:
     return mark_price_usd * 100 if currency == "BTC" else CENTS_PER_USDT
 
 
-def estimate_at(state: AccountState, mark_price_usd: Decimal) -> CollateralInputs:
-    """The policy's inputs at a new mark price, computed from the last reading (no request)."""
+def estimate_at(
+    state: AccountState, mark_price_usd: Decimal, liability_cents: int | None = None
+) -> CollateralInputs:
+    """The policy's inputs at a new mark price (and, given, a new liability share), computed
+    from the last reading (no request)."""
     reading = state.reading
     equity, notional = equity_at(reading, mark_price_usd)
-    cents = notional * price_cents(reading.currency, mark_price_usd)
-    sign = -1 if reading.signed_face < 0 else 1
+    price = price_cents(reading.currency, mark_price_usd)
+    cents = int((notional * price).to_integral_value())
     inputs = state.inputs
     return CollateralInputs(
-        liability_cents=inputs.liability_cents,
-        exposure_cents=sign * int(cents.to_integral_value()),
-        price_cents=price_cents(reading.currency, mark_price_usd),
+        liability_cents=inputs.liability_cents if liability_cents is None else liability_cents,
+        exposure_cents=-cents if reading.signed_face < 0 else cents,
+        price_cents=price,
         collateral=equity,
         funding_balance=inputs.funding_balance,
         contract_value_cents=inputs.contract_value_cents,
@@ -150,10 +153,10 @@ class AccountReader:
     async def _instruments_of(self, leg: HedgeLeg, now_ms: int) -> Sequence[Instrument]:
         if leg.venue != self._venue_name:
             return []
-        ids = [leg.instrument_id]
-        if leg.rolls:
-            lead = self._roll_lead_ms
-            ids = [*quarterlies_to_roll_from(now_ms, lead), quarterly_instrument_id(now_ms, lead)]
+        if not leg.rolls:
+            return [await self._instrument(leg.instrument_id)]
+        lead = self._roll_lead_ms
+        ids = [*quarterlies_to_roll_from(now_ms, lead), quarterly_instrument_id(now_ms, lead)]
         return [await self._instrument(i) for i in ids]
 
     async def _instrument(self, instrument_id: str) -> Instrument:
@@ -167,6 +170,11 @@ class AccountReader:
 BAND_REFERENCE_PRICE_USD = Decimal(100_000)
 EDGE_TOLERANCE = Decimal("0.0005")  # an edge is found to within 5 bp of its price
 EDGE_STEP = Decimal("0.002")  # around the last edge, where a new one is looked for first
+EDGE_NEAR = EDGE_TOLERANCE / 2  # just inside the last edge: where one that moved in is looked for
+
+
+Edge = tuple[Decimal, Decimal | None]  # the quiet price at an edge, and the one found not
+# quiet just beyond it (None: the price looked at farthest was still quiet)
 
 
 class QuietBand:
@@ -175,23 +183,33 @@ class QuietBand:
     and the hedge stays above the liquidation floor.
 
     For a position of one direction, leverage and liability over collateral are monotone in
-    the price, so the band is an interval, found by bisection. It is kept until the position,
-    the cash, the liability, the funding balance or what waits change: a price inside it
-    costs two comparisons. Each edge is the last price found quiet (the band never holds a
-    price that is not); a new band is looked for first around the last one's edges, as the
-    inputs mostly change a little between readings."""
+    the price, so the band is an interval, found by bisection (and a price between two quiet
+    ones is quiet). It is kept until the position, the cash, the liability, the funding
+    balance or what waits change: a price inside it costs two comparisons. Each edge is the
+    last price found quiet (the band never holds a price that is not), and the price found
+    not quiet beyond it is kept too. As the inputs mostly change a little between readings,
+    a new reading first looks at the last band's edges: when both are still quiet, they are
+    the new band as they are, and an edge is looked for again only when a price goes beyond
+    it (the band may have grown there)."""
 
     def __init__(self, policy: CollateralPolicy, floor_pct: Decimal) -> None:
         self._policy = policy
         self._floor_pct = floor_pct
-        self._band: tuple[tuple[object, ...], tuple[Decimal, Decimal]] | None = None
-        self._checked: tuple[AccountState, CollateralActionKind | None] | None = None
+        self._key: tuple[object, ...] | None = None  # what the band was found for
+        self._low = self._high = Decimal(0)
+        self._edges: tuple[Edge, Edge] | None = None
+        self._exact = (True, True)  # each edge found for this reading (else kept from before)
+        self._state: AccountState | None = None  # the reading the band was last asked of
+        self._waiting: CollateralActionKind | None = None
 
     def contains(
         self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
     ) -> bool:
-        low, high = self._of(state, waiting)
-        return low < price < high
+        if state is not self._state or waiting is not self._waiting:
+            self._update(state, waiting)
+        if self._low < price < self._high:
+            return True
+        return self._widened_to(state, price, waiting)
 
     def below_floor_at(self, state: AccountState, price: Decimal) -> bool:
         liquidation = state.reading.liquidation_price_usd
@@ -199,27 +217,50 @@ class QuietBand:
             return False
         return abs(liquidation - price) / price * 100 < self._floor_pct
 
-    def _of(
-        self, state: AccountState, waiting: CollateralActionKind | None
-    ) -> tuple[Decimal, Decimal]:
-        checked = self._checked
-        same = checked is not None and checked[0] is state and checked[1] is waiting
-        if self._band is not None and same:
-            return self._band[1]
-        self._checked = (state, waiting)
+    def _update(self, state: AccountState, waiting: CollateralActionKind | None) -> None:
+        self._state, self._waiting = state, waiting
         key = (*_band_key(state), waiting)
-        if self._band is not None and self._band[0] == key:
-            return self._band[1]
+        if key == self._key:
+            return
+        self._key = key
+        last, self._edges, self._exact = self._edges, None, (True, True)
         mark = state.reading.mark_price_usd
-        last = None if self._band is None else self._band[1]
-        band = (mark, mark)  # empty: every price is looked at
-        if self._quiet_at(state, mark, waiting):
-            band = (
-                self._edge(state, mark / 2, waiting, None if last is None else last[0]),
-                self._edge(state, mark * 2, waiting, None if last is None else last[1]),
-            )
-        self._band = (key, band)
-        return band
+        self._low = self._high = mark  # empty: every price is looked at
+        if (
+            last is not None
+            and last[0][0] < mark < last[1][0]
+            and self._quiet_at(state, last[0][0], waiting)
+            and self._quiet_at(state, last[1][0], waiting)
+        ):  # the last edges are still quiet, and so is every price between them
+            self._edges, self._exact = last, (False, False)
+            self._low, self._high = last[0][0], last[1][0]
+            return
+        if not self._quiet_at(state, mark, waiting):
+            return
+        self._edges = (
+            self._edge(state, mark, mark / 2, waiting, None if last is None else last[0]),
+            self._edge(state, mark, mark * 2, waiting, None if last is None else last[1]),
+        )
+        self._low, self._high = self._edges[0][0], self._edges[1][0]
+
+    def _widened_to(
+        self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
+    ) -> bool:
+        """Whether `price`, beyond an edge kept from an older reading, is inside the band once
+        that edge is looked for again."""
+        low_exact, high_exact = self._exact
+        if self._edges is None or (low_exact if price <= self._low else high_exact):
+            return False
+        mark = state.reading.mark_price_usd
+        low, high = self._edges
+        if price <= self._low:
+            low = self._edge(state, low[0], mark / 2, waiting, low)
+            self._low, self._exact = low[0], (True, high_exact)
+        else:
+            high = self._edge(state, high[0], mark * 2, waiting, high)
+            self._high, self._exact = high[0], (low_exact, True)
+        self._edges = (low, high)
+        return self._low < price < self._high
 
     def _quiet_at(
         self, state: AccountState, price: Decimal, waiting: CollateralActionKind | None
@@ -231,12 +272,12 @@ class QuietBand:
     def _edge(
         self,
         state: AccountState,
+        inside: Decimal,
         far: Decimal,
         waiting: CollateralActionKind | None,
-        last: Decimal | None,
-    ) -> Decimal:
-        """The quiet price nearest the edge between the mark (quiet) and `far`."""
-        inside = state.reading.mark_price_usd
+        last: Edge | None,
+    ) -> Edge:
+        """The edge between `inside` (quiet) and `far`, to within the tolerance."""
         far_checked = False
         for guess in _guesses(inside, far, last):
             if not _between(inside, guess, far):
@@ -246,22 +287,26 @@ class QuietBand:
             else:
                 far, far_checked = guess, True
         if not far_checked and self._quiet_at(state, far, waiting):
-            return far
+            return far, None
         while abs(far - inside) > inside * EDGE_TOLERANCE:
             middle = (inside + far) / 2
             if self._quiet_at(state, middle, waiting):
                 inside = middle
             else:
                 far = middle
-        return inside
+        return inside, far
 
 
-def _guesses(mark: Decimal, far: Decimal, last: Decimal | None) -> list[Decimal]:
-    """Where the edge is looked for first: at the last one and a step either side of it."""
+def _guesses(mark: Decimal, far: Decimal, last: Edge | None) -> list[Decimal]:
+    """Where the edge is looked for first: at the last one and the price beyond it (an edge
+    that did not move is confirmed by these two), then just inside it, then a step either
+    side of it."""
     if last is None:
         return []
-    outward = EDGE_STEP if far > mark else -EDGE_STEP
-    return [last, last * (1 + outward), last * (1 - outward)]
+    edge, beyond = last
+    near, step = (EDGE_NEAR, EDGE_STEP) if far > mark else (-EDGE_NEAR, -EDGE_STEP)
+    guesses = [edge] if beyond is None else [edge, beyond]
+    return [*guesses, edge * (1 - near), edge * (1 + step), edge * (1 - step)]
 
 
 def _between(inside: Decimal, price: Decimal, far: Decimal) -> bool:

@@ -116,12 +116,14 @@ class CollateralWatch:
         distance = reading.distance_pct
         self.below_floor = distance is not None and distance < floor
         if not self.below_floor:
-            self._alerter.cleared(
-                AlertKind.LIQUIDATION_DISTANCE,
-                self._account,
-                "liquidation distance back above the floor",
-                f"distance {_text(_q(distance, '0.01')) or 'none'} % (floor {floor} %)",
-            )
+            # the message is written only when there is an alert to clear, not every reading
+            if self._alerter.is_active(AlertKind.LIQUIDATION_DISTANCE, self._account):
+                self._alerter.cleared(
+                    AlertKind.LIQUIDATION_DISTANCE,
+                    self._account,
+                    "liquidation distance back above the floor",
+                    f"distance {_text(_q(distance, '0.01')) or 'none'} % (floor {floor} %)",
+                )
             return
         assert distance is not None
         self._alerter.condition(

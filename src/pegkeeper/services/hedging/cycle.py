@@ -141,6 +141,8 @@ class HedgeCycle:
         self._covered_seq: int | None = None
         self._maker_missed = False  # a post-only order ended unfilled: the next is a market one
         self._instrument: Instrument | None = None  # the last cycle's, for would_act
+        # would_act: an exposure, and the lowest and highest liabilities found holding at it
+        self._held: tuple[tuple[int, Decimal], int, int] | None = None
 
     @property
     def paused(self) -> bool:
@@ -219,9 +221,26 @@ class HedgeCycle:
 
     def would_act(self, liability_cents: int, position: VenuePosition) -> bool:
         """Whether the policy trades on these inputs, without reading anything: a driver that
-        knows them (the backtester) skips the cycles that could only hold. After a cycle."""
+        knows them (the backtester) skips the cycles that could only hold. After a cycle.
+
+        For one exposure, the liabilities a policy holds at are one interval (it trades when
+        the hedge is too small or too large for the liability, or the liability too small to
+        hedge): the lowest and highest found holding for the last exposure asked about are
+        kept, and a liability between them holds without asking the policy again (a driver
+        asks after every flow, and flows move the liability a little each time)."""
         assert self._instrument is not None, "the first cycle reads the instrument"
-        return not self._decide(self._instrument, liability_cents, position).action.is_hold
+        exposure = self._exposure(self._instrument, position)
+        held = self._held
+        if held is not None and held[0] == exposure and held[1] <= liability_cents <= held[2]:
+            return False
+        inputs = HedgeInputs(liability_cents, *exposure)
+        if not self._policy.decide(inputs).action.is_hold:
+            return True
+        if held is None or held[0] != exposure:
+            self._held = (exposure, liability_cents, liability_cents)
+        else:
+            self._held = (exposure, min(held[1], liability_cents), max(held[2], liability_cents))
+        return False
 
     async def _gate_open(self) -> bool:
         """The periodic check and the liability events reopen the question when it opens."""
@@ -295,16 +314,25 @@ class HedgeCycle:
         position: VenuePosition,
         older: Sequence[OlderPosition] = (),
     ) -> HedgeDecision:
+        exposure_cents, contract_value_cents = self._exposure(instrument, position, older)
+        inputs = HedgeInputs(
+            liability_cents=liability_cents,
+            exposure_cents=exposure_cents,
+            contract_value_cents=contract_value_cents,
+        )
+        return self._policy.decide(inputs)
+
+    @staticmethod
+    def _exposure(
+        instrument: Instrument, position: VenuePosition, older: Sequence[OlderPosition] = ()
+    ) -> tuple[int, Decimal]:
+        """The policy's inputs besides the liability: the exposure in cents and a contract's
+        value in cents, at the position's mark."""
         mark = position.mark_price_usd
         exposure_cents = instrument.exposure_cents(position.size_contracts, mark)
         for old in older:  # not rolled yet: still part of the hedge
             exposure_cents += old.instrument.exposure_cents(old.position.size_contracts, mark)
-        inputs = HedgeInputs(
-            liability_cents=liability_cents,
-            exposure_cents=exposure_cents,
-            contract_value_cents=instrument.contract_value_cents(mark),
-        )
-        return self._policy.decide(inputs)
+        return exposure_cents, instrument.contract_value_cents(mark)
 
     def _record_of(
         self,

@@ -40,9 +40,10 @@ class LiabilityService:
         event, created = await self._repository.append(
             entry.change, entry.correlation_id, entry.now_ms
         )
-        tag_correlation(event.correlation_id)
         if created:
-            await self.announce(event)
+            await self.announce(event)  # tags the span with the event's correlation id
+        else:
+            tag_correlation(event.correlation_id)
         return PostResult(event=event, created=created)
 
     def entry(
