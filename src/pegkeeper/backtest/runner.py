@@ -124,6 +124,8 @@ class PolicyRun:
         self._next_tick = 0
         self._book_bar = -1
         self._next_boundary_ms: int | None = None
+        self._futures_held = False  # any dated future's position open
+        self._futures_due_ms = 0  # the next bar: futures nobody holds are priced then
         self._payments_seen = 0
         self._changed = False
         self._liquidations = 0
@@ -349,6 +351,7 @@ class PolicyRun:
                 float(position.liquidation_price_usd or 0),
             )
         total, inverse_sum = Decimal(0), Decimal(0)
+        self._futures_held = False
         for leg in self.legs:
             leg.size = Decimal(0)
         for instrument_id in self.engine.live_instrument_ids:
@@ -356,6 +359,7 @@ class PolicyRun:
             if position.size_contracts == 0 or position.avg_price_usd is None:
                 continue
             owner = next(leg for leg in self.legs if leg.owns(instrument_id))
+            self._futures_held |= instrument_id != self.instrument.instrument_id
             owner.size += position.size_contracts
             self._track_basis(instrument_id, position.size_contracts)
             total += position.size_contracts
@@ -383,15 +387,23 @@ class PolicyRun:
 
     # -- the simulated market ---------------------------------------------------------------------
 
-    def _set_price(self, ms: int, price: Decimal, price_usd: float) -> None:
+    def _set_price(self, ms: int, price: Decimal, price_usd: float, force: bool = False) -> None:
         boundary = self._next_boundary_ms
         self._mark, self._mark_usd = price, price_usd  # before: resting orders fill at it
         self.engine.set_price(ms, price, self.instrument.instrument_id)
-        if self.futures.instruments:
-            for instrument_id, future_price in self.futures.prices(ms, price_usd):
-                self.engine.set_price(ms, future_price, instrument_id)
+        if self.futures.instruments and (
+            force or self._futures_held or self._resting or ms >= self._futures_due_ms
+        ):
+            self._price_futures(ms, price_usd)
         if boundary is None or ms >= boundary:
             self._after_funding_boundary()
+
+    def _price_futures(self, ms: int, spot_usd: float) -> None:
+        """Every tick while the account holds a future or an order rests, and when an order
+        arrives; else once a bar (what nobody holds only needs a price to be looked at)."""
+        for instrument_id, future_price in self.futures.prices(ms, spot_usd):
+            self.engine.set_price(ms, future_price, instrument_id)
+        self._futures_due_ms = (ms // BAR_MS + 1) * BAR_MS
 
     def _move_to(self, ms: int) -> None:
         """An order arrives at `ms`: the clock and the market move there first."""
@@ -402,7 +414,7 @@ class PolicyRun:
             return
         self._shape_book(ms)
         price = self._path.price_at(ms)
-        self._set_price(ms, price, float(price))
+        self._set_price(ms, price, float(price), force=True)
 
     def _shape_book(self, ms: int) -> None:
         path = self._path
