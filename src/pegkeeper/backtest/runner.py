@@ -29,28 +29,27 @@ from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.backtest.basis_book import BasisBook
 from pegkeeper.backtest.context import FundingFactory, RunContext
+from pegkeeper.backtest.fill_book import FillBook
 from pegkeeper.backtest.futures_market import FuturesMarket
 from pegkeeper.backtest.legs import LegRun
 from pegkeeper.backtest.metrics import Recorder
 from pegkeeper.backtest.prices import BAR_MS
-from pegkeeper.backtest.results import FillMark, FinishedRun, PolicyResult, summarize
+from pegkeeper.backtest.results import FinishedRun, PolicyResult, summarize
 from pegkeeper.backtest.service_funding import service_funding
 from pegkeeper.backtest.settings import INSTRUMENTS, BacktestInputs, BacktestSettings
 from pegkeeper.backtest.store import MemoryStore
 from pegkeeper.backtest.venue import LatentSimVenue
 from pegkeeper.domain.allocation import Allocation
 from pegkeeper.domain.hedge_policy import HedgePolicy
-from pegkeeper.domain.instruments import ContractType, Instrument
+from pegkeeper.domain.instruments import ContractType
 from pegkeeper.domain.liability import LiabilityChange
 from pegkeeper.domain.margin import inverse_liquidation_price_usd
-from pegkeeper.domain.orders import Fill, OrderSide
 from pegkeeper.services.hedging.cycle import HedgeCycle
 from pegkeeper.services.ids import new_correlation_id
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.sim.book import BookShape
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.events import ChangeReason, OrderChanged, PositionChanged
-from pegkeeper.sim.orders import OPEN_STATES, OrderType
 
 __all__ = [
     "BacktestInputs",
@@ -116,6 +115,7 @@ class PolicyRun:
         self.funding = (funding or service_funding())(context)
         self.recorder = Recorder(self._path, self._inverse, float(self.instrument.contract_value))
         self.basis = BasisBook(float(self.instrument.contract_value))
+        self.fills = FillBook(self.engine, self.recorder, self.basis, self._inverse)
         self.engine.add_listener(self._on_position)
         self.engine.add_order_listener(self._on_order)
         self._mark = self._path.tick_prices[0]
@@ -129,11 +129,6 @@ class PolicyRun:
         self._payments_seen = 0
         self._changed = False
         self._liquidations = 0
-        self._opening = True
-        self._opening_cost_usd = 0.0
-        self._fills_seen: dict[str, int] = {}
-        self._resting: set[str] = set()  # orders open at the venue
-        self._fill_marks: list[FillMark] = []
         self._orders_at_start = 0
         self._transfers_at_start = 0
         self._withdrawals_at_start = 0
@@ -188,7 +183,7 @@ class PolicyRun:
             await self._hedge_cycle(leg, "startup")
         await self.funding.cycle("startup")
         self.venue.latency_ms = settings.costs.latency_ms
-        self._opening = False
+        self.fills.opening = False
         self._book_bar = -1  # the book model from the first minute on
         self._orders_at_start = len(self.store.trail.orders)
         self._transfers_at_start = len(self.engine.transfers)
@@ -225,7 +220,7 @@ class PolicyRun:
             else:
                 ms = clock.now_ms()  # an order's latency took the clock past this tick
             self._next_tick = index
-            if self._resting:
+            if self.fills.resting:
                 self._shape_book(ms)
             self._set_price(ms, prices[index], floats[index])
             self._next_tick = index + 1
@@ -392,7 +387,7 @@ class PolicyRun:
         self._mark, self._mark_usd = price, price_usd  # before: resting orders fill at it
         self.engine.set_price(ms, price, self.instrument.instrument_id)
         if self.futures.instruments and (
-            force or self._futures_held or self._resting or ms >= self._futures_due_ms
+            force or self._futures_held or self.fills.resting or ms >= self._futures_due_ms
         ):
             self._price_futures(ms, price_usd)
         if boundary is None or ms >= boundary:
@@ -410,7 +405,7 @@ class PolicyRun:
         if ms <= self.clock.now_ms():
             return
         self.clock.set(ms)
-        if self._opening:
+        if self.fills.opening:
             return
         self._shape_book(ms)
         price = self._path.price_at(ms)
@@ -456,53 +451,7 @@ class PolicyRun:
             self._liquidations += 1
 
     def _on_order(self, event: OrderChanged) -> None:
-        if event.state in OPEN_STATES:
-            self._resting.add(event.client_order_id)
-        else:
-            self._resting.discard(event.client_order_id)
-        order = self.engine.order_details(event.client_order_id)
-        seen = self._fills_seen.get(order.client_order_id, 0)
-        if len(order.fills) == seen:
-            return
-        self._fills_seen[order.client_order_id] = len(order.fills)
-        instrument = self.engine.instrument(order.instrument_id)
-        own_mark = float(self.engine.mark_price_usd(order.instrument_id) or self._mark)
-        maker = order.order_type is OrderType.POST_ONLY  # fills only as the price trades through
-        sign = 1.0 if order.side is OrderSide.BUY else -1.0
-        for fill in order.fills[seen:]:
-            fee_usd = float(fill.fee) * (self._mark_usd if self._inverse else 1.0)
-            booked = float(fill.price_usd) if maker else own_mark  # in the instrument's price
-            slippage_usd = self._slippage_usd(instrument, order.side, fill, own_mark)
-            basis = 0.0
-            if instrument.expiry_ms is not None:  # a future: its basis is apart
-                basis = own_mark / self._mark_usd - 1
-                signed = sign * float(fill.size_contracts)
-                earned = self.basis.trade(instrument.instrument_id, signed, basis)
-                if not self._opening:
-                    self._cost(fill.ts_ms, "basis", -earned)
-            if self._opening:
-                self._opening_cost_usd += fee_usd + slippage_usd
-                continue
-            self._cost(fill.ts_ms, "fees", fee_usd)
-            if not maker:
-                self._cost(fill.ts_ms, "slippage", slippage_usd)
-            spot_booked = booked / (1 + basis)  # the same contracts at spot
-            self.recorder.fill(self._next_tick, sign * float(fill.size_contracts), spot_booked)
-            self._fill_marks.append(
-                (order.client_order_id, order.side, fill.size_contracts, booked)
-            )
-
-    def _slippage_usd(
-        self, instrument: Instrument, side: OrderSide, fill: Fill, mark: float
-    ) -> float:
-        """What the fill cost against the mark of its instrument at its moment (positive:
-        worse than the mark)."""
-        sign = 1.0 if side is OrderSide.SELL else -1.0
-        face, price = float(instrument.contract_value), float(fill.price_usd)
-        size = float(fill.size_contracts)
-        if self._inverse:
-            return sign * size * face * (1 / price - 1 / mark) * mark
-        return sign * size * face * (mark - price)
+        self.fills.on_order(event, self._mark, self._mark_usd, self._next_tick)
 
     def _cost(self, ts_ms: int, component: str, usd: float) -> None:
         self.recorder.cost(ts_ms, component, usd)
@@ -542,13 +491,13 @@ class PolicyRun:
             engine=self.engine,
             trail=self.store.trail,
             recorder=self.recorder,
-            fills=tuple(self._fill_marks),
+            fills=tuple(self.fills.marks),
             orders_at_start=self._orders_at_start,
             transfers_at_start=self._transfers_at_start,
             withdrawals_at_start=self._withdrawals_at_start,
             deposits_at_start=self._deposits_at_start,
             liquidations=self._liquidations,
-            opening_cost_usd=self._opening_cost_usd,
+            opening_cost_usd=self.fills.opening_cost_usd,
             events=self.events,
             elapsed_s=elapsed_s,
         )
