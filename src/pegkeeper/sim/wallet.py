@@ -8,6 +8,7 @@ it. Withdrawals leave the funding account (amount plus fee) when requested and g
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -68,10 +69,7 @@ class Wallet:
         self.address_tag = ""
 
     def address(self, currency: str) -> str:
-        chain = _chain(currency)
-        tag = f"{self.address_tag}-" if self.address_tag else ""
-        digest = hashlib.sha256(f"pegkeeper-sim-{tag}{chain}".encode()).hexdigest()
-        return f"bc1qsim{digest[:32]}" if currency == "BTC" else f"TSim{digest[:30]}"
+        return _address(self.address_tag, currency)
 
     def receive(
         self, amount: Decimal, currency: str, now_ms: int, tx_id: str | None = None
@@ -169,6 +167,16 @@ class Wallet:
         if found is None:
             raise NotFound(f"withdrawal {client_id!r} does not exist", code="58129")
         return found
+
+
+@functools.cache
+def _address(tag: str, currency: str) -> str:
+    """A deposit address, the same for the same tag and currency: made once (a wallet that
+    follows the chain asks for it at every block)."""
+    chain = _chain(currency)
+    prefix = f"{tag}-" if tag else ""
+    digest = hashlib.sha256(f"pegkeeper-sim-{prefix}{chain}".encode()).hexdigest()
+    return f"bc1qsim{digest[:32]}" if currency == "BTC" else f"TSim{digest[:30]}"
 
 
 def _chain(currency: str) -> str:
