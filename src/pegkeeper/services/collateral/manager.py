@@ -173,10 +173,14 @@ class CollateralManager:
         comparisons."""
         if mark_price_usd <= 0:
             return False
-        self._outlook.price(mark_price_usd)
-        if self.state is None:
+        outlook = self._outlook
+        if outlook.reads:  # for a policy that reads none, no call on every tick
+            outlook.price(mark_price_usd)
+            if self.state is not None:
+                self.state = outlook.applied(self.state)
+        state = self.state
+        if state is None:
             return False
-        state = self.state = self._outlook.applied(self.state)
         self._mark_usd = mark_price_usd
         if self._band.contains(state, mark_price_usd, self._quiet_kind):
             return False
