@@ -201,10 +201,13 @@ class CollateralManager:
         if state is None:
             return False
         share_cents = self._reader.share_cents(total_liability_cents)
-        self._outlook.liability(share_cents)
+        outlook = self._outlook
+        if outlook.reads:
+            outlook.liability(share_cents)
         if share_cents == state.liability_cents:
             return False
-        state = self.state = self._outlook.applied(state)
+        if outlook.reads:
+            state = self.state = outlook.applied(state)
         estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd, share_cents)
         kind = self.policy.decide(estimate).action.kind
         wake = kind is not CollateralActionKind.HOLD and kind is not self._quiet_kind
