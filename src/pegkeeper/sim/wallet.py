@@ -62,7 +62,7 @@ class Wallet:
         self._withdrawal_ms = withdrawal_ms
         self._deposits: list[Deposit] = []
         self._withdrawals: dict[str, Withdrawal] = {}
-        self._moving = 0  # deposits and withdrawals not yet in their final state "2"
+        self.moving = 0  # deposits and withdrawals not yet in their final state "2"
         self.withdrawal_limit: Decimal | None = None  # per withdrawal; None: no limit
         # tells this exchange's deposit addresses apart from another simulated exchange's
         # paid by the same wallet; empty: the addresses every simulated exchange had before
@@ -89,7 +89,7 @@ class Wallet:
             ts_ms=now_ms,
         )
         self._deposits.append(deposit)
-        self._moving += 1
+        self.moving += 1
         return deposit
 
     def withdraw(
@@ -135,11 +135,11 @@ class Wallet:
             ts_ms=now_ms,
         )
         self._withdrawals[client_id] = withdrawal
-        self._moving += 1
+        self.moving += 1
         return withdrawal
 
     def advance(self, now_ms: int) -> None:
-        if not self._moving:
+        if not self.moving:
             return  # nothing on its way: the common case on every price update
         for index, deposit in enumerate(self._deposits):
             state = _state_at(now_ms - deposit.ts_ms, self._deposit_confirmation_ms)
@@ -148,13 +148,13 @@ class Wallet:
             if deposit.state == "0":
                 self._credit_funding(deposit.amount, deposit.currency)
             if state == "2":
-                self._moving -= 1
+                self.moving -= 1
             self._deposits[index] = replace(deposit, state=state)
         for client_id, withdrawal in self._withdrawals.items():
             state = _state_at(now_ms - withdrawal.ts_ms, self._withdrawal_ms)
             if state != withdrawal.state:
                 if state == "2":
-                    self._moving -= 1
+                    self.moving -= 1
                 tx_id = hashlib.sha256(f"withdrawal-{client_id}".encode()).hexdigest()
                 self._withdrawals[client_id] = replace(withdrawal, state=state, tx_id=tx_id)
 
