@@ -15,8 +15,8 @@ git ignores). The two alternate for ROUNDS rounds and the best round of each is 
 process prints the pegkeeper it imported, which the report shows.
 
 Target: at least 150 000 events per second on one core for each policy. Measured on this
-machine (2 cores, other work running, best of 3 rounds): stablesats 104 600 before, 173 100
-after (x1.66); maker-band 100 100 before, 161 400 after (x1.61); the same orders, tracking
+machine (2 cores, other work running, best of 3 rounds): stablesats 104 900 before, 169 100
+after (x1.61); maker-band 99 800 before, 156 800 after (x1.57); the same orders, tracking
 error and costs. Each policy runs after a full garbage collection, so that the reference
 cycles the last run left are not collected during the next one's measured time.
 

@@ -237,9 +237,11 @@ def test_a_deposit_is_credited_as_it_confirms() -> None:
     engine.set_price(T0 + 30_000, D(7000))
     assert engine.wallet.deposits("BTC")[0].state == "1"
     assert engine.balances().funding_balance == D("0.5")
+    assert engine.wallet.moving == 1  # on its way until its final state
     engine.advance(T0 + 60_000)
     assert [d.state for d in engine.wallet.deposits()] == ["2"]
     assert engine.balances().funding_balance == D("0.5")  # credited once
+    assert engine.wallet.moving == 0
 
 
 def test_a_withdrawal_leaves_the_funding_account_with_its_fee() -> None:
@@ -248,11 +250,13 @@ def test_a_withdrawal_leaves_the_funding_account_with_its_fee() -> None:
     address = "bc1qexampleaddress"
     wd = engine.wallet.withdraw("w1", "BTC", D("0.4"), address, T0, fee=D("0.0002"))
     assert engine.wallet.withdraw("w1", "BTC", D("0.4"), address, T0) == wd  # idempotent
+    assert engine.wallet.moving == 1  # the repeat is the same withdrawal
     assert engine.balances().funding_balance == D("0.5998")
     engine.advance(T0 + 30_000)
     assert engine.wallet.withdrawal("w1").state == "1" and engine.wallet.withdrawal("w1").tx_id
     engine.advance(T0 + 60_000)
     assert [w.state for w in engine.wallet.withdrawals("BTC")] == ["2"]
+    assert engine.wallet.moving == 0
     for client_id, amount, fee, code in [("w2", "0.6", None, "58350"), ("w3", "0.1", "0", "58208")]:
         with pytest.raises(OrderRejected) as refused:
             engine.wallet.withdraw(

@@ -73,12 +73,13 @@ class ServiceFunding:
         self._next_sync_ms = 0
         self._last_cycle_ms = 0
         self._follow_ms = int(service.settings.check_interval_seconds * 1000)
+        self._following = service.following  # as the last cycle left it (only a cycle moves it)
 
     def on_price(self, mark_price_usd: Decimal) -> bool:
         if self._clock.now_ms() >= self._next_sync_ms:  # every tick: no call when not due
             self._sync()
         wanted = self.service.on_price(mark_price_usd)
-        if not wanted and self.service.following:  # as production's periodic check would
+        if not wanted and self._following:  # as production's periodic check would
             wanted = self._clock.now_ms() >= self._last_cycle_ms + self._follow_ms
         return wanted
 
@@ -90,7 +91,9 @@ class ServiceFunding:
     ) -> CollateralDecisionRecord | None:
         self._sync()
         self._last_cycle_ms = self._clock.now_ms()
-        return await self.service.cycle(reason, correlation_id)
+        record = await self.service.cycle(reason, correlation_id)
+        self._following = self.service.following
+        return record
 
     def _sync(self) -> None:
         """The chain mines the blocks due by now, and the exchange credits what they paid it."""

@@ -80,10 +80,10 @@ def split_cents(total_cents: int, weights: Sequence[Decimal]) -> list[int]:
     weight of 0, which the carry allocation gives a leg it emptied, gets nothing)."""
     if total_cents < 0:
         raise ValueError(f"cannot split a negative amount: {total_cents}")
+    if len(weights) == 1 and weights[0] > 0:
+        return [total_cents]  # what the arithmetic below gives one leg, without it
     if not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
         raise ValueError("weights must be positive, or zero beside a positive one")
-    if len(weights) == 1:
-        return [total_cents]  # what the arithmetic below gives one leg, without it
     total_weight = sum(weights, Decimal(0))
     exact = [Decimal(total_cents) * w / total_weight for w in weights]
     shares = [int(x.to_integral_value(rounding=ROUND_FLOOR)) for x in exact]

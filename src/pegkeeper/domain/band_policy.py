@@ -72,7 +72,7 @@ class BandHedgePolicy:
 
     def decide(self, inputs: HedgeInputs) -> HedgeDecision:
         action, rule = self._action(inputs)
-        return HedgeDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
+        return HedgeDecision(inputs, action, rule, self.name)
 
     def _action(self, inputs: HedgeInputs) -> tuple[HedgeAction, str]:
         p = self.params

@@ -191,7 +191,7 @@ class StablesatsCollateralPolicy:
 
     def decide(self, inputs: CollateralInputs) -> CollateralDecision:
         action, rule = self._action(inputs)
-        return CollateralDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
+        return CollateralDecision(inputs, action, rule, self.name)
 
     def _action(self, inputs: CollateralInputs) -> tuple[CollateralAction, str]:
         p = self.params
@@ -312,7 +312,7 @@ class GaloyDealerCollateralPolicy:
 
     def decide(self, inputs: CollateralInputs) -> CollateralDecision:
         action, rule = self._action(inputs)
-        return CollateralDecision(inputs=inputs, action=action, rule=rule, policy=self.name)
+        return CollateralDecision(inputs, action, rule, self.name)
 
     def _action(self, inputs: CollateralInputs) -> tuple[CollateralAction, str]:
         p = self.params

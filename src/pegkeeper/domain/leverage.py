@@ -150,7 +150,7 @@ def move_pnl(
     """What a move of the mark from `mark_usd` to `new_mark_usd` adds to the equity of a
     position of `signed_face` (USD when inverse, BTC when linear), in its collateral."""
     if inverse:
-        return signed_face * (1 / mark_usd - 1 / new_mark_usd)
+        return signed_face * (ONE / mark_usd - ONE / new_mark_usd)
     return signed_face * (new_mark_usd - mark_usd)
 
 

@@ -146,7 +146,8 @@ class SimEngine:
         self._desk.match_resting(market, now_ms)
         if market.crosses_liquidation(price_usd):
             self._liquidate(market, now_ms, price_usd)
-        self._wallet.advance(now_ms)
+        if self._wallet.moving:  # nothing on its way is the common case: not even a call
+            self._wallet.advance(now_ms)
 
     def set_prices(self, now_ms: int, price_usd: Decimal) -> None:
         """The same price for every live instrument (no basis between swaps and futures)."""

@@ -28,7 +28,9 @@ class Margins:
         return markets
 
     def equity(self, currency: str) -> Decimal:
-        upnl = sum((m.unrealised_pnl() for m in self.markets_in(currency)), ZERO)
+        upnl = ZERO
+        for market in self.markets_in(currency):  # a loop: read on every funding check
+            upnl += market.unrealised_pnl()
         return self._accounts.ledger(currency).trading_cash + upnl
 
     def available(self, currency: str, equity: Decimal | None = None) -> Decimal:
@@ -39,7 +41,10 @@ class Margins:
         return max(ZERO, equity - self.initial(currency))
 
     def initial(self, currency: str) -> Decimal:
-        return sum((m.initial_margin() for m in self.markets_in(currency)), ZERO)
+        margin = ZERO
+        for market in self.markets_in(currency):
+            margin += market.initial_margin()
+        return margin
 
     def maintenance(self, currency: str) -> Decimal:
         return sum((self.of_position(m)[1] for m in self.markets_in(currency)), ZERO)

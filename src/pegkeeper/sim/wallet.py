@@ -8,6 +8,7 @@ it. Withdrawals leave the funding account (amount plus fee) when requested and g
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -61,17 +62,14 @@ class Wallet:
         self._withdrawal_ms = withdrawal_ms
         self._deposits: list[Deposit] = []
         self._withdrawals: dict[str, Withdrawal] = {}
-        self._settled_count = 0  # deposits and withdrawals in their final state "2"
+        self.moving = 0  # deposits and withdrawals not yet in their final state "2"
         self.withdrawal_limit: Decimal | None = None  # per withdrawal; None: no limit
         # tells this exchange's deposit addresses apart from another simulated exchange's
         # paid by the same wallet; empty: the addresses every simulated exchange had before
         self.address_tag = ""
 
     def address(self, currency: str) -> str:
-        chain = _chain(currency)
-        tag = f"{self.address_tag}-" if self.address_tag else ""
-        digest = hashlib.sha256(f"pegkeeper-sim-{tag}{chain}".encode()).hexdigest()
-        return f"bc1qsim{digest[:32]}" if currency == "BTC" else f"TSim{digest[:30]}"
+        return _address(self.address_tag, currency)
 
     def receive(
         self, amount: Decimal, currency: str, now_ms: int, tx_id: str | None = None
@@ -91,6 +89,7 @@ class Wallet:
             ts_ms=now_ms,
         )
         self._deposits.append(deposit)
+        self.moving += 1
         return deposit
 
     def withdraw(
@@ -136,10 +135,11 @@ class Wallet:
             ts_ms=now_ms,
         )
         self._withdrawals[client_id] = withdrawal
+        self.moving += 1
         return withdrawal
 
     def advance(self, now_ms: int) -> None:
-        if self._settled_count == len(self._deposits) + len(self._withdrawals):
+        if not self.moving:
             return  # nothing on its way: the common case on every price update
         for index, deposit in enumerate(self._deposits):
             state = _state_at(now_ms - deposit.ts_ms, self._deposit_confirmation_ms)
@@ -148,13 +148,13 @@ class Wallet:
             if deposit.state == "0":
                 self._credit_funding(deposit.amount, deposit.currency)
             if state == "2":
-                self._settled_count += 1
+                self.moving -= 1
             self._deposits[index] = replace(deposit, state=state)
         for client_id, withdrawal in self._withdrawals.items():
             state = _state_at(now_ms - withdrawal.ts_ms, self._withdrawal_ms)
             if state != withdrawal.state:
                 if state == "2":
-                    self._settled_count += 1
+                    self.moving -= 1
                 tx_id = hashlib.sha256(f"withdrawal-{client_id}".encode()).hexdigest()
                 self._withdrawals[client_id] = replace(withdrawal, state=state, tx_id=tx_id)
 
@@ -169,6 +169,16 @@ class Wallet:
         if found is None:
             raise NotFound(f"withdrawal {client_id!r} does not exist", code="58129")
         return found
+
+
+@functools.cache
+def _address(tag: str, currency: str) -> str:
+    """A deposit address, the same for the same tag and currency: made once (a wallet that
+    follows the chain asks for it at every block)."""
+    chain = _chain(currency)
+    prefix = f"{tag}-" if tag else ""
+    digest = hashlib.sha256(f"pegkeeper-sim-{prefix}{chain}".encode()).hexdigest()
+    return f"bc1qsim{digest[:32]}" if currency == "BTC" else f"TSim{digest[:30]}"
 
 
 def _chain(currency: str) -> str:

@@ -173,10 +173,14 @@ class CollateralManager:
         comparisons."""
         if mark_price_usd <= 0:
             return False
-        self._outlook.price(mark_price_usd)
-        if self.state is None:
+        outlook = self._outlook
+        if outlook.reads:  # for a policy that reads none, no call on every tick
+            outlook.price(mark_price_usd)
+            if self.state is not None:
+                self.state = outlook.applied(self.state)
+        state = self.state
+        if state is None:
             return False
-        state = self.state = self._outlook.applied(self.state)
         self._mark_usd = mark_price_usd
         if self._band.contains(state, mark_price_usd, self._quiet_kind):
             return False
@@ -197,10 +201,13 @@ class CollateralManager:
         if state is None:
             return False
         share_cents = self._reader.share_cents(total_liability_cents)
-        self._outlook.liability(share_cents)
+        outlook = self._outlook
+        if outlook.reads:
+            outlook.liability(share_cents)
         if share_cents == state.liability_cents:
             return False
-        state = self.state = self._outlook.applied(state)
+        if outlook.reads:
+            state = self.state = outlook.applied(state)
         estimate = estimate_at(state, self._mark_usd or state.reading.mark_price_usd, share_cents)
         kind = self.policy.decide(estimate).action.kind
         wake = kind is not CollateralActionKind.HOLD and kind is not self._quiet_kind

@@ -17,6 +17,7 @@ class OutlookFeed:
     def __init__(self, params: OutlookParams | None, clock: Clock) -> None:
         self._estimator = None if params is None else OutlookEstimator(params)
         self._clock = clock
+        self.reads = params is not None  # whether the policy reads an outlook at all
 
     def price(self, mark_price_usd: Decimal) -> None:
         if self._estimator is not None:
