@@ -4,6 +4,7 @@ and the basis counted as a carry apart from the tracking error."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 
@@ -14,9 +15,17 @@ from pegkeeper.backtest.carry_run import CarryRun
 from pegkeeper.backtest.flows import Flows
 from pegkeeper.backtest.funding_rates import FundingSchedule
 from pegkeeper.backtest.runner import BacktestInputs, BacktestSettings, PolicyRun
+from pegkeeper.bootstrap.backtest import (
+    BacktestInputError,
+    BacktestRequest,
+    backtest_settings,
+    load_inputs,
+)
+from pegkeeper.config import load_settings
 from pegkeeper.config.carry import CarrySettings
 from pegkeeper.domain.allocation import Allocation, HedgeLeg
 from pegkeeper.domain.band_policy import BandHedgePolicy
+from tests.shared_data import shared_data
 from tests.unit.test_backtest_runner import flat_path, path_of
 
 HALF_AND_HALF = Allocation(
@@ -148,3 +157,26 @@ async def test_positive_funding_keeps_the_hedge_on_the_perpetual() -> None:
     run = await carry_run("0.0001", 60)  # shorts earn 11 %/yr there, nothing on the future
     assert run.carry is not None and run.carry.decisions == []
     assert run.engine.position("BTC-USD-SWAP").size_contracts == -1000
+
+
+@pytest.mark.parametrize(("venue", "rate"), [("bybit", "0.00008265"), ("gate", "0.000086")])
+def test_a_funding_file_of_several_venues_is_read_for_the_venue_named(
+    venue: str, rate: str
+) -> None:
+    data = shared_data()
+    request = BacktestRequest(
+        data / "btc" / "binance-btcusdt-1m-2022-11-07_10.csv",
+        data / "funding" / "btcusdt-funding-6venues-utc.csv",
+        "none",
+        funding_venue=venue,
+    )
+    settings = load_settings()
+    inputs = load_inputs(request, settings, backtest_settings(settings, request))
+    # the file's row of that venue for 2022-11-08 00:00 UTC
+    assert inputs.funding.rate_at(1_667_865_600_000) == Decimal(rate)
+    with pytest.raises(BacktestInputError, match="no rows of venue 'nasdaq'; the file holds"):
+        load_inputs(
+            replace(request, funding_venue="nasdaq"),
+            settings,
+            backtest_settings(settings, request),
+        )

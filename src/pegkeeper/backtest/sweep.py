@@ -51,6 +51,7 @@ class SweepPathModel(_Table):
     label: str | None = None  # None: the file names
     fill_gaps: bool = False
     volume_unit: Literal["base", "quote"] | None = None
+    funding_venue: str | None = None  # a file of several venues: which one
 
 
 class SweepFlowsModel(_Table):
@@ -103,6 +104,7 @@ class SweepPath:
     funding: Path | None
     fill_gaps: bool
     volume_unit: str | None
+    funding_venue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +211,8 @@ def _read(file: Path) -> SweepFileModel:
 
 _EXPECTED_KEYS = (
     "expected setups or policies, [parameters], [[paths]] with prices, funding, label, "
-    "fill_gaps, volume_unit, and [flows] with spec, seeds; see examples/sweep-crashes.toml"
+    "fill_gaps, volume_unit, funding_venue, and [flows] with spec, seeds; see "
+    "examples/sweep-crashes.toml"
 )
 
 
@@ -222,7 +225,9 @@ def _paths(paths: Sequence[SweepPathModel], data_dir: Path | None) -> tuple[Swee
         except FileNotFoundError as error:
             raise SweepFileError(f"paths[{i}]: {error}") from None
         label = path.label or " + ".join(Path(f).name for f in (path.prices, path.funding) if f)
-        found.append(SweepPath(label, prices, funding, path.fill_gaps, path.volume_unit))
+        found.append(
+            SweepPath(label, prices, funding, path.fill_gaps, path.volume_unit, path.funding_venue)
+        )
     labels = [p.label for p in found]
     twice = sorted({label for label in labels if labels.count(label) > 1})
     if twice:

@@ -42,6 +42,7 @@ from pegkeeper.backtest.service_funding import (
     service_funding,
 )
 from pegkeeper.backtest.sweep import CellOutcome, SweepCell
+from pegkeeper.backtest.venue_funding import load_venue_funding
 from pegkeeper.bootstrap.collateral import (
     alert_settings,
     allocation_of,
@@ -69,6 +70,7 @@ class BacktestRequest:
     fill_gaps: bool = False
     volume_unit: str | None = None  # None: `[backtest.book] volume_unit`
     liability_usd: Decimal | None = None  # None: `[backtest] initial_liability_usd`
+    funding_venue: str | None = None  # a funding file of several venues: which one
 
 
 def backtest_settings(settings: Settings, request: BacktestRequest) -> BacktestSettings:
@@ -185,17 +187,20 @@ def load_inputs(
     """Reads and checks every input; BacktestInputError names what cannot be used."""
     try:
         path = load_prices(request.prices, fill_gaps=request.fill_gaps)
-        funding = _funding(request.funding, settings, path)
+        funding = _funding(request.funding, settings, path, request.funding_venue)
         flows = _flows(request.flows or settings.backtest.flows, path, backtest)
     except (PriceFileError, FundingFileError, FlowSpecError) as error:
         raise BacktestInputError(str(error)) from None
     return BacktestInputs(path, flows, funding)
 
 
-def _funding(file: Path | None, settings: Settings, path: PricePath) -> FundingSchedule:
+def _funding(
+    file: Path | None, settings: Settings, path: PricePath, venue: str | None
+) -> FundingSchedule:
     if file is None:
         return FundingSchedule.constant_rate(settings.backtest.funding_rate)
-    schedule = load_funding(file)
+    # one venue of a file of several (btcusdt-funding-6venues-utc.csv), or Deribit's hourly
+    schedule = load_funding(file) if venue is None else load_venue_funding(file, venue).schedule()
     schedule.check_covers(path.start_ms, path.end_ms)
     return schedule
 
@@ -302,7 +307,12 @@ def run_cell(cell: SweepCell) -> CellOutcome:
     """One cell of a sweep, in whatever process runs it: its numbers, or why it could not run."""
     path = cell.path
     request = BacktestRequest(
-        path.prices, path.funding, cell.flows, path.fill_gaps, path.volume_unit
+        path.prices,
+        path.funding,
+        cell.flows,
+        path.fill_gaps,
+        path.volume_unit,
+        funding_venue=path.funding_venue,
     )
     try:
         runs = prepare_runs([(cell.setup, cell.settings)], request)

@@ -47,6 +47,14 @@ def register(
             Path | None,
             typer.Option("--funding", help="funding rate history (default: [backtest] rate)"),
         ] = None,
+        funding_venue: Annotated[
+            str | None,
+            typer.Option(
+                "--funding-venue",
+                help="the venue to read from a --funding file of several (bybit, gate, htx, "
+                "kucoin, mexc, dydx in btcusdt-funding-6venues-utc.csv)",
+            ),
+        ] = None,
         flows: Annotated[
             str | None,
             typer.Option(
@@ -129,7 +137,7 @@ def register(
             given = {
                 "--prices": prices, "--funding": funding, "--flows": flows, "--policy": policy,
                 "--setup": setup, "--fill-gaps": fill_gaps, "--volume-unit": volume_unit,
-                "--liability-usd": liability_usd,
+                "--liability-usd": liability_usd, "--funding-venue": funding_venue,
             }  # fmt: skip
             _sweep_options_only(given, workers, dask, fail)
             options = SweepOptions(
@@ -154,6 +162,7 @@ def register(
             fill_gaps=fill_gaps,
             volume_unit=volume_unit,
             liability_usd=_usd(liability_usd, fail),
+            funding_venue=funding_venue,
         )
         _run_single(settings, named, request, report, as_json, fail)
 
