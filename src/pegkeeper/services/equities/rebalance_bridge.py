@@ -79,7 +79,7 @@ class BridgeSteps:
         if isinstance(progress, Mined):
             outcome = progress.outcome
             return Done(usdc_units_to_usdc(units), tx_hash=outcome.tx_hash, costs=gas(outcome))
-        return _not_mined(progress)
+        return _not_mined(progress, gas)
 
     async def mint(self, move: MoveRecord, busy: bool, gas: GasPricer) -> StepLook:
         source, destination = self.route.source_of(move), self.route.destination_of(move)
@@ -120,15 +120,16 @@ class BridgeSteps:
                 detail=detail,
                 costs=gas(outcome),
             )
-        return _not_mined(progress)
+        return _not_mined(progress, gas)
 
     async def _attested(self, source: ChainSide, burn_hash: str) -> BridgeMessage | None:
         messages = await self._attestations.messages(source.domain, burn_hash)
         return next((m for m in messages if m.complete), None)
 
 
-def _not_mined(progress: Waiting | Reverted | Mined) -> StepLook:
+def _not_mined(progress: Waiting | Reverted | Mined, gas: GasPricer) -> StepLook:
     if isinstance(progress, Reverted):
-        return Halted(Halt.TX_REVERTED, progress.why)
+        costs = gas(progress.outcome) if progress.outcome is not None else ()
+        return Halted(Halt.TX_REVERTED, progress.why, costs)
     assert isinstance(progress, Waiting)
     return Wait(progress.why)
