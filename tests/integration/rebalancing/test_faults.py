@@ -174,6 +174,9 @@ async def test_a_failed_withdrawal_leaves_the_usdc_at_the_broker(
         Decimal(9_000),
         Decimal(0),
     )
+    # of which 4 000 USDC, which a conversion to the chain cannot spend
+    assert desk.rebalancer.last_view is not None
+    assert desk.rebalancer.last_view.broker_usdc == Decimal(4_000)
     assert desk.sim.wallets.withdrawal_posts == 1
 
 
