@@ -115,6 +115,11 @@ class AttestationServer:
         await web.SockSite(self._runner, sock).start()
         self._session = aiohttp.ClientSession()
 
+    def forget(self) -> None:
+        """Forgets the burns seen so far, as a restarted service does (for a source chain
+        reverted to a snapshot)."""
+        self._seen.clear()
+
     async def stop(self) -> None:
         if self._session is not None:
             await self._session.close()
