@@ -205,11 +205,17 @@ async def open_bridged_desk(
     wallet_world: RaindexWorld,
     store: SqlStore,
     holdings: Holdings = SHORT_ONCHAIN,
+    *,
+    fee_units: int = 0,
     **options: Any,
 ) -> Desk:
     """A desk (harness.open_desk, `options` as it takes them) whose cash moves cross the
-    bridge: a new maker holding `holdings`, with ether on both chains."""
+    bridge: a new maker holding `holdings`, with ether on both chains; `fee_units`: the fee
+    a burn allows (its maxFee) and the attestation services charge (a fast transfer's)."""
     bridge = await open_bridge(orderbook_world, wallet_world)
+    bridge.settings = bridge.settings.model_copy(update={"max_fee_units": fee_units})
+    for server in bridge.attesters.values():
+        server.fee_units = fee_units
     try:
         messenger = bridge.orderbook.messenger.address.lower()
         maker = await new_maker(orderbook_world, holdings, token_messenger=messenger)

@@ -335,6 +335,31 @@ async def test_the_gas_of_each_transaction_is_counted_on_its_own_chain(
         assert by_step[step].amount_usd == Decimal(wei) / Decimal(ETHER_WEI) * ETHER_USD, step
 
 
+async def test_a_fast_transfers_bridge_fee_is_a_cost_and_the_rest_is_deposited(
+    bridged_desk: OpenDesk,
+) -> None:
+    # the move of the first test as a fast transfer whose attested fee is 1.5 USDC: 4 000
+    # burned on the wallet's chain, 3 998.5 minted on the orderbook's and deposited, and the
+    # 1.5 counted among the move's costs (USDC at par)
+    fee_units = 1_500_000
+    desk = await bridged_desk(fee_units=fee_units)
+    move = await _moved(desk, MoveKind.CASH_TO_CHAIN)
+    bridge = desk.bridge
+    assert bridge is not None
+
+    assert await bridge.wallet.burns() == [MOVED_UNITS]
+    assert await bridge.orderbook.mints() == [MOVED_UNITS - fee_units]
+    bridged, deposited = move.intent(MoveStep.BRIDGED), move.intent(MoveStep.DEPOSITED)
+    assert bridged is not None and deposited is not None
+    assert bridged.amount_received == Decimal("3998.5")
+    assert await desk.vault(desk.usdc, USDC_VAULT_ID) == 1_000 * USDC_UNITS + 3_998_500_000
+    assert await desk.wallet(desk.usdc) == 0
+    costs = [c for c in await desk.store.rebalancing.costs(0, 2**62) if c.move_id == move.move_id]
+    (fee,) = [c for c in costs if c.kind is CostKind.FEE]
+    assert (fee.step, fee.amount_usd) == (MoveStep.BRIDGED, Decimal("1.5"))
+    assert desk.account.cash_usd == Decimal(5_000)
+
+
 async def test_a_mint_pending_past_its_bump_waits_for_the_message_to_sign_again(
     bridged_desk: OpenDesk,
 ) -> None:

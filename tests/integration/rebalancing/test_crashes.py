@@ -17,7 +17,6 @@ runs on SQLite, a handful of points again on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from pegkeeper.domain.equities.moves import Halt, MoveKind, MoveStatus
 from pegkeeper.sim.brokers.alpaca_wallets import USDC_POSITION
 from pegkeeper.sim.raindex.artifacts import Artifact
 from tests.anvil_chain import anvil_path, running_anvil, solcjs_path
-from tests.integration.conftest import postgres_database, sqlite_url
+from tests.integration.conftest import postgres_database
 from tests.integration.rebalancing.crash_points import (
     HOLDINGS,
     Crash,
@@ -134,28 +133,6 @@ async def fresh_chain(chain: Chain) -> AsyncIterator[Chain]:
     finally:
         await chain.world.revert(chain.snapshot)
         chain.snapshot = await chain.world.snapshot()
-
-
-@pytest.fixture(scope="module")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store's file at the newest schema, copied for each case."""
-    directory = tmp_path_factory.mktemp("template")
-    asyncio.run(_migrate(sqlite_url(directory)))
-    return directory / "store" / "pegkeeper.db"
-
-
-async def _migrate(url: str) -> None:
-    await (await open_store(url)).close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def sqlite_store(migrated_sqlite: Path, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    shutil.copy(migrated_sqlite, tmp_path / "pegkeeper.db")
-    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'pegkeeper.db'}", migrate=False)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

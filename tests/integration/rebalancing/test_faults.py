@@ -20,7 +20,7 @@ from pegkeeper.adapters.clock import ManualClock
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.domain.collateral import Alert, AlertKind, Severity
 from pegkeeper.domain.equities.inventory import CASH_ASSET, AssetInventory
-from pegkeeper.domain.equities.move_records import IntentStatus, MoveRecord
+from pegkeeper.domain.equities.move_records import CostKind, IntentStatus, MoveRecord
 from pegkeeper.domain.equities.moves import (
     HALTS,
     Halt,
@@ -33,6 +33,8 @@ from pegkeeper.sim.brokers.alpaca_wallets import USDC_POSITION
 from tests.chain_rpc_proxy import RpcProxy
 from tests.integration.rebalancing.crash_points import (
     HOLDINGS,
+    Crash,
+    Tapper,
     approve_move,
     move_ended,
     move_of,
@@ -52,6 +54,7 @@ from tests.integration.rebalancing.harness import (
 from tests.waiting import until
 
 MINUTE_MS = 60_000
+ETHER_USD = Decimal("3000.5")
 
 
 @pytest.fixture
@@ -171,6 +174,9 @@ async def test_a_failed_withdrawal_leaves_the_usdc_at_the_broker(
         Decimal(9_000),
         Decimal(0),
     )
+    # of which 4 000 USDC, which a conversion to the chain cannot spend
+    assert desk.rebalancer.last_view is not None
+    assert desk.rebalancer.last_view.broker_usdc == Decimal(4_000)
     assert desk.sim.wallets.withdrawal_posts == 1
 
 
@@ -210,6 +216,47 @@ async def test_a_reverted_transaction_is_not_taken_as_done_from_a_node_behind_it
     assert await desk.vault(desk.wrapper, AAPL_VAULT_ID) == 1 * WAD
     assert desk.account.positions["AAPL"].qty == Decimal(5)
     assert _held(await _inventory(desk, "AAPL")) == (Decimal(1), Decimal(5), Decimal(0))
+
+
+@pytest.mark.parametrize("crash_at", ["", "mint-after-result-wrapped-failed"])
+async def test_the_gas_of_a_reverted_transaction_is_counted_once(
+    crash_at: str, world: RaindexWorld, store: SqlStore, desks: list[Desk]
+) -> None:
+    # the wrap reverts (its allowance taken back) and pays its gas all the same; with a
+    # crash between the step marked failed and the move, the next process counts it
+    maker = await new_maker(world, HOLDINGS[MoveKind.MINT])
+    await _revoke_wrapper_allowance(world, maker)
+    tapper = Tapper(MoveKind.MINT, crash_at=crash_at)
+    desk = await _desk(
+        desks,
+        world,
+        store,
+        MoveKind.MINT,
+        maker=maker,
+        tap=tapper.tap,
+        gas_token_price_usd=ETHER_USD,
+    )
+    proposal_id = await approve_move(desk, MoveKind.MINT)
+    if crash_at:
+        for _ in range(20):
+            try:
+                await desk.rebalancer.cycle()
+            except Crash:
+                break
+        assert tapper.crashed
+        await desk.restart(tapper.fresh().tap)
+
+    move = await _stopped(desk, proposal_id, Halt.TX_REVERTED)
+
+    wrap = move.intent(MoveStep.WRAPPED)
+    assert wrap is not None and wrap.status is IntentStatus.FAILED
+    receipt = await world.w3.eth.get_transaction_receipt(HexStr(wrap.tx_hash))
+    assert receipt["status"] == 0
+    wei = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    assert wei > 0
+    (cost,) = [c for c in await desk.store.rebalancing.costs(0, 2**62) if c.move_id == move.move_id]
+    assert (cost.step, cost.kind) == (MoveStep.WRAPPED, CostKind.GAS)
+    assert cost.amount_usd == Decimal(wei) / Decimal(10**18) * ETHER_USD
 
 
 async def test_a_step_past_its_timeout_is_stuck_and_goes_on_when_the_answer_arrives(

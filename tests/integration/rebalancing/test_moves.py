@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
+from eth_typing import HexStr
 
 from pegkeeper.adapters.chain.stand_in import RaindexWorld
 from pegkeeper.adapters.store.database import SqlStore
@@ -131,4 +133,52 @@ async def test_cash_home_withdraws_usdc_and_sells_it_at_the_broker(long_desk: De
     await desk.cycles(lambda: _completed(desk, proposal_id))
 
     assert await desk.vault(desk.usdc, USDC_VAULT_ID) == 5_000 * 10**6
+    assert desk.account.cash_usd == Decimal(5_000)
+
+
+async def test_two_moves_at_once_sign_their_transactions_one_at_a_time(desk: Desk) -> None:
+    # AAPL (1 of 10 shares onchain) and cash (1 000 of 10 000 USD) both at 0.1: a mint of 4
+    # shares and 4 000 USD to the chain, approved together and in flight together. Their
+    # three transactions (the mint's wrap and deposit, the cash's deposit) take the signer's
+    # next three nonces, each signed once the one before is mined: none replaced or reused.
+    first_nonce, _ = await desk.nonces()
+    await desk.rebalancer.cycle()
+    proposals = await desk.store.rebalancing.proposals((ProposalStatus.PROPOSED,))
+    assert sorted(p.proposal.asset for p in proposals) == ["AAPL", CASH_ASSET]
+    for proposal in proposals:
+        await desk.store.rebalancing.approve_proposal(proposal.proposal_id, "ops", 1)
+    await desk.rebalancer.cycle()
+    assert len(await desk.store.rebalancing.active_moves()) == 2
+
+    async def both_completed() -> bool:
+        return all([await _completed(desk, p.proposal_id) for p in proposals])
+
+    await desk.cycles(both_completed)
+
+    moves = []
+    for proposal in proposals:
+        record = await desk.store.rebalancing.proposal(proposal.proposal_id)
+        assert record is not None
+        move = await desk.store.rebalancing.move(record.move_id)
+        assert move is not None
+        moves.append(move)
+    signed = sorted(
+        (i for m in moves for i in m.steps if i.nonce is not None),
+        key=lambda i: i.nonce or 0,
+    )
+    assert [i.nonce for i in signed] == [first_nonce, first_nonce + 1, first_nonce + 2]
+    assert sorted(i.step for i in signed) == sorted(
+        [MoveStep.WRAPPED, MoveStep.DEPOSITED, MoveStep.DEPOSITED]
+    )
+    assert {i.move_id for i in signed} == {m.move_id for m in moves}
+    for earlier, later in pairwise(signed):
+        assert later.created_at_ms >= earlier.updated_at_ms  # signed after the earlier's end
+    for intent in signed:
+        assert intent.replaced_tx_hashes == ()
+        receipt = await desk.world.w3.eth.get_transaction_receipt(HexStr(intent.tx_hash))
+        assert receipt["status"] == 1
+    assert await desk.nonces() == (first_nonce + 3, first_nonce + 3)
+    assert await desk.vault(desk.wrapper, AAPL_VAULT_ID) == 5 * WAD
+    assert await desk.vault(desk.usdc, USDC_VAULT_ID) == 5_000 * 10**6
+    assert desk.account.positions["AAPL"].qty == Decimal(5)
     assert desk.account.cash_usd == Decimal(5_000)

@@ -209,6 +209,9 @@ class AssetInventory:
 @dataclass(frozen=True, slots=True)
 class InventoryView:
     assets: dict[str, AssetInventory] = field(default_factory=dict)
+    # the part of the broker's cash reading held as USDC: a conversion to the chain spends
+    # only the rest, its dollars
+    broker_usdc: Decimal = ZERO
 
     def __getitem__(self, asset: str) -> AssetInventory:
         return self.assets[asset]

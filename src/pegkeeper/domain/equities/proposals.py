@@ -5,8 +5,9 @@ The onchain share of an asset is onchain / (onchain + at the broker). Outside it
 blocked for lack of inventory at the broker (a sell without the shares, a buy without the
 cash) gets a proposal even inside the band: enough to unblock it, and at least up to the
 target. Never while a move of the asset is in flight. Amounts: shares truncated to 9 dp (the
-broker's precision), cash floored to whole cents; capped by the operational limit per move;
-a cash move to the chain below the broker's minimum is not proposed, and says why.
+broker's precision), cash floored to whole cents; capped by the operational limit per move,
+and cash to the chain by the dollars its conversion may spend under the broker's collar; a
+cash move to the chain below the broker's minimum is not proposed, and says why.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ ALPACA_MIN_WITHDRAWAL_USD = Decimal(51)
 # Alpaca's smallest USD -> chain transfer: the USD converted by a cash-to-chain move, which
 # leaves at least the 51 USD withdrawal minimum after the conversion's collar and fees.
 ALPACA_MIN_TO_CHAIN_TRANSFER_USD = Decimal(53)
+# Alpaca holds a USDCUSD buy's notional plus its collar (about 2 %) out of the dollars at the
+# broker and refuses the order when they do not cover it: a conversion of at most
+# dollars / (1 + collar) goes through.
+ALPACA_CONVERSION_COLLAR = Decimal("0.02")
 
 _SHARE_STEP = Decimal(1).scaleb(-FRACTIONAL_DECIMALS)
 _SHARE_SHOWN = Decimal("0.0001")
@@ -127,7 +132,9 @@ def assess(
         if asset not in policies:
             raise InvalidInput(f"no rebalancing policy (band, limit) for {asset}; configure one")
         inventory = view.assets[asset]
-        result.append(_assess(inventory, policies[asset], blocked_by_asset.get(asset, []), moving))
+        found = blocked_by_asset.get(asset, [])
+        dollars = inventory.broker - view.broker_usdc if asset == CASH_ASSET else None
+        result.append(_assess(inventory, policies[asset], found, moving, dollars))
     return result
 
 
@@ -136,6 +143,7 @@ def _assess(
     policy: AssetPolicy,
     blocked: Sequence[BlockedHedge],
     moving: Collection[str],
+    dollars: Decimal | None,
 ) -> Assessment:
     share, band = inv.onchain_share, policy.band
 
@@ -160,7 +168,7 @@ def _assess(
         )
         if amount < shortfall:
             why += f"; only {plain(amount)}{_unit(inv.asset)} onchain"
-        return _sized(inv, policy, Direction.TO_BROKER, amount, why, hedges)
+        return _sized(inv, policy, Direction.TO_BROKER, amount, why, hedges, dollars)
     if band.contains(share):
         return none(f"onchain share {_share(share)} is inside {band} ({held})")
     direction = Direction.TO_CHAIN if to_target > 0 else Direction.TO_BROKER
@@ -169,7 +177,7 @@ def _assess(
         f"{plain(band.target)}"
     )
     hedges = tuple(h.hedge for h in blocked) if direction is Direction.TO_BROKER else ()
-    return _sized(inv, policy, direction, abs(to_target), why, hedges)
+    return _sized(inv, policy, direction, abs(to_target), why, hedges, dollars)
 
 
 def _sized(
@@ -179,13 +187,24 @@ def _sized(
     amount: Decimal,
     why: str,
     unblocks: tuple[str, ...],
+    dollars: Decimal | None,
 ) -> Assessment:
+    """`dollars`: the cash asset's dollars at the broker (its reading without the USDC)."""
     kind = MoveKind.of(inv.asset, direction)
     capped = min(amount, policy.max_per_move)
-    rounded = _round(inv.asset, capped)
     unit = _unit(inv.asset)
     if capped < amount:
         why += f"; capped at the {plain(policy.max_per_move)}{unit} limit per move"
+    if kind is MoveKind.CASH_TO_CHAIN and dollars is not None:
+        room = _round(inv.asset, max(dollars, ZERO) / (1 + ALPACA_CONVERSION_COLLAR))
+        if room < capped:
+            capped = room
+            why += (
+                f"; capped at {plain(room)} USD: the conversion holds its notional plus the "
+                f"{plain(ALPACA_CONVERSION_COLLAR * 100)} % collar out of the broker's "
+                f"{plain(dollars)} USD"
+            )
+    rounded = _round(inv.asset, capped)
     share, band = inv.onchain_share, policy.band
     if rounded <= 0:
         reason = f"{why}; {plain(capped)}{unit} rounds to nothing: no {kind.value} proposed"

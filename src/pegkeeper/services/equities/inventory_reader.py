@@ -5,11 +5,13 @@ take now for want of shares or cash (what a proposal should unblock).
 
 The broker's cash is its dollars and the USDC it holds (1 USDC counted as 1 USD, as onchain):
 USDC bought for a move to the chain is still there until its withdrawal is asked for, and
-USDC back from a FAILED withdrawal or arrived from the chain is there again."""
+USDC back from a FAILED withdrawal or arrived from the chain is there again. The view keeps
+that USDC apart too: a conversion to the chain spends only the dollars."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from pegkeeper.domain.equities.inventory import (
@@ -103,7 +105,7 @@ class InventoryReader:
             for change in broker_trade_changes(trade)
         ]
         legs = [_leg(m) for m in moves]
-        view = inventory_view(onchain, broker, changes, legs)
+        view = replace(inventory_view(onchain, broker, changes, legs), broker_usdc=usdc)
         await self._store(view, policies)
         available = {s: p.available for s, p in positions.items()}
         return view, await self._blocked(available, account.cash_usd)  # buys take dollars

@@ -4,15 +4,17 @@ source chain, then the mint on the destination with the attestation of that burn
 The burn is a transaction step like any other (stored before it is sent, never signed twice).
 The mint waits for the attestation; before it signs the mint, it asks the destination whether
 the message's nonce was received already (anyone may relay a CCTP message), and a mint sent
-twice reverts there: USDC is never minted twice.
+twice reverts there: USDC is never minted twice. What the burn sent and the mint did not
+deliver is the bridge's fee (a fast transfer's), a cost of the move like its gas.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
-from pegkeeper.domain.equities.move_records import MoveRecord
+from pegkeeper.domain.equities.move_records import CostKind, MoveRecord, StepIntent
 from pegkeeper.domain.equities.moves import Halt, MoveStep
 from pegkeeper.domain.equities.transfers import BridgeBurn, BridgeMessage, ContractCall, TxOutcome
 from pegkeeper.domain.errors import ChainError
@@ -79,7 +81,7 @@ class BridgeSteps:
         if isinstance(progress, Mined):
             outcome = progress.outcome
             return Done(usdc_units_to_usdc(units), tx_hash=outcome.tx_hash, costs=gas(outcome))
-        return _not_mined(progress)
+        return _not_mined(progress, gas)
 
     async def mint(self, move: MoveRecord, busy: bool, gas: GasPricer) -> StepLook:
         source, destination = self.route.source_of(move), self.route.destination_of(move)
@@ -112,23 +114,34 @@ class BridgeSteps:
         progress = await destination.tx.run(move, MoveStep.BRIDGED, build, busy=busy)
         if isinstance(progress, Mined):
             outcome = progress.outcome
-            units = outcome.received(destination.usdc, destination.signer.address)
+            received = usdc_units_to_usdc(
+                outcome.received(destination.usdc, destination.signer.address)
+            )
             detail = message.attestation.hex() if message is not None else None
             return Done(
-                usdc_units_to_usdc(units),
+                received,
                 tx_hash=outcome.tx_hash,
                 detail=detail,
-                costs=gas(outcome),
+                costs=gas(outcome) + _bridge_fee(burned, received),
             )
-        return _not_mined(progress)
+        return _not_mined(progress, gas)
 
     async def _attested(self, source: ChainSide, burn_hash: str) -> BridgeMessage | None:
         messages = await self._attestations.messages(source.domain, burn_hash)
         return next((m for m in messages if m.complete), None)
 
 
-def _not_mined(progress: Waiting | Reverted | Mined) -> StepLook:
+def _bridge_fee(burned: StepIntent, minted: Decimal) -> tuple[StepCost, ...]:
+    """The USDC the burn sent less what the mint delivered (USDC counted as USD)."""
+    sent = burned.amount_received
+    if sent is None or sent <= minted:
+        return ()
+    return (StepCost(CostKind.FEE, sent - minted, f"bridge fee of burn {burned.tx_hash}"),)
+
+
+def _not_mined(progress: Waiting | Reverted | Mined, gas: GasPricer) -> StepLook:
     if isinstance(progress, Reverted):
-        return Halted(Halt.TX_REVERTED, progress.why)
+        costs = gas(progress.outcome) if progress.outcome is not None else ()
+        return Halted(Halt.TX_REVERTED, progress.why, costs)
     assert isinstance(progress, Waiting)
     return Wait(progress.why)

@@ -35,6 +35,7 @@ class Wait:
 class Halted:
     halt: Halt
     why: str
+    costs: tuple[StepCost, ...] = ()  # what the step spent all the same (a revert's gas)
 
 
 StepLook = Done | Wait | Halted

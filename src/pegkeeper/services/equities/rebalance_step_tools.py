@@ -69,7 +69,7 @@ class StepTools:
         if isinstance(progress, Waiting):
             return Wait(progress.why)
         if isinstance(progress, Reverted):
-            return Halted(Halt.TX_REVERTED, progress.why)
+            return self._reverted(progress)
         assert isinstance(progress, Mined)
         units = asked_units
         if received_token is not None:
@@ -79,6 +79,11 @@ class StepTools:
             tx_hash=progress.outcome.tx_hash,
             costs=self._gas(progress.outcome),
         )
+
+    def _reverted(self, reverted: Reverted) -> Halted:
+        """The move stops named; a mined revert's gas is spent all the same."""
+        costs = self._gas(reverted.outcome) if reverted.outcome is not None else ()
+        return Halted(Halt.TX_REVERTED, reverted.why, costs)
 
     def _gas(self, outcome: TxOutcome) -> tuple[StepCost, ...]:
         """The transaction's gas in USD at the configured price of the chain's token."""

@@ -9,7 +9,7 @@ Every transaction is stored with its hash, nonce and signed bytes before it is s
 next look its outcome decides: unseen -> sent again, the same bytes (one transaction, however
 many sends); pending past the bump delay -> replaced at the same nonce with a higher fee;
 mined -> the step's result, read from the receipt's transfers (what the step actually got);
-reverted -> the move fails, named.
+reverted -> the move fails, named, with the gas the reverted transaction still paid.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Mined:
 @dataclass(frozen=True, slots=True)
 class Reverted:
     why: str
+    outcome: TxOutcome | None = None  # the mined transaction (its gas); None: never mined
 
 
 TxProgress = Waiting | Mined | Reverted
@@ -109,8 +110,20 @@ class TxSteps:
                 return Waiting("another transaction of the signer is in flight")
             intent = await self._sign_and_store(move, step, await build())
         if intent.status is IntentStatus.FAILED:
-            return Reverted(intent.detail or "the transaction failed")
+            why = intent.detail or "the transaction failed"
+            return Reverted(why, await self._mined_revert(intent))
         return await self._look(move, intent, build)
+
+    async def _mined_revert(self, intent: StepIntent) -> TxOutcome | None:
+        """The reverted transaction of a step found failed earlier (a process may have died
+        before its gas was counted); None when the node refused it and nothing was mined."""
+        if intent.nonce is None or not intent.tx_hash:
+            return None
+        confirmations = self.settings.confirmations
+        outcome = await self._signer.outcome(intent.tx_hash, intent.nonce, confirmations)
+        if outcome.status is TxStatus.REPLACED:
+            outcome = await self._replaced(intent, confirmations)
+        return outcome if outcome.status is TxStatus.REVERTED else None
 
     async def _sign_and_store(
         self, move: MoveRecord, step: MoveStep, call: ContractCall
@@ -154,7 +167,7 @@ class TxSteps:
         if outcome.status is TxStatus.REVERTED:
             why = f"transaction {outcome.tx_hash} reverted in block {outcome.block_number}"
             await self._failed(move, intent, why)
-            return Reverted(why)
+            return Reverted(why, outcome)
         if outcome.status is TxStatus.REPLACED:
             why = (
                 f"nonce {intent.nonce} of {intent.signer} was used by a transaction that is "

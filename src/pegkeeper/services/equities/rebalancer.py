@@ -52,7 +52,7 @@ from pegkeeper.ports import Clock
 from pegkeeper.ports.rebalancing import RebalanceRepository
 from pegkeeper.services.alerts import Alerter
 from pegkeeper.services.equities.inventory_reader import InventoryReader
-from pegkeeper.services.equities.rebalance_looks import Done, Halted, Wait
+from pegkeeper.services.equities.rebalance_looks import Done, Halted, StepCost, Wait
 from pegkeeper.services.equities.rebalance_steps import MoveSteps
 
 log = structlog.get_logger("pegkeeper.equities.rebalancer")
@@ -134,13 +134,14 @@ class Rebalancer:
                     await self._halt(move, Halted(late.stuck_as, look.why))
                 return
             if isinstance(look, Halted):
+                await self._record_costs(move, spec.step, look.costs, self._now())
                 await self._halt(move, look)
                 return
             move = await self._done(move, spec.step, look)
 
     async def _done(self, move: MoveRecord, step: MoveStep, look: Done) -> MoveRecord:
         now_ms = self._now()
-        await self._record_costs(move, step, look, now_ms)
+        await self._record_costs(move, step, look.costs, now_ms)
         await self._repository.record_step_result(
             move.move_id,
             step,
@@ -165,11 +166,11 @@ class Rebalancer:
         return advanced
 
     async def _record_costs(
-        self, move: MoveRecord, step: MoveStep, look: Done, now_ms: int
+        self, move: MoveRecord, step: MoveStep, costs: tuple[StepCost, ...], now_ms: int
     ) -> None:
-        """Before the step is marked done: a restart between the two finds the cost stored
-        (the store keeps one per move, step and kind) and goes on."""
-        for cost in look.costs:
+        """Before the step is marked done (or the move halted): a restart between the two
+        finds the cost stored (the store keeps one per move, step and kind) and goes on."""
+        for cost in costs:
             record = MoveCost(move.move_id, step, cost.kind, cost.amount_usd, now_ms, cost.detail)
             with contextlib.suppress(ConflictError):
                 await self._repository.record_cost(record)

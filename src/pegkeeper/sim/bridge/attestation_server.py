@@ -14,6 +14,8 @@ The nonce is keccak256(source domain, transaction hash, log index): asking again
 restarted server, gives the same message, so a relayed message can be received once only.
 
 Faults: `withhold` keeps every message pending forever (an attestation that never arrives).
+`fee_units` is the fee a message is attested with (its feeExecuted, at most the burn's maxFee;
+0 by default, as for a standard transfer): the destination mints the amount less the fee.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ FINALITY_FINALIZED = 2000
 NONCE = slice(12, 44)
 FINALITY_EXECUTED = slice(144, 148)
 BODY_INDEX = 148
+MAX_FEE = slice(BODY_INDEX + 132, BODY_INDEX + 164)
+FEE_EXECUTED = slice(BODY_INDEX + 164, BODY_INDEX + 196)
 _BURN_FIELDS = (  # BurnMessageV2: name, offset, length
     ("burnToken", 4, 32),
     ("mintRecipient", 36, 32),
@@ -82,6 +86,7 @@ class AttestationServer:
         self.delay_s = delay_s
         self.confirmations = confirmations
         self.faults = BridgeFaults()
+        self.fee_units = 0  # the fee each message is attested with, up to its maxFee
         self._clock = clock
         self._seen: dict[str, _Seen] = {}
         self.host = host
@@ -109,6 +114,11 @@ class AttestationServer:
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
         self._session = aiohttp.ClientSession()
+
+    def forget(self) -> None:
+        """Forgets the burns seen so far, as a restarted service does (for a source chain
+        reverted to a snapshot)."""
+        self._seen.clear()
 
     async def stop(self) -> None:
         if self._session is not None:
@@ -159,6 +169,8 @@ class AttestationServer:
         message = bytearray(emitted)
         message[NONCE] = nonce
         message[FINALITY_EXECUTED] = FINALITY_FINALIZED.to_bytes(4, "big")
+        fee = min(self.fee_units, int.from_bytes(message[MAX_FEE], "big"))
+        message[FEE_EXECUTED] = fee.to_bytes(32, "big")
         entry: dict[str, Any] = {
             "eventNonce": "0x" + nonce.hex(),
             "cctpVersion": 2,

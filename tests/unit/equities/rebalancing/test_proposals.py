@@ -4,6 +4,7 @@ move of the asset is in flight."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -21,6 +22,7 @@ from pegkeeper.domain.equities.inventory import (
 )
 from pegkeeper.domain.equities.moves import MoveKind
 from pegkeeper.domain.equities.proposals import (
+    ALPACA_CONVERSION_COLLAR,
     ALPACA_MIN_TO_CHAIN_TRANSFER_USD,
     ALPACA_MIN_WITHDRAWAL_USD,
     PRODUCTION_CASH_BAND,
@@ -207,3 +209,41 @@ def test_an_ambiguous_reading_or_a_dust_amount_proposes_nothing() -> None:
     found = _one("AAPL", "0.5000000001", "0.4999999999", policies=exact)
     assert found.proposal is None
     assert found.reason.endswith("0.0000000001 shares rounds to nothing: no redeem proposed")
+
+
+def test_cash_to_the_chain_is_capped_by_the_conversions_collar() -> None:
+    # 1 000 USDC onchain; at the broker 9 000, of which 8 000 USDC back from a failed
+    # withdrawal: the target 0.5 of 10 000 wants 4 000 more onchain, but a USDCUSD buy holds
+    # its notional plus 2 % out of the 1 000 dollars: 1 000 / 1.02 = 980.392..., 980.39
+    view = replace(_view(CASH_ASSET, "1000", "9000"), broker_usdc=D("8000"))
+    policies = {CASH_ASSET: AssetPolicy(Band(D("0.5"), D("0.1")), D("100000"))}
+    [found] = assess(view, policies)
+    assert found.proposal is not None
+    assert (found.proposal.kind, found.proposal.amount) == (MoveKind.CASH_TO_CHAIN, D("980.39"))
+    assert found.reason.endswith(
+        "; capped at 980.39 USD: the conversion holds its notional plus the 2 % collar out of "
+        "the broker's 1000 USD: cash to chain 980.39 USD"
+    )
+    assert D("0.02") == ALPACA_CONVERSION_COLLAR
+
+
+def test_a_high_target_leaves_the_collar_at_the_broker() -> None:
+    # nothing onchain, 1 000 USD at the broker, target 0.99: 990 wanted, 980.39 convertible
+    policies = {CASH_ASSET: AssetPolicy(Band(D("0.99"), D("0.01")), D("100000"))}
+    [found] = assess(_view(CASH_ASSET, "0", "1000"), policies)
+    assert found.proposal is not None and found.proposal.amount == D("980.39")
+    # the first case with 9 000 dollars at the broker: 4 000 is far inside 9 000 / 1.02
+    half = {CASH_ASSET: AssetPolicy(Band(D("0.5"), D("0.1")), D("100000"))}
+    found = _one(CASH_ASSET, "1000", "9000", policies=half)
+    assert found.proposal is not None and found.proposal.amount == D("4000.00")
+    assert "collar" not in found.reason
+
+
+def test_dollars_short_of_the_minimum_after_the_collar_propose_nothing() -> None:
+    # 50 dollars at the broker (the rest USDC): 49.01 convertible, under the 53 USD minimum
+    view = replace(_view(CASH_ASSET, "100", "9900"), broker_usdc=D("9850"))
+    [found] = assess(view, POLICIES)
+    assert found.proposal is None
+    assert found.reason.endswith(
+        "49.01 USD is below the broker's 53 USD minimum for a cash to chain move: none proposed"
+    )
