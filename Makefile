@@ -12,6 +12,8 @@ CHROMIUM := /usr/bin/chromium
 # node_modules/ is git-ignored.
 NODE_TOOLS := node_modules/.tools-installed
 SOLCJS := node_modules/.bin/solcjs
+# The suite runs on two workers (a file's tests on one; see tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: install run test lint bench fmt clean tools contracts properties day cluster failover
 
@@ -33,7 +35,7 @@ run: install tools
 
 test: install tools $(CHROMIUM)
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
 
 $(CHROMIUM):
 	@echo "installing Debian's chromium for the browser tests"

@@ -55,11 +55,11 @@ class LegRun:
                 return False, None  # an order in flight: nothing else is looked at meanwhile
             self.due_ms = None
             return True, "recheck"
-        inputs = self.inputs(liability_cents, mark, inverse)
+        share = self.hedger.share_cents(liability_cents)
+        inputs = self._inputs_of(share, mark, inverse)
         waiting = self.quiet_until_ms is None or now_ms < self.quiet_until_ms
         if inputs == self.quiet and waiting:
             return False, None
-        share = self.hedger.share_cents(liability_cents)
         position = VenuePosition(self.leg.instrument_id, self.size, None, mark)
         if not self.hedger.would_act(share, position):
             self.quiet, self.quiet_until_ms = inputs, None
@@ -68,8 +68,10 @@ class LegRun:
 
     def inputs(self, liability_cents: int, mark: Decimal, inverse: bool) -> Inputs:
         """What the policy decides on: the leg's share moves with the weights too."""
-        share = self.hedger.share_cents(liability_cents)
-        return (share, self.size) if inverse else (share, self.size, mark)
+        return self._inputs_of(self.hedger.share_cents(liability_cents), mark, inverse)
+
+    def _inputs_of(self, share_cents: int, mark: Decimal, inverse: bool) -> Inputs:
+        return (share_cents, self.size) if inverse else (share_cents, self.size, mark)
 
     def held_still(self, inputs: Inputs, now_ms: int, interval_ms: int) -> None:
         """A cycle left the position as it was: the periodic check retries it."""

@@ -6,9 +6,7 @@ under a lease taken over refused."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import insert
@@ -23,11 +21,11 @@ from pegkeeper.domain.carry_records import (
     opening_weights,
 )
 from pegkeeper.domain.errors import ConflictError
-from pegkeeper.domain.leases import Lease, LeaseLost, act_under
+from pegkeeper.domain.leases import LeaseLost
 from pegkeeper.services.hedging.carry_weights import SharedWeights
+from tests.integration.store.fencing_support import HeldLease, as_holder
 from tests.integration.store.schema_support import downgrade_and_upgrade, schema_differences
 
-T = TypeVar("T")
 PERP, QUARTERLY = "BTC-USD-SWAP", "BTC-USD-QUARTERLY"
 LEGS = (PERP, QUARTERLY)
 
@@ -135,32 +133,19 @@ async def test_the_database_refuses_two_changes_to_one_version(store: SqlStore) 
             await conn.execute(insert(carry_decisions).values(decision_id="c", **row))
 
 
-class _Held:
-    def __init__(self, lease: Lease) -> None:
-        self.lease = lease
-
-    def lease_for_write(self) -> Lease:
-        return self.lease
-
-
-async def _as(lease: Lease, body: Callable[[], Awaitable[T]]) -> T:
-    async def run() -> T:
-        act_under(_Held(lease))
-        return await body()
-
-    return await asyncio.create_task(run())
-
-
 async def test_a_holder_whose_lease_was_taken_over_writes_nothing(store: SqlStore) -> None:
     repo = store.allocation
     old = await store.leases.acquire("carry", "host-a:1", 1_000)
     assert old is not None
-    await _as(old, lambda: repo.record_decision(decision(1, 1, "0.98", "0.02", ("1", "0")), 0))
+    await as_holder(
+        HeldLease(old), lambda: repo.record_decision(decision(1, 1, "0.98", "0.02", ("1", "0")), 0)
+    )
     await asyncio.sleep(1.1)
     assert await store.leases.acquire("carry", "host-b:2", 60_000) is not None
     with pytest.raises(LeaseLost):
-        await _as(
-            old, lambda: repo.record_decision(decision(2, 2, "0.96", "0.04", ("0.98", "0.02")), 1)
+        await as_holder(
+            HeldLease(old),
+            lambda: repo.record_decision(decision(2, 2, "0.96", "0.04", ("0.98", "0.02")), 1),
         )
     assert (await repo.weights()).version == 1
     assert [d.decision_id for d in await repo.recent_decisions(10)] == ["cd1"]

@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 
 from pegkeeper.adapters.clock import RealClock
 from pegkeeper.adapters.store.database import SqlStore
-from pegkeeper.domain.leases import Lease, LeaseLost, LeaseState, act_under
+from pegkeeper.domain.leases import Lease, LeaseLost, LeaseState
 from pegkeeper.domain.liability import LiabilityChange
 from pegkeeper.services.execution.core import attempt
 from pegkeeper.services.lease_keeper import LeaseKeeper
+from tests.integration.store.fencing_support import HeldLease, as_holder
 from tests.waiting import until
 
 TTL_SECONDS = 1.0
-T = TypeVar("T")
 
 
 def _keeper(store: SqlStore, holder: str, name: str = "hedger:BTC-USD-SWAP") -> LeaseKeeper:
@@ -115,39 +113,18 @@ async def test_a_holder_that_cannot_renew_stops_before_its_lease_expires(
         await task
 
 
-class _Source:
-    """What a woken holder believes: `lease`, and whether its local deadline passed."""
-
-    def __init__(self, lease: Lease, deadline_passed: bool) -> None:
-        self.lease = lease
-        self.deadline_passed = deadline_passed
-
-    def lease_for_write(self) -> Lease:
-        if self.deadline_passed:
-            raise LeaseLost("deadline passed")
-        return self.lease
-
-
-async def _as_holder(source: _Source, body: Callable[[], Awaitable[T]]) -> T:
-    async def run() -> T:
-        act_under(source)
-        return await body()
-
-    return await asyncio.create_task(run())
-
-
 async def test_a_write_under_a_lease_taken_over_is_refused_by_the_database(
     store: SqlStore,
 ) -> None:
     old = await store.leases.acquire("funding", "host-a:1", 1_000)
     assert old is not None
-    await _as_holder(_Source(old, False), lambda: store.liability.append(_change("1"), "c", 1))
+    await as_holder(HeldLease(old, False), lambda: store.liability.append(_change("1"), "c", 1))
     await asyncio.sleep(1.1)
     new = await store.leases.acquire("funding", "host-b:2", 60_000)
     assert new is not None and new.epoch == 2
     # its local clock says it still holds (it was paused): the database refuses anyway
     with pytest.raises(LeaseLost, match="no longer held by host-a:1 at epoch 1"):
-        await _as_holder(_Source(old, False), lambda: store.liability.append(_change("2"), "c", 1))
+        await as_holder(HeldLease(old, False), lambda: store.liability.append(_change("2"), "c", 1))
     assert await store.liability.balance_cents() == 100
     assert await store.liability.get("2") is None
 
@@ -162,11 +139,13 @@ async def test_a_request_after_the_local_deadline_is_not_sent(store: SqlStore) -
         return "accepted"
 
     with pytest.raises(LeaseLost):
-        await _as_holder(_Source(lease, True), lambda: attempt(request()))
+        await as_holder(HeldLease(lease, True), lambda: attempt(request()))
     with pytest.raises(LeaseLost):
-        await _as_holder(_Source(lease, True), lambda: store.liability.append(_change("1"), "c", 1))
+        await as_holder(
+            HeldLease(lease, True), lambda: store.liability.append(_change("1"), "c", 1)
+        )
     assert sent == [] and await store.liability.balance_cents() == 0
-    answered = await _as_holder(_Source(lease, False), lambda: attempt(request()))
+    answered = await as_holder(HeldLease(lease, False), lambda: attempt(request()))
     assert (answered.answer, sent) == ("accepted", ["sent"])
 
 
@@ -184,7 +163,7 @@ async def test_a_cancel_after_the_local_deadline_is_not_asked(store: SqlStore) -
         "pk1", "BTC-USD-SWAP", OrderKind.LIMIT, OrderSide.SELL, Decimal(3), "d", "c", 0, Decimal(1)
     )
     with pytest.raises(LeaseLost):
-        await _as_holder(_Source(lease, True), lambda: execution.cancel(intent))
+        await as_holder(HeldLease(lease, True), lambda: execution.cancel(intent))
     assert venue.orders == {}  # nothing was asked of the venue
 
 

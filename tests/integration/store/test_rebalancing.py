@@ -5,9 +5,8 @@ by the domain, nonces never handed out twice, the execution switches, costs and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import insert, text
@@ -36,14 +35,14 @@ from pegkeeper.domain.equities.moves import (
 from pegkeeper.domain.equities.proposals import Proposal
 from pegkeeper.domain.equities.transfers import SignedTx
 from pegkeeper.domain.errors import ConflictError, InvalidInput
-from pegkeeper.domain.leases import Lease, LeaseLost, act_under
+from pegkeeper.domain.leases import LeaseLost
+from tests.integration.store.fencing_support import HeldLease, as_holder
 from tests.integration.store.schema_support import downgrade_and_upgrade, schema_differences
 from tests.waiting import until
 
 D = Decimal
 S = MoveStep
 SIGNER = "0x" + "5a" * 20
-T = TypeVar("T")
 DIRECT = MoveRoute()
 
 
@@ -488,35 +487,22 @@ async def test_the_latest_snapshot_of_each_asset(store: SqlStore) -> None:
 # --- fencing ---------------------------------------------------------------------------------
 
 
-class _Held:
-    def __init__(self, lease: Lease) -> None:
-        self.lease = lease
-
-    def lease_for_write(self) -> Lease:
-        return self.lease
-
-
-async def _as(lease: Lease, body: Callable[[], Awaitable[T]]) -> T:
-    async def run() -> T:
-        act_under(_Held(lease))
-        return await body()
-
-    return await asyncio.create_task(run())
-
-
 async def test_writes_under_a_lease_taken_over_are_refused(store: SqlStore) -> None:
     old = await store.leases.acquire("rebalancer", "host-a:1", 1_000)
     assert old is not None
-    await _as(old, lambda: store.rebalancing.open_move(_move("m1")))
+    await as_holder(HeldLease(old), lambda: store.rebalancing.open_move(_move("m1")))
     await asyncio.sleep(1.1)
     new = await store.leases.acquire("rebalancer", "host-b:2", 60_000)
     assert new is not None
     with pytest.raises(LeaseLost):
-        await _as(
-            old, lambda: store.rebalancing.record_intent("m1", S.WITHDRAWN_FROM_VAULT, 5, tx=_tx(1))
+        await as_holder(
+            HeldLease(old),
+            lambda: store.rebalancing.record_intent("m1", S.WITHDRAWN_FROM_VAULT, 5, tx=_tx(1)),
         )
     with pytest.raises(LeaseLost):
-        await _as(old, lambda: store.rebalancing.reserve_nonce(SIGNER, 0, 5))
+        await as_holder(HeldLease(old), lambda: store.rebalancing.reserve_nonce(SIGNER, 0, 5))
     move = await store.rebalancing.move("m1")
     assert move is not None and move.steps == ()
-    assert await _as(new, lambda: store.rebalancing.reserve_nonce(SIGNER, 0, 6)) == 0
+    assert (
+        await as_holder(HeldLease(new), lambda: store.rebalancing.reserve_nonce(SIGNER, 0, 6)) == 0
+    )
