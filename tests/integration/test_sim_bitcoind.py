@@ -9,9 +9,11 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 
 from pegkeeper.adapters.wallet.bitcoind import BitcoindSettings, BitcoindWallet
 from pegkeeper.bootstrap.sim_exchange import SimBitcoindSettings
+from tests.bitcoind_server import PASSWORD, USER, running_bitcoind
 from tests.okx_sim import running_sim, signed
 from tests.waiting import until
 
@@ -83,3 +85,27 @@ async def _get(session: aiohttp.ClientSession, url: str) -> Any:
     async with session.get(url) as response:
         assert response.status == 200, await response.text()
         return await response.json()
+
+
+async def test_the_node_answers_bad_calls_as_bitcoind_does() -> None:
+    async with running_bitcoind() as node, httpx.AsyncClient(auth=(USER, PASSWORD)) as client:
+
+        async def call(path: str, body: object) -> tuple[int, Any]:
+            data = body if isinstance(body, bytes) else orjson.dumps(body)
+            answer = await client.post(node.url + path, content=data)
+            return answer.status_code, orjson.loads(answer.content)
+
+        rpc = {"jsonrpc": "1.0", "id": 7, "method": "getbalances", "params": {}}
+        # the node's root answers for its (one) wallet
+        status, answer = await call("/", rpc)
+        assert status == 200 and answer["result"]["mine"]["trusted"] == 3
+        status, answer = await call("/wallet/pegkeeper", rpc | {"method": "nosuch"})
+        assert (status, answer["error"]) == (404, {"code": -32601, "message": "Method not found"})
+        status, answer = await call("/wallet/pegkeeper", rpc | {"params": ["bech32"]})
+        assert (status, answer["error"]["code"]) == (500, -32602)
+        status, answer = await call("/wallet/pegkeeper", b"{not json")
+        assert (status, answer["error"]["code"]) == (500, -32700)
+        send = {"address": "bc1qx", "amount": "0.000000001", "replaceable": True}
+        status, answer = await call("/", rpc | {"method": "sendtoaddress", "params": send})
+        assert (status, answer["error"]["code"]) == (500, -3)  # finer than a sat
+        assert node.chain.sent() == [] and node.sends == {"": 1}

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pegkeeper.domain.errors import InvalidInput, NotFound, OrderRejected
+from pegkeeper.domain.errors import NotFound, OrderRejected
 from pegkeeper.domain.units import SATS_PER_BTC
 from pegkeeper.sim.chain import TX_VSIZE_VB, ChainTx, SimChain
 
@@ -74,6 +74,8 @@ class SimBitcoind:
             params = body.get("params") or {}
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
             return _error(None, -32700, "Parse error")
+        if not isinstance(params, dict):
+            return _error(call_id, -32602, "Invalid params: named parameters (an object) only")
         self.requests.append((method, params))
         if method == "sendtoaddress":
             self.sends[str(params.get("comment", ""))] += 1
@@ -87,7 +89,7 @@ class SimBitcoind:
             result = handler(params)
         except (OrderRejected, NotFound) as refused:
             return _error(call_id, int(refused.code), str(refused).split(" (code")[0])
-        except (InvalidInput, InvalidOperation, KeyError, ValueError) as bad:
+        except (InvalidOperation, KeyError, ValueError) as bad:  # InvalidInput too
             return _error(call_id, -3, f"Invalid parameter: {bad}")  # RPC_TYPE_ERROR
         delay, self.delay_next_seconds = self.delay_next_seconds, 0.0
         if delay:
