@@ -210,6 +210,18 @@ async def test_kill_9_of_the_active_funding_manager_again_and_again(tmp_path: Pa
                     process.wake()
 
 
+def _print_timeline(operations: list[OperationRecord]) -> None:
+    """The operations in the order they were made (pytest shows it when a test fails)."""
+    ordered = sorted(operations, key=lambda o: o.operation.created_at_ms)
+    start_ms = ordered[0].operation.created_at_ms if ordered else 0
+    for record in ordered:
+        op = record.operation
+        made_s = (op.created_at_ms - start_ms) / 1000
+        ended_s = (record.updated_at_ms - start_ms) / 1000
+        print(f"{made_s:7.1f} s {op.kind.value:<20} {op.amount:>12} -> {ended_s:7.1f} s", end=" ")
+        print(f"{record.state.value}: {record.message}")
+
+
 @dataclass(frozen=True)
 class Settled:
     """The store's operations, all ended, and what the venue saw while none began."""
@@ -256,6 +268,7 @@ def _states(operations: list[OperationRecord]) -> list[tuple[str, OperationState
 
 async def _check_the_records(cluster: Cluster, store: SqlStore, funding_start: Decimal) -> Settled:
     settled = await _settled(cluster, store)
+    _print_timeline(settled.operations)
     by_id = {o.operation.operation_id: o for o in settled.operations}
     requests = settled.requests
     # no client id reached the venue twice, and no deposit was sent twice by the wallet: a
