@@ -98,6 +98,7 @@ class Cluster:
     funding: str = FUNDING_OFF
     redis_url: str = REDIS_URL  # the bus: Redis Streams under a prefix of this cluster's own
     stream_prefix: str = field(default_factory=lambda: f"pk-test-{secrets.token_hex(4)}")
+    env: dict[str, str] = field(default_factory=dict)  # every process's, besides the venue keys
 
     def config(self, extra: str = "", database_url: str = "", ops_port: int = 0) -> Path:
         path = self.directory / f"pegkeeper-{self.started}.toml"
@@ -141,6 +142,7 @@ class Cluster:
                 "PEGKEEPER_VENUE__API_KEY": KEY,
                 "PEGKEEPER_VENUE__SECRET_KEY": SECRET,
                 "PEGKEEPER_VENUE__PASSPHRASE": PHRASE,
+                **self.env,
                 **(env or {}),
             },
         )
@@ -176,6 +178,16 @@ class Cluster:
     def withdrawal_requests(self) -> dict[str, int]:
         """Withdrawal requests the simulator received, by client id."""
         return self._requests("withdrawals")
+
+    def wallet_sends(self) -> dict[str, int]:
+        """sendtoaddress requests the simulator's wallet received, by comment (the operation's
+        client id)."""
+        return self._requests("wallet_sends")
+
+    def wallet(self) -> dict[str, Any]:
+        """The simulator's wallet, brought up to now: balance, payments, the exchange's
+        deposits."""
+        return dict(httpx.get(self.sim_url + "/sim/v1/wallet", timeout=10).json())
 
     def _requests(self, kind: str) -> dict[str, int]:
         answer = httpx.get(self.sim_url + "/sim/v1/requests", timeout=10).json()

@@ -1,28 +1,43 @@
 """The funding manager and its standbys as separate processes on PostgreSQL, the OKX simulator
 as the venue, a hedger following users who move the liability, so that the collateral the
 hedge needs keeps changing: transfers between the funding and trading accounts, withdrawals
-home. The active funding manager is killed (kill -9) at points of its money path and at
-random moments, again and again; a standby takes over each time. Afterwards: no transfer or
-withdrawal reached the venue twice, every one the venue saw is in the store, every operation
-ended with an explanation, and the funding account holds what the operations recorded as done
-add up to. A funding manager paused longer than its lease and then woken sends nothing."""
+home, deposits from the operator's wallet (the simulator's, served as a Bitcoin Core node's).
+The active funding manager is killed (kill -9) at points of its money path and at random
+moments, again and again; a standby takes over each time. Afterwards: no transfer or
+withdrawal reached the venue twice and no deposit was sent twice by the wallet, every one the
+venue or the wallet saw is in the store, every deposit the exchange credited is a deposit done
+in the store, every operation ended with an explanation, and the funding account and the
+wallet hold what the operations recorded as done add up to. A funding manager paused longer
+than its lease and then woken sends nothing.
+
+A deposit whose process died before its send is held for an operator once the wallet has
+shown no send for the deposit lookup window (never sent again: the node might still make it).
+Here the test is that operator: it checks the node never received the send and fails it."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pegkeeper.adapters.store.database import SqlStore, open_store
-from pegkeeper.domain.collateral import OperationKind, OperationRecord, OperationState
+from pegkeeper.domain.collateral import (
+    OperationKind,
+    OperationRecord,
+    OperationState,
+    OperationUpdate,
+)
 from tests.cluster.flow import LiabilityFlow
-from tests.cluster.sim_exchange import start_fast_sim_exchange
+from tests.cluster.sim_exchange import WALLET_START_BTC, start_fast_sim_exchange, wallet_env
 from tests.cluster.support import LEASE_TTL_SECONDS, Cluster, Process, cluster_of, tail
 from tests.integration.conftest import postgres_database
 from tests.waiting import until
@@ -34,19 +49,24 @@ POINTS = ("before-request", "after-request", "anywhere")
 LEASE = "funding:BTC"
 HOME = "bc1qoperatorcoldwallet0000000000000000000"  # where withdrawals go
 FUNDING_START_BTC = Decimal(1)  # the simulator's funding account at start
-# no onchain wallet: deposits are refused (and alerted); transfers and withdrawals move
+DEPOSIT_FEE_BTC = Decimal("0.00000705")  # 141 vB at 5 sat/vB, the simulated chain's payment
 FUNDING = (
     "[funding]\ncheck_interval_seconds = 0.5\n"
     # lengthened past the lease and the request timeout (2 s, cluster support's [venue])
     "lookup_window_seconds = 1.0\n"
-    f'withdrawal_address = "{HOME}"\n[funding.wallet]\nkind = "none"\n'
+    # the wallet's timeout and a little: the simulated node answers at once
+    'deposit_lookup_window_seconds = 3.0\ndeposit_fee_rate_sat_vb = "5"\n'
+    f'withdrawal_address = "{HOME}"\n'
+    '[funding.wallet]\nkind = "bitcoind"\nbitcoind_wallet = "pegkeeper"\ntimeout_seconds = 2.0\n'
 )
 EVERY_WAY = {
     OperationKind.TRANSFER_TO_FUNDING,
     OperationKind.TRANSFER_TO_TRADING,
     OperationKind.WITHDRAWAL,
+    OperationKind.DEPOSIT,
 }
 TERMINAL = (OperationState.DONE, OperationState.FAILED, OperationState.LOST, OperationState.REFUSED)
+OPERATOR = "failed by the operator: the node never received its send"
 
 
 def _funding(cluster: Cluster, point: str, occurrence: int) -> Process:
@@ -58,12 +78,37 @@ def _funding_processes(cluster: Cluster) -> list[Process]:
     return [p for p in cluster.processes if p.name.startswith("funding") and p.alive()]
 
 
+def _cluster_of(
+    tmp_path: Path, url: str, trading_btc: str = "2", funding_btc: str = "1"
+) -> AbstractContextManager[Cluster]:
+    """A cluster on the fast simulator with these balances at start, serving the wallet."""
+    start_sim = functools.partial(
+        start_fast_sim_exchange, trading_btc=Decimal(trading_btc), funding_btc=Decimal(funding_btc)
+    )
+    return cluster_of(tmp_path, url, start_sim, FUNDING)
+
+
+async def _release_held(cluster: Cluster, store: SqlStore) -> None:
+    """The operator's part: every deposit held because the wallet showed no send is checked
+    against what the node received, and failed (the funding manager then decides anew)."""
+    held = [r for r in await store.funding.open_operations() if r.state is OperationState.HELD]
+    if not held:
+        return
+    sends = cluster.wallet_sends()
+    for record in held:
+        operation_id = record.operation.operation_id
+        assert operation_id not in sends, (record, sends)  # held though the node has it
+        update = OperationUpdate(OperationState.FAILED, message=OPERATOR)
+        await store.funding.record_operation_state(operation_id, update, time.time_ns() // 10**6)
+
+
 async def _moved_every_way(cluster: Cluster, store: SqlStore) -> bool:
     """Whether operations of every kind are done; a process paused at its point meanwhile is
     killed there, as the campaign does, so that its standby goes on."""
     for process in _funding_processes(cluster):
         if process.stopped():
             process.kill()
+    await _release_held(cluster, store)
     operations = await store.funding.recent_operations(10_000)
     done = {o.operation.kind for o in operations if o.state is OperationState.DONE}
     return done >= EVERY_WAY
@@ -113,9 +158,14 @@ async def _kill_the_holder(
         victim = next((p for p in running if p.stopped()), None)
         victim = victim or next(p for p in running if p.name == name)
     else:
+
+        async def paused() -> bool:
+            await _release_held(cluster, store)  # a held deposit keeps money from going out
+            return any(p.stopped() for p in running)
+
         # the new holder first looks up what its predecessor left in doubt, then needs the
         # users' flow to call for money: minutes on a loaded two-core machine
-        await until(lambda: any(p.stopped() for p in running), f"a funding paused at {point}", 240)
+        await until(paused, f"a funding paused at {point}", 240)
         victim = next(p for p in running if p.stopped())
     victim.kill()
     return victim
@@ -124,7 +174,8 @@ async def _kill_the_holder(
 async def test_kill_9_of_the_active_funding_manager_again_and_again(tmp_path: Path) -> None:
     rng = random.Random(20261208)
     async with postgres_database() as url:
-        with cluster_of(tmp_path, url, start_fast_sim_exchange, FUNDING) as cluster:
+        with _cluster_of(tmp_path, url) as cluster:
+            cluster.env = wallet_env(cluster.sim_url)
             dealer = cluster.start("web", "hedger")
             cluster.wait_http(dealer)
             store = await open_store(url, migrate=False)
@@ -145,11 +196,11 @@ async def test_kill_9_of_the_active_funding_manager_again_and_again(tmp_path: Pa
                 _funding(cluster, "anywhere", 0)
                 await until(
                     lambda: _moved_every_way(cluster, store),
-                    "transfers both ways and a withdrawal",
+                    "transfers both ways, a withdrawal and a deposit",
                     180,
                 )
                 flow.stop()
-                settled = await _check_the_records(cluster, store)
+                settled = await _check_the_records(cluster, store, FUNDING_START_BTC)
                 done = [o for o in settled.operations if o.state is OperationState.DONE]
                 assert {o.operation.kind for o in done} >= EVERY_WAY
             finally:
@@ -157,6 +208,18 @@ async def test_kill_9_of_the_active_funding_manager_again_and_again(tmp_path: Pa
                 await store.close()
                 for process in cluster.processes:
                     process.wake()
+
+
+def _print_timeline(operations: list[OperationRecord]) -> None:
+    """The operations in the order they were made (pytest shows it when a test fails)."""
+    ordered = sorted(operations, key=lambda o: o.operation.created_at_ms)
+    start_ms = ordered[0].operation.created_at_ms if ordered else 0
+    for record in ordered:
+        op = record.operation
+        made_s = (op.created_at_ms - start_ms) / 1000
+        ended_s = (record.updated_at_ms - start_ms) / 1000
+        print(f"{made_s:7.1f} s {op.kind.value:<20} {op.amount:>12} -> {ended_s:7.1f} s", end=" ")
+        print(f"{record.state.value}: {record.message}")
 
 
 @dataclass(frozen=True)
@@ -167,10 +230,12 @@ class Settled:
     funding_balance: Decimal  # the venue's funding account
     transfers: dict[str, int]  # requests by client id
     withdrawals: dict[str, int]
+    sends: dict[str, int]  # the wallet's sendtoaddress requests, by comment (a client id)
+    wallet: dict[str, Any]  # the wallet's balance and payments, the exchange's deposits
 
     @property
     def requests(self) -> dict[str, int]:
-        return {**self.transfers, **self.withdrawals}
+        return {**self.transfers, **self.withdrawals, **self.sends}
 
 
 async def _settled(cluster: Cluster, store: SqlStore) -> Settled:
@@ -180,11 +245,15 @@ async def _settled(cluster: Cluster, store: SqlStore) -> Settled:
 
     async def quiet() -> bool:
         nonlocal found
+        await _release_held(cluster, store)
         before = await store.funding.recent_operations(10_000)
         if any(o.state not in TERMINAL for o in before):
             return False
         funding = Decimal(cluster.venue_state()["balances"]["BTC"]["funding"])
-        found = Settled(before, funding, cluster.transfer_requests(), cluster.withdrawal_requests())
+        transfers, withdrawals = cluster.transfer_requests(), cluster.withdrawal_requests()
+        found = Settled(
+            before, funding, transfers, withdrawals, cluster.wallet_sends(), cluster.wallet()
+        )
         after = await store.funding.recent_operations(10_000)
         return _states(after) == _states(before)
 
@@ -197,30 +266,43 @@ def _states(operations: list[OperationRecord]) -> list[tuple[str, OperationState
     return [(o.operation.operation_id, o.state) for o in operations]
 
 
-async def _check_the_records(cluster: Cluster, store: SqlStore) -> Settled:
+async def _check_the_records(cluster: Cluster, store: SqlStore, funding_start: Decimal) -> Settled:
     settled = await _settled(cluster, store)
+    _print_timeline(settled.operations)
     by_id = {o.operation.operation_id: o for o in settled.operations}
     requests = settled.requests
-    # no client id reached the venue twice: a request in doubt was looked up, not repeated
+    # no client id reached the venue twice, and no deposit was sent twice by the wallet: a
+    # request in doubt was looked up, not repeated
     assert all(count == 1 for count in requests.values()), requests
-    # every request the venue saw is an operation in the store, of its kind
+    # every request the venue or the wallet saw is an operation in the store, of its kind
     for client_id in settled.transfers:
         assert by_id[client_id].operation.kind.is_transfer, client_id
     for client_id in settled.withdrawals:
         assert by_id[client_id].operation.kind is OperationKind.WITHDRAWAL, client_id
-    # each ended with an explanation; one done reached the venue; one given up as lost never
-    # did
+    for client_id in settled.sends:
+        assert by_id[client_id].operation.kind is OperationKind.DEPOSIT, client_id
+    # each ended with an explanation; one done reached the venue or the wallet; one given up
+    # (lost, or a held deposit the operator failed) never did
     for record in settled.operations:
         assert record.state in TERMINAL and record.message, record
         if record.state is OperationState.DONE:
             assert record.operation.operation_id in requests, record
-        if record.state is OperationState.LOST:
+        if record.state is OperationState.LOST or record.message == OPERATOR:
             assert record.operation.operation_id not in requests, record
-    # the funding account holds what the operations done add up to: transfers in and out,
-    # withdrawals with their fee
     done = [o for o in settled.operations if o.state is OperationState.DONE]
-    expected = FUNDING_START_BTC + sum((_funding_change(o) for o in done), Decimal(0))
+    deposits = [o for o in done if o.operation.kind is OperationKind.DEPOSIT]
+    # every deposit the exchange credited is a deposit done in the store, with its payment's
+    # transaction and exact amount, and the other way round; each payment of the wallet is one
+    credited = [(d["txId"], Decimal(d["amt"]), d["state"]) for d in settled.wallet["deposits"]]
+    assert sorted(credited) == sorted((o.tx_id, o.operation.amount, "2") for o in deposits)
+    paid = [(p["txid"], p["comment"], p["replaced_by"]) for p in settled.wallet["sent"]]
+    assert sorted(paid) == sorted((o.tx_id, o.operation.operation_id, "") for o in deposits)
+    # the funding account holds what the operations done add up to: transfers in and out,
+    # withdrawals with their fee, deposits; the wallet paid each deposit and its fee
+    expected = funding_start + sum((_funding_change(o) for o in done), Decimal(0))
     assert settled.funding_balance == expected
+    spent = sum((o.operation.amount + DEPOSIT_FEE_BTC for o in deposits), Decimal(0))
+    assert Decimal(settled.wallet["balance"]) == WALLET_START_BTC - spent
     return settled
 
 
@@ -230,13 +312,25 @@ def _funding_change(record: OperationRecord) -> Decimal:
         return op.amount
     if op.kind is OperationKind.TRANSFER_TO_TRADING:
         return -op.amount
+    if op.kind is OperationKind.DEPOSIT:
+        return op.amount
     assert op.kind is OperationKind.WITHDRAWAL, op
     return -(op.amount + op.fee)
 
 
-async def test_a_funding_manager_woken_after_its_lease_sends_nothing(tmp_path: Path) -> None:
+# (trading, funding) BTC at start: the first request is a transfer out of the trading account
+# (the hedge needs less than it holds), or, with nothing on the exchange, the first deposit
+FIRST_REQUEST = {"transfer": ("2", "1"), "deposit": ("0", "0")}
+
+
+@pytest.mark.parametrize("first_request", sorted(FIRST_REQUEST))
+async def test_a_funding_manager_woken_after_its_lease_sends_nothing(
+    tmp_path: Path, first_request: str
+) -> None:
+    trading_btc, funding_btc = FIRST_REQUEST[first_request]
     async with postgres_database() as url:
-        with cluster_of(tmp_path, url, start_fast_sim_exchange, FUNDING) as cluster:
+        with _cluster_of(tmp_path, url, trading_btc, funding_btc) as cluster:
+            cluster.env = wallet_env(cluster.sim_url)
             dealer = cluster.start("web", "hedger")
             cluster.wait_http(dealer)
             store = await open_store(url, migrate=False)
@@ -249,8 +343,10 @@ async def test_a_funding_manager_woken_after_its_lease_sends_nothing(tmp_path: P
                 await _started(standby)
                 flow.start()
                 await until(first.stopped, "the holder paused before a request", 120)
-                pending = [o.operation.operation_id for o in await store.funding.open_operations()]
-                assert len(pending) == 1  # its operation is committed, its request not sent
+                (pending,) = await store.funding.open_operations()  # committed, not sent
+                is_deposit = pending.operation.kind is OperationKind.DEPOSIT
+                assert is_deposit == (first_request == "deposit"), pending
+                pending_id = pending.operation.operation_id
                 paused_at = time.monotonic()
                 await until(_holds(store, standby), "the standby taking over", 30)
                 await asyncio.sleep(
@@ -258,26 +354,30 @@ async def test_a_funding_manager_woken_after_its_lease_sends_nothing(tmp_path: P
                 )
                 first.wake()
                 await until(lambda: "lease lost" in first.output(), "the woken one giving up", 30)
-                await until(_done_after(store, pending[0]), "the standby moving money", 90)
+                await until(_done_after(cluster, store, pending_id), "the standby moving money", 90)
                 flow.stop()
-                settled = await _check_the_records(cluster, store)
+                settled = await _check_the_records(cluster, store, Decimal(funding_btc))
                 # the woken process sent nothing (its pending operation never reached the
-                # venue; the standby gave it up): what the venue saw is the standby's
-                assert pending[0] not in settled.requests, tail(first)
+                # venue or the wallet; the standby gave it up): what they saw is the standby's
+                assert pending_id not in settled.requests, tail(first)
                 (given_up,) = [
-                    o for o in settled.operations if o.operation.operation_id == pending[0]
+                    o for o in settled.operations if o.operation.operation_id == pending_id
                 ]
-                assert given_up.state is OperationState.LOST, given_up
+                if is_deposit:  # held for the operator, who failed it
+                    assert (given_up.state, given_up.message) == (OperationState.FAILED, OPERATOR)
+                else:
+                    assert given_up.state is OperationState.LOST, given_up
                 assert first.alive() and not first.stopped()
             finally:
                 flow.stop()
                 await store.close()
 
 
-def _done_after(store: SqlStore, pending: str):  # type: ignore[no-untyped-def]
+def _done_after(cluster: Cluster, store: SqlStore, pending: str):  # type: ignore[no-untyped-def]
     """Whether an operation other than `pending` was done."""
 
     async def check() -> bool:
+        await _release_held(cluster, store)
         operations = await store.funding.recent_operations(10_000)
         return any(
             o.state is OperationState.DONE and o.operation.operation_id != pending

@@ -20,7 +20,7 @@ def test_the_simulator_prints_where_it_listens_and_serves_signed_requests(tmp_pa
     out = tmp_path / "sim.out"
     command = [sys.executable, "-m", "pegkeeper", "sim-exchange", "--port", str(port), *KEYS]
     process = subprocess.Popen(
-        [*command, "--speed", "60", "--fault", "latency_ms=5"],
+        [*command, "--speed", "60", "--fault", "latency_ms=5", "--bitcoind-btc", "5"],
         stdout=out.open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -35,6 +35,12 @@ def test_the_simulator_prints_where_it_listens_and_serves_signed_requests(tmp_pa
         assert "cli-key" in banner and "cli-secret" in banner and "cli-phrase" in banner
         assert "latency_ms=5" in banner
         url = f"http://127.0.0.1:{port}"
+        # the operator's wallet, served as a Bitcoin Core node's with the printed login
+        assert f"{url}/bitcoind (wallet pegkeeper, user pegkeeper-sim, password " in banner
+        rpc = {"jsonrpc": "1.0", "id": 1, "method": "getbalances", "params": {}}
+        login = ("pegkeeper-sim", "pegkeeper-sim-rpc")
+        balances = httpx.post(f"{url}/bitcoind/wallet/pegkeeper", json=rpc, auth=login).json()
+        assert balances["result"]["mine"]["trusted"] == 5
         okx = ccxt.okx({"apiKey": "cli-key", "secret": "cli-secret", "password": "cli-phrase"})
         okx.urls["api"] = {"rest": url}
         okx.options["fetchMarkets"] = {"types": ["swap"]}
@@ -59,6 +65,17 @@ def test_the_simulator_prints_where_it_listens_and_serves_signed_requests(tmp_pa
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_bad_wallet_balance_is_refused() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pegkeeper", "sim-exchange", "--bitcoind-btc", "0.000000001"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "--bitcoind-btc: expected a positive number of BTC, got '0.000000001'" in result.stderr
 
 
 def test_a_bad_fault_at_start_is_refused_with_its_name() -> None:

@@ -3,6 +3,10 @@ its wire server, and a price path played into it.
 
 Instruments: BTC-USD-SWAP (inverse), BTC-USDT-SWAP (linear) and the current and next
 quarterly BTC-USD futures, all priced from the one path (no basis).
+
+With `bitcoind` settings it also serves the operator's wallet as a Bitcoin Core node's
+JSON-RPC (under /bitcoind), on a simulated chain whose confirmed payments to the exchange's
+deposit address are deposits, so that a pegkeeper in another process deposits onchain.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from pegkeeper.domain.instruments import (
     btc_usd_future,
     quarterly_expiries_ms,
 )
+from pegkeeper.domain.units import btc_to_sats
 from pegkeeper.ports import Clock
+from pegkeeper.sim.bitcoind_rpc import SimBitcoind
+from pegkeeper.sim.chain import SimChain
+from pegkeeper.sim.chain_link import ChainLink
 from pegkeeper.sim.engine import SimEngine
 from pegkeeper.sim.okx_server.app import OkxSimServer
 from pegkeeper.sim.okx_server.auth import Credentials
@@ -36,6 +44,17 @@ DEFAULT_CREDENTIALS = Credentials(
     secret_key="pegkeeper-sim-secret",
     passphrase="pegkeeper-sim-passphrase",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SimBitcoindSettings:
+    """The operator's wallet served as a Bitcoin Core node's, with its own simulated chain."""
+
+    balance_btc: Decimal = Decimal(10)
+    block_interval_ms: int = 600_000
+    wallet: str = "pegkeeper"
+    user: str = "pegkeeper-sim"
+    password: str = "pegkeeper-sim-rpc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +76,7 @@ class SimExchangeSettings:
     withdrawal_ms: int = 600_000  # onchain withdrawals: broadcast after half, final after
     positions_push_seconds: float = 5.0
     faults: tuple[str, ...] = field(default_factory=tuple)  # "name=value", as on the CLI
+    bitcoind: SimBitcoindSettings | None = None  # None: no wallet served
 
 
 def load_ticks(settings: SimExchangeSettings) -> list[PriceTick]:
@@ -131,11 +151,13 @@ class SimExchange:
         self.ctx = SimContext(
             self.engine, clock, settings.credentials, faults_from(settings.faults)
         )
+        self.bitcoind = _bitcoind(settings.bitcoind, self.ctx)
         self.server = OkxSimServer(
             self.ctx,
             settings.host,
             settings.port,
             positions_push_seconds=settings.positions_push_seconds,
+            bitcoind=self.bitcoind,
         )
         self.tick_listeners: list[Callable[[PriceTick], None]] = []  # after each played tick
         self.player = PricePlayer(
@@ -179,6 +201,12 @@ class SimExchange:
             f"  instruments: {', '.join(self.engine.live_instrument_ids)}",
             f"  controls:    {server.rest_url}/sim/v1/faults, /sim/v1/state, /sim/v1/requests",
         ]
+        wallet = self.settings.bitcoind
+        if wallet is not None:
+            lines.append(
+                f"  bitcoind:    {server.bitcoind_url} (wallet {wallet.wallet}, "
+                f"user {wallet.user}, password {wallet.password})"
+            )
         active = self.ctx.faults.active()
         if active:
             lines.append("  faults:      " + ", ".join(f"{k}={v}" for k, v in active.items()))
@@ -188,6 +216,23 @@ class SimExchange:
         self.server.prices_changed()
         for listener in self.tick_listeners:
             listener(tick)
+
+
+def _bitcoind(settings: SimBitcoindSettings | None, ctx: SimContext) -> SimBitcoind | None:
+    """The served wallet, its chain starting at the exchange's time and paying into it."""
+    if settings is None:
+        return None
+    balance_sats = btc_to_sats(settings.balance_btc)
+    chain = SimChain(ctx.now_ms(), balance_sats, block_interval_ms=settings.block_interval_ms)
+    link = ChainLink(chain, [ctx.engine.wallet])
+    ctx.onchain = link.sync
+    return SimBitcoind(
+        chain,
+        wallet=settings.wallet,
+        user=settings.user,
+        password=settings.password,
+        sync=ctx.advance,
+    )
 
 
 async def run_sim_exchange(settings: SimExchangeSettings, announce: bool = True) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -45,12 +46,25 @@ def register(
             float, typer.Option("--speed", help="simulated seconds per real second")
         ] = 1.0,
         fault: FaultOption = None,
+        bitcoind_btc: Annotated[
+            str | None,
+            typer.Option(
+                "--bitcoind-btc",
+                help="also serve the operator's wallet as a Bitcoin Core node's JSON-RPC "
+                "(at /bitcoind) holding this many BTC; its payments to the exchange's deposit "
+                "address are deposits",
+            ),
+        ] = None,
+        block_seconds: Annotated[
+            float, typer.Option("--block-seconds", help="the served wallet's block interval")
+        ] = 600.0,
         config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
     ) -> None:
         """Run a local exchange that speaks OKX v5 (REST and WebSockets) around the simulated
         engine, driven by a real price path; prints where it listens and its credentials."""
         from pegkeeper.bootstrap.sim_exchange import (
             DEFAULT_CREDENTIALS,
+            SimBitcoindSettings,
             SimExchangeSettings,
             faults_from,
             run_blocking,
@@ -67,6 +81,14 @@ def register(
             fail(f"--speed must be positive, got {speed}")
         if price_path is not None and not price_path.is_file():
             fail(f"--price-path: {price_path} does not exist")
+        bitcoind = None
+        if bitcoind_btc is not None:
+            balance = _btc_amount(bitcoind_btc)
+            if balance is None:
+                fail(f"--bitcoind-btc: expected a positive number of BTC, got {bitcoind_btc!r}")
+            if block_seconds <= 0:
+                fail(f"--block-seconds must be positive, got {block_seconds}")
+            bitcoind = SimBitcoindSettings(balance, int(block_seconds * 1000))
         settings = SimExchangeSettings(
             host=host,
             port=port,
@@ -85,6 +107,7 @@ def register(
             funding_rate=sim.funding_rate,
             leverage=sim.leverage,
             faults=faults,
+            bitcoind=bitcoind,
         )
         try:
             run_blocking(settings)
@@ -124,3 +147,13 @@ def register(
         if response.status_code >= 400:
             fail(str(answer.get("error", answer)))
         typer.echo(json.dumps(answer["active"] or "no faults", indent=2))
+
+
+def _btc_amount(value: str) -> Decimal | None:
+    """A positive amount of whole sats, or None."""
+    try:
+        amount = Decimal(value)
+        ok = amount.is_finite() and amount > 0 and amount == amount.quantize(Decimal("1e-8"))
+    except InvalidOperation:
+        return None
+    return amount if ok else None

@@ -1,10 +1,8 @@
 """The Wallet port over the simulated chain, wired to the simulated exchanges it pays (one per
-venue stood in for by the simulator).
+venue stood in for by the simulator: sim/chain_link.py).
 
-Time is read from the clock at every call and the chain is brought up to it: payments to an
-exchange's deposit address that a block confirmed are handed to that exchange then (as a
-deposit seen onchain, with the transaction's id), and the exchanges' withdrawals to this
-wallet that completed are credited.
+Time is read from the clock at every call and the chain, with what it delivers, is brought up
+to it.
 """
 
 from __future__ import annotations
@@ -12,9 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pegkeeper.domain.collateral import WalletTransaction
-from pegkeeper.domain.units import btc_to_sats, sats_to_btc
 from pegkeeper.ports import Clock
 from pegkeeper.sim.chain import ChainTx, SimChain
+from pegkeeper.sim.chain_link import ChainLink
 from pegkeeper.sim.wallet import Wallet as ExchangeWallet
 
 
@@ -26,12 +24,11 @@ class SimWallet:
     ) -> None:
         self.chain = chain
         self._clock = clock
-        self._exchanges = [] if exchange is None else [exchange]
-        self._credited_withdrawals: set[str] = set()
+        self._link = ChainLink(chain, [] if exchange is None else [exchange])
 
     def pay_into(self, exchange: ExchangeWallet) -> None:
         """Another simulated exchange this wallet deposits to and withdraws from."""
-        self._exchanges.append(exchange)
+        self._link.pay_into(exchange)
 
     async def new_address(self) -> str:
         self.sync()
@@ -61,25 +58,7 @@ class SimWallet:
 
     def sync(self) -> None:
         """Bring the chain, and what it delivers, up to the clock's time."""
-        now_ms = self._clock.now_ms()
-        by_address = {exchange.address("BTC"): exchange for exchange in self._exchanges}
-        for mined in self.chain.advance(now_ms):
-            paid = by_address.get(mined.address)
-            if paid is not None:
-                amount = sats_to_btc(mined.amount_sats)
-                paid.receive(amount, "BTC", mined.confirmed_ms, tx_id=mined.tx_id)
-        for exchange in self._exchanges:
-            exchange.advance(now_ms)
-            self._credit_withdrawals(exchange, now_ms)
-
-    def _credit_withdrawals(self, exchange: ExchangeWallet, now_ms: int) -> None:
-        for withdrawal in exchange.withdrawals("BTC"):
-            done = withdrawal.state == "2"
-            ours = self.chain.owns(withdrawal.to_address)
-            if done and ours and withdrawal.client_id not in self._credited_withdrawals:
-                self._credited_withdrawals.add(withdrawal.client_id)
-                sats = btc_to_sats(withdrawal.amount)
-                self.chain.receive(withdrawal.to_address, sats, now_ms, withdrawal.client_id)
+        self._link.sync(self._clock.now_ms())
 
     def _view(self, tx: ChainTx) -> WalletTransaction:
         return WalletTransaction(

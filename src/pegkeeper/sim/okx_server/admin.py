@@ -8,12 +8,15 @@ WebSockets, read what it received, move the price, send a deposit from outside.
 | DELETE /sim/v1/faults | | every fault off |
 | POST /sim/v1/ws/drop | | closes every WebSocket now |
 | GET /sim/v1/requests | | orders, transfers and withdrawals received per client id, the
-  orders' expTime headers; REST requests by path |
+  orders' expTime headers; REST requests by path; the served wallet's sendtoaddress requests
+  per comment |
 | POST /sim/v1/price | {"price": "7000.5"} | every instrument at that price now |
 | POST /sim/v1/deposits | {"ccy": "BTC", "amt": "0.5"} | a deposit seen onchain |
 | POST /sim/v1/deposit-address | {"ccy": "BTC", "chain": "BTC-Lightning", "to": "18"} | the
   chain and credited account /asset/deposit-address answers from now on |
 | GET /sim/v1/state | | positions, balances, open orders, sockets |
+| GET /sim/v1/wallet | | the served wallet (404 without one), brought up to now: its balance,
+  its payments, and the deposits the exchange has seen |
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from pegkeeper.domain.errors import VenueError
+from pegkeeper.sim.bitcoind_rpc import btc
 from pegkeeper.sim.okx_server.envelope import text
 from pegkeeper.sim.okx_server.render_account import deposit_json
 
@@ -64,6 +68,7 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
                 "exp_times": dict(ctx.exp_times),
                 "rest": dict(ctx.rest_requests),
                 "rest_total": ctx.rest_requests.total(),
+                "wallet_sends": {} if server.bitcoind is None else dict(server.bitcoind.sends),
             }
         )
 
@@ -116,6 +121,28 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
             }
         )
 
+    async def wallet(request: web.Request) -> web.Response:
+        node = server.bitcoind
+        if node is None:
+            return _json({"error": "no wallet is served: start it with one"}, status=404)
+        ctx.advance()
+        chain = node.chain
+        sent = [
+            {
+                "txid": tx.tx_id,
+                "address": tx.address,
+                "amount": text(btc(tx.amount_sats)),
+                "fee": text(btc(tx.fee_sats)),
+                "comment": tx.comment,
+                "confirmations": chain.confirmations(tx),
+                "replaced_by": tx.replaced_by,
+            }
+            for tx in chain.sent()
+        ]
+        deposits = [deposit_json(d) for d in ctx.engine.wallet.deposits()]
+        balance = text(btc(chain.balance_sats))
+        return _json({"balance": balance, "sent": sent, "deposits": deposits})
+
     app.router.add_get(PREFIX + "/faults", get_faults)
     app.router.add_post(PREFIX + "/faults", set_faults)
     app.router.add_delete(PREFIX + "/faults", clear_faults)
@@ -125,6 +152,7 @@ def admin_routes(app: web.Application, server: OkxSimServer) -> None:
     app.router.add_post(PREFIX + "/deposits", deposit)
     app.router.add_post(PREFIX + "/deposit-address", deposit_address)
     app.router.add_get(PREFIX + "/state", state)
+    app.router.add_get(PREFIX + "/wallet", wallet)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

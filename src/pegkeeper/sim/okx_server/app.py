@@ -1,5 +1,6 @@
 """The OKX v5 simulator as an aiohttp server: REST under /api/v5, WebSockets under /ws/v5,
-and its own controls under /sim/v1 (faults, what it received, deposits from outside).
+and its own controls under /sim/v1 (faults, what it received, deposits from outside); with a
+simulated Bitcoin Core wallet that pays into it, that wallet's JSON-RPC under /bitcoind.
 
 Every /api/v5 request goes through one path: latency (and an order's delay), signature check
 (private endpoints), the faults that answer before processing (429, 50011, 5xx), an order
@@ -16,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pegkeeper.sim.bitcoind_rpc import SimBitcoind
 from pegkeeper.sim.okx_server import routes_account, routes_asset, routes_market, routes_trade
 from pegkeeper.sim.okx_server.admin import admin_routes
 from pegkeeper.sim.okx_server.auth import verify_rest
@@ -32,6 +34,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     for route in module.ROUTES
 }
 API_PREFIX = "/api/v5/"
+BITCOIND_PREFIX = "/bitcoind"
 
 
 class OkxSimServer:
@@ -42,8 +45,10 @@ class OkxSimServer:
         port: int = 0,
         *,
         positions_push_seconds: float = 5.0,
+        bitcoind: SimBitcoind | None = None,
     ) -> None:
         self.ctx = ctx
+        self.bitcoind = bitcoind
         self.host = host
         self.port = port
         self.hub = WsHub(ctx, positions_push_seconds)
@@ -57,6 +62,11 @@ class OkxSimServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def bitcoind_url(self) -> str:
+        """The served wallet's node address ("" without one): its wallet at /wallet/<name>."""
+        return "" if self.bitcoind is None else self.rest_url + BITCOIND_PREFIX
+
+    @property
     def ws_url(self) -> str:
         """The WebSocket base: /public and /private follow it."""
         return f"ws://{self.host}:{self.port}/ws/v5"
@@ -68,6 +78,8 @@ class OkxSimServer:
         app.router.add_get("/ws/v5/private", self._private_ws)
         app.router.add_get("/ws/v5/business", self._public_ws)
         admin_routes(app, self)
+        if self.bitcoind is not None:
+            self.bitcoind.add_routes(app, BITCOIND_PREFIX)
         self._runner = web.AppRunner(
             app, shutdown_timeout=0.5, handle_signals=False, access_log=None
         )

@@ -41,6 +41,9 @@ class SimContext:
     rest_requests: Counter[str] = field(default_factory=Counter)
     # runs a callback after some real seconds (the server's event loop); None: at once
     schedule: Callable[[float, Callable[[], None]], None] | None = None
+    # brings the operator's simulated chain up to a time, paying the exchange what its blocks
+    # confirmed (sim/chain_link.py), when the simulator serves that wallet; None: no chain
+    onchain: Callable[[int], None] | None = None
     _frozen: dict[str, MarketView] = field(default_factory=dict)
     # per instrument, as OKX's position rows carry them: the last trade id, and when the
     # position last changed (uTime)
@@ -64,6 +67,13 @@ class SimContext:
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    def advance(self) -> None:
+        """Time passes: the chain mines what is due, deposits and withdrawals move on."""
+        now_ms = self.now_ms()
+        if self.onchain is not None:
+            self.onchain(now_ms)
+        self.engine.advance(now_ms)
 
     def later(self, delay_seconds: float, callback: Callable[[], None]) -> None:
         if self.schedule is None:

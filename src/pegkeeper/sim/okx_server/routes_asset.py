@@ -94,7 +94,7 @@ async def deposit_address(ctx: SimContext, params: Params) -> Reply:
 
 
 async def deposit_history(ctx: SimContext, params: Params) -> Reply:
-    ctx.engine.advance(ctx.now_ms())
+    ctx.advance()
     currency = params.get("ccy") or None
     found = [deposit_json(d) for d in ctx.engine.wallet.deposits(currency)]
     for key in ("depId", "txId", "state"):
@@ -128,7 +128,7 @@ async def withdraw(ctx: SimContext, body: Params) -> Reply:
 
 
 async def withdrawal_history(ctx: SimContext, params: Params) -> Reply:
-    ctx.engine.advance(ctx.now_ms())
+    ctx.advance()
     currency = params.get("ccy") or None
     found = [withdrawal_json(w) for w in ctx.engine.wallet.withdrawals(currency)]
     for key in ("wdId", "clientId", "txId", "state"):
