@@ -84,11 +84,15 @@ def start(
         f"127.0.0.1:{quote_port}",
     )
     if wait != "none":
-        wait_ready(running, path="/readyz" if wait == "ready" else "/healthz")
+        try:
+            wait_ready(running, path="/readyz" if wait == "ready" else "/healthz")
+        except BaseException:
+            stop(running)  # a fixture that failed to start gets no teardown
+            raise
     return running
 
 
-def wait_ready(running: Running, timeout_s: float = 60, path: str = "/readyz") -> None:
+def wait_ready(running: Running, timeout_s: float = 120, path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if running.process.poll() is not None:
