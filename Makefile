@@ -77,7 +77,7 @@ day: install
 		tests/integration/equities_day
 
 # The kill -9 campaigns at full length: 20 kills of the active hedger, 6 of the funding manager
-# and of the equity hedger, each taken over by its standby (the suite runs 8, 3 and 3).
+# and of the equity hedger, each taken over by its standby (the suite runs 20, 3 and 3).
 failover: install tools
 	PEGKEEPER_FAILOVER_KILLS=20 PEGKEEPER_FUNDING_KILLS=6 PEGKEEPER_EQUITY_KILLS=6 \
 		$(BIN)/pytest -q -p no:cacheprovider --durations=0 tests/cluster

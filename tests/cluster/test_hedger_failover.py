@@ -27,7 +27,7 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
-KILLS = int(os.environ.get("PEGKEEPER_FAILOVER_KILLS", "8"))
+KILLS = int(os.environ.get("PEGKEEPER_FAILOVER_KILLS", "20"))
 POINTS = ("before-request", "after-request", "anywhere")
 LEASE = "hedger:BTC-USD-SWAP"
 CONTRACT_USD = 100  # BTC-USD-SWAP: one contract is 100 USD
