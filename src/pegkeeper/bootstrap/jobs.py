@@ -46,7 +46,8 @@ async def _start_venue(runtime: Runtime) -> None:
                     alerter = alerter.for_venue(setup.name)
                 alerter.event(AlertKind.ACCOUNT_CHECK_FAILED, "account check failed", str(error))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(runtime.alerter.drain(), 10)
+                    async with asyncio.timeout(10):
+                        await runtime.alerter.drain()
                 raise
             log.info("venue ready", name=setup.name, venue=setup.description)
         runtime.venue_ready = True
@@ -190,7 +191,8 @@ def _jobs(
 async def close_runtime(runtime: Runtime) -> None:
     """Closes what the runtime opened (adapters, the equity hedger's node, the store)."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(runtime.alerter.close(), 5)
+        async with asyncio.timeout(5):
+            await runtime.alerter.close()
     venue_closers = [close for setup in _venues(runtime).values() for close in setup.closers]
     closers = [*venue_closers, *runtime.ledger.closers, runtime.bus.close]
     if runtime.funding is not None:

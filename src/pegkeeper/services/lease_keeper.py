@@ -165,7 +165,8 @@ class LeaseKeeper:
         if lease is None:
             return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._leases.release(lease), 2)
+            async with asyncio.timeout(2):
+                await self._leases.release(lease)
             log.info("lease released", lease=self.name, holder=self.holder)
 
 

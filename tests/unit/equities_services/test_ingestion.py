@@ -294,3 +294,19 @@ async def test_a_reorg_below_the_kept_hashes_is_alerted_as_possibly_deeper() -> 
     await w.ingestion.poll_once()
     (alert,) = w.alerts(AlertKind.EQUITY_FILL_REVERTED)
     assert alert.title == "reorg at the oldest kept block" and alert.details == {"block": "8"}
+
+
+async def test_a_stop_that_meets_a_failing_read_stops_ingestion() -> None:
+    """Ctrl-C stops the node and pegkeeper at once: the cancel arrives as the node's read
+    fails, and must end the loop rather than count as one more failure to retry."""
+    w = make_world()
+    task = asyncio.create_task(w.ingestion.run())
+    await settle()
+    read: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    w.chain.cutoff = lambda: read  # type: ignore[method-assign]
+    w.clock.advance(60)  # the next poll, which waits on `read`
+    await settle()
+    read.set_exception(ChainError("connection refused"))
+    task.cancel()
+    await settle()
+    assert task.cancelled()

@@ -233,7 +233,8 @@ class CcxtTickerFeed:
             queue.put_nowait(None)
         timeout = self._settings.close_timeout_seconds
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._client.close(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._client.close()
         if self._retiring:
             await asyncio.wait(set(self._retiring), timeout=timeout)
 
@@ -355,9 +356,11 @@ class CcxtTickerFeed:
         timeout = self._settings.close_timeout_seconds
         with contextlib.suppress(Exception):
             if client.connecting:  # a dial in flight would leave an orphan socket behind
-                await asyncio.wait_for(asyncio.shield(client.connected), timeout)
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(client.connected)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.close(), timeout)
+            async with asyncio.timeout(timeout):
+                await client.close()
 
 
 def _make_client(

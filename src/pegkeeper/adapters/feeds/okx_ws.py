@@ -147,16 +147,17 @@ class OkxPublicWebSocket:
             retry_in_seconds=round(delay, 3),
         )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._closing.wait()
 
     async def _connection(
         self, session: aiohttp.ClientSession
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         settings = self._settings
-        ws = await asyncio.wait_for(
-            session.ws_connect(settings.url, autoping=True, heartbeat=None, decode_text=False),
-            settings.connect_timeout_seconds,
-        )
+        async with asyncio.timeout(settings.connect_timeout_seconds):
+            ws = await session.ws_connect(
+                settings.url, autoping=True, heartbeat=None, decode_text=False
+            )
         self._ws = ws
         try:
             self.connects += 1

@@ -261,7 +261,8 @@ def drop_sockets(client: Any, cause: str) -> list[Any]:
 async def close_sockets(sockets: list[Any], timeout_seconds: float = 2.0) -> None:
     for ws_client in sockets:
         try:
-            await asyncio.wait_for(ws_client.close(), timeout_seconds)
+            async with asyncio.timeout(timeout_seconds):
+                await ws_client.close()
         except Exception:  # a socket that will not close cleanly is abandoned
             continue
 

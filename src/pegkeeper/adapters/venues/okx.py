@@ -202,7 +202,8 @@ class OkxVenue:
         """Closes the HTTP session and the WebSockets; a socket that will not close in 5 s is
         abandoned rather than waited for."""
         try:
-            await asyncio.wait_for(self._client.close(), 5)
+            async with asyncio.timeout(5):
+                await self._client.close()
         except (TimeoutError, OSError) as error:
             log.warning("venue did not close cleanly", venue=self.name, error=str(error))
 

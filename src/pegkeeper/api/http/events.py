@@ -78,7 +78,8 @@ class EventStream:
                     break
                 wait = max(0.0, next_beat - time.monotonic())
                 try:
-                    _, payload = await asyncio.wait_for(queue.get(), timeout=min(wait, 0.5))
+                    async with asyncio.timeout(min(wait, 0.5)):
+                        _, payload = await queue.get()
                 except TimeoutError:
                     if time.monotonic() >= next_beat:
                         next_beat = time.monotonic() + self._heartbeat_seconds

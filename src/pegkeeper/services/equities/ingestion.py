@@ -388,7 +388,10 @@ class ChainIngestion:
             listener(reason)
 
     async def _call(self, request: Awaitable[T]) -> T:
-        return await asyncio.wait_for(request, self.settings.request_timeout_seconds)
+        # asyncio.timeout, not wait_for: wait_for (before 3.12) turns a cancel that meets a
+        # failing read into that failure, and the retry loop would outlive Ctrl-C
+        async with asyncio.timeout(self.settings.request_timeout_seconds):
+            return await request
 
 
 def _token_in(detail: str) -> str:

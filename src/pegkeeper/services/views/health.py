@@ -56,7 +56,8 @@ class HealthMonitor:
     async def _evaluate(self, service: str) -> str:
         for check in self._checks.get(service, ()):
             try:
-                state = await asyncio.wait_for(check(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    state = await check()
             except TimeoutError:
                 return f"its health check did not answer within {self._timeout:g} s"
             except Exception as error:
