@@ -16,8 +16,8 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 
-SERVICES = ("hedger", "liability", "ledger", "web")
-LEASES = {"hedger:BTC-USD-SWAP", "outbox-relay"}
+SERVICES = ("hedger", "liability", "ledger", "peg-monitor", "web")
+LEASES = {"hedger:BTC-USD-SWAP", "outbox-relay", "peg-monitor"}  # peg-monitor: its recorder
 
 
 async def test_two_replicas_at_once_on_an_empty_database(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.peg_monitor import PegMonitor, PegMonitorSettings, PegReading
 from pegkeeper.services.views.dealer import DealerView
 from tests.fakes import FakePegRepository, FakeStore
+from tests.unit.test_peg_recorder import recording
+from tests.waiting import until
 
 MARCH_11 = 1678492800000  # 2023-03-11 00:00 UTC
 MARCH_14 = MARCH_11 + 3 * 86_400_000
@@ -121,8 +123,10 @@ async def test_http_prices_and_pegs() -> None:
     monitor = PegMonitor(
         MemoryBus(), clock, store.pegs, PegMonitorSettings(symbols=("USDC", "DAI"))
     )
-    for quote, bid in (("USD", "20000"), ("USDC", "25000")):
-        await monitor.on_bbo(BboUpdated("x", "BTC", quote, bid, bid, MARCH_11, MARCH_11))
+    async with recording(monitor.recorder):
+        for quote, bid in (("USD", "20000"), ("USDC", "25000")):
+            await monitor.on_bbo(BboUpdated("x", "BTC", quote, bid, bid, MARCH_11, MARCH_11))
+        await until(lambda: len(store.pegs.rows) == 1, "the reading stored")
     liability = LiabilityService(store.liability, MemoryBus(), clock, max_abs_delta_cents=1)
 
     async def ready() -> dict[str, str]:

@@ -2,9 +2,9 @@
 singletons it runs, and, on SQLite, the guarantee that it is the only process on its database.
 
 On PostgreSQL any number of processes may share the database, so every singleton (a hedger
-leg, funding, the ledger poller, the equity hedger, the demo flow, the outbox relay) runs under
-a lease: one process acts, the others wait as standbys. On SQLite one process has the
-database to itself; a second is refused at start.
+leg, funding, the ledger poller, the equity hedger, the demo flow, the outbox relay, the peg
+monitor's recorder) runs under a lease: one process acts, the others wait as standbys. On
+SQLite one process has the database to itself; a second is refused at start.
 """
 
 from __future__ import annotations

@@ -175,7 +175,9 @@ def _jobs(
     if "rebalancer" in services and runtime.rebalancer is not None:
         jobs["rebalancer"] = singleton("rebalancer", runtime.rebalancer.run)
     if "peg-monitor" in services:
+        # the readings in every process; their rows stored by one (the lease's holder)
         jobs["peg-monitor"] = runtime.pegs.run()
+        jobs["peg-recorder"] = singleton("peg-monitor", runtime.pegs.recorder.run)
         if runtime.market_replay is not None:
             jobs["market-replay"] = runtime.market_replay.run()
     jobs["correlation-log"] = CorrelationLog(runtime.bus, runtime.store.hedge).run()

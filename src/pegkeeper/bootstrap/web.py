@@ -62,6 +62,7 @@ JOB_SERVICES = {
     "okx-books": "market-data",
     "bus-books": "price-server",
     "market-replay": "peg-monitor",
+    "peg-recorder": "peg-monitor",
 }
 
 

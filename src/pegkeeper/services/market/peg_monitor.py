@@ -1,13 +1,11 @@
 """The peg monitor: best bids from every source -> aggregated stablecoin prices -> stability
-statistics over tick and time windows -> stored, published, and served to people."""
+statistics over tick and time windows -> published, served to people, and stored by its
+recorder (peg_recorder.py: in one replica only, where several run)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
-
-import structlog
 
 from pegkeeper.domain.events import TOPIC_PEG, BboUpdated, PegUpdated, decode_event, encode_event
 from pegkeeper.domain.pegstats import DAY_MS, HOUR_MS, WEEK_MS, PegStats, PegWindow
@@ -20,8 +18,7 @@ from pegkeeper.domain.pricing import (
 )
 from pegkeeper.domain.records import PegStatsRow
 from pegkeeper.ports import Bus, Clock, PegRepository
-
-log = structlog.get_logger("pegkeeper.pegs")
+from pegkeeper.services.market.peg_recorder import PegRecorder
 
 WINDOWS_MS = {"1h": HOUR_MS, "24h": DAY_MS, "7d": WEEK_MS}
 
@@ -87,23 +84,23 @@ class PegMonitor:
     ) -> None:
         self._bus = bus
         self._clock = clock
-        self._repository = repository
         self._settings = settings
         self._quotes: dict[tuple[str, str, str], tuple[TopOfBook, int]] = {}
         self._symbols = {s: _SymbolState(settings.window_ticks) for s in settings.symbols}
-        self._pending_rows: list[PegStatsRow] = []
+        self.recorder = PegRecorder(
+            repository, clock, settings.raw_retention_ms, settings.retention_check_ms
+        )
         self.updates = 0
 
     async def run(self) -> None:
+        """The readings, from the prices on the bus; storing them is `recorder.run`."""
         subscription = self._bus.subscribe("bbo.*")
-        retention = asyncio.create_task(self._retention(), name="peg-retention")
         try:
             async for _, payload in subscription:
                 event = decode_event(payload)
                 if isinstance(event, BboUpdated):
                     await self.on_bbo(event)
         finally:
-            retention.cancel()
             await subscription.close()
 
     async def on_bbo(self, event: BboUpdated) -> list[PegReading]:
@@ -143,29 +140,19 @@ class PegMonitor:
         return state.reading
 
     async def _flush(self, readings: list[PegReading]) -> None:
+        """At most one reading per symbol every `record_interval_ms`: published, and offered
+        to the recorder (which keeps it only where it records)."""
+        rows: list[PegStatsRow] = []
         for reading in readings:
             state = self._symbols[reading.symbol]
             if reading.ts_ms - state.last_recorded_ms >= self._settings.record_interval_ms:
                 state.last_recorded_ms = reading.ts_ms
-                self._pending_rows.append(reading.row())
+                rows.append(reading.row())
                 event = PegUpdated(
                     reading.symbol, reading.ts_ms, reading.price, reading.ticks.score
                 )
                 await self._bus.publish(f"{TOPIC_PEG}.{reading.symbol}", encode_event(event))
-        if self._pending_rows:
-            rows, self._pending_rows = self._pending_rows, []
-            await self._repository.record(rows)
-
-    async def _retention(self) -> None:
-        while True:
-            await self._clock.sleep(self._settings.retention_check_ms / 1000)
-            cutoff_ms = self._clock.now_ms() - self._settings.raw_retention_ms
-            try:
-                written = await self._repository.downsample(cutoff_ms)
-            except Exception:
-                log.exception("peg statistics downsampling failed")
-                continue
-            log.info("peg statistics downsampled", minute_rows=written, before_ms=cutoff_ms)
+        self.recorder.offer(rows)
 
 
 def _top(event: BboUpdated) -> TopOfBook:
