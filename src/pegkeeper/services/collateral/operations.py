@@ -34,7 +34,7 @@ from pegkeeper.domain.collateral import (
     OperationUpdate,
 )
 from pegkeeper.domain.collateral_policy import CollateralAction
-from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError
+from pegkeeper.domain.errors import ConflictError, NotFound, OrderRejected, VenueError
 from pegkeeper.domain.units import btc_to_sats, floor_btc, sats_to_btc
 from pegkeeper.domain.venue import (
     PRIMARY_VENUE,
@@ -245,7 +245,11 @@ class OperationRunner:
                     found.message,
                     found.fee_sats,
                 )
-                await self.execution.record(record.operation.operation_id, update)
+                try:
+                    await self.execution.record(record.operation.operation_id, update)
+                except ConflictError as error:  # settled by an operator since it was read
+                    log.warning("lookup not recorded", error=str(error), tx_id=update.tx_id)
+                    continue
                 if update.state.is_terminal:
                     self._finished(record.operation, update.state)
                     continue
