@@ -104,3 +104,8 @@ class OperationExecution:
             raise
         if update.state.is_terminal:
             self._waits.forget(operation_id)
+
+    def restart_wait(self, operation: CollateralOperation) -> None:
+        """Waits on the operation from now on, as on one just sent."""
+        self._waits.forget(operation.operation_id)
+        self._waits.started_ms(operation.operation_id)
