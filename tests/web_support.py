@@ -3,12 +3,16 @@ venue port, a manual clock. For unit tests of the dashboard's endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from pegkeeper.adapters.bus.memory import MemoryBus
@@ -140,3 +144,36 @@ async def web_world(
         )
     finally:
         await store.close()
+
+
+@contextmanager
+def served(
+    open_app: Callable[[], AbstractAsyncContextManager[FastAPI]], what: str
+) -> Iterator[str]:
+    """The app `open_app` yields, served over HTTP on its own thread (with its own event loop,
+    where its store lives); yields the base URL. `what` names the app in a failure."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    servers: list[uvicorn.Server] = []
+
+    async def serve() -> None:
+        async with open_app() as app:
+            config = uvicorn.Config(
+                app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+            )
+            servers.append(uvicorn.Server(config))
+            await servers[0].serve(sockets=[sock])
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    while not (servers and servers[0].started):
+        if not thread.is_alive():
+            raise RuntimeError(f"the {what} app stopped before it served")
+        threading.Event().wait(0.01)
+    try:
+        yield url
+    finally:
+        servers[0].should_exit = True
+        thread.join(timeout=10)
+        sock.close()
