@@ -23,16 +23,19 @@ from pegkeeper.api.http.dashboard import Dashboard
 from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
 from pegkeeper.api.http.equities import EquitiesApi
 from pegkeeper.api.http.events import EventStream
+from pegkeeper.api.http.funding import funding_router
 from pegkeeper.api.http.operator import OperatorAuth
 from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.http.rebalancing import RebalancingApi
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.domain.market_events import BookSnapshot
+from pegkeeper.services.collateral.held import HeldDeposits
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.operator import OperatorService
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.pricer import Pricer, PricerSettings
+from pegkeeper.services.views.collateral import CollateralView
 from pegkeeper.services.views.dashboard import DashboardView
 from pegkeeper.services.views.health import HealthMonitor
 from tests.fakes import FakeVenue
@@ -84,7 +87,10 @@ async def web_world(
     tokens: dict[str, str] | None = None,
     equities: Callable[[SqlStore, ManualClock, MemoryBus], EquitiesApi] | None = None,
     rebalancing: Callable[[SqlStore, ManualClock, MemoryBus], RebalancingApi] | None = None,
+    held_deposits: Callable[[SqlStore, ManualClock, MemoryBus], HeldDeposits] | None = None,
 ) -> AsyncIterator[WebWorld]:
+    """`held_deposits`: the funding manager's operator action, with its operations served as
+    the dashboard's transfers and in GET /api/v1/funding (of no account)."""
     store = await open_store("sqlite+aiosqlite://")
     clock = ManualClock(START_MS)
     bus = MemoryBus()
@@ -97,7 +103,11 @@ async def web_world(
     health = HealthMonitor(["hedger", "liability", "web"])
     view = DashboardView(store, store.audit, clock)
     equity_api = equities(store, clock, bus) if equities is not None else None
-    data = DashboardData(view, health.readiness, clock, dict(BRACKETS), control)
+    funding = held_deposits is not None
+    transfers = store.funding.recent_operations if funding else None
+    data = DashboardData(
+        view, health.readiness, clock, dict(BRACKETS), control, transfers=transfers
+    )
     metrics = Metrics(
         MetricSources(
             dealer=view.dealer,
@@ -127,6 +137,7 @@ async def web_world(
         metrics=metrics,
         equities=equity_api,
         rebalancing=rebalancing(store, clock, bus) if rebalancing is not None else None,
+        held_deposits=held_deposits(store, clock, bus) if held_deposits is not None else None,
     )
     pricer = Pricer(OneBook(), clock, PricerSettings(stale_after_ms=None), "test book")
     app = create_app(
@@ -136,6 +147,7 @@ async def web_world(
             readiness=health.readiness,
             quote=quote_router(pricer),
             extend=dashboard.install,
+            funding=funding_router(CollateralView(store, [], None)) if funding else None,
         )
     )
     try:
