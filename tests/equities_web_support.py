@@ -10,15 +10,12 @@ from the audit trail where TSLA was paused two hours ago."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Literal
 
-import uvicorn
+from fastapi import FastAPI
 
 from pegkeeper.adapters.brokers.dry_run import DryRunBroker, DryRunSettings
 from pegkeeper.adapters.bus.memory import MemoryBus
@@ -34,7 +31,7 @@ from pegkeeper.services.equities.reconciler import LedgerReconciler
 from pegkeeper.services.views.equities import EquitiesView
 from tests.equities_book import NOW_MS, SYMBOLS, book_view
 from tests.equities_sql_book import write_book
-from tests.web_support import WebWorld, web_world
+from tests.web_support import WebWorld, served, web_world
 
 Repository = Literal["sql", "fake"]
 
@@ -90,31 +87,12 @@ async def equities_world(
 @contextlib.contextmanager
 def equities_served(configured: bool = True) -> Iterator[str]:
     """The app of `equities_world` (or, not `configured`, of `web_world` alone) served over
-    HTTP on its own thread, with its own event loop where the store lives; yields the base
-    URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    servers: list[uvicorn.Server] = []
+    HTTP on its own thread; yields the base URL."""
 
-    async def serve() -> None:
-        world_of = equities_world() if configured else web_world()
-        async with world_of as world:
-            config = uvicorn.Config(
-                world.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-            )
-            servers.append(uvicorn.Server(config))
-            await servers[0].serve(sockets=[sock])
+    @contextlib.asynccontextmanager
+    async def app() -> AsyncIterator[FastAPI]:
+        async with equities_world() if configured else web_world() as world:
+            yield world.app
 
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    while not (servers and servers[0].started):
-        if not thread.is_alive():
-            raise RuntimeError("the equities app stopped before it served")
-        threading.Event().wait(0.01)
-    try:
+    with served(app, "equities") as url:
         yield url
-    finally:
-        servers[0].should_exit = True
-        thread.join(timeout=10)
-        sock.close()

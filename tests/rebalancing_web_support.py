@@ -18,15 +18,12 @@ The book, at START_MS (every number worked by hand):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-import uvicorn
+from fastapi import FastAPI
 
 from pegkeeper.adapters.bus.memory import MemoryBus
 from pegkeeper.adapters.clock import ManualClock
@@ -45,7 +42,7 @@ from pegkeeper.domain.equities.proposals import Proposal
 from pegkeeper.domain.equities.transfers import SignedTx
 from pegkeeper.ports import RebalanceRepository
 from pegkeeper.services.views.rebalancing import RebalancingView
-from tests.web_support import START_MS, WebWorld, web_world
+from tests.web_support import START_MS, WebWorld, served, web_world
 
 D = Decimal
 S = MoveStep
@@ -207,30 +204,13 @@ async def _executing_tsla(repo: RebalanceRepository, t0: int) -> None:
 
 @contextlib.contextmanager
 def rebalancing_served() -> Iterator[str]:
-    """The app of `rebalancing_world` served over HTTP on its own thread (with its own event
-    loop, where the store lives); yields the base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    servers: list[uvicorn.Server] = []
+    """The app of `rebalancing_world` served over HTTP on its own thread; yields the base
+    URL."""
 
-    async def serve() -> None:
+    @contextlib.asynccontextmanager
+    async def app() -> AsyncIterator[FastAPI]:
         async with rebalancing_world() as world:
-            config = uvicorn.Config(
-                world.web.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-            )
-            servers.append(uvicorn.Server(config))
-            await servers[0].serve(sockets=[sock])
+            yield world.web.app
 
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    while not (servers and servers[0].started):
-        if not thread.is_alive():
-            raise RuntimeError("the rebalancing app stopped before it served")
-        threading.Event().wait(0.01)
-    try:
+    with served(app, "rebalancing") as url:
         yield url
-    finally:
-        servers[0].should_exit = True
-        thread.join(timeout=10)
-        sock.close()

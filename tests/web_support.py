@@ -3,12 +3,16 @@ venue port, a manual clock. For unit tests of the dashboard's endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from pegkeeper.adapters.bus.memory import MemoryBus
@@ -19,16 +23,19 @@ from pegkeeper.api.http.dashboard import Dashboard
 from pegkeeper.api.http.dashboard_api import DashboardData, health_summary
 from pegkeeper.api.http.equities import EquitiesApi
 from pegkeeper.api.http.events import EventStream
+from pegkeeper.api.http.funding import funding_router
 from pegkeeper.api.http.operator import OperatorAuth
 from pegkeeper.api.http.pages import PageSettings
 from pegkeeper.api.http.quote import quote_router
 from pegkeeper.api.http.rebalancing import RebalancingApi
 from pegkeeper.api.metrics import Metrics, MetricSources
 from pegkeeper.domain.market_events import BookSnapshot
+from pegkeeper.services.collateral.held import HeldDeposits
 from pegkeeper.services.hedging.control import HedgeControl
 from pegkeeper.services.hedging.operator import OperatorService
 from pegkeeper.services.ledger.liability import LiabilityService
 from pegkeeper.services.market.pricer import Pricer, PricerSettings
+from pegkeeper.services.views.collateral import CollateralView
 from pegkeeper.services.views.dashboard import DashboardView
 from pegkeeper.services.views.health import HealthMonitor
 from tests.fakes import FakeVenue
@@ -80,7 +87,10 @@ async def web_world(
     tokens: dict[str, str] | None = None,
     equities: Callable[[SqlStore, ManualClock, MemoryBus], EquitiesApi] | None = None,
     rebalancing: Callable[[SqlStore, ManualClock, MemoryBus], RebalancingApi] | None = None,
+    held_deposits: Callable[[SqlStore, ManualClock, MemoryBus], HeldDeposits] | None = None,
 ) -> AsyncIterator[WebWorld]:
+    """`held_deposits`: the funding manager's operator action, with its operations served as
+    the dashboard's transfers and in GET /api/v1/funding (of no account)."""
     store = await open_store("sqlite+aiosqlite://")
     clock = ManualClock(START_MS)
     bus = MemoryBus()
@@ -93,7 +103,11 @@ async def web_world(
     health = HealthMonitor(["hedger", "liability", "web"])
     view = DashboardView(store, store.audit, clock)
     equity_api = equities(store, clock, bus) if equities is not None else None
-    data = DashboardData(view, health.readiness, clock, dict(BRACKETS), control)
+    funding = held_deposits is not None
+    transfers = store.funding.recent_operations if funding else None
+    data = DashboardData(
+        view, health.readiness, clock, dict(BRACKETS), control, transfers=transfers
+    )
     metrics = Metrics(
         MetricSources(
             dealer=view.dealer,
@@ -123,6 +137,7 @@ async def web_world(
         metrics=metrics,
         equities=equity_api,
         rebalancing=rebalancing(store, clock, bus) if rebalancing is not None else None,
+        held_deposits=held_deposits(store, clock, bus) if held_deposits is not None else None,
     )
     pricer = Pricer(OneBook(), clock, PricerSettings(stale_after_ms=None), "test book")
     app = create_app(
@@ -132,6 +147,7 @@ async def web_world(
             readiness=health.readiness,
             quote=quote_router(pricer),
             extend=dashboard.install,
+            funding=funding_router(CollateralView(store, [], None)) if funding else None,
         )
     )
     try:
@@ -140,3 +156,36 @@ async def web_world(
         )
     finally:
         await store.close()
+
+
+@contextmanager
+def served(
+    open_app: Callable[[], AbstractAsyncContextManager[FastAPI]], what: str
+) -> Iterator[str]:
+    """The app `open_app` yields, served over HTTP on its own thread (with its own event loop,
+    where its store lives); yields the base URL. `what` names the app in a failure."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    servers: list[uvicorn.Server] = []
+
+    async def serve() -> None:
+        async with open_app() as app:
+            config = uvicorn.Config(
+                app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+            )
+            servers.append(uvicorn.Server(config))
+            await servers[0].serve(sockets=[sock])
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    while not (servers and servers[0].started):
+        if not thread.is_alive():
+            raise RuntimeError(f"the {what} app stopped before it served")
+        threading.Event().wait(0.01)
+    try:
+        yield url
+    finally:
+        servers[0].should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -12,7 +12,9 @@ than its lease and then woken sends nothing.
 
 A deposit whose process died before its send is held for an operator once the wallet has
 shown no send for the deposit lookup window (never sent again: the node might still make it).
-Here the test is that operator: it checks the node never received the send and fails it."""
+Here the test is that operator: it checks the node never received the send and settles it as
+not sent through the web process's operator action (which asks the wallet once more, records
+the action and fails the deposit in one transaction)."""
 
 from __future__ import annotations
 
@@ -27,15 +29,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from pegkeeper.adapters.store.database import SqlStore, open_store
-from pegkeeper.domain.collateral import (
-    OperationKind,
-    OperationRecord,
-    OperationState,
-    OperationUpdate,
-)
+from pegkeeper.domain.collateral import OperationKind, OperationRecord, OperationState
+from pegkeeper.domain.operator import OperatorActionKind, OperatorResult
 from tests.cluster.flow import LiabilityFlow
 from tests.cluster.sim_exchange import WALLET_START_BTC, start_fast_sim_exchange, wallet_env
 from tests.cluster.support import LEASE_TTL_SECONDS, Cluster, Process, cluster_of, tail
@@ -66,7 +65,9 @@ EVERY_WAY = {
     OperationKind.DEPOSIT,
 }
 TERMINAL = (OperationState.DONE, OperationState.FAILED, OperationState.LOST, OperationState.REFUSED)
-OPERATOR = "failed by the operator: the node never received its send"
+OPERATOR_TOKEN = "treasury-token-0123456789abcdef"
+NOTE = "the node never received its send"
+OPERATOR = f"not sent, settled by treasury: {NOTE}"  # the message of a deposit it settled
 
 
 def _funding(cluster: Cluster, point: str, occurrence: int) -> Process:
@@ -88,18 +89,40 @@ def _cluster_of(
     return cluster_of(tmp_path, url, start_sim, FUNDING)
 
 
+def _start_dealer(cluster: Cluster) -> str:
+    """The operator's token and the wallet's address in every process of the cluster, and
+    the web process (with the hedger) started; returns its HTTP address."""
+    cluster.env = wallet_env(cluster.sim_url) | {
+        "PEGKEEPER_WEB__OPERATOR_TOKENS": f"treasury:{OPERATOR_TOKEN}"
+    }
+    dealer = cluster.start("web", "hedger")
+    cluster.wait_http(dealer)
+    return dealer.http_url
+
+
+def _web(cluster: Cluster) -> str:
+    return next(p.http_url for p in cluster.processes if p.name.startswith("web"))
+
+
 async def _release_held(cluster: Cluster, store: SqlStore) -> None:
     """The operator's part: every deposit held because the wallet showed no send is checked
-    against what the node received, and failed (the funding manager then decides anew)."""
+    against what the node received, and settled as not sent through the web process (the
+    funding manager then decides anew)."""
     held = [r for r in await store.funding.open_operations() if r.state is OperationState.HELD]
     if not held:
         return
     sends = cluster.wallet_sends()
-    for record in held:
-        operation_id = record.operation.operation_id
-        assert operation_id not in sends, (record, sends)  # held though the node has it
-        update = OperationUpdate(OperationState.FAILED, message=OPERATOR)
-        await store.funding.record_operation_state(operation_id, update, time.time_ns() // 10**6)
+    headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    async with httpx.AsyncClient(base_url=_web(cluster), timeout=10, headers=headers) as client:
+        for record in held:
+            operation_id = record.operation.operation_id
+            assert operation_id not in sends, (record, sends)  # held though the node has it
+            answer = await client.post(
+                f"/api/v1/funding/operations/{operation_id}/settle",
+                json={"outcome": "not-sent", "note": NOTE},
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["operation"]["state"] == "failed", answer.text
 
 
 async def _moved_every_way(cluster: Cluster, store: SqlStore) -> bool:
@@ -175,11 +198,9 @@ async def test_kill_9_of_the_active_funding_manager_again_and_again(tmp_path: Pa
     rng = random.Random(20261208)
     async with postgres_database() as url:
         with _cluster_of(tmp_path, url) as cluster:
-            cluster.env = wallet_env(cluster.sim_url)
-            dealer = cluster.start("web", "hedger")
-            cluster.wait_http(dealer)
+            dealer_url = _start_dealer(cluster)
             store = await open_store(url, migrate=False)
-            flow = LiabilityFlow(dealer.http_url, seed=5)
+            flow = LiabilityFlow(dealer_url, seed=5)
             try:
                 for _ in range(3):  # the holder and two standbys
                     _funding(cluster, rng.choice(POINTS[:2]), rng.randint(1, 2))
@@ -289,6 +310,16 @@ async def _check_the_records(cluster: Cluster, store: SqlStore, funding_start: D
             assert record.operation.operation_id in requests, record
         if record.state is OperationState.LOST or record.message == OPERATOR:
             assert record.operation.operation_id not in requests, record
+    # each deposit the operator settled is in the operator actions, by the operator's name
+    settled_ids = sorted(
+        o.operation.operation_id for o in settled.operations if o.message == OPERATOR
+    )
+    actions = await store.operator_actions.recent(1_000)
+    settling = [a for a in actions if a.action is OperatorActionKind.SETTLE_DEPOSIT]
+    assert sorted(a.target for a in settling) == settled_ids
+    assert all(
+        (a.operator, a.result, a.note) == ("treasury", OperatorResult.DONE, NOTE) for a in settling
+    )
     done = [o for o in settled.operations if o.state is OperationState.DONE]
     deposits = [o for o in done if o.operation.kind is OperationKind.DEPOSIT]
     # every deposit the exchange credited is a deposit done in the store, with its payment's
@@ -330,11 +361,9 @@ async def test_a_funding_manager_woken_after_its_lease_sends_nothing(
     trading_btc, funding_btc = FIRST_REQUEST[first_request]
     async with postgres_database() as url:
         with _cluster_of(tmp_path, url, trading_btc, funding_btc) as cluster:
-            cluster.env = wallet_env(cluster.sim_url)
-            dealer = cluster.start("web", "hedger")
-            cluster.wait_http(dealer)
+            dealer_url = _start_dealer(cluster)
             store = await open_store(url, migrate=False)
-            flow = LiabilityFlow(dealer.http_url, seed=13)
+            flow = LiabilityFlow(dealer_url, seed=13)
             try:
                 first = _funding(cluster, "before-request", 1)
                 await _started(first)

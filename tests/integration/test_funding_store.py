@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pegkeeper.adapters.store.database import SqlStore
 from pegkeeper.adapters.store.tables import (
@@ -32,6 +33,7 @@ from pegkeeper.domain.errors import ConflictError, SlotTaken
 from pegkeeper.domain.orders import OrderIntent, OrderKind, OrderSide, OrderState
 from pegkeeper.domain.records import DecisionRecord
 from pegkeeper.domain.roll import RollRecord
+from tests.waiting import until
 
 EXACT = Decimal("1.23456789")
 ADDRESS = "bcrt1qexampleaddress0000000000000000000000"
@@ -133,6 +135,89 @@ async def test_an_unknown_operation_or_a_repeated_decision_writes_nothing(
     assert await store.funding.get_operation("x2") is None
     assert await count(store, funding_decisions) == 1
     assert await count(store, funding_operations) == 1
+
+
+async def test_an_ended_state_is_final_and_an_expected_state_is_checked(
+    store: SqlStore,
+) -> None:
+    await store.funding.record_decision(decision("d-h"), operation("h"))
+    held = OperationUpdate(OperationState.HELD, message="no send shown")
+    await store.funding.record_operation_state("h", held, 2_000)
+    # a change expected from another state is refused: the deposit is held, not pending
+    found = OperationUpdate(OperationState.PENDING, tx_id="aa" * 32)
+    with pytest.raises(ConflictError, match="h is held, no longer pending: pending is not"):
+        await store.funding.record_operation_state(
+            "h", found, 2_500, expected=OperationState.PENDING
+        )
+    failed = OperationUpdate(OperationState.FAILED, message="never sent")
+    await store.funding.record_operation_state("h", failed, 3_000, expected=OperationState.HELD)
+    assert await store.funding.open_operations() == []
+    # nothing follows an ended state: the operation stays failed and closed
+    with pytest.raises(ConflictError, match="h is failed: its state is final, pending is not"):
+        await store.funding.record_operation_state("h", found, 3_500)
+    bump = FeeBump("h", "", "bb" * 32, Decimal(1), Decimal(2), None, "c-h", 3_600)
+    with pytest.raises(ConflictError, match="its state is final"):
+        await store.funding.record_fee_bump(bump, found)
+    record = await store.funding.get_operation("h")
+    assert record is not None
+    assert (record.state, record.tx_id, record.updated_at_ms) == (OperationState.FAILED, "", 3_000)
+    assert await store.funding.open_operations() == []
+    assert await store.funding.fee_bumps("h") == []
+
+
+async def test_a_lookup_racing_a_settlement_waits_for_it_and_is_refused(
+    store: SqlStore,
+) -> None:
+    """The web process settles a held deposit in a transaction with its audit record while the
+    funding manager, which read it held, finds its send: the finder's write waits for the
+    settlement's commit (PostgreSQL: the row lock; SQLite: the one writer) and is refused."""
+    await store.funding.record_decision(decision("d-r"), operation("r"))
+    held = OperationUpdate(OperationState.HELD, message="no send shown")
+    await store.funding.record_operation_state("r", held, 2_000)
+    settling, release = asyncio.Event(), asyncio.Event()
+
+    async def settle() -> None:
+        async with store.transaction():
+            failed = OperationUpdate(OperationState.FAILED, message="never sent")
+            await store.funding.record_operation_state(
+                "r", failed, 3_000, expected=OperationState.HELD
+            )
+            settling.set()
+            await release.wait()
+
+    settlement = asyncio.create_task(settle())
+    await settling.wait()
+    found = OperationUpdate(OperationState.PENDING, tx_id="aa" * 32, message="found sent")
+    lookup = asyncio.create_task(store.funding.record_operation_state("r", found, 3_100))
+
+    async def waits_or_done() -> bool:
+        return lookup.done() or await _writer_waits(store)
+
+    try:
+        await until(waits_or_done, "the lookup's write waiting, or written")
+        assert not lookup.done(), "the lookup was written before the settlement's commit"
+    finally:
+        release.set()
+        await settlement
+    with pytest.raises(ConflictError, match="r is failed: its state is final"):
+        await lookup
+    record = await store.funding.get_operation("r")
+    assert record is not None and (record.state, record.tx_id) == (OperationState.FAILED, "")
+    assert await store.funding.open_operations() == []
+
+
+async def _writer_waits(store: SqlStore) -> bool:
+    """Whether a write waits for another transaction: on PostgreSQL a backend waiting for a
+    lock, on SQLite a task queued behind the one writer (the lookup has not finished)."""
+    if store.engine.dialect.name != "postgresql":
+        await asyncio.sleep(0)  # the lookup starts, and queues behind the settlement
+        return True
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with store.engine.connect() as conn:
+        return int((await conn.execute(waiting)).scalar_one()) > 0
 
 
 async def test_one_open_operation_per_account_and_class(store: SqlStore) -> None:

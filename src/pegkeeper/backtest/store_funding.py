@@ -82,11 +82,26 @@ class MemoryCollateralRepository:
             self.states.append((operation.operation_id, OperationState.CREATED))
 
     async def record_operation_state(
-        self, operation_id: str, update: OperationUpdate, now_ms: int
+        self,
+        operation_id: str,
+        update: OperationUpdate,
+        now_ms: int,
+        *,
+        expected: OperationState | None = None,
     ) -> None:
         record = self.operations.get(operation_id)
         if record is None:
             raise ValueError(f"unknown funding operation {operation_id!r}")
+        if record.state.is_terminal:
+            raise ConflictError(
+                f"funding operation {operation_id} is {record.state.value}: its state is final, "
+                f"{update.state.value} is not recorded"
+            )
+        if expected is not None and record.state is not expected:
+            raise ConflictError(
+                f"funding operation {operation_id} is {record.state.value}, no longer "
+                f"{expected.value}: {update.state.value} is not recorded"
+            )
         self.operations[operation_id] = replace(
             record,
             state=update.state,
@@ -115,8 +130,8 @@ class MemoryCollateralRepository:
         return list(reversed(self.decisions))[:limit]
 
     async def record_fee_bump(self, bump: FeeBump, update: OperationUpdate) -> None:
-        self.bumps.append(bump)
         await self.record_operation_state(bump.operation_id, update, bump.created_at_ms)
+        self.bumps.append(bump)
 
     async def fee_bumps(self, operation_id: str) -> list[FeeBump]:
         return [b for b in self.bumps if b.operation_id == operation_id]

@@ -34,6 +34,7 @@ from pegkeeper.bootstrap.logging_setup import PROBLEMS
 from pegkeeper.bootstrap.rebalancing import rebalancer_check, rebalancer_settings
 from pegkeeper.domain.equities.inventory import CASH_ASSET
 from pegkeeper.domain.venue import PRIMARY_VENUE
+from pegkeeper.services.collateral.held import HeldDeposits
 from pegkeeper.services.hedging.hedger import HedgerService
 from pegkeeper.services.process_heartbeat import (
     DEFAULT_INTERVAL_SECONDS as HEARTBEAT_INTERVAL_SECONDS,
@@ -259,6 +260,16 @@ def rebalancing_api(runtime: Runtime, equities_view: EquitiesView | None) -> Reb
     )
 
 
+def held_deposits(runtime: Runtime) -> HeldDeposits | None:
+    """Settling a held deposit, wherever the funding manager is configured (whichever process
+    runs it: the deposit is read from the shared store, the send looked up in the wallet)."""
+    funding = runtime.funding
+    if funding is None:
+        return None
+    store = runtime.store
+    return HeldDeposits(store, store.operator_actions, funding.wallet, RealClock(), runtime.notices)
+
+
 def build_web(
     runtime: Runtime,
     services: list[str],
@@ -323,6 +334,7 @@ def build_web(
             runtime.store.processes, runtime.store.leases, HEARTBEAT_INTERVAL_SECONDS
         ),
         rebalancing=rebalancing_api(runtime, equities_view),
+        held_deposits=held_deposits(runtime),
     )
     probes = probes or Probes(health.readiness)
     context = ApiContext(

@@ -14,12 +14,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from pegkeeper.cli.auth import register as register_auth_commands
 from pegkeeper.cli.backtest import register as register_backtest_command
 from pegkeeper.cli.broker import register as register_broker_commands
 from pegkeeper.cli.equities import register as register_equities_commands
 from pegkeeper.cli.figures import hedging_rows, in_flight_rows, risk_rows
+from pegkeeper.cli.funding import register as register_funding_commands
 from pegkeeper.cli.quotes import register as register_quote_commands
 from pegkeeper.cli.rebalancing import register as register_rebalancing_commands
 from pegkeeper.cli.sim import register as register_sim_commands
@@ -260,13 +262,23 @@ def _ledger_rows(ledger: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
-@app.command()
+funding_app = typer.Typer(
+    help="The funding manager: its accounts, the money it moves, a held deposit settled.",
+    invoke_without_command=True,
+)
+app.add_typer(funding_app, name="funding")
+
+
+@funding_app.callback()
 def funding(
+    ctx: typer.Context,
     url: UrlOption = None,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the raw JSON")] = False,
 ) -> None:
     """The funding manager's accounts and the money it moves, from a running pegkeeper."""
+    if ctx.invoked_subcommand is not None:
+        return
     response = _request("GET", _base_url(url, config) + "/api/v1/funding")
     data = response.json()
     if response.status_code == 404:
@@ -278,6 +290,14 @@ def funding(
     for account in data["accounts"]:
         out.print(_account_table(account, data))
     out.print(_operations_table(data["operations"]))
+    for op in data["open_operations"]:
+        if op.get("action_needed"):
+            out.print(
+                Text(
+                    f"{op['kind']} {op['operation_id']} is {op['state']}: to do: "
+                    f"{op['action_needed']}"
+                )
+            )
 
 
 def _account_table(account: dict[str, Any], data: dict[str, Any]) -> Table:
@@ -344,6 +364,7 @@ register_backtest_command(app, _settings, _fail)
 equities_app = register_equities_commands(app, _base_url, _request, _fail)
 register_rebalancing_commands(equities_app, _base_url, _request, _fail)
 register_broker_commands(app, _settings, _fail)
+register_funding_commands(funding_app, _base_url, _request, _fail, _usage)
 register_auth_commands(app, _settings, _fail, _usage)
 
 

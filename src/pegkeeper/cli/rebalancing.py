@@ -12,7 +12,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -28,22 +27,12 @@ from pegkeeper.cli.equities import (
     shares,
     usd,
 )
+from pegkeeper.cli.operator import NoteOption, TokenOption, post_action
 from pegkeeper.cli.quotes import utc_iso
 from pegkeeper.services.views.equities_figures import plain
 
-TOKEN_ENV = "PEGKEEPER_OPERATOR_TOKEN"
 SHARE_SHOWN = Decimal("0.0001")  # the onchain share on screen, truncated as the rules show it
 NOT_CONFIGURED = "inventory rebalancing is not configured in that pegkeeper"
-TokenOption = Annotated[
-    str,
-    typer.Option(
-        "--token",
-        envvar=TOKEN_ENV,
-        help=f"an operator token (default: ${TOKEN_ENV})",
-        show_default=False,
-    ),
-]
-NoteOption = Annotated[str, typer.Option("--note", help="a note for the audit trail")]
 
 
 class OnOff(StrEnum):
@@ -59,11 +48,7 @@ def register(equities_app: typer.Typer, base_url: BaseUrl, request: Request, fai
         return data
 
     def act(url: str | None, config: Any, path: str, token: str, body: dict[str, Any]) -> None:
-        if not token:
-            fail(f"operator actions need an operator token: pass --token or set ${TOKEN_ENV}")
-        headers = {"Authorization": f"Bearer {token}"}
-        response = request("POST", base_url(url, config) + path, json=body, headers=headers)
-        typer.echo(action_outcome(response, fail))
+        typer.echo(post_action(request, fail, base_url(url, config) + path, token, body))
 
     @equities_app.command("inventory")
     def inventory(
@@ -147,20 +132,6 @@ def register(equities_app: typer.Typer, base_url: BaseUrl, request: Request, fai
         if note:
             body["note"] = note
         act(url, config, "/api/v1/equities/rebalancing/execution", token, body)
-
-
-def action_outcome(response: httpx.Response, fail: Fail) -> str:
-    """The action's result in words; fails with the server's reason when it was refused."""
-    try:
-        data = response.json()
-    except ValueError:
-        fail(f"refused ({response.status_code}): {response.text[:200]}")
-    if response.status_code == 200:
-        return f"{data['action']} {data['result']}: {data['detail']}"
-    reason = data.get("error") or data.get("detail") or data
-    if response.status_code in (401, 403):
-        fail(f"refused ({response.status_code}): {reason}; check the operator token")
-    fail(f"refused ({response.status_code}): {reason}")
 
 
 def inventory_table(assets: list[dict[str, Any]]) -> Table:

@@ -4,6 +4,7 @@ alerts. Each is a row appended once; a state change is a new row, never an edit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -71,7 +72,8 @@ class OperationState(StrEnum):
     UNKNOWN = "unknown"  # the request's outcome is uncertain: look it up before anything else
     LOST = "lost"  # never seen: not found after the lookup window, a deposit past its timeout
     # a deposit whose send may exist though the wallet shows none after the deposit lookup
-    # window: never sent again; still looked up, it blocks deposits until an operator decides
+    # window: never sent again; still looked up, it blocks deposits until an operator settles
+    # it (DepositSettlement)
     HELD = "held"
 
     @property
@@ -82,6 +84,50 @@ class OperationState(StrEnum):
             OperationState.FAILED,
             OperationState.LOST,
         )
+
+
+class DepositSettlement(StrEnum):
+    """What an operator found of a held deposit: the wallet never sent it (it fails), or it
+    was sent in a transaction the operator names (it is pending again, followed to arrival)."""
+
+    NOT_SENT = "not-sent"
+    SENT = "sent"
+
+
+TX_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+def settlement_of(outcome: object, tx_id: object) -> tuple[DepositSettlement, str]:
+    """An operator's settlement and its transaction id ("" when not sent), checked; raises
+    InvalidInput naming what is expected."""
+    choices = ", ".join(f'"{s.value}"' for s in DepositSettlement)
+    if not isinstance(outcome, str) or outcome not in set(DepositSettlement):
+        raise InvalidInput(f"outcome must be one of {choices}, got {_shown(outcome)}")
+    if outcome == DepositSettlement.NOT_SENT:
+        if tx_id not in (None, ""):
+            raise InvalidInput('tx_id goes with outcome "sent" only: a deposit not sent has none')
+        return DepositSettlement.NOT_SENT, ""
+    text = tx_id.strip().lower() if isinstance(tx_id, str) else ""
+    if not TX_ID_PATTERN.match(text):
+        raise InvalidInput(
+            'outcome "sent" needs tx_id, the transaction that paid the deposit: 64 hexadecimal '
+            f"characters, got {_shown(tx_id)}"
+        )
+    return DepositSettlement.SENT, text
+
+
+def held_deposit_action(operation_id: str) -> str:
+    """What an operator does about a held deposit, in words (the alert, the API and the CLI
+    say the same)."""
+    settle = f"pegkeeper funding settle {operation_id}"
+    return (
+        f"check the wallet for a payment labelled {operation_id}, then `{settle} --not-sent` "
+        f"if there is none, or `{settle} --sent TXID` with its transaction id"
+    )
+
+
+def _shown(value: object) -> str:
+    return "nothing" if value is None else repr(value)
 
 
 @dataclass(frozen=True, slots=True)

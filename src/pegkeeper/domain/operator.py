@@ -24,6 +24,8 @@ class OperatorActionKind(StrEnum):
     APPROVE_REBALANCE = "equities.rebalancing.approve"
     DISMISS_REBALANCE = "equities.rebalancing.dismiss"
     SET_REBALANCE_EXECUTION = "equities.rebalancing.execution"
+    # a deposit held by the funding manager, settled as sent or not (target: the operation id)
+    SETTLE_DEPOSIT = "funding.deposit.settle"
 
     @property
     def leaves_hedging_paused(self) -> bool:

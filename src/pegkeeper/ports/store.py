@@ -16,6 +16,7 @@ from pegkeeper.domain.collateral import (
     FeeBump,
     LeverageSnapshot,
     OperationRecord,
+    OperationState,
     OperationUpdate,
 )
 from pegkeeper.domain.liability import LedgerEntry, LiabilityChange, LiabilityEvent
@@ -236,9 +237,16 @@ class CollateralRepository(Protocol):
         ...
 
     async def record_operation_state(
-        self, operation_id: str, update: OperationUpdate, now_ms: int
+        self,
+        operation_id: str,
+        update: OperationUpdate,
+        now_ms: int,
+        *,
+        expected: OperationState | None = None,
     ) -> None:
-        """Append the operation's new state; raises ValueError for an unknown operation."""
+        """Append the operation's new state; raises ValueError for an unknown operation, and
+        ConflictError, writing nothing, for one that has ended (an ended state is final) or,
+        with `expected`, one whose latest state is another (a change made meanwhile)."""
         ...
 
     async def get_operation(self, operation_id: str) -> OperationRecord | None: ...

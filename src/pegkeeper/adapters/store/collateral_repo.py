@@ -1,6 +1,10 @@
 """The funding manager's trail in SQL: decisions, operations and their states, fee bumps,
 leverage snapshots, the swap's funding payments, alerts sent. Rows are inserted once; a state
-is a new row."""
+is a new row. An operation's ended state is final: a state appended to an operation no longer
+open is refused (ConflictError), so an operator's settlement and the funding manager's lookup
+of the same operation, written by two processes, never leave it open in its history and
+closed in the index of open ones. On PostgreSQL the append takes the operation's row in that
+index first, so the two wait for each other."""
 
 from __future__ import annotations
 
@@ -97,6 +101,15 @@ _CORRELATION_OF = select(funding_operations.c.correlation_id).where(
 _CLOSE_OPEN = delete(open_funding_operations).where(
     open_funding_operations.c.operation_id == bindparam("operation_id")
 )
+_IS_OPEN = select(open_funding_operations.c.operation_id).where(
+    open_funding_operations.c.operation_id == bindparam("operation_id")
+)
+_LATEST_STATE = (
+    select(funding_operation_events.c.state)
+    .where(funding_operation_events.c.operation_id == bindparam("operation_id"))
+    .order_by(funding_operation_events.c.id.desc())
+    .limit(1)
+)
 
 
 class SqlCollateralRepository:
@@ -117,10 +130,15 @@ class SqlCollateralRepository:
             ) from None
 
     async def record_operation_state(
-        self, operation_id: str, update: OperationUpdate, now_ms: int
+        self,
+        operation_id: str,
+        update: OperationUpdate,
+        now_ms: int,
+        *,
+        expected: OperationState | None = None,
     ) -> None:
         async with self._tx.write() as conn:
-            await _append_state(conn, operation_id, update, now_ms)
+            await _append_state(conn, operation_id, update, now_ms, expected)
 
     async def get_operation(self, operation_id: str) -> OperationRecord | None:
         rows = await self._all(_OPERATION_BY_ID, {"operation_id": operation_id})
@@ -242,7 +260,12 @@ async def _insert_operation(conn: AsyncConnection, operation: CollateralOperatio
             f"open: {operation.operation_id} is not recorded and not sent"
         ) from None
     created = OperationUpdate(OperationState.CREATED)
-    await _append_state(conn, operation.operation_id, created, operation.created_at_ms)
+    await conn.execute(
+        insert(funding_operation_events),
+        _event_row(
+            operation.operation_id, created, operation.correlation_id, operation.created_at_ms
+        ),
+    )
 
 
 def _on(operation: CollateralOperation) -> str:
@@ -250,28 +273,56 @@ def _on(operation: CollateralOperation) -> str:
 
 
 async def _append_state(
-    conn: AsyncConnection, operation_id: str, update: OperationUpdate, now_ms: int
+    conn: AsyncConnection,
+    operation_id: str,
+    update: OperationUpdate,
+    now_ms: int,
+    expected: OperationState | None = None,
 ) -> None:
-    correlation_id = (
-        await conn.execute(_CORRELATION_OF, {"operation_id": operation_id})
-    ).scalar_one_or_none()
+    """Refused (ConflictError, nothing written) for an operation that has ended, or whose
+    latest state is not `expected` when one is given."""
+    params = {"operation_id": operation_id}
+    correlation_id = (await conn.execute(_CORRELATION_OF, params)).scalar_one_or_none()
     if correlation_id is None:
         raise ValueError(f"unknown funding operation {operation_id!r}: record it first")
+    is_open = _IS_OPEN.with_for_update() if conn.dialect.name == "postgresql" else _IS_OPEN
+    if (await conn.execute(is_open, params)).one_or_none() is None:
+        ended = await _latest_state(conn, operation_id)
+        raise ConflictError(
+            f"funding operation {operation_id} is {ended.value}: its state is final, "
+            f"{update.state.value} is not recorded"
+        )
+    if expected is not None and (latest := await _latest_state(conn, operation_id)) is not expected:
+        raise ConflictError(
+            f"funding operation {operation_id} is {latest.value}, no longer "
+            f"{expected.value}: {update.state.value} is not recorded"
+        )
     await conn.execute(
-        insert(funding_operation_events),
-        {
-            "operation_id": operation_id,
-            "state": update.state.value,
-            "venue_id": update.venue_id,
-            "tx_id": update.tx_id,
-            "message": update.message,
-            "fee_sats": update.fee_sats,
-            "correlation_id": correlation_id,
-            "created_at_ms": now_ms,
-        },
+        insert(funding_operation_events), _event_row(operation_id, update, correlation_id, now_ms)
     )
     if update.state.is_terminal:
-        await conn.execute(_CLOSE_OPEN, {"operation_id": operation_id})
+        await conn.execute(_CLOSE_OPEN, params)
+
+
+async def _latest_state(conn: AsyncConnection, operation_id: str) -> OperationState:
+    return OperationState(
+        (await conn.execute(_LATEST_STATE, {"operation_id": operation_id})).scalar_one()
+    )
+
+
+def _event_row(
+    operation_id: str, update: OperationUpdate, correlation_id: str, now_ms: int
+) -> dict[str, Any]:
+    return {
+        "operation_id": operation_id,
+        "state": update.state.value,
+        "venue_id": update.venue_id,
+        "tx_id": update.tx_id,
+        "message": update.message,
+        "fee_sats": update.fee_sats,
+        "correlation_id": correlation_id,
+        "created_at_ms": now_ms,
+    }
 
 
 def _operation_record(row: Row[Any]) -> OperationRecord:

@@ -1,5 +1,6 @@
 """The web dashboard on pegkeeper's own HTTP server: pages, static assets, the live event
-stream, the dashboard's data, operator actions and `/metrics`."""
+stream, the dashboard's data, operator actions (the dealer's, the funding manager's, the
+equities') and `/metrics`."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pegkeeper.api.http.cluster import cluster_router
 from pegkeeper.api.http.dashboard_api import DashboardData, dashboard_router
 from pegkeeper.api.http.equities import EquitiesApi, equities_router
 from pegkeeper.api.http.events import EventStream, events_router
+from pegkeeper.api.http.funding_actions import funding_actions_router
 from pegkeeper.api.http.operator import OperatorAuth, operator_router
 from pegkeeper.api.http.pages import PageSettings, pages_router
 from pegkeeper.api.http.probes import metrics_router
 from pegkeeper.api.http.rebalancing import RebalancingApi, rebalancing_router
 from pegkeeper.api.metrics import Metrics
 from pegkeeper.api.web import STATIC_DIR
+from pegkeeper.services.collateral.held import HeldDeposits
 from pegkeeper.services.hedging.operator import OperatorService
 from pegkeeper.services.views.cluster import ClusterView
 
@@ -37,11 +40,13 @@ class Dashboard:
     equities: EquitiesApi | None = None  # None: `configured: false` (no equity hedger here)
     cluster: ClusterView | None = None  # the processes and leases, GET /api/v1/cluster
     rebalancing: RebalancingApi | None = None  # None: `configured: false` (no rebalancing here)
+    held_deposits: HeldDeposits | None = None  # None: no funding manager configured here
 
     def install(self, app: FastAPI) -> None:
         app.include_router(dashboard_router(self.data))
         app.include_router(operator_router(self.operator, self.auth))
         app.include_router(rebalancing_router(self.rebalancing, self.auth))
+        app.include_router(funding_actions_router(self.held_deposits, self.auth))
         app.include_router(equities_router(self.equities, self.auth))
         app.include_router(events_router(self.events))
         app.include_router(pages_router(self.pages))

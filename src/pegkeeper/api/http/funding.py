@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from pegkeeper.api.http.serialize import dec, risk
+from pegkeeper.api.http.serialize import action_needed, dec, risk
 from pegkeeper.domain.collateral import (
     AlertRecord,
     CollateralDecisionRecord,
@@ -38,8 +38,8 @@ def funding_status(status: CollateralStatus) -> dict[str, Any]:
         "accounts": [_account(a) for a in status.accounts],
         "wallet": status.wallet,
         "wallet_balance_sats": status.wallet_balance_sats,
-        "open_operations": [_operation(o) for o in status.open_operations],
-        "operations": [_operation(o) for o in status.recent_operations],
+        "open_operations": [operation(o) for o in status.open_operations],
+        "operations": [operation(o) for o in status.recent_operations],
         "fee_bumps": [_bump(b) for b in status.fee_bumps],
         "decisions": [_decision(d) for d in status.decisions],
         "alerts": [_alert(a) for a in status.alerts],
@@ -91,7 +91,8 @@ def _snapshot(s: LeverageSnapshot | None) -> dict[str, Any] | None:
     }
 
 
-def _operation(record: OperationRecord) -> dict[str, Any]:
+def operation(record: OperationRecord) -> dict[str, Any]:
+    """`action_needed`: what an operator does about it, for a held deposit (else null)."""
     op = record.operation
     return {
         "operation_id": op.operation_id,
@@ -105,6 +106,7 @@ def _operation(record: OperationRecord) -> dict[str, Any]:
         "venue_id": record.venue_id or None,
         "tx_id": record.tx_id or None,
         "message": record.message,
+        "action_needed": action_needed(record),
         "decision_id": op.decision_id,
         "correlation_id": op.correlation_id,
         "created_at_ms": op.created_at_ms,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from pegkeeper.domain.collateral import OperationRecord, OperationState, held_deposit_action
 from pegkeeper.domain.ledger_sync import LedgerReadiness
 from pegkeeper.domain.liability import LiabilityEvent
 from pegkeeper.domain.orders import Fill
@@ -17,6 +18,13 @@ from pegkeeper.services.views.risk import RiskFigures
 def dec(value: Decimal | None) -> str | None:
     """A decimal as JSON carries it: a string of every digit, never in exponent form."""
     return None if value is None else f"{value:f}"
+
+
+def action_needed(record: OperationRecord) -> str | None:
+    """What an operator does about a funding operation: a held deposit's settlement."""
+    if record.state is not OperationState.HELD:
+        return None
+    return held_deposit_action(record.operation.operation_id)
 
 
 def liability_event(event: LiabilityEvent) -> dict[str, Any]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from pegkeeper.api.http.serialize import dec, decision, fill, liability_event, order
+from pegkeeper.api.http.serialize import (
+    action_needed,
+    dec,
+    decision,
+    fill,
+    liability_event,
+    order,
+)
 from pegkeeper.domain.audit import AlertState, AuditTrail, OrderStateChange
 from pegkeeper.domain.collateral import OperationKind, OperationRecord
 from pegkeeper.domain.operator import OperatorAction
@@ -58,6 +65,7 @@ def transfer(record: OperationRecord) -> dict[str, Any]:
         "state": record.state.value,
         "tx_id": record.tx_id or None,
         "message": record.message,
+        "action_needed": action_needed(record),
         "correlation_id": op.correlation_id,
         "created_at_ms": op.created_at_ms,
         "updated_at_ms": record.updated_at_ms,

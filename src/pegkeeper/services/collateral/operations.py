@@ -8,7 +8,8 @@ orders: services/execution/operations.py):
 2. an answer that leaves the outcome open (timeout, 5xx) is recorded `unknown` and the client
    id is looked up (the venue's transfer or withdrawal by client id, the wallet's payments by
    comment) before anything new is sent; what the venue never saw after the lookup window is
-   `lost` (a transfer, a withdrawal) or `failed` (a deposit the wallet never sent);
+   `lost` (a transfer, a withdrawal); a deposit the wallet does not show after its lookup
+   window is `held` for an operator, who settles it (services/collateral/held.py);
 3. a deposit counts as arrived only when the exchange's history shows it at the deposit
    address with its exact amount, credited for good; one not seen within the timeout is `lost`
    and alerted; while it waits unconfirmed and the leverage is above the high bound, its fee
@@ -32,9 +33,10 @@ from pegkeeper.domain.collateral import (
     OperationRecord,
     OperationState,
     OperationUpdate,
+    held_deposit_action,
 )
 from pegkeeper.domain.collateral_policy import CollateralAction
-from pegkeeper.domain.errors import NotFound, OrderRejected, VenueError
+from pegkeeper.domain.errors import ConflictError, NotFound, OrderRejected, VenueError
 from pegkeeper.domain.units import btc_to_sats, floor_btc, sats_to_btc
 from pegkeeper.domain.venue import (
     PRIMARY_VENUE,
@@ -108,6 +110,7 @@ class OperationRunner:
         # told (sent ms, credited ms) of every deposit seen credited
         self.on_deposit_credited: Callable[[int, int], None] = _ignored
         self._withdrawal_terms: dict[str, tuple[str, Decimal]] = {}
+        self._held: set[str] = set()  # deposits seen held, whose send is not known yet
 
     # -- preparing -----------------------------------------------------------------------------
 
@@ -245,7 +248,11 @@ class OperationRunner:
                     found.message,
                     found.fee_sats,
                 )
-                await self.execution.record(record.operation.operation_id, update)
+                try:
+                    await self.execution.record(record.operation.operation_id, update)
+                except ConflictError as error:  # settled by an operator since it was read
+                    log.warning("lookup not recorded", error=str(error), tx_id=update.tx_id)
+                    continue
                 if update.state.is_terminal:
                     self._finished(record.operation, update.state)
                     continue
@@ -294,6 +301,11 @@ class OperationRunner:
         op = record.operation
         if not record.tx_id:
             return await self._find_send(record)
+        if op.operation_id in self._held:
+            # its send became known (found at last, or an operator named it): the deposit
+            # timeout counts from now, not from a send the wallet did not show
+            self._held.discard(op.operation_id)
+            self.execution.restart_wait(op)
         if op.currency not in history:
             history[op.currency] = await self._venue.deposits(op.currency)
         seen = [
@@ -341,6 +353,8 @@ class OperationRunner:
         for an operator (and alerted once), still looked up, blocking further deposits."""
         assert self._wallet is not None
         op = record.operation
+        if record.state is OperationState.HELD:
+            self._held.add(op.operation_id)
         sent = await self._wallet.find_sent(op.operation_id, op.created_at_ms)
         live = [t for t in sent if not t.replaced_by_tx_id]
         if live:
@@ -352,6 +366,7 @@ class OperationRunner:
             return None
         if record.state is not OperationState.HELD:
             self._alert_held(record, window_s)
+        self._held.add(op.operation_id)
         return OperationUpdate(
             OperationState.HELD,
             message=f"the wallet shows no send after {window_s:g} s: held for an operator",
@@ -438,9 +453,9 @@ class OperationRunner:
         self._alerter.event(
             AlertKind.DEPOSIT_HELD,
             f"deposit of {op.amount} {op.currency} held: no deposit is sent until it is settled",
-            f"the send of {op.operation_id} had no answer and the wallet shows no payment with "
-            f"that comment after {window_s:g} s; it may still appear. Check the wallet "
-            f"(listtransactions) for a payment of {op.amount} {op.currency} to {op.address}",
+            f"the send of {op.operation_id} ({op.amount} {op.currency} to {op.address}) had no "
+            f"answer and the wallet shows no payment labelled with its id after {window_s:g} s; "
+            f"it is still looked up. To settle it: {held_deposit_action(op.operation_id)}",
             {"operation_id": op.operation_id, "address": op.address},
             op.correlation_id,
         )

@@ -20,6 +20,7 @@ from pegkeeper.domain.collateral import (
     OperationState,
     OperationUpdate,
 )
+from pegkeeper.domain.errors import ConflictError
 from pegkeeper.domain.execution import Outcome
 from pegkeeper.ports import Clock, CollateralRepository
 from pegkeeper.services.execution.core import Found, Waits, attempt, look_up
@@ -92,7 +93,19 @@ class OperationExecution:
         return self._waits.window_passed(operation.operation_id, self._lookup_window_seconds)
 
     async def record(self, operation_id: str, update: OperationUpdate) -> None:
-        """The one place an operation's new state is written."""
-        await self._repository.record_operation_state(operation_id, update, self._clock.now_ms())
+        """The one place an operation's new state is written. ConflictError (nothing written)
+        when the operation ended meanwhile: an operator settled it through another process."""
+        try:
+            await self._repository.record_operation_state(
+                operation_id, update, self._clock.now_ms()
+            )
+        except ConflictError:
+            self._waits.forget(operation_id)
+            raise
         if update.state.is_terminal:
             self._waits.forget(operation_id)
+
+    def restart_wait(self, operation: CollateralOperation) -> None:
+        """Waits on the operation from now on, as on one just sent."""
+        self._waits.forget(operation.operation_id)
+        self._waits.started_ms(operation.operation_id)

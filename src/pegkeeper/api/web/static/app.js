@@ -211,8 +211,10 @@ const PK = (() => {
       source.addEventListener(name, (message) => {
         touch();
         const data = JSON.parse(message.data);
-        // the badge is the dealer's switch; the equity hedger's actions carry its own
-        const dealer = name === "operator" && !String(data.action).startsWith("equities.");
+        // the badge is the dealer's switch; the equity hedger's and the funding manager's
+        // actions do not move it
+        const own = /^(equities|funding)\./.test(String(data.action));
+        const dealer = name === "operator" && !own;
         if (dealer) renderHedging({ paused: data.hedging_paused, by: data.operator, since_ms: data.ts_ms });
         emit(name, data);
       });

@@ -1,5 +1,6 @@
 // Orders & transfers: every hedge order with the decision behind it and the liability change
-// behind that, each a link to its audit trail; transfers once the funding manager records them;
+// behind that, each a link to its audit trail; transfers once the funding manager records them
+// (a held deposit with what to do about it);
 // the inventory moves' transactions and requests, each a link to its move.
 "use strict";
 
@@ -35,6 +36,12 @@
     ], d.orders.map((o) => ({ ...o, _id: o.client_order_id })), "no hedge order yet"));
   }
 
+  // a held deposit says what the operator does about it
+  function state(t) {
+    if (!t.action_needed) return t.state;
+    return el("span", {}, t.state, el("div", { class: "action-needed" }, t.action_needed));
+  }
+
   async function loadTransfers() {
     const d = await api("/api/v1/transfers?limit=100");
     if (!d.available) {
@@ -47,9 +54,9 @@
       { label: "kind", value: (t) => t.kind },
       { label: "amount", num: true, value: (t) => `${t.amount} ${t.currency || ""}` },
       { label: "from → to", value: (t) => `${t.from || "–"} → ${t.to || "–"}` },
-      { label: "state", value: (t) => t.state, cls: (t) => `state-${t.state}` },
+      { label: "state", value: state, cls: (t) => `state-${t.state}` },
       { label: "trail", value: (t) => (t.correlation_id ? el("a", { href: `/audit/${t.correlation_id}` }, "trail") : "") },
-    ], d.transfers, "no transfer yet"));
+    ], d.transfers.map((t) => ({ ...t, _id: t.operation_id })), "no transfer yet"));
   }
 
   async function loadMoveTransfers() {
