@@ -120,7 +120,8 @@ def replica_servers(console: Console) -> None:
         _table(
             f"price-server replicas on shared ports (SO_REUSEPORT), {replicas.INFLIGHT} in "
             f"flight from {replicas.CLIENTS} client processes x {replicas.CHANNELS} "
-            f"connections (median of {replicas.ROUNDS} rounds; rounds in calls/s)",
+            f"connections (median of {replicas.ROUNDS} rounds of {replicas.SECONDS:g} s; "
+            "rounds in calls/s; CPU in cores, of the median round)",
             replicas.rows(results),
         )
     )

@@ -3,16 +3,27 @@ price and quote ports (`[price_server] reuse_port`, SO_REUSEPORT: the kernel spr
 connections), quotes stored on one fresh PostgreSQL database.
 
 Price calls per second with 1 and 3 processes; stored quotes (GetQuoteToBuyUsd) per second
-with 1 and 2 processes, beside one process on SQLite measured in the same run. Each figure is
-the median of ROUNDS rounds after a warm-up round that is not counted. Every replica
-quotes the bundled book file, so all of them answer alike. The load comes from separate client
-processes (bench/grpc_client.py), each over several connections, measuring the same window.
+with 1 and 2 processes, beside one process on SQLite measured in the same run. Every replica
+quotes the bundled book file, so all of them answer alike.
+
+The load comes from separate client processes (bench/grpc_client.py), each over several
+connections. Each round, every client first loads the servers for a second of its own, then
+all of them start one window of SECONDS together and count the calls that ended in it. Each
+figure is the median of ROUNDS rounds, after a warm-up round that is not counted, and every
+round is shown. For stored quotes, the rows in the store must have grown by at least the
+quotes answered (a quote is stored before it is answered); any shortfall counts as errors.
+The machine may be shared with other work: the CPU that the servers, the clients,
+PostgreSQL's backends and all other processes used in each window is read from /proc and
+shown beside the figures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,12 +33,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.cpu_share import Sample, sample, shares
 from bench.grpc_quotes import _free_port, _percentile_ms, _wait_serving
 from bench.reaction_latency import fresh_postgres_database
 
-SECONDS = float(os.environ.get("BENCH_GRPC_SECONDS", "6"))
+SECONDS = float(os.environ.get("BENCH_REPLICA_SECONDS", "10"))  # one round's window
 ROUNDS = int(os.environ.get("BENCH_REPLICA_ROUNDS", "5"))
 WARMUP_ROUNDS = 1  # not counted: new connections, the tables' first pages, the pool growing
+CLIENT_WARMUP_SECONDS = 1.0  # each client's own load before every window, not counted
 CLIENTS = int(os.environ.get("BENCH_REPLICA_CLIENTS", "2"))  # load processes
 CHANNELS = 6  # connections per client process
 INFLIGHT = 64  # in all, shared by the clients
@@ -51,13 +64,99 @@ class Replicas:
         self.pids.append(self._stack.enter_context(_process(config, self.price_port)))
 
     def measure(self, kind: str) -> dict[str, Any]:
-        """The median round, with the CPU seconds each replica spent: how the kernel spread
-        the connections."""
-        before = [_cpu_seconds(pid) for pid in self.pids]
-        result = _median(self.quote_port if kind == "quote" else self.price_port, kind)
-        after = [_cpu_seconds(pid) for pid in self.pids]
-        result["cpu_s"] = [b - a for a, b in zip(before, after, strict=True)]
-        return result
+        """The median round, with every round's figures."""
+        for _ in range(WARMUP_ROUNDS):
+            self._round(kind)
+        rounds = [self._round(kind) for _ in range(ROUNDS)]
+        chosen = dict(sorted(rounds, key=lambda r: r["calls_per_s"])[len(rounds) // 2])
+        chosen["errors"] = sum(r["errors"] for r in rounds)
+        chosen["unstored"] = sum(r["unstored"] for r in rounds)
+        chosen["rounds"] = [round(r["calls_per_s"]) for r in rounds]
+        chosen["others"] = [r["cpu"]["others"] for r in rounds]
+        chosen["late_s"] = max(r["late_s"] for r in rounds)
+        return chosen
+
+    def _round(self, kind: str) -> dict[str, Any]:
+        """One window of load from CLIENTS processes that start it together."""
+        port = self.quote_port if kind == "quote" else self.price_port
+        stored = self.stored_quotes() if kind == "quote" else 0
+        clients = [_client(port, kind) for _ in range(CLIENTS)]
+        try:
+            for client in clients:
+                assert client.stdout is not None
+                if client.stdout.readline().strip() != "ready":
+                    raise RuntimeError("a load client did not get ready")
+            start = time.time() + 0.2
+            for client in clients:
+                assert client.stdin is not None
+                client.stdin.write(f"{start!r}\n")
+                client.stdin.flush()
+            before, after = self._window(start)
+            raws = []
+            for client in clients:
+                out, _ = client.communicate(timeout=600)
+                if client.returncode != 0:
+                    raise RuntimeError(f"a load client exited with {client.returncode}")
+                raws.append(json.loads(out))
+        finally:
+            for client in clients:
+                if client.poll() is None:
+                    client.kill()
+                    client.wait()
+        answered = sum(raw["ok"] for raw in raws)
+        unstored = max(0, answered - (self.stored_quotes() - stored)) if kind == "quote" else 0
+        latencies = [latency for raw in raws for latency in raw["latencies"]]
+        return {
+            "calls_per_s": sum(raw["calls"] for raw in raws) / SECONDS,
+            "p50_ms": _percentile_ms(latencies, 50),
+            "p99_ms": _percentile_ms(latencies, 99),
+            "errors": sum(raw["errors"] for raw in raws) + unstored,
+            "unstored": unstored,
+            "late_s": max(raw["late_s"] for raw in raws),
+            "cpu": shares(before, after, sum(raw["cpu_s"] for raw in raws)),
+        }
+
+    def _window(self, start: float) -> tuple[Sample, Sample]:
+        """CPU samples at the start and the end of the window."""
+        database = self._database_pids()
+        time.sleep(max(0.0, start - time.time()))
+        before = sample(self.pids, database)
+        time.sleep(max(0.0, start + SECONDS - time.time()))
+        return before, sample(self.pids, database)
+
+    def stored_quotes(self) -> int:
+        """Quotes in the replicas' store (PostgreSQL, or each replica's SQLite file)."""
+        if self._database_url:
+            return int(_postgres(self._database_url, "SELECT count(*) FROM quotes")[0])
+        total = 0
+        for database in self._base.glob("replica-*/pegkeeper.db"):
+            with sqlite3.connect(database, timeout=30) as connection:
+                total += connection.execute("SELECT count(*) FROM quotes").fetchone()[0]
+        return total
+
+    def _database_pids(self) -> list[int]:
+        """PostgreSQL's backends serving the replicas (their pool's connections)."""
+        if not self._database_url:
+            return []
+        sql = (
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [int(pid) for pid in _postgres(self._database_url, sql)]
+
+
+def _postgres(database_url: str, sql: str) -> list[Any]:
+    """The first column of a query's rows."""
+    import asyncpg
+
+    async def fetch() -> list[Any]:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            return [row[0] for row in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
 
 
 def _config(data_dir: Path, price_port: int, quote_port: int, database_url: str) -> Path:
@@ -132,14 +231,7 @@ def _listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
-def _load(port: int, kind: str) -> dict[str, Any]:
-    start_at = time.time() + 3  # after every client's warm-up
+def _client(port: int, kind: str) -> subprocess.Popen[str]:
     command = [
         sys.executable,
         "-m",
@@ -154,33 +246,11 @@ def _load(port: int, kind: str) -> dict[str, Any]:
         str(CHANNELS),
         "--seconds",
         str(SECONDS),
-        "--start-at",
-        str(start_at),
+        "--warmup-seconds",
+        str(CLIENT_WARMUP_SECONDS),
+        "--wait-start",
     ]
-    clients = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(CLIENTS)]
-    raws = []
-    for client in clients:
-        out, _ = client.communicate(timeout=600)
-        if client.returncode != 0:
-            raise RuntimeError(f"a load client exited with {client.returncode}")
-        raws.append(json.loads(out))
-    latencies = [latency for raw in raws for latency in raw["latencies"]]
-    return {
-        "calls_per_s": sum(raw["calls"] / raw["seconds"] for raw in raws),
-        "p50_ms": _percentile_ms(latencies, 50),
-        "p99_ms": _percentile_ms(latencies, 99),
-        "errors": sum(raw["errors"] for raw in raws),
-    }
-
-
-def _median(port: int, kind: str) -> dict[str, Any]:
-    for _ in range(WARMUP_ROUNDS):
-        _load(port, kind)
-    rounds = [_load(port, kind) for _ in range(ROUNDS)]
-    chosen = dict(sorted(rounds, key=lambda r: r["calls_per_s"])[len(rounds) // 2])
-    chosen["errors"] = sum(r["errors"] for r in rounds)
-    chosen["rounds"] = [round(r["calls_per_s"]) for r in rounds]
-    return chosen
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def measure(postgres_server: str) -> dict[str, dict[str, Any]]:
@@ -208,20 +278,25 @@ def measure(postgres_server: str) -> dict[str, dict[str, Any]]:
 
 
 def rows(results: dict[str, dict[str, Any]]) -> list[dict[str, object]]:
+    """One line per measurement: the median round's figures, every round's calls/s, and the
+    cores each part used in the median round (other processes: the range over the rounds)."""
     table: list[dict[str, object]] = []
     for name, result in results.items():
-        kind, *store, processes = name.split()
+        _, *store, processes = name.split()
+        cpu = result["cpu"]
+        used = [" + ".join(f"{c:.2f}" for c in cpu["servers"]), f"{cpu['clients']:.2f}"]
+        if store == ["PostgreSQL"]:
+            used.append(f"{cpu['database']:.2f}")
         table.append(
             {
-                "calls": "price" if kind == "price" else "stored quotes",
-                "store": store[0] if store else "-",
+                "calls": f"stored quotes, {store[0]}" if store else "price",
                 "processes": processes,
                 "calls/s": f"{result['calls_per_s']:,.0f}",
-                "p50 ms": f"{result['p50_ms']:.2f}",
-                "p99 ms": f"{result['p99_ms']:.2f}",
-                "errors": result["errors"],
                 "rounds": " ".join(str(r) for r in result["rounds"]),
-                "CPU s per process": " ".join(f"{s:.1f}" for s in result["cpu_s"]),
+                "p50 / p99 ms": f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f}",
+                "errors": result["errors"],
+                "cores: servers / clients / PostgreSQL": " / ".join(used),
+                "others' cores": f"{min(result['others']):.2f}-{max(result['others']):.2f}",
             }
         )
     return table
@@ -237,14 +312,28 @@ def verdicts(results: dict[str, dict[str, Any]]) -> list[tuple[str, bool]]:
         )
     ]
     for n in (1, 2):
-        rate = results[f"quotes PostgreSQL {n}"]["calls_per_s"]
+        result = results[f"quotes PostgreSQL {n}"]
+        slowest = min(result["rounds"])
         lines.append(
             (
-                f"stored quotes on PostgreSQL, {n} process(es): {rate:,.0f}/s "
-                f"(target >= {TARGET_QUOTES_PER_S})",
-                rate >= TARGET_QUOTES_PER_S,
+                f"stored quotes on PostgreSQL, {n} process(es): median {result['calls_per_s']:,.0f}"
+                f"/s, slowest round {slowest:,}/s (target: every round >= {TARGET_QUOTES_PER_S})",
+                slowest >= TARGET_QUOTES_PER_S,
             )
         )
+    unstored = sum(r["unstored"] for r in results.values())
+    lines.append((f"{unstored} quotes answered but not found stored (target 0)", unstored == 0))
     errors = sum(r["errors"] for r in results.values())
     lines.append((f"{errors} errors (target 0)", errors == 0))
+    others = [share for r in results.values() for share in r["others"]]
+    late = max(r["late_s"] for r in results.values())
+    lines.append(
+        (
+            f"the machine's other processes used {min(others):.2f} to {max(others):.2f} of "
+            f"{os.cpu_count()} cores during the windows (median "
+            f"{statistics.median(others):.2f}); the latest client started {late * 1000:.0f} ms "
+            "into its window",
+            True,
+        )
+    )
     return lines

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from pegkeeper.adapters.store.database import SqlStore, open_store
 from pegkeeper.adapters.store.quote_batch import QuoteBatcher
-from pegkeeper.adapters.store.quote_repo import insert_quotes
+from pegkeeper.adapters.store.quote_repo import store_quotes
+from pegkeeper.domain.leases import Lease, LeaseLost
 from pegkeeper.domain.quote_math import Direction
 from pegkeeper.domain.quotes import Quote
+from tests.integration.store.fencing_support import HeldLease, as_holder
 from tests.integration.test_quote_store import quote
 
 
@@ -31,7 +35,7 @@ def quotes(count: int, **overrides: object) -> list[Quote]:
 
 
 def batcher(store: SqlStore) -> QuoteBatcher:
-    return QuoteBatcher(store._tx, insert_quotes)
+    return QuoteBatcher(lambda batch: store_quotes(store._tx, batch))
 
 
 async def test_concurrent_quotes_share_one_transaction_and_each_is_stored(
@@ -48,6 +52,55 @@ async def test_concurrent_quotes_share_one_transaction_and_each_is_stored(
     for q in wanted:
         assert await store.quotes.get(q.quote_id) == q
         assert await store.quotes.events(q.quote_id) == [("created", q.created_at_ms)]
+
+
+async def test_a_batch_is_one_transaction_in_the_database(store: SqlStore) -> None:
+    wanted = quotes(25, fee_cents=Decimal("0.000001"), accepted_at_ms=None)
+
+    await store_quotes(store._tx, wanted)
+
+    for q in wanted:
+        assert await store.quotes.get(q.quote_id) == q
+        assert await store.quotes.events(q.quote_id) == [("created", q.created_at_ms)]
+    if store.engine.dialect.name == "postgresql":  # xmin: the transaction that wrote a row
+        writers = [await distinct_xmin(store, table) for table in ("quotes", "quote_events")]
+        assert writers[0] == writers[1]
+        assert len(writers[0]) == 1
+
+
+async def distinct_xmin(store: SqlStore, table: str) -> list[str]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(text(f"SELECT DISTINCT xmin::text FROM {table}"))
+        return [row[0] for row in rows]
+
+
+async def test_a_batch_stored_inside_a_unit_of_work_is_rolled_back_with_it(
+    store: SqlStore,
+) -> None:
+    wanted = quotes(3)
+
+    with pytest.raises(RuntimeError, match="abandoned"):
+        async with store.transaction():
+            await store_quotes(store._tx, wanted)
+            assert await store.quotes.get(wanted[0].quote_id) == wanted[0]  # the unit's own read
+            raise RuntimeError("abandoned")
+
+    for q in wanted:
+        assert await store.quotes.get(q.quote_id) is None
+        assert await store.quotes.events(q.quote_id) == []
+
+
+async def test_a_batch_stored_under_a_lost_lease_is_refused_whole(store: SqlStore) -> None:
+    held = await store.leases.acquire("quotes-test", "host-a:1", 60_000)
+    assert held is not None
+    other = Lease(held.name, "host-b:2", held.epoch, held.expires_at_ms)  # not its holder
+    wanted = quotes(3)
+
+    with pytest.raises(LeaseLost):
+        await as_holder(HeldLease(other), lambda: store_quotes(store._tx, wanted))
+
+    for q in wanted:
+        assert await store.quotes.get(q.quote_id) is None
 
 
 async def test_quotes_asked_during_a_commit_go_in_the_next_one(store: SqlStore) -> None:

@@ -2,10 +2,10 @@
 
 A quote is stored by its own transaction on an idle server. Under load, the quotes asked for
 while one batch is being committed wait for that commit and then go together, in one
-transaction with one multi-row insert per table, so the cost of a commit (a round trip and,
-on PostgreSQL, a WAL flush) is paid once per batch instead of once per quote. Every caller
-returns only after the transaction holding its quote committed; when it fails, every caller in
-the batch gets the error and none of its quotes is stored.
+transaction, so the cost of a commit (round trips and, on PostgreSQL, a WAL flush) is paid
+once per batch instead of once per quote. Every caller returns only after the transaction
+holding its quote committed; when it fails, every caller in the batch gets the error and none
+of its quotes is stored.
 """
 
 from __future__ import annotations
@@ -13,23 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from pegkeeper.adapters.store.repositories import Transactions
 from pegkeeper.domain.quotes import Quote
 
-# Writes the given quotes (and their `created` events) on the connection's transaction.
-InsertQuotes = Callable[[AsyncConnection, Sequence[Quote]], Awaitable[None]]
+# Stores the given quotes (and their `created` events) in one transaction, committed on return.
+StoreQuotes = Callable[[Sequence[Quote]], Awaitable[None]]
 
-MAX_BATCH = 512  # bounds a statement's parameters (PostgreSQL allows 65 535 per statement)
+MAX_BATCH = 512  # quotes in one transaction at most
 
 _Waiting = tuple[Quote, asyncio.Future[None]]
 
 
 class QuoteBatcher:
-    def __init__(self, tx: Transactions, insert: InsertQuotes, *, max_batch: int = MAX_BATCH):
-        self._tx = tx
-        self._insert = insert
+    def __init__(self, store: StoreQuotes, *, max_batch: int = MAX_BATCH):
+        self._store = store
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -61,8 +57,7 @@ class QuoteBatcher:
     async def _commit(self, batch: list[_Waiting]) -> None:
         self.batches += 1
         try:
-            async with self._tx.write() as conn:
-                await self._insert(conn, [quote for quote, _ in batch])
+            await self._store([quote for quote, _ in batch])
         except Exception as error:
             _settle(batch, error)
             return

@@ -1,6 +1,10 @@
 """Quotes in SQL. New quotes are committed in groups (quote_batch); accepting one is a single
 transaction with its liability event.
 
+On PostgreSQL a group is one statement: the quotes come as one array per column, and the
+statement inserts them and their `created` events (a data-modifying WITH) as one transaction
+of its own, in one round trip. On SQLite it is a transaction of two multi-row inserts.
+
 Of two accepts of one quote, the conditional update lets exactly one through: on PostgreSQL the
 second waits for the first's row lock and then finds the quote accepted; on SQLite writers
 take turns. The ledger entry shares the transaction, so a refused entry leaves the quote open.
@@ -11,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -45,13 +50,29 @@ _ACCEPT = (
     )
     .values(state=QuoteState.ACCEPTED.value, accepted_at_ms=bindparam("b_now_ms"))
 )
+_COLUMNS = tuple(column for column in quotes.c if column.name != "id")
+_ROWS = (
+    func.unnest(*(bindparam(c.name, type_=ARRAY(c.type)) for c in _COLUMNS))
+    .table_valued(*(c.name for c in _COLUMNS))
+    .render_derived()
+)
+_NEW = (
+    insert(quotes)
+    .from_select([c.name for c in _COLUMNS], select(*_ROWS.c))
+    .returning(quotes.c.quote_id, quotes.c.created_at_ms)
+    .cte("new")
+)
+_INSERT_BATCH_PG = insert(quote_events).from_select(
+    ["quote_id", "kind", "created_at_ms"],
+    select(_NEW.c.quote_id, literal(CREATED), _NEW.c.created_at_ms),
+)
 
 
 class SqlQuoteRepository:
     def __init__(self, tx: Transactions, ledger: SqlLiabilityRepository) -> None:
         self._tx = tx
         self._ledger = ledger
-        self._batcher = QuoteBatcher(tx, insert_quotes)
+        self._batcher = QuoteBatcher(lambda batch: store_quotes(tx, batch))
 
     async def create(self, quote: Quote, entry: LedgerEntry | None = None) -> LiabilityEvent | None:
         if entry is None and not self._tx.in_unit():
@@ -105,9 +126,20 @@ async def _insert(conn: AsyncConnection, quote: Quote) -> None:
     await _event(conn, quote.quote_id, CREATED, quote.created_at_ms)
 
 
-async def insert_quotes(conn: AsyncConnection, batch: Sequence[Quote]) -> None:
-    """The quotes and their `created` events, one statement per table (asyncpg pipelines
-    the rows of an executemany in one round trip)."""
+async def store_quotes(tx: Transactions, batch: Sequence[Quote]) -> None:
+    """The quotes and their `created` events in one transaction, committed on return."""
+    if tx.dialect == "postgresql":
+        rows = [_params(quote) for quote in batch]
+        arrays = {c.name: [row[c.name] for row in rows] for c in _COLUMNS}
+        async with tx.standalone() as conn:
+            await conn.execute(_INSERT_BATCH_PG, arrays)
+        return
+    async with tx.write() as conn:
+        await _insert_quotes(conn, batch)
+
+
+async def _insert_quotes(conn: AsyncConnection, batch: Sequence[Quote]) -> None:
+    """The quotes and their `created` events, one multi-row insert per table."""
     await conn.execute(_INSERT_QUOTE, [_params(quote) for quote in batch])
     created = [
         {"quote_id": quote.quote_id, "kind": CREATED, "created_at_ms": quote.created_at_ms}

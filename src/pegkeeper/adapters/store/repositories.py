@@ -10,6 +10,9 @@ tasks wait in the event loop rather than in SQLite's busy handler.
 
 A task that acts for a singleton (domain.leases.act_under) has every write transaction fenced:
 its first statement checks the lease (fencing.py), so a holder that lost it writes nothing.
+
+A write that is one statement can go `standalone`: on PostgreSQL the statement is then a
+transaction of its own (one round trip instead of three: BEGIN, the statement, COMMIT).
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ class Transactions:
         self.engine = engine
         self._write_engine = engine.execution_options(**{IMMEDIATE_OPTION: True})
         self._write_lock = asyncio.Lock() if serialize_writes else None
+        self._autocommit_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else None
+        )
         # One shared connection (an in-memory SQLite database) cannot hold two transactions.
         self._read_lock = self._write_lock if serialize_reads else None
 
@@ -67,6 +75,28 @@ class Transactions:
             return
         async with self._begin_write() as conn:
             yield conn
+
+    @contextlib.asynccontextmanager
+    async def standalone(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a write that one statement holds whole: committed by the time the
+        block ends, all or nothing. On PostgreSQL, outside a unit of work and a lease, the
+        statement commits itself before it returns (autocommit), so a second statement on
+        this connection would be a second transaction. Elsewhere it is `write()`."""
+        if (
+            self._autocommit_engine is None
+            or self._joined() is not None
+            or acting_lease() is not None
+        ):
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self._autocommit_engine.connect() as conn:
+            yield conn
+
+    @property
+    def dialect(self) -> str:
+        """ "postgresql" or "sqlite"."""
+        return self.engine.dialect.name
 
     @contextlib.asynccontextmanager
     async def _begin_write(self) -> AsyncIterator[AsyncConnection]:
