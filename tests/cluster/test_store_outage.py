@@ -68,7 +68,7 @@ async def test_a_store_outage_pauses_trading_and_it_resumes(tmp_path: Path) -> N
                 assert after.epoch > before.epoch
                 sent_before = len(cluster.order_requests())
                 await until(
-                    lambda: len(cluster.order_requests()) > sent_before, "trading again", 60
+                    lambda: len(cluster.order_requests()) > sent_before, "trading again", 120
                 )
                 flow.stop()
                 await settled(cluster, store, flow.balance_cents)

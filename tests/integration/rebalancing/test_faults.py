@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from eth_typing import HexStr
+from web3.exceptions import TransactionNotFound
 
 from pegkeeper.adapters.chain.rpc import Rpc
 from pegkeeper.adapters.chain.signer import ChainSigner
@@ -315,9 +316,11 @@ async def _revoke_wrapper_allowance(world: RaindexWorld, maker: Maker) -> None:
         await signer.send(tx)
 
         async def mined() -> bool:
-            return (
-                int((await world.w3.eth.get_transaction_receipt(HexStr(tx.tx_hash)))["status"]) == 1
-            )
+            try:
+                receipt = await world.w3.eth.get_transaction_receipt(HexStr(tx.tx_hash))
+            except TransactionNotFound:  # not in a block yet
+                return False
+            return int(receipt["status"]) == 1
 
         await until(mined, "the allowance taken back", 10)
     finally:
