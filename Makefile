@@ -12,7 +12,8 @@ CHROMIUM := /usr/bin/chromium
 # node_modules/ is git-ignored.
 NODE_TOOLS := node_modules/.tools-installed
 SOLCJS := node_modules/.bin/solcjs
-# The suite runs on two workers (a file's tests on one; see tests/conftest.py).
+# The suite runs on two workers, a file's tests on one; then the cluster tests, which time
+# leases of a few seconds with processes of their own, alone and one after another.
 TEST_WORKERS ?= 2
 
 .PHONY: install run test lint bench fmt clean tools contracts properties day cluster failover
@@ -35,7 +36,8 @@ run: install tools
 
 test: install tools $(CHROMIUM)
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --ignore=tests/cluster --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/pytest -q --cov --cov-append --cov-report=term $(PYTEST_ARGS) tests/cluster
 
 $(CHROMIUM):
 	@echo "installing Debian's chromium for the browser tests"
